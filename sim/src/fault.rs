@@ -1,0 +1,244 @@
+//! Faults as data: a [`FaultPlan`] is a list of timed fault events, either written
+//! by hand (a scenario's explicit plan, a shrunk counterexample) or drawn from a
+//! [`FaultModel`] with the run's seed. Nodes are named, so plans are portable.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp};
+use serde::{Deserialize, Serialize};
+
+/// One fault. Every fault that lasts ends by itself; the nemesis heals the rest
+/// at the end of the fault window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Fault {
+    /// Kill the node (its unsynced writes are lost) and restart it later.
+    Crash { node: String, restart_after_ms: u64 },
+    /// Stop scheduling the node's tasks; messages to it queue up.
+    Pause { node: String, duration_ms: u64 },
+    /// Cut every link between `side` and the other nodes.
+    Partition { side: Vec<String>, duration_ms: u64 },
+    /// A jitter spike: one-way latency drawn from `min_ms..max_ms`.
+    Latency { min_ms: u64, max_ms: u64, duration_ms: u64 },
+    /// Drop each message with probability `rate`.
+    Loss { rate: f64, duration_ms: u64 },
+    /// Deliver each message twice with probability `rate`.
+    Duplication { rate: f64, duration_ms: u64 },
+}
+
+impl Fault {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "crash",
+            Fault::Pause { .. } => "pause",
+            Fault::Partition { .. } => "partition",
+            Fault::Latency { .. } => "latency",
+            Fault::Loss { .. } => "loss",
+            Fault::Duplication { .. } => "duplication",
+        }
+    }
+
+    /// The nodes this fault names.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self {
+            Fault::Crash { node, .. } | Fault::Pause { node, .. } => vec![node],
+            Fault::Partition { side, .. } => side.iter().map(String::as_str).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedFault {
+    /// When the fault starts, in ms after the run starts.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+/// A run's faults, in start order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    pub events: Vec<TimedFault>,
+}
+
+impl FaultPlan {
+    /// Checks that every named node exists and every rate is a probability.
+    pub fn validate(&self, nodes: &[String]) -> Result<(), String> {
+        for (i, ev) in self.events.iter().enumerate() {
+            for n in ev.fault.nodes() {
+                if !nodes.iter().any(|x| x == n) {
+                    return Err(format!(
+                        "fault #{i} ({}) names unknown node {n:?}; nodes are: {}",
+                        ev.fault.name(),
+                        nodes.join(", ")
+                    ));
+                }
+            }
+            match &ev.fault {
+                Fault::Loss { rate, .. } | Fault::Duplication { rate, .. }
+                    if !(0.0..=1.0).contains(rate) =>
+                {
+                    return Err(format!("fault #{i}: rate {rate} is not in 0..=1"));
+                }
+                Fault::Latency { min_ms, max_ms, .. } if min_ms > max_ms => {
+                    return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
+                }
+                Fault::Partition { side, .. } if side.is_empty() => {
+                    return Err(format!("fault #{i}: a partition needs a non-empty side"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rates and ranges from which a plan is drawn. Faults of each kind arrive as a
+/// Poisson process over the fault window; durations are uniform in their range.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultModel {
+    /// Message loss probability for the whole fault window.
+    pub loss_rate: f64,
+    /// Message duplication probability for the whole fault window.
+    pub duplicate_rate: f64,
+    pub spike_rate_per_min: f64,
+    pub spike_latency_ms: (u64, u64),
+    pub spike_ms: (u64, u64),
+    pub partition_rate_per_min: f64,
+    pub partition_ms: (u64, u64),
+    pub crash_rate_per_min: f64,
+    pub restart_after_ms: (u64, u64),
+    pub pause_rate_per_min: f64,
+    pub pause_ms: (u64, u64),
+    /// Nodes that crashes, pauses and partitions may hit.
+    pub targets: Vec<String>,
+}
+
+impl FaultModel {
+    /// Draws a plan for a fault window of `window_ms`. Pure: same seed, same plan.
+    pub fn generate(&self, seed: u64, window_ms: u64) -> FaultPlan {
+        // A stream of its own, so the plan does not shift when the run's use of the
+        // madsim RNG changes.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6661_756c_746c_696e);
+        let mut events = Vec::new();
+        let whole = |fault| TimedFault { at_ms: 0, fault };
+        if self.loss_rate > 0.0 {
+            events.push(whole(Fault::Loss { rate: self.loss_rate, duration_ms: window_ms }));
+        }
+        if self.duplicate_rate > 0.0 {
+            let rate = self.duplicate_rate;
+            events.push(whole(Fault::Duplication { rate, duration_ms: window_ms }));
+        }
+        let targets = &self.targets;
+        let kinds: [(f64, &dyn Fn(&mut ChaCha8Rng) -> Option<Fault>); 4] = [
+            (self.spike_rate_per_min, &|r| {
+                let (lo, hi) = self.spike_latency_ms;
+                let min_ms = r.gen_range(lo..=hi);
+                let max_ms = r.gen_range(min_ms..=hi);
+                Some(Fault::Latency { min_ms, max_ms, duration_ms: draw(r, self.spike_ms) })
+            }),
+            (self.partition_rate_per_min, &|r| {
+                let size = if targets.len() > 2 && r.gen_bool(0.3) { 2 } else { 1 };
+                let side = pick_distinct(r, targets, size)?;
+                Some(Fault::Partition { side, duration_ms: draw(r, self.partition_ms) })
+            }),
+            (self.crash_rate_per_min, &|r| {
+                let node = pick_distinct(r, targets, 1)?.remove(0);
+                Some(Fault::Crash { node, restart_after_ms: draw(r, self.restart_after_ms) })
+            }),
+            (self.pause_rate_per_min, &|r| {
+                let node = pick_distinct(r, targets, 1)?.remove(0);
+                Some(Fault::Pause { node, duration_ms: draw(r, self.pause_ms) })
+            }),
+        ];
+        for (rate_per_min, make) in kinds {
+            if rate_per_min <= 0.0 {
+                continue;
+            }
+            let gap = Exp::new(rate_per_min / 60_000.0).expect("positive rate");
+            let mut t = 0.0;
+            loop {
+                t += gap.sample(&mut rng);
+                if t >= window_ms as f64 {
+                    break;
+                }
+                if let Some(fault) = make(&mut rng) {
+                    events.push(TimedFault { at_ms: t as u64, fault });
+                }
+            }
+        }
+        // Stable: ties keep the kind order above.
+        events.sort_by_key(|e| e.at_ms);
+        FaultPlan { events }
+    }
+}
+
+fn draw(rng: &mut ChaCha8Rng, (lo, hi): (u64, u64)) -> u64 {
+    rng.gen_range(lo..=hi.max(lo))
+}
+
+fn pick_distinct(rng: &mut ChaCha8Rng, from: &[String], n: usize) -> Option<Vec<String>> {
+    if from.is_empty() {
+        return None;
+    }
+    Some(rand::seq::index::sample(rng, from.len(), n.min(from.len())).into_iter().map(|i| from[i].clone()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> FaultModel {
+        FaultModel {
+            loss_rate: 0.01,
+            spike_rate_per_min: 6.0,
+            spike_latency_ms: (20, 200),
+            spike_ms: (100, 1000),
+            partition_rate_per_min: 6.0,
+            partition_ms: (100, 2000),
+            crash_rate_per_min: 6.0,
+            restart_after_ms: (100, 3000),
+            pause_rate_per_min: 6.0,
+            pause_ms: (100, 1000),
+            targets: vec!["a".into(), "b".into(), "c".into()],
+            ..FaultModel::default()
+        }
+    }
+
+    #[test]
+    fn generation_is_a_pure_function_of_the_seed() {
+        let m = model();
+        assert_eq!(m.generate(7, 60_000), m.generate(7, 60_000));
+        assert_ne!(m.generate(7, 60_000), m.generate(8, 60_000));
+    }
+
+    #[test]
+    fn every_kind_is_drawn_within_bounds() {
+        let plan = model().generate(1, 600_000);
+        for kind in ["crash", "pause", "partition", "latency", "loss"] {
+            assert!(plan.events.iter().any(|e| e.fault.name() == kind), "no {kind} drawn");
+        }
+        assert!(plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "sorted");
+        assert!(plan.events.iter().all(|e| e.at_ms < 600_000));
+        let names = vec!["a".into(), "b".into(), "c".into()];
+        plan.validate(&names).unwrap();
+        // ~6 per minute per kind over 10 minutes: Poisson(60) is far from 20 and 120.
+        let crashes = plan.events.iter().filter(|e| e.fault.name() == "crash").count();
+        assert!((20..120).contains(&crashes), "{crashes} crashes");
+    }
+
+    #[test]
+    fn validation_names_the_bad_fault() {
+        let plan = FaultPlan {
+            events: vec![TimedFault {
+                at_ms: 5,
+                fault: Fault::Crash { node: "nope".into(), restart_after_ms: 1 },
+            }],
+        };
+        let err = plan.validate(&["a".into()]).unwrap_err();
+        assert!(err.contains("unknown node \"nope\""), "{err}");
+    }
+}

@@ -1,0 +1,27 @@
+//! faultline-sim: a deterministic world for distributed protocols, on madsim.
+//! Nothing here knows about shops or orders; a run is a pure function of its seed.
+//!
+//! The module list is a map of the code:
+//! - [`world`] — the world of one run: nodes, their lifecycle, fault actions.
+//! - [`rpc`] — typed request/response messaging with timeouts, every message traced.
+//! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
+//! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
+//! - [`store`] — a transactional key-value store on a disk, served over the network.
+//! - [`fault`] — fault plans (timed events) and the model they are drawn from.
+//! - [`nemesis`] — executes a plan in the fault window, then heals everything.
+//! - [`trace`] — the event trace of a run and its stable hash.
+
+pub mod disk;
+pub mod fault;
+pub mod nemesis;
+pub(crate) mod net;
+pub mod rpc;
+pub mod store;
+pub mod trace;
+pub mod world;
+
+pub use fault::{Fault, FaultModel, FaultPlan, TimedFault};
+pub use rpc::{Endpoint, Message, Request, RpcError};
+pub use store::{Op, OpResult, StoreClient, TxnError, Value};
+pub use trace::{DropReason, Event, EventKind, NodeId, Trace};
+pub use world::{NodeCtx, Sim, World, WorldConfig};

@@ -1,0 +1,64 @@
+//! The nemesis: executes a fault plan during the fault window, then heals
+//! everything so the liveness phase can begin (TigerBeetle's
+//! `transition_to_liveness_mode`).
+
+use crate::fault::{Fault, FaultPlan};
+use crate::trace::NodeId;
+use crate::world::Sim;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `plan` from now on, and calls [`Sim::heal_all`] at `window_ms`.
+/// The plan must have been validated against the world's node names.
+pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
+    let start = tokio::time::Instant::now();
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    for ev in plan.events.into_iter().filter(|e| e.at_ms < window_ms) {
+        tokio::time::sleep_until(at(ev.at_ms)).await;
+        let id = |name: &str| sim.node_id(name).unwrap_or_else(|| panic!("unknown node {name}"));
+        let end = ev.at_ms;
+        match ev.fault {
+            Fault::Crash { node, restart_after_ms } => {
+                let n = id(&node);
+                sim.crash(n);
+                later(&sim, at(end + restart_after_ms), move |s| s.restart(n));
+            }
+            Fault::Pause { node, duration_ms } => {
+                let n = id(&node);
+                sim.pause(n);
+                later(&sim, at(end + duration_ms), move |s| s.resume(n));
+            }
+            Fault::Partition { side, duration_ms } => {
+                let side: Vec<NodeId> = side.iter().map(|n| id(n)).collect();
+                let p = sim.partition(&side);
+                later(&sim, at(end + duration_ms), move |s| s.heal_partition(p));
+            }
+            Fault::Latency { min_ms, max_ms, duration_ms } => {
+                sim.set_latency((min_ms * 1000, max_ms * 1000));
+                later(&sim, at(end + duration_ms), |s| s.set_latency(s.base_latency_us()));
+            }
+            Fault::Loss { rate, duration_ms } => {
+                sim.set_loss(rate);
+                later(&sim, at(end + duration_ms), |s| s.set_loss(0.0));
+            }
+            Fault::Duplication { rate, duration_ms } => {
+                sim.set_duplication(rate);
+                later(&sim, at(end + duration_ms), |s| s.set_duplication(0.0));
+            }
+        }
+    }
+    tokio::time::sleep_until(at(window_ms)).await;
+    sim.heal_all();
+}
+
+/// Ends a fault at `when`, unless the window ended first: after `heal_all` the
+/// world is in its liveness phase and no fault may come back.
+fn later(sim: &Arc<Sim>, when: tokio::time::Instant, f: impl FnOnce(&Sim) + Send + 'static) {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(when).await;
+        if !sim.healed() {
+            f(&sim);
+        }
+    });
+}

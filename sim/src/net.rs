@@ -1,0 +1,129 @@
+//! The network's fault state: which nodes are up, which links are cut, and the
+//! loss and duplication rates. Latency is madsim's (set through `NetSim`); drops
+//! are decided here so that every one of them lands in the trace with its reason.
+
+use crate::trace::{DropReason, NodeId};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The port every node's endpoint binds.
+pub(crate) const PORT: u16 = 7000;
+
+/// Nodes live at 10.0.x.y, derived from their index, so addresses need no table.
+pub(crate) fn addr_of(id: NodeId) -> SocketAddr {
+    let [hi, lo] = (id.0 + 1).to_be_bytes();
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, hi, lo)), PORT)
+}
+
+pub(crate) fn node_of(addr: SocketAddr) -> NodeId {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            let [_, _, hi, lo] = ip.octets();
+            NodeId(u16::from_be_bytes([hi, lo]) - 1)
+        }
+        IpAddr::V6(_) => unreachable!("faultline nodes are IPv4"),
+    }
+}
+
+/// At most 64 nodes, so sets of nodes are bitmasks and a link check is two shifts.
+pub(crate) const MAX_NODES: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct NetState {
+    /// Bit i set: node i is running (not crashed).
+    up: u64,
+    /// Active partitions: (id, side). A link is cut when exactly one end is in a side.
+    partitions: Vec<(u64, u64)>,
+    next_partition: u64,
+    pub loss_rate: f64,
+    pub dup_rate: f64,
+}
+
+impl NetState {
+    pub fn new(nodes: usize) -> Self {
+        assert!(nodes <= MAX_NODES, "a world has at most {MAX_NODES} nodes, got {nodes}");
+        let up = if nodes == 64 { u64::MAX } else { (1u64 << nodes) - 1 };
+        NetState { up, partitions: Vec::new(), next_partition: 0, loss_rate: 0.0, dup_rate: 0.0 }
+    }
+
+    pub fn set_up(&mut self, id: NodeId, up: bool) {
+        if up {
+            self.up |= 1 << id.0;
+        } else {
+            self.up &= !(1 << id.0);
+        }
+    }
+
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.up & (1 << id.0) != 0
+    }
+
+    pub fn link_cut(&self, a: NodeId, b: NodeId) -> bool {
+        self.partitions.iter().any(|&(_, side)| ((side >> a.0) ^ (side >> b.0)) & 1 == 1)
+    }
+
+    /// Why a message from `from` to `to` cannot be sent now, if it cannot.
+    /// Random loss is drawn by the caller, after this check, so that a message that
+    /// would be dropped anyway does not consume randomness.
+    pub fn blocked(&self, from: NodeId, to: NodeId) -> Option<DropReason> {
+        if !self.is_up(to) {
+            Some(DropReason::NodeDown)
+        } else if self.link_cut(from, to) {
+            Some(DropReason::Partition)
+        } else {
+            None
+        }
+    }
+
+    pub fn add_partition(&mut self, side: u64) -> u64 {
+        let id = self.next_partition;
+        self.next_partition += 1;
+        self.partitions.push((id, side));
+        id
+    }
+
+    /// Returns the side of the partition, if it was still active.
+    pub fn remove_partition(&mut self, id: u64) -> Option<u64> {
+        let pos = self.partitions.iter().position(|&(p, _)| p == id)?;
+        Some(self.partitions.remove(pos).1)
+    }
+
+    pub fn clear_partitions(&mut self) -> Vec<u64> {
+        self.partitions.drain(..).map(|(_, side)| side).collect()
+    }
+}
+
+pub(crate) fn mask_of(nodes: &[NodeId]) -> u64 {
+    nodes.iter().fold(0, |m, n| m | (1 << n.0))
+}
+
+pub(crate) fn nodes_of(mask: u64) -> Vec<NodeId> {
+    (0..64u16).filter(|i| mask & (1 << i) != 0).map(NodeId).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip() {
+        for i in [0u16, 1, 255, 256, 63] {
+            assert_eq!(node_of(addr_of(NodeId(i))), NodeId(i));
+        }
+    }
+
+    #[test]
+    fn partition_cuts_exactly_the_crossing_links() {
+        let mut net = NetState::new(4);
+        let p = net.add_partition(mask_of(&[NodeId(0), NodeId(1)]));
+        assert!(!net.link_cut(NodeId(0), NodeId(1)), "same side stays connected");
+        assert!(!net.link_cut(NodeId(2), NodeId(3)), "other side stays connected");
+        assert!(net.link_cut(NodeId(0), NodeId(2)));
+        assert!(net.link_cut(NodeId(3), NodeId(1)));
+        assert_eq!(net.blocked(NodeId(0), NodeId(2)), Some(DropReason::Partition));
+        net.set_up(NodeId(1), false);
+        assert_eq!(net.blocked(NodeId(0), NodeId(1)), Some(DropReason::NodeDown));
+        assert_eq!(net.remove_partition(p), Some(0b11));
+        assert!(!net.link_cut(NodeId(0), NodeId(2)));
+        assert_eq!(net.remove_partition(p), None);
+    }
+}

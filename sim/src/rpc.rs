@@ -1,0 +1,198 @@
+//! Typed request/response messaging between nodes over madsim's network.
+//!
+//! Each node binds one [`Endpoint`]. Requests travel on one tag and responses on
+//! another; a per-node pump routes responses to waiting calls by call id, so a
+//! late response is traced and dropped instead of piling up in a mailbox.
+//! Every call has a timeout: a lost or partitioned peer never blocks a caller.
+
+use crate::net::{self, PORT};
+use crate::trace::{DropReason, EventKind, NodeId};
+use crate::world::Sim;
+use madsim::rand::Rng;
+use serde::Serialize;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const REQUEST: u64 = 1;
+const RESPONSE: u64 = 2;
+
+/// Anything that crosses the network. `label` names it in the trace; it must be
+/// cheap (a static string), because it is taken for every message.
+pub trait Message: Clone + Serialize + Send + Sync + 'static {
+    fn label(&self) -> &'static str;
+}
+
+/// A message that expects a typed answer.
+pub trait Request: Message {
+    type Response: Message;
+}
+
+/// Why a call produced no answer. The request may or may not have been applied:
+/// callers must treat the outcome as unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum RpcError {
+    Timeout,
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no answer before the timeout (outcome unknown)")
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+struct Envelope {
+    call: u64,
+    label: &'static str,
+    body: Box<dyn Any + Send + Sync>,
+}
+
+/// A node's network endpoint: make calls, serve requests.
+pub struct Endpoint {
+    sim: Arc<Sim>,
+    me: NodeId,
+    socket: madsim::net::Endpoint,
+    pending: Mutex<BTreeMap<u64, oneshot::Sender<Box<dyn Any + Send + Sync>>>>,
+}
+
+impl Endpoint {
+    pub(crate) async fn bind(sim: Arc<Sim>, me: NodeId) -> Arc<Endpoint> {
+        let addr = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), PORT);
+        let socket = madsim::net::Endpoint::bind(addr).await.expect("bind endpoint");
+        let ep = Arc::new(Endpoint { sim, me, socket, pending: Mutex::new(BTreeMap::new()) });
+        let pump = ep.clone();
+        tokio::spawn(async move { pump.route_responses().await });
+        ep
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.me
+    }
+
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// Sends `req` to `to` and waits at most `timeout` for its answer.
+    pub async fn call<R: Request>(
+        &self,
+        to: NodeId,
+        req: R,
+        timeout: Duration,
+    ) -> Result<R::Response, RpcError> {
+        let call = self.sim.next_call();
+        let label = req.label();
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(call, tx);
+        self.transmit(to, REQUEST, call, req).await;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(body)) => Ok(*body.downcast::<R::Response>().unwrap_or_else(|_| {
+                panic!("response to {label} from node {} has the wrong type", to.0)
+            })),
+            Ok(Err(_)) | Err(_) => {
+                self.pending.lock().unwrap().remove(&call);
+                self.sim.record(self.me, EventKind::Timeout { to, call, msg: label });
+                Err(RpcError::Timeout)
+            }
+        }
+    }
+
+    /// Serves requests of type `R` with `handler`, one task per request, until the
+    /// node dies. A node serves one request type (an enum of its operations).
+    pub fn serve<R, F, Fut>(self: &Arc<Self>, handler: F)
+    where
+        R: Request,
+        F: Fn(R, NodeId) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R::Response> + Send + 'static,
+    {
+        let ep = self.clone();
+        let handler = Arc::new(handler);
+        tokio::spawn(async move {
+            loop {
+                let Some((env, from)) = ep.receive(REQUEST).await else { continue };
+                let req = *env.body.downcast::<R>().unwrap_or_else(|_| {
+                    panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
+                });
+                let (ep, handler) = (ep.clone(), handler.clone());
+                tokio::spawn(async move {
+                    let rsp = handler(req, from).await;
+                    ep.transmit(from, RESPONSE, env.call, rsp).await;
+                });
+            }
+        });
+    }
+
+    async fn route_responses(&self) {
+        loop {
+            let Some((env, from)) = self.receive(RESPONSE).await else { continue };
+            let waiter = self.pending.lock().unwrap().remove(&env.call);
+            match waiter {
+                // The caller may have given up between our lookup and now; fine.
+                Some(tx) => drop(tx.send(env.body)),
+                None => self.sim.record(
+                    self.me,
+                    EventKind::Drop {
+                        from,
+                        to: self.me,
+                        call: env.call,
+                        msg: env.label,
+                        reason: DropReason::Late,
+                    },
+                ),
+            }
+        }
+    }
+
+    /// Takes the next message on `tag`; `None` when the network ate it because the
+    /// link was cut while it was in flight.
+    async fn receive(&self, tag: u64) -> Option<(Envelope, NodeId)> {
+        let (payload, addr) = self.socket.recv_from_raw(tag).await.expect("endpoint closed");
+        let env = *payload.downcast::<Envelope>().expect("foreign payload on a faultline port");
+        let from = net::node_of(addr);
+        let (call, msg) = (env.call, env.label);
+        if self.sim.net().link_cut(from, self.me) {
+            let reason = DropReason::Partition;
+            self.sim.record(self.me, EventKind::Drop { from, to: self.me, call, msg, reason });
+            return None;
+        }
+        self.sim.record(self.me, EventKind::Recv { from, call, msg });
+        Some((env, from))
+    }
+
+    async fn transmit<M: Message>(&self, to: NodeId, tag: u64, call: u64, msg: M) {
+        let label = msg.label();
+        let (blocked, duplicate) = {
+            let net = self.sim.net();
+            let blocked = net.blocked(self.me, to).or_else(|| {
+                let lost = net.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.loss_rate);
+                lost.then_some(DropReason::Loss)
+            });
+            let dup = net.dup_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.dup_rate);
+            (blocked, dup && blocked.is_none())
+        };
+        if let Some(reason) = blocked {
+            let kind = EventKind::Drop { from: self.me, to, call, msg: label, reason };
+            self.sim.record(self.me, kind);
+            return;
+        }
+        let kind = match tag {
+            REQUEST => EventKind::Send { to, call, msg: label },
+            _ => EventKind::Reply { to, call, msg: label },
+        };
+        self.sim.record(self.me, kind);
+        let dst = net::addr_of(to);
+        if duplicate {
+            self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
+            let copy = Envelope { call, label, body: Box::new(msg.clone()) };
+            self.socket.send_to_raw(dst, tag, Box::new(copy)).await.expect("send");
+        }
+        let env = Envelope { call, label, body: Box::new(msg) };
+        self.socket.send_to_raw(dst, tag, Box::new(env)).await.expect("send");
+    }
+}

@@ -1,0 +1,354 @@
+//! A transactional key-value store that runs on its own node and is reached over
+//! the simulated network, as a service's database is.
+//!
+//! One transaction is a list of [`Op`]s applied atomically: a failed condition
+//! undoes the ops before it and nothing is written. A committed transaction's
+//! writes are appended to the node's [`Disk`](crate::disk::Disk) and synced
+//! before the reply, so an acknowledged write survives a crash; the in-memory
+//! table is rebuilt from the disk at every start.
+
+use crate::disk::Disk;
+use crate::rpc::{Endpoint, Message, Request};
+use crate::trace::NodeId;
+use crate::world::{NodeCtx, Sim};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type Key = String;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl Value {
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Text(_) => None,
+        }
+    }
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            Value::Int(_) => None,
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+/// One operation of a transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Get(Key),
+    Put(Key, Value),
+    Delete(Key),
+    /// Adds `by` to an integer (a missing key counts as 0); fails the transaction
+    /// if the result would be below `floor` — e.g. stock that must stay ≥ 0.
+    Incr { key: Key, by: i64, floor: i64 },
+    /// Fails the transaction if `key` exists: idempotency and barrier rows.
+    InsertIfAbsent(Key, Value),
+    /// Fails the transaction unless `key` holds `value` (`None`: is absent).
+    Expect(Key, Option<Value>),
+    /// Reads every row whose key starts with the prefix, in key order.
+    Scan(String),
+}
+
+/// The result of one op, at the same index as the op.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum OpResult {
+    Value(Option<Value>),
+    Rows(Vec<(Key, Value)>),
+    Int(i64),
+    Done,
+}
+
+impl OpResult {
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            OpResult::Value(v) => v.as_ref(),
+            _ => None,
+        }
+    }
+    pub fn rows(&self) -> &[(Key, Value)] {
+        match self {
+            OpResult::Rows(r) => r,
+            _ => &[],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TxnError {
+    /// Op `index` failed its condition; nothing was applied.
+    Condition { index: usize, key: Key },
+    /// No answer from the store: the transaction may or may not have committed.
+    Unknown,
+}
+
+/// The request a store serves.
+#[derive(Clone, Debug, Serialize)]
+pub struct Txn(pub Vec<Op>);
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TxnReply(pub Result<Vec<OpResult>, TxnError>);
+
+impl Message for Txn {
+    fn label(&self) -> &'static str {
+        "txn"
+    }
+}
+
+impl Message for TxnReply {
+    fn label(&self) -> &'static str {
+        match self.0 {
+            Ok(_) => "txn-ok",
+            Err(_) => "txn-failed",
+        }
+    }
+}
+
+impl Request for Txn {
+    type Response = TxnReply;
+}
+
+/// The net writes of one committed transaction (`None`: deleted), as acknowledged.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Commit {
+    pub at_us: u64,
+    pub store: NodeId,
+    pub writes: Vec<(Key, Option<Value>)>,
+}
+
+pub type Table = BTreeMap<Key, Value>;
+
+/// A store node's whole life: recover the table from disk, then serve forever.
+pub async fn serve(ctx: NodeCtx) {
+    let disk = ctx.disk();
+    let table = Arc::new(tokio::sync::Mutex::new(recover(&disk)));
+    let ep = ctx.endpoint().await;
+    let (sim, me) = (ctx.sim().clone(), ctx.id());
+    ep.serve(move |Txn(ops), _from| {
+        let (table, disk, sim) = (table.clone(), disk.clone(), sim.clone());
+        async move {
+            // Held across the sync: transactions are serial, and none can read a
+            // write that is not yet durable.
+            let mut table = table.lock().await;
+            let writes = match apply(&mut table, &ops) {
+                Ok(w) => w,
+                Err(e) => return TxnReply(Err(e)),
+            };
+            let results = writes.0;
+            if !writes.1.is_empty() {
+                disk.append(&bincode::serialize(&writes.1).expect("encode record"));
+                disk.sync().await;
+                sim.push_commit(Commit { at_us: Sim::now_us(), store: me, writes: writes.1 });
+            }
+            TxnReply(Ok(results))
+        }
+    });
+    std::future::pending::<()>().await
+}
+
+/// The durable table: every synced record replayed in order.
+pub fn recover(disk: &Disk) -> Table {
+    let mut table = Table::new();
+    for rec in disk.read_durable() {
+        let writes: Vec<(Key, Option<Value>)> =
+            bincode::deserialize(&rec).expect("a checksummed record decodes");
+        for (k, v) in writes {
+            match v {
+                Some(v) => table.insert(k, v),
+                None => table.remove(&k),
+            };
+        }
+    }
+    table
+}
+
+type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
+
+/// Applies `ops` to `table` all or nothing; returns the results and the net writes.
+pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
+    let mut undo: Vec<(Key, Option<Value>)> = Vec::new();
+    let mut results = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        match step(table, op, &mut undo) {
+            Ok(r) => results.push(r),
+            Err(key) => {
+                for (k, old) in undo.into_iter().rev() {
+                    match old {
+                        Some(v) => table.insert(k, v),
+                        None => table.remove(&k),
+                    };
+                }
+                return Err(TxnError::Condition { index, key });
+            }
+        }
+    }
+    // Net writes: the final value of every key touched, in first-touch order.
+    let mut writes: Vec<(Key, Option<Value>)> = Vec::new();
+    for (k, _) in undo {
+        if !writes.iter().any(|(w, _)| *w == k) {
+            let now = table.get(&k).cloned();
+            writes.push((k, now));
+        }
+    }
+    Ok((results, writes))
+}
+
+fn step(table: &mut Table, op: &Op, undo: &mut Vec<(Key, Option<Value>)>) -> Result<OpResult, Key> {
+    let mut write = |table: &mut Table, k: &Key, v: Option<Value>| {
+        let old = match v {
+            Some(v) => table.insert(k.clone(), v),
+            None => table.remove(k),
+        };
+        undo.push((k.clone(), old));
+    };
+    Ok(match op {
+        Op::Get(k) => OpResult::Value(table.get(k).cloned()),
+        Op::Put(k, v) => {
+            write(table, k, Some(v.clone()));
+            OpResult::Done
+        }
+        Op::Delete(k) => {
+            write(table, k, None);
+            OpResult::Done
+        }
+        Op::Incr { key, by, floor } => {
+            let now = table.get(key).and_then(Value::as_int).unwrap_or(0);
+            let next = now + by;
+            if next < *floor {
+                return Err(key.clone());
+            }
+            write(table, key, Some(Value::Int(next)));
+            OpResult::Int(next)
+        }
+        Op::InsertIfAbsent(k, v) => {
+            if table.contains_key(k) {
+                return Err(k.clone());
+            }
+            write(table, k, Some(v.clone()));
+            OpResult::Done
+        }
+        Op::Expect(k, v) => {
+            if table.get(k) != v.as_ref() {
+                return Err(k.clone());
+            }
+            OpResult::Done
+        }
+        Op::Scan(prefix) => OpResult::Rows(
+            table
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+    })
+}
+
+/// A client of one store, with a fixed per-call timeout.
+#[derive(Clone)]
+pub struct StoreClient {
+    ep: Arc<Endpoint>,
+    store: NodeId,
+    timeout: Duration,
+}
+
+impl StoreClient {
+    pub fn new(ep: Arc<Endpoint>, store: NodeId, timeout: Duration) -> Self {
+        StoreClient { ep, store, timeout }
+    }
+
+    pub async fn txn(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, TxnError> {
+        match self.ep.call(self.store, Txn(ops), self.timeout).await {
+            Ok(TxnReply(r)) => r,
+            Err(_) => Err(TxnError::Unknown),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> Key {
+        s.to_string()
+    }
+
+    #[test]
+    fn a_failed_condition_undoes_the_whole_transaction() {
+        let mut t = Table::new();
+        apply(&mut t, &[Op::Put(k("stock"), 1.into())]).unwrap();
+        let err = apply(
+            &mut t,
+            &[
+                Op::Put(k("note"), "x".into()),
+                Op::Incr { key: k("stock"), by: -2, floor: 0 },
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err, TxnError::Condition { index: 1, key: k("stock") });
+        assert_eq!(t.get("stock"), Some(&Value::Int(1)), "stock untouched");
+        assert!(!t.contains_key("note"), "the earlier put was undone");
+    }
+
+    #[test]
+    fn floor_is_inclusive_and_missing_counts_as_zero() {
+        let mut t = Table::new();
+        let (r, _) = apply(&mut t, &[Op::Incr { key: k("n"), by: 3, floor: 0 }]).unwrap();
+        assert_eq!(r, vec![OpResult::Int(3)]);
+        apply(&mut t, &[Op::Incr { key: k("n"), by: -3, floor: 0 }]).expect("down to the floor");
+        assert!(apply(&mut t, &[Op::Incr { key: k("n"), by: -1, floor: 0 }]).is_err());
+    }
+
+    #[test]
+    fn insert_if_absent_and_expect_are_conditions() {
+        let mut t = Table::new();
+        apply(&mut t, &[Op::InsertIfAbsent(k("b"), 1.into())]).unwrap();
+        assert!(apply(&mut t, &[Op::InsertIfAbsent(k("b"), 2.into())]).is_err());
+        assert!(apply(&mut t, &[Op::Expect(k("b"), Some(1.into()))]).is_ok());
+        assert!(apply(&mut t, &[Op::Expect(k("b"), None)]).is_err());
+        assert!(apply(&mut t, &[Op::Expect(k("zz"), None)]).is_ok());
+    }
+
+    #[test]
+    fn net_writes_and_scan() {
+        let mut t = Table::new();
+        let (_, w) = apply(
+            &mut t,
+            &[
+                Op::Put(k("a/1"), 1.into()),
+                Op::Put(k("a/1"), 2.into()),
+                Op::Put(k("a/2"), 3.into()),
+                Op::Delete(k("a/2")),
+                Op::Put(k("b"), 4.into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(w, vec![(k("a/1"), Some(2.into())), (k("a/2"), None), (k("b"), Some(4.into()))]);
+        let (r, w) = apply(&mut t, &[Op::Scan(k("a/"))]).unwrap();
+        assert_eq!(r[0].rows(), &[(k("a/1"), Value::Int(2))]);
+        assert!(w.is_empty(), "reads write nothing");
+    }
+}

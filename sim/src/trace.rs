@@ -1,0 +1,211 @@
+//! The event trace of one run and its stable hash.
+//!
+//! Every message, drop, timeout and fault is folded into a running FNV-1a hash
+//! (`trace_hash`), so determinism can be checked cheaply on every run; the full
+//! event list is kept only when asked for (replay), to keep the hot path lean.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+/// Index of a node in its world, in the order the nodes were added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct NodeId(pub u16);
+
+impl NodeId {
+    /// Stands for the world itself in the trace: the nemesis, the network.
+    pub const WORLD: NodeId = NodeId(u16::MAX);
+}
+
+/// Why a message never reached its handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropReason {
+    /// Random packet loss.
+    Loss,
+    /// The link was cut by a partition (at send or while in flight).
+    Partition,
+    /// The destination node was crashed.
+    NodeDown,
+    /// A response that arrived after its caller gave up.
+    Late,
+}
+
+/// What happened. Message kinds are static labels so hashing stays cheap.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    Send { to: NodeId, call: u64, msg: &'static str },
+    Recv { from: NodeId, call: u64, msg: &'static str },
+    Reply { to: NodeId, call: u64, msg: &'static str },
+    Duplicate { to: NodeId, call: u64, msg: &'static str },
+    Drop { from: NodeId, to: NodeId, call: u64, msg: &'static str, reason: DropReason },
+    Timeout { to: NodeId, call: u64, msg: &'static str },
+    Crash { unsynced_lost: u32 },
+    Restart,
+    Pause,
+    Resume,
+    Partition { side: Vec<NodeId> },
+    PartitionHealed { side: Vec<NodeId> },
+    Latency { min_ms: u64, max_ms: u64 },
+    Loss { rate_ppm: u32 },
+    Duplication { rate_ppm: u32 },
+    HealAll,
+    /// A free-form note from a protocol or the runner, e.g. a saga step.
+    Note { text: String },
+}
+
+impl EventKind {
+    /// A stable short name, used for counting and in timelines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Send { .. } => "send",
+            EventKind::Recv { .. } => "recv",
+            EventKind::Reply { .. } => "reply",
+            EventKind::Duplicate { .. } => "duplicate",
+            EventKind::Drop { reason: DropReason::Loss, .. } => "drop-loss",
+            EventKind::Drop { reason: DropReason::Partition, .. } => "drop-partition",
+            EventKind::Drop { reason: DropReason::NodeDown, .. } => "drop-node-down",
+            EventKind::Drop { reason: DropReason::Late, .. } => "drop-late",
+            EventKind::Timeout { .. } => "timeout",
+            EventKind::Crash { .. } => "crash",
+            EventKind::Restart => "restart",
+            EventKind::Pause => "pause",
+            EventKind::Resume => "resume",
+            EventKind::Partition { .. } => "partition",
+            EventKind::PartitionHealed { .. } => "partition-healed",
+            EventKind::Latency { .. } => "latency",
+            EventKind::Loss { .. } => "loss",
+            EventKind::Duplication { .. } => "duplication",
+            EventKind::HealAll => "heal-all",
+            EventKind::Note { .. } => "note",
+        }
+    }
+}
+
+/// One entry of the trace: simulated time since the start, the node it happened on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Event {
+    pub at_us: u64,
+    pub node: NodeId,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The trace of one run.
+#[derive(Debug)]
+pub struct Trace {
+    hasher: Fnv64,
+    counts: BTreeMap<&'static str, u64>,
+    events: Option<Vec<Event>>,
+}
+
+impl Trace {
+    /// `record` keeps every event (for replay); otherwise only the hash and counts.
+    pub fn new(record: bool) -> Self {
+        Trace { hasher: Fnv64::default(), counts: BTreeMap::new(), events: record.then(Vec::new) }
+    }
+
+    pub fn push(&mut self, event: Event) {
+        event.hash(&mut self.hasher);
+        *self.counts.entry(event.kind.name()).or_insert(0) += 1;
+        if let Some(events) = &mut self.events {
+            events.push(event);
+        }
+    }
+
+    /// Hash over every event so far, in order. Stable across machines and `--jobs`.
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    /// How many events of each kind (by [`EventKind::name`]) happened.
+    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.counts
+    }
+
+    pub fn count(&self, name: &str) -> u64 {
+        self.counts.get(name).copied().unwrap_or(0)
+    }
+
+    /// The recorded events, if recording was on.
+    pub fn events(&self) -> Option<&[Event]> {
+        self.events.as_deref()
+    }
+}
+
+/// FNV-1a over little-endian encodings: unlike `DefaultHasher`, its output is
+/// specified, so a trace hash means the same thing on every machine and toolchain.
+#[derive(Debug)]
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    // Integers are written little-endian and at fixed width, whatever the platform.
+    fn write_u16(&mut self, i: u16) {
+        self.write(&i.to_le_bytes())
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write(&i.to_le_bytes())
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.write(&i.to_le_bytes())
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    fn write_isize(&mut self, i: isize) {
+        self.write_u64(i as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(at_us: u64, kind: EventKind) -> Event {
+        Event { at_us, node: NodeId(1), kind }
+    }
+
+    #[test]
+    fn hash_depends_on_content_and_order() {
+        let a = ev(1, EventKind::Restart);
+        let b = ev(2, EventKind::Pause);
+        let mut t1 = Trace::new(false);
+        t1.push(a.clone());
+        t1.push(b.clone());
+        let mut t2 = Trace::new(true);
+        t2.push(a.clone());
+        t2.push(b.clone());
+        let mut t3 = Trace::new(false);
+        t3.push(b);
+        t3.push(a);
+        assert_eq!(t1.hash(), t2.hash(), "recording must not change the hash");
+        assert_ne!(t1.hash(), t3.hash(), "order must change the hash");
+        assert_eq!(t2.events().unwrap().len(), 2);
+        assert!(t1.events().is_none());
+        assert_eq!(t1.count("restart"), 1);
+    }
+
+    #[test]
+    fn fnv_is_the_specified_function() {
+        // Reference value of FNV-1a 64 for "a".
+        let mut h = Fnv64::default();
+        h.write(b"a");
+        assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+    }
+}

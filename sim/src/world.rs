@@ -1,0 +1,320 @@
+//! The world of one run: a seeded madsim runtime, its named nodes, and the state
+//! that outlives any node — disks, the network's fault state, the trace and the
+//! history of acknowledged commits. Fault actions (crash, partition, …) live here.
+
+use crate::disk::{Disk, DiskConfig};
+use crate::net::{self, NetState};
+use crate::rpc::Endpoint;
+use crate::store::Commit;
+use crate::trace::{Event, EventKind, NodeId, Trace};
+use madsim::runtime::Runtime;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+#[cfg(not(madsim))]
+compile_error!(
+    "faultline-sim must be built with `--cfg madsim` (see .cargo/config.toml); \
+     a RUSTFLAGS environment variable replaces it and turns the simulation off"
+);
+
+/// Settings of a world; plain data so a run's exact settings can be printed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorldConfig {
+    /// One-way message latency range in microseconds, drawn per message. Default 1_000..5_000.
+    pub latency_us: (u64, u64),
+    /// Keep every trace event (for replay), not just the hash. Default off.
+    pub record: bool,
+    pub disk: DiskConfig,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        WorldConfig { latency_us: (1_000, 5_000), record: false, disk: DiskConfig::default() }
+    }
+}
+
+/// A deterministic world: build it, add nodes, then [`World::run`] a main future.
+pub struct World {
+    rt: Runtime,
+    sim: Arc<Sim>,
+}
+
+impl World {
+    pub fn new(seed: u64, config: WorldConfig) -> World {
+        let mut mconfig = madsim::Config::default();
+        mconfig.net.send_latency = latency_range(config.latency_us);
+        let rt = Runtime::with_seed_and_config(seed, mconfig);
+        let sim = Arc::new(Sim {
+            seed,
+            config: config.clone(),
+            nodes: Mutex::new(Vec::new()),
+            net: Mutex::new(NetState::new(0)),
+            trace: Mutex::new(Trace::new(config.record)),
+            commits: Mutex::new(Vec::new()),
+            next_call: AtomicU64::new(1),
+            healed: AtomicBool::new(false),
+        });
+        World { rt, sim }
+    }
+
+    /// Adds a node whose `init` runs at start and again after every restart: all
+    /// it needs to survive a crash must come from its [`Disk`].
+    pub fn node<F, Fut>(&mut self, name: &str, init: F) -> NodeId
+    where
+        F: Fn(NodeCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let mut nodes = self.sim.nodes.lock().unwrap();
+        assert!(nodes.len() < net::MAX_NODES, "too many nodes");
+        assert!(nodes.iter().all(|n| n.name != name), "duplicate node name {name:?}");
+        let id = NodeId(nodes.len() as u16);
+        let ctx = NodeCtx { sim: self.sim.clone(), id };
+        let handle = self
+            .rt
+            .create_node()
+            .name(name)
+            .ip(net::addr_of(id).ip())
+            .init(move || init(ctx.clone()))
+            .build();
+        nodes.push(NodeInfo {
+            name: name.to_string(),
+            madsim_id: handle.id(),
+            disk: Arc::new(Disk::new(self.sim.config.disk.clone())),
+            paused: false,
+        });
+        self.sim.net().set_up(id, true);
+        id
+    }
+
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// Runs `main` to completion in simulated time.
+    pub fn run<F: Future>(&self, main: F) -> F::Output {
+        self.rt.block_on(main)
+    }
+}
+
+fn latency_range((min, max): (u64, u64)) -> std::ops::Range<Duration> {
+    // madsim draws from a half-open range, which must not be empty.
+    Duration::from_micros(min)..Duration::from_micros(max.max(min + 1))
+}
+
+struct NodeInfo {
+    name: String,
+    madsim_id: madsim::task::NodeId,
+    disk: Arc<Disk>,
+    paused: bool,
+}
+
+/// What a node's code gets: its identity and the world it lives in.
+#[derive(Clone)]
+pub struct NodeCtx {
+    sim: Arc<Sim>,
+    id: NodeId,
+}
+
+impl NodeCtx {
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+    /// Binds this node's endpoint. Call once per incarnation.
+    pub async fn endpoint(&self) -> Arc<Endpoint> {
+        Endpoint::bind(self.sim.clone(), self.id).await
+    }
+    pub fn disk(&self) -> Arc<Disk> {
+        self.sim.disk(self.id)
+    }
+    /// Records a protocol-level note in the trace.
+    pub fn note(&self, text: impl Into<String>) {
+        self.sim.record(self.id, EventKind::Note { text: text.into() });
+    }
+}
+
+/// The shared state of a world, reachable from every node and from the nemesis.
+pub struct Sim {
+    seed: u64,
+    config: WorldConfig,
+    nodes: Mutex<Vec<NodeInfo>>,
+    net: Mutex<NetState>,
+    trace: Mutex<Trace>,
+    commits: Mutex<Vec<Commit>>,
+    next_call: AtomicU64,
+    healed: AtomicBool,
+}
+
+impl Sim {
+    /// Simulated time since the world started, in microseconds.
+    pub fn now_us() -> u64 {
+        madsim::time::TimeHandle::current().elapsed().as_micros() as u64
+    }
+
+    /// True once [`Sim::heal_all`] ran: the run is in its liveness phase.
+    pub fn healed(&self) -> bool {
+        self.healed.load(Ordering::Relaxed)
+    }
+
+    /// The world's configured one-way latency range, in microseconds.
+    pub fn base_latency_us(&self) -> (u64, u64) {
+        self.config.latency_us
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn record(&self, node: NodeId, kind: EventKind) {
+        let event = Event { at_us: Sim::now_us(), node, kind };
+        self.trace.lock().unwrap().push(event);
+    }
+
+    pub fn trace(&self) -> MutexGuard<'_, Trace> {
+        self.trace.lock().unwrap()
+    }
+
+    pub(crate) fn net(&self) -> MutexGuard<'_, NetState> {
+        self.net.lock().unwrap()
+    }
+
+    pub(crate) fn next_call(&self) -> u64 {
+        self.next_call.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn push_commit(&self, commit: Commit) {
+        self.commits.lock().unwrap().push(commit);
+    }
+
+    /// Every write a store acknowledged, in acknowledgement order.
+    pub fn commits(&self) -> MutexGuard<'_, Vec<Commit>> {
+        self.commits.lock().unwrap()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.lock().unwrap().len()
+    }
+
+    pub fn name(&self, id: NodeId) -> String {
+        self.nodes.lock().unwrap()[id.0 as usize].name.clone()
+    }
+
+    pub fn node_id(&self, name: &str) -> Option<NodeId> {
+        let nodes = self.nodes.lock().unwrap();
+        nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u16))
+    }
+
+    pub fn disk(&self, id: NodeId) -> Arc<Disk> {
+        self.nodes.lock().unwrap()[id.0 as usize].disk.clone()
+    }
+
+    pub fn is_up(&self, id: NodeId) -> bool {
+        self.net().is_up(id)
+    }
+
+    fn madsim_id(&self, id: NodeId) -> madsim::task::NodeId {
+        self.nodes.lock().unwrap()[id.0 as usize].madsim_id
+    }
+
+    /// Kills every task of the node; its disk loses what was not synced.
+    pub fn crash(&self, id: NodeId) {
+        if !self.is_up(id) {
+            return;
+        }
+        madsim::runtime::Handle::current().kill(self.madsim_id(id));
+        self.nodes.lock().unwrap()[id.0 as usize].paused = false;
+        self.net().set_up(id, false);
+        let unsynced_lost = self.disk(id).crash();
+        self.record(id, EventKind::Crash { unsynced_lost });
+    }
+
+    /// Starts a crashed node again from its init function and its durable state.
+    pub fn restart(&self, id: NodeId) {
+        if self.is_up(id) {
+            return;
+        }
+        self.net().set_up(id, true);
+        self.record(id, EventKind::Restart);
+        madsim::runtime::Handle::current().restart(self.madsim_id(id));
+    }
+
+    pub fn pause(&self, id: NodeId) {
+        let mut nodes = self.nodes.lock().unwrap();
+        if nodes[id.0 as usize].paused || !self.is_up(id) {
+            return;
+        }
+        nodes[id.0 as usize].paused = true;
+        madsim::runtime::Handle::current().pause(nodes[id.0 as usize].madsim_id);
+        drop(nodes);
+        self.record(id, EventKind::Pause);
+    }
+
+    pub fn resume(&self, id: NodeId) {
+        let mut nodes = self.nodes.lock().unwrap();
+        if !nodes[id.0 as usize].paused {
+            return;
+        }
+        nodes[id.0 as usize].paused = false;
+        madsim::runtime::Handle::current().resume(nodes[id.0 as usize].madsim_id);
+        drop(nodes);
+        self.record(id, EventKind::Resume);
+    }
+
+    /// Cuts every link between `side` and the rest of the world; returns the
+    /// partition's id for [`Sim::heal_partition`].
+    pub fn partition(&self, side: &[NodeId]) -> u64 {
+        let id = self.net().add_partition(net::mask_of(side));
+        self.record(NodeId::WORLD, EventKind::Partition { side: side.to_vec() });
+        id
+    }
+
+    pub fn heal_partition(&self, partition: u64) {
+        let side = self.net().remove_partition(partition);
+        if let Some(side) = side {
+            self.record(NodeId::WORLD, EventKind::PartitionHealed { side: net::nodes_of(side) });
+        }
+    }
+
+    /// Sets the one-way latency range in microseconds (a jitter spike, or back to base).
+    pub fn set_latency(&self, (min, max): (u64, u64)) {
+        madsim::net::NetSim::current()
+            .update_config(|c| c.send_latency = latency_range((min, max)));
+        self.record(NodeId::WORLD, EventKind::Latency { min_ms: min / 1000, max_ms: max / 1000 });
+    }
+
+    pub fn set_loss(&self, rate: f64) {
+        self.net().loss_rate = rate;
+        self.record(NodeId::WORLD, EventKind::Loss { rate_ppm: (rate * 1e6) as u32 });
+    }
+
+    pub fn set_duplication(&self, rate: f64) {
+        self.net().dup_rate = rate;
+        self.record(NodeId::WORLD, EventKind::Duplication { rate_ppm: (rate * 1e6) as u32 });
+    }
+
+    /// Ends every fault: restarts crashed nodes, resumes paused ones, reconnects
+    /// all links, and puts latency, loss and duplication back to their base.
+    pub fn heal_all(&self) {
+        self.healed.store(true, Ordering::Relaxed);
+        self.record(NodeId::WORLD, EventKind::HealAll);
+        for side in self.net().clear_partitions() {
+            self.record(NodeId::WORLD, EventKind::PartitionHealed { side: net::nodes_of(side) });
+        }
+        let base = self.config.latency_us;
+        madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range(base));
+        {
+            let mut net = self.net();
+            net.loss_rate = 0.0;
+            net.dup_rate = 0.0;
+        }
+        for i in 0..self.node_count() {
+            let id = NodeId(i as u16);
+            self.resume(id);
+            self.restart(id);
+        }
+    }
+}
