@@ -1,1 +1,86 @@
+//! faultline-protocols: the shop domain, the distributed-transaction protocols
+//! that drive it, and the checker that judges them from ground truth.
+//!
+//! The module list is a map of the code:
+//! - [`workload`] — customers, SKUs with limited stock, orders over time.
+//! - [`shop`] — the services (order, inventory, payment, points, notification),
+//!   each in front of its own store, and the external payment gateway.
+//! - [`saga`] — the orchestrated Saga.
+//! - [`client`] — the workload driver that places orders.
+//! - [`check`] — the invariants, computed from ground truth.
+//! - [`run`] — one run: world, nemesis, settlement, ground truth, check.
+//! - [`retry`] — backoff for steps whose outcome is unknown.
+//! - [`stats`] — what protocols report about their own work (metrics only).
 
+pub mod check;
+pub mod client;
+pub mod retry;
+pub mod run;
+pub mod saga;
+pub mod shop;
+pub mod stats;
+pub mod workload;
+
+use faultline_sim::{NodeId, World};
+use serde::{Deserialize, Serialize};
+use shop::Shop;
+use stats::Stats;
+use std::sync::Arc;
+use workload::Workload;
+
+/// A protocol that can drive the shop's workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    Saga,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 1] = [Protocol::Saga];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Saga => "saga",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Protocol::Saga => "orchestrated Saga: logged steps, compensations in reverse on failure",
+        }
+    }
+
+    /// Parses a protocol name; the error lists the valid names.
+    pub fn parse(name: &str) -> Result<Protocol, String> {
+        Protocol::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
+            let valid: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown protocol {name:?}; valid protocols: {}", valid.join(", "))
+        })
+    }
+}
+
+/// A shop with a protocol deployed on it, ready to run.
+pub struct Deployment {
+    pub protocol: Protocol,
+    pub shop: Shop,
+    /// The protocol's own store (the saga log), if it has one.
+    pub coordinator_db: Option<NodeId>,
+    pub stats: Arc<Stats>,
+}
+
+/// Adds the shop, the protocol's nodes and the workload driver to `world`.
+pub fn deploy(world: &mut World, workload: &Workload, protocol: Protocol) -> Deployment {
+    let shop = Shop::deploy(world, workload);
+    let stats = Arc::new(Stats::default());
+    let (entry, coordinator_db) = match protocol {
+        Protocol::Saga => {
+            let db = world.node("orchestrator-db", faultline_sim::store::serve);
+            let (s, st) = (shop.clone(), stats.clone());
+            let orch = world.node("orchestrator", move |ctx| saga::serve(ctx, db, s.clone(), st.clone()));
+            (orch, Some(db))
+        }
+    };
+    let (orders, st) = (workload.orders.clone(), stats.clone());
+    world.node("client", move |ctx| client::run(ctx, entry, orders.clone(), st.clone()));
+    Deployment { protocol, shop, coordinator_db, stats }
+}

@@ -46,6 +46,15 @@ impl Disk {
         self.inner.lock().unwrap().unsynced.push(framed);
     }
 
+    /// Writes a record straight to durable storage: for a world's initial data,
+    /// before the run starts (there is no fsync to wait for outside a runtime).
+    pub fn preload(&self, payload: &[u8]) {
+        self.append(payload);
+        let mut inner = self.inner.lock().unwrap();
+        let tail = std::mem::take(&mut inner.unsynced);
+        inner.durable.extend(tail);
+    }
+
     /// Makes every appended record durable, after the fsync latency. If the node
     /// dies during the wait, the records stay volatile and the crash drops them.
     pub async fn sync(&self) {

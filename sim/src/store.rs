@@ -170,6 +170,12 @@ pub async fn serve(ctx: NodeCtx) {
     std::future::pending::<()>().await
 }
 
+/// Gives a store its initial rows, durably, before the run starts.
+pub fn preload(disk: &Disk, rows: Vec<(Key, Value)>) {
+    let writes: Vec<(Key, Option<Value>)> = rows.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    disk.preload(&bincode::serialize(&writes).expect("encode record"));
+}
+
 /// The durable table: every synced record replayed in order.
 pub fn recover(disk: &Disk) -> Table {
     let mut table = Table::new();

@@ -1,0 +1,262 @@
+//! The invariant checker. It reads ground truth — the durable tables of every
+//! store, the gateway's ledger and the history of acknowledged commits — never
+//! what a protocol believes about itself, and returns the evidence of every
+//! violation as data. Presenting it is the caller's business.
+
+use crate::shop::gateway::Entry;
+use crate::shop::{inventory, notification, order, payment, points};
+use crate::workload::Workload;
+use crate::Deployment;
+use faultline_sim::store::{self, Table};
+use faultline_sim::{Sim, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The invariants, by stable name, with what each one states.
+pub const INVARIANTS: [(&str, &str); 7] = [
+    ("no-double-charge", "per order, gateway charges minus refunds is 0 or the order amount, and equals the amount iff the order completed"),
+    ("stock-conservation", "per SKU, initial = available + reserved + sold, and no count is negative"),
+    ("money-conservation", "customer balances plus the merchant's account equal the initial total; no balance is negative"),
+    ("exactly-once-effects", "stock sold, points and notifications per customer equal the sums over completed orders: nothing applied twice"),
+    ("agreement", "every service agrees on each order's fate: completed everywhere or cancelled everywhere"),
+    ("eventual-settlement", "after faults heal, every order is terminal and no hold or in-flight step remains by the settle deadline"),
+    ("legal-transitions", "an order moves only pending → completed | cancelled, and an acknowledged state is never lost"),
+];
+
+/// One broken invariant, with the subject it broke for and the numbers that disagree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub invariant: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+/// Everything the checker may look at, gathered at the end of a run.
+#[derive(Clone, Debug)]
+pub struct GroundTruth {
+    pub workload: Workload,
+    pub orders: Table,
+    pub inventory: Table,
+    pub payments: Table,
+    pub points: Table,
+    pub notifications: Table,
+    /// The protocol's own durable state (a saga log), if it has a store.
+    pub coordinator: Option<Table>,
+    pub balances: Vec<i64>,
+    pub merchant: i64,
+    pub ledger: Vec<Entry>,
+    /// Acknowledged writes to order rows: (time µs, order, new state).
+    pub order_history: Vec<(u64, u32, Option<String>)>,
+}
+
+impl GroundTruth {
+    pub fn collect(dep: &Deployment, sim: &Sim, workload: &Workload) -> GroundTruth {
+        let s = &dep.shop;
+        let table = |id| store::recover(&sim.disk(id));
+        let ledger = s.ledger.lock().unwrap().clone();
+        let order_history = sim
+            .commits()
+            .iter()
+            .filter(|c| c.store == s.order_db)
+            .flat_map(|c| {
+                c.writes.iter().filter_map(move |(k, v)| {
+                    let id = k.strip_prefix("order/")?.parse().ok()?;
+                    Some((c.at_us, id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
+                })
+            })
+            .collect();
+        GroundTruth {
+            workload: workload.clone(),
+            orders: table(s.order_db),
+            inventory: table(s.inventory_db),
+            payments: table(s.payment_db),
+            points: table(s.points_db),
+            notifications: table(s.notification_db),
+            coordinator: dep.coordinator_db.map(table),
+            balances: ledger.balances,
+            merchant: ledger.merchant,
+            ledger: ledger.entries,
+            order_history,
+        }
+    }
+
+    fn order_state(&self, id: u32) -> Option<&str> {
+        self.orders.get(&order::key(id)).and_then(Value::as_text)
+    }
+
+    fn completed(&self, id: u32) -> bool {
+        self.order_state(id) == Some(order::COMPLETED)
+    }
+}
+
+fn int(t: &Table, k: &str) -> i64 {
+    t.get(k).and_then(Value::as_int).unwrap_or(0)
+}
+
+/// Checks every invariant.
+pub fn check(g: &GroundTruth) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut v = |invariant: &str, subject: String, detail: String| {
+        out.push(Violation { invariant: invariant.to_string(), subject, detail })
+    };
+    let w = &g.workload;
+
+    // no-double-charge
+    let mut net: BTreeMap<u32, i64> = BTreeMap::new();
+    for e in &g.ledger {
+        *net.entry(e.order).or_insert(0) += e.amount;
+    }
+    for o in &w.orders {
+        let n = net.get(&o.id).copied().unwrap_or(0);
+        let subject = format!("order {}", o.id);
+        if n != 0 && n != o.amount {
+            v("no-double-charge", subject, format!("net charged {n}, order amount {}", o.amount));
+        } else if g.completed(o.id) != (n == o.amount) {
+            let state = g.order_state(o.id).unwrap_or("missing");
+            v("no-double-charge", subject, format!("order is {state} but net charged {n} of {}", o.amount));
+        }
+    }
+
+    // stock-conservation
+    for (sku, initial) in w.stock.iter().enumerate() {
+        let sku = sku as u32;
+        let a = int(&g.inventory, &inventory::available(sku));
+        let r = int(&g.inventory, &inventory::reserved(sku));
+        let s = int(&g.inventory, &inventory::sold(sku));
+        let subject = format!("sku {sku}");
+        if a + r + s != *initial {
+            let d = format!("initial {initial} != available {a} + reserved {r} + sold {s}");
+            v("stock-conservation", subject.clone(), d);
+        }
+        if a < 0 || r < 0 || s < 0 {
+            let d = format!("negative count: available {a}, reserved {r}, sold {s}");
+            v("stock-conservation", subject, d);
+        }
+    }
+
+    // money-conservation
+    let initial: i64 = w.balances.iter().sum();
+    let now: i64 = g.balances.iter().sum::<i64>() + g.merchant;
+    if now != initial {
+        let d = format!("initial total {initial} != balances {} + merchant {}", now - g.merchant, g.merchant);
+        v("money-conservation", "gateway".into(), d);
+    }
+    for (c, b) in g.balances.iter().enumerate() {
+        if *b < 0 {
+            v("money-conservation", format!("customer {c}"), format!("balance {b} is negative"));
+        }
+    }
+
+    // exactly-once-effects
+    let done: Vec<_> = w.orders.iter().filter(|o| g.completed(o.id)).collect();
+    for sku in 0..w.stock.len() as u32 {
+        let want: i64 = done.iter().filter(|o| o.sku == sku).map(|o| o.qty).sum();
+        let sold = int(&g.inventory, &inventory::sold(sku));
+        if sold != want {
+            let d = format!("sold {sold}, completed orders account for {want}");
+            v("exactly-once-effects", format!("sku {sku}"), d);
+        }
+    }
+    for c in 0..w.balances.len() as u32 {
+        let mine = || done.iter().filter(|o| o.customer == c);
+        let (pts, want_pts) = (int(&g.points, &points::balance(c)), mine().map(|o| o.points).sum::<i64>());
+        if pts != want_pts {
+            let d = format!("points {pts}, completed orders earn {want_pts}");
+            v("exactly-once-effects", format!("customer {c}"), d);
+        }
+        let (sent, want_sent) = (int(&g.notifications, &notification::sent(c)), mine().count() as i64);
+        if sent != want_sent {
+            let d = format!("{sent} notifications sent for {want_sent} completed orders");
+            v("exactly-once-effects", format!("customer {c}"), d);
+        }
+    }
+
+    // agreement
+    for o in &w.orders {
+        let Some(state) = g.order_state(o.id) else { continue };
+        if state == order::PENDING {
+            continue; // not settled: eventual-settlement reports it
+        }
+        let completed = state == order::COMPLETED;
+        let stock_kept = g.inventory.contains_key(&inventory::deducted(o.id))
+            && int(&g.inventory, &inventory::restocked(o.id)) == 0;
+        let paid = g.payments.get(&payment::key(o.id)).and_then(Value::as_text) == Some("charged");
+        let views = [
+            ("inventory deducted", stock_kept),
+            ("payment charged", paid),
+            ("points awarded", g.points.contains_key(&points::awarded(o.id))),
+            ("customer notified", g.notifications.contains_key(&notification::notified(o.id))),
+        ];
+        for (what, yes) in views {
+            if yes != completed {
+                let d = format!("order is {state} but {what}: {yes}");
+                v("agreement", format!("order {}", o.id), d);
+            }
+        }
+    }
+
+    // eventual-settlement
+    for reason in pending(g) {
+        v("eventual-settlement", reason.0, reason.1);
+    }
+
+    // legal-transitions
+    let mut last: BTreeMap<u32, Option<String>> = BTreeMap::new();
+    for (at_us, id, to) in &g.order_history {
+        let from = last.get(id).cloned().flatten();
+        let legal = matches!(
+            (from.as_deref(), to.as_deref()),
+            (None, Some(order::PENDING))
+                | (Some(order::PENDING), Some(order::COMPLETED | order::CANCELLED))
+        );
+        if !legal {
+            let d = format!("{} → {} at {:.3}s", show(&from), show(to), *at_us as f64 / 1e6);
+            v("legal-transitions", format!("order {id}"), d);
+        }
+        last.insert(*id, to.clone());
+    }
+    for (id, acked) in last {
+        let durable = g.order_state(id).map(str::to_string);
+        if durable != acked {
+            let d = format!("acknowledged {} but the store has {}", show(&acked), show(&durable));
+            v("legal-transitions", format!("order {id}"), d);
+        }
+    }
+    out
+}
+
+fn show(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("absent")
+}
+
+/// What keeps the run from being settled: (subject, reason). Empty when settled.
+pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for o in &g.workload.orders {
+        match g.order_state(o.id) {
+            Some(order::COMPLETED | order::CANCELLED) => {}
+            other => out.push((format!("order {}", o.id), format!("order is {}", other.unwrap_or("missing")))),
+        }
+    }
+    for sku in 0..g.workload.stock.len() as u32 {
+        let r = int(&g.inventory, &inventory::reserved(sku));
+        if r != 0 {
+            out.push((format!("sku {sku}"), format!("{r} units still reserved")));
+        }
+    }
+    for (k, v) in g.payments.range("pay/".to_string()..).take_while(|(k, _)| k.starts_with("pay/")) {
+        let state = v.as_text().unwrap_or("?");
+        if matches!(state, "charging" | "refunding") {
+            out.push((k.replace("pay/", "payment "), format!("payment still {state}")));
+        }
+    }
+    if let Some(log) = &g.coordinator {
+        for (k, v) in log.range("saga/".to_string()..).take_while(|(k, _)| k.starts_with("saga/")) {
+            let saga = crate::saga::decode(v);
+            if !saga.finished() {
+                out.push((k.replace("saga/", "saga "), format!("saga stuck at {:?}", saga.phase)));
+            }
+        }
+    }
+    out
+}

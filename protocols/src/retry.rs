@@ -1,0 +1,36 @@
+//! Retrying a step whose outcome is unknown, with capped exponential backoff
+//! and jitter drawn from the run's seed.
+
+use crate::shop::Reply;
+use crate::stats::Stats;
+use madsim::rand::Rng;
+use std::future::Future;
+use std::time::Duration;
+
+const FIRST_BACKOFF_MS: u64 = 20;
+const MAX_BACKOFF_MS: u64 = 1_000;
+
+/// Repeats `attempt` until it gives a definitive answer (`Done` or `Failed`).
+/// Only for idempotent steps: an unknown outcome may have been applied.
+pub async fn until_known<F, Fut>(stats: &Stats, mut attempt: F) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let mut backoff = FIRST_BACKOFF_MS;
+    loop {
+        match attempt().await {
+            Reply::Unknown => {}
+            known => return known,
+        }
+        stats.retry();
+        pause(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF_MS);
+    }
+}
+
+/// Sleeps between half and all of `ms`, so retries of many callers spread out.
+pub async fn pause(ms: u64) {
+    let jittered = madsim::rand::thread_rng().gen_range(ms / 2..=ms);
+    tokio::time::sleep(Duration::from_millis(jittered)).await;
+}

@@ -1,0 +1,91 @@
+//! One run of a protocol on the shop: build the world from the seed, run the
+//! fault window (safety phase), heal, wait for settlement or the deadline
+//! (liveness phase), then gather ground truth and check it.
+
+use crate::check::{self, GroundTruth, Violation};
+use crate::workload::Workload;
+use crate::Protocol;
+use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Everything that determines a run. Same spec → same trace hash.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub seed: u64,
+    pub protocol: Protocol,
+    pub workload: Workload,
+    pub plan: FaultPlan,
+    /// Faults act until this time; then everything is healed.
+    pub fault_window_ms: u64,
+    /// After the window, how long the protocol has to settle every order.
+    pub settle_ms: u64,
+    pub world: WorldConfig,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    pub violations: Vec<Violation>,
+    pub truth: GroundTruth,
+    pub trace_hash: u64,
+    /// Trace events per kind (sends, drops, crashes, …).
+    pub counts: BTreeMap<&'static str, u64>,
+    /// The full trace, when the spec's world config asked to record it.
+    pub events: Option<Vec<Event>>,
+    /// Node names by id, for reading the trace.
+    pub nodes: Vec<String>,
+    /// Simulated time when the run stopped.
+    pub sim_ms: u64,
+    /// Per settled order: submission to its terminal state, in ms.
+    pub latencies_ms: Vec<f64>,
+    pub retries: u64,
+    pub compensations: u64,
+}
+
+/// How often the liveness phase looks at ground truth to see if all settled.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
+
+pub fn run(spec: &RunSpec) -> RunResult {
+    let mut world = World::new(spec.seed, spec.world.clone());
+    let dep = crate::deploy(&mut world, &spec.workload, spec.protocol);
+    let sim = world.sim().clone();
+    let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;
+    world.run(async {
+        nemesis::run(sim.clone(), spec.plan.clone(), spec.fault_window_ms).await;
+        loop {
+            let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
+            if check::pending(&truth).is_empty() || Sim::now_us() >= deadline_us {
+                break;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    });
+    let sim_ms = world.run(async { Sim::now_us() / 1000 });
+    let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
+    let violations = check::check(&truth);
+    let submitted = dep.stats.submit_times();
+    let mut done_us: BTreeMap<u32, u64> = BTreeMap::new();
+    for (at, id, state) in &truth.order_history {
+        if matches!(state.as_deref(), Some("completed" | "cancelled")) {
+            done_us.entry(*id).or_insert(*at);
+        }
+    }
+    let latencies_ms = done_us
+        .iter()
+        .filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0))
+        .collect();
+    let trace = sim.trace();
+    RunResult {
+        violations,
+        trace_hash: trace.hash(),
+        counts: trace.counts().clone(),
+        events: trace.events().map(<[Event]>::to_vec),
+        nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
+        truth,
+        sim_ms,
+        latencies_ms,
+        retries: dep.stats.retries(),
+        compensations: dep.stats.compensations(),
+    }
+}

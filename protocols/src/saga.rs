@@ -1,0 +1,235 @@
+//! Orchestrated Saga (Garcia-Molina & Salem, "Sagas", SIGMOD 1987; the
+//! orchestration style of Seata's Saga mode and Temporal workflows).
+//!
+//! An orchestrator node runs each order as a sequence of local transactions —
+//! create order → deduct stock → charge → award points → notify → complete —
+//! and on a definitive failure runs the compensations of every step up to and
+//! including the failed one, in reverse (refund, restock, cancel order).
+//!
+//! Before each step the orchestrator persists the step it is about to run in its
+//! saga log (its own store), so that after a crash recovery resumes every
+//! unfinished saga exactly there. Every step and compensation is idempotent
+//! and is retried until it answers definitively: a timeout means "maybe done",
+//! never "failed".
+
+use crate::retry::until_known;
+use crate::shop::inventory::InventoryReq;
+use crate::shop::notification::NotifyReq;
+use crate::shop::order::OrderReq;
+use crate::shop::payment::PaymentReq;
+use crate::shop::points::PointsReq;
+use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
+use crate::stats::Stats;
+use crate::workload::Order;
+use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, Request, StoreClient, TxnError, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+// ---- state ----
+
+/// The forward steps, in order. The index is the step number in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    CreateOrder,
+    DeductStock,
+    Charge,
+    AwardPoints,
+    Notify,
+    CompleteOrder,
+}
+
+const STEPS: [Step; 6] = [
+    Step::CreateOrder,
+    Step::DeductStock,
+    Step::Charge,
+    Step::AwardPoints,
+    Step::Notify,
+    Step::CompleteOrder,
+];
+
+/// Where a saga is: the step it will run next, or how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// About to run forward step `n`.
+    Forward(usize),
+    /// About to compensate step `n` (then `n - 1`, down to 0).
+    Compensate(usize),
+    Completed,
+    Cancelled,
+}
+
+/// One row of the saga log, `saga/{order}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SagaLog {
+    pub order: Order,
+    pub phase: Phase,
+}
+
+impl SagaLog {
+    pub fn finished(&self) -> bool {
+        matches!(self.phase, Phase::Completed | Phase::Cancelled)
+    }
+}
+
+pub fn log_key(order: u32) -> String {
+    format!("saga/{order:06}")
+}
+
+fn encode(log: &SagaLog) -> Value {
+    Value::Text(serde_json::to_string(log).expect("saga log encodes"))
+}
+
+pub fn decode(v: &Value) -> SagaLog {
+    serde_json::from_str(v.as_text().expect("saga log is text")).expect("saga log decodes")
+}
+
+// ---- the orchestrator ----
+
+#[derive(Clone)]
+struct Orchestrator {
+    ep: Arc<Endpoint>,
+    log: StoreClient,
+    shop: Shop,
+    stats: Arc<Stats>,
+    /// Sagas with a driver in this incarnation; it dies with the node.
+    running: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
+    let ep = ctx.endpoint().await;
+    let log = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
+    let running = Arc::new(Mutex::new(BTreeSet::new()));
+    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, running };
+    // Recovery: resume every unfinished saga before taking new orders, so that
+    // no saga ever has two drivers.
+    let rows = loop {
+        match orch.log.txn(vec![Op::Scan("saga/".into())]).await {
+            Ok(r) => break r[0].rows().to_vec(),
+            Err(_) => crate::retry::pause(100).await,
+        }
+    };
+    for (_, v) in rows {
+        let saga = decode(&v);
+        if !saga.finished() {
+            ctx.note(format!("saga {} recovered at {:?}", saga.order.id, saga.phase));
+            orch.start(saga);
+        }
+    }
+    let o = orch.clone();
+    ep.serve(move |PlaceOrder(order), _from| o.clone().place(order));
+    std::future::pending::<()>().await
+}
+
+impl Orchestrator {
+    async fn place(self, order: Order) -> Reply {
+        let saga = SagaLog { order, phase: Phase::Forward(0) };
+        match self.log.txn(vec![Op::InsertIfAbsent(log_key(saga.order.id), encode(&saga))]).await {
+            Ok(_) => {
+                self.start(saga);
+                Reply::Done
+            }
+            // Already placed — but maybe by an attempt whose answer was lost, which
+            // then started no driver: make sure one runs.
+            Err(TxnError::Condition { .. }) => {
+                match self.log.txn(vec![Op::Get(log_key(saga.order.id))]).await {
+                    Ok(r) => {
+                        let logged = decode(r[0].value().expect("the row that failed the insert"));
+                        if !logged.finished() {
+                            self.start(logged);
+                        }
+                        Reply::Done
+                    }
+                    Err(_) => Reply::Unknown,
+                }
+            }
+            Err(TxnError::Unknown) => Reply::Unknown,
+        }
+    }
+
+    /// Starts a driver for the saga unless one already runs in this incarnation.
+    fn start(&self, saga: SagaLog) {
+        if self.running.lock().unwrap().insert(saga.order.id) {
+            tokio::spawn(self.clone().drive(saga));
+        }
+    }
+
+    /// Runs a saga from its logged phase to its end.
+    async fn drive(self, mut saga: SagaLog) {
+        let o = saga.order.clone();
+        loop {
+            let next = match saga.phase {
+                Phase::Completed | Phase::Cancelled => return,
+                Phase::Forward(n) => match until_known(&self.stats, || self.forward(STEPS[n], &o)).await {
+                    Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
+                    Reply::Done => Phase::Forward(n + 1),
+                    _ => Phase::Compensate(n),
+                },
+                Phase::Compensate(n) => {
+                    self.stats.compensation();
+                    until_known(&self.stats, || self.compensate(STEPS[n], &o)).await;
+                    if n == 0 {
+                        Phase::Cancelled
+                    } else {
+                        Phase::Compensate(n - 1)
+                    }
+                }
+            };
+            saga.phase = next;
+            self.persist(&saga).await;
+        }
+    }
+
+    /// Writes the saga's phase; retried until the log acknowledges it.
+    async fn persist(&self, saga: &SagaLog) {
+        let write = || async {
+            match self.log.txn(vec![Op::Put(log_key(saga.order.id), encode(saga))]).await {
+                Ok(_) => Reply::Done,
+                Err(_) => Reply::Unknown,
+            }
+        };
+        until_known(&self.stats, write).await;
+    }
+
+    async fn call<R: Request<Response = Reply>>(&self, to: NodeId, req: R) -> Reply {
+        self.ep.call(to, req, STEP_TIMEOUT).await.unwrap_or(Reply::Unknown)
+    }
+
+    async fn forward(&self, step: Step, o: &Order) -> Reply {
+        let s = &self.shop;
+        match step {
+            Step::CreateOrder => self.call(s.order, OrderReq::Create(o.clone())).await,
+            Step::DeductStock => {
+                let req = InventoryReq::Deduct { order: o.id, sku: o.sku, qty: o.qty };
+                self.call(s.inventory, req).await
+            }
+            Step::Charge => {
+                let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
+                self.call(s.payment, req).await
+            }
+            Step::AwardPoints => {
+                let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
+                self.call(s.points, req).await
+            }
+            Step::Notify => {
+                self.call(s.notification, NotifyReq::Notify { order: o.id, customer: o.customer }).await
+            }
+            Step::CompleteOrder => self.call(s.order, OrderReq::Complete(o.id)).await,
+        }
+    }
+
+    /// Undoes a step that may have been applied. Steps that cannot fail
+    /// (points, notify, complete) are never compensated: a saga only compensates
+    /// from a step that failed, and everything after it never ran.
+    async fn compensate(&self, step: Step, o: &Order) -> Reply {
+        let s = &self.shop;
+        match step {
+            Step::CreateOrder => self.call(s.order, OrderReq::Cancel(o.id)).await,
+            Step::DeductStock => {
+                self.call(s.inventory, InventoryReq::Restock { order: o.id, sku: o.sku }).await
+            }
+            Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
+            Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,
+        }
+    }
+}

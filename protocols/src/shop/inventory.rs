@@ -1,0 +1,91 @@
+//! The inventory service: per SKU, `available + reserved + sold` is the initial
+//! stock. A deduction and its compensation are each recorded per order, so both
+//! are idempotent and a deduction that arrives after its compensation is refused.
+
+use super::{labels, run_service, unknown_or, Failure, Reply};
+use faultline_sim::{NodeCtx, NodeId, Op, StoreClient, TxnError, Value};
+use serde::Serialize;
+
+pub fn available(sku: u32) -> String {
+    format!("stock/{sku:03}/available")
+}
+pub fn reserved(sku: u32) -> String {
+    format!("stock/{sku:03}/reserved")
+}
+pub fn sold(sku: u32) -> String {
+    format!("stock/{sku:03}/sold")
+}
+/// Present once the order's stock was deducted; holds the quantity.
+pub fn deducted(order: u32) -> String {
+    format!("deduct/{order:06}")
+}
+/// Present once the order's deduction was compensated; holds what was put back.
+pub fn restocked(order: u32) -> String {
+    format!("restock/{order:06}")
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub enum InventoryReq {
+    Deduct { order: u32, sku: u32, qty: i64 },
+    Restock { order: u32, sku: u32 },
+}
+
+labels!(InventoryReq {
+    InventoryReq::Deduct { .. } => "stock-deduct",
+    InventoryReq::Restock { .. } => "stock-restock",
+});
+
+pub async fn serve(ctx: NodeCtx, db: NodeId) {
+    run_service(ctx, db, |store, _ep, req| handle(store, req)).await
+}
+
+async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
+    match req {
+        InventoryReq::Deduct { order, sku, qty } => {
+            let ops = vec![
+                Op::Expect(restocked(order), None),
+                Op::InsertIfAbsent(deducted(order), qty.into()),
+                Op::Incr { key: available(sku), by: -qty, floor: 0 },
+                Op::Incr { key: sold(sku), by: qty, floor: 0 },
+            ];
+            match store.txn(ops).await {
+                Ok(_) => Reply::Done,
+                Err(e) => unknown_or(e, |index| match index {
+                    0 => Reply::Failed(Failure::Compensated),
+                    1 => Reply::Done,
+                    _ => Reply::Failed(Failure::OutOfStock),
+                }),
+            }
+        }
+        InventoryReq::Restock { order, sku } => restock(&store, order, sku).await,
+    }
+}
+
+async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
+    // Read, then write guarded by what was read; retry if a deduction raced us.
+    for _ in 0..5 {
+        let seen = match store.txn(vec![Op::Get(deducted(order)), Op::Get(restocked(order))]).await {
+            Ok(r) => r,
+            Err(_) => return Reply::Unknown,
+        };
+        if seen[1].value().is_some() {
+            return Reply::Done;
+        }
+        let ops = match seen[0].value().cloned() {
+            Some(Value::Int(qty)) => vec![
+                Op::InsertIfAbsent(restocked(order), qty.into()),
+                Op::Expect(deducted(order), Some(qty.into())),
+                Op::Incr { key: available(sku), by: qty, floor: 0 },
+                Op::Incr { key: sold(sku), by: -qty, floor: 0 },
+            ],
+            // Never deducted: record the compensation so a late deduction is refused.
+            _ => vec![Op::InsertIfAbsent(restocked(order), 0.into()), Op::Expect(deducted(order), None)],
+        };
+        match store.txn(ops).await {
+            Ok(_) => return Reply::Done,
+            Err(TxnError::Unknown) => return Reply::Unknown,
+            Err(TxnError::Condition { .. }) => continue,
+        }
+    }
+    Reply::Unknown
+}

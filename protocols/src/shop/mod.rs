@@ -1,0 +1,161 @@
+//! The shop: five services, each a stateless node in front of its own store
+//! node, plus the external payment gateway. Every step a protocol drives is an
+//! idempotent local transaction here; protocols differ only in how they drive them.
+
+pub mod gateway;
+pub mod inventory;
+pub mod notification;
+pub mod order;
+pub mod payment;
+pub mod points;
+
+use crate::workload::Workload;
+use faultline_sim::store::{self, StoreClient};
+use faultline_sim::{Endpoint, NodeId, TxnError, World};
+use gateway::Ledger;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a service waits for its store.
+pub const STORE_TIMEOUT: Duration = Duration::from_millis(150);
+/// How long a service waits for the gateway.
+pub const GATEWAY_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a protocol waits for a service's step (which calls a store and maybe the gateway).
+pub const STEP_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// The answer to any step or compensation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Reply {
+    Done,
+    /// A definitive business refusal: nothing was applied.
+    Failed(Failure),
+    /// The service could not tell (its store or the gateway did not answer).
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Failure {
+    OutOfStock,
+    Declined,
+    /// The order was already compensated; a late step must not apply.
+    Compensated,
+    /// The order is not pending any more (completed or cancelled).
+    NotPending,
+}
+
+impl faultline_sim::Message for Reply {
+    fn label(&self) -> &'static str {
+        match self {
+            Reply::Done => "done",
+            Reply::Failed(Failure::OutOfStock) => "out-of-stock",
+            Reply::Failed(Failure::Declined) => "declined",
+            Reply::Failed(Failure::Compensated) => "compensated",
+            Reply::Failed(Failure::NotPending) => "not-pending",
+            Reply::Unknown => "unknown",
+        }
+    }
+}
+
+/// Implements [`faultline_sim::Message`] for a request enum from one label per variant.
+macro_rules! labels {
+    ($ty:ty { $($pat:pat => $label:literal),* $(,)? }) => {
+        impl faultline_sim::Message for $ty {
+            fn label(&self) -> &'static str {
+                match self { $($pat => $label),* }
+            }
+        }
+        impl faultline_sim::Request for $ty {
+            type Response = $crate::shop::Reply;
+        }
+    };
+}
+pub(crate) use labels;
+
+/// Turns a store error into a step reply: a failed condition is `on_condition`
+/// of the op index, no answer is `Unknown`.
+pub(crate) fn unknown_or(err: TxnError, on_condition: impl FnOnce(usize) -> Reply) -> Reply {
+    match err {
+        TxnError::Condition { index, .. } => on_condition(index),
+        TxnError::Unknown => Reply::Unknown,
+    }
+}
+
+/// Serves one service: binds its endpoint, connects it to its store, and hands
+/// each request to `handle`.
+pub(crate) async fn run_service<R, F, Fut>(ctx: faultline_sim::NodeCtx, db: NodeId, handle: F)
+where
+    R: faultline_sim::Request<Response = Reply>,
+    F: Fn(StoreClient, Arc<Endpoint>, R) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Reply> + Send + 'static,
+{
+    let ep = ctx.endpoint().await;
+    let store = StoreClient::new(ep.clone(), db, STORE_TIMEOUT);
+    let ep2 = ep.clone();
+    ep.serve(move |req: R, _from| handle(store.clone(), ep2.clone(), req));
+    std::future::pending::<()>().await
+}
+
+/// The nodes of a deployed shop.
+#[derive(Clone, Debug)]
+pub struct Shop {
+    pub order: NodeId,
+    pub order_db: NodeId,
+    pub inventory: NodeId,
+    pub inventory_db: NodeId,
+    pub payment: NodeId,
+    pub payment_db: NodeId,
+    pub points: NodeId,
+    pub points_db: NodeId,
+    pub notification: NodeId,
+    pub notification_db: NodeId,
+    pub gateway: NodeId,
+    pub ledger: Arc<Mutex<Ledger>>,
+}
+
+impl Shop {
+    /// Adds the shop's nodes to `world` with the workload's initial stock and balances.
+    pub fn deploy(world: &mut World, workload: &Workload) -> Shop {
+        let ledger = Arc::new(Mutex::new(Ledger::new(workload.balances.clone())));
+        let order_db = world.node("order-db", store::serve);
+        let inventory_db = world.node("inventory-db", store::serve);
+        let payment_db = world.node("payment-db", store::serve);
+        let points_db = world.node("points-db", store::serve);
+        let notification_db = world.node("notification-db", store::serve);
+        let l = ledger.clone();
+        let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone()));
+        let order = world.node("order", move |ctx| order::serve(ctx, order_db));
+        let inventory = world.node("inventory", move |ctx| inventory::serve(ctx, inventory_db));
+        let payment = world.node("payment", move |ctx| payment::serve(ctx, payment_db, gateway));
+        let points = world.node("points", move |ctx| points::serve(ctx, points_db));
+        let notification =
+            world.node("notification", move |ctx| notification::serve(ctx, notification_db));
+        let rows = workload
+            .stock
+            .iter()
+            .enumerate()
+            .map(|(sku, n)| (inventory::available(sku as u32), (*n).into()))
+            .collect();
+        store::preload(&world.sim().disk(inventory_db), rows);
+        Shop {
+            order,
+            order_db,
+            inventory,
+            inventory_db,
+            payment,
+            payment_db,
+            points,
+            points_db,
+            notification,
+            notification_db,
+            gateway,
+            ledger,
+        }
+    }
+}
+
+/// The entry point of every protocol: the client places an order.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlaceOrder(pub crate::workload::Order);
+
+labels!(PlaceOrder { PlaceOrder(_) => "place-order" });
