@@ -61,7 +61,11 @@ impl GroundTruth {
             .flat_map(|c| {
                 c.writes.iter().filter_map(move |(k, v)| {
                     let id = k.strip_prefix("order/")?.parse().ok()?;
-                    Some((c.at_us, id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
+                    Some((
+                        c.at_us,
+                        id,
+                        v.as_ref().and_then(Value::as_text).map(str::to_string),
+                    ))
                 })
             })
             .collect();
@@ -97,7 +101,11 @@ fn int(t: &Table, k: &str) -> i64 {
 pub fn check(g: &GroundTruth) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut v = |invariant: &str, subject: String, detail: String| {
-        out.push(Violation { invariant: invariant.to_string(), subject, detail })
+        out.push(Violation {
+            invariant: invariant.to_string(),
+            subject,
+            detail,
+        })
     };
     let w = &g.workload;
 
@@ -110,10 +118,18 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         let n = net.get(&o.id).copied().unwrap_or(0);
         let subject = format!("order {}", o.id);
         if n != 0 && n != o.amount {
-            v("no-double-charge", subject, format!("net charged {n}, order amount {}", o.amount));
+            v(
+                "no-double-charge",
+                subject,
+                format!("net charged {n}, order amount {}", o.amount),
+            );
         } else if g.completed(o.id) != (n == o.amount) {
             let state = g.order_state(o.id).unwrap_or("missing");
-            v("no-double-charge", subject, format!("order is {state} but net charged {n} of {}", o.amount));
+            v(
+                "no-double-charge",
+                subject,
+                format!("order is {state} but net charged {n} of {}", o.amount),
+            );
         }
     }
 
@@ -138,12 +154,20 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     let initial: i64 = w.balances.iter().sum();
     let now: i64 = g.balances.iter().sum::<i64>() + g.merchant;
     if now != initial {
-        let d = format!("initial total {initial} != balances {} + merchant {}", now - g.merchant, g.merchant);
+        let d = format!(
+            "initial total {initial} != balances {} + merchant {}",
+            now - g.merchant,
+            g.merchant
+        );
         v("money-conservation", "gateway".into(), d);
     }
     for (c, b) in g.balances.iter().enumerate() {
         if *b < 0 {
-            v("money-conservation", format!("customer {c}"), format!("balance {b} is negative"));
+            v(
+                "money-conservation",
+                format!("customer {c}"),
+                format!("balance {b} is negative"),
+            );
         }
     }
 
@@ -159,12 +183,18 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     }
     for c in 0..w.balances.len() as u32 {
         let mine = || done.iter().filter(|o| o.customer == c);
-        let (pts, want_pts) = (int(&g.points, &points::balance(c)), mine().map(|o| o.points).sum::<i64>());
+        let (pts, want_pts) = (
+            int(&g.points, &points::balance(c)),
+            mine().map(|o| o.points).sum::<i64>(),
+        );
         if pts != want_pts {
             let d = format!("points {pts}, completed orders earn {want_pts}");
             v("exactly-once-effects", format!("customer {c}"), d);
         }
-        let (sent, want_sent) = (int(&g.notifications, &notification::sent(c)), mine().count() as i64);
+        let (sent, want_sent) = (
+            int(&g.notifications, &notification::sent(c)),
+            mine().count() as i64,
+        );
         if sent != want_sent {
             let d = format!("{sent} notifications sent for {want_sent} completed orders");
             v("exactly-once-effects", format!("customer {c}"), d);
@@ -173,7 +203,9 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
 
     // agreement
     for o in &w.orders {
-        let Some(state) = g.order_state(o.id) else { continue };
+        let Some(state) = g.order_state(o.id) else {
+            continue;
+        };
         if state == order::PENDING {
             continue; // not settled: eventual-settlement reports it
         }
@@ -184,8 +216,14 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         let views = [
             ("inventory deducted", stock_kept),
             ("payment charged", paid),
-            ("points awarded", g.points.contains_key(&points::awarded(o.id))),
-            ("customer notified", g.notifications.contains_key(&notification::notified(o.id))),
+            (
+                "points awarded",
+                g.points.contains_key(&points::awarded(o.id)),
+            ),
+            (
+                "customer notified",
+                g.notifications.contains_key(&notification::notified(o.id)),
+            ),
         ];
         for (what, yes) in views {
             if yes != completed {
@@ -207,10 +245,18 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         let legal = matches!(
             (from.as_deref(), to.as_deref()),
             (None, Some(order::PENDING))
-                | (Some(order::PENDING), Some(order::COMPLETED | order::CANCELLED))
+                | (
+                    Some(order::PENDING),
+                    Some(order::COMPLETED | order::CANCELLED)
+                )
         );
         if !legal {
-            let d = format!("{} → {} at {:.3}s", show(&from), show(to), *at_us as f64 / 1e6);
+            let d = format!(
+                "{} → {} at {:.3}s",
+                show(&from),
+                show(to),
+                *at_us as f64 / 1e6
+            );
             v("legal-transitions", format!("order {id}"), d);
         }
         last.insert(*id, to.clone());
@@ -218,7 +264,11 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     for (id, acked) in last {
         let durable = g.order_state(id).map(str::to_string);
         if durable != acked {
-            let d = format!("acknowledged {} but the store has {}", show(&acked), show(&durable));
+            let d = format!(
+                "acknowledged {} but the store has {}",
+                show(&acked),
+                show(&durable)
+            );
             v("legal-transitions", format!("order {id}"), d);
         }
     }
@@ -235,7 +285,10 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
     for o in &g.workload.orders {
         match g.order_state(o.id) {
             Some(order::COMPLETED | order::CANCELLED) => {}
-            other => out.push((format!("order {}", o.id), format!("order is {}", other.unwrap_or("missing")))),
+            other => out.push((
+                format!("order {}", o.id),
+                format!("order is {}", other.unwrap_or("missing")),
+            )),
         }
     }
     for sku in 0..g.workload.stock.len() as u32 {
@@ -244,17 +297,30 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
             out.push((format!("sku {sku}"), format!("{r} units still reserved")));
         }
     }
-    for (k, v) in g.payments.range("pay/".to_string()..).take_while(|(k, _)| k.starts_with("pay/")) {
+    for (k, v) in g
+        .payments
+        .range("pay/".to_string()..)
+        .take_while(|(k, _)| k.starts_with("pay/"))
+    {
         let state = v.as_text().unwrap_or("?");
         if matches!(state, "charging" | "refunding") {
-            out.push((k.replace("pay/", "payment "), format!("payment still {state}")));
+            out.push((
+                k.replace("pay/", "payment "),
+                format!("payment still {state}"),
+            ));
         }
     }
     if let Some(log) = &g.coordinator {
-        for (k, v) in log.range("saga/".to_string()..).take_while(|(k, _)| k.starts_with("saga/")) {
+        for (k, v) in log
+            .range("saga/".to_string()..)
+            .take_while(|(k, _)| k.starts_with("saga/"))
+        {
             let saga = crate::saga::decode(v);
             if !saga.finished() {
-                out.push((k.replace("saga/", "saga "), format!("saga stuck at {:?}", saga.phase)));
+                out.push((
+                    k.replace("saga/", "saga "),
+                    format!("saga stuck at {:?}", saga.phase),
+                ));
             }
         }
     }

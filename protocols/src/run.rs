@@ -81,7 +81,9 @@ pub fn run(spec: &RunSpec) -> RunResult {
         trace_hash: trace.hash(),
         counts: trace.counts().clone(),
         events: trace.events().map(<[Event]>::to_vec),
-        nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
+        nodes: (0..sim.node_count())
+            .map(|i| sim.name(faultline_sim::NodeId(i as u16)))
+            .collect(),
         truth,
         sim_ms,
         latencies_ms,

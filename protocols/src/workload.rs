@@ -73,7 +73,9 @@ impl WorkloadSpec {
         ];
         for (name, (lo, hi)) in ranges {
             if lo > hi || lo < 0 {
-                return Err(format!("workload.{name}: [{lo}, {hi}] must be a range of non-negative numbers"));
+                return Err(format!(
+                    "workload.{name}: [{lo}, {hi}] must be a range of non-negative numbers"
+                ));
             }
         }
         if self.customers == 0 || self.skus == 0 {
@@ -109,7 +111,12 @@ impl WorkloadSpec {
             })
             .collect();
         orders.sort_by_key(|o| (o.submit_at_ms, o.id));
-        Workload { balances, stock, prices, orders }
+        Workload {
+            balances,
+            stock,
+            prices,
+            orders,
+        }
     }
 }
 

@@ -37,9 +37,19 @@ fn saga_crashes_and_partitions_keep_every_invariant() {
         partition_ms: (200, 3_000),
         pause_rate_per_min: 10.0,
         pause_ms: (100, 1_000),
-        targets: ["order", "order-db", "inventory", "inventory-db", "payment", "payment-db", "points-db", "orchestrator", "orchestrator-db"]
-            .map(String::from)
-            .to_vec(),
+        targets: [
+            "order",
+            "order-db",
+            "inventory",
+            "inventory-db",
+            "payment",
+            "payment-db",
+            "points-db",
+            "orchestrator",
+            "orchestrator-db",
+        ]
+        .map(String::from)
+        .to_vec(),
         ..FaultModel::default()
     };
     let (mut crashes, mut cancelled) = (0, 0);
@@ -47,7 +57,12 @@ fn saga_crashes_and_partitions_keep_every_invariant() {
         let r = run(&spec(seed, model.generate(seed, 10_000)));
         assert!(r.violations.is_empty(), "seed {seed}: {:#?}", r.violations);
         crashes += r.counts.get("crash").copied().unwrap_or(0);
-        cancelled += r.truth.orders.values().filter(|v| v.as_text() == Some("cancelled")).count();
+        cancelled += r
+            .truth
+            .orders
+            .values()
+            .filter(|v| v.as_text() == Some("cancelled"))
+            .count();
     }
     assert!(crashes > 30, "faults fired: {crashes} crashes");
     assert!(cancelled > 0, "some orders were compensated");

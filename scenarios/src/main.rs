@@ -1,1 +1,334 @@
-fn main(){}
+//! The `faultline` command line: list, run, replay.
+//! Exit codes: 0 no invariant violated, 1 some invariant violated, 2 bad input.
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use faultline_protocols::check::INVARIANTS;
+use faultline_protocols::Protocol;
+use faultline_scenarios::outcome::{RunOutcome, Summary};
+use faultline_scenarios::runner;
+use faultline_scenarios::scenario::{Scenario, CATALOG};
+use faultline_scenarios::timeline;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Deterministic simulation testing of distributed-transaction protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the catalogue's scenarios, the protocols and the invariants.
+    List {
+        #[arg(value_enum)]
+        what: Option<What>,
+    },
+    /// Run a scenario over many seeds and check every invariant.
+    Run {
+        /// A catalogue name (see `faultline list`) or a path to a scenario file.
+        scenario: String,
+        #[arg(long, short)]
+        protocol: String,
+        /// How many seeds to run.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        #[arg(long, default_value_t = 0)]
+        first_seed: u64,
+        /// Worker threads (default: all cores). Results do not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write one JSON object per seed to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Re-run one seed and print its timeline and violations.
+    Replay {
+        scenario: String,
+        #[arg(long, short)]
+        protocol: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum What {
+    Scenarios,
+    Protocols,
+    Invariants,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Bad input: exits 2, unlike a violated invariant.
+struct BadInput(anyhow::Error);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::List { what } => list(what).map(|()| true),
+        Cmd::Run {
+            scenario,
+            protocol,
+            seeds,
+            first_seed,
+            jobs,
+            json,
+        } => run(
+            &scenario,
+            &protocol,
+            first_seed..first_seed.saturating_add(seeds),
+            jobs,
+            json,
+        ),
+        Cmd::Replay {
+            scenario,
+            protocol,
+            seed,
+            format,
+        } => replay(&scenario, &protocol, seed, format),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(BadInput(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for BadInput {
+    fn from(e: E) -> Self {
+        BadInput(e.into())
+    }
+}
+
+fn inputs(scenario: &str, protocol: &str) -> Result<(Scenario, Protocol), BadInput> {
+    let s = Scenario::load(scenario).map_err(|e| anyhow!(e))?;
+    let p = Protocol::parse(protocol).map_err(|e| anyhow!(e))?;
+    Ok((s, p))
+}
+
+fn list(what: Option<What>) -> Result<(), BadInput> {
+    let show = |w: What| what.is_none() || what.map(|x| x as u8) == Some(w as u8);
+    if show(What::Scenarios) {
+        println!("scenarios:");
+        for (name, text) in CATALOG {
+            let s = Scenario::parse(text, name).map_err(|e| anyhow!(e))?;
+            println!("  {name:<20} {}", s.description);
+        }
+    }
+    if show(What::Protocols) {
+        println!("protocols:");
+        for p in Protocol::ALL {
+            println!("  {:<20} {}", p.name(), p.describe());
+        }
+    }
+    if show(What::Invariants) {
+        println!("invariants:");
+        for (name, statement) in INVARIANTS {
+            println!("  {name:<20} {statement}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(s: &Scenario) -> String {
+    let w = &s.workload;
+    let faults = toml::to_string(&s.faults)
+        .unwrap_or_default()
+        .lines()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let plan = match &s.plan {
+        Some(p) => format!("explicit plan of {} events", p.len()),
+        None => format!("drawn per seed from: {faults}"),
+    };
+    format!(
+        "scenario {}: {}\n  workload: {} orders over {} ms, {} customers, {} skus, stock {}..{}\n  \
+         latency {}..{} ms; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
+        s.name, s.description, w.orders, w.arrival_ms, w.customers, w.skus, w.stock.0, w.stock.1,
+        s.latency_ms.0, s.latency_ms.1, s.fault_window_ms, s.settle_ms,
+    )
+}
+
+fn run(
+    arg: &str,
+    protocol: &str,
+    seeds: std::ops::Range<u64>,
+    jobs: Option<usize>,
+    json: Option<PathBuf>,
+) -> Result<bool, BadInput> {
+    let (scenario, protocol) = inputs(arg, protocol)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        return Err(anyhow!("--jobs must be at least 1").into());
+    }
+    println!("{}", describe(&scenario));
+    println!(
+        "  protocol {}, seeds {}..{}, {jobs} jobs",
+        protocol.name(),
+        seeds.start,
+        seeds.end
+    );
+    let partial = json.as_ref().map(|p| p.with_extension("partial"));
+    let mut file = match &partial {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("template"),
+    );
+    let wall = std::time::Instant::now();
+    let mut failing = 0;
+    let mut write_err = None;
+    let outcomes = runner::run_seeds(&scenario, protocol, seeds, jobs, |o| {
+        if let Some(f) = file.as_mut() {
+            let line = serde_json::to_string(o).expect("outcome serializes");
+            if let Err(e) = writeln!(f, "{line}") {
+                write_err.get_or_insert(e);
+            }
+        }
+        failing += usize::from(!o.violations.is_empty());
+        bar.set_message(format!("{failing} failing"));
+        bar.inc(1);
+    });
+    let wall = wall.elapsed();
+    bar.finish_and_clear();
+    if let (Some(f), Some(partial), Some(path)) = (file, partial, json.as_ref()) {
+        if let Some(e) = write_err {
+            return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
+        }
+        f.into_inner()
+            .map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?
+            .sync_all()?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    print_summary(&Summary::of(&outcomes), wall);
+    print_failures(arg, protocol, &outcomes);
+    Ok(failing == 0)
+}
+
+fn print_summary(s: &Summary, wall: std::time::Duration) {
+    println!("\n{} seeds, {} failing", s.seeds, s.failing_seeds.len());
+    println!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
+    for (name, (violations, seeds)) in &s.by_invariant {
+        println!("  {name:<22} {violations:>10} {seeds:>8}");
+    }
+    println!(
+        "  orders: {} submitted, {} completed, {} cancelled, {} unsettled",
+        s.orders_submitted, s.orders_completed, s.orders_cancelled, s.orders_unsettled
+    );
+    let faults: Vec<_> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "  faults fired: {}",
+        if faults.is_empty() {
+            "none".to_string()
+        } else {
+            faults.join(", ")
+        }
+    );
+    println!(
+        "  messages: {} ({:.1} per order); retries {}; compensations {}",
+        s.messages_sent,
+        s.messages_sent as f64 / s.orders_submitted.max(1) as f64,
+        s.retries,
+        s.compensations
+    );
+    let l = &s.latency_p99_ms;
+    println!(
+        "  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}",
+        l.p50, l.p90, l.max
+    );
+    println!(
+        "  time: simulated {:.1} s ({:.1} s per seed), wall {:.2} s ({:.0} seeds/s)",
+        s.sim_ms as f64 / 1e3,
+        s.sim_ms as f64 / 1e3 / s.seeds.max(1) as f64,
+        wall.as_secs_f64(),
+        s.seeds as f64 / wall.as_secs_f64().max(1e-9)
+    );
+}
+
+fn print_failures(arg: &str, protocol: Protocol, outcomes: &[RunOutcome]) {
+    let failing: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !o.violations.is_empty())
+        .collect();
+    if failing.is_empty() {
+        return;
+    }
+    println!("\nfailing seeds:");
+    for o in failing.iter().take(20) {
+        let v = &o.violations[0];
+        println!(
+            "  seed {}: {} — {}: {}",
+            o.seed,
+            o.broken().join(", "),
+            v.subject,
+            v.detail
+        );
+        println!(
+            "    replay: faultline replay {arg} --protocol {} --seed {}",
+            protocol.name(),
+            o.seed
+        );
+    }
+    if failing.len() > 20 {
+        println!("  … and {} more", failing.len() - 20);
+    }
+}
+
+fn replay(arg: &str, protocol: &str, seed: u64, format: Format) -> Result<bool, BadInput> {
+    let (scenario, protocol) = inputs(arg, protocol)?;
+    let (outcome, result) = runner::run_seed(&scenario, protocol, seed, true);
+    let events = result.events.as_deref().unwrap_or_default();
+    if format == Format::Json {
+        let doc =
+            serde_json::json!({ "outcome": outcome, "nodes": result.nodes, "events": events });
+        println!("{doc}");
+        return Ok(outcome.violations.is_empty());
+    }
+    println!("{}", describe(&scenario));
+    println!(
+        "  protocol {}, seed {seed}, trace hash {}",
+        protocol.name(),
+        outcome.trace_hash
+    );
+    print!("\n{}", timeline::render(events, &result.nodes));
+    let m = &outcome.metrics;
+    println!(
+        "\n{} orders: {} completed, {} cancelled, {} unsettled; simulated {} ms",
+        m.orders_submitted, m.orders_completed, m.orders_cancelled, m.orders_unsettled, m.sim_ms
+    );
+    if outcome.violations.is_empty() {
+        println!("no invariant violated");
+    } else {
+        println!("{} violations:", outcome.violations.len());
+        for v in &outcome.violations {
+            println!("  {} — {}: {}", v.invariant, v.subject, v.detail);
+        }
+    }
+    Ok(outcome.violations.is_empty())
+}

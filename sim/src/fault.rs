@@ -19,7 +19,11 @@ pub enum Fault {
     /// Cut every link between `side` and the other nodes.
     Partition { side: Vec<String>, duration_ms: u64 },
     /// A jitter spike: one-way latency drawn from `min_ms..max_ms`.
-    Latency { min_ms: u64, max_ms: u64, duration_ms: u64 },
+    Latency {
+        min_ms: u64,
+        max_ms: u64,
+        duration_ms: u64,
+    },
     /// Drop each message with probability `rate`.
     Loss { rate: f64, duration_ms: u64 },
     /// Deliver each message twice with probability `rate`.
@@ -126,11 +130,17 @@ impl FaultModel {
         let mut events = Vec::new();
         let whole = |fault| TimedFault { at_ms: 0, fault };
         if self.loss_rate > 0.0 {
-            events.push(whole(Fault::Loss { rate: self.loss_rate, duration_ms: window_ms }));
+            events.push(whole(Fault::Loss {
+                rate: self.loss_rate,
+                duration_ms: window_ms,
+            }));
         }
         if self.duplicate_rate > 0.0 {
             let rate = self.duplicate_rate;
-            events.push(whole(Fault::Duplication { rate, duration_ms: window_ms }));
+            events.push(whole(Fault::Duplication {
+                rate,
+                duration_ms: window_ms,
+            }));
         }
         let targets = &self.targets;
         let kinds: [(f64, &dyn Fn(&mut ChaCha8Rng) -> Option<Fault>); 4] = [
@@ -138,20 +148,37 @@ impl FaultModel {
                 let (lo, hi) = self.spike_latency_ms;
                 let min_ms = r.gen_range(lo..=hi);
                 let max_ms = r.gen_range(min_ms..=hi);
-                Some(Fault::Latency { min_ms, max_ms, duration_ms: draw(r, self.spike_ms) })
+                Some(Fault::Latency {
+                    min_ms,
+                    max_ms,
+                    duration_ms: draw(r, self.spike_ms),
+                })
             }),
             (self.partition_rate_per_min, &|r| {
-                let size = if targets.len() > 2 && r.gen_bool(0.3) { 2 } else { 1 };
+                let size = if targets.len() > 2 && r.gen_bool(0.3) {
+                    2
+                } else {
+                    1
+                };
                 let side = pick_distinct(r, targets, size)?;
-                Some(Fault::Partition { side, duration_ms: draw(r, self.partition_ms) })
+                Some(Fault::Partition {
+                    side,
+                    duration_ms: draw(r, self.partition_ms),
+                })
             }),
             (self.crash_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
-                Some(Fault::Crash { node, restart_after_ms: draw(r, self.restart_after_ms) })
+                Some(Fault::Crash {
+                    node,
+                    restart_after_ms: draw(r, self.restart_after_ms),
+                })
             }),
             (self.pause_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
-                Some(Fault::Pause { node, duration_ms: draw(r, self.pause_ms) })
+                Some(Fault::Pause {
+                    node,
+                    duration_ms: draw(r, self.pause_ms),
+                })
             }),
         ];
         for (rate_per_min, make) in kinds {
@@ -166,7 +193,10 @@ impl FaultModel {
                     break;
                 }
                 if let Some(fault) = make(&mut rng) {
-                    events.push(TimedFault { at_ms: t as u64, fault });
+                    events.push(TimedFault {
+                        at_ms: t as u64,
+                        fault,
+                    });
                 }
             }
         }
@@ -184,7 +214,12 @@ fn pick_distinct(rng: &mut ChaCha8Rng, from: &[String], n: usize) -> Option<Vec<
     if from.is_empty() {
         return None;
     }
-    Some(rand::seq::index::sample(rng, from.len(), n.min(from.len())).into_iter().map(|i| from[i].clone()).collect())
+    Some(
+        rand::seq::index::sample(rng, from.len(), n.min(from.len()))
+            .into_iter()
+            .map(|i| from[i].clone())
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -219,14 +254,24 @@ mod tests {
     fn every_kind_is_drawn_within_bounds() {
         let plan = model().generate(1, 600_000);
         for kind in ["crash", "pause", "partition", "latency", "loss"] {
-            assert!(plan.events.iter().any(|e| e.fault.name() == kind), "no {kind} drawn");
+            assert!(
+                plan.events.iter().any(|e| e.fault.name() == kind),
+                "no {kind} drawn"
+            );
         }
-        assert!(plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "sorted");
+        assert!(
+            plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+            "sorted"
+        );
         assert!(plan.events.iter().all(|e| e.at_ms < 600_000));
         let names = vec!["a".into(), "b".into(), "c".into()];
         plan.validate(&names).unwrap();
         // ~6 per minute per kind over 10 minutes: Poisson(60) is far from 20 and 120.
-        let crashes = plan.events.iter().filter(|e| e.fault.name() == "crash").count();
+        let crashes = plan
+            .events
+            .iter()
+            .filter(|e| e.fault.name() == "crash")
+            .count();
         assert!((20..120).contains(&crashes), "{crashes} crashes");
     }
 
@@ -235,7 +280,10 @@ mod tests {
         let plan = FaultPlan {
             events: vec![TimedFault {
                 at_ms: 5,
-                fault: Fault::Crash { node: "nope".into(), restart_after_ms: 1 },
+                fault: Fault::Crash {
+                    node: "nope".into(),
+                    restart_after_ms: 1,
+                },
             }],
         };
         let err = plan.validate(&["a".into()]).unwrap_err();

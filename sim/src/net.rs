@@ -40,9 +40,22 @@ pub(crate) struct NetState {
 
 impl NetState {
     pub fn new(nodes: usize) -> Self {
-        assert!(nodes <= MAX_NODES, "a world has at most {MAX_NODES} nodes, got {nodes}");
-        let up = if nodes == 64 { u64::MAX } else { (1u64 << nodes) - 1 };
-        NetState { up, partitions: Vec::new(), next_partition: 0, loss_rate: 0.0, dup_rate: 0.0 }
+        assert!(
+            nodes <= MAX_NODES,
+            "a world has at most {MAX_NODES} nodes, got {nodes}"
+        );
+        let up = if nodes == 64 {
+            u64::MAX
+        } else {
+            (1u64 << nodes) - 1
+        };
+        NetState {
+            up,
+            partitions: Vec::new(),
+            next_partition: 0,
+            loss_rate: 0.0,
+            dup_rate: 0.0,
+        }
     }
 
     pub fn set_up(&mut self, id: NodeId, up: bool) {
@@ -58,7 +71,9 @@ impl NetState {
     }
 
     pub fn link_cut(&self, a: NodeId, b: NodeId) -> bool {
-        self.partitions.iter().any(|&(_, side)| ((side >> a.0) ^ (side >> b.0)) & 1 == 1)
+        self.partitions
+            .iter()
+            .any(|&(_, side)| ((side >> a.0) ^ (side >> b.0)) & 1 == 1)
     }
 
     /// Why a message from `from` to `to` cannot be sent now, if it cannot.
@@ -97,7 +112,10 @@ pub(crate) fn mask_of(nodes: &[NodeId]) -> u64 {
 }
 
 pub(crate) fn nodes_of(mask: u64) -> Vec<NodeId> {
-    (0..64u16).filter(|i| mask & (1 << i) != 0).map(NodeId).collect()
+    (0..64u16)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(NodeId)
+        .collect()
 }
 
 #[cfg(test)]
@@ -115,13 +133,25 @@ mod tests {
     fn partition_cuts_exactly_the_crossing_links() {
         let mut net = NetState::new(4);
         let p = net.add_partition(mask_of(&[NodeId(0), NodeId(1)]));
-        assert!(!net.link_cut(NodeId(0), NodeId(1)), "same side stays connected");
-        assert!(!net.link_cut(NodeId(2), NodeId(3)), "other side stays connected");
+        assert!(
+            !net.link_cut(NodeId(0), NodeId(1)),
+            "same side stays connected"
+        );
+        assert!(
+            !net.link_cut(NodeId(2), NodeId(3)),
+            "other side stays connected"
+        );
         assert!(net.link_cut(NodeId(0), NodeId(2)));
         assert!(net.link_cut(NodeId(3), NodeId(1)));
-        assert_eq!(net.blocked(NodeId(0), NodeId(2)), Some(DropReason::Partition));
+        assert_eq!(
+            net.blocked(NodeId(0), NodeId(2)),
+            Some(DropReason::Partition)
+        );
         net.set_up(NodeId(1), false);
-        assert_eq!(net.blocked(NodeId(0), NodeId(1)), Some(DropReason::NodeDown));
+        assert_eq!(
+            net.blocked(NodeId(0), NodeId(1)),
+            Some(DropReason::NodeDown)
+        );
         assert_eq!(net.remove_partition(p), Some(0b11));
         assert!(!net.link_cut(NodeId(0), NodeId(2)));
         assert_eq!(net.remove_partition(p), None);

@@ -65,7 +65,11 @@ pub enum Op {
     Delete(Key),
     /// Adds `by` to an integer (a missing key counts as 0); fails the transaction
     /// if the result would be below `floor` — e.g. stock that must stay ≥ 0.
-    Incr { key: Key, by: i64, floor: i64 },
+    Incr {
+        key: Key,
+        by: i64,
+        floor: i64,
+    },
     /// Fails the transaction if `key` exists: idempotency and barrier rows.
     InsertIfAbsent(Key, Value),
     /// Fails the transaction unless `key` holds `value` (`None`: is absent).
@@ -162,7 +166,11 @@ pub async fn serve(ctx: NodeCtx) {
             if !writes.1.is_empty() {
                 disk.append(&bincode::serialize(&writes.1).expect("encode record"));
                 disk.sync().await;
-                sim.push_commit(Commit { at_us: Sim::now_us(), store: me, writes: writes.1 });
+                sim.push_commit(Commit {
+                    at_us: Sim::now_us(),
+                    store: me,
+                    writes: writes.1,
+                });
             }
             TxnReply(Ok(results))
         }
@@ -310,11 +318,21 @@ mod tests {
             &mut t,
             &[
                 Op::Put(k("note"), "x".into()),
-                Op::Incr { key: k("stock"), by: -2, floor: 0 },
+                Op::Incr {
+                    key: k("stock"),
+                    by: -2,
+                    floor: 0,
+                },
             ],
         )
         .unwrap_err();
-        assert_eq!(err, TxnError::Condition { index: 1, key: k("stock") });
+        assert_eq!(
+            err,
+            TxnError::Condition {
+                index: 1,
+                key: k("stock")
+            }
+        );
         assert_eq!(t.get("stock"), Some(&Value::Int(1)), "stock untouched");
         assert!(!t.contains_key("note"), "the earlier put was undone");
     }
@@ -322,10 +340,34 @@ mod tests {
     #[test]
     fn floor_is_inclusive_and_missing_counts_as_zero() {
         let mut t = Table::new();
-        let (r, _) = apply(&mut t, &[Op::Incr { key: k("n"), by: 3, floor: 0 }]).unwrap();
+        let (r, _) = apply(
+            &mut t,
+            &[Op::Incr {
+                key: k("n"),
+                by: 3,
+                floor: 0,
+            }],
+        )
+        .unwrap();
         assert_eq!(r, vec![OpResult::Int(3)]);
-        apply(&mut t, &[Op::Incr { key: k("n"), by: -3, floor: 0 }]).expect("down to the floor");
-        assert!(apply(&mut t, &[Op::Incr { key: k("n"), by: -1, floor: 0 }]).is_err());
+        apply(
+            &mut t,
+            &[Op::Incr {
+                key: k("n"),
+                by: -3,
+                floor: 0,
+            }],
+        )
+        .expect("down to the floor");
+        assert!(apply(
+            &mut t,
+            &[Op::Incr {
+                key: k("n"),
+                by: -1,
+                floor: 0
+            }]
+        )
+        .is_err());
     }
 
     #[test]
@@ -352,7 +394,14 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(w, vec![(k("a/1"), Some(2.into())), (k("a/2"), None), (k("b"), Some(4.into()))]);
+        assert_eq!(
+            w,
+            vec![
+                (k("a/1"), Some(2.into())),
+                (k("a/2"), None),
+                (k("b"), Some(4.into()))
+            ]
+        );
         let (r, w) = apply(&mut t, &[Op::Scan(k("a/"))]).unwrap();
         assert_eq!(r[0].rows(), &[(k("a/1"), Value::Int(2))]);
         assert!(w.is_empty(), "reads write nothing");

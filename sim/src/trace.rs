@@ -35,24 +35,65 @@ pub enum DropReason {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum EventKind {
-    Send { to: NodeId, call: u64, msg: &'static str },
-    Recv { from: NodeId, call: u64, msg: &'static str },
-    Reply { to: NodeId, call: u64, msg: &'static str },
-    Duplicate { to: NodeId, call: u64, msg: &'static str },
-    Drop { from: NodeId, to: NodeId, call: u64, msg: &'static str, reason: DropReason },
-    Timeout { to: NodeId, call: u64, msg: &'static str },
-    Crash { unsynced_lost: u32 },
+    Send {
+        to: NodeId,
+        call: u64,
+        msg: &'static str,
+    },
+    Recv {
+        from: NodeId,
+        call: u64,
+        msg: &'static str,
+    },
+    Reply {
+        to: NodeId,
+        call: u64,
+        msg: &'static str,
+    },
+    Duplicate {
+        to: NodeId,
+        call: u64,
+        msg: &'static str,
+    },
+    Drop {
+        from: NodeId,
+        to: NodeId,
+        call: u64,
+        msg: &'static str,
+        reason: DropReason,
+    },
+    Timeout {
+        to: NodeId,
+        call: u64,
+        msg: &'static str,
+    },
+    Crash {
+        unsynced_lost: u32,
+    },
     Restart,
     Pause,
     Resume,
-    Partition { side: Vec<NodeId> },
-    PartitionHealed { side: Vec<NodeId> },
-    Latency { min_ms: u64, max_ms: u64 },
-    Loss { rate_ppm: u32 },
-    Duplication { rate_ppm: u32 },
+    Partition {
+        side: Vec<NodeId>,
+    },
+    PartitionHealed {
+        side: Vec<NodeId>,
+    },
+    Latency {
+        min_ms: u64,
+        max_ms: u64,
+    },
+    Loss {
+        rate_ppm: u32,
+    },
+    Duplication {
+        rate_ppm: u32,
+    },
     HealAll,
     /// A free-form note from a protocol or the runner, e.g. a saga step.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 impl EventKind {
@@ -63,10 +104,22 @@ impl EventKind {
             EventKind::Recv { .. } => "recv",
             EventKind::Reply { .. } => "reply",
             EventKind::Duplicate { .. } => "duplicate",
-            EventKind::Drop { reason: DropReason::Loss, .. } => "drop-loss",
-            EventKind::Drop { reason: DropReason::Partition, .. } => "drop-partition",
-            EventKind::Drop { reason: DropReason::NodeDown, .. } => "drop-node-down",
-            EventKind::Drop { reason: DropReason::Late, .. } => "drop-late",
+            EventKind::Drop {
+                reason: DropReason::Loss,
+                ..
+            } => "drop-loss",
+            EventKind::Drop {
+                reason: DropReason::Partition,
+                ..
+            } => "drop-partition",
+            EventKind::Drop {
+                reason: DropReason::NodeDown,
+                ..
+            } => "drop-node-down",
+            EventKind::Drop {
+                reason: DropReason::Late,
+                ..
+            } => "drop-late",
             EventKind::Timeout { .. } => "timeout",
             EventKind::Crash { .. } => "crash",
             EventKind::Restart => "restart",
@@ -103,7 +156,11 @@ pub struct Trace {
 impl Trace {
     /// `record` keeps every event (for replay); otherwise only the hash and counts.
     pub fn new(record: bool) -> Self {
-        Trace { hasher: Fnv64::default(), counts: BTreeMap::new(), events: record.then(Vec::new) }
+        Trace {
+            hasher: Fnv64::default(),
+            counts: BTreeMap::new(),
+            events: record.then(Vec::new),
+        }
     }
 
     pub fn push(&mut self, event: Event) {
@@ -178,7 +235,11 @@ mod tests {
     use super::*;
 
     fn ev(at_us: u64, kind: EventKind) -> Event {
-        Event { at_us, node: NodeId(1), kind }
+        Event {
+            at_us,
+            node: NodeId(1),
+            kind,
+        }
     }
 
     #[test]

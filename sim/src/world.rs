@@ -31,7 +31,11 @@ pub struct WorldConfig {
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        WorldConfig { latency_us: (1_000, 5_000), record: false, disk: DiskConfig::default() }
+        WorldConfig {
+            latency_us: (1_000, 5_000),
+            record: false,
+            disk: DiskConfig::default(),
+        }
     }
 }
 
@@ -68,9 +72,15 @@ impl World {
     {
         let mut nodes = self.sim.nodes.lock().unwrap();
         assert!(nodes.len() < net::MAX_NODES, "too many nodes");
-        assert!(nodes.iter().all(|n| n.name != name), "duplicate node name {name:?}");
+        assert!(
+            nodes.iter().all(|n| n.name != name),
+            "duplicate node name {name:?}"
+        );
         let id = NodeId(nodes.len() as u16);
-        let ctx = NodeCtx { sim: self.sim.clone(), id };
+        let ctx = NodeCtx {
+            sim: self.sim.clone(),
+            id,
+        };
         let handle = self
             .rt
             .create_node()
@@ -133,7 +143,8 @@ impl NodeCtx {
     }
     /// Records a protocol-level note in the trace.
     pub fn note(&self, text: impl Into<String>) {
-        self.sim.record(self.id, EventKind::Note { text: text.into() });
+        self.sim
+            .record(self.id, EventKind::Note { text: text.into() });
     }
 }
 
@@ -170,7 +181,11 @@ impl Sim {
     }
 
     pub fn record(&self, node: NodeId, kind: EventKind) {
-        let event = Event { at_us: Sim::now_us(), node, kind };
+        let event = Event {
+            at_us: Sim::now_us(),
+            node,
+            kind,
+        };
         self.trace.lock().unwrap().push(event);
     }
 
@@ -205,7 +220,10 @@ impl Sim {
 
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
         let nodes = self.nodes.lock().unwrap();
-        nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u16))
+        nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NodeId(i as u16))
     }
 
     pub fn disk(&self, id: NodeId) -> Arc<Disk> {
@@ -268,14 +286,24 @@ impl Sim {
     /// partition's id for [`Sim::heal_partition`].
     pub fn partition(&self, side: &[NodeId]) -> u64 {
         let id = self.net().add_partition(net::mask_of(side));
-        self.record(NodeId::WORLD, EventKind::Partition { side: side.to_vec() });
+        self.record(
+            NodeId::WORLD,
+            EventKind::Partition {
+                side: side.to_vec(),
+            },
+        );
         id
     }
 
     pub fn heal_partition(&self, partition: u64) {
         let side = self.net().remove_partition(partition);
         if let Some(side) = side {
-            self.record(NodeId::WORLD, EventKind::PartitionHealed { side: net::nodes_of(side) });
+            self.record(
+                NodeId::WORLD,
+                EventKind::PartitionHealed {
+                    side: net::nodes_of(side),
+                },
+            );
         }
     }
 
@@ -283,17 +311,33 @@ impl Sim {
     pub fn set_latency(&self, (min, max): (u64, u64)) {
         madsim::net::NetSim::current()
             .update_config(|c| c.send_latency = latency_range((min, max)));
-        self.record(NodeId::WORLD, EventKind::Latency { min_ms: min / 1000, max_ms: max / 1000 });
+        self.record(
+            NodeId::WORLD,
+            EventKind::Latency {
+                min_ms: min / 1000,
+                max_ms: max / 1000,
+            },
+        );
     }
 
     pub fn set_loss(&self, rate: f64) {
         self.net().loss_rate = rate;
-        self.record(NodeId::WORLD, EventKind::Loss { rate_ppm: (rate * 1e6) as u32 });
+        self.record(
+            NodeId::WORLD,
+            EventKind::Loss {
+                rate_ppm: (rate * 1e6) as u32,
+            },
+        );
     }
 
     pub fn set_duplication(&self, rate: f64) {
         self.net().dup_rate = rate;
-        self.record(NodeId::WORLD, EventKind::Duplication { rate_ppm: (rate * 1e6) as u32 });
+        self.record(
+            NodeId::WORLD,
+            EventKind::Duplication {
+                rate_ppm: (rate * 1e6) as u32,
+            },
+        );
     }
 
     /// Ends every fault: restarts crashed nodes, resumes paused ones, reconnects
@@ -302,7 +346,12 @@ impl Sim {
         self.healed.store(true, Ordering::Relaxed);
         self.record(NodeId::WORLD, EventKind::HealAll);
         for side in self.net().clear_partitions() {
-            self.record(NodeId::WORLD, EventKind::PartitionHealed { side: net::nodes_of(side) });
+            self.record(
+                NodeId::WORLD,
+                EventKind::PartitionHealed {
+                    side: net::nodes_of(side),
+                },
+            );
         }
         let base = self.config.latency_us;
         madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range(base));

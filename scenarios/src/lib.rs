@@ -1,0 +1,11 @@
+//! faultline-scenarios: scenario files, the runner, and the `faultline` CLI.
+//!
+//! - [`scenario`] — the TOML format, its validation, the built-in catalogue.
+//! - [`runner`] — one seed → [`outcome::RunOutcome`]; many seeds in parallel.
+//! - [`outcome`] — the per-seed record (a JSON line) and the summary.
+//! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
+
+pub mod outcome;
+pub mod runner;
+pub mod scenario;
+pub mod timeline;

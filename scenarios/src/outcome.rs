@@ -1,0 +1,198 @@
+//! The record of one seed's run (`RunOutcome`, one JSON line each) and the
+//! summary over many seeds. Data only: the CLI decides how it looks.
+
+use faultline_protocols::check::{Violation, INVARIANTS};
+use faultline_protocols::run::RunResult;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub protocol: String,
+    pub seed: u64,
+    /// Hex of the trace hash: same scenario, protocol and seed → same value.
+    pub trace_hash: String,
+    pub violations: Vec<Violation>,
+    pub metrics: Metrics,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub orders_submitted: u64,
+    pub orders_completed: u64,
+    pub orders_cancelled: u64,
+    pub orders_unsettled: u64,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+    pub retries: u64,
+    pub compensations: u64,
+    pub sim_ms: u64,
+    pub latency_ms: Percentiles,
+    /// How often each fault kind fired in this run (from the trace).
+    pub faults: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles; all zero for no samples.
+    pub fn of(samples: &[f64]) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        let mut s = samples.to_vec();
+        s.sort_by(f64::total_cmp);
+        let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
+        Percentiles {
+            p50: rank(0.5),
+            p90: rank(0.9),
+            p99: rank(0.99),
+            max: s[s.len() - 1],
+        }
+    }
+}
+
+const FAULT_EVENTS: [&str; 7] = [
+    "crash",
+    "restart",
+    "pause",
+    "partition",
+    "latency",
+    "loss",
+    "duplication",
+];
+
+impl RunOutcome {
+    pub fn new(scenario: &str, protocol: &str, seed: u64, r: &RunResult) -> RunOutcome {
+        let count = |k: &str| r.counts.get(k).copied().unwrap_or(0);
+        let states = r.truth.orders.values().filter_map(|v| v.as_text());
+        let (mut completed, mut cancelled) = (0, 0);
+        for s in states {
+            match s {
+                "completed" => completed += 1,
+                "cancelled" => cancelled += 1,
+                _ => {}
+            }
+        }
+        let submitted = r.truth.workload.orders.len() as u64;
+        let metrics = Metrics {
+            orders_submitted: submitted,
+            orders_completed: completed,
+            orders_cancelled: cancelled,
+            orders_unsettled: submitted - completed - cancelled,
+            messages_sent: count("send") + count("reply") + count("duplicate"),
+            messages_dropped: r
+                .counts
+                .iter()
+                .filter(|(k, _)| k.starts_with("drop-"))
+                .map(|(_, v)| v)
+                .sum(),
+            retries: r.retries,
+            compensations: r.compensations,
+            sim_ms: r.sim_ms,
+            latency_ms: Percentiles::of(&r.latencies_ms),
+            faults: FAULT_EVENTS
+                .iter()
+                .filter(|k| count(k) > 0)
+                .map(|k| (k.to_string(), count(k)))
+                .collect(),
+        };
+        RunOutcome {
+            scenario: scenario.to_string(),
+            protocol: protocol.to_string(),
+            seed,
+            trace_hash: format!("{:016x}", r.trace_hash),
+            violations: r.violations.clone(),
+            metrics,
+        }
+    }
+
+    /// The distinct invariants this run violated, in catalogue order.
+    pub fn broken(&self) -> Vec<&'static str> {
+        INVARIANTS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| self.violations.iter().any(|v| v.invariant == *name))
+            .collect()
+    }
+}
+
+/// Totals over many seeds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub seeds: u64,
+    pub failing_seeds: Vec<u64>,
+    /// Per invariant: (violations, seeds that violated it).
+    pub by_invariant: BTreeMap<&'static str, (u64, u64)>,
+    pub orders_submitted: u64,
+    pub orders_completed: u64,
+    pub orders_cancelled: u64,
+    pub orders_unsettled: u64,
+    pub messages_sent: u64,
+    pub retries: u64,
+    pub compensations: u64,
+    pub sim_ms: u64,
+    pub faults: BTreeMap<String, u64>,
+    /// Percentiles over every seed's per-order p50 is meaningless; these are over
+    /// the seeds' p99s, the tail a reviewer cares about.
+    pub latency_p99_ms: Percentiles,
+}
+
+impl Summary {
+    pub fn of(outcomes: &[RunOutcome]) -> Summary {
+        let mut s = Summary {
+            seeds: outcomes.len() as u64,
+            ..Summary::default()
+        };
+        for (name, _) in INVARIANTS {
+            s.by_invariant.insert(name, (0, 0));
+        }
+        let mut p99s = Vec::new();
+        for o in outcomes {
+            if !o.violations.is_empty() {
+                s.failing_seeds.push(o.seed);
+            }
+            for name in o.broken() {
+                let e = s.by_invariant.get_mut(name).expect("catalogue invariant");
+                e.0 += o.violations.iter().filter(|v| v.invariant == name).count() as u64;
+                e.1 += 1;
+            }
+            let m = &o.metrics;
+            s.orders_submitted += m.orders_submitted;
+            s.orders_completed += m.orders_completed;
+            s.orders_cancelled += m.orders_cancelled;
+            s.orders_unsettled += m.orders_unsettled;
+            s.messages_sent += m.messages_sent;
+            s.retries += m.retries;
+            s.compensations += m.compensations;
+            s.sim_ms += m.sim_ms;
+            for (k, v) in &m.faults {
+                *s.faults.entry(k.clone()).or_insert(0) += v;
+            }
+            p99s.push(m.latency_ms.p99);
+        }
+        s.latency_p99_ms = Percentiles::of(&p99s);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let xs: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = Percentiles::of(&xs);
+        assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(&[7.0]).p50, 7.0);
+        assert_eq!(Percentiles::of(&[]), Percentiles::default());
+    }
+}

@@ -1,0 +1,242 @@
+//! The scenario file format (TOML) and the built-in catalogue.
+//!
+//! A scenario is a workload, a fault model or an explicit fault plan, a fault
+//! window and a settle deadline. Errors name the file, the line and the field.
+
+use faultline_protocols::workload::WorkloadSpec;
+use faultline_protocols::Protocol;
+use faultline_sim::{FaultModel, FaultPlan, TimedFault, WorldConfig};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A parsed, validated scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Faults act during the first `fault_window_ms` of the run.
+    #[serde(default)]
+    pub fault_window_ms: u64,
+    /// After the window, how long every order has to settle.
+    pub settle_ms: u64,
+    /// Base one-way message latency range, in ms.
+    #[serde(default = "default_latency")]
+    pub latency_ms: (u64, u64),
+    #[serde(default)]
+    pub workload: WorkloadSpec,
+    /// The fault model plans are drawn from, per seed.
+    #[serde(default)]
+    pub faults: FaultModel,
+    /// An explicit fault plan; when present it replaces the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<TimedFault>>,
+}
+
+fn default_latency() -> (u64, u64) {
+    (1, 5)
+}
+
+/// The catalogue, compiled in so the CLI works from any directory.
+pub const CATALOG: [(&str, &str); 3] = [
+    ("calm", include_str!("../catalog/calm.toml")),
+    (
+        "flaky-network",
+        include_str!("../catalog/flaky-network.toml"),
+    ),
+    (
+        "crash-restart",
+        include_str!("../catalog/crash-restart.toml"),
+    ),
+];
+
+impl Scenario {
+    /// A catalogue name, or a path to a scenario file.
+    pub fn load(arg: &str) -> Result<Scenario, String> {
+        if let Some((name, text)) = CATALOG.iter().find(|(n, _)| *n == arg) {
+            return Scenario::parse(text, &format!("catalog/{name}.toml"));
+        }
+        let path = Path::new(arg);
+        if !path.exists() {
+            let names: Vec<_> = CATALOG.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "no scenario {arg:?}: not a file, and not in the catalogue ({})",
+                names.join(", ")
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{arg}: {e}"))?;
+        Scenario::parse(&text, arg)
+    }
+
+    /// Parses and validates; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        let at = |field: &str, msg: String| {
+            let line = line_of(text, field)
+                .map(|l| format!(", line {l}"))
+                .unwrap_or_default();
+            format!("{origin}{line}: {field}: {msg}")
+        };
+        s.workload.validate().map_err(|e| at("workload", e))?;
+        for (field, (lo, hi)) in [
+            ("latency_ms", s.latency_ms),
+            ("faults.spike_latency_ms", s.faults.spike_latency_ms),
+            ("faults.spike_ms", s.faults.spike_ms),
+            ("faults.partition_ms", s.faults.partition_ms),
+            ("faults.restart_after_ms", s.faults.restart_after_ms),
+            ("faults.pause_ms", s.faults.pause_ms),
+        ] {
+            if lo > hi {
+                return Err(at(
+                    field.rsplit('.').next().unwrap(),
+                    format!("[{lo}, {hi}] is not a range"),
+                ));
+            }
+        }
+        for (field, rate) in [
+            ("loss_rate", s.faults.loss_rate),
+            ("duplicate_rate", s.faults.duplicate_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(at(field, format!("{rate} is not a probability")));
+            }
+        }
+        let needs_targets = s.faults.crash_rate_per_min > 0.0
+            || s.faults.pause_rate_per_min > 0.0
+            || s.faults.partition_rate_per_min > 0.0;
+        if needs_targets && s.faults.targets.is_empty() {
+            return Err(at(
+                "faults",
+                "crashes, pauses or partitions need `targets`".into(),
+            ));
+        }
+        for protocol in Protocol::ALL {
+            let nodes: Vec<String> = faultline_protocols::node_names(protocol);
+            for t in &s.faults.targets {
+                if !nodes.contains(t) {
+                    let msg = format!(
+                        "unknown node {t:?} for {}; nodes are: {}",
+                        protocol.name(),
+                        nodes.join(", ")
+                    );
+                    return Err(at("targets", msg));
+                }
+            }
+            if let Some(plan) = &s.plan {
+                let plan = FaultPlan {
+                    events: plan.clone(),
+                };
+                plan.validate(&nodes).map_err(|e| at("plan", e))?;
+            }
+        }
+        Ok(s)
+    }
+
+    /// The fault plan of one seed: the explicit plan, or one drawn from the model.
+    pub fn plan_for(&self, seed: u64) -> FaultPlan {
+        match &self.plan {
+            Some(events) => FaultPlan {
+                events: events.clone(),
+            },
+            None => self.faults.generate(seed, self.fault_window_ms),
+        }
+    }
+
+    pub fn world_config(&self, record: bool) -> WorldConfig {
+        let (lo, hi) = self.latency_ms;
+        WorldConfig {
+            latency_us: (lo * 1000, hi * 1000),
+            record,
+            ..WorldConfig::default()
+        }
+    }
+}
+
+/// The first line on which `field` is assigned or opens a table.
+fn line_of(text: &str, field: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(&format!("{field} "))
+                || l.starts_with(&format!("{field}="))
+                || l.starts_with(&format!("[{field}]"))
+                || l.starts_with(&format!("[[{field}]]"))
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_parses() {
+        for (name, text) in CATALOG {
+            let s = Scenario::parse(text, name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.name, name);
+        }
+    }
+
+    #[test]
+    fn every_catalogue_file_is_compiled_in() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".toml")
+                    .to_string()
+            })
+            .collect();
+        files.sort();
+        let mut names: Vec<String> = CATALOG.iter().map(|(n, _)| n.to_string()).collect();
+        names.sort();
+        assert_eq!(files, names);
+    }
+
+    #[test]
+    fn a_syntax_or_type_error_names_file_line_and_field() {
+        let text = "name = \"x\"\nsettle_ms = \"soon\"\n";
+        let err = Scenario::parse(text, "bad.toml").unwrap_err();
+        assert!(err.starts_with("bad.toml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("settle_ms"), "{err}");
+        let err =
+            Scenario::parse("name = \"x\"\nsettle_ms = 1\nsettle_msx = 2\n", "f.toml").unwrap_err();
+        assert!(
+            err.contains("line 3") && err.contains("settle_msx"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_semantic_error_names_file_line_and_field() {
+        let text = "name = \"x\"\nsettle_ms = 1\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
+        let err = Scenario::parse(text, "f.toml").unwrap_err();
+        assert!(
+            err.contains("f.toml, line 5: targets: unknown node \"nope\""),
+            "{err}"
+        );
+        let text = "name = \"x\"\nsettle_ms = 1\n[faults]\nloss_rate = 2.0\n";
+        let err = Scenario::parse(text, "f.toml").unwrap_err();
+        assert!(err.contains("line 4: loss_rate"), "{err}");
+        let text = "name = \"x\"\nsettle_ms = 1\n[[plan]]\nat_ms = 1\nkind = \"crash\"\nnode = \"zz\"\nrestart_after_ms = 5\n";
+        let err = Scenario::parse(text, "f.toml").unwrap_err();
+        assert!(
+            err.contains("line 3: plan") && err.contains("\"zz\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_scenario_lists_the_catalogue() {
+        let err = Scenario::load("nope").unwrap_err();
+        assert!(
+            err.contains("calm") && err.contains("crash-restart"),
+            "{err}"
+        );
+    }
+}

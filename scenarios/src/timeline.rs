@@ -1,0 +1,77 @@
+//! A run's trace as a readable timeline: one line per event, with node names.
+
+use faultline_sim::{Event, EventKind, NodeId};
+use std::fmt::Write;
+
+pub fn render(events: &[Event], nodes: &[String]) -> String {
+    let name = |id: NodeId| -> &str {
+        if id == NodeId::WORLD {
+            "nemesis"
+        } else {
+            nodes.get(id.0 as usize).map(String::as_str).unwrap_or("?")
+        }
+    };
+    let width = nodes.iter().map(String::len).max().unwrap_or(7).max(7);
+    let mut out = String::new();
+    for e in events {
+        let what = match &e.kind {
+            EventKind::Send { to, call, msg } => {
+                format!("→ {:<w$} {msg} #{call}", name(*to), w = width)
+            }
+            EventKind::Reply { to, call, msg } => {
+                format!("↩ {:<w$} {msg} #{call}", name(*to), w = width)
+            }
+            EventKind::Recv { from, call, msg } => {
+                format!("← {:<w$} {msg} #{call}", name(*from), w = width)
+            }
+            EventKind::Duplicate { to, call, msg } => {
+                format!("⇉ {:<w$} {msg} #{call} DUPLICATED", name(*to), w = width)
+            }
+            EventKind::Drop {
+                from,
+                to,
+                call,
+                msg,
+                reason,
+            } => {
+                format!(
+                    "✗ {msg} #{call} {} → {} DROPPED ({reason:?})",
+                    name(*from),
+                    name(*to)
+                )
+            }
+            EventKind::Timeout { to, call, msg } => {
+                format!("⌛ {msg} #{call} to {} TIMED OUT", name(*to))
+            }
+            EventKind::Crash { unsynced_lost } => {
+                format!("💥 CRASH (unsynced records lost: {unsynced_lost})")
+            }
+            EventKind::Restart => "RESTART".to_string(),
+            EventKind::Pause => "PAUSE".to_string(),
+            EventKind::Resume => "RESUME".to_string(),
+            EventKind::Partition { side } => {
+                let side: Vec<_> = side.iter().map(|n| name(*n)).collect();
+                format!("PARTITION {{{}}} from the rest", side.join(", "))
+            }
+            EventKind::PartitionHealed { side } => {
+                let side: Vec<_> = side.iter().map(|n| name(*n)).collect();
+                format!("PARTITION HEALED {{{}}}", side.join(", "))
+            }
+            EventKind::Latency { min_ms, max_ms } => format!("LATENCY now {min_ms}..{max_ms} ms"),
+            EventKind::Loss { rate_ppm } => format!("LOSS rate now {:.2}%", *rate_ppm as f64 / 1e4),
+            EventKind::Duplication { rate_ppm } => {
+                format!("DUPLICATION rate now {:.2}%", *rate_ppm as f64 / 1e4)
+            }
+            EventKind::HealAll => "HEAL ALL: fault window over".to_string(),
+            EventKind::Note { text } => format!("note: {text}"),
+        };
+        let _ = writeln!(
+            out,
+            "{:>10.6}s  {:<w$}  {what}",
+            e.at_us as f64 / 1e6,
+            name(e.node),
+            w = width
+        );
+    }
+    out
+}
