@@ -326,3 +326,155 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Order;
+    use std::collections::BTreeSet;
+
+    fn table(rows: &[(&str, Value)]) -> Table {
+        rows.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    /// Two orders: 0 completed (1 unit, 1000), 1 cancelled for lack of stock.
+    fn consistent() -> GroundTruth {
+        let order = |id, qty, amount| Order {
+            id,
+            customer: 0,
+            sku: 0,
+            qty,
+            amount,
+            points: amount / 100,
+            submit_at_ms: 0,
+        };
+        let t = |s: &str| Value::from(s);
+        GroundTruth {
+            workload: Workload {
+                balances: vec![10_000],
+                stock: vec![5],
+                prices: vec![1_000],
+                orders: vec![order(0, 1, 1_000), order(1, 9, 9_000)],
+            },
+            orders: table(&[
+                ("order/000000", t("completed")),
+                ("order/000001", t("cancelled")),
+            ]),
+            inventory: table(&[
+                ("stock/000/available", 4.into()),
+                ("stock/000/sold", 1.into()),
+                ("deduct/000000", 1.into()),
+                ("restock/000001", 0.into()),
+            ]),
+            payments: table(&[("pay/000000", t("charged"))]),
+            points: table(&[("points/0000", 10.into()), ("award/000000", 10.into())]),
+            notifications: table(&[("sent/0000", 1.into()), ("notified/000000", 1.into())]),
+            coordinator: None,
+            balances: vec![9_000],
+            merchant: 1_000,
+            ledger: vec![Entry {
+                order: 0,
+                customer: 0,
+                amount: 1_000,
+            }],
+            order_history: vec![
+                (1, 0, Some("pending".into())),
+                (2, 1, Some("pending".into())),
+                (3, 0, Some("completed".into())),
+                (4, 1, Some("cancelled".into())),
+            ],
+        }
+    }
+
+    fn broken(g: &GroundTruth) -> BTreeSet<String> {
+        check(g).into_iter().map(|v| v.invariant).collect()
+    }
+
+    fn only(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_consistent_state_passes() {
+        assert_eq!(check(&consistent()), vec![]);
+    }
+
+    #[test]
+    fn every_invariant_fires_on_a_crafted_bad_state() {
+        let mut g = consistent();
+        g.ledger.push(Entry {
+            order: 0,
+            customer: 0,
+            amount: 1_000,
+        });
+        g.balances[0] -= 1_000;
+        g.merchant += 1_000;
+        assert_eq!(broken(&g), only(&["no-double-charge"]), "charged twice");
+
+        let mut g = consistent();
+        g.inventory.insert("stock/000/available".into(), 5.into());
+        assert_eq!(
+            broken(&g),
+            only(&["stock-conservation"]),
+            "a unit from nowhere"
+        );
+
+        let mut g = consistent();
+        g.inventory
+            .insert("stock/000/available".into(), (-1).into());
+        g.inventory.insert("stock/000/sold".into(), 6.into());
+        let v = check(&g);
+        assert!(
+            v.iter().any(|v| v.detail.contains("negative")),
+            "oversell: {v:?}"
+        );
+
+        let mut g = consistent();
+        g.merchant += 1;
+        assert_eq!(
+            broken(&g),
+            only(&["money-conservation"]),
+            "a cent from nowhere"
+        );
+
+        let mut g = consistent();
+        g.points.insert("points/0000".into(), 20.into());
+        assert_eq!(broken(&g), only(&["exactly-once-effects"]), "points twice");
+
+        let mut g = consistent();
+        g.notifications.remove("notified/000000");
+        assert_eq!(
+            broken(&g),
+            only(&["agreement"]),
+            "completed but never notified"
+        );
+
+        let mut g = consistent();
+        g.inventory.insert("stock/000/available".into(), 3.into());
+        g.inventory.insert("stock/000/reserved".into(), 1.into());
+        assert_eq!(
+            broken(&g),
+            only(&["eventual-settlement"]),
+            "a reservation left behind"
+        );
+
+        let mut g = consistent();
+        g.order_history.push((5, 0, Some("pending".into())));
+        assert_eq!(
+            broken(&g),
+            only(&["legal-transitions"]),
+            "completed → pending"
+        );
+    }
+
+    #[test]
+    fn violations_carry_the_numbers() {
+        let mut g = consistent();
+        g.points.insert("points/0000".into(), 20.into());
+        let v = check(&g);
+        assert_eq!(v[0].subject, "customer 0");
+        assert_eq!(v[0].detail, "points 20, completed orders earn 10");
+    }
+}

@@ -52,8 +52,9 @@ impl Fault {
     }
 }
 
+/// Unknown fields are refused by [`Fault`]: `deny_unknown_fields` does not work
+/// through `flatten`, so it is on the inner type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TimedFault {
     /// When the fault starts, in ms after the run starts.
     pub at_ms: u64,
@@ -143,7 +144,7 @@ impl FaultModel {
             }));
         }
         let targets = &self.targets;
-        let kinds: [(f64, &dyn Fn(&mut ChaCha8Rng) -> Option<Fault>); 4] = [
+        let kinds: [(f64, &DrawFault); 4] = [
             (self.spike_rate_per_min, &|r| {
                 let (lo, hi) = self.spike_latency_ms;
                 let min_ms = r.gen_range(lo..=hi);
@@ -205,6 +206,9 @@ impl FaultModel {
         FaultPlan { events }
     }
 }
+
+/// Draws one fault of a kind; `None` when there is nothing to hit.
+type DrawFault<'a> = dyn Fn(&mut ChaCha8Rng) -> Option<Fault> + 'a;
 
 fn draw(rng: &mut ChaCha8Rng, (lo, hi): (u64, u64)) -> u64 {
     rng.gen_range(lo..=hi.max(lo))

@@ -1,0 +1,3 @@
+//! Scenario-level tests of the protocols, one module per protocol.
+
+mod saga;

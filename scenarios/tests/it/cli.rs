@@ -1,0 +1,169 @@
+//! The `faultline` binary: exit codes, bad input, JSON output, replay.
+
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("run faultline")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn cli_list_shows_scenarios_protocols_invariants() {
+    let o = faultline(&["list"]);
+    assert!(o.status.success());
+    let t = text(&o);
+    for want in [
+        "calm",
+        "flaky-network",
+        "crash-restart",
+        "saga",
+        "no-double-charge",
+        "legal-transitions",
+    ] {
+        assert!(t.contains(want), "{want} missing from:\n{t}");
+    }
+}
+
+#[test]
+fn cli_bad_input_exits_2_with_a_clear_message() {
+    let o = faultline(&["run", "calm", "--protocol", "paxos"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("valid protocols: saga"), "{}", text(&o));
+
+    let o = faultline(&["run", "no-such-scenario", "--protocol", "saga"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("crash-restart"),
+        "lists the catalogue: {}",
+        text(&o)
+    );
+
+    let bad = temp("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad\"\nsettle_ms = 100\n[workload]\norders = -3\n",
+    )
+    .unwrap();
+    let o = faultline(&["run", bad.to_str().unwrap(), "--protocol", "saga"]);
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(
+        t.contains("bad.toml") && t.contains("line 4") && t.contains("orders"),
+        "{t}"
+    );
+
+    let o = faultline(&["run", "calm"]);
+    assert_eq!(o.status.code(), Some(2), "missing --protocol");
+}
+
+#[test]
+fn cli_run_writes_one_json_line_per_seed_and_repeats_exactly() {
+    let (a, b) = (temp("a.jsonl"), temp("b.jsonl"));
+    for (path, jobs) in [(&a, "1"), (&b, "2")] {
+        let o = faultline(&[
+            "run",
+            "crash-restart",
+            "-p",
+            "saga",
+            "--seeds",
+            "20",
+            "--jobs",
+            jobs,
+            "--json",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(text(&o).contains("20 seeds, 0 failing"));
+    }
+    let a = std::fs::read_to_string(a).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read_to_string(b).unwrap(),
+        "same bytes across --jobs"
+    );
+    assert_eq!(a.lines().count(), 20);
+    let first: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    for field in [
+        "scenario",
+        "protocol",
+        "seed",
+        "trace_hash",
+        "violations",
+        "metrics",
+    ] {
+        assert!(first.get(field).is_some(), "{field} missing: {first}");
+    }
+    for field in [
+        "orders_submitted",
+        "orders_completed",
+        "orders_cancelled",
+        "messages_sent",
+        "retries",
+        "compensations",
+        "sim_ms",
+        "latency_ms",
+    ] {
+        assert!(
+            first["metrics"].get(field).is_some(),
+            "metrics.{field} missing"
+        );
+    }
+}
+
+#[test]
+fn cli_violations_exit_1_and_print_the_replay_command() {
+    // Orders still arrive after the settle deadline: eventual-settlement must fail.
+    let f = temp("too-short.toml");
+    std::fs::write(&f, "name = \"too-short\"\nsettle_ms = 0\nfault_window_ms = 500\n[workload]\norders = 5\narrival_ms = 3000\n").unwrap();
+    let path = f.to_str().unwrap();
+    let o = faultline(&["run", path, "-p", "saga", "--seeds", "3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("eventual-settlement"), "{t}");
+    assert!(
+        t.contains(&format!("faultline replay {path} --protocol saga --seed 0")),
+        "{t}"
+    );
+}
+
+#[test]
+fn cli_replay_prints_a_timeline_with_crashes_and_partitions() {
+    let o = faultline(&["replay", "crash-restart", "-p", "saga", "--seed", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("CRASH") && t.contains("RESTART"),
+        "crashes shown"
+    );
+    assert!(t.contains("no invariant violated"));
+    let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1"]);
+    assert!(text(&o).contains("PARTITION"), "partitions shown");
+    let o = faultline(&[
+        "replay",
+        "flaky-network",
+        "-p",
+        "saga",
+        "--seed",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["events"].as_array().unwrap().len() > 100);
+}

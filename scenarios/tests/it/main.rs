@@ -1,0 +1,5 @@
+//! Scenario-level tests of the runner and the CLI, one module per area.
+
+mod catalogue;
+mod cli;
+mod determinism;

@@ -1,0 +1,3 @@
+//! Scenario-level tests of the simulator, one module per area.
+
+mod world;
