@@ -61,11 +61,7 @@ impl GroundTruth {
             .flat_map(|c| {
                 c.writes.iter().filter_map(move |(k, v)| {
                     let id = k.strip_prefix("order/")?.parse().ok()?;
-                    Some((
-                        c.at_us,
-                        id,
-                        v.as_ref().and_then(Value::as_text).map(str::to_string),
-                    ))
+                    Some((c.at_us, id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
                 })
             })
             .collect();
@@ -101,11 +97,7 @@ fn int(t: &Table, k: &str) -> i64 {
 pub fn check(g: &GroundTruth) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut v = |invariant: &str, subject: String, detail: String| {
-        out.push(Violation {
-            invariant: invariant.to_string(),
-            subject,
-            detail,
-        })
+        out.push(Violation { invariant: invariant.to_string(), subject, detail })
     };
     let w = &g.workload;
 
@@ -118,18 +110,10 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         let n = net.get(&o.id).copied().unwrap_or(0);
         let subject = format!("order {}", o.id);
         if n != 0 && n != o.amount {
-            v(
-                "no-double-charge",
-                subject,
-                format!("net charged {n}, order amount {}", o.amount),
-            );
+            v("no-double-charge", subject, format!("net charged {n}, order amount {}", o.amount));
         } else if g.completed(o.id) != (n == o.amount) {
             let state = g.order_state(o.id).unwrap_or("missing");
-            v(
-                "no-double-charge",
-                subject,
-                format!("order is {state} but net charged {n} of {}", o.amount),
-            );
+            v("no-double-charge", subject, format!("order is {state} but net charged {n} of {}", o.amount));
         }
     }
 
@@ -154,20 +138,12 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     let initial: i64 = w.balances.iter().sum();
     let now: i64 = g.balances.iter().sum::<i64>() + g.merchant;
     if now != initial {
-        let d = format!(
-            "initial total {initial} != balances {} + merchant {}",
-            now - g.merchant,
-            g.merchant
-        );
+        let d = format!("initial total {initial} != balances {} + merchant {}", now - g.merchant, g.merchant);
         v("money-conservation", "gateway".into(), d);
     }
     for (c, b) in g.balances.iter().enumerate() {
         if *b < 0 {
-            v(
-                "money-conservation",
-                format!("customer {c}"),
-                format!("balance {b} is negative"),
-            );
+            v("money-conservation", format!("customer {c}"), format!("balance {b} is negative"));
         }
     }
 
@@ -183,18 +159,12 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     }
     for c in 0..w.balances.len() as u32 {
         let mine = || done.iter().filter(|o| o.customer == c);
-        let (pts, want_pts) = (
-            int(&g.points, &points::balance(c)),
-            mine().map(|o| o.points).sum::<i64>(),
-        );
+        let (pts, want_pts) = (int(&g.points, &points::balance(c)), mine().map(|o| o.points).sum::<i64>());
         if pts != want_pts {
             let d = format!("points {pts}, completed orders earn {want_pts}");
             v("exactly-once-effects", format!("customer {c}"), d);
         }
-        let (sent, want_sent) = (
-            int(&g.notifications, &notification::sent(c)),
-            mine().count() as i64,
-        );
+        let (sent, want_sent) = (int(&g.notifications, &notification::sent(c)), mine().count() as i64);
         if sent != want_sent {
             let d = format!("{sent} notifications sent for {want_sent} completed orders");
             v("exactly-once-effects", format!("customer {c}"), d);
@@ -216,14 +186,8 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         let views = [
             ("inventory deducted", stock_kept),
             ("payment charged", paid),
-            (
-                "points awarded",
-                g.points.contains_key(&points::awarded(o.id)),
-            ),
-            (
-                "customer notified",
-                g.notifications.contains_key(&notification::notified(o.id)),
-            ),
+            ("points awarded", g.points.contains_key(&points::awarded(o.id))),
+            ("customer notified", g.notifications.contains_key(&notification::notified(o.id))),
         ];
         for (what, yes) in views {
             if yes != completed {
@@ -244,19 +208,10 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         let from = last.get(id).cloned().flatten();
         let legal = matches!(
             (from.as_deref(), to.as_deref()),
-            (None, Some(order::PENDING))
-                | (
-                    Some(order::PENDING),
-                    Some(order::COMPLETED | order::CANCELLED)
-                )
+            (None, Some(order::PENDING)) | (Some(order::PENDING), Some(order::COMPLETED | order::CANCELLED))
         );
         if !legal {
-            let d = format!(
-                "{} → {} at {:.3}s",
-                show(&from),
-                show(to),
-                *at_us as f64 / 1e6
-            );
+            let d = format!("{} → {} at {:.3}s", show(&from), show(to), *at_us as f64 / 1e6);
             v("legal-transitions", format!("order {id}"), d);
         }
         last.insert(*id, to.clone());
@@ -264,11 +219,7 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     for (id, acked) in last {
         let durable = g.order_state(id).map(str::to_string);
         if durable != acked {
-            let d = format!(
-                "acknowledged {} but the store has {}",
-                show(&acked),
-                show(&durable)
-            );
+            let d = format!("acknowledged {} but the store has {}", show(&acked), show(&durable));
             v("legal-transitions", format!("order {id}"), d);
         }
     }
@@ -285,10 +236,9 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
     for o in &g.workload.orders {
         match g.order_state(o.id) {
             Some(order::COMPLETED | order::CANCELLED) => {}
-            other => out.push((
-                format!("order {}", o.id),
-                format!("order is {}", other.unwrap_or("missing")),
-            )),
+            other => {
+                out.push((format!("order {}", o.id), format!("order is {}", other.unwrap_or("missing"))))
+            }
         }
     }
     for sku in 0..g.workload.stock.len() as u32 {
@@ -297,30 +247,17 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
             out.push((format!("sku {sku}"), format!("{r} units still reserved")));
         }
     }
-    for (k, v) in g
-        .payments
-        .range("pay/".to_string()..)
-        .take_while(|(k, _)| k.starts_with("pay/"))
-    {
+    for (k, v) in g.payments.range("pay/".to_string()..).take_while(|(k, _)| k.starts_with("pay/")) {
         let state = v.as_text().unwrap_or("?");
         if matches!(state, "charging" | "refunding") {
-            out.push((
-                k.replace("pay/", "payment "),
-                format!("payment still {state}"),
-            ));
+            out.push((k.replace("pay/", "payment "), format!("payment still {state}")));
         }
     }
     if let Some(log) = &g.coordinator {
-        for (k, v) in log
-            .range("saga/".to_string()..)
-            .take_while(|(k, _)| k.starts_with("saga/"))
-        {
+        for (k, v) in log.range("saga/".to_string()..).take_while(|(k, _)| k.starts_with("saga/")) {
             let saga = crate::saga::decode(v);
             if !saga.finished() {
-                out.push((
-                    k.replace("saga/", "saga "),
-                    format!("saga stuck at {:?}", saga.phase),
-                ));
+                out.push((k.replace("saga/", "saga "), format!("saga stuck at {:?}", saga.phase)));
             }
         }
     }
@@ -334,9 +271,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn table(rows: &[(&str, Value)]) -> Table {
-        rows.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect()
+        rows.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
 
     /// Two orders: 0 completed (1 unit, 1000), 1 cancelled for lack of stock.
@@ -358,10 +293,7 @@ mod tests {
                 prices: vec![1_000],
                 orders: vec![order(0, 1, 1_000), order(1, 9, 9_000)],
             },
-            orders: table(&[
-                ("order/000000", t("completed")),
-                ("order/000001", t("cancelled")),
-            ]),
+            orders: table(&[("order/000000", t("completed")), ("order/000001", t("cancelled"))]),
             inventory: table(&[
                 ("stock/000/available", 4.into()),
                 ("stock/000/sold", 1.into()),
@@ -374,11 +306,7 @@ mod tests {
             coordinator: None,
             balances: vec![9_000],
             merchant: 1_000,
-            ledger: vec![Entry {
-                order: 0,
-                customer: 0,
-                amount: 1_000,
-            }],
+            ledger: vec![Entry { order: 0, customer: 0, amount: 1_000 }],
             order_history: vec![
                 (1, 0, Some("pending".into())),
                 (2, 1, Some("pending".into())),
@@ -404,40 +332,24 @@ mod tests {
     #[test]
     fn every_invariant_fires_on_a_crafted_bad_state() {
         let mut g = consistent();
-        g.ledger.push(Entry {
-            order: 0,
-            customer: 0,
-            amount: 1_000,
-        });
+        g.ledger.push(Entry { order: 0, customer: 0, amount: 1_000 });
         g.balances[0] -= 1_000;
         g.merchant += 1_000;
         assert_eq!(broken(&g), only(&["no-double-charge"]), "charged twice");
 
         let mut g = consistent();
         g.inventory.insert("stock/000/available".into(), 5.into());
-        assert_eq!(
-            broken(&g),
-            only(&["stock-conservation"]),
-            "a unit from nowhere"
-        );
+        assert_eq!(broken(&g), only(&["stock-conservation"]), "a unit from nowhere");
 
         let mut g = consistent();
-        g.inventory
-            .insert("stock/000/available".into(), (-1).into());
+        g.inventory.insert("stock/000/available".into(), (-1).into());
         g.inventory.insert("stock/000/sold".into(), 6.into());
         let v = check(&g);
-        assert!(
-            v.iter().any(|v| v.detail.contains("negative")),
-            "oversell: {v:?}"
-        );
+        assert!(v.iter().any(|v| v.detail.contains("negative")), "oversell: {v:?}");
 
         let mut g = consistent();
         g.merchant += 1;
-        assert_eq!(
-            broken(&g),
-            only(&["money-conservation"]),
-            "a cent from nowhere"
-        );
+        assert_eq!(broken(&g), only(&["money-conservation"]), "a cent from nowhere");
 
         let mut g = consistent();
         g.points.insert("points/0000".into(), 20.into());
@@ -445,28 +357,16 @@ mod tests {
 
         let mut g = consistent();
         g.notifications.remove("notified/000000");
-        assert_eq!(
-            broken(&g),
-            only(&["agreement"]),
-            "completed but never notified"
-        );
+        assert_eq!(broken(&g), only(&["agreement"]), "completed but never notified");
 
         let mut g = consistent();
         g.inventory.insert("stock/000/available".into(), 3.into());
         g.inventory.insert("stock/000/reserved".into(), 1.into());
-        assert_eq!(
-            broken(&g),
-            only(&["eventual-settlement"]),
-            "a reservation left behind"
-        );
+        assert_eq!(broken(&g), only(&["eventual-settlement"]), "a reservation left behind");
 
         let mut g = consistent();
         g.order_history.push((5, 0, Some("pending".into())));
-        assert_eq!(
-            broken(&g),
-            only(&["legal-transitions"]),
-            "completed → pending"
-        );
+        assert_eq!(broken(&g), only(&["legal-transitions"]), "completed → pending");
     }
 
     #[test]

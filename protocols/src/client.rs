@@ -18,11 +18,7 @@ pub async fn run(ctx: NodeCtx, entry: NodeId, orders: Vec<Order>, stats: Arc<Sta
         tokio::spawn(async move {
             stats.submitted(order.id, Sim::now_us());
             let mut backoff = 50;
-            while ep
-                .call(entry, PlaceOrder(order.clone()), STEP_TIMEOUT)
-                .await
-                != Ok(Reply::Done)
-            {
+            while ep.call(entry, PlaceOrder(order.clone()), STEP_TIMEOUT).await != Ok(Reply::Done) {
                 stats.retry();
                 retry::pause(backoff).await;
                 backoff = (backoff * 2).min(1_000);

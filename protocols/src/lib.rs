@@ -46,24 +46,16 @@ impl Protocol {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Protocol::Saga => {
-                "orchestrated Saga: logged steps, compensations in reverse on failure"
-            }
+            Protocol::Saga => "orchestrated Saga: logged steps, compensations in reverse on failure",
         }
     }
 
     /// Parses a protocol name; the error lists the valid names.
     pub fn parse(name: &str) -> Result<Protocol, String> {
-        Protocol::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                let valid: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
-                format!(
-                    "unknown protocol {name:?}; valid protocols: {}",
-                    valid.join(", ")
-                )
-            })
+        Protocol::ALL.into_iter().find(|p| p.name() == name).ok_or_else(|| {
+            let valid: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown protocol {name:?}; valid protocols: {}", valid.join(", "))
+        })
     }
 }
 
@@ -84,36 +76,21 @@ pub fn deploy(world: &mut World, workload: &Workload, protocol: Protocol) -> Dep
         Protocol::Saga => {
             let db = world.node("orchestrator-db", faultline_sim::store::serve);
             let (s, st) = (shop.clone(), stats.clone());
-            let orch = world.node("orchestrator", move |ctx| {
-                saga::serve(ctx, db, s.clone(), st.clone())
-            });
+            let orch = world.node("orchestrator", move |ctx| saga::serve(ctx, db, s.clone(), st.clone()));
             (orch, Some(db))
         }
     };
     let (orders, st) = (workload.orders.clone(), stats.clone());
-    world.node("client", move |ctx| {
-        client::run(ctx, entry, orders.clone(), st.clone())
-    });
-    Deployment {
-        protocol,
-        shop,
-        coordinator_db,
-        stats,
-    }
+    world.node("client", move |ctx| client::run(ctx, entry, orders.clone(), st.clone()));
+    Deployment { protocol, shop, coordinator_db, stats }
 }
 
 /// The names of every node a deployment of `protocol` has, in id order — what
 /// fault plans and scenario targets may name.
 pub fn node_names(protocol: Protocol) -> Vec<String> {
     let mut world = World::new(0, faultline_sim::WorldConfig::default());
-    let workload = workload::WorkloadSpec {
-        orders: 0,
-        ..Default::default()
-    }
-    .generate(0);
+    let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
     deploy(&mut world, &workload, protocol);
     let sim = world.sim();
-    (0..sim.node_count())
-        .map(|i| sim.name(NodeId(i as u16)))
-        .collect()
+    (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect()
 }

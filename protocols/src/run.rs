@@ -71,19 +71,15 @@ pub fn run(spec: &RunSpec) -> RunResult {
             done_us.entry(*id).or_insert(*at);
         }
     }
-    let latencies_ms = done_us
-        .iter()
-        .filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0))
-        .collect();
+    let latencies_ms =
+        done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
     let trace = sim.trace();
     RunResult {
         violations,
         trace_hash: trace.hash(),
         counts: trace.counts().clone(),
         events: trace.events().map(<[Event]>::to_vec),
-        nodes: (0..sim.node_count())
-            .map(|i| sim.name(faultline_sim::NodeId(i as u16)))
-            .collect(),
+        nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
         truth,
         sim_ms,
         latencies_ms,

@@ -100,13 +100,7 @@ pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
     let ep = ctx.endpoint().await;
     let log = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
     let running = Arc::new(Mutex::new(BTreeSet::new()));
-    let orch = Orchestrator {
-        ep: ep.clone(),
-        log,
-        shop,
-        stats,
-        running,
-    };
+    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, running };
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
     let rows = loop {
@@ -118,10 +112,7 @@ pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
     for (_, v) in rows {
         let saga = decode(&v);
         if !saga.finished() {
-            ctx.note(format!(
-                "saga {} recovered at {:?}",
-                saga.order.id, saga.phase
-            ));
+            ctx.note(format!("saga {} recovered at {:?}", saga.order.id, saga.phase));
             orch.start(saga);
         }
     }
@@ -132,18 +123,8 @@ pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
 
 impl Orchestrator {
     async fn place(self, order: Order) -> Reply {
-        let saga = SagaLog {
-            order,
-            phase: Phase::Forward(0),
-        };
-        match self
-            .log
-            .txn(vec![Op::InsertIfAbsent(
-                log_key(saga.order.id),
-                encode(&saga),
-            )])
-            .await
-        {
+        let saga = SagaLog { order, phase: Phase::Forward(0) };
+        match self.log.txn(vec![Op::InsertIfAbsent(log_key(saga.order.id), encode(&saga))]).await {
             Ok(_) => {
                 self.start(saga);
                 Reply::Done
@@ -179,13 +160,11 @@ impl Orchestrator {
         loop {
             let next = match saga.phase {
                 Phase::Completed | Phase::Cancelled => return,
-                Phase::Forward(n) => {
-                    match until_known(&self.stats, || self.forward(STEPS[n], &o)).await {
-                        Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
-                        Reply::Done => Phase::Forward(n + 1),
-                        _ => Phase::Compensate(n),
-                    }
-                }
+                Phase::Forward(n) => match until_known(&self.stats, || self.forward(STEPS[n], &o)).await {
+                    Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
+                    Reply::Done => Phase::Forward(n + 1),
+                    _ => Phase::Compensate(n),
+                },
                 Phase::Compensate(n) => {
                     self.stats.compensation();
                     until_known(&self.stats, || self.compensate(STEPS[n], &o)).await;
@@ -208,18 +187,10 @@ impl Orchestrator {
     /// saga backwards (faultline found exactly that under message duplication).
     async fn persist(&self, saga: &SagaLog, next: Phase) -> SagaLog {
         let key = log_key(saga.order.id);
-        let (before, after) = (
-            encode(saga),
-            encode(&SagaLog {
-                order: saga.order.clone(),
-                phase: next,
-            }),
-        );
+        let (before, after) = (encode(saga), encode(&SagaLog { order: saga.order.clone(), phase: next }));
         loop {
-            let cas = vec![
-                Op::Expect(key.clone(), Some(before.clone())),
-                Op::Put(key.clone(), after.clone()),
-            ];
+            let cas =
+                vec![Op::Expect(key.clone(), Some(before.clone())), Op::Put(key.clone(), after.clone())];
             match self.log.txn(cas).await {
                 Ok(_) => return decode(&after),
                 // Our earlier attempt may have landed: the log is the truth.
@@ -236,10 +207,7 @@ impl Orchestrator {
     }
 
     async fn call<R: Request<Response = Reply>>(&self, to: NodeId, req: R) -> Reply {
-        self.ep
-            .call(to, req, STEP_TIMEOUT)
-            .await
-            .unwrap_or(Reply::Unknown)
+        self.ep.call(to, req, STEP_TIMEOUT).await.unwrap_or(Reply::Unknown)
     }
 
     async fn forward(&self, step: Step, o: &Order) -> Reply {
@@ -247,38 +215,19 @@ impl Orchestrator {
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Create(o.clone())).await,
             Step::DeductStock => {
-                let req = InventoryReq::Deduct {
-                    order: o.id,
-                    sku: o.sku,
-                    qty: o.qty,
-                };
+                let req = InventoryReq::Deduct { order: o.id, sku: o.sku, qty: o.qty };
                 self.call(s.inventory, req).await
             }
             Step::Charge => {
-                let req = PaymentReq::Charge {
-                    order: o.id,
-                    customer: o.customer,
-                    amount: o.amount,
-                };
+                let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
                 self.call(s.payment, req).await
             }
             Step::AwardPoints => {
-                let req = PointsReq::Award {
-                    order: o.id,
-                    customer: o.customer,
-                    points: o.points,
-                };
+                let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                 self.call(s.points, req).await
             }
             Step::Notify => {
-                self.call(
-                    s.notification,
-                    NotifyReq::Notify {
-                        order: o.id,
-                        customer: o.customer,
-                    },
-                )
-                .await
+                self.call(s.notification, NotifyReq::Notify { order: o.id, customer: o.customer }).await
             }
             Step::CompleteOrder => self.call(s.order, OrderReq::Complete(o.id)).await,
         }
@@ -292,19 +241,9 @@ impl Orchestrator {
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Cancel(o.id)).await,
             Step::DeductStock => {
-                self.call(
-                    s.inventory,
-                    InventoryReq::Restock {
-                        order: o.id,
-                        sku: o.sku,
-                    },
-                )
-                .await
+                self.call(s.inventory, InventoryReq::Restock { order: o.id, sku: o.sku }).await
             }
-            Step::Charge => {
-                self.call(s.payment, PaymentReq::Refund { order: o.id })
-                    .await
-            }
+            Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
             Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,
         }
     }

@@ -28,11 +28,7 @@ impl Stats {
     }
     /// Records the first submission of an order; later ones are retries.
     pub fn submitted(&self, order: u32, at_us: u64) {
-        self.submitted_us
-            .lock()
-            .unwrap()
-            .entry(order)
-            .or_insert(at_us);
+        self.submitted_us.lock().unwrap().entry(order).or_insert(at_us);
     }
     pub fn submit_times(&self) -> BTreeMap<u32, u64> {
         self.submitted_us.lock().unwrap().clone()

@@ -65,17 +65,11 @@ pub struct Workload {
 
 impl WorkloadSpec {
     pub fn validate(&self) -> Result<(), String> {
-        let ranges = [
-            ("stock", self.stock),
-            ("balance", self.balance),
-            ("price", self.price),
-            ("qty", self.qty),
-        ];
+        let ranges =
+            [("stock", self.stock), ("balance", self.balance), ("price", self.price), ("qty", self.qty)];
         for (name, (lo, hi)) in ranges {
             if lo > hi || lo < 0 {
-                return Err(format!(
-                    "workload.{name}: [{lo}, {hi}] must be a range of non-negative numbers"
-                ));
+                return Err(format!("workload.{name}: [{lo}, {hi}] must be a range of non-negative numbers"));
             }
         }
         if self.customers == 0 || self.skus == 0 {
@@ -111,12 +105,7 @@ impl WorkloadSpec {
             })
             .collect();
         orders.sort_by_key(|o| (o.submit_at_ms, o.id));
-        Workload {
-            balances,
-            stock,
-            prices,
-            orders,
-        }
+        Workload { balances, stock, prices, orders }
     }
 }
 

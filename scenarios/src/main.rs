@@ -81,26 +81,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::List { what } => list(what).map(|()| true),
-        Cmd::Run {
-            scenario,
-            protocol,
-            seeds,
-            first_seed,
-            jobs,
-            json,
-        } => run(
-            &scenario,
-            &protocol,
-            first_seed..first_seed.saturating_add(seeds),
-            jobs,
-            json,
-        ),
-        Cmd::Replay {
-            scenario,
-            protocol,
-            seed,
-            format,
-        } => replay(&scenario, &protocol, seed, format),
+        Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json } => {
+            run(&scenario, &protocol, first_seed..first_seed.saturating_add(seeds), jobs, json)
+        }
+        Cmd::Replay { scenario, protocol, seed, format } => replay(&scenario, &protocol, seed, format),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -150,11 +134,11 @@ fn list(what: Option<What>) -> Result<(), BadInput> {
 
 fn describe(s: &Scenario) -> String {
     let w = &s.workload;
-    let faults = toml::to_string(&s.faults)
-        .unwrap_or_default()
-        .lines()
-        .collect::<Vec<_>>()
-        .join(", ");
+    // Only the settings that do something: zero rates and empty ranges are noise.
+    let faults = toml::to_string(&s.faults).unwrap_or_default();
+    let faults: Vec<_> =
+        faults.lines().filter(|l| !l.ends_with("= 0.0") && !l.ends_with("= [0, 0]")).collect();
+    let faults = if faults.is_empty() { "none".to_string() } else { faults.join(", ") };
     let plan = match &s.plan {
         Some(p) => format!("explicit plan of {} events", p.len()),
         None => format!("drawn per seed from: {faults}"),
@@ -162,8 +146,18 @@ fn describe(s: &Scenario) -> String {
     format!(
         "scenario {}: {}\n  workload: {} orders over {} ms, {} customers, {} skus, stock {}..{}\n  \
          latency {}..{} ms; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
-        s.name, s.description, w.orders, w.arrival_ms, w.customers, w.skus, w.stock.0, w.stock.1,
-        s.latency_ms.0, s.latency_ms.1, s.fault_window_ms, s.settle_ms,
+        s.name,
+        s.description,
+        w.orders,
+        w.arrival_ms,
+        w.customers,
+        w.skus,
+        w.stock.0,
+        w.stock.1,
+        s.latency_ms.0,
+        s.latency_ms.1,
+        s.fault_window_ms,
+        s.settle_ms,
     )
 }
 
@@ -180,12 +174,7 @@ fn run(
         return Err(anyhow!("--jobs must be at least 1").into());
     }
     println!("{}", describe(&scenario));
-    println!(
-        "  protocol {}, seeds {}..{}, {jobs} jobs",
-        protocol.name(),
-        seeds.start,
-        seeds.end
-    );
+    println!("  protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
     let partial = json.as_ref().map(|p| p.with_extension("partial"));
     let mut file = match &partial {
         Some(p) => Some(std::io::BufWriter::new(
@@ -195,10 +184,8 @@ fn run(
     };
     let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
-        )
-        .expect("template"),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
+            .expect("template"),
     );
     let wall = std::time::Instant::now();
     let mut failing = 0;
@@ -220,11 +207,8 @@ fn run(
         if let Some(e) = write_err {
             return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
         }
-        f.into_inner()
-            .map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?
-            .sync_all()?;
-        std::fs::rename(&partial, path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.into_inner().map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?.sync_all()?;
+        std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     }
     print_summary(&Summary::of(&outcomes), wall);
     print_failures(arg, protocol, &outcomes);
@@ -234,7 +218,7 @@ fn run(
 fn print_summary(s: &Summary, wall: std::time::Duration) {
     println!("\n{} seeds, {} failing", s.seeds, s.failing_seeds.len());
     println!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
-    for (name, (violations, seeds)) in &s.by_invariant {
+    for (name, violations, seeds) in &s.by_invariant {
         println!("  {name:<22} {violations:>10} {seeds:>8}");
     }
     println!(
@@ -242,14 +226,7 @@ fn print_summary(s: &Summary, wall: std::time::Duration) {
         s.orders_submitted, s.orders_completed, s.orders_cancelled, s.orders_unsettled
     );
     let faults: Vec<_> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!(
-        "  faults fired: {}",
-        if faults.is_empty() {
-            "none".to_string()
-        } else {
-            faults.join(", ")
-        }
-    );
+    println!("  faults fired: {}", if faults.is_empty() { "none".to_string() } else { faults.join(", ") });
     println!(
         "  messages: {} ({:.1} per order); retries {}; compensations {}",
         s.messages_sent,
@@ -258,10 +235,7 @@ fn print_summary(s: &Summary, wall: std::time::Duration) {
         s.compensations
     );
     let l = &s.latency_p99_ms;
-    println!(
-        "  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}",
-        l.p50, l.p90, l.max
-    );
+    println!("  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}", l.p50, l.p90, l.max);
     println!(
         "  time: simulated {:.1} s ({:.1} s per seed), wall {:.2} s ({:.0} seeds/s)",
         s.sim_ms as f64 / 1e3,
@@ -272,28 +246,15 @@ fn print_summary(s: &Summary, wall: std::time::Duration) {
 }
 
 fn print_failures(arg: &str, protocol: Protocol, outcomes: &[RunOutcome]) {
-    let failing: Vec<_> = outcomes
-        .iter()
-        .filter(|o| !o.violations.is_empty())
-        .collect();
+    let failing: Vec<_> = outcomes.iter().filter(|o| !o.violations.is_empty()).collect();
     if failing.is_empty() {
         return;
     }
     println!("\nfailing seeds:");
     for o in failing.iter().take(20) {
         let v = &o.violations[0];
-        println!(
-            "  seed {}: {} — {}: {}",
-            o.seed,
-            o.broken().join(", "),
-            v.subject,
-            v.detail
-        );
-        println!(
-            "    replay: faultline replay {arg} --protocol {} --seed {}",
-            protocol.name(),
-            o.seed
-        );
+        println!("  seed {}: {} — {}: {}", o.seed, o.broken().join(", "), v.subject, v.detail);
+        println!("    replay: faultline replay {arg} --protocol {} --seed {}", protocol.name(), o.seed);
     }
     if failing.len() > 20 {
         println!("  … and {} more", failing.len() - 20);
@@ -305,17 +266,12 @@ fn replay(arg: &str, protocol: &str, seed: u64, format: Format) -> Result<bool, 
     let (outcome, result) = runner::run_seed(&scenario, protocol, seed, true);
     let events = result.events.as_deref().unwrap_or_default();
     if format == Format::Json {
-        let doc =
-            serde_json::json!({ "outcome": outcome, "nodes": result.nodes, "events": events });
+        let doc = serde_json::json!({ "outcome": outcome, "nodes": result.nodes, "events": events });
         println!("{doc}");
         return Ok(outcome.violations.is_empty());
     }
     println!("{}", describe(&scenario));
-    println!(
-        "  protocol {}, seed {seed}, trace hash {}",
-        protocol.name(),
-        outcome.trace_hash
-    );
+    println!("  protocol {}, seed {seed}, trace hash {}", protocol.name(), outcome.trace_hash);
     print!("\n{}", timeline::render(events, &result.nodes));
     let m = &outcome.metrics;
     println!(

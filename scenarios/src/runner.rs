@@ -24,19 +24,11 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
 }
 
 /// Runs one seed on a fresh thread; `record` keeps the full trace.
-pub fn run_seed(
-    scenario: &Scenario,
-    protocol: Protocol,
-    seed: u64,
-    record: bool,
-) -> (RunOutcome, RunResult) {
+pub fn run_seed(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) -> (RunOutcome, RunResult) {
     let spec = spec(scenario, protocol, seed, record);
     let result = std::thread::scope(|s| s.spawn(|| run::run(&spec)).join())
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    (
-        RunOutcome::new(&scenario.name, protocol.name(), seed, &result),
-        result,
-    )
+    (RunOutcome::new(&scenario.name, protocol.name(), seed, &result), result)
 }
 
 /// Runs `seeds` over `jobs` threads. `each` sees every outcome in seed order, as

@@ -41,14 +41,8 @@ fn default_latency() -> (u64, u64) {
 /// The catalogue, compiled in so the CLI works from any directory.
 pub const CATALOG: [(&str, &str); 3] = [
     ("calm", include_str!("../catalog/calm.toml")),
-    (
-        "flaky-network",
-        include_str!("../catalog/flaky-network.toml"),
-    ),
-    (
-        "crash-restart",
-        include_str!("../catalog/crash-restart.toml"),
-    ),
+    ("flaky-network", include_str!("../catalog/flaky-network.toml")),
+    ("crash-restart", include_str!("../catalog/crash-restart.toml")),
 ];
 
 impl Scenario {
@@ -73,9 +67,7 @@ impl Scenario {
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
         let s: Scenario = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
         let at = |field: &str, msg: String| {
-            let line = line_of(text, field)
-                .map(|l| format!(", line {l}"))
-                .unwrap_or_default();
+            let line = line_of(text, field).map(|l| format!(", line {l}")).unwrap_or_default();
             format!("{origin}{line}: {field}: {msg}")
         };
         s.workload.validate().map_err(|e| at("workload", e))?;
@@ -84,32 +76,26 @@ impl Scenario {
             ("faults.spike_latency_ms", s.faults.spike_latency_ms),
             ("faults.spike_ms", s.faults.spike_ms),
             ("faults.partition_ms", s.faults.partition_ms),
+            ("faults.link_cut_ms", s.faults.link_cut_ms),
             ("faults.restart_after_ms", s.faults.restart_after_ms),
             ("faults.pause_ms", s.faults.pause_ms),
         ] {
             if lo > hi {
-                return Err(at(
-                    field.rsplit('.').next().unwrap(),
-                    format!("[{lo}, {hi}] is not a range"),
-                ));
+                return Err(at(field.rsplit('.').next().unwrap(), format!("[{lo}, {hi}] is not a range")));
             }
         }
-        for (field, rate) in [
-            ("loss_rate", s.faults.loss_rate),
-            ("duplicate_rate", s.faults.duplicate_rate),
-        ] {
+        for (field, rate) in [("loss_rate", s.faults.loss_rate), ("duplicate_rate", s.faults.duplicate_rate)]
+        {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(at(field, format!("{rate} is not a probability")));
             }
         }
         let needs_targets = s.faults.crash_rate_per_min > 0.0
             || s.faults.pause_rate_per_min > 0.0
-            || s.faults.partition_rate_per_min > 0.0;
+            || s.faults.partition_rate_per_min > 0.0
+            || s.faults.link_cut_rate_per_min > 0.0;
         if needs_targets && s.faults.targets.is_empty() {
-            return Err(at(
-                "faults",
-                "crashes, pauses or partitions need `targets`".into(),
-            ));
+            return Err(at("faults", "crashes, pauses, partitions or link cuts need `targets`".into()));
         }
         for protocol in Protocol::ALL {
             let nodes: Vec<String> = faultline_protocols::node_names(protocol);
@@ -124,9 +110,7 @@ impl Scenario {
                 }
             }
             if let Some(plan) = &s.plan {
-                let plan = FaultPlan {
-                    events: plan.clone(),
-                };
+                let plan = FaultPlan { events: plan.clone() };
                 plan.validate(&nodes).map_err(|e| at("plan", e))?;
             }
         }
@@ -136,20 +120,14 @@ impl Scenario {
     /// The fault plan of one seed: the explicit plan, or one drawn from the model.
     pub fn plan_for(&self, seed: u64) -> FaultPlan {
         match &self.plan {
-            Some(events) => FaultPlan {
-                events: events.clone(),
-            },
+            Some(events) => FaultPlan { events: events.clone() },
             None => self.faults.generate(seed, self.fault_window_ms),
         }
     }
 
     pub fn world_config(&self, record: bool) -> WorldConfig {
         let (lo, hi) = self.latency_ms;
-        WorldConfig {
-            latency_us: (lo * 1000, hi * 1000),
-            record,
-            ..WorldConfig::default()
-        }
+        WorldConfig { latency_us: (lo * 1000, hi * 1000), record, ..WorldConfig::default() }
     }
 }
 
@@ -183,13 +161,7 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog");
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
-            .map(|e| {
-                e.unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .trim_end_matches(".toml")
-                    .to_string()
-            })
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".toml").to_string())
             .collect();
         files.sort();
         let mut names: Vec<String> = CATALOG.iter().map(|(n, _)| n.to_string()).collect();
@@ -204,39 +176,26 @@ mod tests {
         assert!(err.starts_with("bad.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("settle_ms"), "{err}");
-        let err =
-            Scenario::parse("name = \"x\"\nsettle_ms = 1\nsettle_msx = 2\n", "f.toml").unwrap_err();
-        assert!(
-            err.contains("line 3") && err.contains("settle_msx"),
-            "{err}"
-        );
+        let err = Scenario::parse("name = \"x\"\nsettle_ms = 1\nsettle_msx = 2\n", "f.toml").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("settle_msx"), "{err}");
     }
 
     #[test]
     fn a_semantic_error_names_file_line_and_field() {
         let text = "name = \"x\"\nsettle_ms = 1\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
         let err = Scenario::parse(text, "f.toml").unwrap_err();
-        assert!(
-            err.contains("f.toml, line 5: targets: unknown node \"nope\""),
-            "{err}"
-        );
+        assert!(err.contains("f.toml, line 5: targets: unknown node \"nope\""), "{err}");
         let text = "name = \"x\"\nsettle_ms = 1\n[faults]\nloss_rate = 2.0\n";
         let err = Scenario::parse(text, "f.toml").unwrap_err();
         assert!(err.contains("line 4: loss_rate"), "{err}");
         let text = "name = \"x\"\nsettle_ms = 1\n[[plan]]\nat_ms = 1\nkind = \"crash\"\nnode = \"zz\"\nrestart_after_ms = 5\n";
         let err = Scenario::parse(text, "f.toml").unwrap_err();
-        assert!(
-            err.contains("line 3: plan") && err.contains("\"zz\""),
-            "{err}"
-        );
+        assert!(err.contains("line 3: plan") && err.contains("\"zz\""), "{err}");
     }
 
     #[test]
     fn unknown_scenario_lists_the_catalogue() {
         let err = Scenario::load("nope").unwrap_err();
-        assert!(
-            err.contains("calm") && err.contains("crash-restart"),
-            "{err}"
-        );
+        assert!(err.contains("calm") && err.contains("crash-restart"), "{err}");
     }
 }

@@ -27,18 +27,8 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             EventKind::Duplicate { to, call, msg } => {
                 format!("⇉ {:<w$} {msg} #{call} DUPLICATED", name(*to), w = width)
             }
-            EventKind::Drop {
-                from,
-                to,
-                call,
-                msg,
-                reason,
-            } => {
-                format!(
-                    "✗ {msg} #{call} {} → {} DROPPED ({reason:?})",
-                    name(*from),
-                    name(*to)
-                )
+            EventKind::Drop { from, to, call, msg, reason } => {
+                format!("✗ {msg} #{call} {} → {} DROPPED ({reason:?})", name(*from), name(*to))
             }
             EventKind::Timeout { to, call, msg } => {
                 format!("⌛ {msg} #{call} to {} TIMED OUT", name(*to))
@@ -57,6 +47,8 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
                 let side: Vec<_> = side.iter().map(|n| name(*n)).collect();
                 format!("PARTITION HEALED {{{}}}", side.join(", "))
             }
+            EventKind::LinkCut { a, b } => format!("LINK CUT {} ⇹ {}", name(*a), name(*b)),
+            EventKind::LinkHealed { a, b } => format!("LINK HEALED {} ⇹ {}", name(*a), name(*b)),
             EventKind::Latency { min_ms, max_ms } => format!("LATENCY now {min_ms}..{max_ms} ms"),
             EventKind::Loss { rate_ppm } => format!("LOSS rate now {:.2}%", *rate_ppm as f64 / 1e4),
             EventKind::Duplication { rate_ppm } => {
@@ -65,13 +57,7 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             EventKind::HealAll => "HEAL ALL: fault window over".to_string(),
             EventKind::Note { text } => format!("note: {text}"),
         };
-        let _ = writeln!(
-            out,
-            "{:>10.6}s  {:<w$}  {what}",
-            e.at_us as f64 / 1e6,
-            name(e.node),
-            w = width
-        );
+        let _ = writeln!(out, "{:>10.6}s  {:<w$}  {what}", e.at_us as f64 / 1e6, name(e.node), w = width);
     }
     out
 }

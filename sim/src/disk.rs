@@ -17,9 +17,7 @@ pub struct DiskConfig {
 
 impl Default for DiskConfig {
     fn default() -> Self {
-        DiskConfig {
-            sync_latency_us: (100, 500),
-        }
+        DiskConfig { sync_latency_us: (100, 500) }
     }
 }
 
@@ -37,10 +35,7 @@ struct Inner {
 
 impl Disk {
     pub fn new(config: DiskConfig) -> Disk {
-        Disk {
-            config,
-            inner: Mutex::new(Inner::default()),
-        }
+        Disk { config, inner: Mutex::new(Inner::default()) }
     }
 
     /// Appends a record to the volatile tail. It is durable only after `sync`.
@@ -119,18 +114,13 @@ mod tests {
             disk.append(b"three");
             disk.sync().await;
             assert_eq!(disk.crash(), 0);
-            assert_eq!(
-                disk.read_durable(),
-                vec![b"one".to_vec(), b"three".to_vec()]
-            );
+            assert_eq!(disk.read_durable(), vec![b"one".to_vec(), b"three".to_vec()]);
         });
     }
 
     #[test]
     fn a_corrupt_record_ends_recovery() {
-        let disk = Disk::new(DiskConfig {
-            sync_latency_us: (0, 0),
-        });
+        let disk = Disk::new(DiskConfig { sync_latency_us: (0, 0) });
         disk.append(b"good");
         disk.append(b"bad");
         disk.append(b"after");

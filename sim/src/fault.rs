@@ -18,12 +18,10 @@ pub enum Fault {
     Pause { node: String, duration_ms: u64 },
     /// Cut every link between `side` and the other nodes.
     Partition { side: Vec<String>, duration_ms: u64 },
+    /// Cut the one link between `a` and `b`, both ways; both stay reachable by others.
+    LinkCut { a: String, b: String, duration_ms: u64 },
     /// A jitter spike: one-way latency drawn from `min_ms..max_ms`.
-    Latency {
-        min_ms: u64,
-        max_ms: u64,
-        duration_ms: u64,
-    },
+    Latency { min_ms: u64, max_ms: u64, duration_ms: u64 },
     /// Drop each message with probability `rate`.
     Loss { rate: f64, duration_ms: u64 },
     /// Deliver each message twice with probability `rate`.
@@ -36,6 +34,7 @@ impl Fault {
             Fault::Crash { .. } => "crash",
             Fault::Pause { .. } => "pause",
             Fault::Partition { .. } => "partition",
+            Fault::LinkCut { .. } => "link-cut",
             Fault::Latency { .. } => "latency",
             Fault::Loss { .. } => "loss",
             Fault::Duplication { .. } => "duplication",
@@ -47,6 +46,7 @@ impl Fault {
         match self {
             Fault::Crash { node, .. } | Fault::Pause { node, .. } => vec![node],
             Fault::Partition { side, .. } => side.iter().map(String::as_str).collect(),
+            Fault::LinkCut { a, b, .. } => vec![a, b],
             _ => vec![],
         }
     }
@@ -82,9 +82,7 @@ impl FaultPlan {
                 }
             }
             match &ev.fault {
-                Fault::Loss { rate, .. } | Fault::Duplication { rate, .. }
-                    if !(0.0..=1.0).contains(rate) =>
-                {
+                Fault::Loss { rate, .. } | Fault::Duplication { rate, .. } if !(0.0..=1.0).contains(rate) => {
                     return Err(format!("fault #{i}: rate {rate} is not in 0..=1"));
                 }
                 Fault::Latency { min_ms, max_ms, .. } if min_ms > max_ms => {
@@ -92,6 +90,9 @@ impl FaultPlan {
                 }
                 Fault::Partition { side, .. } if side.is_empty() => {
                     return Err(format!("fault #{i}: a partition needs a non-empty side"));
+                }
+                Fault::LinkCut { a, b, .. } if a == b => {
+                    return Err(format!("fault #{i}: a link cut needs two different nodes, got {a:?} twice"));
                 }
                 _ => {}
             }
@@ -114,6 +115,8 @@ pub struct FaultModel {
     pub spike_ms: (u64, u64),
     pub partition_rate_per_min: f64,
     pub partition_ms: (u64, u64),
+    pub link_cut_rate_per_min: f64,
+    pub link_cut_ms: (u64, u64),
     pub crash_rate_per_min: f64,
     pub restart_after_ms: (u64, u64),
     pub pause_rate_per_min: f64,
@@ -131,55 +134,37 @@ impl FaultModel {
         let mut events = Vec::new();
         let whole = |fault| TimedFault { at_ms: 0, fault };
         if self.loss_rate > 0.0 {
-            events.push(whole(Fault::Loss {
-                rate: self.loss_rate,
-                duration_ms: window_ms,
-            }));
+            events.push(whole(Fault::Loss { rate: self.loss_rate, duration_ms: window_ms }));
         }
         if self.duplicate_rate > 0.0 {
             let rate = self.duplicate_rate;
-            events.push(whole(Fault::Duplication {
-                rate,
-                duration_ms: window_ms,
-            }));
+            events.push(whole(Fault::Duplication { rate, duration_ms: window_ms }));
         }
         let targets = &self.targets;
-        let kinds: [(f64, &DrawFault); 4] = [
+        let kinds: [(f64, &DrawFault); 5] = [
             (self.spike_rate_per_min, &|r| {
                 let (lo, hi) = self.spike_latency_ms;
                 let min_ms = r.gen_range(lo..=hi);
                 let max_ms = r.gen_range(min_ms..=hi);
-                Some(Fault::Latency {
-                    min_ms,
-                    max_ms,
-                    duration_ms: draw(r, self.spike_ms),
-                })
+                Some(Fault::Latency { min_ms, max_ms, duration_ms: draw(r, self.spike_ms) })
             }),
             (self.partition_rate_per_min, &|r| {
-                let size = if targets.len() > 2 && r.gen_bool(0.3) {
-                    2
-                } else {
-                    1
-                };
+                let size = if targets.len() > 2 && r.gen_bool(0.3) { 2 } else { 1 };
                 let side = pick_distinct(r, targets, size)?;
-                Some(Fault::Partition {
-                    side,
-                    duration_ms: draw(r, self.partition_ms),
-                })
+                Some(Fault::Partition { side, duration_ms: draw(r, self.partition_ms) })
+            }),
+            (self.link_cut_rate_per_min, &|r| {
+                let mut ends = pick_distinct(r, targets, 2).filter(|e| e.len() == 2)?;
+                let (b, a) = (ends.remove(1), ends.remove(0));
+                Some(Fault::LinkCut { a, b, duration_ms: draw(r, self.link_cut_ms) })
             }),
             (self.crash_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
-                Some(Fault::Crash {
-                    node,
-                    restart_after_ms: draw(r, self.restart_after_ms),
-                })
+                Some(Fault::Crash { node, restart_after_ms: draw(r, self.restart_after_ms) })
             }),
             (self.pause_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
-                Some(Fault::Pause {
-                    node,
-                    duration_ms: draw(r, self.pause_ms),
-                })
+                Some(Fault::Pause { node, duration_ms: draw(r, self.pause_ms) })
             }),
         ];
         for (rate_per_min, make) in kinds {
@@ -194,10 +179,7 @@ impl FaultModel {
                     break;
                 }
                 if let Some(fault) = make(&mut rng) {
-                    events.push(TimedFault {
-                        at_ms: t as u64,
-                        fault,
-                    });
+                    events.push(TimedFault { at_ms: t as u64, fault });
                 }
             }
         }
@@ -238,6 +220,8 @@ mod tests {
             spike_ms: (100, 1000),
             partition_rate_per_min: 6.0,
             partition_ms: (100, 2000),
+            link_cut_rate_per_min: 6.0,
+            link_cut_ms: (100, 2000),
             crash_rate_per_min: 6.0,
             restart_after_ms: (100, 3000),
             pause_rate_per_min: 6.0,
@@ -257,25 +241,15 @@ mod tests {
     #[test]
     fn every_kind_is_drawn_within_bounds() {
         let plan = model().generate(1, 600_000);
-        for kind in ["crash", "pause", "partition", "latency", "loss"] {
-            assert!(
-                plan.events.iter().any(|e| e.fault.name() == kind),
-                "no {kind} drawn"
-            );
+        for kind in ["crash", "pause", "partition", "link-cut", "latency", "loss"] {
+            assert!(plan.events.iter().any(|e| e.fault.name() == kind), "no {kind} drawn");
         }
-        assert!(
-            plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
-            "sorted"
-        );
+        assert!(plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "sorted");
         assert!(plan.events.iter().all(|e| e.at_ms < 600_000));
         let names = vec!["a".into(), "b".into(), "c".into()];
         plan.validate(&names).unwrap();
         // ~6 per minute per kind over 10 minutes: Poisson(60) is far from 20 and 120.
-        let crashes = plan
-            .events
-            .iter()
-            .filter(|e| e.fault.name() == "crash")
-            .count();
+        let crashes = plan.events.iter().filter(|e| e.fault.name() == "crash").count();
         assert!((20..120).contains(&crashes), "{crashes} crashes");
     }
 
@@ -284,10 +258,7 @@ mod tests {
         let plan = FaultPlan {
             events: vec![TimedFault {
                 at_ms: 5,
-                fault: Fault::Crash {
-                    node: "nope".into(),
-                    restart_after_ms: 1,
-                },
+                fault: Fault::Crash { node: "nope".into(), restart_after_ms: 1 },
             }],
         };
         let err = plan.validate(&["a".into()]).unwrap_err();

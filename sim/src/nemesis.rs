@@ -15,16 +15,10 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
     let at = |ms: u64| start + Duration::from_millis(ms);
     for ev in plan.events.into_iter().filter(|e| e.at_ms < window_ms) {
         tokio::time::sleep_until(at(ev.at_ms)).await;
-        let id = |name: &str| {
-            sim.node_id(name)
-                .unwrap_or_else(|| panic!("unknown node {name}"))
-        };
+        let id = |name: &str| sim.node_id(name).unwrap_or_else(|| panic!("unknown node {name}"));
         let end = ev.at_ms;
         match ev.fault {
-            Fault::Crash {
-                node,
-                restart_after_ms,
-            } => {
+            Fault::Crash { node, restart_after_ms } => {
                 let n = id(&node);
                 sim.crash(n);
                 later(&sim, at(end + restart_after_ms), move |s| s.restart(n));
@@ -39,15 +33,13 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                 let p = sim.partition(&side);
                 later(&sim, at(end + duration_ms), move |s| s.heal_partition(p));
             }
-            Fault::Latency {
-                min_ms,
-                max_ms,
-                duration_ms,
-            } => {
+            Fault::LinkCut { a, b, duration_ms } => {
+                let p = sim.cut_link(id(&a), id(&b));
+                later(&sim, at(end + duration_ms), move |s| s.heal_partition(p));
+            }
+            Fault::Latency { min_ms, max_ms, duration_ms } => {
                 sim.set_latency((min_ms * 1000, max_ms * 1000));
-                later(&sim, at(end + duration_ms), |s| {
-                    s.set_latency(s.base_latency_us())
-                });
+                later(&sim, at(end + duration_ms), |s| s.set_latency(s.base_latency_us()));
             }
             Fault::Loss { rate, duration_ms } => {
                 sim.set_loss(rate);

@@ -27,12 +27,30 @@ pub(crate) fn node_of(addr: SocketAddr) -> NodeId {
 /// At most 64 nodes, so sets of nodes are bitmasks and a link check is two shifts.
 pub(crate) const MAX_NODES: usize = 64;
 
+/// One way the network can be cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// Every link between the nodes of the mask and the others.
+    Side(u64),
+    /// The one link between two nodes, both ways.
+    Link(NodeId, NodeId),
+}
+
+impl Cut {
+    fn cuts(self, a: NodeId, b: NodeId) -> bool {
+        match self {
+            Cut::Side(side) => ((side >> a.0) ^ (side >> b.0)) & 1 == 1,
+            Cut::Link(x, y) => (a, b) == (x, y) || (a, b) == (y, x),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct NetState {
     /// Bit i set: node i is running (not crashed).
     up: u64,
-    /// Active partitions: (id, side). A link is cut when exactly one end is in a side.
-    partitions: Vec<(u64, u64)>,
+    /// Active cuts, by id.
+    partitions: Vec<(u64, Cut)>,
     next_partition: u64,
     pub loss_rate: f64,
     pub dup_rate: f64,
@@ -40,22 +58,9 @@ pub(crate) struct NetState {
 
 impl NetState {
     pub fn new(nodes: usize) -> Self {
-        assert!(
-            nodes <= MAX_NODES,
-            "a world has at most {MAX_NODES} nodes, got {nodes}"
-        );
-        let up = if nodes == 64 {
-            u64::MAX
-        } else {
-            (1u64 << nodes) - 1
-        };
-        NetState {
-            up,
-            partitions: Vec::new(),
-            next_partition: 0,
-            loss_rate: 0.0,
-            dup_rate: 0.0,
-        }
+        assert!(nodes <= MAX_NODES, "a world has at most {MAX_NODES} nodes, got {nodes}");
+        let up = if nodes == 64 { u64::MAX } else { (1u64 << nodes) - 1 };
+        NetState { up, partitions: Vec::new(), next_partition: 0, loss_rate: 0.0, dup_rate: 0.0 }
     }
 
     pub fn set_up(&mut self, id: NodeId, up: bool) {
@@ -71,9 +76,7 @@ impl NetState {
     }
 
     pub fn link_cut(&self, a: NodeId, b: NodeId) -> bool {
-        self.partitions
-            .iter()
-            .any(|&(_, side)| ((side >> a.0) ^ (side >> b.0)) & 1 == 1)
+        self.partitions.iter().any(|&(_, cut)| cut.cuts(a, b))
     }
 
     /// Why a message from `from` to `to` cannot be sent now, if it cannot.
@@ -89,21 +92,21 @@ impl NetState {
         }
     }
 
-    pub fn add_partition(&mut self, side: u64) -> u64 {
+    pub fn add_partition(&mut self, cut: Cut) -> u64 {
         let id = self.next_partition;
         self.next_partition += 1;
-        self.partitions.push((id, side));
+        self.partitions.push((id, cut));
         id
     }
 
-    /// Returns the side of the partition, if it was still active.
-    pub fn remove_partition(&mut self, id: u64) -> Option<u64> {
+    /// Returns the cut, if it was still active.
+    pub fn remove_partition(&mut self, id: u64) -> Option<Cut> {
         let pos = self.partitions.iter().position(|&(p, _)| p == id)?;
         Some(self.partitions.remove(pos).1)
     }
 
-    pub fn clear_partitions(&mut self) -> Vec<u64> {
-        self.partitions.drain(..).map(|(_, side)| side).collect()
+    pub fn clear_partitions(&mut self) -> Vec<Cut> {
+        self.partitions.drain(..).map(|(_, cut)| cut).collect()
     }
 }
 
@@ -112,10 +115,7 @@ pub(crate) fn mask_of(nodes: &[NodeId]) -> u64 {
 }
 
 pub(crate) fn nodes_of(mask: u64) -> Vec<NodeId> {
-    (0..64u16)
-        .filter(|i| mask & (1 << i) != 0)
-        .map(NodeId)
-        .collect()
+    (0..64u16).filter(|i| mask & (1 << i) != 0).map(NodeId).collect()
 }
 
 #[cfg(test)]
@@ -132,28 +132,26 @@ mod tests {
     #[test]
     fn partition_cuts_exactly_the_crossing_links() {
         let mut net = NetState::new(4);
-        let p = net.add_partition(mask_of(&[NodeId(0), NodeId(1)]));
-        assert!(
-            !net.link_cut(NodeId(0), NodeId(1)),
-            "same side stays connected"
-        );
-        assert!(
-            !net.link_cut(NodeId(2), NodeId(3)),
-            "other side stays connected"
-        );
+        let p = net.add_partition(Cut::Side(mask_of(&[NodeId(0), NodeId(1)])));
+        assert!(!net.link_cut(NodeId(0), NodeId(1)), "same side stays connected");
+        assert!(!net.link_cut(NodeId(2), NodeId(3)), "other side stays connected");
         assert!(net.link_cut(NodeId(0), NodeId(2)));
         assert!(net.link_cut(NodeId(3), NodeId(1)));
-        assert_eq!(
-            net.blocked(NodeId(0), NodeId(2)),
-            Some(DropReason::Partition)
-        );
+        assert_eq!(net.blocked(NodeId(0), NodeId(2)), Some(DropReason::Partition));
         net.set_up(NodeId(1), false);
-        assert_eq!(
-            net.blocked(NodeId(0), NodeId(1)),
-            Some(DropReason::NodeDown)
-        );
-        assert_eq!(net.remove_partition(p), Some(0b11));
+        assert_eq!(net.blocked(NodeId(0), NodeId(1)), Some(DropReason::NodeDown));
+        assert_eq!(net.remove_partition(p), Some(Cut::Side(0b11)));
         assert!(!net.link_cut(NodeId(0), NodeId(2)));
         assert_eq!(net.remove_partition(p), None);
+    }
+
+    #[test]
+    fn a_link_cut_cuts_one_link_both_ways() {
+        let mut net = NetState::new(3);
+        net.add_partition(Cut::Link(NodeId(0), NodeId(2)));
+        assert!(net.link_cut(NodeId(0), NodeId(2)));
+        assert!(net.link_cut(NodeId(2), NodeId(0)));
+        assert!(!net.link_cut(NodeId(0), NodeId(1)));
+        assert!(!net.link_cut(NodeId(1), NodeId(2)));
     }
 }

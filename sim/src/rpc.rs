@@ -64,15 +64,8 @@ pub struct Endpoint {
 impl Endpoint {
     pub(crate) async fn bind(sim: Arc<Sim>, me: NodeId) -> Arc<Endpoint> {
         let addr = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), PORT);
-        let socket = madsim::net::Endpoint::bind(addr)
-            .await
-            .expect("bind endpoint");
-        let ep = Arc::new(Endpoint {
-            sim,
-            me,
-            socket,
-            pending: Mutex::new(BTreeMap::new()),
-        });
+        let socket = madsim::net::Endpoint::bind(addr).await.expect("bind endpoint");
+        let ep = Arc::new(Endpoint { sim, me, socket, pending: Mutex::new(BTreeMap::new()) });
         let pump = ep.clone();
         tokio::spawn(async move { pump.route_responses().await });
         ep
@@ -99,19 +92,12 @@ impl Endpoint {
         self.pending.lock().unwrap().insert(call, tx);
         self.transmit(to, REQUEST, call, req).await;
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(body)) => Ok(*body.downcast::<R::Response>().unwrap_or_else(|_| {
-                panic!("response to {label} from node {} has the wrong type", to.0)
-            })),
+            Ok(Ok(body)) => Ok(*body
+                .downcast::<R::Response>()
+                .unwrap_or_else(|_| panic!("response to {label} from node {} has the wrong type", to.0))),
             Ok(Err(_)) | Err(_) => {
                 self.pending.lock().unwrap().remove(&call);
-                self.sim.record(
-                    self.me,
-                    EventKind::Timeout {
-                        to,
-                        call,
-                        msg: label,
-                    },
-                );
+                self.sim.record(self.me, EventKind::Timeout { to, call, msg: label });
                 Err(RpcError::Timeout)
             }
         }
@@ -133,10 +119,7 @@ impl Endpoint {
                     continue;
                 };
                 let req = *env.body.downcast::<R>().unwrap_or_else(|_| {
-                    panic!(
-                        "node {} got a request {} of a type it does not serve",
-                        ep.me.0, env.label
-                    )
+                    panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
                 });
                 let (ep, handler) = (ep.clone(), handler.clone());
                 tokio::spawn(async move {
@@ -173,32 +156,16 @@ impl Endpoint {
     /// Takes the next message on `tag`; `None` when the network ate it because the
     /// link was cut while it was in flight.
     async fn receive(&self, tag: u64) -> Option<(Envelope, NodeId)> {
-        let (payload, addr) = self
-            .socket
-            .recv_from_raw(tag)
-            .await
-            .expect("endpoint closed");
-        let env = *payload
-            .downcast::<Envelope>()
-            .expect("foreign payload on a faultline port");
+        let (payload, addr) = self.socket.recv_from_raw(tag).await.expect("endpoint closed");
+        let env = *payload.downcast::<Envelope>().expect("foreign payload on a faultline port");
         let from = net::node_of(addr);
         let (call, msg) = (env.call, env.label);
         if self.sim.net().link_cut(from, self.me) {
             let reason = DropReason::Partition;
-            self.sim.record(
-                self.me,
-                EventKind::Drop {
-                    from,
-                    to: self.me,
-                    call,
-                    msg,
-                    reason,
-                },
-            );
+            self.sim.record(self.me, EventKind::Drop { from, to: self.me, call, msg, reason });
             return None;
         }
-        self.sim
-            .record(self.me, EventKind::Recv { from, call, msg });
+        self.sim.record(self.me, EventKind::Recv { from, call, msg });
         Some((env, from))
     }
 
@@ -207,65 +174,29 @@ impl Endpoint {
         let (blocked, duplicate) = {
             let net = self.sim.net();
             let blocked = net.blocked(self.me, to).or_else(|| {
-                let lost =
-                    net.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.loss_rate);
+                let lost = net.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.loss_rate);
                 lost.then_some(DropReason::Loss)
             });
             let dup = net.dup_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.dup_rate);
             (blocked, dup && blocked.is_none())
         };
         if let Some(reason) = blocked {
-            let kind = EventKind::Drop {
-                from: self.me,
-                to,
-                call,
-                msg: label,
-                reason,
-            };
+            let kind = EventKind::Drop { from: self.me, to, call, msg: label, reason };
             self.sim.record(self.me, kind);
             return;
         }
         let kind = match tag {
-            REQUEST => EventKind::Send {
-                to,
-                call,
-                msg: label,
-            },
-            _ => EventKind::Reply {
-                to,
-                call,
-                msg: label,
-            },
+            REQUEST => EventKind::Send { to, call, msg: label },
+            _ => EventKind::Reply { to, call, msg: label },
         };
         self.sim.record(self.me, kind);
         let dst = net::addr_of(to);
         if duplicate {
-            self.sim.record(
-                self.me,
-                EventKind::Duplicate {
-                    to,
-                    call,
-                    msg: label,
-                },
-            );
-            let copy = Envelope {
-                call,
-                label,
-                body: Box::new(msg.clone()),
-            };
-            self.socket
-                .send_to_raw(dst, tag, Box::new(copy))
-                .await
-                .expect("send");
+            self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
+            let copy = Envelope { call, label, body: Box::new(msg.clone()) };
+            self.socket.send_to_raw(dst, tag, Box::new(copy)).await.expect("send");
         }
-        let env = Envelope {
-            call,
-            label,
-            body: Box::new(msg),
-        };
-        self.socket
-            .send_to_raw(dst, tag, Box::new(env))
-            .await
-            .expect("send");
+        let env = Envelope { call, label, body: Box::new(msg) };
+        self.socket.send_to_raw(dst, tag, Box::new(env)).await.expect("send");
     }
 }

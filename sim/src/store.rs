@@ -166,11 +166,7 @@ pub async fn serve(ctx: NodeCtx) {
             if !writes.1.is_empty() {
                 disk.append(&bincode::serialize(&writes.1).expect("encode record"));
                 disk.sync().await;
-                sim.push_commit(Commit {
-                    at_us: Sim::now_us(),
-                    store: me,
-                    writes: writes.1,
-                });
+                sim.push_commit(Commit { at_us: Sim::now_us(), store: me, writes: writes.1 });
             }
             TxnReply(Ok(results))
         }
@@ -314,25 +310,10 @@ mod tests {
     fn a_failed_condition_undoes_the_whole_transaction() {
         let mut t = Table::new();
         apply(&mut t, &[Op::Put(k("stock"), 1.into())]).unwrap();
-        let err = apply(
-            &mut t,
-            &[
-                Op::Put(k("note"), "x".into()),
-                Op::Incr {
-                    key: k("stock"),
-                    by: -2,
-                    floor: 0,
-                },
-            ],
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            TxnError::Condition {
-                index: 1,
-                key: k("stock")
-            }
-        );
+        let err =
+            apply(&mut t, &[Op::Put(k("note"), "x".into()), Op::Incr { key: k("stock"), by: -2, floor: 0 }])
+                .unwrap_err();
+        assert_eq!(err, TxnError::Condition { index: 1, key: k("stock") });
         assert_eq!(t.get("stock"), Some(&Value::Int(1)), "stock untouched");
         assert!(!t.contains_key("note"), "the earlier put was undone");
     }
@@ -340,34 +321,10 @@ mod tests {
     #[test]
     fn floor_is_inclusive_and_missing_counts_as_zero() {
         let mut t = Table::new();
-        let (r, _) = apply(
-            &mut t,
-            &[Op::Incr {
-                key: k("n"),
-                by: 3,
-                floor: 0,
-            }],
-        )
-        .unwrap();
+        let (r, _) = apply(&mut t, &[Op::Incr { key: k("n"), by: 3, floor: 0 }]).unwrap();
         assert_eq!(r, vec![OpResult::Int(3)]);
-        apply(
-            &mut t,
-            &[Op::Incr {
-                key: k("n"),
-                by: -3,
-                floor: 0,
-            }],
-        )
-        .expect("down to the floor");
-        assert!(apply(
-            &mut t,
-            &[Op::Incr {
-                key: k("n"),
-                by: -1,
-                floor: 0
-            }]
-        )
-        .is_err());
+        apply(&mut t, &[Op::Incr { key: k("n"), by: -3, floor: 0 }]).expect("down to the floor");
+        assert!(apply(&mut t, &[Op::Incr { key: k("n"), by: -1, floor: 0 }]).is_err());
     }
 
     #[test]
@@ -394,14 +351,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(
-            w,
-            vec![
-                (k("a/1"), Some(2.into())),
-                (k("a/2"), None),
-                (k("b"), Some(4.into()))
-            ]
-        );
+        assert_eq!(w, vec![(k("a/1"), Some(2.into())), (k("a/2"), None), (k("b"), Some(4.into()))]);
         let (r, w) = apply(&mut t, &[Op::Scan(k("a/"))]).unwrap();
         assert_eq!(r[0].rows(), &[(k("a/1"), Value::Int(2))]);
         assert!(w.is_empty(), "reads write nothing");

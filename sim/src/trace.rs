@@ -79,6 +79,14 @@ pub enum EventKind {
     PartitionHealed {
         side: Vec<NodeId>,
     },
+    LinkCut {
+        a: NodeId,
+        b: NodeId,
+    },
+    LinkHealed {
+        a: NodeId,
+        b: NodeId,
+    },
     Latency {
         min_ms: u64,
         max_ms: u64,
@@ -104,22 +112,10 @@ impl EventKind {
             EventKind::Recv { .. } => "recv",
             EventKind::Reply { .. } => "reply",
             EventKind::Duplicate { .. } => "duplicate",
-            EventKind::Drop {
-                reason: DropReason::Loss,
-                ..
-            } => "drop-loss",
-            EventKind::Drop {
-                reason: DropReason::Partition,
-                ..
-            } => "drop-partition",
-            EventKind::Drop {
-                reason: DropReason::NodeDown,
-                ..
-            } => "drop-node-down",
-            EventKind::Drop {
-                reason: DropReason::Late,
-                ..
-            } => "drop-late",
+            EventKind::Drop { reason: DropReason::Loss, .. } => "drop-loss",
+            EventKind::Drop { reason: DropReason::Partition, .. } => "drop-partition",
+            EventKind::Drop { reason: DropReason::NodeDown, .. } => "drop-node-down",
+            EventKind::Drop { reason: DropReason::Late, .. } => "drop-late",
             EventKind::Timeout { .. } => "timeout",
             EventKind::Crash { .. } => "crash",
             EventKind::Restart => "restart",
@@ -127,6 +123,8 @@ impl EventKind {
             EventKind::Resume => "resume",
             EventKind::Partition { .. } => "partition",
             EventKind::PartitionHealed { .. } => "partition-healed",
+            EventKind::LinkCut { .. } => "link-cut",
+            EventKind::LinkHealed { .. } => "link-healed",
             EventKind::Latency { .. } => "latency",
             EventKind::Loss { .. } => "loss",
             EventKind::Duplication { .. } => "duplication",
@@ -156,11 +154,7 @@ pub struct Trace {
 impl Trace {
     /// `record` keeps every event (for replay); otherwise only the hash and counts.
     pub fn new(record: bool) -> Self {
-        Trace {
-            hasher: Fnv64::default(),
-            counts: BTreeMap::new(),
-            events: record.then(Vec::new),
-        }
+        Trace { hasher: Fnv64::default(), counts: BTreeMap::new(), events: record.then(Vec::new) }
     }
 
     pub fn push(&mut self, event: Event) {
@@ -235,11 +229,7 @@ mod tests {
     use super::*;
 
     fn ev(at_us: u64, kind: EventKind) -> Event {
-        Event {
-            at_us,
-            node: NodeId(1),
-            kind,
-        }
+        Event { at_us, node: NodeId(1), kind }
     }
 
     #[test]

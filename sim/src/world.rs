@@ -3,7 +3,7 @@
 //! history of acknowledged commits. Fault actions (crash, partition, …) live here.
 
 use crate::disk::{Disk, DiskConfig};
-use crate::net::{self, NetState};
+use crate::net::{self, Cut, NetState};
 use crate::rpc::Endpoint;
 use crate::store::Commit;
 use crate::trace::{Event, EventKind, NodeId, Trace};
@@ -31,11 +31,7 @@ pub struct WorldConfig {
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        WorldConfig {
-            latency_us: (1_000, 5_000),
-            record: false,
-            disk: DiskConfig::default(),
-        }
+        WorldConfig { latency_us: (1_000, 5_000), record: false, disk: DiskConfig::default() }
     }
 }
 
@@ -72,15 +68,9 @@ impl World {
     {
         let mut nodes = self.sim.nodes.lock().unwrap();
         assert!(nodes.len() < net::MAX_NODES, "too many nodes");
-        assert!(
-            nodes.iter().all(|n| n.name != name),
-            "duplicate node name {name:?}"
-        );
+        assert!(nodes.iter().all(|n| n.name != name), "duplicate node name {name:?}");
         let id = NodeId(nodes.len() as u16);
-        let ctx = NodeCtx {
-            sim: self.sim.clone(),
-            id,
-        };
+        let ctx = NodeCtx { sim: self.sim.clone(), id };
         let handle = self
             .rt
             .create_node()
@@ -143,8 +133,7 @@ impl NodeCtx {
     }
     /// Records a protocol-level note in the trace.
     pub fn note(&self, text: impl Into<String>) {
-        self.sim
-            .record(self.id, EventKind::Note { text: text.into() });
+        self.sim.record(self.id, EventKind::Note { text: text.into() });
     }
 }
 
@@ -181,11 +170,7 @@ impl Sim {
     }
 
     pub fn record(&self, node: NodeId, kind: EventKind) {
-        let event = Event {
-            at_us: Sim::now_us(),
-            node,
-            kind,
-        };
+        let event = Event { at_us: Sim::now_us(), node, kind };
         self.trace.lock().unwrap().push(event);
     }
 
@@ -220,10 +205,7 @@ impl Sim {
 
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
         let nodes = self.nodes.lock().unwrap();
-        nodes
-            .iter()
-            .position(|n| n.name == name)
-            .map(|i| NodeId(i as u16))
+        nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u16))
     }
 
     pub fn disk(&self, id: NodeId) -> Arc<Disk> {
@@ -285,59 +267,49 @@ impl Sim {
     /// Cuts every link between `side` and the rest of the world; returns the
     /// partition's id for [`Sim::heal_partition`].
     pub fn partition(&self, side: &[NodeId]) -> u64 {
-        let id = self.net().add_partition(net::mask_of(side));
-        self.record(
-            NodeId::WORLD,
-            EventKind::Partition {
-                side: side.to_vec(),
-            },
-        );
+        let id = self.net().add_partition(Cut::Side(net::mask_of(side)));
+        self.record(NodeId::WORLD, EventKind::Partition { side: side.to_vec() });
         id
     }
 
+    /// Cuts the one link between `a` and `b`, both ways; returns its id for
+    /// [`Sim::heal_partition`].
+    pub fn cut_link(&self, a: NodeId, b: NodeId) -> u64 {
+        let id = self.net().add_partition(Cut::Link(a, b));
+        self.record(NodeId::WORLD, EventKind::LinkCut { a, b });
+        id
+    }
+
+    /// Ends a partition or link cut; a no-op if it already ended.
     pub fn heal_partition(&self, partition: u64) {
-        let side = self.net().remove_partition(partition);
-        if let Some(side) = side {
-            self.record(
-                NodeId::WORLD,
-                EventKind::PartitionHealed {
-                    side: net::nodes_of(side),
-                },
-            );
+        let cut = self.net().remove_partition(partition);
+        if let Some(cut) = cut {
+            self.record_healed(cut);
         }
+    }
+
+    fn record_healed(&self, cut: Cut) {
+        let kind = match cut {
+            Cut::Side(side) => EventKind::PartitionHealed { side: net::nodes_of(side) },
+            Cut::Link(a, b) => EventKind::LinkHealed { a, b },
+        };
+        self.record(NodeId::WORLD, kind);
     }
 
     /// Sets the one-way latency range in microseconds (a jitter spike, or back to base).
     pub fn set_latency(&self, (min, max): (u64, u64)) {
-        madsim::net::NetSim::current()
-            .update_config(|c| c.send_latency = latency_range((min, max)));
-        self.record(
-            NodeId::WORLD,
-            EventKind::Latency {
-                min_ms: min / 1000,
-                max_ms: max / 1000,
-            },
-        );
+        madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range((min, max)));
+        self.record(NodeId::WORLD, EventKind::Latency { min_ms: min / 1000, max_ms: max / 1000 });
     }
 
     pub fn set_loss(&self, rate: f64) {
         self.net().loss_rate = rate;
-        self.record(
-            NodeId::WORLD,
-            EventKind::Loss {
-                rate_ppm: (rate * 1e6) as u32,
-            },
-        );
+        self.record(NodeId::WORLD, EventKind::Loss { rate_ppm: (rate * 1e6) as u32 });
     }
 
     pub fn set_duplication(&self, rate: f64) {
         self.net().dup_rate = rate;
-        self.record(
-            NodeId::WORLD,
-            EventKind::Duplication {
-                rate_ppm: (rate * 1e6) as u32,
-            },
-        );
+        self.record(NodeId::WORLD, EventKind::Duplication { rate_ppm: (rate * 1e6) as u32 });
     }
 
     /// Ends every fault: restarts crashed nodes, resumes paused ones, reconnects
@@ -345,13 +317,8 @@ impl Sim {
     pub fn heal_all(&self) {
         self.healed.store(true, Ordering::Relaxed);
         self.record(NodeId::WORLD, EventKind::HealAll);
-        for side in self.net().clear_partitions() {
-            self.record(
-                NodeId::WORLD,
-                EventKind::PartitionHealed {
-                    side: net::nodes_of(side),
-                },
-            );
+        for cut in self.net().clear_partitions() {
+            self.record_healed(cut);
         }
         let base = self.config.latency_us;
         madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range(base));

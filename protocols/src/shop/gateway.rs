@@ -14,15 +14,8 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, Serialize)]
 pub enum GatewayReq {
-    Charge {
-        key: String,
-        order: u32,
-        customer: u32,
-        amount: i64,
-    },
-    Refund {
-        key: String,
-    },
+    Charge { key: String, order: u32, customer: u32, amount: i64 },
+    Refund { key: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -69,11 +62,7 @@ pub struct Entry {
 
 #[derive(Clone, Debug, PartialEq)]
 enum KeyState {
-    Charged {
-        order: u32,
-        customer: u32,
-        amount: i64,
-    },
+    Charged { order: u32, customer: u32, amount: i64 },
     Declined,
     Refunded,
     Void,
@@ -91,20 +80,12 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(balances: Vec<i64>) -> Self {
-        Ledger {
-            balances,
-            ..Ledger::default()
-        }
+        Ledger { balances, ..Ledger::default() }
     }
 
     pub fn handle(&mut self, req: GatewayReq) -> GatewayRsp {
         match req {
-            GatewayReq::Charge {
-                key,
-                order,
-                customer,
-                amount,
-            } => match self.keys.get(&key) {
+            GatewayReq::Charge { key, order, customer, amount } => match self.keys.get(&key) {
                 Some(KeyState::Charged { .. } | KeyState::Refunded) => GatewayRsp::Charged,
                 Some(KeyState::Declined | KeyState::Void) => GatewayRsp::Declined,
                 None => {
@@ -115,35 +96,16 @@ impl Ledger {
                     }
                     *balance -= amount;
                     self.merchant += amount;
-                    self.entries.push(Entry {
-                        order,
-                        customer,
-                        amount,
-                    });
-                    self.keys.insert(
-                        key,
-                        KeyState::Charged {
-                            order,
-                            customer,
-                            amount,
-                        },
-                    );
+                    self.entries.push(Entry { order, customer, amount });
+                    self.keys.insert(key, KeyState::Charged { order, customer, amount });
                     GatewayRsp::Charged
                 }
             },
             GatewayReq::Refund { key } => match self.keys.get(&key).cloned() {
-                Some(KeyState::Charged {
-                    order,
-                    customer,
-                    amount,
-                }) => {
+                Some(KeyState::Charged { order, customer, amount }) => {
                     self.balances[customer as usize] += amount;
                     self.merchant -= amount;
-                    self.entries.push(Entry {
-                        order,
-                        customer,
-                        amount: -amount,
-                    });
+                    self.entries.push(Entry { order, customer, amount: -amount });
                     self.keys.insert(key, KeyState::Refunded);
                     GatewayRsp::Refunded
                 }
@@ -172,48 +134,22 @@ mod tests {
     use super::*;
 
     fn charge(key: &str, amount: i64) -> GatewayReq {
-        GatewayReq::Charge {
-            key: key.into(),
-            order: 1,
-            customer: 0,
-            amount,
-        }
+        GatewayReq::Charge { key: key.into(), order: 1, customer: 0, amount }
     }
 
     #[test]
     fn idempotency_keys() {
         let mut l = Ledger::new(vec![100]);
         assert_eq!(l.handle(charge("k", 60)), GatewayRsp::Charged);
-        assert_eq!(
-            l.handle(charge("k", 60)),
-            GatewayRsp::Charged,
-            "replayed, not recharged"
-        );
+        assert_eq!(l.handle(charge("k", 60)), GatewayRsp::Charged, "replayed, not recharged");
         assert_eq!(l.balances[0], 40);
-        assert_eq!(
-            l.handle(charge("k2", 60)),
-            GatewayRsp::Declined,
-            "insufficient funds"
-        );
-        assert_eq!(
-            l.handle(GatewayReq::Refund { key: "k".into() }),
-            GatewayRsp::Refunded
-        );
-        assert_eq!(
-            l.handle(GatewayReq::Refund { key: "k".into() }),
-            GatewayRsp::Refunded
-        );
+        assert_eq!(l.handle(charge("k2", 60)), GatewayRsp::Declined, "insufficient funds");
+        assert_eq!(l.handle(GatewayReq::Refund { key: "k".into() }), GatewayRsp::Refunded);
+        assert_eq!(l.handle(GatewayReq::Refund { key: "k".into() }), GatewayRsp::Refunded);
         assert_eq!(l.balances[0], 100, "refunded once");
         assert_eq!(l.merchant, 0);
-        assert_eq!(
-            l.handle(GatewayReq::Refund { key: "late".into() }),
-            GatewayRsp::NothingToRefund
-        );
-        assert_eq!(
-            l.handle(charge("late", 10)),
-            GatewayRsp::Declined,
-            "a voided key never charges"
-        );
+        assert_eq!(l.handle(GatewayReq::Refund { key: "late".into() }), GatewayRsp::NothingToRefund);
+        assert_eq!(l.handle(charge("late", 10)), GatewayRsp::Declined, "a voided key never charges");
         assert_eq!(l.entries.len(), 2);
     }
 }

@@ -45,16 +45,8 @@ async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
             let ops = vec![
                 Op::Expect(restocked(order), None),
                 Op::InsertIfAbsent(deducted(order), qty.into()),
-                Op::Incr {
-                    key: available(sku),
-                    by: -qty,
-                    floor: 0,
-                },
-                Op::Incr {
-                    key: sold(sku),
-                    by: qty,
-                    floor: 0,
-                },
+                Op::Incr { key: available(sku), by: -qty, floor: 0 },
+                Op::Incr { key: sold(sku), by: qty, floor: 0 },
             ];
             match store.txn(ops).await {
                 Ok(_) => Reply::Done,
@@ -72,10 +64,7 @@ async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
 async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
     // Read, then write guarded by what was read; retry if a deduction raced us.
     for _ in 0..5 {
-        let seen = match store
-            .txn(vec![Op::Get(deducted(order)), Op::Get(restocked(order))])
-            .await
-        {
+        let seen = match store.txn(vec![Op::Get(deducted(order)), Op::Get(restocked(order))]).await {
             Ok(r) => r,
             Err(_) => return Reply::Unknown,
         };
@@ -86,22 +75,11 @@ async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
             Some(Value::Int(qty)) => vec![
                 Op::InsertIfAbsent(restocked(order), qty.into()),
                 Op::Expect(deducted(order), Some(qty.into())),
-                Op::Incr {
-                    key: available(sku),
-                    by: qty,
-                    floor: 0,
-                },
-                Op::Incr {
-                    key: sold(sku),
-                    by: -qty,
-                    floor: 0,
-                },
+                Op::Incr { key: available(sku), by: qty, floor: 0 },
+                Op::Incr { key: sold(sku), by: -qty, floor: 0 },
             ],
             // Never deducted: record the compensation so a late deduction is refused.
-            _ => vec![
-                Op::InsertIfAbsent(restocked(order), 0.into()),
-                Op::Expect(deducted(order), None),
-            ],
+            _ => vec![Op::InsertIfAbsent(restocked(order), 0.into()), Op::Expect(deducted(order), None)],
         };
         match store.txn(ops).await {
             Ok(_) => return Reply::Done,

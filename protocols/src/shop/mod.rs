@@ -126,13 +126,9 @@ impl Shop {
         let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone()));
         let order = world.node("order", move |ctx| order::serve(ctx, order_db));
         let inventory = world.node("inventory", move |ctx| inventory::serve(ctx, inventory_db));
-        let payment = world.node("payment", move |ctx| {
-            payment::serve(ctx, payment_db, gateway)
-        });
+        let payment = world.node("payment", move |ctx| payment::serve(ctx, payment_db, gateway));
         let points = world.node("points", move |ctx| points::serve(ctx, points_db));
-        let notification = world.node("notification", move |ctx| {
-            notification::serve(ctx, notification_db)
-        });
+        let notification = world.node("notification", move |ctx| notification::serve(ctx, notification_db));
         let rows = workload
             .stock
             .iter()

@@ -28,11 +28,7 @@ async fn handle(store: StoreClient, req: NotifyReq) -> Reply {
     let NotifyReq::Notify { order, customer } = req;
     let ops = vec![
         Op::InsertIfAbsent(notified(order), 1.into()),
-        Op::Incr {
-            key: sent(customer),
-            by: 1,
-            floor: 0,
-        },
+        Op::Incr { key: sent(customer), by: 1, floor: 0 },
     ];
     match store.txn(ops).await {
         Ok(_) => Reply::Done,

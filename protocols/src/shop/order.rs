@@ -32,10 +32,7 @@ pub async fn serve(ctx: NodeCtx, db: NodeId) {
 
 async fn handle(store: StoreClient, req: OrderReq) -> Reply {
     match req {
-        OrderReq::Create(o) => match store
-            .txn(vec![Op::InsertIfAbsent(key(o.id), PENDING.into())])
-            .await
-        {
+        OrderReq::Create(o) => match store.txn(vec![Op::InsertIfAbsent(key(o.id), PENDING.into())]).await {
             Ok(_) => Reply::Done,
             // Already there: created by an earlier attempt.
             Err(e) => unknown_or(e, |_| Reply::Done),
@@ -48,13 +45,7 @@ async fn handle(store: StoreClient, req: OrderReq) -> Reply {
 /// Moves a pending order to `to`; repeating a done move is a no-op.
 async fn finish(store: &StoreClient, id: u32, to: &str) -> Reply {
     let pending = Some(Value::from(PENDING));
-    match store
-        .txn(vec![
-            Op::Expect(key(id), pending),
-            Op::Put(key(id), to.into()),
-        ])
-        .await
-    {
+    match store.txn(vec![Op::Expect(key(id), pending), Op::Put(key(id), to.into())]).await {
         Ok(_) => Reply::Done,
         Err(e) => match unknown_or(e, |_| Reply::Failed(Failure::NotPending)) {
             Reply::Failed(_) => match store.txn(vec![Op::Get(key(id))]).await {

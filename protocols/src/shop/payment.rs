@@ -19,14 +19,8 @@ pub fn charge_key(order: u32) -> String {
 
 #[derive(Clone, Debug, Serialize)]
 pub enum PaymentReq {
-    Charge {
-        order: u32,
-        customer: u32,
-        amount: i64,
-    },
-    Refund {
-        order: u32,
-    },
+    Charge { order: u32, customer: u32, amount: i64 },
+    Refund { order: u32 },
 }
 
 labels!(PaymentReq {
@@ -35,10 +29,7 @@ labels!(PaymentReq {
 });
 
 pub async fn serve(ctx: NodeCtx, db: NodeId, gateway: NodeId) {
-    run_service(ctx, db, move |store, ep, req| {
-        handle(store, ep, gateway, req)
-    })
-    .await
+    run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)).await
 }
 
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: PaymentReq) -> Reply {
@@ -52,23 +43,10 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: Pay
             Err(_) => return Reply::Unknown,
         };
         let step = match &req {
-            PaymentReq::Charge {
-                customer, amount, ..
-            } => {
-                charge(
-                    &store,
-                    &ep,
-                    gateway,
-                    order,
-                    *customer,
-                    *amount,
-                    state.as_deref(),
-                )
-                .await
+            PaymentReq::Charge { customer, amount, .. } => {
+                charge(&store, &ep, gateway, order, *customer, *amount, state.as_deref()).await
             }
-            PaymentReq::Refund { .. } => {
-                refund(&store, &ep, gateway, order, state.as_deref()).await
-            }
+            PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state.as_deref()).await,
         };
         if let Some(reply) = step {
             return reply;
@@ -79,12 +57,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: Pay
 
 /// Moves the payment from `from` (None: absent) to `to`. On failure: `None` if the
 /// state moved under us (read again), `Some(Unknown)` if the store did not answer.
-async fn set(
-    store: &StoreClient,
-    order: u32,
-    from: Option<&str>,
-    to: &str,
-) -> Result<(), Option<Reply>> {
+async fn set(store: &StoreClient, order: u32, from: Option<&str>, to: &str) -> Result<(), Option<Reply>> {
     let guard = match from {
         Some(s) => Op::Expect(key(order), Some(s.into())),
         None => Op::InsertIfAbsent(key(order), to.into()),
@@ -117,22 +90,14 @@ async fn charge(
         }
         Some(other) => panic!("payment {order} in unknown state {other:?}"),
     }
-    let req = GatewayReq::Charge {
-        key: charge_key(order),
-        order,
-        customer,
-        amount,
-    };
+    let req = GatewayReq::Charge { key: charge_key(order), order, customer, amount };
     let (to, reply) = match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Charged) => ("charged", Reply::Done),
         Ok(GatewayRsp::Declined) => ("declined", Reply::Failed(Failure::Declined)),
         Ok(other) => panic!("gateway answered a charge with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
     };
-    set(store, order, Some("charging"), to)
-        .await
-        .err()
-        .unwrap_or(Some(reply))
+    set(store, order, Some("charging"), to).await.err().unwrap_or(Some(reply))
 }
 
 async fn refund(
@@ -152,22 +117,10 @@ async fn refund(
             }
         }
     }
-    match ep
-        .call(
-            gateway,
-            GatewayReq::Refund {
-                key: charge_key(order),
-            },
-            GATEWAY_TIMEOUT,
-        )
-        .await
-    {
+    match ep.call(gateway, GatewayReq::Refund { key: charge_key(order) }, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Refunded | GatewayRsp::NothingToRefund) => {}
         Ok(other) => panic!("gateway answered a refund with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
     }
-    set(store, order, Some("refunding"), "refunded")
-        .await
-        .err()
-        .unwrap_or(Some(Reply::Done))
+    set(store, order, Some("refunding"), "refunded").await.err().unwrap_or(Some(Reply::Done))
 }

@@ -14,11 +14,7 @@ pub fn awarded(order: u32) -> String {
 
 #[derive(Clone, Debug, Serialize)]
 pub enum PointsReq {
-    Award {
-        order: u32,
-        customer: u32,
-        points: i64,
-    },
+    Award { order: u32, customer: u32, points: i64 },
 }
 
 labels!(PointsReq { PointsReq::Award { .. } => "points-award" });
@@ -28,18 +24,10 @@ pub async fn serve(ctx: NodeCtx, db: NodeId) {
 }
 
 async fn handle(store: StoreClient, req: PointsReq) -> Reply {
-    let PointsReq::Award {
-        order,
-        customer,
-        points,
-    } = req;
+    let PointsReq::Award { order, customer, points } = req;
     let ops = vec![
         Op::InsertIfAbsent(awarded(order), points.into()),
-        Op::Incr {
-            key: balance(customer),
-            by: points,
-            floor: 0,
-        },
+        Op::Incr { key: balance(customer), by: points, floor: 0 },
     ];
     match store.txn(ops).await {
         Ok(_) => Reply::Done,

@@ -57,12 +57,7 @@ fn saga_crashes_and_partitions_keep_every_invariant() {
         let r = run(&spec(seed, model.generate(seed, 10_000)));
         assert!(r.violations.is_empty(), "seed {seed}: {:#?}", r.violations);
         crashes += r.counts.get("crash").copied().unwrap_or(0);
-        cancelled += r
-            .truth
-            .orders
-            .values()
-            .filter(|v| v.as_text() == Some("cancelled"))
-            .count();
+        cancelled += r.truth.orders.values().filter(|v| v.as_text() == Some("cancelled")).count();
     }
     assert!(crashes > 30, "faults fired: {crashes} crashes");
     assert!(cancelled > 0, "some orders were compensated");

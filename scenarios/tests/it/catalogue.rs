@@ -8,31 +8,17 @@ use faultline_scenarios::runner::run_seeds;
 use faultline_scenarios::scenario::Scenario;
 
 fn seeds() -> u64 {
-    std::env::var("FAULTLINE_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200)
+    std::env::var("FAULTLINE_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200)
 }
 
 fn saga_passes(name: &str) -> Summary {
     let s = Scenario::load(name).unwrap();
     let outcomes = run_seeds(&s, Protocol::Saga, 0..seeds(), 2, |_| {});
     let summary = Summary::of(&outcomes);
-    let failing: Vec<_> = outcomes
-        .iter()
-        .filter(|o| !o.violations.is_empty())
-        .take(3)
-        .collect();
-    assert!(
-        failing.is_empty(),
-        "{name}: {} failing seeds, e.g. {failing:#?}",
-        summary.failing_seeds.len()
-    );
+    let failing: Vec<_> = outcomes.iter().filter(|o| !o.violations.is_empty()).take(3).collect();
+    assert!(failing.is_empty(), "{name}: {} failing seeds, e.g. {failing:#?}", summary.failing_seeds.len());
     assert_eq!(summary.orders_unsettled, 0);
-    assert!(
-        summary.orders_completed > 0 && summary.orders_cancelled > 0,
-        "both outcomes occur"
-    );
+    assert!(summary.orders_completed > 0 && summary.orders_cancelled > 0, "both outcomes occur");
     summary
 }
 
@@ -46,12 +32,8 @@ fn catalogue_calm_saga_passes_without_faults() {
 #[test]
 fn catalogue_flaky_network_saga_passes_and_the_network_faults_fire() {
     let s = saga_passes("flaky-network");
-    for kind in ["partition", "latency", "loss", "duplication"] {
-        assert!(
-            s.faults.get(kind).copied().unwrap_or(0) > 0,
-            "{kind} never fired: {:?}",
-            s.faults
-        );
+    for kind in ["partition", "link-cut", "latency", "loss", "duplication"] {
+        assert!(s.faults.get(kind).copied().unwrap_or(0) > 0, "{kind} never fired: {:?}", s.faults);
     }
     assert!(s.retries > 0);
 }
@@ -60,10 +42,6 @@ fn catalogue_flaky_network_saga_passes_and_the_network_faults_fire() {
 fn catalogue_crash_restart_saga_passes_and_crashes_fire() {
     let s = saga_passes("crash-restart");
     for kind in ["crash", "restart", "pause", "latency"] {
-        assert!(
-            s.faults.get(kind).copied().unwrap_or(0) > 0,
-            "{kind} never fired: {:?}",
-            s.faults
-        );
+        assert!(s.faults.get(kind).copied().unwrap_or(0) > 0, "{kind} never fired: {:?}", s.faults);
     }
 }

@@ -3,18 +3,11 @@
 use std::process::{Command, Output};
 
 fn faultline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(args)
-        .output()
-        .expect("run faultline")
+    Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).output().expect("run faultline")
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -28,14 +21,7 @@ fn cli_list_shows_scenarios_protocols_invariants() {
     let o = faultline(&["list"]);
     assert!(o.status.success());
     let t = text(&o);
-    for want in [
-        "calm",
-        "flaky-network",
-        "crash-restart",
-        "saga",
-        "no-double-charge",
-        "legal-transitions",
-    ] {
+    for want in ["calm", "flaky-network", "crash-restart", "saga", "no-double-charge", "legal-transitions"] {
         assert!(t.contains(want), "{want} missing from:\n{t}");
     }
 }
@@ -48,25 +34,14 @@ fn cli_bad_input_exits_2_with_a_clear_message() {
 
     let o = faultline(&["run", "no-such-scenario", "--protocol", "saga"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o).contains("crash-restart"),
-        "lists the catalogue: {}",
-        text(&o)
-    );
+    assert!(text(&o).contains("crash-restart"), "lists the catalogue: {}", text(&o));
 
     let bad = temp("bad.toml");
-    std::fs::write(
-        &bad,
-        "name = \"bad\"\nsettle_ms = 100\n[workload]\norders = -3\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "name = \"bad\"\nsettle_ms = 100\n[workload]\norders = -3\n").unwrap();
     let o = faultline(&["run", bad.to_str().unwrap(), "--protocol", "saga"]);
     assert_eq!(o.status.code(), Some(2));
     let t = text(&o);
-    assert!(
-        t.contains("bad.toml") && t.contains("line 4") && t.contains("orders"),
-        "{t}"
-    );
+    assert!(t.contains("bad.toml") && t.contains("line 4") && t.contains("orders"), "{t}");
 
     let o = faultline(&["run", "calm"]);
     assert_eq!(o.status.code(), Some(2), "missing --protocol");
@@ -92,21 +67,10 @@ fn cli_run_writes_one_json_line_per_seed_and_repeats_exactly() {
         assert!(text(&o).contains("20 seeds, 0 failing"));
     }
     let a = std::fs::read_to_string(a).unwrap();
-    assert_eq!(
-        a,
-        std::fs::read_to_string(b).unwrap(),
-        "same bytes across --jobs"
-    );
+    assert_eq!(a, std::fs::read_to_string(b).unwrap(), "same bytes across --jobs");
     assert_eq!(a.lines().count(), 20);
     let first: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
-    for field in [
-        "scenario",
-        "protocol",
-        "seed",
-        "trace_hash",
-        "violations",
-        "metrics",
-    ] {
+    for field in ["scenario", "protocol", "seed", "trace_hash", "violations", "metrics"] {
         assert!(first.get(field).is_some(), "{field} missing: {first}");
     }
     for field in [
@@ -119,10 +83,7 @@ fn cli_run_writes_one_json_line_per_seed_and_repeats_exactly() {
         "sim_ms",
         "latency_ms",
     ] {
-        assert!(
-            first["metrics"].get(field).is_some(),
-            "metrics.{field} missing"
-        );
+        assert!(first["metrics"].get(field).is_some(), "metrics.{field} missing");
     }
 }
 
@@ -136,10 +97,7 @@ fn cli_violations_exit_1_and_print_the_replay_command() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("eventual-settlement"), "{t}");
-    assert!(
-        t.contains(&format!("faultline replay {path} --protocol saga --seed 0")),
-        "{t}"
-    );
+    assert!(t.contains(&format!("faultline replay {path} --protocol saga --seed 0")), "{t}");
 }
 
 #[test]
@@ -147,23 +105,11 @@ fn cli_replay_prints_a_timeline_with_crashes_and_partitions() {
     let o = faultline(&["replay", "crash-restart", "-p", "saga", "--seed", "1"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = text(&o);
-    assert!(
-        t.contains("CRASH") && t.contains("RESTART"),
-        "crashes shown"
-    );
+    assert!(t.contains("CRASH") && t.contains("RESTART"), "crashes shown");
     assert!(t.contains("no invariant violated"));
     let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1"]);
     assert!(text(&o).contains("PARTITION"), "partitions shown");
-    let o = faultline(&[
-        "replay",
-        "flaky-network",
-        "-p",
-        "saga",
-        "--seed",
-        "1",
-        "--format",
-        "json",
-    ]);
+    let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(doc["events"].as_array().unwrap().len() > 100);
 }

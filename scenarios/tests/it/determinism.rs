@@ -34,11 +34,7 @@ fn determinism_jobs_do_not_change_results() {
     assert_eq!(one, two);
     assert_eq!(one, three);
     let seeds: Vec<u64> = one.iter().map(|o| o.seed).collect();
-    assert_eq!(
-        seeds,
-        (0..24).collect::<Vec<_>>(),
-        "results come back in seed order"
-    );
+    assert_eq!(seeds, (0..24).collect::<Vec<_>>(), "results come back in seed order");
 }
 
 #[test]

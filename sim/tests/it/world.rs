@@ -32,11 +32,7 @@ fn run(seed: u64, plan: FaultPlan) -> Outcome {
             let client = StoreClient::new(ctx.endpoint().await, db, Duration::from_millis(50));
             for _ in 0..200 {
                 attempted.fetch_add(1, Ordering::Relaxed);
-                let incr = Op::Incr {
-                    key: "n".into(),
-                    by: 1,
-                    floor: 0,
-                };
+                let incr = Op::Incr { key: "n".into(), by: 1, floor: 0 };
                 if client.txn(vec![incr]).await.is_ok() {
                     acked.fetch_add(1, Ordering::Relaxed);
                 }
@@ -51,10 +47,7 @@ fn run(seed: u64, plan: FaultPlan) -> Outcome {
         faultline_sim::nemesis::run(sim.clone(), plan, 3_000).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
     });
-    let durable = store::recover(&sim.disk(db))
-        .get("n")
-        .and_then(Value::as_int)
-        .unwrap_or(0);
+    let durable = store::recover(&sim.disk(db)).get("n").and_then(Value::as_int).unwrap_or(0);
     let trace = sim.trace();
     Outcome {
         hash: trace.hash(),
@@ -68,57 +61,15 @@ fn run(seed: u64, plan: FaultPlan) -> Outcome {
 fn every_fault() -> FaultPlan {
     FaultPlan {
         events: vec![
-            at(
-                0,
-                Fault::Loss {
-                    rate: 0.05,
-                    duration_ms: 3000,
-                },
-            ),
-            at(
-                0,
-                Fault::Duplication {
-                    rate: 0.05,
-                    duration_ms: 3000,
-                },
-            ),
-            at(
-                200,
-                Fault::Crash {
-                    node: "db".into(),
-                    restart_after_ms: 300,
-                },
-            ),
-            at(
-                900,
-                Fault::Pause {
-                    node: "db".into(),
-                    duration_ms: 200,
-                },
-            ),
-            at(
-                1300,
-                Fault::Partition {
-                    side: vec!["db".into()],
-                    duration_ms: 300,
-                },
-            ),
-            at(
-                1800,
-                Fault::Latency {
-                    min_ms: 40,
-                    max_ms: 80,
-                    duration_ms: 300,
-                },
-            ),
+            at(0, Fault::Loss { rate: 0.05, duration_ms: 3000 }),
+            at(0, Fault::Duplication { rate: 0.05, duration_ms: 3000 }),
+            at(200, Fault::Crash { node: "db".into(), restart_after_ms: 300 }),
+            at(900, Fault::Pause { node: "db".into(), duration_ms: 200 }),
+            at(1300, Fault::Partition { side: vec!["db".into()], duration_ms: 300 }),
+            at(1700, Fault::LinkCut { a: "db".into(), b: "client".into(), duration_ms: 80 }),
+            at(1800, Fault::Latency { min_ms: 40, max_ms: 80, duration_ms: 300 }),
             // Still down when the window ends: heal_all must bring it back.
-            at(
-                2900,
-                Fault::Crash {
-                    node: "db".into(),
-                    restart_after_ms: 10_000,
-                },
-            ),
+            at(2900, Fault::Crash { node: "db".into(), restart_after_ms: 10_000 }),
         ],
     }
 }
@@ -134,6 +85,8 @@ fn world_every_fault_kind_fires_and_is_traced() {
         "partition",
         "partition-healed",
         "drop-partition",
+        "link-cut",
+        "link-healed",
         "drop-loss",
         "drop-node-down",
         "duplicate",
@@ -142,28 +95,17 @@ fn world_every_fault_kind_fires_and_is_traced() {
         "loss",
         "heal-all",
     ] {
-        assert!(
-            out.counts.get(kind).copied().unwrap_or(0) > 0,
-            "{kind} never fired: {:?}",
-            out.counts
-        );
+        assert!(out.counts.get(kind).copied().unwrap_or(0) > 0, "{kind} never fired: {:?}", out.counts);
     }
     assert_eq!(out.counts["crash"], 2);
-    assert_eq!(
-        out.counts["restart"], 2,
-        "the second crash is healed at the window's end"
-    );
+    assert_eq!(out.counts["restart"], 2, "the second crash is healed at the window's end");
 }
 
 #[test]
 fn world_acknowledged_writes_survive_crashes() {
     for seed in 0..20 {
         let out = run(seed, every_fault());
-        assert!(
-            out.acked > 50,
-            "seed {seed}: the client made progress ({} acked)",
-            out.acked
-        );
+        assert!(out.acked > 50, "seed {seed}: the client made progress ({} acked)", out.acked);
         // Each acked increment is durable; unacknowledged ones may or may not be.
         assert!(
             out.durable >= out.acked,
@@ -185,9 +127,7 @@ fn world_same_seed_same_trace_hash() {
     let c = run(43, every_fault());
     assert_ne!(a.hash, c.hash, "different seeds must give different traces");
     // Also from another thread, as a parallel sweep runs it.
-    let d = std::thread::spawn(|| run(42, every_fault()).hash)
-        .join()
-        .unwrap();
+    let d = std::thread::spawn(|| run(42, every_fault()).hash).join().unwrap();
     assert_eq!(a.hash, d);
 }
 
