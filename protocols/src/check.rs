@@ -255,9 +255,9 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
     }
     if let Some(log) = &g.coordinator {
         for (k, v) in log.range("saga/".to_string()..).take_while(|(k, _)| k.starts_with("saga/")) {
-            let saga = crate::saga::decode(v);
-            if !saga.finished() {
-                out.push((k.replace("saga/", "saga "), format!("saga stuck at {:?}", saga.phase)));
+            let phase = crate::saga::Phase::decode(v);
+            if !phase.finished() {
+                out.push((k.replace("saga/", "saga "), format!("saga stuck at {phase:?}")));
             }
         }
     }

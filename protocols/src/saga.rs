@@ -23,7 +23,7 @@ use crate::stats::Stats;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, Request, StoreClient, TxnError, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 // ---- state ----
@@ -59,29 +59,46 @@ pub enum Phase {
     Cancelled,
 }
 
-/// One row of the saga log, `saga/{order}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SagaLog {
-    pub order: Order,
-    pub phase: Phase,
-}
+impl Phase {
+    pub fn finished(self) -> bool {
+        matches!(self, Phase::Completed | Phase::Cancelled)
+    }
 
-impl SagaLog {
-    pub fn finished(&self) -> bool {
-        matches!(self.phase, Phase::Completed | Phase::Cancelled)
+    /// The log's compact text form: `F3`, `C1`, `completed`, `cancelled`. Written
+    /// at every step, so it is kept small; the order itself is logged once.
+    fn encode(self) -> Value {
+        Value::Text(match self {
+            Phase::Forward(n) => format!("F{n}"),
+            Phase::Compensate(n) => format!("C{n}"),
+            Phase::Completed => "completed".into(),
+            Phase::Cancelled => "cancelled".into(),
+        })
+    }
+
+    pub fn decode(v: &Value) -> Phase {
+        let s = v.as_text().expect("a saga phase is text");
+        let step = || s[1..].parse().unwrap_or_else(|_| panic!("bad saga phase {s:?}"));
+        match s {
+            "completed" => Phase::Completed,
+            "cancelled" => Phase::Cancelled,
+            _ if s.starts_with('F') => Phase::Forward(step()),
+            _ if s.starts_with('C') => Phase::Compensate(step()),
+            _ => panic!("bad saga phase {s:?}"),
+        }
     }
 }
 
-pub fn log_key(order: u32) -> String {
+/// The saga log of an order: its phase (rewritten at every step) and the order.
+pub fn phase_key(order: u32) -> String {
     format!("saga/{order:06}")
 }
 
-fn encode(log: &SagaLog) -> Value {
-    Value::Text(serde_json::to_string(log).expect("saga log encodes"))
+pub fn order_key(order: u32) -> String {
+    format!("saga-order/{order:06}")
 }
 
-pub fn decode(v: &Value) -> SagaLog {
-    serde_json::from_str(v.as_text().expect("saga log is text")).expect("saga log decodes")
+fn decode_order(v: &Value) -> Order {
+    serde_json::from_str(v.as_text().expect("a logged order is text")).expect("a logged order decodes")
 }
 
 // ---- the orchestrator ----
@@ -104,16 +121,20 @@ pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
     let rows = loop {
-        match orch.log.txn(vec![Op::Scan("saga/".into())]).await {
-            Ok(r) => break r[0].rows().to_vec(),
+        match orch.log.txn(vec![Op::Scan("saga/".into()), Op::Scan("saga-order/".into())]).await {
+            Ok(r) => break r,
             Err(_) => crate::retry::pause(100).await,
         }
     };
-    for (_, v) in rows {
-        let saga = decode(&v);
-        if !saga.finished() {
-            ctx.note(format!("saga {} recovered at {:?}", saga.order.id, saga.phase));
-            orch.start(saga);
+    // Both rows of a saga are written in one transaction: each phase has its order.
+    let orders: BTreeMap<&str, &Value> =
+        rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches("saga-order/"), v)).collect();
+    for (key, phase) in rows[0].rows() {
+        let phase = Phase::decode(phase);
+        let order = decode_order(orders[key.trim_start_matches("saga/")]);
+        if !phase.finished() {
+            ctx.note(format!("saga {} recovered at {phase:?}", order.id));
+            orch.start(order, phase);
         }
     }
     let o = orch.clone();
@@ -123,42 +144,42 @@ pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
 
 impl Orchestrator {
     async fn place(self, order: Order) -> Reply {
-        let saga = SagaLog { order, phase: Phase::Forward(0) };
-        match self.log.txn(vec![Op::InsertIfAbsent(log_key(saga.order.id), encode(&saga))]).await {
+        let id = order.id;
+        let row = Value::Text(serde_json::to_string(&order).expect("an order encodes"));
+        let first = Phase::Forward(0);
+        let ops = vec![Op::InsertIfAbsent(phase_key(id), first.encode()), Op::Put(order_key(id), row)];
+        match self.log.txn(ops).await {
             Ok(_) => {
-                self.start(saga);
+                self.start(order, first);
                 Reply::Done
             }
             // Already placed — but maybe by an attempt whose answer was lost, which
             // then started no driver: make sure one runs.
-            Err(TxnError::Condition { .. }) => {
-                match self.log.txn(vec![Op::Get(log_key(saga.order.id))]).await {
-                    Ok(r) => {
-                        let logged = decode(r[0].value().expect("the row that failed the insert"));
-                        if !logged.finished() {
-                            self.start(logged);
-                        }
-                        Reply::Done
+            Err(TxnError::Condition { .. }) => match self.log.txn(vec![Op::Get(phase_key(id))]).await {
+                Ok(r) => {
+                    let phase = Phase::decode(r[0].value().expect("the row that failed the insert"));
+                    if !phase.finished() {
+                        self.start(order, phase);
                     }
-                    Err(_) => Reply::Unknown,
+                    Reply::Done
                 }
-            }
+                Err(_) => Reply::Unknown,
+            },
             Err(TxnError::Unknown) => Reply::Unknown,
         }
     }
 
     /// Starts a driver for the saga unless one already runs in this incarnation.
-    fn start(&self, saga: SagaLog) {
-        if self.running.lock().unwrap().insert(saga.order.id) {
-            tokio::spawn(self.clone().drive(saga));
+    fn start(&self, order: Order, phase: Phase) {
+        if self.running.lock().unwrap().insert(order.id) {
+            tokio::spawn(self.clone().drive(order, phase));
         }
     }
 
     /// Runs a saga from its logged phase to its end.
-    async fn drive(self, mut saga: SagaLog) {
-        let o = saga.order.clone();
+    async fn drive(self, o: Order, mut phase: Phase) {
         loop {
-            let next = match saga.phase {
+            let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
                 Phase::Forward(n) => match until_known(&self.stats, || self.forward(STEPS[n], &o)).await {
                     Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
@@ -175,28 +196,26 @@ impl Orchestrator {
                     }
                 }
             };
-            saga = self.persist(&saga, next).await;
+            phase = self.persist(o.id, phase, next).await;
         }
     }
 
-    /// Moves the logged phase from `saga.phase` to `next`, retried until the log
+    /// Moves the logged phase from `now` to `next`, retried until the log
     /// answers, and returns what the log then holds.
     ///
     /// The write is a compare-and-set on the previous phase: a blind put would let
     /// a delayed or duplicated earlier write land after a later one and move the
     /// saga backwards (faultline found exactly that under message duplication).
-    async fn persist(&self, saga: &SagaLog, next: Phase) -> SagaLog {
-        let key = log_key(saga.order.id);
-        let (before, after) = (encode(saga), encode(&SagaLog { order: saga.order.clone(), phase: next }));
+    async fn persist(&self, id: u32, now: Phase, next: Phase) -> Phase {
+        let key = phase_key(id);
         loop {
-            let cas =
-                vec![Op::Expect(key.clone(), Some(before.clone())), Op::Put(key.clone(), after.clone())];
+            let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
             match self.log.txn(cas).await {
-                Ok(_) => return decode(&after),
+                Ok(_) => return next,
                 // Our earlier attempt may have landed: the log is the truth.
                 Err(TxnError::Condition { .. }) => {
                     if let Ok(r) = self.log.txn(vec![Op::Get(key.clone())]).await {
-                        return decode(r[0].value().expect("a placed saga's row is never deleted"));
+                        return Phase::decode(r[0].value().expect("a placed saga's row is never deleted"));
                     }
                 }
                 Err(TxnError::Unknown) => {}

@@ -1,0 +1,147 @@
+//! Message throughput, measured against madsim's own RPC in the same run.
+//!
+//! `cargo bench --bench throughput` prints messages per wall-clock second for:
+//! 1. madsim `Endpoint` ping-pong (the transport faultline builds on);
+//! 2. madsim's own RPC (`call_timeout`) — the baseline: faultline is held to at
+//!    least a third of it on real protocol work;
+//! 3. faultline's typed, traced RPC on a trivial handler;
+//! 4. the whole Saga on the `calm` and `crash-restart` scenarios (stores,
+//!    disks, gateway, checker included), one thread.
+//!
+//! Each is printed with its ratio to the baseline. Wall time is measured outside
+//! the simulation, where `Instant` is real.
+
+use faultline_protocols::Protocol;
+use faultline_scenarios::runner::run_seeds;
+use faultline_scenarios::scenario::Scenario;
+use faultline_sim::{Message, Request, World, WorldConfig};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const PINGS: u64 = 200_000;
+
+fn madsim_pingpong() -> f64 {
+    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+    let server: SocketAddr = "10.0.0.1:1".parse().unwrap();
+    let start = Instant::now();
+    rt.block_on(async move {
+        let h = madsim::runtime::Handle::current();
+        let s = h.create_node().ip(server.ip()).build();
+        s.spawn(async move {
+            let ep = madsim::net::Endpoint::bind(server).await.unwrap();
+            loop {
+                let (msg, from) = ep.recv_from_raw(1).await.unwrap();
+                ep.send_to_raw(from, 2, msg).await.unwrap();
+            }
+        });
+        let c = h.create_node().ip("10.0.0.2".parse().unwrap()).build();
+        c.spawn(async move {
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let ep = madsim::net::Endpoint::bind("10.0.0.2:1").await.unwrap();
+            for i in 0..PINGS {
+                ep.send_to_raw(server, 1, Box::new(i)).await.unwrap();
+                ep.recv_from_raw(2).await.unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    });
+    (2 * PINGS) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MadsimPing(u64);
+impl madsim::net::rpc::Request for MadsimPing {
+    type Response = u64;
+    const ID: u64 = 0x7069_6e67;
+}
+
+fn madsim_rpc() -> f64 {
+    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+    let server: SocketAddr = "10.0.0.1:1".parse().unwrap();
+    let start = Instant::now();
+    rt.block_on(async move {
+        let h = madsim::runtime::Handle::current();
+        let s = h.create_node().ip(server.ip()).build();
+        s.spawn(async move {
+            let ep = madsim::net::Endpoint::bind(server).await.unwrap();
+            ep.add_rpc_handler(|MadsimPing(i)| async move { i });
+            std::future::pending::<()>().await
+        });
+        let c = h.create_node().ip("10.0.0.2".parse().unwrap()).build();
+        c.spawn(async move {
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let ep = madsim::net::Endpoint::bind("10.0.0.2:1").await.unwrap();
+            for i in 0..PINGS {
+                ep.call_timeout(server, MadsimPing(i), Duration::from_secs(1)).await.unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    });
+    (2 * PINGS) as f64 / start.elapsed().as_secs_f64()
+}
+
+#[derive(Clone, Serialize)]
+struct Ping(u64);
+impl Message for Ping {
+    fn label(&self) -> &'static str {
+        "ping"
+    }
+}
+impl Request for Ping {
+    type Response = Ping;
+}
+
+fn faultline_rpc() -> f64 {
+    let mut world = World::new(1, WorldConfig::default());
+    let server = world.node("server", |ctx| async move {
+        ctx.endpoint().await.serve(|Ping(i): Ping, _| async move { Ping(i) });
+        std::future::pending::<()>().await
+    });
+    let start = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    world.node("client", move |ctx| {
+        let d = d.clone();
+        async move {
+            let ep = ctx.endpoint().await;
+            for i in 0..PINGS {
+                ep.call(server, Ping(i), Duration::from_secs(1)).await.expect("no faults, no timeouts");
+            }
+            d.store(true, std::sync::atomic::Ordering::Relaxed);
+            std::future::pending::<()>().await
+        }
+    });
+    world.run(async move {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (2 * PINGS) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn saga(scenario: &str, seeds: u64) -> (f64, f64) {
+    let s = Scenario::load(scenario).unwrap();
+    let start = Instant::now();
+    let outcomes = run_seeds(&s, Protocol::Saga, 0..seeds, 1, |_| {});
+    let wall = start.elapsed().as_secs_f64();
+    let messages: u64 = outcomes.iter().map(|o| o.metrics.messages_sent).sum();
+    (messages as f64 / wall, seeds as f64 / wall)
+}
+
+fn main() {
+    let raw = madsim_pingpong();
+    let base = madsim_rpc();
+    println!("{:<44} {:>12} {:>8}", "workload (one thread)", "messages/s", "ratio");
+    println!("{:<44} {:>12.0} {:>8.2}", "madsim Endpoint ping-pong", raw, raw / base);
+    println!("{:<44} {:>12.0} {:>8.2}", "madsim RPC call_timeout (baseline)", base, 1.0);
+    let rpc = faultline_rpc();
+    println!("{:<44} {:>12.0} {:>8.2}", "faultline traced RPC ping-pong", rpc, rpc / base);
+    for (scenario, seeds) in [("calm", 300), ("crash-restart", 300)] {
+        let (rate, per_sec) = saga(scenario, seeds);
+        let label = format!("saga on {scenario} ({per_sec:.0} seeds/s)");
+        println!("{label:<44} {rate:>12.0} {:>8.2}", rate / base);
+    }
+}
