@@ -21,33 +21,47 @@ use std::time::{Duration, Instant};
 
 const PINGS: u64 = 200_000;
 
-fn madsim_pingpong() -> f64 {
+/// Messages per second of a client and a server on two madsim nodes, `PINGS` round trips.
+fn madsim_pair<S, C>(server: impl FnOnce(SocketAddr) -> S, client: impl FnOnce(SocketAddr) -> C) -> f64
+where
+    S: std::future::Future<Output = ()> + Send + 'static,
+    C: std::future::Future<Output = ()> + Send + 'static,
+{
     let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
-    let server: SocketAddr = "10.0.0.1:1".parse().unwrap();
+    let addr: SocketAddr = "10.0.0.1:1".parse().unwrap();
+    let (server, client) = (server(addr), client(addr));
     let start = Instant::now();
     rt.block_on(async move {
         let h = madsim::runtime::Handle::current();
-        let s = h.create_node().ip(server.ip()).build();
-        s.spawn(async move {
-            let ep = madsim::net::Endpoint::bind(server).await.unwrap();
-            loop {
-                let (msg, from) = ep.recv_from_raw(1).await.unwrap();
-                ep.send_to_raw(from, 2, msg).await.unwrap();
-            }
-        });
+        h.create_node().ip(addr.ip()).build().spawn(server);
         let c = h.create_node().ip("10.0.0.2".parse().unwrap()).build();
         c.spawn(async move {
             madsim::time::sleep(Duration::from_millis(1)).await;
-            let ep = madsim::net::Endpoint::bind("10.0.0.2:1").await.unwrap();
-            for i in 0..PINGS {
-                ep.send_to_raw(server, 1, Box::new(i)).await.unwrap();
-                ep.recv_from_raw(2).await.unwrap();
-            }
+            client.await
         })
         .await
         .unwrap();
     });
     (2 * PINGS) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn madsim_pingpong() -> f64 {
+    madsim_pair(
+        |addr| async move {
+            let ep = madsim::net::Endpoint::bind(addr).await.unwrap();
+            loop {
+                let (msg, from) = ep.recv_from_raw(1).await.unwrap();
+                ep.send_to_raw(from, 2, msg).await.unwrap();
+            }
+        },
+        |server| async move {
+            let ep = madsim::net::Endpoint::bind("10.0.0.2:1").await.unwrap();
+            for i in 0..PINGS {
+                ep.send_to_raw(server, 1, Box::new(i)).await.unwrap();
+                ep.recv_from_raw(2).await.unwrap();
+            }
+        },
+    )
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -58,29 +72,19 @@ impl madsim::net::rpc::Request for MadsimPing {
 }
 
 fn madsim_rpc() -> f64 {
-    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
-    let server: SocketAddr = "10.0.0.1:1".parse().unwrap();
-    let start = Instant::now();
-    rt.block_on(async move {
-        let h = madsim::runtime::Handle::current();
-        let s = h.create_node().ip(server.ip()).build();
-        s.spawn(async move {
-            let ep = madsim::net::Endpoint::bind(server).await.unwrap();
+    madsim_pair(
+        |addr| async move {
+            let ep = madsim::net::Endpoint::bind(addr).await.unwrap();
             ep.add_rpc_handler(|MadsimPing(i)| async move { i });
             std::future::pending::<()>().await
-        });
-        let c = h.create_node().ip("10.0.0.2".parse().unwrap()).build();
-        c.spawn(async move {
-            madsim::time::sleep(Duration::from_millis(1)).await;
+        },
+        |server| async move {
             let ep = madsim::net::Endpoint::bind("10.0.0.2:1").await.unwrap();
             for i in 0..PINGS {
                 ep.call_timeout(server, MadsimPing(i), Duration::from_secs(1)).await.unwrap();
             }
-        })
-        .await
-        .unwrap();
-    });
-    (2 * PINGS) as f64 / start.elapsed().as_secs_f64()
+        },
+    )
 }
 
 #[derive(Clone, Serialize)]
