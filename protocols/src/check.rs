@@ -8,7 +8,7 @@ use crate::shop::{inventory, notification, order, payment, points};
 use crate::workload::Workload;
 use crate::Deployment;
 use faultline_sim::store::{self, Table};
-use faultline_sim::{Sim, Value};
+use faultline_sim::{ReplicaSet, Sim, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -52,12 +52,13 @@ pub struct GroundTruth {
 impl GroundTruth {
     pub fn collect(dep: &Deployment, sim: &Sim, workload: &Workload) -> GroundTruth {
         let s = &dep.shop;
-        let table = |id| store::recover(&sim.disk(id));
+        // The truth of a replicated store is what its current primary has.
+        let table = |set: &ReplicaSet| store::recover(&sim.disk(set.primary()));
         let ledger = s.ledger.lock().unwrap().clone();
         let order_history = sim
             .commits()
             .iter()
-            .filter(|c| c.store == s.order_db)
+            .filter(|c| s.order_db.members.contains(&c.store))
             .flat_map(|c| {
                 c.writes.iter().filter_map(move |(k, v)| {
                     let id = k.strip_prefix("order/")?.parse().ok()?;
@@ -67,12 +68,12 @@ impl GroundTruth {
             .collect();
         GroundTruth {
             workload: workload.clone(),
-            orders: table(s.order_db),
-            inventory: table(s.inventory_db),
-            payments: table(s.payment_db),
-            points: table(s.points_db),
-            notifications: table(s.notification_db),
-            coordinator: dep.coordinator_db.map(table),
+            orders: table(&s.order_db),
+            inventory: table(&s.inventory_db),
+            payments: table(&s.payment_db),
+            points: table(&s.points_db),
+            notifications: table(&s.notification_db),
+            coordinator: dep.coordinator_db.as_deref().map(table),
             balances: ledger.balances,
             merchant: ledger.merchant,
             ledger: ledger.entries,

@@ -21,7 +21,7 @@ pub mod shop;
 pub mod stats;
 pub mod workload;
 
-use faultline_sim::{NodeId, World};
+use faultline_sim::{NodeId, ReplicaSet, Replication, World};
 use serde::{Deserialize, Serialize};
 use shop::Shop;
 use stats::Stats;
@@ -64,7 +64,7 @@ pub struct Deployment {
     pub protocol: Protocol,
     pub shop: Shop,
     /// The protocol's own store (the saga log), if it has one.
-    pub coordinator_db: Option<NodeId>,
+    pub coordinator_db: Option<Arc<ReplicaSet>>,
     pub stats: Arc<Stats>,
 }
 
@@ -74,9 +74,10 @@ pub fn deploy(world: &mut World, workload: &Workload, protocol: Protocol) -> Dep
     let stats = Arc::new(Stats::default());
     let (entry, coordinator_db) = match protocol {
         Protocol::Saga => {
-            let db = world.node("orchestrator-db", faultline_sim::store::serve);
-            let (s, st) = (shop.clone(), stats.clone());
-            let orch = world.node("orchestrator", move |ctx| saga::serve(ctx, db, s.clone(), st.clone()));
+            let db = world.store("orchestrator-db");
+            let (d, s, st) = (db.clone(), shop.clone(), stats.clone());
+            let orch =
+                world.node("orchestrator", move |ctx| saga::serve(ctx, d.clone(), s.clone(), st.clone()));
             (orch, Some(db))
         }
     };
@@ -85,12 +86,18 @@ pub fn deploy(world: &mut World, workload: &Workload, protocol: Protocol) -> Dep
     Deployment { protocol, shop, coordinator_db, stats }
 }
 
-/// The names of every node a deployment of `protocol` has, in id order — what
-/// fault plans and scenario targets may name.
-pub fn node_names(protocol: Protocol) -> Vec<String> {
-    let mut world = World::new(0, faultline_sim::WorldConfig::default());
+/// The names of every node a deployment of `protocol` has under `replication`,
+/// in id order, and the names of its stores — what fault plans and scenario
+/// targets may name.
+pub fn topology(protocol: Protocol, replication: Replication) -> (Vec<String>, Vec<String>) {
+    let config = faultline_sim::WorldConfig {
+        replication: faultline_sim::ReplicationConfig { mode: replication, ..Default::default() },
+        ..Default::default()
+    };
+    let mut world = World::new(0, config);
     let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
     deploy(&mut world, &workload, protocol);
     let sim = world.sim();
-    (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect()
+    let nodes = (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect();
+    (nodes, sim.replica_sets().iter().map(|s| s.name.clone()).collect())
 }

@@ -21,7 +21,7 @@ use crate::shop::points::PointsReq;
 use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, Request, StoreClient, TxnError, Value};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, Request, StoreClient, TxnError, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -113,7 +113,7 @@ struct Orchestrator {
     running: Arc<Mutex<BTreeSet<u32>>>,
 }
 
-pub async fn serve(ctx: NodeCtx, db: NodeId, shop: Shop, stats: Arc<Stats>) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
     let ep = ctx.endpoint().await;
     let log = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
     let running = Arc::new(Mutex::new(BTreeSet::new()));

@@ -5,7 +5,7 @@
 
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_protocols::Protocol;
-use faultline_sim::{FaultModel, FaultPlan, TimedFault, WorldConfig};
+use faultline_sim::{FaultModel, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -26,6 +26,9 @@ pub struct Scenario {
     pub latency_ms: (u64, u64),
     #[serde(default)]
     pub workload: WorkloadSpec,
+    /// How every store replicates, and how fast a dead primary is replaced.
+    #[serde(default)]
+    pub replication: ReplicationConfig,
     /// The fault model plans are drawn from, per seed.
     #[serde(default)]
     pub faults: FaultModel,
@@ -79,13 +82,19 @@ impl Scenario {
             ("faults.link_cut_ms", s.faults.link_cut_ms),
             ("faults.restart_after_ms", s.faults.restart_after_ms),
             ("faults.pause_ms", s.faults.pause_ms),
+            ("faults.disk_latency_ms", s.faults.disk_latency_ms),
         ] {
             if lo > hi {
                 return Err(at(field.rsplit('.').next().unwrap(), format!("[{lo}, {hi}] is not a range")));
             }
         }
-        for (field, rate) in [("loss_rate", s.faults.loss_rate), ("duplicate_rate", s.faults.duplicate_rate)]
-        {
+        let rates = [
+            ("loss_rate", s.faults.loss_rate),
+            ("duplicate_rate", s.faults.duplicate_rate),
+            ("fsync_fail_rate", s.faults.fsync_fail_rate),
+            ("torn_write_rate", s.faults.torn_write_rate),
+        ];
+        for (field, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(at(field, format!("{rate} is not a probability")));
             }
@@ -98,7 +107,8 @@ impl Scenario {
             return Err(at("faults", "crashes, pauses, partitions or link cuts need `targets`".into()));
         }
         for protocol in Protocol::ALL {
-            let nodes: Vec<String> = faultline_protocols::node_names(protocol);
+            let (nodes, stores) = faultline_protocols::topology(protocol, s.replication.mode);
+            let replicated = if s.replication.mode == Replication::None { vec![] } else { stores };
             for t in &s.faults.targets {
                 if !nodes.contains(t) {
                     let msg = format!(
@@ -109,9 +119,18 @@ impl Scenario {
                     return Err(at("targets", msg));
                 }
             }
+            for t in &s.faults.failover_targets {
+                if !replicated.contains(t) {
+                    let msg = match replicated.is_empty() {
+                        true => format!("{t:?}: replication is off, so no store can fail over"),
+                        false => format!("{t:?} is not a store; stores are: {}", replicated.join(", ")),
+                    };
+                    return Err(at("failover_targets", msg));
+                }
+            }
             if let Some(plan) = &s.plan {
                 let plan = FaultPlan { events: plan.clone() };
-                plan.validate(&nodes).map_err(|e| at("plan", e))?;
+                plan.validate(&nodes, &replicated).map_err(|e| at("plan", e))?;
             }
         }
         Ok(s)
@@ -127,7 +146,8 @@ impl Scenario {
 
     pub fn world_config(&self, record: bool) -> WorldConfig {
         let (lo, hi) = self.latency_ms;
-        WorldConfig { latency_us: (lo * 1000, hi * 1000), record, ..WorldConfig::default() }
+        let replication = self.replication.clone();
+        WorldConfig { latency_us: (lo * 1000, hi * 1000), record, replication, ..WorldConfig::default() }
     }
 }
 

@@ -33,10 +33,31 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             EventKind::Timeout { to, call, msg } => {
                 format!("⌛ {msg} #{call} to {} TIMED OUT", name(*to))
             }
-            EventKind::Crash { unsynced_lost } => {
+            EventKind::Crash { unsynced_lost, torn: true } => {
+                format!("💥 CRASH (unsynced records lost: {unsynced_lost}, the first one TORN)")
+            }
+            EventKind::Crash { unsynced_lost, torn: false } => {
                 format!("💥 CRASH (unsynced records lost: {unsynced_lost})")
             }
             EventKind::Restart => "RESTART".to_string(),
+            EventKind::Failover { store, to, epoch, lost, lost_keys } => {
+                let lost = match lost {
+                    0 => "no acknowledged write lost".to_string(),
+                    n => format!("{n} acknowledged records LOST (keys {})", lost_keys.join(", ")),
+                };
+                format!("FAILOVER of {store}: {} promoted, epoch {epoch}; {lost}", name(*to))
+            }
+            EventKind::FailoverImpossible { store } => {
+                format!("FAILOVER of {store} impossible: replica down too")
+            }
+            EventKind::FsyncFailed => "FSYNC FAILED: refusing service until restarted".to_string(),
+            EventKind::TornWriteDropped { records } => format!("recovery dropped {records} torn record(s)"),
+            EventKind::Resynced { seq } => format!("resynced from the primary's snapshot at seq {seq}"),
+            EventKind::DiskFaults { fsync_fail_ppm, torn_ppm, extra_latency_ms: (lo, hi) } => format!(
+                "DISK FAULTS now: fsync fails {:.2}%, torn writes {:.0}%, +{lo}..{hi} ms per sync",
+                *fsync_fail_ppm as f64 / 1e4,
+                *torn_ppm as f64 / 1e4
+            ),
             EventKind::Pause => "PAUSE".to_string(),
             EventKind::Resume => "RESUME".to_string(),
             EventKind::Partition { side } => {

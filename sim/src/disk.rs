@@ -1,8 +1,10 @@
 //! A simulated disk: an append-only log of checksummed records per node.
 //!
 //! Appends are volatile until [`Disk::sync`]; a crash drops every unsynced record
-//! (madsim's own `fs` has no crash model, so this is ours). The disk belongs to
-//! the world, not to the node, so it survives the node's restarts.
+//! (madsim's own `fs` has no crash model, so this is ours), or with a torn write
+//! leaves a prefix of the first one behind. An fsync can fail, as real ones do
+//! (and then the unsynced records are gone: the kernel drops the dirty pages).
+//! The disk belongs to the world, not to the node, so it survives restarts.
 
 use madsim::rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,29 @@ impl Default for DiskConfig {
     }
 }
 
+/// Faults the nemesis switches on for a while, on every disk at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskFaults {
+    /// Probability that an fsync fails.
+    pub fsync_fail_rate: f64,
+    /// Probability that a crash with unsynced records leaves a torn prefix of the first.
+    pub torn_write_rate: f64,
+    /// Extra fsync latency, in µs, drawn per sync.
+    pub extra_latency_us: (u64, u64),
+}
+
+/// The fsync failed: nothing appended since the last good sync is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncFailed;
+
+/// What a crash did to the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CrashLoss {
+    pub unsynced_lost: u32,
+    /// A prefix of the first lost record reached the platter.
+    pub torn: bool,
+}
+
 #[derive(Debug)]
 pub struct Disk {
     config: DiskConfig,
@@ -31,6 +56,14 @@ pub struct Disk {
 struct Inner {
     durable: Vec<Vec<u8>>,
     unsynced: Vec<Vec<u8>>,
+    faults: DiskFaults,
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(payload.len() + 4);
+    framed.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    framed.extend_from_slice(payload);
+    framed
 }
 
 impl Disk {
@@ -40,58 +73,75 @@ impl Disk {
 
     /// Appends a record to the volatile tail. It is durable only after `sync`.
     pub fn append(&self, payload: &[u8]) {
-        let mut framed = Vec::with_capacity(payload.len() + 4);
-        framed.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-        framed.extend_from_slice(payload);
-        self.inner.lock().unwrap().unsynced.push(framed);
+        self.inner.lock().unwrap().unsynced.push(frame(payload));
     }
 
     /// Writes a record straight to durable storage: for a world's initial data,
     /// before the run starts (there is no fsync to wait for outside a runtime).
     pub fn preload(&self, payload: &[u8]) {
-        self.append(payload);
-        let mut inner = self.inner.lock().unwrap();
-        let tail = std::mem::take(&mut inner.unsynced);
-        inner.durable.extend(tail);
+        self.inner.lock().unwrap().durable.push(frame(payload));
     }
 
     /// Makes every appended record durable, after the fsync latency. If the node
     /// dies during the wait, the records stay volatile and the crash drops them.
-    pub async fn sync(&self) {
+    /// On failure the unsynced records are gone, and the caller must not go on
+    /// as if anything since the last good sync were durable.
+    pub async fn sync(&self) -> Result<(), SyncFailed> {
+        let faults = self.inner.lock().unwrap().faults;
+        let mut rng = madsim::rand::thread_rng();
         let (lo, hi) = self.config.sync_latency_us;
-        if hi > 0 {
-            let us = madsim::rand::thread_rng().gen_range(lo..=hi.max(lo));
+        let (xlo, xhi) = faults.extra_latency_us;
+        let us = rng.gen_range(lo..=hi.max(lo)) + if xhi > 0 { rng.gen_range(xlo..=xhi.max(xlo)) } else { 0 };
+        if us > 0 {
             tokio::time::sleep(Duration::from_micros(us)).await;
         }
+        let failed = faults.fsync_fail_rate > 0.0 && rng.gen_bool(faults.fsync_fail_rate);
         let mut inner = self.inner.lock().unwrap();
         let tail = std::mem::take(&mut inner.unsynced);
-        inner.durable.extend(tail);
-    }
-
-    /// The durable records in order, each verified against its checksum. Reading
-    /// stops at the first bad record: nothing after a torn write can be trusted.
-    pub fn read_durable(&self) -> Vec<Vec<u8>> {
-        let inner = self.inner.lock().unwrap();
-        let mut out = Vec::with_capacity(inner.durable.len());
-        for rec in &inner.durable {
-            let (sum, payload) = rec.split_at(4);
-            if crc32fast::hash(payload).to_le_bytes() != sum {
-                break;
-            }
-            out.push(payload.to_vec());
+        if failed {
+            return Err(SyncFailed);
         }
-        out
+        inner.durable.extend(tail);
+        Ok(())
     }
 
-    /// Power loss: the volatile tail is gone. Returns how many records were lost.
-    pub(crate) fn crash(&self) -> u32 {
+    /// Recovery: the durable records, each verified against its checksum. The log
+    /// is cut at the first bad record — a torn write — which is dropped with
+    /// everything after it, so new appends follow good data. Returns the records
+    /// and how many were dropped.
+    pub fn recover(&self) -> (Vec<Vec<u8>>, usize) {
         let mut inner = self.inner.lock().unwrap();
-        let lost = inner.unsynced.len() as u32;
-        inner.unsynced.clear();
-        lost
+        let good = inner
+            .durable
+            .iter()
+            .position(|rec| rec.len() < 4 || crc32fast::hash(&rec[4..]).to_le_bytes() != rec[..4])
+            .unwrap_or(inner.durable.len());
+        let dropped = inner.durable.len() - good;
+        inner.durable.truncate(good);
+        (inner.durable.iter().map(|r| r[4..].to_vec()).collect(), dropped)
     }
 
-    /// Number of durable records.
+    /// Power loss: the volatile tail is gone, maybe leaving a torn prefix.
+    pub(crate) fn crash(&self) -> CrashLoss {
+        let mut inner = self.inner.lock().unwrap();
+        let unsynced = std::mem::take(&mut inner.unsynced);
+        let mut loss = CrashLoss { unsynced_lost: unsynced.len() as u32, torn: false };
+        let rate = inner.faults.torn_write_rate;
+        if let Some(first) = unsynced.first() {
+            if rate > 0.0 && madsim::rand::thread_rng().gen_bool(rate) {
+                let cut = madsim::rand::thread_rng().gen_range(1..first.len());
+                inner.durable.push(first[..cut].to_vec());
+                loss.torn = true;
+            }
+        }
+        loss
+    }
+
+    pub(crate) fn set_faults(&self, faults: DiskFaults) {
+        self.inner.lock().unwrap().faults = faults;
+    }
+
+    /// Number of durable records (a torn one included, until recovery drops it).
     pub fn durable_len(&self) -> usize {
         self.inner.lock().unwrap().durable.len()
     }
@@ -101,35 +151,67 @@ impl Disk {
 mod tests {
     use super::*;
 
+    fn in_sim(f: impl std::future::Future<Output = ()>) {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        rt.block_on(f);
+    }
+
     #[test]
     fn crash_loses_exactly_the_unsynced_tail() {
-        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
-        rt.block_on(async {
+        in_sim(async {
             let disk = Disk::new(DiskConfig::default());
             disk.append(b"one");
-            disk.sync().await;
+            disk.sync().await.unwrap();
             disk.append(b"two");
-            assert_eq!(disk.crash(), 1, "the unsynced record is lost");
-            assert_eq!(disk.read_durable(), vec![b"one".to_vec()]);
+            assert_eq!(disk.crash(), CrashLoss { unsynced_lost: 1, torn: false });
+            assert_eq!(disk.recover(), (vec![b"one".to_vec()], 0));
             disk.append(b"three");
-            disk.sync().await;
-            assert_eq!(disk.crash(), 0);
-            assert_eq!(disk.read_durable(), vec![b"one".to_vec(), b"three".to_vec()]);
+            disk.sync().await.unwrap();
+            assert_eq!(disk.crash().unsynced_lost, 0);
+            assert_eq!(disk.recover().0, vec![b"one".to_vec(), b"three".to_vec()]);
+        });
+    }
+
+    #[test]
+    fn a_torn_write_is_detected_and_dropped_at_recovery() {
+        in_sim(async {
+            let disk = Disk::new(DiskConfig::default());
+            disk.append(b"good");
+            disk.sync().await.unwrap();
+            disk.set_faults(DiskFaults { torn_write_rate: 1.0, ..DiskFaults::default() });
+            disk.append(b"half-written record");
+            assert!(disk.crash().torn);
+            assert_eq!(disk.durable_len(), 2, "the torn prefix is on the platter");
+            assert_eq!(disk.recover(), (vec![b"good".to_vec()], 1), "and recovery drops it");
+            assert_eq!(disk.durable_len(), 1, "truncated, so new records follow good data");
+            disk.append(b"after");
+            disk.sync().await.unwrap();
+            assert_eq!(disk.recover().0, vec![b"good".to_vec(), b"after".to_vec()]);
+        });
+    }
+
+    #[test]
+    fn a_failed_fsync_is_never_reported_as_success() {
+        in_sim(async {
+            let disk = Disk::new(DiskConfig::default());
+            disk.set_faults(DiskFaults { fsync_fail_rate: 1.0, ..DiskFaults::default() });
+            disk.append(b"doomed");
+            assert_eq!(disk.sync().await, Err(SyncFailed));
+            assert_eq!(disk.recover().0, Vec::<Vec<u8>>::new(), "nothing became durable");
+            disk.set_faults(DiskFaults::default());
+            disk.append(b"fine");
+            assert_eq!(disk.sync().await, Ok(()));
+            assert_eq!(disk.recover().0, vec![b"fine".to_vec()]);
         });
     }
 
     #[test]
     fn a_corrupt_record_ends_recovery() {
-        let disk = Disk::new(DiskConfig { sync_latency_us: (0, 0) });
-        disk.append(b"good");
-        disk.append(b"bad");
-        disk.append(b"after");
-        {
-            let mut inner = disk.inner.lock().unwrap();
-            let tail = std::mem::take(&mut inner.unsynced);
-            inner.durable.extend(tail);
-            inner.durable[1][5] ^= 0xff;
-        }
-        assert_eq!(disk.read_durable(), vec![b"good".to_vec()]);
+        let disk = Disk::new(DiskConfig::default());
+        disk.preload(b"good");
+        disk.preload(b"bad");
+        disk.preload(b"after");
+        disk.inner.lock().unwrap().durable[1][5] ^= 0xff;
+        assert_eq!(disk.recover(), (vec![b"good".to_vec()], 2));
     }
 }

@@ -26,6 +26,10 @@ pub enum Fault {
     Loss { rate: f64, duration_ms: u64 },
     /// Deliver each message twice with probability `rate`.
     Duplication { rate: f64, duration_ms: u64 },
+    /// Promote the replica of the store whose primary is named `store`.
+    Failover { store: String },
+    /// Disk faults on every disk: failing fsyncs, torn writes at crashes, slow syncs.
+    Disk { fsync_fail_rate: f64, torn_write_rate: f64, extra_latency_ms: (u64, u64), duration_ms: u64 },
 }
 
 impl Fault {
@@ -38,6 +42,8 @@ impl Fault {
             Fault::Latency { .. } => "latency",
             Fault::Loss { .. } => "loss",
             Fault::Duplication { .. } => "duplication",
+            Fault::Failover { .. } => "failover",
+            Fault::Disk { .. } => "disk",
         }
     }
 
@@ -69,8 +75,9 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
-    /// Checks that every named node exists and every rate is a probability.
-    pub fn validate(&self, nodes: &[String]) -> Result<(), String> {
+    /// Checks that every named node exists, every failover names a replicated
+    /// store, and every rate is a probability.
+    pub fn validate(&self, nodes: &[String], replicated_stores: &[String]) -> Result<(), String> {
         for (i, ev) in self.events.iter().enumerate() {
             for n in ev.fault.nodes() {
                 if !nodes.iter().any(|x| x == n) {
@@ -82,8 +89,24 @@ impl FaultPlan {
                 }
             }
             match &ev.fault {
-                Fault::Loss { rate, .. } | Fault::Duplication { rate, .. } if !(0.0..=1.0).contains(rate) => {
+                Fault::Loss { rate, .. }
+                | Fault::Duplication { rate, .. }
+                | Fault::Disk { fsync_fail_rate: rate, .. }
+                    if !(0.0..=1.0).contains(rate) =>
+                {
                     return Err(format!("fault #{i}: rate {rate} is not in 0..=1"));
+                }
+                Fault::Disk { torn_write_rate, .. } if !(0.0..=1.0).contains(torn_write_rate) => {
+                    return Err(format!("fault #{i}: rate {torn_write_rate} is not in 0..=1"));
+                }
+                Fault::Failover { store } if !replicated_stores.contains(store) => {
+                    let stores = match replicated_stores {
+                        [] => "none (replication is off)".to_string(),
+                        s => s.join(", "),
+                    };
+                    return Err(format!(
+                        "fault #{i}: failover of {store:?}, which is not a replicated store; replicated stores: {stores}"
+                    ));
                 }
                 Fault::Latency { min_ms, max_ms, .. } if min_ms > max_ms => {
                     return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
@@ -123,6 +146,14 @@ pub struct FaultModel {
     pub pause_ms: (u64, u64),
     /// Nodes that crashes, pauses and partitions may hit.
     pub targets: Vec<String>,
+    /// Forced failovers of replicated stores (named by their primary).
+    pub failover_rate_per_min: f64,
+    pub failover_targets: Vec<String>,
+    /// Disk faults for the whole window: fsync failure and torn-write rates.
+    pub fsync_fail_rate: f64,
+    pub torn_write_rate: f64,
+    /// Extra fsync latency for the whole window, in ms.
+    pub disk_latency_ms: (u64, u64),
 }
 
 impl FaultModel {
@@ -136,12 +167,22 @@ impl FaultModel {
         if self.loss_rate > 0.0 {
             events.push(whole(Fault::Loss { rate: self.loss_rate, duration_ms: window_ms }));
         }
+        let disk = self.fsync_fail_rate > 0.0 || self.torn_write_rate > 0.0 || self.disk_latency_ms.1 > 0;
+        if disk {
+            events.push(whole(Fault::Disk {
+                fsync_fail_rate: self.fsync_fail_rate,
+                torn_write_rate: self.torn_write_rate,
+                extra_latency_ms: self.disk_latency_ms,
+                duration_ms: window_ms,
+            }));
+        }
         if self.duplicate_rate > 0.0 {
             let rate = self.duplicate_rate;
             events.push(whole(Fault::Duplication { rate, duration_ms: window_ms }));
         }
         let targets = &self.targets;
-        let kinds: [(f64, &DrawFault); 5] = [
+        let stores = &self.failover_targets;
+        let kinds: [(f64, &DrawFault); 6] = [
             (self.spike_rate_per_min, &|r| {
                 let (lo, hi) = self.spike_latency_ms;
                 let min_ms = r.gen_range(lo..=hi);
@@ -161,6 +202,10 @@ impl FaultModel {
             (self.crash_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
                 Some(Fault::Crash { node, restart_after_ms: draw(r, self.restart_after_ms) })
+            }),
+            (self.failover_rate_per_min, &|r| {
+                let store = pick_distinct(r, stores, 1)?.remove(0);
+                Some(Fault::Failover { store })
             }),
             (self.pause_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
@@ -247,7 +292,7 @@ mod tests {
         assert!(plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "sorted");
         assert!(plan.events.iter().all(|e| e.at_ms < 600_000));
         let names = vec!["a".into(), "b".into(), "c".into()];
-        plan.validate(&names).unwrap();
+        plan.validate(&names, &[]).unwrap();
         // ~6 per minute per kind over 10 minutes: Poisson(60) is far from 20 and 120.
         let crashes = plan.events.iter().filter(|e| e.fault.name() == "crash").count();
         assert!((20..120).contains(&crashes), "{crashes} crashes");
@@ -261,7 +306,12 @@ mod tests {
                 fault: Fault::Crash { node: "nope".into(), restart_after_ms: 1 },
             }],
         };
-        let err = plan.validate(&["a".into()]).unwrap_err();
+        let err = plan.validate(&["a".into()], &[]).unwrap_err();
         assert!(err.contains("unknown node \"nope\""), "{err}");
+        let plan =
+            FaultPlan { events: vec![TimedFault { at_ms: 5, fault: Fault::Failover { store: "a".into() } }] };
+        let err = plan.validate(&["a".into()], &[]).unwrap_err();
+        assert!(err.contains("not a replicated store"), "{err}");
+        plan.validate(&["a".into()], &["a".into()]).unwrap();
     }
 }

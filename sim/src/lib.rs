@@ -6,11 +6,14 @@
 //! - [`rpc`] — typed request/response messaging with timeouts, every message traced.
 //! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
-//! - [`store`] — a transactional key-value store on a disk, served over the network.
+//! - [`store`] — a transactional key-value store on a disk, served over the network,
+//!   replicated primary → replica.
+//! - [`cluster`] — replica sets: who is primary, failover, replication modes.
 //! - [`fault`] — fault plans (timed events) and the model they are drawn from.
 //! - [`nemesis`] — executes a plan in the fault window, then heals everything.
 //! - [`trace`] — the event trace of a run and its stable hash.
 
+pub mod cluster;
 pub mod disk;
 pub mod fault;
 pub mod nemesis;
@@ -20,6 +23,7 @@ pub mod store;
 pub mod trace;
 pub mod world;
 
+pub use cluster::{ReplicaSet, Replication, ReplicationConfig};
 pub use fault::{Fault, FaultModel, FaultPlan, TimedFault};
 pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};

@@ -2,6 +2,7 @@
 //! everything so the liveness phase can begin (TigerBeetle's
 //! `transition_to_liveness_mode`).
 
+use crate::disk::DiskFaults;
 use crate::fault::{Fault, FaultPlan};
 use crate::trace::NodeId;
 use crate::world::Sim;
@@ -44,6 +45,13 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
             Fault::Loss { rate, duration_ms } => {
                 sim.set_loss(rate);
                 later(&sim, at(end + duration_ms), |s| s.set_loss(0.0));
+            }
+            Fault::Failover { store } => sim.failover_store(&store),
+            Fault::Disk { fsync_fail_rate, torn_write_rate, extra_latency_ms: (lo, hi), duration_ms } => {
+                let faults =
+                    DiskFaults { fsync_fail_rate, torn_write_rate, extra_latency_us: (lo * 1000, hi * 1000) };
+                sim.set_disk_faults(faults);
+                later(&sim, at(end + duration_ms), |s| s.set_disk_faults(DiskFaults::default()));
             }
             Fault::Duplication { rate, duration_ms } => {
                 sim.set_duplication(rate);

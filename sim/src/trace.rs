@@ -69,6 +69,35 @@ pub enum EventKind {
     },
     Crash {
         unsynced_lost: u32,
+        /// A prefix of the first lost record reached the disk.
+        torn: bool,
+    },
+    /// The control plane made `to` the primary of `store`; `lost` acknowledged
+    /// records of the old primary never reached it (async replication).
+    Failover {
+        store: String,
+        to: NodeId,
+        epoch: u64,
+        lost: u32,
+        lost_keys: Vec<String>,
+    },
+    /// A failover was due but the replica was down too.
+    FailoverImpossible {
+        store: String,
+    },
+    FsyncFailed,
+    /// Recovery found a torn record and cut the log there.
+    TornWriteDropped {
+        records: u32,
+    },
+    /// A replica replaced its table with the primary's snapshot.
+    Resynced {
+        seq: u64,
+    },
+    DiskFaults {
+        fsync_fail_ppm: u32,
+        torn_ppm: u32,
+        extra_latency_ms: (u64, u64),
     },
     Restart,
     Pause,
@@ -118,6 +147,12 @@ impl EventKind {
             EventKind::Drop { reason: DropReason::Late, .. } => "drop-late",
             EventKind::Timeout { .. } => "timeout",
             EventKind::Crash { .. } => "crash",
+            EventKind::Failover { .. } => "failover",
+            EventKind::FailoverImpossible { .. } => "failover-impossible",
+            EventKind::FsyncFailed => "fsync-failed",
+            EventKind::TornWriteDropped { .. } => "torn-write-dropped",
+            EventKind::Resynced { .. } => "resynced",
+            EventKind::DiskFaults { .. } => "disk-faults",
             EventKind::Restart => "restart",
             EventKind::Pause => "pause",
             EventKind::Resume => "resume",

@@ -2,7 +2,8 @@
 //! that outlives any node — disks, the network's fault state, the trace and the
 //! history of acknowledged commits. Fault actions (crash, partition, …) live here.
 
-use crate::disk::{Disk, DiskConfig};
+use crate::cluster::{ReplicaSet, Replication, ReplicationConfig};
+use crate::disk::{Disk, DiskConfig, DiskFaults};
 use crate::net::{self, Cut, NetState};
 use crate::rpc::Endpoint;
 use crate::store::Commit;
@@ -27,11 +28,17 @@ pub struct WorldConfig {
     /// Keep every trace event (for replay), not just the hash. Default off.
     pub record: bool,
     pub disk: DiskConfig,
+    pub replication: ReplicationConfig,
 }
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        WorldConfig { latency_us: (1_000, 5_000), record: false, disk: DiskConfig::default() }
+        WorldConfig {
+            latency_us: (1_000, 5_000),
+            record: false,
+            disk: DiskConfig::default(),
+            replication: ReplicationConfig::default(),
+        }
     }
 }
 
@@ -55,6 +62,8 @@ impl World {
             commits: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(1),
             healed: AtomicBool::new(false),
+            sets: Mutex::new(Vec::new()),
+            control: Mutex::new(None),
         });
         World { rt, sim }
     }
@@ -88,13 +97,52 @@ impl World {
         id
     }
 
+    /// Adds a store named `name`: one node, or a primary and a `{name}-replica`
+    /// node under the world's replication mode. Returns its replica set.
+    pub fn store(&mut self, name: &str) -> Arc<ReplicaSet> {
+        let mode = self.sim.config.replication.mode;
+        let first = self.sim.node_count() as u16;
+        let members = match mode {
+            Replication::None => vec![NodeId(first)],
+            Replication::Async | Replication::SemiSync => vec![NodeId(first), NodeId(first + 1)],
+        };
+        let set = Arc::new(ReplicaSet::new(name, members.clone(), mode));
+        self.sim.sets.lock().unwrap().push(set.clone());
+        for (i, id) in members.into_iter().enumerate() {
+            let node_name = if i == 0 { name.to_string() } else { format!("{name}-replica") };
+            let s = set.clone();
+            assert_eq!(self.node(&node_name, move |ctx| crate::store::serve(ctx, s.clone())), id);
+        }
+        set
+    }
+
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
     }
 
-    /// Runs `main` to completion in simulated time.
+    /// Runs `main` to completion in simulated time. The control plane (delayed
+    /// restarts, failovers) runs beside it on the main node.
     pub fn run<F: Future>(&self, main: F) -> F::Output {
-        self.rt.block_on(main)
+        let sim = self.sim.clone();
+        self.rt.block_on(async move {
+            let mut control = sim.control.lock().unwrap();
+            if control.is_none() {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+                *control = Some(tx);
+                let s = sim.clone();
+                tokio::spawn(async move {
+                    while let Some((delay, job)) = rx.recv().await {
+                        let s = s.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            job(&s);
+                        });
+                    }
+                });
+            }
+            drop(control);
+            main.await
+        })
     }
 }
 
@@ -137,6 +185,9 @@ impl NodeCtx {
     }
 }
 
+/// Work for the control plane: run this after that delay.
+type Job = (Duration, Box<dyn FnOnce(&Arc<Sim>) + Send>);
+
 /// The shared state of a world, reachable from every node and from the nemesis.
 pub struct Sim {
     seed: u64,
@@ -147,6 +198,8 @@ pub struct Sim {
     commits: Mutex<Vec<Commit>>,
     next_call: AtomicU64,
     healed: AtomicBool,
+    sets: Mutex<Vec<Arc<ReplicaSet>>>,
+    control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
 }
 
 impl Sim {
@@ -220,7 +273,27 @@ impl Sim {
         self.nodes.lock().unwrap()[id.0 as usize].madsim_id
     }
 
-    /// Kills every task of the node; its disk loses what was not synced.
+    /// Runs `job` on the control plane after `delay`, whatever node asks: the
+    /// job outlives the asker, as a supervisor outlives the process it restarts.
+    pub fn after(&self, delay: Duration, job: impl FnOnce(&Arc<Sim>) + Send + 'static) {
+        let control = self.control.lock().unwrap();
+        let tx = control.as_ref().expect("the control plane runs only inside World::run");
+        // The receiver lives as long as the world's runtime; a send fails only
+        // while the world is being torn down, when nothing matters any more.
+        let _ = tx.send((delay, Box::new(job)));
+    }
+
+    /// The replica sets of the world's stores.
+    pub fn replica_sets(&self) -> Vec<Arc<ReplicaSet>> {
+        self.sets.lock().unwrap().clone()
+    }
+
+    fn set_named(&self, name: &str) -> Option<Arc<ReplicaSet>> {
+        self.sets.lock().unwrap().iter().find(|s| s.name == name).cloned()
+    }
+
+    /// Kills every task of the node; its disk loses what was not synced. A
+    /// crashed primary is replaced by its replica after the detection delay.
     pub fn crash(&self, id: NodeId) {
         if !self.is_up(id) {
             return;
@@ -228,8 +301,67 @@ impl Sim {
         madsim::runtime::Handle::current().kill(self.madsim_id(id));
         self.nodes.lock().unwrap()[id.0 as usize].paused = false;
         self.net().set_up(id, false);
-        let unsynced_lost = self.disk(id).crash();
-        self.record(id, EventKind::Crash { unsynced_lost });
+        let loss = self.disk(id).crash();
+        self.record(id, EventKind::Crash { unsynced_lost: loss.unsynced_lost, torn: loss.torn });
+        let set =
+            self.sets.lock().unwrap().iter().find(|s| s.is_primary(id) && s.peer(id).is_some()).cloned();
+        if let Some(set) = set {
+            let detection = Duration::from_millis(self.config.replication.detection_ms);
+            self.after(detection, move |s| {
+                if set.is_primary(id) && !s.is_up(id) && !s.healed() {
+                    s.failover(&set);
+                }
+            });
+        }
+    }
+
+    /// Promotes the replica of the store named `name` (the primary's name).
+    pub fn failover_store(&self, name: &str) {
+        let set = self.set_named(name).unwrap_or_else(|| panic!("no store named {name}"));
+        self.failover(&set);
+    }
+
+    /// Makes the replica the primary in a new epoch, whatever the old primary is
+    /// doing. Records which acknowledged records the new primary never got.
+    pub fn failover(&self, set: &ReplicaSet) {
+        let old = set.primary();
+        let Some(new) = set.peer(old) else { return };
+        if !self.is_up(new) {
+            self.record(NodeId::WORLD, EventKind::FailoverImpossible { store: set.name.clone() });
+            return;
+        }
+        let kept = crate::store::log::recover_full(&self.disk(new)).seq;
+        let mut lost = 0;
+        let mut lost_keys: Vec<String> = Vec::new();
+        for rec in crate::store::log::recover_full(&self.disk(old)).records {
+            if let (true, crate::store::log::Body::Writes(w)) = (rec.seq > kept, &rec.body) {
+                lost += 1;
+                for (k, _) in w {
+                    if !lost_keys.contains(k) && lost_keys.len() < 8 {
+                        lost_keys.push(k.clone());
+                    }
+                }
+            }
+        }
+        let epoch = set.promote(new);
+        let kind = EventKind::Failover { store: set.name.clone(), to: new, epoch, lost, lost_keys };
+        self.record(NodeId::WORLD, kind);
+    }
+
+    /// Switches disk faults on (or off, with the default) on every disk.
+    pub fn set_disk_faults(&self, faults: DiskFaults) {
+        for n in self.nodes.lock().unwrap().iter() {
+            n.disk.set_faults(faults);
+        }
+        let (lo, hi) = faults.extra_latency_us;
+        self.record(
+            NodeId::WORLD,
+            EventKind::DiskFaults {
+                fsync_fail_ppm: (faults.fsync_fail_rate * 1e6) as u32,
+                torn_ppm: (faults.torn_write_rate * 1e6) as u32,
+                extra_latency_ms: (lo / 1000, hi / 1000),
+            },
+        );
     }
 
     /// Starts a crashed node again from its init function and its durable state.
@@ -317,6 +449,7 @@ impl Sim {
     pub fn heal_all(&self) {
         self.healed.store(true, Ordering::Relaxed);
         self.record(NodeId::WORLD, EventKind::HealAll);
+        self.set_disk_faults(DiskFaults::default());
         for cut in self.net().clear_partitions() {
             self.record_healed(cut);
         }

@@ -3,8 +3,9 @@
 //! are idempotent and a deduction that arrives after its compensation is refused.
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
-use faultline_sim::{NodeCtx, NodeId, Op, StoreClient, TxnError, Value};
+use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
+use std::sync::Arc;
 
 pub fn available(sku: u32) -> String {
     format!("stock/{sku:03}/available")
@@ -35,7 +36,7 @@ labels!(InventoryReq {
     InventoryReq::Restock { .. } => "stock-restock",
 });
 
-pub async fn serve(ctx: NodeCtx, db: NodeId) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, |store, _ep, req| handle(store, req)).await
 }
 

@@ -11,7 +11,7 @@ pub mod points;
 
 use crate::workload::Workload;
 use faultline_sim::store::{self, StoreClient};
-use faultline_sim::{Endpoint, NodeId, TxnError, World};
+use faultline_sim::{Endpoint, NodeId, ReplicaSet, TxnError, World};
 use gateway::Ledger;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -83,7 +83,7 @@ pub(crate) fn unknown_or(err: TxnError, on_condition: impl FnOnce(usize) -> Repl
 
 /// Serves one service: binds its endpoint, connects it to its store, and hands
 /// each request to `handle`.
-pub(crate) async fn run_service<R, F, Fut>(ctx: faultline_sim::NodeCtx, db: NodeId, handle: F)
+pub(crate) async fn run_service<R, F, Fut>(ctx: faultline_sim::NodeCtx, db: Arc<ReplicaSet>, handle: F)
 where
     R: faultline_sim::Request<Response = Reply>,
     F: Fn(StoreClient, Arc<Endpoint>, R) -> Fut + Send + Sync + 'static,
@@ -96,20 +96,20 @@ where
     std::future::pending::<()>().await
 }
 
-/// The nodes of a deployed shop.
+/// The nodes and stores of a deployed shop.
 #[derive(Clone, Debug)]
 pub struct Shop {
     pub order: NodeId,
-    pub order_db: NodeId,
     pub inventory: NodeId,
-    pub inventory_db: NodeId,
     pub payment: NodeId,
-    pub payment_db: NodeId,
     pub points: NodeId,
-    pub points_db: NodeId,
     pub notification: NodeId,
-    pub notification_db: NodeId,
     pub gateway: NodeId,
+    pub order_db: Arc<ReplicaSet>,
+    pub inventory_db: Arc<ReplicaSet>,
+    pub payment_db: Arc<ReplicaSet>,
+    pub points_db: Arc<ReplicaSet>,
+    pub notification_db: Arc<ReplicaSet>,
     pub ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -117,37 +117,44 @@ impl Shop {
     /// Adds the shop's nodes to `world` with the workload's initial stock and balances.
     pub fn deploy(world: &mut World, workload: &Workload) -> Shop {
         let ledger = Arc::new(Mutex::new(Ledger::new(workload.balances.clone())));
-        let order_db = world.node("order-db", store::serve);
-        let inventory_db = world.node("inventory-db", store::serve);
-        let payment_db = world.node("payment-db", store::serve);
-        let points_db = world.node("points-db", store::serve);
-        let notification_db = world.node("notification-db", store::serve);
+        let order_db = world.store("order-db");
+        let inventory_db = world.store("inventory-db");
+        let payment_db = world.store("payment-db");
+        let points_db = world.store("points-db");
+        let notification_db = world.store("notification-db");
         let l = ledger.clone();
         let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone()));
-        let order = world.node("order", move |ctx| order::serve(ctx, order_db));
-        let inventory = world.node("inventory", move |ctx| inventory::serve(ctx, inventory_db));
-        let payment = world.node("payment", move |ctx| payment::serve(ctx, payment_db, gateway));
-        let points = world.node("points", move |ctx| points::serve(ctx, points_db));
-        let notification = world.node("notification", move |ctx| notification::serve(ctx, notification_db));
-        let rows = workload
+        let db = order_db.clone();
+        let order = world.node("order", move |ctx| order::serve(ctx, db.clone()));
+        let db = inventory_db.clone();
+        let inventory = world.node("inventory", move |ctx| inventory::serve(ctx, db.clone()));
+        let db = payment_db.clone();
+        let payment = world.node("payment", move |ctx| payment::serve(ctx, db.clone(), gateway));
+        let db = points_db.clone();
+        let points = world.node("points", move |ctx| points::serve(ctx, db.clone()));
+        let db = notification_db.clone();
+        let notification = world.node("notification", move |ctx| notification::serve(ctx, db.clone()));
+        let stock: Vec<_> = workload
             .stock
             .iter()
             .enumerate()
             .map(|(sku, n)| (inventory::available(sku as u32), (*n).into()))
             .collect();
-        store::preload(&world.sim().disk(inventory_db), rows);
+        for member in &inventory_db.members {
+            store::preload(&world.sim().disk(*member), stock.clone());
+        }
         Shop {
             order,
-            order_db,
             inventory,
-            inventory_db,
             payment,
-            payment_db,
             points,
-            points_db,
             notification,
-            notification_db,
             gateway,
+            order_db,
+            inventory_db,
+            payment_db,
+            points_db,
+            notification_db,
             ledger,
         }
     }

@@ -1,8 +1,9 @@
 //! The notification service: tells the customer once per completed order.
 
 use super::{labels, run_service, unknown_or, Reply};
-use faultline_sim::{NodeCtx, NodeId, Op, StoreClient};
+use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// How many notifications the customer received.
 pub fn sent(customer: u32) -> String {
@@ -20,7 +21,7 @@ pub enum NotifyReq {
 
 labels!(NotifyReq { NotifyReq::Notify { .. } => "notify" });
 
-pub async fn serve(ctx: NodeCtx, db: NodeId) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, |store, _ep, req| handle(store, req)).await
 }
 

@@ -2,8 +2,9 @@
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
 use crate::workload::Order;
-use faultline_sim::{NodeCtx, NodeId, Op, StoreClient, Value};
+use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, Value};
 use serde::Serialize;
+use std::sync::Arc;
 
 pub const PENDING: &str = "pending";
 pub const COMPLETED: &str = "completed";
@@ -26,7 +27,7 @@ labels!(OrderReq {
     OrderReq::Cancel(_) => "order-cancel",
 });
 
-pub async fn serve(ctx: NodeCtx, db: NodeId) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, |store, _ep, req| handle(store, req)).await
 }
 

@@ -4,7 +4,7 @@
 
 use super::gateway::{GatewayReq, GatewayRsp};
 use super::{labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
-use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, StoreClient, TxnError, Value};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ labels!(PaymentReq {
     PaymentReq::Refund { .. } => "pay-refund",
 });
 
-pub async fn serve(ctx: NodeCtx, db: NodeId, gateway: NodeId) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, gateway: NodeId) {
     run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)).await
 }
 

@@ -1,8 +1,9 @@
 //! The points service: awards loyalty points once per order.
 
 use super::{labels, run_service, unknown_or, Reply};
-use faultline_sim::{NodeCtx, NodeId, Op, StoreClient};
+use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient};
 use serde::Serialize;
+use std::sync::Arc;
 
 pub fn balance(customer: u32) -> String {
     format!("points/{customer:04}")
@@ -19,7 +20,7 @@ pub enum PointsReq {
 
 labels!(PointsReq { PointsReq::Award { .. } => "points-award" });
 
-pub async fn serve(ctx: NodeCtx, db: NodeId) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, |store, _ep, req| handle(store, req)).await
 }
 

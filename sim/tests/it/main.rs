@@ -1,3 +1,5 @@
 //! Scenario-level tests of the simulator, one module per area.
 
+mod disk_faults;
+mod replication;
 mod world;

@@ -7,30 +7,43 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Outcome {
-    hash: u64,
-    counts: std::collections::BTreeMap<&'static str, u64>,
-    acked: i64,
-    attempted: i64,
-    durable: i64,
+pub struct Outcome {
+    pub hash: u64,
+    pub counts: std::collections::BTreeMap<&'static str, u64>,
+    pub acked: i64,
+    pub attempted: i64,
+    /// The counter on the final primary's disk.
+    pub durable: i64,
+    /// The counter on every member's disk, primary first.
+    pub members: Vec<i64>,
+    pub events: Vec<faultline_sim::Event>,
 }
 
-fn at(at_ms: u64, fault: Fault) -> TimedFault {
+pub fn at(at_ms: u64, fault: Fault) -> TimedFault {
     TimedFault { at_ms, fault }
 }
 
-/// A client increments a counter in a store, once per 10 ms, under `plan`.
 fn run(seed: u64, plan: FaultPlan) -> Outcome {
-    let mut world = World::new(seed, WorldConfig::default());
-    let db = world.node("db", store::serve);
+    run_with(seed, WorldConfig::default(), plan)
+}
+
+/// A client increments a counter in a store named `db`, once per 10 ms, under
+/// `plan` (fault window 3 s; the client stops at 4.5 s; the run at 6 s).
+pub fn run_with(seed: u64, config: WorldConfig, plan: FaultPlan) -> Outcome {
+    let mut world = World::new(seed, WorldConfig { record: true, ..config });
+    let db = world.store("db");
     let acked = Arc::new(AtomicI64::new(0));
     let attempted = Arc::new(AtomicI64::new(0));
-    let (a, t) = (acked.clone(), attempted.clone());
+    let (a, t, set) = (acked.clone(), attempted.clone(), db.clone());
     world.node("client", move |ctx| {
-        let (acked, attempted) = (a.clone(), t.clone());
+        let (acked, attempted, db) = (a.clone(), t.clone(), set.clone());
         async move {
             let client = StoreClient::new(ctx.endpoint().await, db, Duration::from_millis(50));
+            // Stop early enough for the replicas to converge before the end.
             for _ in 0..200 {
+                if faultline_sim::Sim::now_us() > 4_500_000 {
+                    break;
+                }
                 attempted.fetch_add(1, Ordering::Relaxed);
                 let incr = Op::Incr { key: "n".into(), by: 1, floor: 0 };
                 if client.txn(vec![incr]).await.is_ok() {
@@ -41,13 +54,18 @@ fn run(seed: u64, plan: FaultPlan) -> Outcome {
             std::future::pending::<()>().await
         }
     });
-    plan.validate(&["db".into(), "client".into()]).unwrap();
+    let names: Vec<String> =
+        (0..world.sim().node_count()).map(|i| world.sim().name(faultline_sim::NodeId(i as u16))).collect();
+    plan.validate(&names, &["db".into()]).unwrap();
     let sim = world.sim().clone();
     world.run(async {
         faultline_sim::nemesis::run(sim.clone(), plan, 3_000).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
     });
-    let durable = store::recover(&sim.disk(db)).get("n").and_then(Value::as_int).unwrap_or(0);
+    let counter = |node| store::recover(&sim.disk(node)).get("n").and_then(Value::as_int).unwrap_or(0);
+    let durable = counter(db.primary());
+    let mut members = vec![durable];
+    members.extend(db.peer(db.primary()).map(counter));
     let trace = sim.trace();
     Outcome {
         hash: trace.hash(),
@@ -55,6 +73,8 @@ fn run(seed: u64, plan: FaultPlan) -> Outcome {
         acked: acked.load(Ordering::Relaxed),
         attempted: attempted.load(Ordering::Relaxed),
         durable,
+        members,
+        events: trace.events().unwrap_or_default().to_vec(),
     }
 }
 

@@ -1,20 +1,27 @@
-//! A transactional key-value store that runs on its own node and is reached over
-//! the simulated network, as a service's database is.
+//! A transactional key-value store that runs on its own nodes and is reached
+//! over the simulated network, as a service's database is.
 //!
 //! One transaction is a list of [`Op`]s applied atomically: a failed condition
 //! undoes the ops before it and nothing is written. A committed transaction's
-//! writes are appended to the node's [`Disk`](crate::disk::Disk) and synced
-//! before the reply, so an acknowledged write survives a crash; the in-memory
-//! table is rebuilt from the disk at every start.
+//! writes are appended to the primary's disk and synced before the reply, so an
+//! acknowledged write survives a crash of that node; whether it survives a
+//! failover depends on the replica set's [`Replication`](crate::cluster::Replication).
+//!
+//! - [`server`] — a store node: primary or replica, replication shipping.
+//! - [`log`] — the on-disk record format and recovery.
+//! - [`client`] — finds the primary and runs transactions.
 
-use crate::disk::Disk;
-use crate::rpc::{Endpoint, Message, Request};
+pub mod client;
+pub mod log;
+pub mod server;
+
+pub use client::StoreClient;
+pub use log::{preload, recover};
+pub use server::serve;
+
 use crate::trace::NodeId;
-use crate::world::{NodeCtx, Sim};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 pub type Key = String;
 
@@ -106,34 +113,9 @@ impl OpResult {
 pub enum TxnError {
     /// Op `index` failed its condition; nothing was applied.
     Condition { index: usize, key: Key },
-    /// No answer from the store: the transaction may or may not have committed.
+    /// No usable answer (timeout, failover in progress, a failed fsync): the
+    /// transaction may or may not have committed.
     Unknown,
-}
-
-/// The request a store serves.
-#[derive(Clone, Debug, Serialize)]
-pub struct Txn(pub Vec<Op>);
-
-#[derive(Clone, Debug, Serialize)]
-pub struct TxnReply(pub Result<Vec<OpResult>, TxnError>);
-
-impl Message for Txn {
-    fn label(&self) -> &'static str {
-        "txn"
-    }
-}
-
-impl Message for TxnReply {
-    fn label(&self) -> &'static str {
-        match self.0 {
-            Ok(_) => "txn-ok",
-            Err(_) => "txn-failed",
-        }
-    }
-}
-
-impl Request for Txn {
-    type Response = TxnReply;
 }
 
 /// The net writes of one committed transaction (`None`: deleted), as acknowledged.
@@ -145,56 +127,6 @@ pub struct Commit {
 }
 
 pub type Table = BTreeMap<Key, Value>;
-
-/// A store node's whole life: recover the table from disk, then serve forever.
-pub async fn serve(ctx: NodeCtx) {
-    let disk = ctx.disk();
-    let table = Arc::new(tokio::sync::Mutex::new(recover(&disk)));
-    let ep = ctx.endpoint().await;
-    let (sim, me) = (ctx.sim().clone(), ctx.id());
-    ep.serve(move |Txn(ops), _from| {
-        let (table, disk, sim) = (table.clone(), disk.clone(), sim.clone());
-        async move {
-            // Held across the sync: transactions are serial, and none can read a
-            // write that is not yet durable.
-            let mut table = table.lock().await;
-            let writes = match apply(&mut table, &ops) {
-                Ok(w) => w,
-                Err(e) => return TxnReply(Err(e)),
-            };
-            let results = writes.0;
-            if !writes.1.is_empty() {
-                disk.append(&bincode::serialize(&writes.1).expect("encode record"));
-                disk.sync().await;
-                sim.push_commit(Commit { at_us: Sim::now_us(), store: me, writes: writes.1 });
-            }
-            TxnReply(Ok(results))
-        }
-    });
-    std::future::pending::<()>().await
-}
-
-/// Gives a store its initial rows, durably, before the run starts.
-pub fn preload(disk: &Disk, rows: Vec<(Key, Value)>) {
-    let writes: Vec<(Key, Option<Value>)> = rows.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    disk.preload(&bincode::serialize(&writes).expect("encode record"));
-}
-
-/// The durable table: every synced record replayed in order.
-pub fn recover(disk: &Disk) -> Table {
-    let mut table = Table::new();
-    for rec in disk.read_durable() {
-        let writes: Vec<(Key, Option<Value>)> =
-            bincode::deserialize(&rec).expect("a checksummed record decodes");
-        for (k, v) in writes {
-            match v {
-                Some(v) => table.insert(k, v),
-                None => table.remove(&k),
-            };
-        }
-    }
-    table
-}
 
 type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
 
@@ -275,27 +207,6 @@ fn step(table: &mut Table, op: &Op, undo: &mut Vec<(Key, Option<Value>)>) -> Res
                 .collect(),
         ),
     })
-}
-
-/// A client of one store, with a fixed per-call timeout.
-#[derive(Clone)]
-pub struct StoreClient {
-    ep: Arc<Endpoint>,
-    store: NodeId,
-    timeout: Duration,
-}
-
-impl StoreClient {
-    pub fn new(ep: Arc<Endpoint>, store: NodeId, timeout: Duration) -> Self {
-        StoreClient { ep, store, timeout }
-    }
-
-    pub async fn txn(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, TxnError> {
-        match self.ep.call(self.store, Txn(ops), self.timeout).await {
-            Ok(TxnReply(r)) => r,
-            Err(_) => Err(TxnError::Unknown),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,332 @@
+//! A store node. Every member of a replica set runs this; the control plane
+//! ([`ReplicaSet`]) says which one is primary.
+//!
+//! The primary applies transactions, syncs each commit to its disk, and ships
+//! the records to its replica in sequence. The replica applies shipped records
+//! in order and resyncs from a snapshot whenever it cannot continue the
+//! primary's sequence — after its own restart, or after a failover, when its
+//! log may hold writes the new primary never had. So a demoted primary never
+//! serves stale writes: it discards its divergent suffix before it follows.
+//! A failed fsync stops the node from serving; the control plane restarts it.
+
+use super::log::{self, Body, Record};
+use super::{apply, Commit, Key, Op, OpResult, Table, TxnError, Value};
+use crate::cluster::{ReplicaSet, Replication};
+use crate::disk::Disk;
+use crate::rpc::{Endpoint, Message, Request};
+use crate::trace::{EventKind, NodeId};
+use crate::world::{NodeCtx, Sim};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex, Notify};
+
+/// How long a store that failed an fsync keeps refusing before it is restarted.
+const FSYNC_RESTART_MS: u64 = 200;
+/// How often the primary retries shipping when its replica does not answer.
+const SHIP_TICK: Duration = Duration::from_millis(50);
+const SHIP_TIMEOUT: Duration = Duration::from_millis(200);
+/// Records per replication message.
+const SHIP_BATCH: usize = 64;
+
+type Writes = Vec<(Key, Option<Value>)>;
+
+/// What a store node serves.
+#[derive(Clone, Debug, Serialize)]
+pub enum StoreReq {
+    Txn(Vec<Op>),
+    /// Records `(seq, writes)` of the primary's `epoch`, in order.
+    Replicate {
+        epoch: u64,
+        records: Vec<(u64, Writes)>,
+    },
+    /// The primary's whole table as of `seq`.
+    Snapshot {
+        epoch: u64,
+        seq: u64,
+        rows: Vec<(Key, Value)>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub enum StoreRsp {
+    Txn(Result<Vec<OpResult>, TxnError>),
+    /// Ask the control plane for the primary and retry there.
+    NotPrimary,
+    /// The node failed an fsync and serves nothing until it restarts.
+    Unavailable,
+    /// The replica holds everything up to `seq`.
+    Acked {
+        seq: u64,
+    },
+    /// The replica cannot continue from these records: send a snapshot.
+    NeedSnapshot,
+    /// Replication sent to a node that is primary itself.
+    NotReplica,
+}
+
+impl Message for StoreReq {
+    fn label(&self) -> &'static str {
+        match self {
+            StoreReq::Txn(_) => "txn",
+            StoreReq::Replicate { .. } => "replicate",
+            StoreReq::Snapshot { .. } => "snapshot",
+        }
+    }
+}
+
+impl Message for StoreRsp {
+    fn label(&self) -> &'static str {
+        match self {
+            StoreRsp::Txn(Ok(_)) => "txn-ok",
+            StoreRsp::Txn(Err(_)) => "txn-failed",
+            StoreRsp::NotPrimary => "not-primary",
+            StoreRsp::Unavailable => "unavailable",
+            StoreRsp::Acked { .. } => "acked",
+            StoreRsp::NeedSnapshot => "need-snapshot",
+            StoreRsp::NotReplica => "not-replica",
+        }
+    }
+}
+
+impl Request for StoreReq {
+    type Response = StoreRsp;
+}
+
+struct Node {
+    sim: Arc<Sim>,
+    me: NodeId,
+    set: Arc<ReplicaSet>,
+    disk: Arc<Disk>,
+    state: Mutex<State>,
+    /// The highest sequence the replica acknowledged, for semi-sync waits.
+    shipped: watch::Sender<u64>,
+    wake_shipper: Notify,
+    failed: AtomicBool,
+}
+
+struct State {
+    table: Table,
+    /// Sequence of the last applied record.
+    seq: u64,
+    /// As a replica: the primary epoch this log continues, once resynced.
+    following: Option<u64>,
+    /// As a primary: committed records the replica has not acknowledged yet.
+    backlog: BTreeMap<u64, Writes>,
+}
+
+/// A store node's whole life: recover from disk, then serve and ship forever.
+pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
+    let disk = ctx.disk();
+    let rec = log::recover_full(&disk);
+    if rec.torn_dropped > 0 {
+        ctx.sim().record(ctx.id(), EventKind::TornWriteDropped { records: rec.torn_dropped as u32 });
+    }
+    let state = State { table: rec.table, seq: rec.seq, following: None, backlog: BTreeMap::new() };
+    let ep = ctx.endpoint().await;
+    let node = Arc::new(Node {
+        sim: ctx.sim().clone(),
+        me: ctx.id(),
+        set,
+        disk,
+        state: Mutex::new(state),
+        shipped: watch::channel(0).0,
+        wake_shipper: Notify::new(),
+        failed: AtomicBool::new(false),
+    });
+    let n = node.clone();
+    ep.serve(move |req: StoreReq, _from| n.clone().handle(req));
+    if node.set.members.len() > 1 {
+        node.ship(&ep).await;
+    }
+    std::future::pending::<()>().await
+}
+
+impl Node {
+    async fn handle(self: Arc<Self>, req: StoreReq) -> StoreRsp {
+        if self.failed.load(Ordering::Relaxed) {
+            return StoreRsp::Unavailable;
+        }
+        match req {
+            StoreReq::Txn(ops) => self.txn(ops).await,
+            StoreReq::Replicate { epoch, records } => self.replicate(epoch, records).await,
+            StoreReq::Snapshot { epoch, seq, rows } => self.install(epoch, seq, rows).await,
+        }
+    }
+
+    async fn txn(&self, ops: Vec<Op>) -> StoreRsp {
+        let mut st = self.state.lock().await;
+        // Checked under the lock: a demotion that happened while we waited for it
+        // fences this node off.
+        if !self.set.is_primary(self.me) {
+            return StoreRsp::NotPrimary;
+        }
+        if self.failed.load(Ordering::Relaxed) {
+            return StoreRsp::Unavailable;
+        }
+        let epoch = self.set.epoch();
+        let (results, writes) = match apply(&mut st.table, &ops) {
+            Ok(applied) => applied,
+            Err(e) => return StoreRsp::Txn(Err(e)),
+        };
+        if !writes.is_empty() {
+            st.seq += 1;
+            let seq = st.seq;
+            self.disk.append(&Record { epoch, seq, body: Body::Writes(writes.clone()) }.encode());
+            // Held across the sync: transactions are serial, and none reads a
+            // write that is not yet durable here.
+            if self.disk.sync().await.is_err() {
+                self.fail();
+                return StoreRsp::Unavailable;
+            }
+            if self.set.members.len() > 1 {
+                st.backlog.insert(seq, writes.clone());
+            }
+        }
+        // Under semi-sync even a read waits: it may have seen a write that is
+        // not yet on the replica, and must not be answered before it is.
+        let must_ship = st.seq;
+        drop(st);
+        if self.set.members.len() > 1 {
+            self.wake_shipper.notify_one();
+            if self.set.mode == Replication::SemiSync && !self.wait_shipped(must_ship).await {
+                return StoreRsp::NotPrimary;
+            }
+        }
+        if !writes.is_empty() {
+            self.sim.push_commit(Commit { at_us: Sim::now_us(), store: self.me, writes });
+        }
+        StoreRsp::Txn(Ok(results))
+    }
+
+    /// Waits until the replica has `seq`; false if this node stopped being primary.
+    async fn wait_shipped(&self, seq: u64) -> bool {
+        let mut rx = self.shipped.subscribe();
+        loop {
+            if *rx.borrow_and_update() >= seq {
+                return true;
+            }
+            if !self.set.is_primary(self.me) || self.failed.load(Ordering::Relaxed) {
+                return false;
+            }
+            tokio::select! {
+                biased;
+                _ = rx.changed() => {}
+                _ = tokio::time::sleep(SHIP_TICK) => {}
+            }
+        }
+    }
+
+    async fn replicate(&self, epoch: u64, records: Vec<(u64, Writes)>) -> StoreRsp {
+        let mut st = self.state.lock().await;
+        if self.set.is_primary(self.me) {
+            return StoreRsp::NotReplica;
+        }
+        if st.following != Some(epoch) {
+            return StoreRsp::NeedSnapshot;
+        }
+        let mut wrote = false;
+        for (seq, writes) in records {
+            if seq <= st.seq {
+                continue; // a duplicate of what we have
+            }
+            if seq != st.seq + 1 {
+                return StoreRsp::NeedSnapshot;
+            }
+            let body = Body::Writes(writes);
+            log::apply_record(&mut st.table, &body);
+            self.disk.append(&Record { epoch, seq, body }.encode());
+            st.seq = seq;
+            wrote = true;
+        }
+        if wrote && self.disk.sync().await.is_err() {
+            self.fail();
+            return StoreRsp::Unavailable;
+        }
+        StoreRsp::Acked { seq: st.seq }
+    }
+
+    async fn install(&self, epoch: u64, seq: u64, rows: Vec<(Key, Value)>) -> StoreRsp {
+        let mut st = self.state.lock().await;
+        if self.set.is_primary(self.me) {
+            return StoreRsp::NotReplica;
+        }
+        let body = Body::Snapshot(rows);
+        log::apply_record(&mut st.table, &body);
+        self.disk.append(&Record { epoch, seq, body }.encode());
+        if self.disk.sync().await.is_err() {
+            self.fail();
+            return StoreRsp::Unavailable;
+        }
+        st.seq = seq;
+        st.following = Some(epoch);
+        self.sim.record(self.me, EventKind::Resynced { seq });
+        StoreRsp::Acked { seq }
+    }
+
+    /// The primary's shipping loop: sends the replica what it lacks, by records
+    /// while it can continue the sequence, by snapshot when it cannot.
+    async fn ship(&self, ep: &Endpoint) {
+        // What the replica acknowledged in the current epoch; unknown at first.
+        let mut acked: Option<u64> = None;
+        let mut epoch = 0;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.wake_shipper.notified() => {}
+                _ = tokio::time::sleep(SHIP_TICK) => {}
+            }
+            if !self.set.is_primary(self.me) || self.failed.load(Ordering::Relaxed) {
+                continue;
+            }
+            if self.set.epoch() != epoch {
+                (acked, epoch) = (None, self.set.epoch());
+            }
+            let Some(peer) = self.set.peer(self.me) else { continue };
+            let req = {
+                let mut st = self.state.lock().await;
+                match acked {
+                    Some(a) if a >= st.seq => continue,
+                    Some(a) if st.backlog.contains_key(&(a + 1)) => {
+                        st.backlog.retain(|s, _| *s > a);
+                        let records =
+                            st.backlog.iter().take(SHIP_BATCH).map(|(s, w)| (*s, w.clone())).collect();
+                        StoreReq::Replicate { epoch, records }
+                    }
+                    _ => {
+                        let rows = st.table.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        StoreReq::Snapshot { epoch, seq: st.seq, rows }
+                    }
+                }
+            };
+            match ep.call(peer, req, SHIP_TIMEOUT).await {
+                Ok(StoreRsp::Acked { seq }) => {
+                    acked = Some(seq);
+                    self.shipped.send_replace(seq);
+                    // More may be waiting: go again without the tick.
+                    self.wake_shipper.notify_one();
+                }
+                Ok(StoreRsp::NeedSnapshot) => acked = None,
+                _ => {}
+            }
+        }
+    }
+
+    /// A failed fsync: nothing since the last good sync may be trusted, not even
+    /// the in-memory table. Stop serving; the control plane restarts the node,
+    /// which recovers from what is really on disk (PostgreSQL's answer to
+    /// "fsyncgate": crash and recover rather than retry).
+    fn fail(&self) {
+        if self.failed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.sim.record(self.me, EventKind::FsyncFailed);
+        let me = self.me;
+        self.sim.after(Duration::from_millis(FSYNC_RESTART_MS), move |s| {
+            s.crash(me);
+            s.after(Duration::from_millis(FSYNC_RESTART_MS), move |s| s.restart(me));
+        });
+    }
+}
