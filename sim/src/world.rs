@@ -125,13 +125,21 @@ impl World {
     pub fn run<F: Future>(&self, main: F) -> F::Output {
         let sim = self.sim.clone();
         self.rt.block_on(async move {
-            let mut control = sim.control.lock().unwrap();
-            if control.is_none() {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-                *control = Some(tx);
+            let jobs = {
+                let mut control = sim.control.lock().unwrap();
+                match *control {
+                    Some(_) => None,
+                    None => {
+                        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+                        *control = Some(tx);
+                        Some(rx)
+                    }
+                }
+            };
+            if let Some(mut jobs) = jobs {
                 let s = sim.clone();
                 tokio::spawn(async move {
-                    while let Some((delay, job)) = rx.recv().await {
+                    while let Some((delay, job)) = jobs.recv().await {
                         let s = s.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
@@ -140,7 +148,6 @@ impl World {
                     }
                 });
             }
-            drop(control);
             main.await
         })
     }
