@@ -156,13 +156,15 @@ impl Orchestrator {
             // Already placed — but maybe by an attempt whose answer was lost, which
             // then started no driver: make sure one runs.
             Err(TxnError::Condition { .. }) => match self.log.txn(vec![Op::Get(phase_key(id))]).await {
-                Ok(r) => {
-                    let phase = Phase::decode(r[0].value().expect("the row that failed the insert"));
-                    if !phase.finished() {
+                Ok(r) => match r[0].value().map(Phase::decode) {
+                    Some(phase) if !phase.finished() => {
                         self.start(order, phase);
+                        Reply::Done
                     }
-                    Reply::Done
-                }
+                    Some(_) => Reply::Done,
+                    // Gone between the two reads (a failover lost it): try again.
+                    None => Reply::Unknown,
+                },
                 Err(_) => Reply::Unknown,
             },
             Err(TxnError::Unknown) => Reply::Unknown,
@@ -212,10 +214,21 @@ impl Orchestrator {
             let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
             match self.log.txn(cas).await {
                 Ok(_) => return next,
-                // Our earlier attempt may have landed: the log is the truth.
+                // Our earlier attempt may have landed: the log is the truth…
                 Err(TxnError::Condition { .. }) => {
                     if let Ok(r) = self.log.txn(vec![Op::Get(key.clone())]).await {
-                        return Phase::decode(r[0].value().expect("a placed saga's row is never deleted"));
+                        match r[0].value() {
+                            Some(v) => return Phase::decode(v),
+                            // …unless the log lost the row: an async-replicated log
+                            // forgets acknowledged writes at failover. This driver
+                            // still knows the saga; write it back and go on.
+                            None => {
+                                let restore = vec![Op::InsertIfAbsent(key.clone(), next.encode())];
+                                if self.log.txn(restore).await.is_ok() {
+                                    return next;
+                                }
+                            }
+                        }
                     }
                 }
                 Err(TxnError::Unknown) => {}

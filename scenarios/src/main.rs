@@ -5,7 +5,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use faultline_protocols::check::INVARIANTS;
 use faultline_protocols::Protocol;
-use faultline_scenarios::outcome::{RunOutcome, Summary};
+use faultline_scenarios::outcome::{RunOutcome, Summary, Verdict};
 use faultline_scenarios::runner;
 use faultline_scenarios::scenario::{Scenario, CATALOG};
 use faultline_scenarios::timeline;
@@ -143,9 +143,13 @@ fn describe(s: &Scenario) -> String {
         Some(p) => format!("explicit plan of {} events", p.len()),
         None => format!("drawn per seed from: {faults}"),
     };
+    let replication = match s.replication.mode {
+        faultline_sim::Replication::None => "no replicas".to_string(),
+        mode => format!("{mode:?} replicas, failover after {} ms", s.replication.detection_ms),
+    };
     format!(
         "scenario {}: {}\n  workload: {} orders over {} ms, {} customers, {} skus, stock {}..{}\n  \
-         latency {}..{} ms; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
+         latency {}..{} ms; {replication}; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
         s.name,
         s.description,
         w.orders,
@@ -175,6 +179,7 @@ fn run(
     }
     println!("{}", describe(&scenario));
     println!("  protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
+    print_expectation(&scenario, protocol);
     let partial = json.as_ref().map(|p| p.with_extension("partial"));
     let mut file = match &partial {
         Some(p) => Some(std::io::BufWriter::new(
@@ -197,7 +202,7 @@ fn run(
                 write_err.get_or_insert(e);
             }
         }
-        failing += usize::from(!o.violations.is_empty());
+        failing += usize::from(o.verdict == Verdict::Fail);
         bar.set_message(format!("{failing} failing"));
         bar.inc(1);
     });
@@ -216,7 +221,12 @@ fn run(
 }
 
 fn print_summary(s: &Summary, wall: std::time::Duration) {
-    println!("\n{} seeds, {} failing", s.seeds, s.failing_seeds.len());
+    println!(
+        "\n{} seeds, {} failing, {} with expected violations",
+        s.seeds,
+        s.failing_seeds.len(),
+        s.expected_seeds
+    );
     println!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
     for (name, violations, seeds) in &s.by_invariant {
         println!("  {name:<22} {violations:>10} {seeds:>8}");
@@ -246,7 +256,7 @@ fn print_summary(s: &Summary, wall: std::time::Duration) {
 }
 
 fn print_failures(arg: &str, protocol: Protocol, outcomes: &[RunOutcome]) {
-    let failing: Vec<_> = outcomes.iter().filter(|o| !o.violations.is_empty()).collect();
+    let failing: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Fail).collect();
     if failing.is_empty() {
         return;
     }
@@ -264,11 +274,18 @@ fn print_failures(arg: &str, protocol: Protocol, outcomes: &[RunOutcome]) {
 fn replay(arg: &str, protocol: &str, seed: u64, format: Format) -> Result<bool, BadInput> {
     let (scenario, protocol) = inputs(arg, protocol)?;
     let (outcome, result) = runner::run_seed(&scenario, protocol, seed, true);
+    let result = match result {
+        Ok(r) => r,
+        Err(panic) => {
+            println!("seed {seed} panicked: {panic}");
+            return Ok(false);
+        }
+    };
     let events = result.events.as_deref().unwrap_or_default();
     if format == Format::Json {
         let doc = serde_json::json!({ "outcome": outcome, "nodes": result.nodes, "events": events });
         println!("{doc}");
-        return Ok(outcome.violations.is_empty());
+        return Ok(outcome.verdict != Verdict::Fail);
     }
     println!("{}", describe(&scenario));
     println!("  protocol {}, seed {seed}, trace hash {}", protocol.name(), outcome.trace_hash);
@@ -286,5 +303,15 @@ fn replay(arg: &str, protocol: &str, seed: u64, format: Format) -> Result<bool, 
             println!("  {} — {}: {}", v.invariant, v.subject, v.detail);
         }
     }
-    Ok(outcome.violations.is_empty())
+    print_expectation(&scenario, protocol);
+    if outcome.verdict == Verdict::Expected {
+        println!("verdict: expected — every violation is one this scenario explains");
+    }
+    Ok(outcome.verdict != Verdict::Fail)
+}
+
+fn print_expectation(scenario: &Scenario, protocol: Protocol) {
+    if let Some(e) = scenario.expect.get(protocol.name()) {
+        println!("  expected for {}: {} — {}", protocol.name(), e.violations.join(", "), e.why.trim());
+    }
 }

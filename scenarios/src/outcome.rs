@@ -14,7 +14,20 @@ pub struct RunOutcome {
     /// Hex of the trace hash: same scenario, protocol and seed → same value.
     pub trace_hash: String,
     pub violations: Vec<Violation>,
+    /// Judged against the scenario's expectation for this protocol.
+    pub verdict: Verdict,
     pub metrics: Metrics,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// No invariant violated.
+    Pass,
+    /// Only invariants the scenario expects this protocol to break.
+    Expected,
+    /// An invariant the scenario does not expect to break.
+    Fail,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -54,11 +67,27 @@ impl Percentiles {
     }
 }
 
-const FAULT_EVENTS: [&str; 8] =
-    ["crash", "restart", "pause", "partition", "link-cut", "latency", "loss", "duplication"];
+/// Reported in place of an invariant when a run panicked: an assertion in a
+/// protocol or the simulator failed.
+pub const PANIC: &str = "panic";
+
+const FAULT_EVENTS: [&str; 12] = [
+    "crash",
+    "restart",
+    "pause",
+    "partition",
+    "link-cut",
+    "latency",
+    "loss",
+    "duplication",
+    "failover",
+    "failover-impossible",
+    "fsync-failed",
+    "torn-write-dropped",
+];
 
 impl RunOutcome {
-    pub fn new(scenario: &str, protocol: &str, seed: u64, r: &RunResult) -> RunOutcome {
+    pub fn new(scenario: &str, protocol: &str, seed: u64, expected: &[String], r: &RunResult) -> RunOutcome {
         let count = |k: &str| r.counts.get(k).copied().unwrap_or(0);
         let states = r.truth.orders.values().filter_map(|v| v.as_text());
         let (mut completed, mut cancelled) = (0, 0);
@@ -83,13 +112,39 @@ impl RunOutcome {
             latency_ms: Percentiles::of(&r.latencies_ms),
             faults: FAULT_EVENTS.iter().filter(|k| count(k) > 0).map(|k| (k.to_string(), count(k))).collect(),
         };
+        let verdict = if r.violations.is_empty() {
+            Verdict::Pass
+        } else if r.violations.iter().all(|v| expected.contains(&v.invariant)) {
+            Verdict::Expected
+        } else {
+            Verdict::Fail
+        };
         RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
             violations: r.violations.clone(),
+            verdict,
             metrics,
+        }
+    }
+
+    /// A run that panicked: it fails, with the panic as its one violation.
+    pub fn panicked(scenario: &str, protocol: &str, seed: u64, message: &str) -> RunOutcome {
+        let violation = Violation {
+            invariant: PANIC.to_string(),
+            subject: "simulation".into(),
+            detail: message.to_string(),
+        };
+        RunOutcome {
+            scenario: scenario.to_string(),
+            protocol: protocol.to_string(),
+            seed,
+            trace_hash: String::new(),
+            violations: vec![violation],
+            verdict: Verdict::Fail,
+            metrics: Metrics::default(),
         }
     }
 
@@ -98,6 +153,7 @@ impl RunOutcome {
         INVARIANTS
             .iter()
             .map(|(name, _)| *name)
+            .chain([PANIC])
             .filter(|name| self.violations.iter().any(|v| v.invariant == *name))
             .collect()
     }
@@ -107,7 +163,10 @@ impl RunOutcome {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub seeds: u64,
+    /// Seeds that broke an invariant the scenario does not expect to break.
     pub failing_seeds: Vec<u64>,
+    /// Seeds that broke only expected invariants.
+    pub expected_seeds: u64,
     /// Per invariant, in catalogue order: (name, violations, seeds that violated it).
     pub by_invariant: Vec<(&'static str, u64, u64)>,
     pub orders_submitted: u64,
@@ -126,11 +185,13 @@ pub struct Summary {
 impl Summary {
     pub fn of(outcomes: &[RunOutcome]) -> Summary {
         let mut s = Summary { seeds: outcomes.len() as u64, ..Summary::default() };
-        s.by_invariant = INVARIANTS.iter().map(|(name, _)| (*name, 0, 0)).collect();
+        s.by_invariant = INVARIANTS.iter().map(|(name, _)| *name).chain([PANIC]).map(|n| (n, 0, 0)).collect();
         let mut p99s = Vec::new();
         for o in outcomes {
-            if !o.violations.is_empty() {
-                s.failing_seeds.push(o.seed);
+            match o.verdict {
+                Verdict::Pass => {}
+                Verdict::Expected => s.expected_seeds += 1,
+                Verdict::Fail => s.failing_seeds.push(o.seed),
             }
             for name in o.broken() {
                 let e = s.by_invariant.iter_mut().find(|e| e.0 == name).expect("catalogue invariant");

@@ -23,12 +23,31 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
     }
 }
 
-/// Runs one seed on a fresh thread; `record` keeps the full trace.
-pub fn run_seed(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) -> (RunOutcome, RunResult) {
+/// Runs one seed on a fresh thread; `record` keeps the full trace. A panic in
+/// the run — a protocol's or the simulator's assertion — fails that seed with
+/// the message instead of ending the sweep: `Err` carries it.
+pub fn run_seed(
+    scenario: &Scenario,
+    protocol: Protocol,
+    seed: u64,
+    record: bool,
+) -> (RunOutcome, Result<RunResult, String>) {
     let spec = spec(scenario, protocol, seed, record);
-    let result = std::thread::scope(|s| s.spawn(|| run::run(&spec)).join())
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    (RunOutcome::new(&scenario.name, protocol.name(), seed, &result), result)
+    let joined = std::thread::scope(|s| s.spawn(|| run::run(&spec)).join());
+    match joined {
+        Ok(result) => {
+            let expected = scenario.expected(protocol);
+            (RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result), Ok(result))
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic without a message".into());
+            (RunOutcome::panicked(&scenario.name, protocol.name(), seed, &message), Err(message))
+        }
+    }
 }
 
 /// Runs `seeds` over `jobs` threads. `each` sees every outcome in seed order, as

@@ -3,10 +3,12 @@
 //! A scenario is a workload, a fault model or an explicit fault plan, a fault
 //! window and a settle deadline. Errors name the file, the line and the field.
 
+use faultline_protocols::check::INVARIANTS;
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_protocols::Protocol;
 use faultline_sim::{FaultModel, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A parsed, validated scenario.
@@ -35,6 +37,19 @@ pub struct Scenario {
     /// An explicit fault plan; when present it replaces the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<TimedFault>>,
+    /// Per protocol, the violations this scenario is known to cause and why. A
+    /// protocol not listed is expected to keep every invariant.
+    #[serde(default)]
+    pub expect: BTreeMap<String, Expectation>,
+}
+
+/// A known, explained failure: a run that breaks only these invariants is
+/// "expected", not "failing".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub violations: Vec<String>,
+    pub why: String,
 }
 
 fn default_latency() -> (u64, u64) {
@@ -42,10 +57,16 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 3] = [
+pub const CATALOG: [(&str, &str); 9] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("crash-restart", include_str!("../catalog/crash-restart.toml")),
+    ("partition-heal", include_str!("../catalog/partition-heal.toml")),
+    ("flash-sale", include_str!("../catalog/flash-sale.toml")),
+    ("disk-faults", include_str!("../catalog/disk-faults.toml")),
+    ("failover-async", include_str!("../catalog/failover-async.toml")),
+    ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
+    ("everything", include_str!("../catalog/everything.toml")),
 ];
 
 impl Scenario {
@@ -106,6 +127,21 @@ impl Scenario {
         if needs_targets && s.faults.targets.is_empty() {
             return Err(at("faults", "crashes, pauses, partitions or link cuts need `targets`".into()));
         }
+        for (protocol, e) in &s.expect {
+            Protocol::parse(protocol).map_err(|err| at("expect", err))?;
+            for v in &e.violations {
+                if !INVARIANTS.iter().any(|(name, _)| name == v) {
+                    let names: Vec<_> = INVARIANTS.iter().map(|(n, _)| *n).collect();
+                    return Err(at(
+                        "violations",
+                        format!("unknown invariant {v:?}; invariants: {}", names.join(", ")),
+                    ));
+                }
+            }
+            if e.why.trim().is_empty() {
+                return Err(at("why", format!("expect.{protocol}: say why the violations are expected")));
+            }
+        }
         for protocol in Protocol::ALL {
             let (nodes, stores) = faultline_protocols::topology(protocol, s.replication.mode);
             let replicated = if s.replication.mode == Replication::None { vec![] } else { stores };
@@ -134,6 +170,11 @@ impl Scenario {
             }
         }
         Ok(s)
+    }
+
+    /// The invariants `protocol` is known to break here (usually none).
+    pub fn expected(&self, protocol: Protocol) -> &[String] {
+        self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
     }
 
     /// The fault plan of one seed: the explicit plan, or one drawn from the model.
@@ -211,6 +252,20 @@ mod tests {
         let text = "name = \"x\"\nsettle_ms = 1\n[[plan]]\nat_ms = 1\nkind = \"crash\"\nnode = \"zz\"\nrestart_after_ms = 5\n";
         let err = Scenario::parse(text, "f.toml").unwrap_err();
         assert!(err.contains("line 3: plan") && err.contains("\"zz\""), "{err}");
+    }
+
+    #[test]
+    fn expectations_name_real_protocols_and_invariants_and_say_why() {
+        let base = "name = \"x\"\nsettle_ms = 1\n";
+        let ok = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \"because\"\n");
+        let s = Scenario::parse(&ok, "f.toml").unwrap();
+        assert_eq!(s.expected(Protocol::Saga), ["agreement".to_string()]);
+        let bad = format!("{base}[expect.paxos]\nviolations = []\nwhy = \"x\"\n");
+        assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("valid protocols"));
+        let bad = format!("{base}[expect.saga]\nviolations = [\"no-such\"]\nwhy = \"x\"\n");
+        assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("unknown invariant \"no-such\""));
+        let bad = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \" \"\n");
+        assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("say why"));
     }
 
     #[test]

@@ -42,13 +42,16 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             EventKind::Restart => "RESTART".to_string(),
             EventKind::Failover { store, to, epoch, lost, lost_keys } => {
                 let lost = match lost {
-                    0 => "no acknowledged write lost".to_string(),
-                    n => format!("{n} acknowledged records LOST (keys {})", lost_keys.join(", ")),
+                    0 => "it has every committed record".to_string(),
+                    n => format!(
+                        "{n} committed records LOST with the old primary (keys {})",
+                        lost_keys.join(", ")
+                    ),
                 };
                 format!("FAILOVER of {store}: {} promoted, epoch {epoch}; {lost}", name(*to))
             }
-            EventKind::FailoverImpossible { store } => {
-                format!("FAILOVER of {store} impossible: replica down too")
+            EventKind::FailoverImpossible { store, reason } => {
+                format!("FAILOVER of {store} refused: {reason}")
             }
             EventKind::FsyncFailed => "FSYNC FAILED: refusing service until restarted".to_string(),
             EventKind::TornWriteDropped { records } => format!("recovery dropped {records} torn record(s)"),

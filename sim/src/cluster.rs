@@ -50,12 +50,15 @@ pub struct ReplicaSet {
 struct Leader {
     primary: NodeId,
     epoch: u64,
+    /// The epoch whose primary the replica has fully resynced with, if any.
+    replica_follows: Option<u64>,
 }
 
 impl ReplicaSet {
     pub(crate) fn new(name: &str, members: Vec<NodeId>, mode: Replication) -> ReplicaSet {
         assert!(!members.is_empty() && members.len() <= 2, "a replica set has one or two members");
-        let state = Mutex::new(Leader { primary: members[0], epoch: 1 });
+        // Both members start from the same preloaded disk: the replica follows.
+        let state = Mutex::new(Leader { primary: members[0], epoch: 1, replica_follows: Some(1) });
         ReplicaSet { name: name.to_string(), members, mode, state }
     }
 
@@ -76,13 +79,31 @@ impl ReplicaSet {
         self.members.iter().copied().find(|m| *m != node)
     }
 
-    /// Makes `to` the primary in a new epoch; returns the new epoch.
+    /// The replica reports that it resynced with the primary of `epoch`.
+    pub(crate) fn replica_resynced(&self, epoch: u64) {
+        let mut s = self.state.lock().unwrap();
+        if s.epoch == epoch {
+            s.replica_follows = Some(epoch);
+        }
+    }
+
+    /// Whether the replica has every write the primary acknowledged — true under
+    /// semi-sync once it has resynced with the current primary. Under async it
+    /// may always lag: promotion is allowed anyway, and loses the lag.
+    pub fn replica_in_sync(&self) -> bool {
+        let s = self.state.lock().unwrap();
+        s.replica_follows == Some(s.epoch)
+    }
+
+    /// Makes `to` the primary in a new epoch; returns the new epoch. The old
+    /// primary becomes a replica that has not resynced yet.
     pub(crate) fn promote(&self, to: NodeId) -> u64 {
         assert!(self.members.contains(&to), "{:?} is not a member of {}", to, self.name);
         let mut s = self.state.lock().unwrap();
         assert_ne!(s.primary, to, "promoting the primary itself");
         s.primary = to;
         s.epoch += 1;
+        s.replica_follows = None;
         s.epoch
     }
 }

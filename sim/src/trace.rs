@@ -72,8 +72,9 @@ pub enum EventKind {
         /// A prefix of the first lost record reached the disk.
         torn: bool,
     },
-    /// The control plane made `to` the primary of `store`; `lost` acknowledged
-    /// records of the old primary never reached it (async replication).
+    /// The control plane made `to` the primary of `store`; `lost` records
+    /// committed on the old primary never reached it (under async replication,
+    /// acknowledged ones among them).
     Failover {
         store: String,
         to: NodeId,
@@ -81,9 +82,10 @@ pub enum EventKind {
         lost: u32,
         lost_keys: Vec<String>,
     },
-    /// A failover was due but the replica was down too.
+    /// A failover was due but the replica could not take over.
     FailoverImpossible {
         store: String,
+        reason: String,
     },
     FsyncFailed,
     /// Recovery found a torn record and cut the log there.

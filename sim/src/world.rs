@@ -333,8 +333,13 @@ impl Sim {
     pub fn failover(&self, set: &ReplicaSet) {
         let old = set.primary();
         let Some(new) = set.peer(old) else { return };
-        if !self.is_up(new) {
-            self.record(NodeId::WORLD, EventKind::FailoverImpossible { store: set.name.clone() });
+        // Semi-sync's promise holds only for a replica that has caught up with
+        // this primary; a control plane must not promote one that has not.
+        let lagging = set.mode == Replication::SemiSync && !set.replica_in_sync();
+        if !self.is_up(new) || lagging {
+            let reason = if lagging { "replica not in sync" } else { "replica down" };
+            let kind = EventKind::FailoverImpossible { store: set.name.clone(), reason: reason.into() };
+            self.record(NodeId::WORLD, kind);
             return;
         }
         let kept = crate::store::log::recover_full(&self.disk(new)).seq;

@@ -22,7 +22,7 @@ fn determinism_recording_the_trace_does_not_change_the_run() {
     let (a, _) = run_seed(&s, Protocol::Saga, 3, false);
     let (b, r) = run_seed(&s, Protocol::Saga, 3, true);
     assert_eq!(a, b);
-    assert!(r.events.unwrap().len() > 100);
+    assert!(r.unwrap().events.unwrap().len() > 100);
 }
 
 #[test]

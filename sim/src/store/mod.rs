@@ -118,7 +118,7 @@ pub enum TxnError {
     Unknown,
 }
 
-/// The net writes of one committed transaction (`None`: deleted), as acknowledged.
+/// The net writes of one acknowledged transaction, stamped with its commit time (`None`: deleted), as acknowledged.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Commit {
     pub at_us: u64,

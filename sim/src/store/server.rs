@@ -169,8 +169,18 @@ impl Node {
         let epoch = self.set.epoch();
         let (results, writes) = match apply(&mut st.table, &ops) {
             Ok(applied) => applied,
-            Err(e) => return StoreRsp::Txn(Err(e)),
+            Err(e) => {
+                // A failed condition is a read: it may reveal a write the replica
+                // does not have yet, so under semi-sync it waits like one.
+                let must_ship = st.seq;
+                drop(st);
+                return match self.shipped_or_fenced(must_ship).await {
+                    true => StoreRsp::Txn(Err(e)),
+                    false => StoreRsp::NotPrimary,
+                };
+            }
         };
+        let mut committed_at = 0;
         if !writes.is_empty() {
             st.seq += 1;
             let seq = st.seq;
@@ -181,6 +191,7 @@ impl Node {
                 self.fail();
                 return StoreRsp::Unavailable;
             }
+            committed_at = Sim::now_us();
             if self.set.members.len() > 1 {
                 st.backlog.insert(seq, writes.clone());
             }
@@ -189,16 +200,25 @@ impl Node {
         // not yet on the replica, and must not be answered before it is.
         let must_ship = st.seq;
         drop(st);
-        if self.set.members.len() > 1 {
-            self.wake_shipper.notify_one();
-            if self.set.mode == Replication::SemiSync && !self.wait_shipped(must_ship).await {
-                return StoreRsp::NotPrimary;
-            }
+        if !self.shipped_or_fenced(must_ship).await {
+            return StoreRsp::NotPrimary;
         }
         if !writes.is_empty() {
-            self.sim.push_commit(Commit { at_us: Sim::now_us(), store: self.me, writes });
+            // Stamped with the commit time, not the acknowledgement's: under
+            // semi-sync, waiting writes are acknowledged together, out of order.
+            self.sim.push_commit(Commit { at_us: committed_at, store: self.me, writes });
         }
         StoreRsp::Txn(Ok(results))
+    }
+
+    /// Under semi-sync, waits until the replica has everything up to `seq`; false
+    /// if this node stopped being primary meanwhile. Under async, returns at once.
+    async fn shipped_or_fenced(&self, seq: u64) -> bool {
+        if self.set.members.len() < 2 {
+            return true;
+        }
+        self.wake_shipper.notify_one();
+        self.set.mode != Replication::SemiSync || self.wait_shipped(seq).await
     }
 
     /// Waits until the replica has `seq`; false if this node stopped being primary.
@@ -262,6 +282,7 @@ impl Node {
         }
         st.seq = seq;
         st.following = Some(epoch);
+        self.set.replica_resynced(epoch);
         self.sim.record(self.me, EventKind::Resynced { seq });
         StoreRsp::Acked { seq }
     }
