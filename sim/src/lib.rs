@@ -8,11 +8,13 @@
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
 //! - [`store`] — a transactional key-value store on a disk, served over the network,
 //!   replicated primary → replica.
+//! - [`broker`] — topics and consumer groups with at-least-once delivery.
 //! - [`cluster`] — replica sets: who is primary, failover, replication modes.
 //! - [`fault`] — fault plans (timed events) and the model they are drawn from.
 //! - [`nemesis`] — executes a plan in the fault window, then heals everything.
 //! - [`trace`] — the event trace of a run and its stable hash.
 
+pub mod broker;
 pub mod cluster;
 pub mod disk;
 pub mod fault;

@@ -116,6 +116,12 @@ impl World {
         set
     }
 
+    /// Adds a message broker node `name`, backed by a store `{name}-db`.
+    pub fn broker(&mut self, name: &str, config: crate::broker::BrokerConfig) -> NodeId {
+        let db = self.store(&format!("{name}-db"));
+        self.node(name, move |ctx| crate::broker::serve(ctx, db.clone(), config.clone()))
+    }
+
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
     }

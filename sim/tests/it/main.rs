@@ -1,5 +1,6 @@
 //! Scenario-level tests of the simulator, one module per area.
 
+mod broker;
 mod disk_faults;
 mod replication;
 mod world;

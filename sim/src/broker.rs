@@ -1,0 +1,334 @@
+//! A message broker: topics, consumer groups, at-least-once delivery.
+//!
+//! Publish is acknowledged once the message is durable in the broker's own
+//! store (a replica set like any other, so it fails over like one). A consumer
+//! group leases messages for a visibility timeout and must ack them; an
+//! unacknowledged message is delivered again, so consumers see duplicates.
+//! Messages with the same key go out one at a time in publish order (a Kafka
+//! partition, an SQS FIFO message group); across keys order is free, and with
+//! `reorder` the broker shuffles it. Leases live in the broker's memory: a
+//! broker crash forgets them, and everything unacknowledged is redelivered.
+
+use crate::cluster::ReplicaSet;
+use crate::rpc::{Endpoint, Message, Request};
+use crate::store::{Op, StoreClient, Value};
+use crate::trace::NodeId;
+use crate::world::{NodeCtx, Sim};
+use madsim::rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Broker behaviour; plain data, printable with the seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// How long a delivered message stays invisible before it is redelivered. Default 500.
+    pub visibility_ms: u64,
+    /// Shuffle deliveries across keys (per-key order is always kept). Default off.
+    pub reorder: bool,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig { visibility_ms: 500, reorder: false }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub enum BrokerReq {
+    /// `id` deduplicates: publishing an id twice stores it once.
+    Publish {
+        topic: String,
+        id: String,
+        key: String,
+        payload: String,
+    },
+    Poll {
+        topic: String,
+        group: String,
+        max: usize,
+    },
+    Ack {
+        topic: String,
+        group: String,
+        seq: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum BrokerRsp {
+    Published,
+    Messages(Vec<Delivery>),
+    Acked,
+    /// The broker's store did not answer; retry.
+    Unavailable,
+}
+
+/// One delivery of a message to a consumer group.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Delivery {
+    pub seq: u64,
+    pub id: String,
+    pub key: String,
+    pub payload: String,
+    /// 1 for the first delivery to this group, more for redeliveries.
+    pub attempt: u32,
+}
+
+impl Message for BrokerReq {
+    fn label(&self) -> &'static str {
+        match self {
+            BrokerReq::Publish { .. } => "publish",
+            BrokerReq::Poll { .. } => "poll",
+            BrokerReq::Ack { .. } => "ack",
+        }
+    }
+}
+
+impl Message for BrokerRsp {
+    fn label(&self) -> &'static str {
+        match self {
+            BrokerRsp::Published => "published",
+            BrokerRsp::Messages(m) if m.is_empty() => "no-messages",
+            BrokerRsp::Messages(_) => "messages",
+            BrokerRsp::Acked => "acked",
+            BrokerRsp::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl Request for BrokerReq {
+    type Response = BrokerRsp;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Stored {
+    id: String,
+    key: String,
+    payload: String,
+}
+
+#[derive(Default)]
+struct Topic {
+    messages: BTreeMap<u64, Stored>,
+    ids: BTreeSet<String>,
+    groups: BTreeMap<String, Group>,
+}
+
+#[derive(Default)]
+struct Group {
+    acked: BTreeSet<u64>,
+    /// seq → (visible again at, deliveries so far)
+    leases: BTreeMap<u64, (u64, u32)>,
+}
+
+struct Broker {
+    store: StoreClient,
+    config: BrokerConfig,
+    /// `None` until loaded from the store, and again after an unknown outcome.
+    topics: Mutex<Option<BTreeMap<String, Topic>>>,
+}
+
+const STORE_TIMEOUT: Duration = Duration::from_millis(150);
+
+fn msg_key(topic: &str, seq: u64) -> String {
+    format!("msg/{topic}/{seq:010}")
+}
+
+fn id_key(topic: &str, id: &str) -> String {
+    format!("msgid/{topic}/{id}")
+}
+
+fn ack_key(topic: &str, group: &str, seq: u64) -> String {
+    format!("ack/{topic}/{group}/{seq:010}")
+}
+
+/// A broker node's whole life: serve from the store, rebuilding its index on start.
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
+    let ep = ctx.endpoint().await;
+    let broker = Arc::new(Broker {
+        store: StoreClient::new(ep.clone(), db, STORE_TIMEOUT),
+        config,
+        topics: Mutex::new(None),
+    });
+    ep.serve(move |req: BrokerReq, _from| broker.clone().handle(req));
+    std::future::pending::<()>().await
+}
+
+impl Broker {
+    async fn handle(self: Arc<Self>, req: BrokerReq) -> BrokerRsp {
+        let mut guard = self.topics.lock().await;
+        if guard.is_none() {
+            match self.load().await {
+                Some(t) => *guard = Some(t),
+                None => return BrokerRsp::Unavailable,
+            }
+        }
+        let topics = guard.as_mut().expect("loaded");
+        let rsp = match req {
+            BrokerReq::Publish { topic, id, key, payload } => {
+                self.publish(topics, topic, id, key, payload).await
+            }
+            BrokerReq::Poll { topic, group, max } => self.poll(topics, &topic, group, max),
+            BrokerReq::Ack { topic, group, seq } => self.ack(topics, topic, group, seq).await,
+        };
+        if rsp.is_none() {
+            // The store's answer was lost: what it holds is unknown. Reload.
+            *guard = None;
+        }
+        rsp.unwrap_or(BrokerRsp::Unavailable)
+    }
+
+    /// Rebuilds the index from the store; leases start empty, so every
+    /// unacknowledged message is deliverable again.
+    async fn load(&self) -> Option<BTreeMap<String, Topic>> {
+        let r = self.store.txn(vec![Op::Scan("msg/".into()), Op::Scan("ack/".into())]).await.ok()?;
+        let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
+        for (k, v) in r[0].rows() {
+            let (topic, seq) = k["msg/".len()..].rsplit_once('/').expect("msg/{topic}/{seq}");
+            let stored: Stored = serde_json::from_str(v.as_text().expect("text")).expect("a stored message");
+            let t = topics.entry(topic.to_string()).or_default();
+            t.ids.insert(stored.id.clone());
+            t.messages.insert(seq.parse().expect("seq"), stored);
+        }
+        for (k, _) in r[1].rows() {
+            let mut parts = k["ack/".len()..].rsplitn(3, '/');
+            let (seq, group, topic) = (parts.next(), parts.next(), parts.next());
+            let (Some(seq), Some(group), Some(topic)) = (seq, group, topic) else {
+                panic!("bad ack row {k}")
+            };
+            let t = topics.entry(topic.to_string()).or_default();
+            t.groups.entry(group.to_string()).or_default().acked.insert(seq.parse().expect("seq"));
+        }
+        Some(topics)
+    }
+
+    async fn publish(
+        &self,
+        topics: &mut BTreeMap<String, Topic>,
+        topic: String,
+        id: String,
+        key: String,
+        payload: String,
+    ) -> Option<BrokerRsp> {
+        let t = topics.entry(topic.clone()).or_default();
+        if t.ids.contains(&id) {
+            return Some(BrokerRsp::Published);
+        }
+        let seq = t.messages.keys().next_back().map_or(1, |s| s + 1);
+        let stored = Stored { id: id.clone(), key, payload };
+        let row = Value::Text(serde_json::to_string(&stored).expect("a message encodes"));
+        let ops = vec![
+            Op::InsertIfAbsent(id_key(&topic, &id), Value::Int(seq as i64)),
+            Op::InsertIfAbsent(msg_key(&topic, seq), row),
+        ];
+        // Ok: stored. A failed condition or no answer: our index is stale or the
+        // outcome unknown — reload before the next request.
+        self.store.txn(ops).await.ok()?;
+        t.ids.insert(id);
+        t.messages.insert(seq, stored);
+        Some(BrokerRsp::Published)
+    }
+
+    fn poll(
+        &self,
+        topics: &mut BTreeMap<String, Topic>,
+        topic: &str,
+        group: String,
+        max: usize,
+    ) -> Option<BrokerRsp> {
+        let Some(t) = topics.get_mut(topic) else { return Some(BrokerRsp::Messages(vec![])) };
+        let g = t.groups.entry(group).or_default();
+        let now = Sim::now_us();
+        let visibility = self.config.visibility_ms * 1000;
+        // A key is blocked behind its oldest unacknowledged message.
+        let mut blocked: BTreeSet<&str> = BTreeSet::new();
+        let mut out = Vec::new();
+        for (seq, m) in &t.messages {
+            if g.acked.contains(seq) || !blocked.insert(m.key.as_str()) {
+                continue;
+            }
+            let (visible_at, attempts) = g.leases.get(seq).copied().unwrap_or((0, 0));
+            if visible_at > now {
+                continue; // leased to a consumer that may still ack it
+            }
+            g.leases.insert(*seq, (now + visibility, attempts + 1));
+            let d = Delivery {
+                seq: *seq,
+                id: m.id.clone(),
+                key: m.key.clone(),
+                payload: m.payload.clone(),
+                attempt: attempts + 1,
+            };
+            out.push(d);
+            if out.len() == max {
+                break;
+            }
+        }
+        if self.config.reorder {
+            out.shuffle(&mut madsim::rand::thread_rng());
+        }
+        Some(BrokerRsp::Messages(out))
+    }
+
+    async fn ack(
+        &self,
+        topics: &mut BTreeMap<String, Topic>,
+        topic: String,
+        group: String,
+        seq: u64,
+    ) -> Option<BrokerRsp> {
+        self.store.txn(vec![Op::Put(ack_key(&topic, &group, seq), 1.into())]).await.ok()?;
+        let g = topics.entry(topic).or_default().groups.entry(group).or_default();
+        g.acked.insert(seq);
+        g.leases.remove(&seq);
+        Some(BrokerRsp::Acked)
+    }
+}
+
+/// A client of the broker: publish, poll, ack, each with a timeout. Topic and
+/// group names must not contain `/` (the broker's store keys use it).
+#[derive(Clone)]
+pub struct BrokerClient {
+    ep: Arc<Endpoint>,
+    broker: NodeId,
+    timeout: Duration,
+}
+
+impl BrokerClient {
+    pub fn new(ep: Arc<Endpoint>, broker: NodeId, timeout: Duration) -> Self {
+        BrokerClient { ep, broker, timeout }
+    }
+
+    /// True once the message is durable at the broker.
+    pub async fn publish(&self, topic: &str, id: &str, key: &str, payload: &str) -> bool {
+        assert!(!topic.contains('/'), "topic {topic:?} contains '/'");
+        let req = BrokerReq::Publish {
+            topic: topic.into(),
+            id: id.into(),
+            key: key.into(),
+            payload: payload.into(),
+        };
+        self.ep.call(self.broker, req, self.timeout).await == Ok(BrokerRsp::Published)
+    }
+
+    pub async fn poll(&self, topic: &str, group: &str, max: usize) -> Vec<Delivery> {
+        assert!(
+            !topic.contains('/') && !group.contains('/'),
+            "topic {topic:?} / group {group:?} contains '/'"
+        );
+        let req = BrokerReq::Poll { topic: topic.into(), group: group.into(), max };
+        match self.ep.call(self.broker, req, self.timeout).await {
+            Ok(BrokerRsp::Messages(m)) => m,
+            _ => vec![],
+        }
+    }
+
+    pub async fn ack(&self, topic: &str, group: &str, seq: u64) -> bool {
+        let req = BrokerReq::Ack { topic: topic.into(), group: group.into(), seq };
+        self.ep.call(self.broker, req, self.timeout).await == Ok(BrokerRsp::Acked)
+    }
+}
