@@ -44,6 +44,8 @@ pub struct GroundTruth {
     pub coordinator: Option<Table>,
     pub balances: Vec<i64>,
     pub merchant: i64,
+    /// Customers' funds authorized and not yet captured or voided.
+    pub held: i64,
     pub ledger: Vec<Entry>,
     /// Acknowledged writes to order rows in commit order: (time µs, order, new state).
     pub order_history: Vec<(u64, u32, Option<String>)>,
@@ -55,6 +57,7 @@ impl GroundTruth {
         // The truth of a replicated store is what its current primary has.
         let table = |set: &ReplicaSet| store::recover(&sim.disk(set.primary()));
         let ledger = s.ledger.lock().unwrap().clone();
+        let held = ledger.held();
         let mut order_history: Vec<(u64, u32, Option<String>)> = sim
             .commits()
             .iter()
@@ -79,6 +82,7 @@ impl GroundTruth {
             coordinator: dep.coordinator_db.as_deref().map(table),
             balances: ledger.balances,
             merchant: ledger.merchant,
+            held,
             ledger: ledger.entries,
             order_history,
         }
@@ -140,9 +144,12 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
 
     // money-conservation
     let initial: i64 = w.balances.iter().sum();
-    let now: i64 = g.balances.iter().sum::<i64>() + g.merchant;
-    if now != initial {
-        let d = format!("initial total {initial} != balances {} + merchant {}", now - g.merchant, g.merchant);
+    let balances: i64 = g.balances.iter().sum();
+    if balances + g.merchant + g.held != initial {
+        let d = format!(
+            "initial total {initial} != balances {balances} + merchant {} + held {}",
+            g.merchant, g.held
+        );
         v("money-conservation", "gateway".into(), d);
     }
     for (c, b) in g.balances.iter().enumerate() {
@@ -254,6 +261,9 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
             }
         }
     }
+    if g.held != 0 {
+        out.push(("gateway".into(), format!("{} cents still authorized, never captured or voided", g.held)));
+    }
     for sku in 0..g.workload.stock.len() as u32 {
         let r = int(&g.inventory, &inventory::reserved(sku));
         if r != 0 {
@@ -319,6 +329,7 @@ mod tests {
             coordinator: None,
             balances: vec![9_000],
             merchant: 1_000,
+            held: 0,
             ledger: vec![Entry { order: 0, customer: 0, amount: 1_000 }],
             order_history: vec![
                 (1, 0, Some("pending".into())),

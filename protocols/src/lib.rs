@@ -23,6 +23,7 @@ pub mod workload;
 
 use faultline_sim::{NodeId, ReplicaSet, Replication, World};
 use serde::{Deserialize, Serialize};
+use shop::gateway::GatewayConfig;
 use shop::Shop;
 use stats::Stats;
 use std::sync::Arc;
@@ -69,8 +70,13 @@ pub struct Deployment {
 }
 
 /// Adds the shop, the protocol's nodes and the workload driver to `world`.
-pub fn deploy(world: &mut World, workload: &Workload, protocol: Protocol) -> Deployment {
-    let shop = Shop::deploy(world, workload);
+pub fn deploy(
+    world: &mut World,
+    workload: &Workload,
+    protocol: Protocol,
+    gateway: &GatewayConfig,
+) -> Deployment {
+    let shop = Shop::deploy(world, workload, gateway);
     let stats = Arc::new(Stats::default());
     let (entry, coordinator_db) = match protocol {
         Protocol::Saga => {
@@ -96,7 +102,7 @@ pub fn topology(protocol: Protocol, replication: Replication) -> (Vec<String>, V
     };
     let mut world = World::new(0, config);
     let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
-    deploy(&mut world, &workload, protocol);
+    deploy(&mut world, &workload, protocol, &GatewayConfig::default());
     let sim = world.sim();
     let nodes = (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect();
     (nodes, sim.replica_sets().iter().map(|s| s.name.clone()).collect())

@@ -3,6 +3,7 @@
 //! (liveness phase), then gather ground truth and check it.
 
 use crate::check::{self, GroundTruth, Violation};
+use crate::shop::gateway::GatewayConfig;
 use crate::workload::Workload;
 use crate::Protocol;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
@@ -21,6 +22,7 @@ pub struct RunSpec {
     /// After the window, how long the protocol has to settle every order.
     pub settle_ms: u64,
     pub world: WorldConfig,
+    pub gateway: GatewayConfig,
 }
 
 /// What a run produced.
@@ -48,7 +50,7 @@ const SETTLE_POLL: Duration = Duration::from_millis(250);
 
 pub fn run(spec: &RunSpec) -> RunResult {
     let mut world = World::new(spec.seed, spec.world.clone());
-    let dep = crate::deploy(&mut world, &spec.workload, spec.protocol);
+    let dep = crate::deploy(&mut world, &spec.workload, spec.protocol, &spec.gateway);
     let sim = world.sim().clone();
     let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;
     world.run(async {

@@ -126,15 +126,20 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Sta
             Err(_) => crate::retry::pause(100).await,
         }
     };
-    // Both rows of a saga are written in one transaction: each phase has its order.
+    // Both rows of a saga are written in one transaction, so each phase has its
+    // order — unless an async-replicated log lost one of them at a failover.
     let orders: BTreeMap<&str, &Value> =
         rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches("saga-order/"), v)).collect();
     for (key, phase) in rows[0].rows() {
-        let phase = Phase::decode(phase);
-        let order = decode_order(orders[key.trim_start_matches("saga/")]);
-        if !phase.finished() {
-            ctx.note(format!("saga {} recovered at {phase:?}", order.id));
-            orch.start(order, phase);
+        let (phase, id) = (Phase::decode(phase), key.trim_start_matches("saga/"));
+        match orders.get(id) {
+            _ if phase.finished() => {}
+            Some(order) => {
+                let order = decode_order(order);
+                ctx.note(format!("saga {} recovered at {phase:?}", order.id));
+                orch.start(order, phase);
+            }
+            None => ctx.note(format!("saga {id} at {phase:?} lost its order row: cannot resume")),
         }
     }
     let o = orch.clone();
@@ -198,7 +203,7 @@ impl Orchestrator {
                     }
                 }
             };
-            phase = self.persist(o.id, phase, next).await;
+            phase = self.persist(&o, phase, next).await;
         }
     }
 
@@ -208,8 +213,8 @@ impl Orchestrator {
     /// The write is a compare-and-set on the previous phase: a blind put would let
     /// a delayed or duplicated earlier write land after a later one and move the
     /// saga backwards (faultline found exactly that under message duplication).
-    async fn persist(&self, id: u32, now: Phase, next: Phase) -> Phase {
-        let key = phase_key(id);
+    async fn persist(&self, o: &Order, now: Phase, next: Phase) -> Phase {
+        let key = phase_key(o.id);
         loop {
             let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
             match self.log.txn(cas).await {
@@ -223,7 +228,11 @@ impl Orchestrator {
                             // forgets acknowledged writes at failover. This driver
                             // still knows the saga; write it back and go on.
                             None => {
-                                let restore = vec![Op::InsertIfAbsent(key.clone(), next.encode())];
+                                let row = Value::Text(serde_json::to_string(o).expect("an order encodes"));
+                                let restore = vec![
+                                    Op::InsertIfAbsent(key.clone(), next.encode()),
+                                    Op::Put(order_key(o.id), row),
+                                ];
                                 if self.log.txn(restore).await.is_ok() {
                                     return next;
                                 }

@@ -71,7 +71,7 @@ impl Percentiles {
 /// protocol or the simulator failed.
 pub const PANIC: &str = "panic";
 
-const FAULT_EVENTS: [&str; 12] = [
+const FAULT_EVENTS: [&str; 14] = [
     "crash",
     "restart",
     "pause",
@@ -84,6 +84,8 @@ const FAULT_EVENTS: [&str; 12] = [
     "failover-impossible",
     "fsync-failed",
     "torn-write-dropped",
+    "callback-lost",
+    "callback-duplicated",
 ];
 
 impl RunOutcome {

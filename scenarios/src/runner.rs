@@ -20,6 +20,7 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
         fault_window_ms: scenario.fault_window_ms,
         settle_ms: scenario.settle_ms,
         world: scenario.world_config(record),
+        gateway: scenario.gateway.clone(),
     }
 }
 

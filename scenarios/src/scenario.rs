@@ -4,6 +4,7 @@
 //! window and a settle deadline. Errors name the file, the line and the field.
 
 use faultline_protocols::check::INVARIANTS;
+use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_protocols::Protocol;
 use faultline_sim::{FaultModel, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
@@ -31,6 +32,9 @@ pub struct Scenario {
     /// How every store replicates, and how fast a dead primary is replaced.
     #[serde(default)]
     pub replication: ReplicationConfig,
+    /// How the payment gateway's callbacks misbehave.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// The fault model plans are drawn from, per seed.
     #[serde(default)]
     pub faults: FaultModel,
@@ -57,13 +61,14 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 9] = [
+pub const CATALOG: [(&str, &str); 10] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("crash-restart", include_str!("../catalog/crash-restart.toml")),
     ("partition-heal", include_str!("../catalog/partition-heal.toml")),
     ("flash-sale", include_str!("../catalog/flash-sale.toml")),
     ("disk-faults", include_str!("../catalog/disk-faults.toml")),
+    ("callback-chaos", include_str!("../catalog/callback-chaos.toml")),
     ("failover-async", include_str!("../catalog/failover-async.toml")),
     ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
     ("everything", include_str!("../catalog/everything.toml")),
@@ -104,6 +109,7 @@ impl Scenario {
             ("faults.restart_after_ms", s.faults.restart_after_ms),
             ("faults.pause_ms", s.faults.pause_ms),
             ("faults.disk_latency_ms", s.faults.disk_latency_ms),
+            ("gateway.callback_delay_ms", s.gateway.callback_delay_ms),
         ] {
             if lo > hi {
                 return Err(at(field.rsplit('.').next().unwrap(), format!("[{lo}, {hi}] is not a range")));
@@ -114,6 +120,8 @@ impl Scenario {
             ("duplicate_rate", s.faults.duplicate_rate),
             ("fsync_fail_rate", s.faults.fsync_fail_rate),
             ("torn_write_rate", s.faults.torn_write_rate),
+            ("callback_loss_rate", s.gateway.callback_loss_rate),
+            ("callback_dup_rate", s.gateway.callback_dup_rate),
         ];
         for (field, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {

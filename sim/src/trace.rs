@@ -130,6 +130,12 @@ pub enum EventKind {
     },
     HealAll,
     /// A free-form note from a protocol or the runner, e.g. a saga step.
+    /// A fault injected by a component outside the simulator's core (a payment
+    /// gateway losing a callback, say); counted under `fault`.
+    Injected {
+        fault: &'static str,
+        detail: String,
+    },
     Note {
         text: String,
     },
@@ -167,6 +173,7 @@ impl EventKind {
             EventKind::Duplication { .. } => "duplication",
             EventKind::HealAll => "heal-all",
             EventKind::Note { .. } => "note",
+            EventKind::Injected { fault, .. } => fault,
         }
     }
 }

@@ -192,6 +192,11 @@ impl NodeCtx {
     pub fn disk(&self) -> Arc<Disk> {
         self.sim.disk(self.id)
     }
+    /// Records a fault this node injected itself (e.g. a gateway losing a callback).
+    pub fn injected(&self, fault: &'static str, detail: impl Into<String>) {
+        self.sim.record(self.id, EventKind::Injected { fault, detail: detail.into() });
+    }
+
     /// Records a protocol-level note in the trace.
     pub fn note(&self, text: impl Into<String>) {
         self.sim.record(self.id, EventKind::Note { text: text.into() });

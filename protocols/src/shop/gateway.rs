@@ -1,37 +1,99 @@
 //! The external payment gateway: it holds customers' money, and its ledger is the
-//! ground truth of what each customer was really charged and refunded.
+//! ground truth of what each customer was really charged, refunded and held.
 //!
-//! Like a real payment provider it honours idempotency keys: a repeated charge
-//! with a known key returns the first outcome, and a refund of a key that was
-//! never charged voids the key so that a late charge with it is declined.
+//! It behaves like the payment providers shops integrate with:
+//! - every operation is keyed by an idempotency key: a repeated request returns
+//!   the first outcome, and a refund or void of a key never charged voids the
+//!   key, so a late charge with it is declined;
+//! - direct charge and refund, and authorize / capture / void (for TCC);
+//! - asynchronous charges: the answer is "accepted", and the outcome comes
+//!   later as a callback (a webhook) that can be lost, duplicated, delayed and
+//!   so reordered — while `Query` always tells the truth.
+//!
 //! It is outside the shop, so the nemesis never crashes it: its ledger lives in
 //! the world, but the network to it suffers every fault.
 
-use faultline_sim::{Message, NodeCtx, Request};
-use serde::Serialize;
+use super::payment::PaymentReq;
+use super::Reply;
+use faultline_sim::{Message, NodeCtx, NodeId, Request};
+use madsim::rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Clone, Debug, Serialize)]
 pub enum GatewayReq {
-    Charge { key: String, order: u32, customer: u32, amount: i64 },
-    Refund { key: String },
+    Charge {
+        key: String,
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    /// Charge now, tell `notify` the outcome later by callback.
+    ChargeAsync {
+        key: String,
+        order: u32,
+        customer: u32,
+        amount: i64,
+        notify: NodeId,
+    },
+    Refund {
+        key: String,
+    },
+    Authorize {
+        key: String,
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    Capture {
+        key: String,
+    },
+    Void {
+        key: String,
+    },
+    Query {
+        key: String,
+    },
+}
+
+/// What the gateway knows of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Never seen.
+    Unknown,
+    Charged,
+    Declined,
+    Refunded,
+    /// Refunded or voided before anything was charged: the key is dead.
+    Void,
+    Authorized,
+    Captured,
+    Voided,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum GatewayRsp {
-    Charged,
-    Declined,
-    Refunded,
-    /// Nothing was charged under the key; it is now void.
-    NothingToRefund,
+    /// The outcome of a charge, refund, authorization, capture or void.
+    Done(Status),
+    /// An asynchronous charge was taken; its outcome comes by callback.
+    Accepted,
+    /// The answer to a query.
+    Is(Status),
 }
 
 impl Message for GatewayReq {
     fn label(&self) -> &'static str {
         match self {
             GatewayReq::Charge { .. } => "gw-charge",
+            GatewayReq::ChargeAsync { .. } => "gw-charge-async",
             GatewayReq::Refund { .. } => "gw-refund",
+            GatewayReq::Authorize { .. } => "gw-authorize",
+            GatewayReq::Capture { .. } => "gw-capture",
+            GatewayReq::Void { .. } => "gw-void",
+            GatewayReq::Query { .. } => "gw-query",
         }
     }
 }
@@ -39,10 +101,9 @@ impl Message for GatewayReq {
 impl Message for GatewayRsp {
     fn label(&self) -> &'static str {
         match self {
-            GatewayRsp::Charged => "gw-charged",
-            GatewayRsp::Declined => "gw-declined",
-            GatewayRsp::Refunded => "gw-refunded",
-            GatewayRsp::NothingToRefund => "gw-nothing-to-refund",
+            GatewayRsp::Done(_) => "gw-done",
+            GatewayRsp::Accepted => "gw-accepted",
+            GatewayRsp::Is(_) => "gw-status",
         }
     }
 }
@@ -51,21 +112,33 @@ impl Request for GatewayReq {
     type Response = GatewayRsp;
 }
 
-/// One movement of money, as the gateway booked it.
+/// How the gateway's callbacks misbehave. Plain data, set by the scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Probability that a callback is never sent.
+    pub callback_loss_rate: f64,
+    /// Probability that a callback is sent twice.
+    pub callback_dup_rate: f64,
+    /// Delay before a callback is sent, in ms (independent per callback, so they reorder).
+    pub callback_delay_ms: (u64, u64),
+}
+
+/// One movement of money to or from the merchant, as the gateway booked it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
     pub order: u32,
     pub customer: u32,
-    /// Positive for a charge, negative for a refund.
+    /// Positive for a charge or capture, negative for a refund.
     pub amount: i64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-enum KeyState {
-    Charged { order: u32, customer: u32, amount: i64 },
-    Declined,
-    Refunded,
-    Void,
+struct Payment {
+    order: u32,
+    customer: u32,
+    amount: i64,
+    status: Status,
 }
 
 /// The gateway's books.
@@ -75,7 +148,7 @@ pub struct Ledger {
     /// The merchant's account: what the shop has been paid.
     pub merchant: i64,
     pub entries: Vec<Entry>,
-    keys: BTreeMap<String, KeyState>,
+    keys: BTreeMap<String, Payment>,
 }
 
 impl Ledger {
@@ -83,50 +156,142 @@ impl Ledger {
         Ledger { balances, ..Ledger::default() }
     }
 
-    pub fn handle(&mut self, req: GatewayReq) -> GatewayRsp {
+    /// Money authorized but neither captured nor voided: customers' funds on hold.
+    pub fn held(&self) -> i64 {
+        self.keys.values().filter(|p| p.status == Status::Authorized).map(|p| p.amount).sum()
+    }
+
+    pub fn status(&self, key: &str) -> Status {
+        self.keys.get(key).map_or(Status::Unknown, |p| p.status)
+    }
+
+    /// Applies one request; the gateway's whole business logic.
+    pub fn handle(&mut self, req: &GatewayReq) -> Status {
         match req {
-            GatewayReq::Charge { key, order, customer, amount } => match self.keys.get(&key) {
-                Some(KeyState::Charged { .. } | KeyState::Refunded) => GatewayRsp::Charged,
-                Some(KeyState::Declined | KeyState::Void) => GatewayRsp::Declined,
-                None => {
-                    let balance = &mut self.balances[customer as usize];
-                    if *balance < amount {
-                        self.keys.insert(key, KeyState::Declined);
-                        return GatewayRsp::Declined;
-                    }
-                    *balance -= amount;
-                    self.merchant += amount;
-                    self.entries.push(Entry { order, customer, amount });
-                    self.keys.insert(key, KeyState::Charged { order, customer, amount });
-                    GatewayRsp::Charged
+            GatewayReq::Charge { key, order, customer, amount }
+            | GatewayReq::ChargeAsync { key, order, customer, amount, .. } => {
+                self.take(key, *order, *customer, *amount, Status::Charged)
+            }
+            GatewayReq::Authorize { key, order, customer, amount } => {
+                self.take(key, *order, *customer, *amount, Status::Authorized)
+            }
+            GatewayReq::Refund { key } => match self.status(key) {
+                Status::Charged | Status::Captured => {
+                    let p = self.keys.get_mut(key).expect("known");
+                    self.balances[p.customer as usize] += p.amount;
+                    self.merchant -= p.amount;
+                    self.entries.push(Entry { order: p.order, customer: p.customer, amount: -p.amount });
+                    p.status = Status::Refunded;
+                    Status::Refunded
                 }
+                Status::Unknown => self.kill(key),
+                other => other,
             },
-            GatewayReq::Refund { key } => match self.keys.get(&key).cloned() {
-                Some(KeyState::Charged { order, customer, amount }) => {
-                    self.balances[customer as usize] += amount;
-                    self.merchant -= amount;
-                    self.entries.push(Entry { order, customer, amount: -amount });
-                    self.keys.insert(key, KeyState::Refunded);
-                    GatewayRsp::Refunded
+            GatewayReq::Capture { key } => match self.status(key) {
+                Status::Authorized => {
+                    let p = self.keys.get_mut(key).expect("known");
+                    self.merchant += p.amount;
+                    self.entries.push(Entry { order: p.order, customer: p.customer, amount: p.amount });
+                    p.status = Status::Captured;
+                    Status::Captured
                 }
-                Some(KeyState::Refunded) => GatewayRsp::Refunded,
-                Some(KeyState::Declined | KeyState::Void) => GatewayRsp::NothingToRefund,
-                None => {
-                    self.keys.insert(key, KeyState::Void);
-                    GatewayRsp::NothingToRefund
-                }
+                other => other,
             },
+            GatewayReq::Void { key } => match self.status(key) {
+                Status::Authorized => {
+                    let p = self.keys.get_mut(key).expect("known");
+                    self.balances[p.customer as usize] += p.amount;
+                    p.status = Status::Voided;
+                    Status::Voided
+                }
+                Status::Unknown => self.kill(key),
+                other => other,
+            },
+            GatewayReq::Query { key } => self.status(key),
         }
+    }
+
+    /// Charges or holds `amount` under a new key; a known key answers as before.
+    fn take(&mut self, key: &str, order: u32, customer: u32, amount: i64, to: Status) -> Status {
+        if let Some(p) = self.keys.get(key) {
+            return p.status;
+        }
+        let balance = &mut self.balances[customer as usize];
+        let status = if *balance < amount { Status::Declined } else { to };
+        if status == to {
+            *balance -= amount;
+            if to == Status::Charged {
+                self.merchant += amount;
+                self.entries.push(Entry { order, customer, amount });
+            }
+        }
+        self.keys.insert(key.to_string(), Payment { order, customer, amount, status });
+        status
+    }
+
+    fn kill(&mut self, key: &str) -> Status {
+        let dead = Payment { order: 0, customer: 0, amount: 0, status: Status::Void };
+        self.keys.insert(key.to_string(), dead);
+        Status::Void
     }
 }
 
-pub async fn serve(ctx: NodeCtx, ledger: Arc<Mutex<Ledger>>) {
+const CALLBACK_TIMEOUT: Duration = Duration::from_millis(200);
+const CALLBACK_TRIES: u32 = 3;
+
+pub async fn serve(ctx: NodeCtx, ledger: Arc<Mutex<Ledger>>, config: GatewayConfig) {
     let ep = ctx.endpoint().await;
+    let (ep2, ctx2) = (ep.clone(), ctx.clone());
     ep.serve(move |req: GatewayReq, _from| {
-        let rsp = ledger.lock().unwrap().handle(req);
+        let status = ledger.lock().unwrap().handle(&req);
+        let rsp = match (&req, status) {
+            (GatewayReq::Query { .. }, s) => GatewayRsp::Is(s),
+            (GatewayReq::ChargeAsync { key, notify, .. }, s) => {
+                callback(&ctx2, &ep2, &config, *notify, key.clone(), s);
+                GatewayRsp::Accepted
+            }
+            (_, s) => GatewayRsp::Done(s),
+        };
         async move { rsp }
     });
     std::future::pending::<()>().await
+}
+
+/// Sends the outcome of an asynchronous charge to `notify`, misbehaving as
+/// configured; each copy is retried a few times until acknowledged, as webhooks are.
+fn callback(
+    ctx: &NodeCtx,
+    ep: &Arc<faultline_sim::Endpoint>,
+    config: &GatewayConfig,
+    notify: NodeId,
+    key: String,
+    status: Status,
+) {
+    let mut rng = madsim::rand::thread_rng();
+    if config.callback_loss_rate > 0.0 && rng.gen_bool(config.callback_loss_rate) {
+        ctx.injected("callback-lost", format!("callback for {key} ({status:?}) never sent"));
+        return;
+    }
+    let copies = if config.callback_dup_rate > 0.0 && rng.gen_bool(config.callback_dup_rate) {
+        ctx.injected("callback-duplicated", format!("callback for {key} sent twice"));
+        2
+    } else {
+        1
+    };
+    let (lo, hi) = config.callback_delay_ms;
+    for _ in 0..copies {
+        let delay = Duration::from_millis(if hi > 0 { rng.gen_range(lo..=hi.max(lo)) } else { 0 });
+        let (ep, key) = (ep.clone(), key.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for _ in 0..CALLBACK_TRIES {
+                let req = PaymentReq::Callback { key: key.clone(), status };
+                if ep.call(notify, req, CALLBACK_TIMEOUT).await == Ok(Reply::Done) {
+                    break;
+                }
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -140,16 +305,42 @@ mod tests {
     #[test]
     fn idempotency_keys() {
         let mut l = Ledger::new(vec![100]);
-        assert_eq!(l.handle(charge("k", 60)), GatewayRsp::Charged);
-        assert_eq!(l.handle(charge("k", 60)), GatewayRsp::Charged, "replayed, not recharged");
+        assert_eq!(l.handle(&charge("k", 60)), Status::Charged);
+        assert_eq!(l.handle(&charge("k", 60)), Status::Charged, "replayed, not recharged");
         assert_eq!(l.balances[0], 40);
-        assert_eq!(l.handle(charge("k2", 60)), GatewayRsp::Declined, "insufficient funds");
-        assert_eq!(l.handle(GatewayReq::Refund { key: "k".into() }), GatewayRsp::Refunded);
-        assert_eq!(l.handle(GatewayReq::Refund { key: "k".into() }), GatewayRsp::Refunded);
+        assert_eq!(l.handle(&charge("k2", 60)), Status::Declined, "insufficient funds");
+        assert_eq!(l.handle(&GatewayReq::Refund { key: "k".into() }), Status::Refunded);
+        assert_eq!(l.handle(&GatewayReq::Refund { key: "k".into() }), Status::Refunded);
         assert_eq!(l.balances[0], 100, "refunded once");
         assert_eq!(l.merchant, 0);
-        assert_eq!(l.handle(GatewayReq::Refund { key: "late".into() }), GatewayRsp::NothingToRefund);
-        assert_eq!(l.handle(charge("late", 10)), GatewayRsp::Declined, "a voided key never charges");
+        assert_eq!(l.handle(&GatewayReq::Refund { key: "late".into() }), Status::Void);
+        assert_eq!(l.handle(&charge("late", 10)), Status::Void, "a voided key never charges");
         assert_eq!(l.entries.len(), 2);
+        assert_eq!(l.handle(&GatewayReq::Query { key: "k".into() }), Status::Refunded);
+        assert_eq!(l.handle(&GatewayReq::Query { key: "never".into() }), Status::Unknown);
+    }
+
+    #[test]
+    fn authorize_capture_void() {
+        let mut l = Ledger::new(vec![100]);
+        let auth = |k: &str, a| GatewayReq::Authorize { key: k.into(), order: 1, customer: 0, amount: a };
+        assert_eq!(l.handle(&auth("a", 30)), Status::Authorized);
+        assert_eq!(l.handle(&auth("a", 30)), Status::Authorized, "idempotent");
+        assert_eq!((l.balances[0], l.held(), l.merchant), (70, 30, 0), "held, not paid");
+        assert_eq!(l.handle(&GatewayReq::Capture { key: "a".into() }), Status::Captured);
+        assert_eq!(l.handle(&GatewayReq::Capture { key: "a".into() }), Status::Captured, "captured once");
+        assert_eq!((l.balances[0], l.held(), l.merchant), (70, 0, 30));
+        assert_eq!(l.handle(&auth("b", 50)), Status::Authorized);
+        assert_eq!(l.handle(&GatewayReq::Void { key: "b".into() }), Status::Voided);
+        assert_eq!(l.handle(&GatewayReq::Void { key: "b".into() }), Status::Voided);
+        assert_eq!((l.balances[0], l.held()), (70, 0), "voided back");
+        assert_eq!(
+            l.handle(&GatewayReq::Capture { key: "b".into() }),
+            Status::Voided,
+            "no capture after void"
+        );
+        assert_eq!(l.handle(&GatewayReq::Void { key: "c".into() }), Status::Void, "empty void kills the key");
+        assert_eq!(l.handle(&auth("c", 10)), Status::Void, "so a late authorize is refused");
+        assert_eq!(l.handle(&auth("d", 1000)), Status::Declined);
     }
 }

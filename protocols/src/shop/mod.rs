@@ -12,7 +12,7 @@ pub mod points;
 use crate::workload::Workload;
 use faultline_sim::store::{self, StoreClient};
 use faultline_sim::{Endpoint, NodeId, ReplicaSet, TxnError, World};
-use gateway::Ledger;
+use gateway::{GatewayConfig, Ledger};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -115,15 +115,15 @@ pub struct Shop {
 
 impl Shop {
     /// Adds the shop's nodes to `world` with the workload's initial stock and balances.
-    pub fn deploy(world: &mut World, workload: &Workload) -> Shop {
+    pub fn deploy(world: &mut World, workload: &Workload, gateway: &GatewayConfig) -> Shop {
         let ledger = Arc::new(Mutex::new(Ledger::new(workload.balances.clone())));
         let order_db = world.store("order-db");
         let inventory_db = world.store("inventory-db");
         let payment_db = world.store("payment-db");
         let points_db = world.store("points-db");
         let notification_db = world.store("notification-db");
-        let l = ledger.clone();
-        let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone()));
+        let (l, config) = (ledger.clone(), gateway.clone());
+        let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone(), config.clone()));
         let db = order_db.clone();
         let order = world.node("order", move |ctx| order::serve(ctx, db.clone()));
         let db = inventory_db.clone();

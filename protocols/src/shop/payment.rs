@@ -1,12 +1,17 @@
 //! The payment service: charges and refunds through the external gateway, always
 //! with the order's idempotency key, and records each payment's state
 //! (`charging` → `charged` | `declined`, then `refunding` → `refunded`).
+//!
+//! Charges are asynchronous, as with real providers: the gateway accepts, and
+//! the outcome arrives by callback. Callbacks get lost, so a charge that has
+//! waited long enough asks the gateway (`Query`) — the truth — instead.
 
-use super::gateway::{GatewayReq, GatewayRsp};
+use super::gateway::{GatewayReq, GatewayRsp, Status};
 use super::{labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub fn key(order: u32) -> String {
     format!("pay/{order:06}")
@@ -19,14 +24,30 @@ pub fn charge_key(order: u32) -> String {
 
 #[derive(Clone, Debug, Serialize)]
 pub enum PaymentReq {
-    Charge { order: u32, customer: u32, amount: i64 },
-    Refund { order: u32 },
+    Charge {
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    Refund {
+        order: u32,
+    },
+    /// From the gateway: the outcome of an asynchronous charge.
+    Callback {
+        key: String,
+        status: Status,
+    },
 }
 
 labels!(PaymentReq {
     PaymentReq::Charge { .. } => "pay-charge",
     PaymentReq::Refund { .. } => "pay-refund",
+    PaymentReq::Callback { .. } => "pay-callback",
 });
+
+/// How long a charge waits for its callback before asking the gateway.
+const CALLBACK_WAIT: Duration = Duration::from_millis(300);
+const CALLBACK_POLL: Duration = Duration::from_millis(50);
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, gateway: NodeId) {
     run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)).await
@@ -35,6 +56,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, gateway: NodeId) {
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: PaymentReq) -> Reply {
     let order = match req {
         PaymentReq::Charge { order, .. } | PaymentReq::Refund { order } => order,
+        PaymentReq::Callback { key, status } => return callback(&store, &key, status).await,
     };
     // A few rounds of read-decide-write; each write is guarded by what was read.
     for _ in 0..5 {
@@ -47,6 +69,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: Pay
                 charge(&store, &ep, gateway, order, *customer, *amount, state.as_deref()).await
             }
             PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state.as_deref()).await,
+            PaymentReq::Callback { .. } => unreachable!("answered above"),
         };
         if let Some(reply) = step {
             return reply;
@@ -90,14 +113,62 @@ async fn charge(
         }
         Some(other) => panic!("payment {order} in unknown state {other:?}"),
     }
-    let req = GatewayReq::Charge { key: charge_key(order), order, customer, amount };
-    let (to, reply) = match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Charged) => ("charged", Reply::Done),
-        Ok(GatewayRsp::Declined) => ("declined", Reply::Failed(Failure::Declined)),
+    let notify = ep.node();
+    let req = GatewayReq::ChargeAsync { key: charge_key(order), order, customer, amount, notify };
+    let status = match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(s)) => s, // a known key answers at once
+        Ok(GatewayRsp::Accepted) => match await_callback(store, order).await {
+            Some(reply) => return Some(reply),
+            None => {
+                match ep.call(gateway, GatewayReq::Query { key: charge_key(order) }, GATEWAY_TIMEOUT).await {
+                    Ok(GatewayRsp::Is(s)) => s,
+                    _ => return Some(Reply::Unknown),
+                }
+            }
+        },
         Ok(other) => panic!("gateway answered a charge with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
     };
+    let (to, reply) = match status {
+        Status::Charged => ("charged", Reply::Done),
+        Status::Declined | Status::Void => ("declined", Reply::Failed(Failure::Declined)),
+        // Refunded under us: a compensation got there first.
+        Status::Refunded => return Some(Reply::Failed(Failure::Compensated)),
+        other => panic!("gateway says charge-{order} is {other:?}"),
+    };
     set(store, order, Some("charging"), to).await.err().unwrap_or(Some(reply))
+}
+
+/// Waits a little for the callback to record the charge's outcome.
+async fn await_callback(store: &StoreClient, order: u32) -> Option<Reply> {
+    let mut waited = Duration::ZERO;
+    while waited < CALLBACK_WAIT {
+        tokio::time::sleep(CALLBACK_POLL).await;
+        waited += CALLBACK_POLL;
+        let state = store.txn(vec![Op::Get(key(order))]).await.ok()?;
+        match state[0].value().and_then(Value::as_text) {
+            Some("charged") => return Some(Reply::Done),
+            Some("declined") => return Some(Reply::Failed(Failure::Declined)),
+            Some("charging") => {}
+            _ => return Some(Reply::Failed(Failure::Compensated)),
+        }
+    }
+    None
+}
+
+/// Records a callback's outcome once: only a payment still charging moves, so a
+/// duplicated, late or reordered callback changes nothing.
+async fn callback(store: &StoreClient, key_: &str, status: Status) -> Reply {
+    let order: u32 = key_.strip_prefix("charge-").and_then(|o| o.parse().ok()).expect("a charge key");
+    let to = match status {
+        Status::Charged => "charged",
+        Status::Declined | Status::Void => "declined",
+        _ => return Reply::Done,
+    };
+    match set(store, order, Some("charging"), to).await {
+        Ok(()) | Err(None) => Reply::Done,
+        Err(Some(r)) => r,
+    }
 }
 
 async fn refund(
@@ -118,7 +189,7 @@ async fn refund(
         }
     }
     match ep.call(gateway, GatewayReq::Refund { key: charge_key(order) }, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Refunded | GatewayRsp::NothingToRefund) => {}
+        Ok(GatewayRsp::Done(Status::Refunded | Status::Void | Status::Declined)) => {}
         Ok(other) => panic!("gateway answered a refund with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
     }

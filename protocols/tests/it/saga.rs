@@ -14,6 +14,7 @@ fn spec(seed: u64, plan: FaultPlan) -> RunSpec {
         fault_window_ms: 10_000,
         settle_ms: 60_000,
         world: WorldConfig::default(),
+        gateway: Default::default(),
     }
 }
 

@@ -72,6 +72,11 @@ fn catalogue_disk_faults() {
 }
 
 #[test]
+fn catalogue_callback_chaos() {
+    saga_meets_expectations("callback-chaos", &["callback-lost", "callback-duplicated"]);
+}
+
+#[test]
 fn catalogue_failover_async() {
     saga_meets_expectations("failover-async", &["crash", "failover"]);
 }
@@ -85,6 +90,17 @@ fn catalogue_failover_semisync() {
 fn catalogue_everything() {
     saga_meets_expectations(
         "everything",
-        &["crash", "pause", "partition", "link-cut", "loss", "duplication", "failover", "fsync-failed"],
+        &[
+            "crash",
+            "pause",
+            "partition",
+            "link-cut",
+            "loss",
+            "duplication",
+            "failover",
+            "fsync-failed",
+            "callback-lost",
+            "callback-duplicated",
+        ],
     );
 }
