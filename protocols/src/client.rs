@@ -20,7 +20,7 @@ pub async fn run(ctx: NodeCtx, entry: NodeId, orders: Vec<Order>, stats: Arc<Sta
             let mut backoff = 50;
             while ep.call(entry, PlaceOrder(order.clone()), STEP_TIMEOUT).await != Ok(Reply::Done) {
                 stats.retry();
-                retry::pause(backoff).await;
+                retry::pause(&ep, backoff).await;
                 backoff = (backoff * 2).min(1_000);
             }
         });

@@ -3,6 +3,7 @@
 
 use crate::shop::Reply;
 use crate::stats::Stats;
+use faultline_sim::Endpoint;
 use madsim::rand::Rng;
 use std::future::Future;
 use std::time::Duration;
@@ -12,7 +13,7 @@ const MAX_BACKOFF_MS: u64 = 1_000;
 
 /// Repeats `attempt` until it gives a definitive answer (`Done` or `Failed`).
 /// Only for idempotent steps: an unknown outcome may have been applied.
-pub async fn until_known<F, Fut>(stats: &Stats, mut attempt: F) -> Reply
+pub async fn until_known<F, Fut>(ep: &Endpoint, stats: &Stats, mut attempt: F) -> Reply
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Reply>,
@@ -24,13 +25,14 @@ where
             known => return known,
         }
         stats.retry();
-        pause(backoff).await;
+        pause(ep, backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF_MS);
     }
 }
 
-/// Sleeps between half and all of `ms`, so retries of many callers spread out.
-pub async fn pause(ms: u64) {
+/// Sleeps between half and all of `ms` on the node's clock, so retries of many
+/// callers spread out.
+pub async fn pause(ep: &Endpoint, ms: u64) {
     let jittered = madsim::rand::thread_rng().gen_range(ms / 2..=ms);
-    tokio::time::sleep(Duration::from_millis(jittered)).await;
+    ep.sleep(Duration::from_millis(jittered)).await;
 }

@@ -123,7 +123,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Sta
     let rows = loop {
         match orch.log.txn(vec![Op::Scan("saga/".into()), Op::Scan("saga-order/".into())]).await {
             Ok(r) => break r,
-            Err(_) => crate::retry::pause(100).await,
+            Err(_) => crate::retry::pause(&orch.ep, 100).await,
         }
     };
     // Both rows of a saga are written in one transaction, so each phase has its
@@ -188,14 +188,16 @@ impl Orchestrator {
         loop {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
-                Phase::Forward(n) => match until_known(&self.stats, || self.forward(STEPS[n], &o)).await {
-                    Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
-                    Reply::Done => Phase::Forward(n + 1),
-                    _ => Phase::Compensate(n),
-                },
+                Phase::Forward(n) => {
+                    match until_known(&self.ep, &self.stats, || self.forward(STEPS[n], &o)).await {
+                        Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
+                        Reply::Done => Phase::Forward(n + 1),
+                        _ => Phase::Compensate(n),
+                    }
+                }
                 Phase::Compensate(n) => {
                     self.stats.compensation();
-                    until_known(&self.stats, || self.compensate(STEPS[n], &o)).await;
+                    until_known(&self.ep, &self.stats, || self.compensate(STEPS[n], &o)).await;
                     if n == 0 {
                         Phase::Cancelled
                     } else {
@@ -243,7 +245,7 @@ impl Orchestrator {
                 Err(TxnError::Unknown) => {}
             }
             self.stats.retry();
-            crate::retry::pause(50).await;
+            crate::retry::pause(&self.ep, 50).await;
         }
     }
 

@@ -71,7 +71,7 @@ impl Percentiles {
 /// protocol or the simulator failed.
 pub const PANIC: &str = "panic";
 
-const FAULT_EVENTS: [&str; 14] = [
+const FAULT_EVENTS: [&str; 15] = [
     "crash",
     "restart",
     "pause",
@@ -86,6 +86,7 @@ const FAULT_EVENTS: [&str; 14] = [
     "torn-write-dropped",
     "callback-lost",
     "callback-duplicated",
+    "clock-skew",
 ];
 
 impl RunOutcome {

@@ -24,6 +24,9 @@ pub struct Scenario {
     pub fault_window_ms: u64,
     /// After the window, how long every order has to settle.
     pub settle_ms: u64,
+    /// Bound on each node's clock drift (0.1: timers up to 10% fast or slow).
+    #[serde(default)]
+    pub clock_skew: f64,
     /// Base one-way message latency range, in ms.
     #[serde(default = "default_latency")]
     pub latency_ms: (u64, u64),
@@ -128,6 +131,9 @@ impl Scenario {
                 return Err(at(field, format!("{rate} is not a probability")));
             }
         }
+        if !(0.0..0.9).contains(&s.clock_skew) {
+            return Err(at("clock_skew", format!("{} is not a drift bound in [0, 0.9)", s.clock_skew)));
+        }
         let needs_targets = s.faults.crash_rate_per_min > 0.0
             || s.faults.pause_rate_per_min > 0.0
             || s.faults.partition_rate_per_min > 0.0
@@ -196,7 +202,14 @@ impl Scenario {
     pub fn world_config(&self, record: bool) -> WorldConfig {
         let (lo, hi) = self.latency_ms;
         let replication = self.replication.clone();
-        WorldConfig { latency_us: (lo * 1000, hi * 1000), record, replication, ..WorldConfig::default() }
+        let clock_skew = self.clock_skew;
+        WorldConfig {
+            latency_us: (lo * 1000, hi * 1000),
+            record,
+            replication,
+            clock_skew,
+            ..WorldConfig::default()
+        }
     }
 }
 

@@ -80,6 +80,7 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             }
             EventKind::HealAll => "HEAL ALL: fault window over".to_string(),
             EventKind::Note { text } => format!("note: {text}"),
+            EventKind::ClockSkew { ppm } => format!("CLOCK runs {:+.2}% off", *ppm as f64 / 1e4),
             EventKind::Injected { fault, detail } => format!("{} {detail}", fault.to_uppercase()),
         };
         let _ = writeln!(out, "{:>10.6}s  {:<w$}  {what}", e.at_us as f64 / 1e6, name(e.node), w = width);

@@ -128,6 +128,8 @@ struct Group {
 struct Broker {
     store: StoreClient,
     config: BrokerConfig,
+    /// The visibility timeout in simulated µs, as this node's clock measures it.
+    visibility_us: u64,
     /// `None` until loaded from the store, and again after an unknown outcome.
     topics: Mutex<Option<BTreeMap<String, Topic>>>,
 }
@@ -149,7 +151,9 @@ fn ack_key(topic: &str, group: &str, seq: u64) -> String {
 /// A broker node's whole life: serve from the store, rebuilding its index on start.
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
     let ep = ctx.endpoint().await;
+    let visibility = Duration::from_millis(config.visibility_ms);
     let broker = Arc::new(Broker {
+        visibility_us: ctx.sim().real(ctx.id(), visibility).as_micros() as u64,
         store: StoreClient::new(ep.clone(), db, STORE_TIMEOUT),
         config,
         topics: Mutex::new(None),
@@ -243,7 +247,7 @@ impl Broker {
         let Some(t) = topics.get_mut(topic) else { return Some(BrokerRsp::Messages(vec![])) };
         let g = t.groups.entry(group).or_default();
         let now = Sim::now_us();
-        let visibility = self.config.visibility_ms * 1000;
+        let visibility = self.visibility_us;
         // A key is blocked behind its oldest unacknowledged message.
         let mut blocked: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();

@@ -79,6 +79,11 @@ impl Endpoint {
         &self.sim
     }
 
+    /// Sleeps for `local` on this node's (possibly skewed) clock.
+    pub async fn sleep(&self, local: Duration) {
+        self.sim.sleep_on(self.me, local).await
+    }
+
     /// Sends `req` to `to` and waits at most `timeout` for its answer.
     pub async fn call<R: Request>(
         &self,
@@ -91,7 +96,8 @@ impl Endpoint {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(call, tx);
         self.transmit(to, REQUEST, call, req).await;
-        match tokio::time::timeout(timeout, rx).await {
+        // The timeout is measured by this node's clock, which may be skewed.
+        match tokio::time::timeout(self.sim.real(self.me, timeout), rx).await {
             Ok(Ok(body)) => Ok(*body
                 .downcast::<R::Response>()
                 .unwrap_or_else(|_| panic!("response to {label} from node {} has the wrong type", to.0))),

@@ -129,6 +129,10 @@ pub enum EventKind {
         rate_ppm: u32,
     },
     HealAll,
+    /// This node's clock runs `ppm` parts per million fast (or slow, if negative).
+    ClockSkew {
+        ppm: i64,
+    },
     /// A free-form note from a protocol or the runner, e.g. a saga step.
     /// A fault injected by a component outside the simulator's core (a payment
     /// gateway losing a callback, say); counted under `fault`.
@@ -173,6 +177,7 @@ impl EventKind {
             EventKind::Duplication { .. } => "duplication",
             EventKind::HealAll => "heal-all",
             EventKind::Note { .. } => "note",
+            EventKind::ClockSkew { .. } => "clock-skew",
             EventKind::Injected { fault, .. } => fault,
         }
     }

@@ -29,6 +29,9 @@ pub struct WorldConfig {
     pub record: bool,
     pub disk: DiskConfig,
     pub replication: ReplicationConfig,
+    /// Bound on each node's clock drift: a node's timers run at a rate drawn
+    /// from `1 ± clock_skew` (0.1: up to 10% fast or slow). Default 0.
+    pub clock_skew: f64,
 }
 
 impl Default for WorldConfig {
@@ -38,6 +41,7 @@ impl Default for WorldConfig {
             record: false,
             disk: DiskConfig::default(),
             replication: ReplicationConfig::default(),
+            clock_skew: 0.0,
         }
     }
 }
@@ -87,7 +91,9 @@ impl World {
             .ip(net::addr_of(id).ip())
             .init(move || init(ctx.clone()))
             .build();
+        let rate = clock_rate(self.sim.seed, id, self.sim.config.clock_skew);
         nodes.push(NodeInfo {
+            rate,
             name: name.to_string(),
             madsim_id: handle.id(),
             disk: Arc::new(Disk::new(self.sim.config.disk.clone())),
@@ -143,6 +149,17 @@ impl World {
                 }
             };
             if let Some(mut jobs) = jobs {
+                // First entry into the runtime: say whose clock is off, and by how much.
+                for (i, n) in sim.nodes.lock().unwrap().iter().enumerate() {
+                    if n.rate != 1.0 {
+                        let ppm = ((n.rate - 1.0) * 1e6).round() as i64;
+                        sim.trace.lock().unwrap().push(Event {
+                            at_us: 0,
+                            node: NodeId(i as u16),
+                            kind: EventKind::ClockSkew { ppm },
+                        });
+                    }
+                }
                 let s = sim.clone();
                 tokio::spawn(async move {
                     while let Some((delay, job)) = jobs.recv().await {
@@ -159,12 +176,25 @@ impl World {
     }
 }
 
+/// A node's clock rate, drawn from the seed and the node's index alone, so it
+/// does not depend on anything else the run does with randomness.
+fn clock_rate(seed: u64, id: NodeId, skew: f64) -> f64 {
+    use rand::{Rng, SeedableRng};
+    if skew == 0.0 {
+        return 1.0;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6f63_6b00_0000 ^ u64::from(id.0));
+    1.0 + rng.gen_range(-skew..=skew)
+}
+
 fn latency_range((min, max): (u64, u64)) -> std::ops::Range<Duration> {
     // madsim draws from a half-open range, which must not be empty.
     Duration::from_micros(min)..Duration::from_micros(max.max(min + 1))
 }
 
 struct NodeInfo {
+    /// How fast this node's clock runs against simulated time (1.0: exact).
+    rate: f64,
     name: String,
     madsim_id: madsim::task::NodeId,
     disk: Arc<Disk>,
@@ -185,6 +215,11 @@ impl NodeCtx {
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
     }
+    /// Sleeps for `local` on this node's (possibly skewed) clock.
+    pub async fn sleep(&self, local: Duration) {
+        self.sim.sleep_on(self.id, local).await
+    }
+
     /// Binds this node's endpoint. Call once per incarnation.
     pub async fn endpoint(&self) -> Arc<Endpoint> {
         Endpoint::bind(self.sim.clone(), self.id).await
@@ -281,6 +316,18 @@ impl Sim {
 
     pub fn disk(&self, id: NodeId) -> Arc<Disk> {
         self.nodes.lock().unwrap()[id.0 as usize].disk.clone()
+    }
+
+    /// How long `local` on `node`'s (skewed) clock lasts in simulated time: a
+    /// fast clock fires its timeouts early, a slow one late.
+    pub fn real(&self, node: NodeId, local: Duration) -> Duration {
+        local.div_f64(self.nodes.lock().unwrap()[node.0 as usize].rate)
+    }
+
+    /// Sleeps for `local` as measured by `node`'s clock.
+    pub async fn sleep_on(&self, node: NodeId, local: Duration) {
+        let real = self.real(node, local);
+        tokio::time::sleep(real).await
     }
 
     pub fn is_up(&self, id: NodeId) -> bool {

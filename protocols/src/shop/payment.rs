@@ -117,7 +117,7 @@ async fn charge(
     let req = GatewayReq::ChargeAsync { key: charge_key(order), order, customer, amount, notify };
     let status = match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Done(s)) => s, // a known key answers at once
-        Ok(GatewayRsp::Accepted) => match await_callback(store, order).await {
+        Ok(GatewayRsp::Accepted) => match await_callback(ep, store, order).await {
             Some(reply) => return Some(reply),
             None => {
                 match ep.call(gateway, GatewayReq::Query { key: charge_key(order) }, GATEWAY_TIMEOUT).await {
@@ -140,10 +140,10 @@ async fn charge(
 }
 
 /// Waits a little for the callback to record the charge's outcome.
-async fn await_callback(store: &StoreClient, order: u32) -> Option<Reply> {
+async fn await_callback(ep: &Endpoint, store: &StoreClient, order: u32) -> Option<Reply> {
     let mut waited = Duration::ZERO;
     while waited < CALLBACK_WAIT {
-        tokio::time::sleep(CALLBACK_POLL).await;
+        ep.sleep(CALLBACK_POLL).await;
         waited += CALLBACK_POLL;
         let state = store.txn(vec![Op::Get(key(order))]).await.ok()?;
         match state[0].value().and_then(Value::as_text) {

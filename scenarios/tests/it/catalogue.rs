@@ -47,7 +47,10 @@ fn catalogue_calm() {
 
 #[test]
 fn catalogue_flaky_network() {
-    saga_meets_expectations("flaky-network", &["partition", "link-cut", "latency", "loss", "duplication"]);
+    saga_meets_expectations(
+        "flaky-network",
+        &["partition", "link-cut", "latency", "loss", "duplication", "clock-skew"],
+    );
 }
 
 #[test]
