@@ -1,3 +1,4 @@
-//! Scenario-level tests of the protocols, one module per protocol.
+//! Scenario-level tests of the protocols, one module per area.
 
+mod gateway;
 mod saga;
