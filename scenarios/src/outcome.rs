@@ -71,7 +71,7 @@ impl Percentiles {
 /// protocol or the simulator failed.
 pub const PANIC: &str = "panic";
 
-const FAULT_EVENTS: [&str; 15] = [
+const FAULT_EVENTS: [&str; 16] = [
     "crash",
     "restart",
     "pause",
@@ -87,6 +87,7 @@ const FAULT_EVENTS: [&str; 15] = [
     "callback-lost",
     "callback-duplicated",
     "clock-skew",
+    "disk-latency",
 ];
 
 impl RunOutcome {

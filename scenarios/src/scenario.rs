@@ -7,6 +7,7 @@ use faultline_protocols::check::INVARIANTS;
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_protocols::Protocol;
+use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{FaultModel, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,6 +36,10 @@ pub struct Scenario {
     /// How every store replicates, and how fast a dead primary is replaced.
     #[serde(default)]
     pub replication: ReplicationConfig,
+    /// How message brokers deliver: visibility timeout, reordering across keys.
+    /// Takes effect for protocols that use a broker.
+    #[serde(default)]
+    pub broker: BrokerConfig,
     /// How the payment gateway's callbacks misbehave.
     #[serde(default)]
     pub gateway: GatewayConfig,
@@ -112,6 +117,8 @@ impl Scenario {
             ("faults.restart_after_ms", s.faults.restart_after_ms),
             ("faults.pause_ms", s.faults.pause_ms),
             ("faults.disk_latency_ms", s.faults.disk_latency_ms),
+            ("faults.disk_spike_latency_ms", s.faults.disk_spike_latency_ms),
+            ("faults.disk_spike_ms", s.faults.disk_spike_ms),
             ("gateway.callback_delay_ms", s.gateway.callback_delay_ms),
         ] {
             if lo > hi {
@@ -202,12 +209,13 @@ impl Scenario {
     pub fn world_config(&self, record: bool) -> WorldConfig {
         let (lo, hi) = self.latency_ms;
         let replication = self.replication.clone();
-        let clock_skew = self.clock_skew;
+        let (clock_skew, broker) = (self.clock_skew, self.broker.clone());
         WorldConfig {
             latency_us: (lo * 1000, hi * 1000),
             record,
             replication,
             clock_skew,
+            broker,
             ..WorldConfig::default()
         }
     }

@@ -80,6 +80,9 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             }
             EventKind::HealAll => "HEAL ALL: fault window over".to_string(),
             EventKind::Note { text } => format!("note: {text}"),
+            EventKind::DiskLatency { min_ms, max_ms } => {
+                format!("DISK LATENCY now +{min_ms}..{max_ms} ms per sync")
+            }
             EventKind::ClockSkew { ppm } => format!("CLOCK runs {:+.2}% off", *ppm as f64 / 1e4),
             EventKind::Injected { fault, detail } => format!("{} {detail}", fault.to_uppercase()),
         };

@@ -141,6 +141,11 @@ impl Disk {
         self.inner.lock().unwrap().faults = faults;
     }
 
+    /// Changes only the extra sync latency: a spike, or the end of one.
+    pub(crate) fn set_extra_latency(&self, extra_latency_us: (u64, u64)) {
+        self.inner.lock().unwrap().faults.extra_latency_us = extra_latency_us;
+    }
+
     /// Number of durable records (a torn one included, until recovery drops it).
     pub fn durable_len(&self) -> usize {
         self.inner.lock().unwrap().durable.len()

@@ -28,6 +28,8 @@ pub enum Fault {
     Duplication { rate: f64, duration_ms: u64 },
     /// Promote the replica of the store whose primary is named `store`.
     Failover { store: String },
+    /// An I/O latency spike on every disk: each sync takes `min_ms..max_ms` longer.
+    DiskLatency { min_ms: u64, max_ms: u64, duration_ms: u64 },
     /// Disk faults on every disk: failing fsyncs, torn writes at crashes, slow syncs.
     Disk { fsync_fail_rate: f64, torn_write_rate: f64, extra_latency_ms: (u64, u64), duration_ms: u64 },
 }
@@ -44,6 +46,7 @@ impl Fault {
             Fault::Duplication { .. } => "duplication",
             Fault::Failover { .. } => "failover",
             Fault::Disk { .. } => "disk",
+            Fault::DiskLatency { .. } => "disk-latency",
         }
     }
 
@@ -108,7 +111,9 @@ impl FaultPlan {
                         "fault #{i}: failover of {store:?}, which is not a replicated store; replicated stores: {stores}"
                     ));
                 }
-                Fault::Latency { min_ms, max_ms, .. } if min_ms > max_ms => {
+                Fault::Latency { min_ms, max_ms, .. } | Fault::DiskLatency { min_ms, max_ms, .. }
+                    if min_ms > max_ms =>
+                {
                     return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
                 }
                 Fault::Partition { side, .. } if side.is_empty() => {
@@ -154,6 +159,10 @@ pub struct FaultModel {
     pub torn_write_rate: f64,
     /// Extra fsync latency for the whole window, in ms.
     pub disk_latency_ms: (u64, u64),
+    /// I/O latency spikes: how often, how slow each sync gets, for how long.
+    pub disk_spike_rate_per_min: f64,
+    pub disk_spike_latency_ms: (u64, u64),
+    pub disk_spike_ms: (u64, u64),
 }
 
 impl FaultModel {
@@ -182,7 +191,13 @@ impl FaultModel {
         }
         let targets = &self.targets;
         let stores = &self.failover_targets;
-        let kinds: [(f64, &DrawFault); 6] = [
+        let kinds: [(f64, &DrawFault); 7] = [
+            (self.disk_spike_rate_per_min, &|r| {
+                let (lo, hi) = self.disk_spike_latency_ms;
+                let min_ms = r.gen_range(lo..=hi.max(lo));
+                let max_ms = r.gen_range(min_ms..=hi.max(min_ms));
+                Some(Fault::DiskLatency { min_ms, max_ms, duration_ms: draw(r, self.disk_spike_ms) })
+            }),
             (self.spike_rate_per_min, &|r| {
                 let (lo, hi) = self.spike_latency_ms;
                 let min_ms = r.gen_range(lo..=hi);

@@ -129,6 +129,11 @@ pub enum EventKind {
         rate_ppm: u32,
     },
     HealAll,
+    /// Every disk's extra sync latency is now this (a spike, or back to base).
+    DiskLatency {
+        min_ms: u64,
+        max_ms: u64,
+    },
     /// This node's clock runs `ppm` parts per million fast (or slow, if negative).
     ClockSkew {
         ppm: i64,
@@ -178,6 +183,7 @@ impl EventKind {
             EventKind::HealAll => "heal-all",
             EventKind::Note { .. } => "note",
             EventKind::ClockSkew { .. } => "clock-skew",
+            EventKind::DiskLatency { .. } => "disk-latency",
             EventKind::Injected { fault, .. } => fault,
         }
     }

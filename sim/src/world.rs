@@ -29,6 +29,8 @@ pub struct WorldConfig {
     pub record: bool,
     pub disk: DiskConfig,
     pub replication: ReplicationConfig,
+    /// How the world's message brokers deliver (visibility timeout, reordering).
+    pub broker: crate::broker::BrokerConfig,
     /// Bound on each node's clock drift: a node's timers run at a rate drawn
     /// from `1 ± clock_skew` (0.1: up to 10% fast or slow). Default 0.
     pub clock_skew: f64,
@@ -42,6 +44,7 @@ impl Default for WorldConfig {
             disk: DiskConfig::default(),
             replication: ReplicationConfig::default(),
             clock_skew: 0.0,
+            broker: crate::broker::BrokerConfig::default(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl World {
             next_call: AtomicU64::new(1),
             healed: AtomicBool::new(false),
             sets: Mutex::new(Vec::new()),
+            disk_base_latency: Mutex::new((0, 0)),
             control: Mutex::new(None),
         });
         World { rt, sim }
@@ -122,9 +126,11 @@ impl World {
         set
     }
 
-    /// Adds a message broker node `name`, backed by a store `{name}-db`.
-    pub fn broker(&mut self, name: &str, config: crate::broker::BrokerConfig) -> NodeId {
+    /// Adds a message broker node `name`, backed by a store `{name}-db`, that
+    /// delivers as the world's broker config says.
+    pub fn broker(&mut self, name: &str) -> NodeId {
         let db = self.store(&format!("{name}-db"));
+        let config = self.sim.config.broker.clone();
         self.node(name, move |ctx| crate::broker::serve(ctx, db.clone(), config.clone()))
     }
 
@@ -252,6 +258,8 @@ pub struct Sim {
     next_call: AtomicU64,
     healed: AtomicBool,
     sets: Mutex<Vec<Arc<ReplicaSet>>>,
+    /// The extra sync latency of the current disk faults, restored after a spike.
+    disk_base_latency: Mutex<(u64, u64)>,
     control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
 }
 
@@ -418,8 +426,20 @@ impl Sim {
         self.record(NodeId::WORLD, kind);
     }
 
+    /// A latency spike on every disk (`Some` extra µs per sync), or its end
+    /// (`None`: back to the latency the current disk faults set).
+    pub fn set_disk_latency(&self, spike_us: Option<(u64, u64)>) {
+        let extra = spike_us.unwrap_or(*self.disk_base_latency.lock().unwrap());
+        for n in self.nodes.lock().unwrap().iter() {
+            n.disk.set_extra_latency(extra);
+        }
+        let kind = EventKind::DiskLatency { min_ms: extra.0 / 1000, max_ms: extra.1 / 1000 };
+        self.record(NodeId::WORLD, kind);
+    }
+
     /// Switches disk faults on (or off, with the default) on every disk.
     pub fn set_disk_faults(&self, faults: DiskFaults) {
+        *self.disk_base_latency.lock().unwrap() = faults.extra_latency_us;
         for n in self.nodes.lock().unwrap().iter() {
             n.disk.set_faults(faults);
         }

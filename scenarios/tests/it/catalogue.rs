@@ -71,7 +71,7 @@ fn catalogue_flash_sale() {
 
 #[test]
 fn catalogue_disk_faults() {
-    saga_meets_expectations("disk-faults", &["crash", "fsync-failed", "torn-write-dropped"]);
+    saga_meets_expectations("disk-faults", &["crash", "fsync-failed", "torn-write-dropped", "disk-latency"]);
 }
 
 #[test]

@@ -59,3 +59,16 @@ fn disk_torn_writes_are_dropped_at_recovery() {
     // Only a crash that lands while a record is being synced can tear it.
     assert!(torn >= 10, "only {torn} torn writes in 50 crashes");
 }
+
+#[test]
+fn disk_latency_spikes_slow_syncs_until_they_end() {
+    let plan = FaultPlan {
+        events: vec![at(500, Fault::DiskLatency { min_ms: 100, max_ms: 200, duration_ms: 500 })],
+    };
+    let out = run_with(1, WorldConfig::default(), plan);
+    assert_eq!(out.counts["disk-latency"], 2, "the spike starts and ends");
+    // The client waits 50 ms per call: during the spike every sync outlasts it.
+    assert!(out.counts.get("timeout").copied().unwrap_or(0) >= 3, "{:?}", out.counts);
+    assert!(out.acked > 100, "and after it the store is fast again");
+    assert!(out.durable >= out.acked);
+}
