@@ -21,7 +21,7 @@ pub mod shop;
 pub mod stats;
 pub mod workload;
 
-use faultline_sim::{NodeId, ReplicaSet, Replication, World};
+use faultline_sim::{NodeId, ReplicaSet, ReplicationConfig, World};
 use serde::{Deserialize, Serialize};
 use shop::gateway::GatewayConfig;
 use shop::Shop;
@@ -93,17 +93,26 @@ pub fn deploy(
 }
 
 /// The names of every node a deployment of `protocol` has under `replication`,
-/// in id order, and the names of its stores — what fault plans and scenario
-/// targets may name.
-pub fn topology(protocol: Protocol, replication: Replication) -> (Vec<String>, Vec<String>) {
-    let config = faultline_sim::WorldConfig {
-        replication: faultline_sim::ReplicationConfig { mode: replication, ..Default::default() },
-        ..Default::default()
-    };
+/// in id order, the names of all its stores, and of those that have a replica —
+/// what fault plans and scenario targets may name.
+pub fn topology(protocol: Protocol, replication: &ReplicationConfig) -> Topology {
+    let config = faultline_sim::WorldConfig { replication: replication.clone(), ..Default::default() };
     let mut world = World::new(0, config);
     let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
     deploy(&mut world, &workload, protocol, &GatewayConfig::default());
     let sim = world.sim();
     let nodes = (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect();
-    (nodes, sim.replica_sets().iter().map(|s| s.name.clone()).collect())
+    let sets = sim.replica_sets();
+    Topology {
+        nodes,
+        stores: sets.iter().map(|s| s.name.clone()).collect(),
+        replicated: sets.iter().filter(|s| s.members.len() > 1).map(|s| s.name.clone()).collect(),
+    }
+}
+
+/// The names a deployment answers to.
+pub struct Topology {
+    pub nodes: Vec<String>,
+    pub stores: Vec<String>,
+    pub replicated: Vec<String>,
 }

@@ -143,10 +143,14 @@ fn describe(s: &Scenario) -> String {
         Some(p) => format!("explicit plan of {} events", p.len()),
         None => format!("drawn per seed from: {faults}"),
     };
-    let replication = match s.replication.mode {
+    let r = &s.replication;
+    let mut replication = match r.mode {
         faultline_sim::Replication::None => "no replicas".to_string(),
-        mode => format!("{mode:?} replicas, failover after {} ms", s.replication.detection_ms),
+        mode => format!("{mode:?} replicas, failover after {} ms", r.detection_ms),
     };
+    for (store, mode) in &r.stores {
+        replication.push_str(&format!(", {store}: {mode:?}"));
+    }
     format!(
         "scenario {}: {}\n  workload: {} orders over {} ms, {} customers, {} skus, stock {}..{}\n  \
          latency {}..{} ms; {replication}; fault window {} ms, settle deadline {} ms\n  faults: {plan}",

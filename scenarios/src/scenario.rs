@@ -8,7 +8,7 @@ use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_protocols::Protocol;
 use faultline_sim::broker::BrokerConfig;
-use faultline_sim::{FaultModel, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
+use faultline_sim::{FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -164,8 +164,14 @@ impl Scenario {
             }
         }
         for protocol in Protocol::ALL {
-            let (nodes, stores) = faultline_protocols::topology(protocol, s.replication.mode);
-            let replicated = if s.replication.mode == Replication::None { vec![] } else { stores };
+            let faultline_protocols::Topology { nodes, stores, replicated } =
+                faultline_protocols::topology(protocol, &s.replication);
+            for store in s.replication.stores.keys() {
+                if !stores.contains(store) {
+                    let msg = format!("unknown store {store:?}; stores are: {}", stores.join(", "));
+                    return Err(at("replication.stores", msg));
+                }
+            }
             for t in &s.faults.targets {
                 if !nodes.contains(t) {
                     let msg = format!(
@@ -295,6 +301,18 @@ mod tests {
         assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("unknown invariant \"no-such\""));
         let bad = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \" \"\n");
         assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("say why"));
+    }
+
+    #[test]
+    fn replication_can_differ_per_store() {
+        let base = "name = \"x\"\nsettle_ms = 1\n[replication]\nmode = \"async\"\n";
+        let s = Scenario::parse(&format!("{base}[replication.stores]\npayment-db = \"semi-sync\"\n"), "f")
+            .unwrap();
+        assert_eq!(s.replication.mode_of("payment-db"), faultline_sim::Replication::SemiSync);
+        assert_eq!(s.replication.mode_of("order-db"), faultline_sim::Replication::Async);
+        let err =
+            Scenario::parse(&format!("{base}[replication.stores]\nnope-db = \"async\"\n"), "f").unwrap_err();
+        assert!(err.contains("unknown store \"nope-db\""), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::trace::NodeId;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// How a primary replicates to its replica.
@@ -26,14 +27,24 @@ pub enum Replication {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplicationConfig {
+    /// The mode of every store not named in `stores`. Default none.
     pub mode: Replication,
     /// How long after the primary's crash the replica is promoted. Default 1000.
     pub detection_ms: u64,
+    /// Per-store modes, by store name, overriding `mode`.
+    pub stores: BTreeMap<String, Replication>,
 }
 
 impl Default for ReplicationConfig {
     fn default() -> Self {
-        ReplicationConfig { mode: Replication::None, detection_ms: 1_000 }
+        ReplicationConfig { mode: Replication::None, detection_ms: 1_000, stores: BTreeMap::new() }
+    }
+}
+
+impl ReplicationConfig {
+    /// The mode of the store named `store`.
+    pub fn mode_of(&self, store: &str) -> Replication {
+        self.stores.get(store).copied().unwrap_or(self.mode)
     }
 }
 

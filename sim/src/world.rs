@@ -108,9 +108,10 @@ impl World {
     }
 
     /// Adds a store named `name`: one node, or a primary and a `{name}-replica`
-    /// node under the world's replication mode. Returns its replica set.
+    /// node, under the replication mode the world's config gives this store.
+    /// Returns its replica set.
     pub fn store(&mut self, name: &str) -> Arc<ReplicaSet> {
-        let mode = self.sim.config.replication.mode;
+        let mode = self.sim.config.replication.mode_of(name);
         let first = self.sim.node_count() as u16;
         let members = match mode {
             Replication::None => vec![NodeId(first)],

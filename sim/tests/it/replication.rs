@@ -5,7 +5,10 @@ use super::world::{at, run_with, Outcome};
 use faultline_sim::{EventKind, Fault, FaultPlan, Replication, ReplicationConfig, WorldConfig};
 
 fn config(mode: Replication) -> WorldConfig {
-    WorldConfig { replication: ReplicationConfig { mode, detection_ms: 200 }, ..WorldConfig::default() }
+    WorldConfig {
+        replication: ReplicationConfig { mode, detection_ms: 200, ..ReplicationConfig::default() },
+        ..WorldConfig::default()
+    }
 }
 
 /// The primary loses its replica link, then crashes and stays down past the
@@ -91,4 +94,16 @@ fn replication_forced_failover_with_a_live_primary_fences_it() {
             assert!(out.durable >= out.acked);
         }
     }
+}
+
+#[test]
+fn replication_mode_can_differ_per_store() {
+    let mut config = ReplicationConfig::default();
+    config.stores.insert("b".into(), Replication::SemiSync);
+    let mut world =
+        faultline_sim::World::new(1, WorldConfig { replication: config, ..WorldConfig::default() });
+    let (a, b) = (world.store("a"), world.store("b"));
+    assert_eq!((a.members.len(), a.mode), (1, Replication::None));
+    assert_eq!((b.members.len(), b.mode), (2, Replication::SemiSync));
+    assert_eq!(world.sim().name(b.members[1]), "b-replica");
 }
