@@ -55,6 +55,10 @@ pub fn run(spec: &RunSpec) -> RunResult {
     let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;
     world.run(async {
         nemesis::run(sim.clone(), spec.plan.clone(), spec.fault_window_ms).await;
+        // Nothing can be settled before the last order was even placed; reading
+        // every store's disk is the costliest thing a run does, so wait for it.
+        let last_order_us = spec.workload.orders.iter().map(|o| o.submit_at_ms * 1000).max().unwrap_or(0);
+        tokio::time::sleep(Duration::from_micros(last_order_us.saturating_sub(Sim::now_us()))).await;
         loop {
             let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
             if check::pending(&truth).is_empty() || Sim::now_us() >= deadline_us {

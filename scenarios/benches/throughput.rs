@@ -8,8 +8,9 @@
 //! 4. the whole Saga on the `calm` and `crash-restart` scenarios (stores,
 //!    disks, gateway, checker included), one thread.
 //!
-//! Each is printed with its ratio to the baseline. Wall time is measured outside
-//! the simulation, where `Instant` is real.
+//! Each is printed with its ratio to the baseline measured in the same round
+//! (median of five rounds). Wall time is measured outside the simulation,
+//! where `Instant` is real.
 
 use faultline_protocols::Protocol;
 use faultline_scenarios::runner::run_seeds;
@@ -135,17 +136,45 @@ fn saga(scenario: &str, seeds: u64) -> (f64, f64) {
     (messages as f64 / wall, seeds as f64 / wall)
 }
 
+/// Rounds of the whole set: each round measures the baseline and every
+/// workload back to back, so a ratio compares runs made under the same load;
+/// the median round is reported (this machine's speed drifts between rounds).
+const ROUNDS: usize = 5;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
 fn main() {
-    let raw = madsim_pingpong();
-    let base = madsim_rpc();
-    println!("{:<44} {:>12} {:>8}", "workload (one thread)", "messages/s", "ratio");
-    println!("{:<44} {:>12.0} {:>8.2}", "madsim Endpoint ping-pong", raw, raw / base);
-    println!("{:<44} {:>12.0} {:>8.2}", "madsim RPC call_timeout (baseline)", base, 1.0);
-    let rpc = faultline_rpc();
-    println!("{:<44} {:>12.0} {:>8.2}", "faultline traced RPC ping-pong", rpc, rpc / base);
-    for (scenario, seeds) in [("calm", 300), ("crash-restart", 300)] {
-        let (rate, per_sec) = saga(scenario, seeds);
-        let label = format!("saga on {scenario} ({per_sec:.0} seeds/s)");
-        println!("{label:<44} {rate:>12.0} {:>8.2}", rate / base);
+    let names = [
+        "madsim Endpoint ping-pong",
+        "madsim RPC call_timeout (baseline)",
+        "faultline traced RPC ping-pong",
+        "saga on calm",
+        "saga on crash-restart",
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut seeds_per_sec = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        let (calm, calm_seeds) = saga("calm", 150);
+        let (crash, crash_seeds) = saga("crash-restart", 150);
+        seeds_per_sec[0].push(calm_seeds);
+        seeds_per_sec[1].push(crash_seeds);
+        let round = [madsim_pingpong(), madsim_rpc(), faultline_rpc(), calm, crash];
+        for (i, r) in round.iter().enumerate() {
+            rates[i].push(*r);
+            ratios[i].push(r / round[1]);
+        }
+    }
+    println!("{:<44} {:>12} {:>8}", "workload (one thread, median of 5 rounds)", "messages/s", "ratio");
+    for (i, name) in names.iter().enumerate() {
+        let label = match i {
+            3 => format!("{name} ({:.0} seeds/s)", median(seeds_per_sec[0].clone())),
+            4 => format!("{name} ({:.0} seeds/s)", median(seeds_per_sec[1].clone())),
+            _ => name.to_string(),
+        };
+        println!("{label:<44} {:>12.0} {:>8.2}", median(rates[i].clone()), median(ratios[i].clone()));
     }
 }

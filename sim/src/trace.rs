@@ -202,19 +202,25 @@ pub struct Event {
 #[derive(Debug)]
 pub struct Trace {
     hasher: Fnv64,
-    counts: BTreeMap<&'static str, u64>,
+    /// Per event name; a short list searched by pointer first, because every
+    /// name is one of a few static strings and this runs for every message.
+    counts: Vec<(&'static str, u64)>,
     events: Option<Vec<Event>>,
 }
 
 impl Trace {
     /// `record` keeps every event (for replay); otherwise only the hash and counts.
     pub fn new(record: bool) -> Self {
-        Trace { hasher: Fnv64::default(), counts: BTreeMap::new(), events: record.then(Vec::new) }
+        Trace { hasher: Fnv64::default(), counts: Vec::new(), events: record.then(Vec::new) }
     }
 
     pub fn push(&mut self, event: Event) {
         event.hash(&mut self.hasher);
-        *self.counts.entry(event.kind.name()).or_insert(0) += 1;
+        let name = event.kind.name();
+        match self.counts.iter_mut().find(|(n, _)| std::ptr::eq(*n, name) || *n == name) {
+            Some((_, c)) => *c += 1,
+            None => self.counts.push((name, 1)),
+        }
         if let Some(events) = &mut self.events {
             events.push(event);
         }
@@ -226,12 +232,12 @@ impl Trace {
     }
 
     /// How many events of each kind (by [`EventKind::name`]) happened.
-    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
-        &self.counts
+    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+        self.counts.iter().copied().collect()
     }
 
     pub fn count(&self, name: &str) -> u64 {
-        self.counts.get(name).copied().unwrap_or(0)
+        self.counts.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
     }
 
     /// The recorded events, if recording was on.

@@ -22,7 +22,7 @@ impl StoreClient {
     }
 
     pub async fn txn(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, TxnError> {
-        let req = StoreReq::Txn(ops);
+        let req = StoreReq::Txn(ops.into());
         for _ in 0..2 {
             match self.ep.call(self.set.primary(), req.clone(), self.timeout).await {
                 Ok(StoreRsp::Txn(r)) => return r,

@@ -36,18 +36,12 @@ type Writes = Vec<(Key, Option<Value>)>;
 /// What a store node serves.
 #[derive(Clone, Debug, Serialize)]
 pub enum StoreReq {
-    Txn(Vec<Op>),
+    /// Shared, so a retry or a duplicated message costs a reference count.
+    Txn(Arc<[Op]>),
     /// Records `(seq, writes)` of the primary's `epoch`, in order.
-    Replicate {
-        epoch: u64,
-        records: Vec<(u64, Writes)>,
-    },
+    Replicate { epoch: u64, records: Vec<(u64, Writes)> },
     /// The primary's whole table as of `seq`.
-    Snapshot {
-        epoch: u64,
-        seq: u64,
-        rows: Vec<(Key, Value)>,
-    },
+    Snapshot { epoch: u64, seq: u64, rows: Vec<(Key, Value)> },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -156,7 +150,7 @@ impl Node {
         }
     }
 
-    async fn txn(&self, ops: Vec<Op>) -> StoreRsp {
+    async fn txn(&self, ops: Arc<[Op]>) -> StoreRsp {
         let mut st = self.state.lock().await;
         // Checked under the lock: a demotion that happened while we waited for it
         // fences this node off.
@@ -184,7 +178,7 @@ impl Node {
         if !writes.is_empty() {
             st.seq += 1;
             let seq = st.seq;
-            self.disk.append(&Record { epoch, seq, body: Body::Writes(writes.clone()) }.encode());
+            self.disk.append(&log::encode_writes(epoch, seq, &writes));
             // Held across the sync: transactions are serial, and none reads a
             // write that is not yet durable here.
             if self.disk.sync().await.is_err() {
