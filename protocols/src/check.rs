@@ -276,11 +276,26 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
             out.push((k.replace("pay/", "payment "), format!("payment still {state}")));
         }
     }
+    for c in 0..g.workload.balances.len() as u32 {
+        let p = int(&g.points, &points::pending(c));
+        if p != 0 {
+            out.push((format!("customer {c}"), format!("{p} points still pending")));
+        }
+    }
     if let Some(log) = &g.coordinator {
-        for (k, v) in log.range("saga/".to_string()..).take_while(|(k, _)| k.starts_with("saga/")) {
+        let rows = |prefix: &'static str| {
+            log.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix))
+        };
+        for (k, v) in rows("saga/") {
             let phase = crate::saga::Phase::decode(v);
             if !phase.finished() {
                 out.push((k.replace("saga/", "saga "), format!("saga stuck at {phase:?}")));
+            }
+        }
+        for (k, v) in rows("tcc/") {
+            let status = crate::tcc::Status::decode(v);
+            if !status.finished() {
+                out.push((k.replace("tcc/", "tcc "), format!("global transaction stuck {status:?}")));
             }
         }
     }

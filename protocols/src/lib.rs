@@ -6,6 +6,7 @@
 //! - [`shop`] — the services (order, inventory, payment, points, notification),
 //!   each in front of its own store, and the external payment gateway.
 //! - [`saga`] — the orchestrated Saga.
+//! - [`tcc`] — Try / Confirm / Cancel with branch barriers.
 //! - [`client`] — the workload driver that places orders.
 //! - [`check`] — the invariants, computed from ground truth.
 //! - [`run`] — one run: world, nemesis, settlement, ground truth, check.
@@ -19,6 +20,7 @@ pub mod run;
 pub mod saga;
 pub mod shop;
 pub mod stats;
+pub mod tcc;
 pub mod workload;
 
 use faultline_sim::{NodeId, ReplicaSet, ReplicationConfig, World};
@@ -34,20 +36,23 @@ use workload::Workload;
 #[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     Saga,
+    Tcc,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 1] = [Protocol::Saga];
+    pub const ALL: [Protocol; 2] = [Protocol::Saga, Protocol::Tcc];
 
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Saga => "saga",
+            Protocol::Tcc => "tcc",
         }
     }
 
     pub fn describe(self) -> &'static str {
         match self {
             Protocol::Saga => "orchestrated Saga: logged steps, compensations in reverse on failure",
+            Protocol::Tcc => "TCC: try every branch, then confirm all or cancel all, guarded by barriers",
         }
     }
 
@@ -78,15 +83,18 @@ pub fn deploy(
 ) -> Deployment {
     let shop = Shop::deploy(world, workload, gateway);
     let stats = Arc::new(Stats::default());
-    let (entry, coordinator_db) = match protocol {
+    // Both coordinators answer to the same names, so scenarios can target them.
+    let db = world.store("coordinator-db");
+    let (d, s, st) = (db.clone(), shop.clone(), stats.clone());
+    let entry = match protocol {
         Protocol::Saga => {
-            let db = world.store("orchestrator-db");
-            let (d, s, st) = (db.clone(), shop.clone(), stats.clone());
-            let orch =
-                world.node("orchestrator", move |ctx| saga::serve(ctx, d.clone(), s.clone(), st.clone()));
-            (orch, Some(db))
+            world.node("coordinator", move |ctx| saga::serve(ctx, d.clone(), s.clone(), st.clone()))
+        }
+        Protocol::Tcc => {
+            world.node("coordinator", move |ctx| tcc::serve(ctx, d.clone(), s.clone(), st.clone()))
         }
     };
+    let coordinator_db = Some(db);
     let (orders, st) = (workload.orders.clone(), stats.clone());
     world.node("client", move |ctx| client::run(ctx, entry, orders.clone(), st.clone()));
     Deployment { protocol, shop, coordinator_db, stats }

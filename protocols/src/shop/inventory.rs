@@ -2,7 +2,7 @@
 //! stock. A deduction and its compensation are each recorded per order, so both
 //! are idempotent and a deduction that arrives after its compensation is refused.
 
-use super::{labels, run_service, unknown_or, Failure, Reply};
+use super::{barrier, labels, run_service, unknown_or, Failure, Reply};
 use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
@@ -27,14 +27,41 @@ pub fn restocked(order: u32) -> String {
 
 #[derive(Clone, Debug, Serialize)]
 pub enum InventoryReq {
-    Deduct { order: u32, sku: u32, qty: i64 },
-    Restock { order: u32, sku: u32 },
+    /// Saga: take the stock now, or put it back.
+    Deduct {
+        order: u32,
+        sku: u32,
+        qty: i64,
+    },
+    Restock {
+        order: u32,
+        sku: u32,
+    },
+    /// TCC: hold the stock, then sell it or release it.
+    TryReserve {
+        order: u32,
+        sku: u32,
+        qty: i64,
+    },
+    ConfirmReserve {
+        order: u32,
+        sku: u32,
+    },
+    CancelReserve {
+        order: u32,
+        sku: u32,
+    },
 }
 
 labels!(InventoryReq {
     InventoryReq::Deduct { .. } => "stock-deduct",
     InventoryReq::Restock { .. } => "stock-restock",
+    InventoryReq::TryReserve { .. } => "stock-try",
+    InventoryReq::ConfirmReserve { .. } => "stock-confirm",
+    InventoryReq::CancelReserve { .. } => "stock-cancel",
 });
+
+const BRANCH: &str = "inventory";
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, |store, _ep, req| handle(store, req)).await
@@ -59,6 +86,33 @@ async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
             }
         }
         InventoryReq::Restock { order, sku } => restock(&store, order, sku).await,
+        InventoryReq::TryReserve { order, sku, qty } => {
+            let hold = vec![
+                Op::Incr { key: available(sku), by: -qty, floor: 0 },
+                Op::Incr { key: reserved(sku), by: qty, floor: 0 },
+            ];
+            barrier::try_branch(&store, order, BRANCH, qty, hold, |_| Failure::OutOfStock).await
+        }
+        InventoryReq::ConfirmReserve { order, sku } => {
+            let sell = |qty: i64| {
+                vec![
+                    Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
+                    Op::Incr { key: sold(sku), by: qty, floor: 0 },
+                    // The order's sold record, as the Saga keeps it.
+                    Op::Put(deducted(order), qty.into()),
+                ]
+            };
+            barrier::confirm_branch(&store, order, BRANCH, sell).await
+        }
+        InventoryReq::CancelReserve { order, sku } => {
+            let release = |qty: i64| {
+                vec![
+                    Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
+                    Op::Incr { key: available(sku), by: qty, floor: 0 },
+                ]
+            };
+            barrier::cancel_branch(&store, order, BRANCH, release).await
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! node, plus the external payment gateway. Every step a protocol drives is an
 //! idempotent local transaction here; protocols differ only in how they drive them.
 
+pub mod barrier;
 pub mod gateway;
 pub mod inventory;
 pub mod notification;
@@ -42,6 +43,9 @@ pub enum Failure {
     Compensated,
     /// The order is not pending any more (completed or cancelled).
     NotPending,
+    /// The service's own records contradict the request — e.g. a Confirm with
+    /// no Try on record, because its store lost writes in a failover.
+    Inconsistent,
 }
 
 impl faultline_sim::Message for Reply {
@@ -52,6 +56,7 @@ impl faultline_sim::Message for Reply {
             Reply::Failed(Failure::Declined) => "declined",
             Reply::Failed(Failure::Compensated) => "compensated",
             Reply::Failed(Failure::NotPending) => "not-pending",
+            Reply::Failed(Failure::Inconsistent) => "inconsistent",
             Reply::Unknown => "unknown",
         }
     }

@@ -51,6 +51,15 @@ async fn finish(store: &StoreClient, id: u32, to: &str) -> Reply {
         Err(e) => match unknown_or(e, |_| Reply::Failed(Failure::NotPending)) {
             Reply::Failed(_) => match store.txn(vec![Op::Get(key(id))]).await {
                 Ok(r) if r[0].value() == Some(&Value::from(to)) => Reply::Done,
+                // Cancelling an order never created (a coordinator rolled back
+                // before its create landed) records it cancelled, so the order
+                // still ends, and a late create finds it and changes nothing.
+                Ok(r) if r[0].value().is_none() && to == CANCELLED => {
+                    match store.txn(vec![Op::InsertIfAbsent(key(id), CANCELLED.into())]).await {
+                        Ok(_) => Reply::Done,
+                        Err(_) => Reply::Unknown, // raced a create: the retry sees it
+                    }
+                }
                 Ok(_) => Reply::Failed(Failure::NotPending),
                 Err(_) => Reply::Unknown,
             },

@@ -7,7 +7,7 @@
 //! waited long enough asks the gateway (`Query`) — the truth — instead.
 
 use super::gateway::{GatewayReq, GatewayRsp, Status};
-use super::{labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
+use super::{barrier, labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
@@ -37,13 +37,35 @@ pub enum PaymentReq {
         key: String,
         status: Status,
     },
+    /// TCC: authorize (Try), capture (Confirm), void (Cancel) at the gateway.
+    Authorize {
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    Capture {
+        order: u32,
+    },
+    Void {
+        order: u32,
+    },
 }
 
 labels!(PaymentReq {
     PaymentReq::Charge { .. } => "pay-charge",
     PaymentReq::Refund { .. } => "pay-refund",
     PaymentReq::Callback { .. } => "pay-callback",
+    PaymentReq::Authorize { .. } => "pay-try",
+    PaymentReq::Capture { .. } => "pay-confirm",
+    PaymentReq::Void { .. } => "pay-cancel",
 });
+
+const BRANCH: &str = "payment";
+
+/// The idempotency key of an order's TCC authorization at the gateway.
+pub fn hold_key(order: u32) -> String {
+    format!("hold-{order}")
+}
 
 /// How long a charge waits for its callback before asking the gateway.
 const CALLBACK_WAIT: Duration = Duration::from_millis(300);
@@ -57,6 +79,11 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: Pay
     let order = match req {
         PaymentReq::Charge { order, .. } | PaymentReq::Refund { order } => order,
         PaymentReq::Callback { key, status } => return callback(&store, &key, status).await,
+        PaymentReq::Authorize { order, customer, amount } => {
+            return authorize(&store, &ep, gateway, order, customer, amount).await
+        }
+        PaymentReq::Capture { order } => return capture(&store, &ep, gateway, order).await,
+        PaymentReq::Void { order } => return void(&store, &ep, gateway, order).await,
     };
     // A few rounds of read-decide-write; each write is guarded by what was read.
     for _ in 0..5 {
@@ -69,7 +96,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: Pay
                 charge(&store, &ep, gateway, order, *customer, *amount, state.as_deref()).await
             }
             PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state.as_deref()).await,
-            PaymentReq::Callback { .. } => unreachable!("answered above"),
+            _ => unreachable!("answered above"),
         };
         if let Some(reply) = step {
             return reply;
@@ -194,4 +221,64 @@ async fn refund(
         Err(_) => return Some(Reply::Unknown),
     }
     set(store, order, Some("refunding"), "refunded").await.err().unwrap_or(Some(Reply::Done))
+}
+
+/// TCC Try: the barrier first — so a Cancel that came first refuses us before
+/// the gateway hears anything — then the authorization, idempotent by key.
+async fn authorize(
+    store: &StoreClient,
+    ep: &Endpoint,
+    gw: NodeId,
+    order: u32,
+    customer: u32,
+    amount: i64,
+) -> Reply {
+    let mark = vec![Op::Put(key(order), "authorizing".into())];
+    match barrier::try_branch(store, order, BRANCH, amount, mark, |_| Failure::Declined).await {
+        Reply::Done => {}
+        other => return other,
+    }
+    let req = GatewayReq::Authorize { key: hold_key(order), order, customer, amount };
+    let (to, reply) = match ep.call(gw, req, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured)) => ("authorized", Reply::Done),
+        // Voided: our own Cancel reached the gateway first.
+        Ok(GatewayRsp::Done(Status::Declined | Status::Void | Status::Voided)) => {
+            ("declined", Reply::Failed(Failure::Declined))
+        }
+        Ok(other) => panic!("gateway answered an authorization with {other:?}"),
+        Err(_) => return Reply::Unknown,
+    };
+    match store
+        .txn(vec![Op::Expect(key(order), Some("authorizing".into())), Op::Put(key(order), to.into())])
+        .await
+    {
+        Ok(_) | Err(TxnError::Condition { .. }) => reply,
+        Err(TxnError::Unknown) => Reply::Unknown,
+    }
+}
+
+/// TCC Confirm: capture at the gateway first (idempotent), then the barrier: a
+/// crash between the two captures again, harmlessly, on the retry.
+async fn capture(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Reply {
+    match ep.call(gw, GatewayReq::Capture { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(Status::Captured)) => {}
+        // Confirm without a hold: the shop's records and the gateway disagree.
+        Ok(GatewayRsp::Done(_)) => return Reply::Failed(Failure::Inconsistent),
+        Ok(other) => panic!("capture of order {order} answered {other:?}"),
+        Err(_) => return Reply::Unknown,
+    }
+    barrier::confirm_branch(store, order, BRANCH, |_| vec![Op::Put(key(order), "charged".into())]).await
+}
+
+/// TCC Cancel: void at the gateway (which also kills a key never authorized, so
+/// a late authorization is declined), then the barrier.
+async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Reply {
+    match ep.call(gw, GatewayReq::Void { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(Status::Voided | Status::Void | Status::Declined)) => {}
+        // Cancel after a capture: the shop's records and the gateway disagree.
+        Ok(GatewayRsp::Done(_)) => return Reply::Failed(Failure::Inconsistent),
+        Ok(other) => panic!("void of order {order} answered {other:?}"),
+        Err(_) => return Reply::Unknown,
+    }
+    barrier::cancel_branch(store, order, BRANCH, |_| vec![Op::Put(key(order), "voided".into())]).await
 }

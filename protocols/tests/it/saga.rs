@@ -46,8 +46,8 @@ fn saga_crashes_and_partitions_keep_every_invariant() {
             "payment",
             "payment-db",
             "points-db",
-            "orchestrator",
-            "orchestrator-db",
+            "coordinator",
+            "coordinator-db",
         ]
         .map(String::from)
         .to_vec(),

@@ -9,9 +9,11 @@ fn determinism_same_seed_same_hash_in_one_process() {
     // Every fault kind is on in `everything`; callbacks misbehave in `callback-chaos`.
     for name in ["calm", "flaky-network", "crash-restart", "everything", "callback-chaos", "disk-faults"] {
         let s = Scenario::load(name).unwrap();
-        for seed in [0, 7, 12345] {
-            let (a, _) = run_seed(&s, Protocol::Saga, seed, false);
-            let (b, _) = run_seed(&s, Protocol::Saga, seed, false);
+        for (seed, protocol) in
+            [(0, Protocol::Saga), (7, Protocol::Tcc), (12345, Protocol::Saga), (99, Protocol::Tcc)]
+        {
+            let (a, _) = run_seed(&s, protocol, seed, false);
+            let (b, _) = run_seed(&s, protocol, seed, false);
             assert_eq!(a, b, "{name} seed {seed}: the whole outcome repeats");
         }
     }

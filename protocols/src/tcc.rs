@@ -1,0 +1,303 @@
+//! TCC — Try / Confirm / Cancel (Pat Helland, "Life beyond Distributed
+//! Transactions", CIDR 2007; the TCC modes of Seata and DTM).
+//!
+//! A coordinator node logs a global transaction per order, creates the order,
+//! then runs the Try of every branch: payment authorizes at the gateway,
+//! inventory reserves stock, points promises points. If every Try succeeds it
+//! logs "confirming" and Confirms every branch (capture, sell the reservation,
+//! grant the points), notifies the customer and completes the order; otherwise
+//! it logs "cancelling" and Cancels every branch, tried or not, and cancels the
+//! order. Confirm and Cancel are retried until they succeed; a Try that does not
+//! answer in time counts as failed. Each branch guards its phases with
+//! [barriers](crate::shop::barrier), so repeats, empty rollbacks and late Tries
+//! are harmless. After a coordinator crash, recovery finishes every confirming
+//! or cancelling transaction and cancels every one still trying.
+
+use crate::retry::{self, until_known};
+use crate::shop::inventory::InventoryReq;
+use crate::shop::notification::NotifyReq;
+use crate::shop::order::OrderReq;
+use crate::shop::payment::PaymentReq;
+use crate::shop::points::PointsReq;
+use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
+use crate::stats::Stats;
+use crate::workload::Order;
+use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, Request, StoreClient, TxnError, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+// ---- state ----
+
+/// A global transaction's status, as the coordinator logs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Trying,
+    Confirming,
+    Cancelling,
+    Completed,
+    Cancelled,
+}
+
+impl Status {
+    pub fn finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Cancelled)
+    }
+
+    fn encode(self) -> Value {
+        Value::from(match self {
+            Status::Trying => "trying",
+            Status::Confirming => "confirming",
+            Status::Cancelling => "cancelling",
+            Status::Completed => "completed",
+            Status::Cancelled => "cancelled",
+        })
+    }
+
+    pub fn decode(v: &Value) -> Status {
+        match v.as_text() {
+            Some("trying") => Status::Trying,
+            Some("confirming") => Status::Confirming,
+            Some("cancelling") => Status::Cancelling,
+            Some("completed") => Status::Completed,
+            Some("cancelled") => Status::Cancelled,
+            other => panic!("bad TCC status {other:?}"),
+        }
+    }
+}
+
+pub fn status_key(order: u32) -> String {
+    format!("tcc/{order:06}")
+}
+
+fn order_key(order: u32) -> String {
+    format!("tcc-order/{order:06}")
+}
+
+/// The branches, in the order their Tries run.
+#[derive(Clone, Copy, Debug)]
+enum Branch {
+    Payment,
+    Inventory,
+    Points,
+}
+
+const BRANCHES: [Branch; 3] = [Branch::Payment, Branch::Inventory, Branch::Points];
+
+/// A Try is given this many attempts before the transaction is cancelled.
+const TRY_ATTEMPTS: u32 = 3;
+
+// ---- the coordinator ----
+
+#[derive(Clone)]
+struct Coordinator {
+    ep: Arc<Endpoint>,
+    log: StoreClient,
+    shop: Shop,
+    stats: Arc<Stats>,
+    /// Transactions with a driver in this incarnation.
+    running: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
+    let ep = ctx.endpoint().await;
+    let log = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
+    let c = Coordinator { ep: ep.clone(), log, shop, stats, running: Arc::default() };
+    let rows = loop {
+        match c.log.txn(vec![Op::Scan("tcc/".into()), Op::Scan("tcc-order/".into())]).await {
+            Ok(r) => break r,
+            Err(_) => retry::pause(&c.ep, 100).await,
+        }
+    };
+    let orders: BTreeMap<&str, &Value> =
+        rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches("tcc-order/"), v)).collect();
+    for (key, status) in rows[0].rows() {
+        let (status, id) = (Status::decode(status), key.trim_start_matches("tcc/"));
+        match orders.get(id) {
+            _ if status.finished() => {}
+            Some(order) => {
+                let order: Order = serde_json::from_str(order.as_text().expect("text")).expect("an order");
+                ctx.note(format!("tcc {} recovered while {status:?}", order.id));
+                c.start(order, status, true);
+            }
+            None => ctx.note(format!("tcc {id} while {status:?} lost its order row: cannot resume")),
+        }
+    }
+    let co = c.clone();
+    ep.serve(move |PlaceOrder(order), _from| co.clone().place(order));
+    std::future::pending::<()>().await
+}
+
+impl Coordinator {
+    async fn place(self, order: Order) -> Reply {
+        let id = order.id;
+        let row = Value::Text(serde_json::to_string(&order).expect("an order encodes"));
+        let ops =
+            vec![Op::InsertIfAbsent(status_key(id), Status::Trying.encode()), Op::Put(order_key(id), row)];
+        match self.log.txn(ops).await {
+            Ok(_) => {
+                self.start(order, Status::Trying, false);
+                Reply::Done
+            }
+            Err(TxnError::Condition { .. }) => match self.log.txn(vec![Op::Get(status_key(id))]).await {
+                Ok(r) => match r[0].value().map(Status::decode) {
+                    Some(status) if !status.finished() => {
+                        self.start(order, status, false);
+                        Reply::Done
+                    }
+                    Some(_) => Reply::Done,
+                    None => Reply::Unknown,
+                },
+                Err(_) => Reply::Unknown,
+            },
+            Err(TxnError::Unknown) => Reply::Unknown,
+        }
+    }
+
+    fn start(&self, order: Order, status: Status, recovered: bool) {
+        if self.running.lock().unwrap().insert(order.id) {
+            tokio::spawn(self.clone().drive(order, status, recovered));
+        }
+    }
+
+    /// Runs a transaction to its end. `recovered`: found in the log after a
+    /// restart, when a transaction still trying is rolled back — which Tries
+    /// landed is unknown, and Cancel is safe for every branch.
+    async fn drive(self, o: Order, mut status: Status, mut recovered: bool) {
+        loop {
+            let next = match status {
+                Status::Completed | Status::Cancelled => return,
+                Status::Trying if recovered => Status::Cancelling,
+                Status::Trying => self.try_all(&o).await,
+                Status::Confirming => {
+                    for b in BRANCHES {
+                        until_known(&self.ep, &self.stats, || self.confirm(b, &o)).await;
+                    }
+                    let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
+                    until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
+                        .await;
+                    until_known(&self.ep, &self.stats, || {
+                        self.call(self.shop.order, OrderReq::Complete(o.id))
+                    })
+                    .await;
+                    Status::Completed
+                }
+                Status::Cancelling => {
+                    self.stats.compensation();
+                    for b in BRANCHES {
+                        until_known(&self.ep, &self.stats, || self.cancel(b, &o)).await;
+                    }
+                    until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Cancel(o.id)))
+                        .await;
+                    Status::Cancelled
+                }
+            };
+            recovered = false;
+            status = self.persist(&o, status, next).await;
+        }
+    }
+
+    /// Creates the order and tries every branch; the answer is where to go next.
+    async fn try_all(&self, o: &Order) -> Status {
+        until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Create(o.clone()))).await;
+        for b in BRANCHES {
+            let mut attempts = 0;
+            let ok = loop {
+                attempts += 1;
+                match self.try_branch(b, o).await {
+                    Reply::Done => break true,
+                    Reply::Failed(_) => break false,
+                    Reply::Unknown if attempts < TRY_ATTEMPTS => {
+                        self.stats.retry();
+                        retry::pause(&self.ep, 50).await;
+                    }
+                    // Out of patience: cancel, and let the barriers catch the Try
+                    // should it still land (a hanging Try).
+                    Reply::Unknown => break false,
+                }
+            };
+            if !ok {
+                return Status::Cancelling;
+            }
+        }
+        Status::Confirming
+    }
+
+    async fn call<R: Request<Response = Reply>>(&self, to: NodeId, req: R) -> Reply {
+        self.ep.call(to, req, STEP_TIMEOUT).await.unwrap_or(Reply::Unknown)
+    }
+
+    async fn try_branch(&self, b: Branch, o: &Order) -> Reply {
+        let s = &self.shop;
+        match b {
+            Branch::Payment => {
+                let req = PaymentReq::Authorize { order: o.id, customer: o.customer, amount: o.amount };
+                self.call(s.payment, req).await
+            }
+            Branch::Inventory => {
+                self.call(s.inventory, InventoryReq::TryReserve { order: o.id, sku: o.sku, qty: o.qty }).await
+            }
+            Branch::Points => {
+                let req = PointsReq::TryPoints { order: o.id, customer: o.customer, points: o.points };
+                self.call(s.points, req).await
+            }
+        }
+    }
+
+    async fn confirm(&self, b: Branch, o: &Order) -> Reply {
+        let s = &self.shop;
+        match b {
+            Branch::Payment => self.call(s.payment, PaymentReq::Capture { order: o.id }).await,
+            Branch::Inventory => {
+                self.call(s.inventory, InventoryReq::ConfirmReserve { order: o.id, sku: o.sku }).await
+            }
+            Branch::Points => {
+                self.call(s.points, PointsReq::ConfirmPoints { order: o.id, customer: o.customer }).await
+            }
+        }
+    }
+
+    async fn cancel(&self, b: Branch, o: &Order) -> Reply {
+        let s = &self.shop;
+        match b {
+            Branch::Payment => self.call(s.payment, PaymentReq::Void { order: o.id }).await,
+            Branch::Inventory => {
+                self.call(s.inventory, InventoryReq::CancelReserve { order: o.id, sku: o.sku }).await
+            }
+            Branch::Points => {
+                self.call(s.points, PointsReq::CancelPoints { order: o.id, customer: o.customer }).await
+            }
+        }
+    }
+
+    /// Moves the logged status from `now` to `next` by compare-and-set, retried
+    /// until the log answers; returns what the log then holds.
+    async fn persist(&self, o: &Order, now: Status, next: Status) -> Status {
+        let key = status_key(o.id);
+        loop {
+            let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
+            match self.log.txn(cas).await {
+                Ok(_) => return next,
+                Err(TxnError::Condition { .. }) => {
+                    if let Ok(r) = self.log.txn(vec![Op::Get(key.clone())]).await {
+                        match r[0].value() {
+                            Some(v) => return Status::decode(v),
+                            None => {
+                                let row = Value::Text(serde_json::to_string(o).expect("an order encodes"));
+                                let restore = vec![
+                                    Op::InsertIfAbsent(key.clone(), next.encode()),
+                                    Op::Put(order_key(o.id), row),
+                                ];
+                                if self.log.txn(restore).await.is_ok() {
+                                    return next;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(TxnError::Unknown) => {}
+            }
+            self.stats.retry();
+            retry::pause(&self.ep, 50).await;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! TCC: the branch barriers (repeat, empty rollback, hanging) on the inventory,
+//! points and payment branches, and the protocol end to end.
+
+use faultline_protocols::shop::gateway::GatewayConfig;
+use faultline_protocols::shop::inventory::{self, InventoryReq};
+use faultline_protocols::shop::payment::PaymentReq;
+use faultline_protocols::shop::points::{self, PointsReq};
+use faultline_protocols::shop::{Failure, Reply, Shop};
+use faultline_protocols::workload::WorkloadSpec;
+use faultline_sim::store::{self, Table};
+use faultline_sim::{NodeId, Request, Value, World, WorldConfig};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One call to a shop service, as a test script step.
+#[derive(Clone)]
+enum Call {
+    Inventory(InventoryReq),
+    Points(PointsReq),
+    Payment(PaymentReq),
+}
+
+struct Outcome {
+    replies: Vec<Reply>,
+    inventory: Table,
+    points: Table,
+    held: i64,
+    balance: i64,
+}
+
+/// Runs `script` against a shop, one call after the other, with no faults.
+fn script(calls: Vec<Call>) -> Outcome {
+    let mut world = World::new(1, WorldConfig::default());
+    let workload = WorkloadSpec {
+        orders: 0,
+        skus: 1,
+        stock: (10, 10),
+        customers: 1,
+        balance: (10_000, 10_000),
+        ..Default::default()
+    }
+    .generate(1);
+    let shop = Shop::deploy(&mut world, &workload, &GatewayConfig::default());
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let (r, s) = (replies.clone(), shop.clone());
+    world.node("driver", move |ctx| {
+        let (replies, shop, calls) = (r.clone(), s.clone(), calls.clone());
+        async move {
+            let ep = ctx.endpoint().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            async fn call<R: Request<Response = Reply>>(
+                ep: &faultline_sim::Endpoint,
+                to: NodeId,
+                req: R,
+            ) -> Reply {
+                ep.call(to, req, Duration::from_secs(2)).await.expect("no faults, no timeouts")
+            }
+            for c in calls {
+                let reply = match c {
+                    Call::Inventory(req) => call(&ep, shop.inventory, req).await,
+                    Call::Points(req) => call(&ep, shop.points, req).await,
+                    Call::Payment(req) => call(&ep, shop.payment, req).await,
+                };
+                replies.lock().unwrap().push(reply);
+            }
+            std::future::pending::<()>().await
+        }
+    });
+    world.run(async { tokio::time::sleep(Duration::from_secs(5)).await });
+    let sim = world.sim();
+    let ledger = shop.ledger.lock().unwrap();
+    let out = Outcome {
+        replies: replies.lock().unwrap().clone(),
+        inventory: store::recover(&sim.disk(shop.inventory_db.primary())),
+        points: store::recover(&sim.disk(shop.points_db.primary())),
+        held: ledger.held(),
+        balance: ledger.balances[0],
+    };
+    out
+}
+
+fn int(t: &Table, k: &str) -> i64 {
+    t.get(k).and_then(Value::as_int).unwrap_or(0)
+}
+
+const O: u32 = 7;
+fn try_stock() -> Call {
+    Call::Inventory(InventoryReq::TryReserve { order: O, sku: 0, qty: 3 })
+}
+fn confirm_stock() -> Call {
+    Call::Inventory(InventoryReq::ConfirmReserve { order: O, sku: 0 })
+}
+fn cancel_stock() -> Call {
+    Call::Inventory(InventoryReq::CancelReserve { order: O, sku: 0 })
+}
+
+#[test]
+fn tcc_barrier_repeated_phases_change_nothing() {
+    let out = script(vec![try_stock(), try_stock(), confirm_stock(), confirm_stock()]);
+    assert_eq!(out.replies, vec![Reply::Done; 4]);
+    let inv = &out.inventory;
+    assert_eq!(int(inv, &inventory::available(0)), 7, "reserved once");
+    assert_eq!(int(inv, &inventory::reserved(0)), 0);
+    assert_eq!(int(inv, &inventory::sold(0)), 3, "sold once");
+}
+
+#[test]
+fn tcc_barrier_repeated_cancel_releases_once() {
+    let out = script(vec![try_stock(), cancel_stock(), cancel_stock()]);
+    assert_eq!(out.replies, vec![Reply::Done; 3]);
+    assert_eq!(int(&out.inventory, &inventory::available(0)), 10);
+    assert_eq!(int(&out.inventory, &inventory::reserved(0)), 0);
+}
+
+#[test]
+fn tcc_barrier_empty_rollback_releases_nothing_and_a_hanging_try_is_refused() {
+    let out = script(vec![cancel_stock(), try_stock()]);
+    assert_eq!(out.replies, vec![Reply::Done, Reply::Failed(Failure::Compensated)]);
+    assert_eq!(int(&out.inventory, &inventory::available(0)), 10, "nothing released, nothing taken");
+    assert_eq!(int(&out.inventory, &inventory::reserved(0)), 0, "nothing held forever");
+}
+
+#[test]
+fn tcc_barrier_points_and_payment_branches() {
+    let out = script(vec![
+        Call::Points(PointsReq::CancelPoints { order: O, customer: 0 }),
+        Call::Points(PointsReq::TryPoints { order: O, customer: 0, points: 5 }),
+        Call::Payment(PaymentReq::Void { order: O }),
+        Call::Payment(PaymentReq::Authorize { order: O, customer: 0, amount: 500 }),
+        Call::Points(PointsReq::TryPoints { order: O + 1, customer: 0, points: 5 }),
+        Call::Points(PointsReq::ConfirmPoints { order: O + 1, customer: 0 }),
+        Call::Points(PointsReq::ConfirmPoints { order: O + 1, customer: 0 }),
+        Call::Payment(PaymentReq::Authorize { order: O + 1, customer: 0, amount: 500 }),
+        Call::Payment(PaymentReq::Authorize { order: O + 1, customer: 0, amount: 500 }),
+        Call::Payment(PaymentReq::Capture { order: O + 1 }),
+        Call::Payment(PaymentReq::Capture { order: O + 1 }),
+    ]);
+    let compensated = Reply::Failed(Failure::Compensated);
+    assert_eq!(out.replies[..4], [Reply::Done, compensated, Reply::Done, compensated], "hang guards");
+    assert!(out.replies[4..].iter().all(|r| *r == Reply::Done), "{:?}", out.replies);
+    assert_eq!(int(&out.points, &points::pending(0)), 0);
+    assert_eq!(int(&out.points, &points::balance(0)), 5, "granted once");
+    assert_eq!(out.held, 0, "no hold left behind");
+    assert_eq!(out.balance, 10_000 - 500, "captured once, and the voided order never held");
+}
