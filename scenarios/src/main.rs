@@ -35,6 +35,7 @@ enum Cmd {
     Run {
         /// A catalogue name (see `faultline list`) or a path to a scenario file.
         scenario: String,
+        /// A protocol, a comma-separated list, or `all` (then a side-by-side table).
         #[arg(long, short)]
         protocol: String,
         /// How many seeds to run.
@@ -171,19 +172,18 @@ fn describe(s: &Scenario) -> String {
 
 fn run(
     arg: &str,
-    protocol: &str,
+    protocols: &str,
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
     json: Option<PathBuf>,
 ) -> Result<bool, BadInput> {
-    let (scenario, protocol) = inputs(arg, protocol)?;
+    let scenario = Scenario::load(arg).map_err(|e| anyhow!(e))?;
+    let protocols = parse_protocols(protocols)?;
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
         return Err(anyhow!("--jobs must be at least 1").into());
     }
     println!("{}", describe(&scenario));
-    println!("  protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
-    print_expectation(&scenario, protocol);
     let partial = json.as_ref().map(|p| p.with_extension("partial"));
     let mut file = match &partial {
         Some(p) => Some(std::io::BufWriter::new(
@@ -191,27 +191,36 @@ fn run(
         )),
         None => None,
     };
-    let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
-            .expect("template"),
-    );
-    let wall = std::time::Instant::now();
-    let mut failing = 0;
     let mut write_err = None;
-    let outcomes = runner::run_seeds(&scenario, protocol, seeds, jobs, |o| {
-        if let Some(f) = file.as_mut() {
-            let line = serde_json::to_string(o).expect("outcome serializes");
-            if let Err(e) = writeln!(f, "{line}") {
-                write_err.get_or_insert(e);
+    let mut table = Vec::new();
+    let mut failing = 0;
+    for &protocol in &protocols {
+        println!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
+        print_expectation(&scenario, protocol);
+        let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
+                .expect("template"),
+        );
+        let wall = std::time::Instant::now();
+        let outcomes = runner::run_seeds(&scenario, protocol, seeds.clone(), jobs, |o| {
+            if let Some(f) = file.as_mut() {
+                let line = serde_json::to_string(o).expect("outcome serializes");
+                if let Err(e) = writeln!(f, "{line}") {
+                    write_err.get_or_insert(e);
+                }
             }
-        }
-        failing += usize::from(o.verdict == Verdict::Fail);
-        bar.set_message(format!("{failing} failing"));
-        bar.inc(1);
-    });
-    let wall = wall.elapsed();
-    bar.finish_and_clear();
+            failing += usize::from(o.verdict == Verdict::Fail);
+            bar.set_message(format!("{failing} failing"));
+            bar.inc(1);
+        });
+        let wall = wall.elapsed();
+        bar.finish_and_clear();
+        let summary = Summary::of(&outcomes);
+        print_summary(&summary, wall);
+        print_failures(arg, protocol, &outcomes);
+        table.push((protocol, summary));
+    }
     if let (Some(f), Some(partial), Some(path)) = (file, partial, json.as_ref()) {
         if let Some(e) = write_err {
             return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
@@ -219,9 +228,53 @@ fn run(
         f.into_inner().map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?.sync_all()?;
         std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_summary(&Summary::of(&outcomes), wall);
-    print_failures(arg, protocol, &outcomes);
+    if table.len() > 1 {
+        print_comparison(&table);
+    }
     Ok(failing == 0)
+}
+
+/// `all`, one protocol, or a comma-separated list; unknown names list the valid ones.
+fn parse_protocols(arg: &str) -> Result<Vec<Protocol>, BadInput> {
+    if arg == "all" {
+        return Ok(Protocol::ALL.to_vec());
+    }
+    arg.split(',').map(|p| Protocol::parse(p.trim()).map_err(|e| anyhow!("{e}, or all").into())).collect()
+}
+
+/// One row per protocol, on the same seeds: what each costs under these faults.
+fn print_comparison(table: &[(Protocol, Summary)]) {
+    println!("\nside by side (same scenario, same seeds):");
+    println!(
+        "  {:<8} {:>8} {:>9} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9} {:>9}",
+        "protocol",
+        "failing",
+        "expected",
+        "completed",
+        "cancelled",
+        "p50 ms",
+        "p99 ms",
+        "msgs/order",
+        "retries",
+        "compens."
+    );
+    for (p, s) in table {
+        let per_order = |n: u64| n as f64 / s.orders_submitted.max(1) as f64;
+        println!(
+            "  {:<8} {:>8} {:>9} {:>10} {:>10} {:>9.1} {:>9.1} {:>10.1} {:>9} {:>9}",
+            p.name(),
+            s.failing_seeds.len(),
+            s.expected_seeds,
+            s.orders_completed,
+            s.orders_cancelled,
+            s.latency_p50_ms.p50,
+            s.latency_p99_ms.p50,
+            per_order(s.messages_sent),
+            s.retries,
+            s.compensations
+        );
+    }
+    println!("  (latencies: the median over seeds of each seed's per-order p50 and p99)");
 }
 
 fn print_summary(s: &Summary, wall: std::time::Duration) {

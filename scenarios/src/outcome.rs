@@ -182,6 +182,8 @@ pub struct Summary {
     pub compensations: u64,
     pub sim_ms: u64,
     pub faults: BTreeMap<String, u64>,
+    /// Percentiles of the seeds' per-order p50 latencies.
+    pub latency_p50_ms: Percentiles,
     /// Percentiles of the seeds' per-order p99 latencies: the tail a reviewer cares about.
     pub latency_p99_ms: Percentiles,
 }
@@ -190,7 +192,7 @@ impl Summary {
     pub fn of(outcomes: &[RunOutcome]) -> Summary {
         let mut s = Summary { seeds: outcomes.len() as u64, ..Summary::default() };
         s.by_invariant = INVARIANTS.iter().map(|(name, _)| *name).chain([PANIC]).map(|n| (n, 0, 0)).collect();
-        let mut p99s = Vec::new();
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
         for o in outcomes {
             match o.verdict {
                 Verdict::Pass => {}
@@ -214,8 +216,10 @@ impl Summary {
             for (k, v) in &m.faults {
                 *s.faults.entry(k.clone()).or_insert(0) += v;
             }
+            p50s.push(m.latency_ms.p50);
             p99s.push(m.latency_ms.p99);
         }
+        s.latency_p50_ms = Percentiles::of(&p50s);
         s.latency_p99_ms = Percentiles::of(&p99s);
         s
     }

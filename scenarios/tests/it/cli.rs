@@ -30,7 +30,7 @@ fn cli_list_shows_scenarios_protocols_invariants() {
 fn cli_bad_input_exits_2_with_a_clear_message() {
     let o = faultline(&["run", "calm", "--protocol", "paxos"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("valid protocols: saga"), "{}", text(&o));
+    assert!(text(&o).contains("valid protocols: saga, tcc"), "{}", text(&o));
 
     let o = faultline(&["run", "no-such-scenario", "--protocol", "saga"]);
     assert_eq!(o.status.code(), Some(2));
@@ -112,4 +112,18 @@ fn cli_replay_prints_a_timeline_with_crashes_and_partitions() {
     let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(doc["events"].as_array().unwrap().len() > 100);
+}
+
+#[test]
+fn cli_protocol_all_prints_a_side_by_side_table() {
+    let o = faultline(&["run", "crash-restart", "-p", "all", "--seeds", "6"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    let table = t.split("side by side").nth(1).expect("a comparison table");
+    for p in ["saga", "tcc"] {
+        assert!(table.lines().any(|l| l.trim_start().starts_with(p)), "{p} row missing:\n{table}");
+    }
+    let o = faultline(&["run", "calm", "-p", "saga,nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("valid protocols: saga, tcc, or all"), "{}", text(&o));
 }
