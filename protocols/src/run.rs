@@ -41,6 +41,14 @@ pub struct RunResult {
     pub sim_ms: u64,
     /// Per settled order: submission to its terminal state, in ms.
     pub latencies_ms: Vec<f64>,
+    /// Per order: submission to the last write any service made to its records —
+    /// from then on every service agrees (time to consistency), in ms.
+    pub consistency_ms: Vec<f64>,
+    /// Per order: first to last write to its records across services — while
+    /// it lasts, two services can disagree about the order, in ms.
+    pub inconsistency_ms: Vec<f64>,
+    /// Stock held in reservations over the run, in unit·seconds.
+    pub reserved_unit_s: f64,
     pub retries: u64,
     pub compensations: u64,
 }
@@ -79,8 +87,12 @@ pub fn run(spec: &RunSpec) -> RunResult {
     }
     let latencies_ms =
         done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
+    let (consistency_ms, inconsistency_ms, reserved_unit_s) = costs(&dep, &sim, &submitted, sim_ms);
     let trace = sim.trace();
     RunResult {
+        consistency_ms,
+        inconsistency_ms,
+        reserved_unit_s,
         violations,
         trace_hash: trace.hash(),
         counts: trace.counts().clone(),
@@ -92,4 +104,52 @@ pub fn run(spec: &RunSpec) -> RunResult {
         retries: dep.stats.retries(),
         compensations: dep.stats.compensations(),
     }
+}
+
+/// The order a shop row belongs to: `order/000012`, `pay/000012`,
+/// `barrier/000012/inventory/try`, … — every per-order key is `{kind}/{id:06}…`.
+fn order_of(key: &str) -> Option<u32> {
+    let id = key.split('/').nth(1)?;
+    (id.len() == 6).then(|| id.parse().ok()).flatten()
+}
+
+/// What a protocol's work cost, read from the acknowledged commits of the shop's
+/// stores (not the coordinator's log: agreement is between services).
+fn costs(
+    dep: &crate::Deployment,
+    sim: &Sim,
+    submitted: &BTreeMap<u32, u64>,
+    end_ms: u64,
+) -> (Vec<f64>, Vec<f64>, f64) {
+    let s = &dep.shop;
+    let shop_stores: Vec<_> = [&s.order_db, &s.inventory_db, &s.payment_db, &s.points_db, &s.notification_db]
+        .iter()
+        .flat_map(|set| set.members.clone())
+        .collect();
+    let mut span: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    // Reserved units over time: the running total across SKUs, stepped at commits.
+    let mut reserved: BTreeMap<String, i64> = BTreeMap::new();
+    let (mut held, mut last_us, mut unit_us) = (0i64, 0u64, 0f64);
+    for c in sim.commits().iter().filter(|c| shop_stores.contains(&c.store)) {
+        for (k, v) in &c.writes {
+            if let Some(id) = order_of(k) {
+                let e = span.entry(id).or_insert((c.at_us, c.at_us));
+                e.0 = e.0.min(c.at_us);
+                e.1 = e.1.max(c.at_us);
+            }
+            if k.ends_with("/reserved") {
+                unit_us += held as f64 * c.at_us.saturating_sub(last_us) as f64;
+                last_us = last_us.max(c.at_us);
+                let now = v.as_ref().and_then(faultline_sim::Value::as_int).unwrap_or(0);
+                held += now - reserved.insert(k.clone(), now).unwrap_or(0);
+            }
+        }
+    }
+    unit_us += held as f64 * (end_ms * 1000).saturating_sub(last_us) as f64;
+    let consistency = span
+        .iter()
+        .filter_map(|(id, (_, last))| Some(last.saturating_sub(*submitted.get(id)?) as f64 / 1e3))
+        .collect();
+    let inconsistency = span.values().map(|(first, last)| (last - first) as f64 / 1e3).collect();
+    (consistency, inconsistency, unit_us / 1e6)
 }

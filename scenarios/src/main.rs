@@ -245,8 +245,7 @@ fn parse_protocols(arg: &str) -> Result<Vec<Protocol>, BadInput> {
 /// One row per protocol, on the same seeds: what each costs under these faults.
 fn print_comparison(table: &[(Protocol, Summary)]) {
     println!("\nside by side (same scenario, same seeds):");
-    println!(
-        "  {:<8} {:>8} {:>9} {:>10} {:>10} {:>9} {:>9} {:>10} {:>9} {:>9}",
+    let head = [
         "protocol",
         "failing",
         "expected",
@@ -254,27 +253,46 @@ fn print_comparison(table: &[(Protocol, Summary)]) {
         "cancelled",
         "p50 ms",
         "p99 ms",
+        "ttc p99",
+        "window max",
         "msgs/order",
         "retries",
-        "compens."
-    );
+        "compens.",
+        "reserved",
+    ];
+    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 10];
+    let row = |cells: Vec<String>| {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect();
+        println!("  {}", line.join(" "));
+    };
+    row(head.iter().map(|h| h.to_string()).collect());
     for (p, s) in table {
-        let per_order = |n: u64| n as f64 / s.orders_submitted.max(1) as f64;
-        println!(
-            "  {:<8} {:>8} {:>9} {:>10} {:>10} {:>9.1} {:>9.1} {:>10.1} {:>9} {:>9}",
-            p.name(),
-            s.failing_seeds.len(),
-            s.expected_seeds,
-            s.orders_completed,
-            s.orders_cancelled,
-            s.latency_p50_ms.p50,
-            s.latency_p99_ms.p50,
-            per_order(s.messages_sent),
-            s.retries,
-            s.compensations
-        );
+        let per_order = s.messages_sent as f64 / s.orders_submitted.max(1) as f64;
+        row(vec![
+            p.name().to_string(),
+            s.failing_seeds.len().to_string(),
+            s.expected_seeds.to_string(),
+            s.orders_completed.to_string(),
+            s.orders_cancelled.to_string(),
+            format!("{:.1}", s.latency_p50_ms.p50),
+            format!("{:.1}", s.latency_p99_ms.p50),
+            format!("{:.1}", s.consistency_p99_ms.p50),
+            format!("{:.1}", s.longest_inconsistency_ms),
+            format!("{per_order:.1}"),
+            s.retries.to_string(),
+            s.compensations.to_string(),
+            format!("{:.1}", s.reserved_unit_s),
+        ]);
     }
-    println!("  (latencies: the median over seeds of each seed's per-order p50 and p99)");
+    println!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
+    println!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
+    println!("  window max: the longest time two services could disagree on one order; reserved: stock");
+    println!("  held in reservations, unit-seconds summed over seeds.");
 }
 
 fn print_summary(s: &Summary, wall: std::time::Duration) {

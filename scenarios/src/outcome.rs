@@ -42,6 +42,12 @@ pub struct Metrics {
     pub compensations: u64,
     pub sim_ms: u64,
     pub latency_ms: Percentiles,
+    /// Submission to the last write any service made for the order.
+    pub time_to_consistency_ms: Percentiles,
+    /// The longest time two services could disagree about an order.
+    pub longest_inconsistency_ms: f64,
+    /// Stock held in reservations, in unit·seconds.
+    pub reserved_unit_s: f64,
     /// How often each fault kind fired in this run (from the trace).
     pub faults: BTreeMap<String, u64>,
 }
@@ -114,6 +120,9 @@ impl RunOutcome {
             compensations: r.compensations,
             sim_ms: r.sim_ms,
             latency_ms: Percentiles::of(&r.latencies_ms),
+            time_to_consistency_ms: Percentiles::of(&r.consistency_ms),
+            longest_inconsistency_ms: r.inconsistency_ms.iter().copied().fold(0.0, f64::max),
+            reserved_unit_s: r.reserved_unit_s,
             faults: FAULT_EVENTS.iter().filter(|k| count(k) > 0).map(|k| (k.to_string(), count(k))).collect(),
         };
         let verdict = if r.violations.is_empty() {
@@ -182,6 +191,11 @@ pub struct Summary {
     pub compensations: u64,
     pub sim_ms: u64,
     pub faults: BTreeMap<String, u64>,
+    /// Percentiles of the seeds' p99 time to consistency.
+    pub consistency_p99_ms: Percentiles,
+    /// The longest inconsistency window of any order of any seed.
+    pub longest_inconsistency_ms: f64,
+    pub reserved_unit_s: f64,
     /// Percentiles of the seeds' per-order p50 latencies.
     pub latency_p50_ms: Percentiles,
     /// Percentiles of the seeds' per-order p99 latencies: the tail a reviewer cares about.
@@ -192,7 +206,7 @@ impl Summary {
     pub fn of(outcomes: &[RunOutcome]) -> Summary {
         let mut s = Summary { seeds: outcomes.len() as u64, ..Summary::default() };
         s.by_invariant = INVARIANTS.iter().map(|(name, _)| *name).chain([PANIC]).map(|n| (n, 0, 0)).collect();
-        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        let (mut p50s, mut p99s, mut ttc) = (Vec::new(), Vec::new(), Vec::new());
         for o in outcomes {
             match o.verdict {
                 Verdict::Pass => {}
@@ -217,9 +231,13 @@ impl Summary {
                 *s.faults.entry(k.clone()).or_insert(0) += v;
             }
             p50s.push(m.latency_ms.p50);
+            ttc.push(m.time_to_consistency_ms.p99);
+            s.longest_inconsistency_ms = s.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
+            s.reserved_unit_s += m.reserved_unit_s;
             p99s.push(m.latency_ms.p99);
         }
         s.latency_p50_ms = Percentiles::of(&p50s);
+        s.consistency_p99_ms = Percentiles::of(&ttc);
         s.latency_p99_ms = Percentiles::of(&p99s);
         s
     }

@@ -143,3 +143,28 @@ fn tcc_barrier_points_and_payment_branches() {
     assert_eq!(out.held, 0, "no hold left behind");
     assert_eq!(out.balance, 10_000 - 500, "captured once, and the voided order never held");
 }
+
+#[test]
+fn tcc_end_to_end_holds_stock_only_while_it_decides() {
+    use faultline_protocols::run::{run, RunSpec};
+    use faultline_protocols::Protocol;
+    let spec = |protocol| RunSpec {
+        seed: 3,
+        protocol,
+        workload: WorkloadSpec::default().generate(3),
+        plan: faultline_sim::FaultPlan::default(),
+        fault_window_ms: 0,
+        settle_ms: 60_000,
+        world: WorldConfig::default(),
+        gateway: GatewayConfig::default(),
+    };
+    let (tcc, saga) = (run(&spec(Protocol::Tcc)), run(&spec(Protocol::Saga)));
+    assert!(tcc.violations.is_empty() && saga.violations.is_empty());
+    assert!(tcc.reserved_unit_s > 0.0, "TCC reserves before it sells");
+    assert_eq!(saga.reserved_unit_s, 0.0, "the Saga sells at once and restocks on failure");
+    assert_eq!(int(&tcc.truth.inventory, &inventory::reserved(0)), 0, "and nothing stays reserved");
+    for r in [&tcc, &saga] {
+        assert_eq!(r.consistency_ms.len(), 20, "every order measured");
+        assert!(r.inconsistency_ms.iter().all(|w| *w > 0.0), "an order spans several services' writes");
+    }
+}
