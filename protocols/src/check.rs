@@ -5,6 +5,7 @@
 
 use crate::shop::gateway::Entry;
 use crate::shop::{inventory, notification, order, payment, points};
+use crate::txlog::LogState;
 use crate::workload::Workload;
 use crate::Deployment;
 use faultline_sim::store::{self, Table};

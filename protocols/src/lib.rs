@@ -7,6 +7,7 @@
 //!   each in front of its own store, and the external payment gateway.
 //! - [`saga`] — the orchestrated Saga.
 //! - [`tcc`] — Try / Confirm / Cancel with branch barriers.
+//! - [`txlog`] — the coordinators' durable log of global transactions.
 //! - [`client`] — the workload driver that places orders.
 //! - [`check`] — the invariants, computed from ground truth.
 //! - [`run`] — one run: world, nemesis, settlement, ground truth, check.
@@ -21,6 +22,7 @@ pub mod saga;
 pub mod shop;
 pub mod stats;
 pub mod tcc;
+pub mod txlog;
 pub mod workload;
 
 use faultline_sim::{NodeId, ReplicaSet, ReplicationConfig, World};

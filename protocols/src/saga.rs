@@ -20,10 +20,11 @@ use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
 use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
+use crate::txlog::{LogState, Placed, TxLog};
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, Request, StoreClient, TxnError, Value};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 // ---- state ----
@@ -59,8 +60,8 @@ pub enum Phase {
     Cancelled,
 }
 
-impl Phase {
-    pub fn finished(self) -> bool {
+impl LogState for Phase {
+    fn finished(self) -> bool {
         matches!(self, Phase::Completed | Phase::Cancelled)
     }
 
@@ -75,7 +76,7 @@ impl Phase {
         })
     }
 
-    pub fn decode(v: &Value) -> Phase {
+    fn decode(v: &Value) -> Phase {
         let s = v.as_text().expect("a saga phase is text");
         let step = || s[1..].parse().unwrap_or_else(|_| panic!("bad saga phase {s:?}"));
         match s {
@@ -88,25 +89,12 @@ impl Phase {
     }
 }
 
-/// The saga log of an order: its phase (rewritten at every step) and the order.
-pub fn phase_key(order: u32) -> String {
-    format!("saga/{order:06}")
-}
-
-pub fn order_key(order: u32) -> String {
-    format!("saga-order/{order:06}")
-}
-
-fn decode_order(v: &Value) -> Order {
-    serde_json::from_str(v.as_text().expect("a logged order is text")).expect("a logged order decodes")
-}
-
 // ---- the orchestrator ----
 
 #[derive(Clone)]
 struct Orchestrator {
     ep: Arc<Endpoint>,
-    log: StoreClient,
+    log: TxLog,
     shop: Shop,
     stats: Arc<Stats>,
     /// Sagas with a driver in this incarnation; it dies with the node.
@@ -115,32 +103,12 @@ struct Orchestrator {
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
     let ep = ctx.endpoint().await;
-    let log = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
-    let running = Arc::new(Mutex::new(BTreeSet::new()));
-    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, running };
+    let log = TxLog::new(ep.clone(), db, stats.clone(), "saga");
+    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, running: Arc::default() };
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
-    let rows = loop {
-        match orch.log.txn(vec![Op::Scan("saga/".into()), Op::Scan("saga-order/".into())]).await {
-            Ok(r) => break r,
-            Err(_) => crate::retry::pause(&orch.ep, 100).await,
-        }
-    };
-    // Both rows of a saga are written in one transaction, so each phase has its
-    // order — unless an async-replicated log lost one of them at a failover.
-    let orders: BTreeMap<&str, &Value> =
-        rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches("saga-order/"), v)).collect();
-    for (key, phase) in rows[0].rows() {
-        let (phase, id) = (Phase::decode(phase), key.trim_start_matches("saga/"));
-        match orders.get(id) {
-            _ if phase.finished() => {}
-            Some(order) => {
-                let order = decode_order(order);
-                ctx.note(format!("saga {} recovered at {phase:?}", order.id));
-                orch.start(order, phase);
-            }
-            None => ctx.note(format!("saga {id} at {phase:?} lost its order row: cannot resume")),
-        }
+    for (order, phase) in orch.log.recover::<Phase>(&ctx).await {
+        orch.start(order, phase);
     }
     let o = orch.clone();
     ep.serve(move |PlaceOrder(order), _from| o.clone().place(order));
@@ -149,31 +117,16 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Sta
 
 impl Orchestrator {
     async fn place(self, order: Order) -> Reply {
-        let id = order.id;
-        let row = Value::Text(serde_json::to_string(&order).expect("an order encodes"));
         let first = Phase::Forward(0);
-        let ops = vec![Op::InsertIfAbsent(phase_key(id), first.encode()), Op::Put(order_key(id), row)];
-        match self.log.txn(ops).await {
-            Ok(_) => {
-                self.start(order, first);
-                Reply::Done
-            }
-            // Already placed — but maybe by an attempt whose answer was lost, which
-            // then started no driver: make sure one runs.
-            Err(TxnError::Condition { .. }) => match self.log.txn(vec![Op::Get(phase_key(id))]).await {
-                Ok(r) => match r[0].value().map(Phase::decode) {
-                    Some(phase) if !phase.finished() => {
-                        self.start(order, phase);
-                        Reply::Done
-                    }
-                    Some(_) => Reply::Done,
-                    // Gone between the two reads (a failover lost it): try again.
-                    None => Reply::Unknown,
-                },
-                Err(_) => Reply::Unknown,
-            },
-            Err(TxnError::Unknown) => Reply::Unknown,
+        match self.log.place(&order, first).await {
+            Placed::New => self.start(order, first),
+            // Placed by an attempt whose answer was lost, which then started no
+            // driver: make sure one runs.
+            Placed::Running(phase) => self.start(order, phase),
+            Placed::Finished => {}
+            Placed::Unknown => return Reply::Unknown,
         }
+        Reply::Done
     }
 
     /// Starts a driver for the saga unless one already runs in this incarnation.
@@ -205,47 +158,7 @@ impl Orchestrator {
                     }
                 }
             };
-            phase = self.persist(&o, phase, next).await;
-        }
-    }
-
-    /// Moves the logged phase from `now` to `next`, retried until the log
-    /// answers, and returns what the log then holds.
-    ///
-    /// The write is a compare-and-set on the previous phase: a blind put would let
-    /// a delayed or duplicated earlier write land after a later one and move the
-    /// saga backwards (faultline found exactly that under message duplication).
-    async fn persist(&self, o: &Order, now: Phase, next: Phase) -> Phase {
-        let key = phase_key(o.id);
-        loop {
-            let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
-            match self.log.txn(cas).await {
-                Ok(_) => return next,
-                // Our earlier attempt may have landed: the log is the truth…
-                Err(TxnError::Condition { .. }) => {
-                    if let Ok(r) = self.log.txn(vec![Op::Get(key.clone())]).await {
-                        match r[0].value() {
-                            Some(v) => return Phase::decode(v),
-                            // …unless the log lost the row: an async-replicated log
-                            // forgets acknowledged writes at failover. This driver
-                            // still knows the saga; write it back and go on.
-                            None => {
-                                let row = Value::Text(serde_json::to_string(o).expect("an order encodes"));
-                                let restore = vec![
-                                    Op::InsertIfAbsent(key.clone(), next.encode()),
-                                    Op::Put(order_key(o.id), row),
-                                ];
-                                if self.log.txn(restore).await.is_ok() {
-                                    return next;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(TxnError::Unknown) => {}
-            }
-            self.stats.retry();
-            crate::retry::pause(&self.ep, 50).await;
+            phase = self.log.persist(&o, phase, next).await;
         }
     }
 

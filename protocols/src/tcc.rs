@@ -21,9 +21,10 @@ use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
 use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
+use crate::txlog::{LogState, Placed, TxLog};
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, Request, StoreClient, TxnError, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 // ---- state ----
@@ -38,8 +39,8 @@ pub enum Status {
     Cancelled,
 }
 
-impl Status {
-    pub fn finished(self) -> bool {
+impl LogState for Status {
+    fn finished(self) -> bool {
         matches!(self, Status::Completed | Status::Cancelled)
     }
 
@@ -53,7 +54,7 @@ impl Status {
         })
     }
 
-    pub fn decode(v: &Value) -> Status {
+    fn decode(v: &Value) -> Status {
         match v.as_text() {
             Some("trying") => Status::Trying,
             Some("confirming") => Status::Confirming,
@@ -63,14 +64,6 @@ impl Status {
             other => panic!("bad TCC status {other:?}"),
         }
     }
-}
-
-pub fn status_key(order: u32) -> String {
-    format!("tcc/{order:06}")
-}
-
-fn order_key(order: u32) -> String {
-    format!("tcc-order/{order:06}")
 }
 
 /// The branches, in the order their Tries run.
@@ -91,7 +84,7 @@ const TRY_ATTEMPTS: u32 = 3;
 #[derive(Clone)]
 struct Coordinator {
     ep: Arc<Endpoint>,
-    log: StoreClient,
+    log: TxLog,
     shop: Shop,
     stats: Arc<Stats>,
     /// Transactions with a driver in this incarnation.
@@ -100,27 +93,10 @@ struct Coordinator {
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
     let ep = ctx.endpoint().await;
-    let log = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
+    let log = TxLog::new(ep.clone(), db, stats.clone(), "tcc");
     let c = Coordinator { ep: ep.clone(), log, shop, stats, running: Arc::default() };
-    let rows = loop {
-        match c.log.txn(vec![Op::Scan("tcc/".into()), Op::Scan("tcc-order/".into())]).await {
-            Ok(r) => break r,
-            Err(_) => retry::pause(&c.ep, 100).await,
-        }
-    };
-    let orders: BTreeMap<&str, &Value> =
-        rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches("tcc-order/"), v)).collect();
-    for (key, status) in rows[0].rows() {
-        let (status, id) = (Status::decode(status), key.trim_start_matches("tcc/"));
-        match orders.get(id) {
-            _ if status.finished() => {}
-            Some(order) => {
-                let order: Order = serde_json::from_str(order.as_text().expect("text")).expect("an order");
-                ctx.note(format!("tcc {} recovered while {status:?}", order.id));
-                c.start(order, status, true);
-            }
-            None => ctx.note(format!("tcc {id} while {status:?} lost its order row: cannot resume")),
-        }
+    for (order, status) in c.log.recover::<Status>(&ctx).await {
+        c.start(order, status, true);
     }
     let co = c.clone();
     ep.serve(move |PlaceOrder(order), _from| co.clone().place(order));
@@ -129,28 +105,13 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Sta
 
 impl Coordinator {
     async fn place(self, order: Order) -> Reply {
-        let id = order.id;
-        let row = Value::Text(serde_json::to_string(&order).expect("an order encodes"));
-        let ops =
-            vec![Op::InsertIfAbsent(status_key(id), Status::Trying.encode()), Op::Put(order_key(id), row)];
-        match self.log.txn(ops).await {
-            Ok(_) => {
-                self.start(order, Status::Trying, false);
-                Reply::Done
-            }
-            Err(TxnError::Condition { .. }) => match self.log.txn(vec![Op::Get(status_key(id))]).await {
-                Ok(r) => match r[0].value().map(Status::decode) {
-                    Some(status) if !status.finished() => {
-                        self.start(order, status, false);
-                        Reply::Done
-                    }
-                    Some(_) => Reply::Done,
-                    None => Reply::Unknown,
-                },
-                Err(_) => Reply::Unknown,
-            },
-            Err(TxnError::Unknown) => Reply::Unknown,
+        match self.log.place(&order, Status::Trying).await {
+            Placed::New => self.start(order, Status::Trying, false),
+            Placed::Running(status) => self.start(order, status, false),
+            Placed::Finished => {}
+            Placed::Unknown => return Reply::Unknown,
         }
+        Reply::Done
     }
 
     fn start(&self, order: Order, status: Status, recovered: bool) {
@@ -192,7 +153,7 @@ impl Coordinator {
                 }
             };
             recovered = false;
-            status = self.persist(&o, status, next).await;
+            status = self.log.persist(&o, status, next).await;
         }
     }
 
@@ -266,38 +227,6 @@ impl Coordinator {
             Branch::Points => {
                 self.call(s.points, PointsReq::CancelPoints { order: o.id, customer: o.customer }).await
             }
-        }
-    }
-
-    /// Moves the logged status from `now` to `next` by compare-and-set, retried
-    /// until the log answers; returns what the log then holds.
-    async fn persist(&self, o: &Order, now: Status, next: Status) -> Status {
-        let key = status_key(o.id);
-        loop {
-            let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
-            match self.log.txn(cas).await {
-                Ok(_) => return next,
-                Err(TxnError::Condition { .. }) => {
-                    if let Ok(r) = self.log.txn(vec![Op::Get(key.clone())]).await {
-                        match r[0].value() {
-                            Some(v) => return Status::decode(v),
-                            None => {
-                                let row = Value::Text(serde_json::to_string(o).expect("an order encodes"));
-                                let restore = vec![
-                                    Op::InsertIfAbsent(key.clone(), next.encode()),
-                                    Op::Put(order_key(o.id), row),
-                                ];
-                                if self.log.txn(restore).await.is_ok() {
-                                    return next;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(TxnError::Unknown) => {}
-            }
-            self.stats.retry();
-            retry::pause(&self.ep, 50).await;
         }
     }
 }

@@ -1,0 +1,154 @@
+//! The coordinator's durable log of global transactions, shared by the Saga
+//! orchestrator and the TCC coordinator. Per order, two rows written together
+//! when the order is placed: its state, rewritten by compare-and-set at every
+//! step, and the order itself, written once.
+
+use crate::retry;
+use crate::stats::Stats;
+use crate::workload::Order;
+use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+/// A protocol's per-transaction state, as its log stores it.
+pub trait LogState: Copy + Debug + Send + Sync + 'static {
+    fn encode(self) -> Value;
+    fn decode(v: &Value) -> Self;
+    fn finished(self) -> bool;
+}
+
+/// What placing an order found.
+pub enum Placed<S> {
+    /// Logged now, in the first state.
+    New,
+    /// Logged before (an attempt whose answer was lost), not finished.
+    Running(S),
+    Finished,
+    /// The log did not answer: the outcome is unknown.
+    Unknown,
+}
+
+#[derive(Clone)]
+pub struct TxLog {
+    store: StoreClient,
+    ep: Arc<Endpoint>,
+    stats: Arc<Stats>,
+    /// `saga` or `tcc`: the rows are `{prefix}/{order}` and `{prefix}-order/{order}`.
+    prefix: &'static str,
+}
+
+impl TxLog {
+    pub fn new(ep: Arc<Endpoint>, db: Arc<ReplicaSet>, stats: Arc<Stats>, prefix: &'static str) -> TxLog {
+        let store = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
+        TxLog { store, ep, stats, prefix }
+    }
+
+    fn state_key(&self, order: u32) -> String {
+        format!("{}/{order:06}", self.prefix)
+    }
+
+    fn order_key(&self, order: u32) -> String {
+        format!("{}-order/{order:06}", self.prefix)
+    }
+
+    fn order_row(order: &Order) -> Value {
+        Value::Text(serde_json::to_string(order).expect("an order encodes"))
+    }
+
+    /// Every unfinished transaction in the log, read until the log answers.
+    pub async fn recover<S: LogState>(&self, ctx: &NodeCtx) -> Vec<(Order, S)> {
+        let (states, orders) = (format!("{}/", self.prefix), format!("{}-order/", self.prefix));
+        let rows = loop {
+            match self.store.txn(vec![Op::Scan(states.clone()), Op::Scan(orders.clone())]).await {
+                Ok(r) => break r,
+                Err(_) => retry::pause(&self.ep, 100).await,
+            }
+        };
+        // Both rows are written in one transaction, so each state has its order
+        // — unless an async-replicated log lost one of them at a failover.
+        let by_id: BTreeMap<&str, &Value> =
+            rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches(orders.as_str()), v)).collect();
+        let mut out = Vec::new();
+        for (key, state) in rows[0].rows() {
+            let (state, id) = (S::decode(state), key.trim_start_matches(states.as_str()));
+            match by_id.get(id) {
+                _ if state.finished() => {}
+                Some(order) => {
+                    let order: Order =
+                        serde_json::from_str(order.as_text().expect("text")).expect("a logged order decodes");
+                    ctx.note(format!("{} {} recovered at {state:?}", self.prefix, order.id));
+                    out.push((order, state));
+                }
+                None => {
+                    ctx.note(format!("{} {id} at {state:?} lost its order row: cannot resume", self.prefix))
+                }
+            }
+        }
+        out
+    }
+
+    /// Logs a newly placed order in state `first`.
+    pub async fn place<S: LogState>(&self, order: &Order, first: S) -> Placed<S> {
+        let id = order.id;
+        let ops = vec![
+            Op::InsertIfAbsent(self.state_key(id), first.encode()),
+            Op::Put(self.order_key(id), Self::order_row(order)),
+        ];
+        match self.store.txn(ops).await {
+            Ok(_) => Placed::New,
+            Err(TxnError::Condition { .. }) => {
+                match self.store.txn(vec![Op::Get(self.state_key(id))]).await {
+                    Ok(r) => match r[0].value().map(S::decode) {
+                        Some(state) if !state.finished() => Placed::Running(state),
+                        Some(_) => Placed::Finished,
+                        // Gone between the two reads (a failover lost it): try again.
+                        None => Placed::Unknown,
+                    },
+                    Err(_) => Placed::Unknown,
+                }
+            }
+            Err(TxnError::Unknown) => Placed::Unknown,
+        }
+    }
+
+    /// Moves the logged state from `now` to `next`, retried until the log
+    /// answers, and returns what the log then holds.
+    ///
+    /// The write is a compare-and-set on the previous state: a blind put would
+    /// let a delayed or duplicated earlier write land after a later one and move
+    /// the transaction backwards (faultline found exactly that under message
+    /// duplication).
+    pub async fn persist<S: LogState>(&self, order: &Order, now: S, next: S) -> S {
+        let key = self.state_key(order.id);
+        loop {
+            let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
+            match self.store.txn(cas).await {
+                Ok(_) => return next,
+                // Our earlier attempt may have landed: the log is the truth…
+                Err(TxnError::Condition { .. }) => {
+                    if let Ok(r) = self.store.txn(vec![Op::Get(key.clone())]).await {
+                        match r[0].value() {
+                            Some(v) => return S::decode(v),
+                            // …unless the log lost the row: an async-replicated log
+                            // forgets acknowledged writes at failover. The driver
+                            // still knows the transaction; write it back, go on.
+                            None => {
+                                let restore = vec![
+                                    Op::InsertIfAbsent(key.clone(), next.encode()),
+                                    Op::Put(self.order_key(order.id), Self::order_row(order)),
+                                ];
+                                if self.store.txn(restore).await.is_ok() {
+                                    return next;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(TxnError::Unknown) => {}
+            }
+            self.stats.retry();
+            retry::pause(&self.ep, 50).await;
+        }
+    }
+}
