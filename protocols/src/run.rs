@@ -49,6 +49,8 @@ pub struct RunResult {
     pub inconsistency_ms: Vec<f64>,
     /// Stock held in reservations over the run, in unit·seconds.
     pub reserved_unit_s: f64,
+    /// Customers' money held by authorizations over the run, in cent·seconds.
+    pub authorized_cent_s: f64,
     pub retries: u64,
     pub compensations: u64,
 }
@@ -88,11 +90,13 @@ pub fn run(spec: &RunSpec) -> RunResult {
     let latencies_ms =
         done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
     let (consistency_ms, inconsistency_ms, reserved_unit_s) = costs(&dep, &sim, &submitted, sim_ms);
+    let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
     let trace = sim.trace();
     RunResult {
         consistency_ms,
         inconsistency_ms,
         reserved_unit_s,
+        authorized_cent_s,
         violations,
         trace_hash: trace.hash(),
         counts: trace.counts().clone(),
@@ -152,4 +156,14 @@ fn costs(
         .collect();
     let inconsistency = span.values().map(|(first, last)| (last - first) as f64 / 1e3).collect();
     (consistency, inconsistency, unit_us / 1e6)
+}
+
+/// The area under a step function `(µs, level)`, up to `end_us`, in level·seconds.
+fn held_over_time(steps: &[(u64, i64)], end_us: u64) -> f64 {
+    let mut area = 0.0;
+    for (i, (at, level)) in steps.iter().enumerate() {
+        let until = steps.get(i + 1).map_or(end_us, |(next, _)| *next);
+        area += *level as f64 * until.saturating_sub(*at) as f64;
+    }
+    area / 1e6
 }

@@ -148,6 +148,8 @@ pub struct Ledger {
     /// The merchant's account: what the shop has been paid.
     pub merchant: i64,
     pub entries: Vec<Entry>,
+    /// `(µs, cents on hold)` each time the held total changed.
+    pub held_over_time: Vec<(u64, i64)>,
     keys: BTreeMap<String, Payment>,
 }
 
@@ -243,7 +245,16 @@ pub async fn serve(ctx: NodeCtx, ledger: Arc<Mutex<Ledger>>, config: GatewayConf
     let ep = ctx.endpoint().await;
     let (ep2, ctx2) = (ep.clone(), ctx.clone());
     ep.serve(move |req: GatewayReq, _from| {
-        let status = ledger.lock().unwrap().handle(&req);
+        let status = {
+            let mut l = ledger.lock().unwrap();
+            let before = l.held();
+            let status = l.handle(&req);
+            let after = l.held();
+            if after != before {
+                l.held_over_time.push((faultline_sim::Sim::now_us(), after));
+            }
+            status
+        };
         let rsp = match (&req, status) {
             (GatewayReq::Query { .. }, s) => GatewayRsp::Is(s),
             (GatewayReq::ChargeAsync { key, notify, .. }, s) => {

@@ -162,6 +162,9 @@ fn tcc_end_to_end_holds_stock_only_while_it_decides() {
     assert!(tcc.violations.is_empty() && saga.violations.is_empty());
     assert!(tcc.reserved_unit_s > 0.0, "TCC reserves before it sells");
     assert_eq!(saga.reserved_unit_s, 0.0, "the Saga sells at once and restocks on failure");
+    assert!(tcc.authorized_cent_s > 0.0, "TCC holds money before it captures");
+    assert_eq!(saga.authorized_cent_s, 0.0, "the Saga charges at once");
+    assert_eq!(tcc.truth.held, 0, "and nothing stays on hold");
     assert_eq!(int(&tcc.truth.inventory, &inventory::reserved(0)), 0, "and nothing stays reserved");
     for r in [&tcc, &saga] {
         assert_eq!(r.consistency_ms.len(), 20, "every order measured");
