@@ -8,13 +8,14 @@ use crate::shop::{inventory, notification, order, payment, points};
 use crate::txlog::LogState;
 use crate::workload::Workload;
 use crate::Deployment;
+use faultline_sim::broker::Contents;
 use faultline_sim::store::{self, Table};
 use faultline_sim::{ReplicaSet, Sim, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The invariants, by stable name, with what each one states.
-pub const INVARIANTS: [(&str, &str); 7] = [
+pub const INVARIANTS: [(&str, &str); 8] = [
     ("no-double-charge", "per order, gateway charges minus refunds is 0 or the order amount, and equals the amount iff the order completed"),
     ("stock-conservation", "per SKU, initial = available + reserved + sold, and no count is negative"),
     ("money-conservation", "customer balances plus the merchant's account equal the initial total; no balance is negative"),
@@ -22,6 +23,7 @@ pub const INVARIANTS: [(&str, &str); 7] = [
     ("agreement", "every service agrees on each order's fate: completed everywhere or cancelled everywhere"),
     ("eventual-settlement", "after faults heal, every order is terminal and no hold or in-flight step remains by the settle deadline"),
     ("legal-transitions", "an order moves only pending → completed | cancelled, and an acknowledged state is never lost"),
+    ("no-phantom-events", "every event the broker holds was committed by its service, and every committed event reached the broker"),
 ];
 
 /// One broken invariant, with the subject it broke for and the numbers that disagree.
@@ -43,6 +45,8 @@ pub struct GroundTruth {
     pub notifications: Table,
     /// The protocol's own durable state (a saga log), if it has a store.
     pub coordinator: Option<Table>,
+    /// What the message broker holds, if the protocol talks through one.
+    pub broker: Option<Contents>,
     pub balances: Vec<i64>,
     pub merchant: i64,
     /// Customers' funds authorized and not yet captured or voided.
@@ -81,6 +85,7 @@ impl GroundTruth {
             points: table(&s.points_db),
             notifications: table(&s.notification_db),
             coordinator: dep.coordinator_db.as_deref().map(table),
+            broker: dep.broker_db.as_deref().map(|db| Contents::read(&table(db))),
             balances: ledger.balances,
             merchant: ledger.merchant,
             held,
@@ -95,6 +100,24 @@ impl GroundTruth {
 
     fn completed(&self, id: u32) -> bool {
         self.order_state(id) == Some(order::COMPLETED)
+    }
+
+    fn shop_tables(&self) -> [&Table; 5] {
+        [&self.orders, &self.inventory, &self.payments, &self.points, &self.notifications]
+    }
+
+    /// The message ids of the events services committed under `prefix`
+    /// (`event/`: ever, `outbox/`: not yet sent), from rows `{prefix}{order}/{kind}`.
+    fn event_ids(&self, prefix: &str) -> BTreeSet<String> {
+        let rows = |t: &'_ Table| {
+            let p = prefix.to_string();
+            t.range(p.clone()..).take_while(move |(k, _)| k.starts_with(&p)).map(|(k, _)| k.clone()).collect::<Vec<_>>()
+        };
+        self.shop_tables()
+            .into_iter()
+            .flat_map(rows)
+            .map(|k| k[prefix.len()..].replacen('/', "-", 1))
+            .collect()
     }
 }
 
@@ -209,6 +232,21 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
         }
     }
 
+    // no-phantom-events
+    if let Some(broker) = &g.broker {
+        let published: BTreeSet<&String> = broker.messages.values().flat_map(|m| m.values()).collect();
+        let committed = g.event_ids("event/");
+        let unsent = g.event_ids("outbox/");
+        for id in published.iter().filter(|id| !committed.contains(id.as_str())) {
+            let d = "published, but no service committed it (a phantom)".to_string();
+            v("no-phantom-events", format!("event {id}"), d);
+        }
+        for id in committed.iter().filter(|id| !published.contains(id) && !unsent.contains(id.as_str())) {
+            let d = "committed and gone from the outbox, but never reached the broker (lost)".to_string();
+            v("no-phantom-events", format!("event {id}"), d);
+        }
+    }
+
     // eventual-settlement
     for reason in pending(g) {
         v("eventual-settlement", reason.0, reason.1);
@@ -283,6 +321,22 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
             out.push((format!("customer {c}"), format!("{p} points still pending")));
         }
     }
+    for id in g.event_ids("outbox/") {
+        out.push((format!("event {id}"), "still in an outbox, not yet published".into()));
+    }
+    if let Some(broker) = &g.broker {
+        for service in crate::outbox::Service::ALL {
+            for topic in service.topics() {
+                let Some(messages) = broker.messages.get(topic) else { continue };
+                for (seq, id) in messages {
+                    let key = (topic.to_string(), service.name().to_string(), *seq);
+                    if !broker.acked.contains(&key) {
+                        out.push((format!("event {id}"), format!("not yet consumed by {}", service.name())));
+                    }
+                }
+            }
+        }
+    }
     if let Some(log) = &g.coordinator {
         let rows = |prefix: &'static str| {
             log.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix))
@@ -307,7 +361,6 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use crate::workload::Order;
-    use std::collections::BTreeSet;
 
     fn table(rows: &[(&str, Value)]) -> Table {
         rows.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
@@ -343,6 +396,7 @@ mod tests {
             points: table(&[("points/0000", 10.into()), ("award/000000", 10.into())]),
             notifications: table(&[("sent/0000", 1.into()), ("notified/000000", 1.into())]),
             coordinator: None,
+            broker: None,
             balances: vec![9_000],
             merchant: 1_000,
             held: 0,

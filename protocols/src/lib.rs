@@ -7,6 +7,7 @@
 //!   each in front of its own store, and the external payment gateway.
 //! - [`saga`] — the orchestrated Saga.
 //! - [`tcc`] — Try / Confirm / Cancel with branch barriers.
+//! - [`outbox`] — choreography through transactional outboxes and inboxes.
 //! - [`txlog`] — the coordinators' durable log of global transactions.
 //! - [`client`] — the workload driver that places orders.
 //! - [`check`] — the invariants, computed from ground truth.
@@ -16,6 +17,7 @@
 
 pub mod check;
 pub mod client;
+pub mod outbox;
 pub mod retry;
 pub mod run;
 pub mod saga;
@@ -28,7 +30,8 @@ pub mod workload;
 use faultline_sim::{NodeId, ReplicaSet, ReplicationConfig, World};
 use serde::{Deserialize, Serialize};
 use shop::gateway::GatewayConfig;
-use shop::Shop;
+use shop::order::OrderReq;
+use shop::{PlaceOrder, Shop};
 use stats::Stats;
 use std::sync::Arc;
 use workload::Workload;
@@ -39,15 +42,17 @@ use workload::Workload;
 pub enum Protocol {
     Saga,
     Tcc,
+    Outbox,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 2] = [Protocol::Saga, Protocol::Tcc];
+    pub const ALL: [Protocol; 3] = [Protocol::Saga, Protocol::Tcc, Protocol::Outbox];
 
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Saga => "saga",
             Protocol::Tcc => "tcc",
+            Protocol::Outbox => "outbox",
         }
     }
 
@@ -55,6 +60,7 @@ impl Protocol {
         match self {
             Protocol::Saga => "orchestrated Saga: logged steps, compensations in reverse on failure",
             Protocol::Tcc => "TCC: try every branch, then confirm all or cancel all, guarded by barriers",
+            Protocol::Outbox => "choreography: services react to events sent through outboxes, applied once through inboxes",
         }
     }
 
@@ -73,6 +79,8 @@ pub struct Deployment {
     pub shop: Shop,
     /// The protocol's own store (the saga log), if it has one.
     pub coordinator_db: Option<Arc<ReplicaSet>>,
+    /// The message broker's store, if the protocol talks through one.
+    pub broker_db: Option<Arc<ReplicaSet>>,
     pub stats: Arc<Stats>,
 }
 
@@ -83,9 +91,18 @@ pub fn deploy(
     protocol: Protocol,
     gateway: &GatewayConfig,
 ) -> Deployment {
-    let shop = Shop::deploy(world, workload, gateway);
     let stats = Arc::new(Stats::default());
-    // Both coordinators answer to the same names, so scenarios can target them.
+    let orders = workload.orders.clone();
+    if protocol == Protocol::Outbox {
+        let (broker, broker_db) = world.broker("broker");
+        let wiring = outbox::Wiring { broker, stats: stats.clone() };
+        let shop = Shop::deploy_wired(world, workload, gateway, Some(wiring));
+        let (entry, st) = (shop.order, stats.clone());
+        world.node("client", move |ctx| client::run(ctx, entry, orders.clone(), st.clone(), OrderReq::Place));
+        return Deployment { protocol, shop, coordinator_db: None, broker_db: Some(broker_db), stats };
+    }
+    let shop = Shop::deploy(world, workload, gateway);
+    // Every coordinator answers to the same names, so scenarios can target them.
     let db = world.store("coordinator-db");
     let (d, s, st) = (db.clone(), shop.clone(), stats.clone());
     let entry = match protocol {
@@ -95,11 +112,11 @@ pub fn deploy(
         Protocol::Tcc => {
             world.node("coordinator", move |ctx| tcc::serve(ctx, d.clone(), s.clone(), st.clone()))
         }
+        Protocol::Outbox => unreachable!("deployed above"),
     };
-    let coordinator_db = Some(db);
-    let (orders, st) = (workload.orders.clone(), stats.clone());
-    world.node("client", move |ctx| client::run(ctx, entry, orders.clone(), st.clone()));
-    Deployment { protocol, shop, coordinator_db, stats }
+    let st = stats.clone();
+    world.node("client", move |ctx| client::run(ctx, entry, orders.clone(), st.clone(), PlaceOrder));
+    Deployment { protocol, shop, coordinator_db: Some(db), broker_db: None, stats }
 }
 
 /// The names of every node a deployment of `protocol` has under `replication`,

@@ -136,7 +136,8 @@ fn costs(
     let (mut held, mut last_us, mut unit_us) = (0i64, 0u64, 0f64);
     for c in sim.commits().iter().filter(|c| shop_stores.contains(&c.store)) {
         for (k, v) in &c.writes {
-            if let Some(id) = order_of(k) {
+            // The relay's mark-sent is bookkeeping, not a service changing its mind.
+            if let Some(id) = order_of(k).filter(|_| !k.starts_with("outbox/")) {
                 let e = span.entry(id).or_insert((c.at_us, c.at_us));
                 e.0 = e.0.min(c.at_us);
                 e.1 = e.1.max(c.at_us);

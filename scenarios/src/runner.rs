@@ -16,7 +16,7 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
         seed,
         protocol,
         workload: scenario.workload.generate(seed),
-        plan: scenario.plan_for(seed),
+        plan: scenario.plan_for(seed, protocol),
         fault_window_ms: scenario.fault_window_ms,
         settle_ms: scenario.settle_ms,
         world: scenario.world_config(record),

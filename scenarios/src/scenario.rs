@@ -6,9 +6,9 @@
 use faultline_protocols::check::INVARIANTS;
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::Protocol;
+use faultline_protocols::{Protocol, Topology};
 use faultline_sim::broker::BrokerConfig;
-use faultline_sim::{FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
+use faultline_sim::{Fault, FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -163,38 +163,33 @@ impl Scenario {
                 return Err(at("why", format!("expect.{protocol}: say why the violations are expected")));
             }
         }
-        for protocol in Protocol::ALL {
-            let faultline_protocols::Topology { nodes, stores, replicated } =
-                faultline_protocols::topology(protocol, &s.replication);
-            for store in s.replication.stores.keys() {
-                if !stores.contains(store) {
-                    let msg = format!("unknown store {store:?}; stores are: {}", stores.join(", "));
-                    return Err(at("replication.stores", msg));
-                }
+        // Names are checked against every protocol's deployment together: a
+        // scenario may name the coordinator, which only some protocols have.
+        let Topology { nodes, stores, replicated } = all_topologies(&s.replication);
+        for store in s.replication.stores.keys() {
+            if !stores.contains(store) {
+                let msg = format!("unknown store {store:?}; stores are: {}", stores.join(", "));
+                return Err(at("replication.stores", msg));
             }
-            for t in &s.faults.targets {
-                if !nodes.contains(t) {
-                    let msg = format!(
-                        "unknown node {t:?} for {}; nodes are: {}",
-                        protocol.name(),
-                        nodes.join(", ")
-                    );
-                    return Err(at("targets", msg));
-                }
+        }
+        for t in &s.faults.targets {
+            if !nodes.contains(t) {
+                let msg = format!("unknown node {t:?}; nodes are: {}", nodes.join(", "));
+                return Err(at("targets", msg));
             }
-            for t in &s.faults.failover_targets {
-                if !replicated.contains(t) {
-                    let msg = match replicated.is_empty() {
-                        true => format!("{t:?}: replication is off, so no store can fail over"),
-                        false => format!("{t:?} is not a store; stores are: {}", replicated.join(", ")),
-                    };
-                    return Err(at("failover_targets", msg));
-                }
+        }
+        for t in &s.faults.failover_targets {
+            if !replicated.contains(t) {
+                let msg = match replicated.is_empty() {
+                    true => format!("{t:?}: replication is off, so no store can fail over"),
+                    false => format!("{t:?} is not a store; stores are: {}", replicated.join(", ")),
+                };
+                return Err(at("failover_targets", msg));
             }
-            if let Some(plan) = &s.plan {
-                let plan = FaultPlan { events: plan.clone() };
-                plan.validate(&nodes, &replicated).map_err(|e| at("plan", e))?;
-            }
+        }
+        if let Some(plan) = &s.plan {
+            let plan = FaultPlan { events: plan.clone() };
+            plan.validate(&nodes, &replicated).map_err(|e| at("plan", e))?;
         }
         Ok(s)
     }
@@ -204,11 +199,26 @@ impl Scenario {
         self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
     }
 
-    /// The fault plan of one seed: the explicit plan, or one drawn from the model.
-    pub fn plan_for(&self, seed: u64) -> FaultPlan {
+    /// The fault plan of one seed for `protocol`: the explicit plan, or one drawn
+    /// from the model. Faults aimed at nodes this protocol does not deploy (an
+    /// outbox has no coordinator, an orchestrator no broker) do not apply to it.
+    pub fn plan_for(&self, seed: u64, protocol: Protocol) -> FaultPlan {
+        let Topology { nodes, replicated, .. } = faultline_protocols::topology(protocol, &self.replication);
         match &self.plan {
-            Some(events) => FaultPlan { events: events.clone() },
-            None => self.faults.generate(seed, self.fault_window_ms),
+            Some(events) => {
+                let mut events = events.clone();
+                events.retain(|e| {
+                    e.fault.nodes().iter().all(|n| nodes.iter().any(|x| x == n))
+                        && !matches!(&e.fault, Fault::Failover { store } if !replicated.contains(store))
+                });
+                FaultPlan { events }
+            }
+            None => {
+                let mut model = self.faults.clone();
+                model.targets.retain(|t| nodes.contains(t));
+                model.failover_targets.retain(|t| replicated.contains(t));
+                model.generate(seed, self.fault_window_ms)
+            }
         }
     }
 
@@ -225,6 +235,22 @@ impl Scenario {
             ..WorldConfig::default()
         }
     }
+}
+
+/// The names deployed by any protocol, each once.
+fn all_topologies(replication: &faultline_sim::ReplicationConfig) -> Topology {
+    let mut all = Topology { nodes: vec![], stores: vec![], replicated: vec![] };
+    for protocol in Protocol::ALL {
+        let t = faultline_protocols::topology(protocol, replication);
+        for (into, from) in [(&mut all.nodes, t.nodes), (&mut all.stores, t.stores), (&mut all.replicated, t.replicated)] {
+            for name in from {
+                if !into.contains(&name) {
+                    into.push(name);
+                }
+            }
+        }
+    }
+    all
 }
 
 /// The first line on which `field` is assigned or opens a table.

@@ -293,6 +293,34 @@ impl Broker {
     }
 }
 
+/// What a broker's store holds — the ground truth of what was published and
+/// what each consumer group acknowledged — read from its table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Contents {
+    /// Per topic, the ids of its durable messages by sequence number.
+    pub messages: BTreeMap<String, BTreeMap<u64, String>>,
+    /// (topic, group, seq) of every acknowledged delivery.
+    pub acked: BTreeSet<(String, String, u64)>,
+}
+
+impl Contents {
+    pub fn read(table: &crate::store::Table) -> Contents {
+        let mut c = Contents::default();
+        for (k, v) in table.range("msgid/".to_string()..).take_while(|(k, _)| k.starts_with("msgid/")) {
+            let (topic, id) = k["msgid/".len()..].split_once('/').expect("msgid/{topic}/{id}");
+            let seq = v.as_int().expect("a message's seq") as u64;
+            c.messages.entry(topic.to_string()).or_default().insert(seq, id.to_string());
+        }
+        for (k, _) in table.range("ack/".to_string()..).take_while(|(k, _)| k.starts_with("ack/")) {
+            let mut parts = k["ack/".len()..].rsplitn(3, '/');
+            if let (Some(seq), Some(group), Some(topic)) = (parts.next(), parts.next(), parts.next()) {
+                c.acked.insert((topic.to_string(), group.to_string(), seq.parse().expect("seq")));
+            }
+        }
+        c
+    }
+}
+
 /// A client of the broker: publish, poll, ack, each with a timeout. Topic and
 /// group names must not contain `/` (the broker's store keys use it).
 #[derive(Clone)]

@@ -72,6 +72,7 @@ impl World {
             sets: Mutex::new(Vec::new()),
             disk_base_latency: Mutex::new((0, 0)),
             control: Mutex::new(None),
+            crash_points: Mutex::new(Default::default()),
         });
         World { rt, sim }
     }
@@ -129,10 +130,12 @@ impl World {
 
     /// Adds a message broker node `name`, backed by a store `{name}-db`, that
     /// delivers as the world's broker config says.
-    pub fn broker(&mut self, name: &str) -> NodeId {
+    /// Adds a message broker named `name` and its store `{name}-db`.
+    pub fn broker(&mut self, name: &str) -> (NodeId, Arc<ReplicaSet>) {
         let db = self.store(&format!("{name}-db"));
-        let config = self.sim.config.broker.clone();
-        self.node(name, move |ctx| crate::broker::serve(ctx, db.clone(), config.clone()))
+        let (config, d) = (self.sim.config.broker.clone(), db.clone());
+        let id = self.node(name, move |ctx| crate::broker::serve(ctx, d.clone(), config.clone()));
+        (id, db)
     }
 
     pub fn sim(&self) -> &Arc<Sim> {
@@ -239,6 +242,22 @@ impl NodeCtx {
         self.sim.record(self.id, EventKind::Injected { fault, detail: detail.into() });
     }
 
+    /// A named place in a node's code where a crash is most interesting (between
+    /// a publish and its mark-sent, between a commit and its reply). Once armed
+    /// with [`Sim::arm_crash_point`], reaching it crashes this node on the spot —
+    /// the crash is in the trace — and restarts it after `restart_after`.
+    pub async fn crash_point(&self, name: &'static str, restart_after: Duration) {
+        if !self.sim.take_crash_point(name) {
+            return;
+        }
+        self.injected("crash-point", name);
+        self.sim.crash(self.id);
+        let id = self.id;
+        self.sim.after(restart_after, move |s| s.restart(id));
+        // This task belongs to the dead node: it is never polled again.
+        std::future::pending::<()>().await
+    }
+
     /// Records a protocol-level note in the trace.
     pub fn note(&self, text: impl Into<String>) {
         self.sim.record(self.id, EventKind::Note { text: text.into() });
@@ -262,6 +281,8 @@ pub struct Sim {
     /// The extra sync latency of the current disk faults, restored after a spike.
     disk_base_latency: Mutex<(u64, u64)>,
     control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
+    /// Armed crash points: name → how many more times it fires.
+    crash_points: Mutex<std::collections::BTreeMap<String, u32>>,
 }
 
 impl Sim {
@@ -355,6 +376,22 @@ impl Sim {
         // The receiver lives as long as the world's runtime; a send fails only
         // while the world is being torn down, when nothing matters any more.
         let _ = tx.send((delay, Box::new(job)));
+    }
+
+    /// Arms the crash point `name` to fire the next `times` times any node reaches it.
+    pub fn arm_crash_point(&self, name: &str, times: u32) {
+        self.crash_points.lock().unwrap().insert(name.to_string(), times);
+    }
+
+    fn take_crash_point(&self, name: &str) -> bool {
+        let mut points = self.crash_points.lock().unwrap();
+        match points.get_mut(name) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The replica sets of the world's stores.

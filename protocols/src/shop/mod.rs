@@ -10,9 +10,10 @@ pub mod order;
 pub mod payment;
 pub mod points;
 
+use crate::outbox::{self, Service};
 use crate::workload::Workload;
 use faultline_sim::store::{self, StoreClient};
-use faultline_sim::{Endpoint, NodeId, ReplicaSet, TxnError, World};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, TxnError, World};
 use gateway::{GatewayConfig, Ledger};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,9 @@ where
     std::future::pending::<()>().await
 }
 
+/// A service node's life, boxed so that the two wirings can share one node.
+type Body = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
 /// The nodes and stores of a deployed shop.
 #[derive(Clone, Debug)]
 pub struct Shop {
@@ -121,6 +125,17 @@ pub struct Shop {
 impl Shop {
     /// Adds the shop's nodes to `world` with the workload's initial stock and balances.
     pub fn deploy(world: &mut World, workload: &Workload, gateway: &GatewayConfig) -> Shop {
+        Shop::deploy_wired(world, workload, gateway, None)
+    }
+
+    /// As [`Shop::deploy`]; with `outbox`, the services also talk through the
+    /// broker (outbox relay, inbox consumers) — the choreography's wiring.
+    pub fn deploy_wired(
+        world: &mut World,
+        workload: &Workload,
+        gateway: &GatewayConfig,
+        outbox: Option<outbox::Wiring>,
+    ) -> Shop {
         let ledger = Arc::new(Mutex::new(Ledger::new(workload.balances.clone())));
         let order_db = world.store("order-db");
         let inventory_db = world.store("inventory-db");
@@ -129,16 +144,21 @@ impl Shop {
         let notification_db = world.store("notification-db");
         let (l, config) = (ledger.clone(), gateway.clone());
         let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone(), config.clone()));
-        let db = order_db.clone();
-        let order = world.node("order", move |ctx| order::serve(ctx, db.clone()));
-        let db = inventory_db.clone();
-        let inventory = world.node("inventory", move |ctx| inventory::serve(ctx, db.clone()));
-        let db = payment_db.clone();
-        let payment = world.node("payment", move |ctx| payment::serve(ctx, db.clone(), gateway));
-        let db = points_db.clone();
-        let points = world.node("points", move |ctx| points::serve(ctx, db.clone()));
-        let db = notification_db.clone();
-        let notification = world.node("notification", move |ctx| notification::serve(ctx, db.clone()));
+        // A service node runs its request API, or with the outbox wiring, the
+        // choreography around that API.
+        let mut node = |service: Service, db: &Arc<ReplicaSet>, rpc: fn(NodeCtx, Arc<ReplicaSet>, NodeId) -> Body| {
+            let (db, outbox) = (db.clone(), outbox.clone());
+            world.node(service.name(), move |ctx| match &outbox {
+                None => rpc(ctx, db.clone(), gateway),
+                Some(w) => Box::pin(outbox::serve(ctx, service, db.clone(), gateway, w.clone())) as Body,
+            })
+        };
+        let order = node(Service::Order, &order_db, |c, db, _| Box::pin(order::serve(c, db)));
+        let inventory = node(Service::Inventory, &inventory_db, |c, db, _| Box::pin(inventory::serve(c, db)));
+        let payment = node(Service::Payment, &payment_db, |c, db, gw| Box::pin(payment::serve(c, db, gw)));
+        let points = node(Service::Points, &points_db, |c, db, _| Box::pin(points::serve(c, db)));
+        let notification =
+            node(Service::Notification, &notification_db, |c, db, _| Box::pin(notification::serve(c, db)));
         let stock: Vec<_> = workload
             .stock
             .iter()

@@ -75,7 +75,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, gateway: NodeId) {
     run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)).await
 }
 
-async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: PaymentReq) -> Reply {
+pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: PaymentReq) -> Reply {
     let order = match req {
         PaymentReq::Charge { order, .. } | PaymentReq::Refund { order } => order,
         PaymentReq::Callback { key, status } => return callback(&store, &key, status).await,

@@ -23,7 +23,7 @@ struct Run {
 /// consumer "crashes before acking" the first delivery of every 5th message.
 fn run(seed: u64, config: BrokerConfig, plan: FaultPlan, groups: &[&'static str]) -> Run {
     let mut world = World::new(seed, WorldConfig { broker: config, ..WorldConfig::default() });
-    let broker = world.broker("broker");
+    let (broker, _) = world.broker("broker");
     world.node("producer", move |ctx| async move {
         let b = BrokerClient::new(ctx.endpoint().await, broker, Duration::from_millis(200));
         for i in 0..MESSAGES {

@@ -1,0 +1,78 @@
+//! The consumer side: a service's consumer group polls each topic it listens
+//! to, applies every message at most once — its **inbox** row is written in the
+//! same local transaction as the effect — and acks only what it applied. A
+//! message whose effect is unknown is not acked, so the broker delivers it again.
+
+use super::react::{self, Svc};
+use super::{emit, inbox_key, Event};
+use faultline_sim::broker::BrokerClient;
+use faultline_sim::{Op, TxnError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Poll again this soon after a poll that found messages; back off to
+/// `POLL_IDLE_MAX` while topics are quiet.
+const POLL_BUSY: Duration = Duration::from_millis(10);
+const POLL_IDLE_MAX: Duration = Duration::from_millis(160);
+const BATCH: usize = 16;
+
+/// Consumes `topic` for `svc`'s group until the node dies.
+pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
+    let group = svc.service.name();
+    let mut idle = POLL_BUSY;
+    loop {
+        let batch = broker.poll(topic, group, BATCH).await;
+        if batch.is_empty() {
+            svc.ctx.sleep(idle).await;
+            idle = (idle * 2).min(POLL_IDLE_MAX);
+            continue;
+        }
+        idle = POLL_BUSY;
+        for d in batch {
+            let (svc, broker) = (svc.clone(), broker.clone());
+            tokio::spawn(async move {
+                if d.attempt > 1 {
+                    svc.stats.retry(); // a redelivery
+                }
+                let event = Event::decode(&d.payload).expect("a published event decodes");
+                // Other services' events on a shared topic are acked untouched.
+                let applied =
+                    !svc.service.subscribes().contains(&event.kind) || react::react(&svc, &event).await;
+                if applied {
+                    broker.ack(topic, group, d.seq).await;
+                }
+            });
+        }
+        svc.ctx.sleep(POLL_BUSY).await;
+    }
+}
+
+/// What applying a message did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Now,
+    /// The inbox already had it: a duplicate, changed nothing.
+    Before,
+    /// Op `n` of the effect failed its condition; nothing was written.
+    Refused(usize),
+    Unknown,
+}
+
+/// Applies `effect` for `event`, with its inbox row and the outbox rows of
+/// `emits`, in one local transaction.
+pub async fn apply(svc: &Svc, event: &Event, effect: Vec<Op>, emits: &[Event]) -> Applied {
+    let mut ops = vec![Op::InsertIfAbsent(inbox_key(event.order.id, event.kind), 1.into())];
+    ops.extend(effect);
+    ops.extend(emits.iter().flat_map(emit));
+    match svc.store.txn(ops).await {
+        Ok(_) => {
+            if !emits.is_empty() {
+                svc.kick.notify_one();
+            }
+            Applied::Now
+        }
+        Err(TxnError::Condition { index: 0, .. }) => Applied::Before,
+        Err(TxnError::Condition { index, .. }) => Applied::Refused(index - 1),
+        Err(TxnError::Unknown) => Applied::Unknown,
+    }
+}

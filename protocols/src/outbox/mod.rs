@@ -1,0 +1,181 @@
+//! Outbox-driven choreography (Chris Richardson's *transactional outbox* and
+//! *idempotent consumer* patterns; Eventuate Tram, Debezium's outbox router).
+//!
+//! No orchestrator: each service reacts to events. The order service writes the
+//! order and an `OrderPlaced` event in one local transaction; inventory reserves
+//! stock (or rejects), payment charges (or fails, a timeout resolved by asking
+//! the gateway), the order completes or is cancelled, points and the customer's
+//! notification follow a completed order, and a failed payment puts the stock
+//! back. Every reaction is one local transaction that writes its effect, the
+//! consumed message's **inbox** row and the next events' **outbox** rows together.
+//!
+//! - [`relay`] — publishes a service's outbox rows, marking each sent only after
+//!   the broker acknowledged it.
+//! - [`consumer`] — polls the broker, applies each message once (the inbox), acks.
+//! - [`react`] — what each service does with each event.
+//! - [`node`] — a service node: relay, consumers and request API together.
+
+pub mod consumer;
+pub mod node;
+pub mod react;
+pub mod relay;
+
+pub use node::{serve, Wiring};
+
+use crate::workload::Order;
+use faultline_sim::Op;
+use serde::{Deserialize, Serialize};
+
+/// A service that takes part in the choreography; its consumer group has its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Order,
+    Inventory,
+    Payment,
+    Points,
+    Notification,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] =
+        [Service::Order, Service::Inventory, Service::Payment, Service::Points, Service::Notification];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Order => "order",
+            Service::Inventory => "inventory",
+            Service::Payment => "payment",
+            Service::Points => "points",
+            Service::Notification => "notification",
+        }
+    }
+
+    /// The topic this service's events are published to.
+    pub fn topic(self) -> &'static str {
+        match self {
+            Service::Order => "orders",
+            Service::Inventory => "stock",
+            Service::Payment => "payments",
+            Service::Points => "points",
+            Service::Notification => "notifications",
+        }
+    }
+
+    /// The events this service reacts to.
+    pub fn subscribes(self) -> &'static [Kind] {
+        match self {
+            Service::Order => &[Kind::StockRejected, Kind::PaymentSucceeded, Kind::PaymentFailed],
+            Service::Inventory => &[Kind::OrderPlaced, Kind::PaymentFailed],
+            Service::Payment => &[Kind::StockReserved],
+            Service::Points => &[Kind::PaymentSucceeded],
+            Service::Notification => &[Kind::OrderCompleted],
+        }
+    }
+
+    /// The topics this service polls, each once.
+    pub fn topics(self) -> Vec<&'static str> {
+        let mut topics: Vec<_> = self.subscribes().iter().map(|k| k.producer().topic()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+}
+
+/// What happened, as the service that made it happen announces it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    OrderPlaced,
+    StockReserved,
+    StockRejected,
+    PaymentSucceeded,
+    PaymentFailed,
+    OrderCompleted,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::OrderPlaced,
+        Kind::StockReserved,
+        Kind::StockRejected,
+        Kind::PaymentSucceeded,
+        Kind::PaymentFailed,
+        Kind::OrderCompleted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::OrderPlaced => "order-placed",
+            Kind::StockReserved => "stock-reserved",
+            Kind::StockRejected => "stock-rejected",
+            Kind::PaymentSucceeded => "payment-succeeded",
+            Kind::PaymentFailed => "payment-failed",
+            Kind::OrderCompleted => "order-completed",
+        }
+    }
+
+    pub fn producer(self) -> Service {
+        match self {
+            Kind::OrderPlaced | Kind::OrderCompleted => Service::Order,
+            Kind::StockReserved | Kind::StockRejected => Service::Inventory,
+            Kind::PaymentSucceeded | Kind::PaymentFailed => Service::Payment,
+        }
+    }
+}
+
+/// An event: its kind and the order it is about (every consumer needs some of
+/// the order's fields, so events carry it whole).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: Kind,
+    pub order: Order,
+}
+
+impl Event {
+    pub fn new(kind: Kind, order: &Order) -> Event {
+        Event { kind, order: order.clone() }
+    }
+
+    /// The message id: the same for every attempt to publish this event, so the
+    /// broker and the consumers' inboxes can tell a repeat.
+    pub fn id(&self) -> String {
+        message_id(self.order.id, self.kind)
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("an event encodes")
+    }
+
+    pub fn decode(payload: &str) -> Option<Event> {
+        serde_json::from_str(payload).ok()
+    }
+}
+
+pub fn message_id(order: u32, kind: Kind) -> String {
+    format!("{order:06}-{}", kind.name())
+}
+
+/// The outbox row of an unsent event; the relay deletes it once published.
+pub fn outbox_key(order: u32, kind: Kind) -> String {
+    format!("outbox/{order:06}/{}", kind.name())
+}
+
+/// The permanent record that the service committed this event — with the
+/// broker's store, the ground truth of `no-phantom-events`.
+pub fn event_key(order: u32, kind: Kind) -> String {
+    format!("event/{order:06}/{}", kind.name())
+}
+
+/// The inbox row: the consuming service applied this message.
+pub fn inbox_key(order: u32, kind: Kind) -> String {
+    format!("inbox/{order:06}/{}", kind.name())
+}
+
+/// The ops that emit `event` from inside a local transaction: its permanent
+/// record and its outbox row, committed with the business change or not at all.
+pub fn emit(event: &Event) -> [Op; 2] {
+    let payload = event.encode();
+    [
+        Op::Put(event_key(event.order.id, event.kind), payload.clone().into()),
+        Op::Put(outbox_key(event.order.id, event.kind), payload.into()),
+    ]
+}

@@ -1,0 +1,73 @@
+//! A service node in the choreography: its relay, a consumer per topic it
+//! listens to, and its request API (the order service takes new orders, the
+//! payment service the gateway's callbacks), all in one incarnation.
+
+use super::{consumer, relay, Service};
+use crate::shop::order::{self, OrderReq};
+use crate::shop::payment::{self, PaymentReq};
+use crate::shop::{Reply, STORE_TIMEOUT};
+use crate::stats::Stats;
+use faultline_sim::broker::BrokerClient;
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const BROKER_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Where a service's events go, and what it needs to reach.
+#[derive(Clone)]
+pub struct Wiring {
+    pub broker: NodeId,
+    pub stats: Arc<Stats>,
+}
+
+/// What a service's reactions work with.
+pub struct Svc {
+    pub ctx: NodeCtx,
+    pub service: Service,
+    pub store: StoreClient,
+    pub ep: Arc<Endpoint>,
+    pub gateway: NodeId,
+    /// Wakes the relay after a commit that emitted events.
+    pub kick: Arc<Notify>,
+    pub stats: Arc<Stats>,
+}
+
+pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId, wiring: Wiring) {
+    let ep = ctx.endpoint().await;
+    let store = StoreClient::new(ep.clone(), db, STORE_TIMEOUT);
+    let broker = BrokerClient::new(ep.clone(), wiring.broker, BROKER_TIMEOUT);
+    let kick = Arc::new(Notify::new());
+    tokio::spawn(relay::run(ctx.clone(), service, store.clone(), broker.clone(), kick.clone()));
+    let svc = Arc::new(Svc {
+        ctx,
+        service,
+        store: store.clone(),
+        ep: ep.clone(),
+        gateway,
+        kick: kick.clone(),
+        stats: wiring.stats,
+    });
+    for topic in service.topics() {
+        tokio::spawn(consumer::run(svc.clone(), broker.clone(), topic));
+    }
+    match service {
+        Service::Order => ep.serve(move |req: OrderReq, _from| {
+            let (store, kick) = (store.clone(), kick.clone());
+            async move {
+                let reply = order::handle(store, req).await;
+                if reply == Reply::Done {
+                    kick.notify_one();
+                }
+                reply
+            }
+        }),
+        Service::Payment => {
+            let ep2 = ep.clone();
+            ep.serve(move |req: PaymentReq, _from| payment::handle(store.clone(), ep2.clone(), gateway, req))
+        }
+        Service::Inventory | Service::Points | Service::Notification => {}
+    }
+    std::future::pending::<()>().await
+}

@@ -1,0 +1,92 @@
+//! What each service does with each event it subscribes to: one local
+//! transaction per reaction, through [`consumer::apply`](super::consumer::apply).
+//! Compensating events undo earlier steps: a failed payment cancels the order
+//! and puts the stock back.
+
+use super::consumer::{apply, Applied};
+use super::{Event, Kind, Service};
+use crate::shop::order::{self, CANCELLED, COMPLETED, PENDING};
+use crate::shop::payment::{self, PaymentReq};
+use crate::shop::{inventory, notification, points, Reply};
+use faultline_sim::Op;
+
+pub use super::node::Svc;
+
+/// Applies `event` for `svc`'s service; true once it is applied — now or by an
+/// earlier delivery — and may be acked.
+pub async fn react(svc: &Svc, event: &Event) -> bool {
+    let o = &event.order;
+    let applied = match (svc.service, event.kind) {
+        (Service::Inventory, Kind::OrderPlaced) => {
+            let take = vec![
+                Op::Put(inventory::deducted(o.id), o.qty.into()),
+                Op::Incr { key: inventory::available(o.sku), by: -o.qty, floor: 0 },
+                Op::Incr { key: inventory::sold(o.sku), by: o.qty, floor: 0 },
+            ];
+            match apply(svc, event, take, &[Event::new(Kind::StockReserved, o)]).await {
+                Applied::Refused(1) => apply(svc, event, vec![], &[Event::new(Kind::StockRejected, o)]).await,
+                other => other,
+            }
+        }
+        (Service::Inventory, Kind::PaymentFailed) => {
+            svc.stats.compensation();
+            let put_back = vec![
+                Op::Put(inventory::restocked(o.id), o.qty.into()),
+                Op::Incr { key: inventory::available(o.sku), by: o.qty, floor: 0 },
+                Op::Incr { key: inventory::sold(o.sku), by: -o.qty, floor: 0 },
+            ];
+            apply(svc, event, put_back, &[]).await
+        }
+        (Service::Payment, Kind::StockReserved) => {
+            let charge = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
+            // The charge is idempotent on its own (the gateway's key, the
+            // payment's state machine); a timeout is resolved by asking the gateway.
+            let next = match payment::handle(svc.store.clone(), svc.ep.clone(), svc.gateway, charge).await {
+                Reply::Done => Kind::PaymentSucceeded,
+                Reply::Failed(_) => Kind::PaymentFailed,
+                Reply::Unknown => return false,
+            };
+            apply(svc, event, vec![], &[Event::new(next, o)]).await
+        }
+        (Service::Order, Kind::StockRejected | Kind::PaymentFailed) => {
+            svc.stats.compensation();
+            finish(svc, event, CANCELLED, &[]).await
+        }
+        (Service::Order, Kind::PaymentSucceeded) => {
+            finish(svc, event, COMPLETED, &[Event::new(Kind::OrderCompleted, o)]).await
+        }
+        (Service::Points, Kind::PaymentSucceeded) => {
+            let award = vec![
+                Op::Put(points::awarded(o.id), o.points.into()),
+                Op::Incr { key: points::balance(o.customer), by: o.points, floor: 0 },
+            ];
+            apply(svc, event, award, &[]).await
+        }
+        (Service::Notification, Kind::OrderCompleted) => {
+            let notify = vec![
+                Op::Put(notification::notified(o.id), 1.into()),
+                Op::Incr { key: notification::sent(o.customer), by: 1, floor: 0 },
+            ];
+            apply(svc, event, notify, &[]).await
+        }
+        (s, k) => unreachable!("{s:?} does not subscribe to {k:?}"),
+    };
+    match applied {
+        Applied::Now | Applied::Before => true,
+        Applied::Unknown => false,
+        // The service's own records contradict the event (its store lost writes
+        // in a failover): record the message as consumed with no effect, so it
+        // is not redelivered forever, and say so. The checker judges the result.
+        Applied::Refused(op) => {
+            svc.ctx.note(format!("{} refused {} (op {op}): applied nothing", svc.service.name(), event.id()));
+            matches!(apply(svc, event, vec![], &[]).await, Applied::Now | Applied::Before)
+        }
+    }
+}
+
+/// Moves a pending order to `to`.
+async fn finish(svc: &Svc, event: &Event, to: &str, emits: &[Event]) -> Applied {
+    let key = order::key(event.order.id);
+    let ops = vec![Op::Expect(key.clone(), Some(PENDING.into())), Op::Put(key, to.into())];
+    apply(svc, event, ops, emits).await
+}
