@@ -347,10 +347,13 @@ pub fn pending(g: &GroundTruth) -> Vec<(String, String)> {
                 out.push((k.replace("saga/", "saga "), format!("saga stuck at {phase:?}")));
             }
         }
-        for (k, v) in rows("tcc/") {
-            let status = crate::tcc::Status::decode(v);
-            if !status.finished() {
-                out.push((k.replace("tcc/", "tcc "), format!("global transaction stuck {status:?}")));
+        for prefix in ["tcc/", "2pc/"] {
+            for (k, v) in rows(prefix) {
+                let status = crate::tcc::Status::decode(v);
+                if !status.finished() {
+                    let subject = k.replace('/', " ");
+                    out.push((subject, format!("global transaction stuck {status:?}")));
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 //! - [`saga`] — the orchestrated Saga.
 //! - [`tcc`] — Try / Confirm / Cancel with branch barriers.
 //! - [`outbox`] — choreography through transactional outboxes and inboxes.
+//! - [`twopc`] — two-phase commit with row locks, the baseline.
 //! - [`txlog`] — the coordinators' durable log of global transactions.
 //! - [`client`] — the workload driver that places orders.
 //! - [`check`] — the invariants, computed from ground truth.
@@ -24,6 +25,7 @@ pub mod saga;
 pub mod shop;
 pub mod stats;
 pub mod tcc;
+pub mod twopc;
 pub mod txlog;
 pub mod workload;
 
@@ -43,16 +45,19 @@ pub enum Protocol {
     Saga,
     Tcc,
     Outbox,
+    #[serde(rename = "2pc")]
+    TwoPc,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 3] = [Protocol::Saga, Protocol::Tcc, Protocol::Outbox];
+    pub const ALL: [Protocol; 4] = [Protocol::Saga, Protocol::Tcc, Protocol::Outbox, Protocol::TwoPc];
 
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Saga => "saga",
             Protocol::Tcc => "tcc",
             Protocol::Outbox => "outbox",
+            Protocol::TwoPc => "2pc",
         }
     }
 
@@ -61,6 +66,7 @@ impl Protocol {
             Protocol::Saga => "orchestrated Saga: logged steps, compensations in reverse on failure",
             Protocol::Tcc => "TCC: try every branch, then confirm all or cancel all, guarded by barriers",
             Protocol::Outbox => "choreography: services react to events sent through outboxes, applied once through inboxes",
+            Protocol::TwoPc => "two-phase commit: prepare every participant under row locks, then commit or abort all (baseline)",
         }
     }
 
@@ -111,6 +117,9 @@ pub fn deploy(
         }
         Protocol::Tcc => {
             world.node("coordinator", move |ctx| tcc::serve(ctx, d.clone(), s.clone(), st.clone()))
+        }
+        Protocol::TwoPc => {
+            world.node("coordinator", move |ctx| twopc::serve(ctx, d.clone(), s.clone(), st.clone()))
         }
         Protocol::Outbox => unreachable!("deployed above"),
     };

@@ -51,6 +51,8 @@ pub struct RunResult {
     pub reserved_unit_s: f64,
     /// Customers' money held by authorizations over the run, in cent·seconds.
     pub authorized_cent_s: f64,
+    /// Row locks held over the run (2PC's SKU and account locks), in lock·seconds.
+    pub locked_s: f64,
     pub retries: u64,
     pub compensations: u64,
 }
@@ -89,7 +91,8 @@ pub fn run(spec: &RunSpec) -> RunResult {
     }
     let latencies_ms =
         done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
-    let (consistency_ms, inconsistency_ms, reserved_unit_s) = costs(&dep, &sim, &submitted, sim_ms);
+    let Costs { consistency_ms, inconsistency_ms, reserved_unit_s, locked_s } =
+        costs(&dep, &sim, &submitted, sim_ms);
     let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
     let trace = sim.trace();
     RunResult {
@@ -97,6 +100,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         inconsistency_ms,
         reserved_unit_s,
         authorized_cent_s,
+        locked_s,
         violations,
         trace_hash: trace.hash(),
         counts: trace.counts().clone(),
@@ -117,24 +121,52 @@ fn order_of(key: &str) -> Option<u32> {
     (id.len() == 6).then(|| id.parse().ok()).flatten()
 }
 
+struct Costs {
+    consistency_ms: Vec<f64>,
+    inconsistency_ms: Vec<f64>,
+    reserved_unit_s: f64,
+    locked_s: f64,
+}
+
+/// A level that steps at commits, integrated over time: reserved units, held locks.
+#[derive(Default)]
+struct Area {
+    level: i64,
+    last_us: u64,
+    level_us: f64,
+}
+
+impl Area {
+    fn step(&mut self, at_us: u64, by: i64) {
+        self.level_us += self.level as f64 * at_us.saturating_sub(self.last_us) as f64;
+        self.last_us = self.last_us.max(at_us);
+        self.level += by;
+    }
+
+    fn seconds(mut self, end_us: u64) -> f64 {
+        self.step(end_us, 0);
+        self.level_us / 1e6
+    }
+}
+
 /// What a protocol's work cost, read from the acknowledged commits of the shop's
 /// stores (not the coordinator's log: agreement is between services).
-fn costs(
-    dep: &crate::Deployment,
-    sim: &Sim,
-    submitted: &BTreeMap<u32, u64>,
-    end_ms: u64,
-) -> (Vec<f64>, Vec<f64>, f64) {
+fn costs(dep: &crate::Deployment, sim: &Sim, submitted: &BTreeMap<u32, u64>, end_ms: u64) -> Costs {
     let s = &dep.shop;
-    let shop_stores: Vec<_> = [&s.order_db, &s.inventory_db, &s.payment_db, &s.points_db, &s.notification_db]
-        .iter()
-        .flat_map(|set| set.members.clone())
-        .collect();
+    // Each member of a replica set, with its set's name: a row is the same row
+    // whichever member was primary when it was written.
+    let shop_stores: BTreeMap<_, _> =
+        [&s.order_db, &s.inventory_db, &s.payment_db, &s.points_db, &s.notification_db]
+            .iter()
+            .flat_map(|set| set.members.iter().map(|m| (*m, set.name.clone())))
+            .collect();
     let mut span: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    // Reserved units over time: the running total across SKUs, stepped at commits.
+    // Reserved units and held locks over time, stepped at commits.
     let mut reserved: BTreeMap<String, i64> = BTreeMap::new();
-    let (mut held, mut last_us, mut unit_us) = (0i64, 0u64, 0f64);
-    for c in sim.commits().iter().filter(|c| shop_stores.contains(&c.store)) {
+    let mut locks: BTreeMap<String, i64> = BTreeMap::new();
+    let (mut units, mut locked) = (Area::default(), Area::default());
+    for c in sim.commits().iter() {
+        let Some(store) = shop_stores.get(&c.store) else { continue };
         for (k, v) in &c.writes {
             // The relay's mark-sent is bookkeeping, not a service changing its mind.
             if let Some(id) = order_of(k).filter(|_| !k.starts_with("outbox/")) {
@@ -143,20 +175,27 @@ fn costs(
                 e.1 = e.1.max(c.at_us);
             }
             if k.ends_with("/reserved") {
-                unit_us += held as f64 * c.at_us.saturating_sub(last_us) as f64;
-                last_us = last_us.max(c.at_us);
                 let now = v.as_ref().and_then(faultline_sim::Value::as_int).unwrap_or(0);
-                held += now - reserved.insert(k.clone(), now).unwrap_or(0);
+                units.step(c.at_us, now - reserved.insert(k.clone(), now).unwrap_or(0));
+            }
+            if k.starts_with("lock/") {
+                // Per store: the payment's and the points' customer locks are different rows.
+                let now = v.is_some() as i64;
+                locked.step(c.at_us, now - locks.insert(format!("{store}/{k}"), now).unwrap_or(0));
             }
         }
     }
-    unit_us += held as f64 * (end_ms * 1000).saturating_sub(last_us) as f64;
     let consistency = span
         .iter()
         .filter_map(|(id, (_, last))| Some(last.saturating_sub(*submitted.get(id)?) as f64 / 1e3))
         .collect();
     let inconsistency = span.values().map(|(first, last)| (last - first) as f64 / 1e3).collect();
-    (consistency, inconsistency, unit_us / 1e6)
+    Costs {
+        consistency_ms: consistency,
+        inconsistency_ms: inconsistency,
+        reserved_unit_s: units.seconds(end_ms * 1000),
+        locked_s: locked.seconds(end_ms * 1000),
+    }
 }
 
 /// The area under a step function `(µs, level)`, up to `end_us`, in level·seconds.

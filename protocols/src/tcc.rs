@@ -79,6 +79,28 @@ const BRANCHES: [Branch; 3] = [Branch::Payment, Branch::Inventory, Branch::Point
 /// A Try is given this many attempts before the transaction is cancelled.
 const TRY_ATTEMPTS: u32 = 3;
 
+/// The two protocols this coordinator runs. They share the log, the decision
+/// and the recovery; they differ in what phase one asks of the participants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Try one branch after the other, a few attempts each; business-level
+    /// reservations, no locks.
+    Tcc,
+    /// Prepare every branch at once, one vote each (no answer is a no); a
+    /// prepare takes a row lock that only the decision releases.
+    TwoPc,
+}
+
+impl Flavor {
+    /// The log's row prefix.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Flavor::Tcc => "tcc",
+            Flavor::TwoPc => "2pc",
+        }
+    }
+}
+
 // ---- the coordinator ----
 
 #[derive(Clone)]
@@ -87,14 +109,20 @@ struct Coordinator {
     log: TxLog,
     shop: Shop,
     stats: Arc<Stats>,
+    flavor: Flavor,
     /// Transactions with a driver in this incarnation.
     running: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
+    coordinate(ctx, db, shop, stats, Flavor::Tcc).await
+}
+
+/// The coordinator node of `flavor`: recovery first, then new transactions.
+pub async fn coordinate(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>, flavor: Flavor) {
     let ep = ctx.endpoint().await;
-    let log = TxLog::new(ep.clone(), db, stats.clone(), "tcc");
-    let c = Coordinator { ep: ep.clone(), log, shop, stats, running: Arc::default() };
+    let log = TxLog::new(ep.clone(), db, stats.clone(), flavor.prefix());
+    let c = Coordinator { ep: ep.clone(), log, shop, stats, flavor, running: Arc::default() };
     for (order, status) in c.log.recover::<Status>(&ctx).await {
         c.start(order, status, true);
     }
@@ -160,6 +188,18 @@ impl Coordinator {
     /// Creates the order and tries every branch; the answer is where to go next.
     async fn try_all(&self, o: &Order) -> Status {
         until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Create(o.clone()))).await;
+        if self.flavor == Flavor::TwoPc {
+            // Every participant votes at once; a vote that does not arrive is a no.
+            let votes = BRANCHES.map(|b| {
+                let (c, o) = (self.clone(), o.clone());
+                tokio::spawn(async move { c.try_branch(b, &o).await })
+            });
+            let mut all_yes = true;
+            for vote in votes {
+                all_yes &= vote.await.expect("a vote task is never cancelled") == Reply::Done;
+            }
+            return if all_yes { Status::Confirming } else { Status::Cancelling };
+        }
         for b in BRANCHES {
             let mut attempts = 0;
             let ok = loop {
@@ -189,6 +229,21 @@ impl Coordinator {
 
     async fn try_branch(&self, b: Branch, o: &Order) -> Reply {
         let s = &self.shop;
+        if self.flavor == Flavor::TwoPc {
+            return match b {
+                Branch::Payment => {
+                    let req = PaymentReq::Prepare { order: o.id, customer: o.customer, amount: o.amount };
+                    self.call(s.payment, req).await
+                }
+                Branch::Inventory => {
+                    self.call(s.inventory, InventoryReq::Prepare { order: o.id, sku: o.sku, qty: o.qty }).await
+                }
+                Branch::Points => {
+                    let req = PointsReq::Prepare { order: o.id, customer: o.customer, points: o.points };
+                    self.call(s.points, req).await
+                }
+            };
+        }
         match b {
             Branch::Payment => {
                 let req = PaymentReq::Authorize { order: o.id, customer: o.customer, amount: o.amount };
@@ -206,6 +261,14 @@ impl Coordinator {
 
     async fn confirm(&self, b: Branch, o: &Order) -> Reply {
         let s = &self.shop;
+        let (order, customer, sku) = (o.id, o.customer, o.sku);
+        if self.flavor == Flavor::TwoPc {
+            return match b {
+                Branch::Payment => self.call(s.payment, PaymentReq::Commit { order, customer }).await,
+                Branch::Inventory => self.call(s.inventory, InventoryReq::Commit { order, sku }).await,
+                Branch::Points => self.call(s.points, PointsReq::Commit { order, customer }).await,
+            };
+        }
         match b {
             Branch::Payment => self.call(s.payment, PaymentReq::Capture { order: o.id }).await,
             Branch::Inventory => {
@@ -219,6 +282,14 @@ impl Coordinator {
 
     async fn cancel(&self, b: Branch, o: &Order) -> Reply {
         let s = &self.shop;
+        let (order, customer, sku) = (o.id, o.customer, o.sku);
+        if self.flavor == Flavor::TwoPc {
+            return match b {
+                Branch::Payment => self.call(s.payment, PaymentReq::Abort { order, customer }).await,
+                Branch::Inventory => self.call(s.inventory, InventoryReq::Abort { order, sku }).await,
+                Branch::Points => self.call(s.points, PointsReq::Abort { order, customer }).await,
+            };
+        }
         match b {
             Branch::Payment => self.call(s.payment, PaymentReq::Void { order: o.id }).await,
             Branch::Inventory => {

@@ -260,8 +260,9 @@ fn print_comparison(table: &[(Protocol, Summary)]) {
         "compens.",
         "reserved",
         "held $",
+        "locks s",
     ];
-    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 10, 10];
+    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 10, 10, 9];
     let row = |cells: Vec<String>| {
         let line: Vec<String> = cells
             .iter()
@@ -289,13 +290,14 @@ fn print_comparison(table: &[(Protocol, Summary)]) {
             s.compensations.to_string(),
             format!("{:.1}", s.reserved_unit_s),
             format!("{:.0}", s.authorized_cent_s / 100.0),
+            format!("{:.1}", s.locked_s),
         ]);
     }
     println!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
     println!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
     println!("  window max: the longest time two services could disagree on one order; reserved: stock");
     println!("  held in reservations, unit-seconds; held $: customers' money on hold, dollar-seconds;");
-    println!("  both summed over seeds.");
+    println!("  locks s: row locks held (2PC), lock-seconds; all three summed over seeds.");
 }
 
 fn print_summary(s: &Summary, wall: std::time::Duration) {

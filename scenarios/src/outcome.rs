@@ -50,6 +50,9 @@ pub struct Metrics {
     pub reserved_unit_s: f64,
     /// Customers' money held by authorizations, in cent·seconds.
     pub authorized_cent_s: f64,
+    /// Row locks held (2PC), in lock·seconds.
+    #[serde(default)]
+    pub locked_s: f64,
     /// How often each fault kind fired in this run (from the trace).
     pub faults: BTreeMap<String, u64>,
 }
@@ -126,6 +129,7 @@ impl RunOutcome {
             longest_inconsistency_ms: r.inconsistency_ms.iter().copied().fold(0.0, f64::max),
             reserved_unit_s: r.reserved_unit_s,
             authorized_cent_s: r.authorized_cent_s,
+            locked_s: r.locked_s,
             faults: FAULT_EVENTS.iter().filter(|k| count(k) > 0).map(|k| (k.to_string(), count(k))).collect(),
         };
         let verdict = if r.violations.is_empty() {
@@ -200,6 +204,7 @@ pub struct Summary {
     pub longest_inconsistency_ms: f64,
     pub reserved_unit_s: f64,
     pub authorized_cent_s: f64,
+    pub locked_s: f64,
     /// Percentiles of the seeds' per-order p50 latencies.
     pub latency_p50_ms: Percentiles,
     /// Percentiles of the seeds' per-order p99 latencies: the tail a reviewer cares about.
@@ -239,6 +244,7 @@ impl Summary {
             s.longest_inconsistency_ms = s.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
             s.reserved_unit_s += m.reserved_unit_s;
             s.authorized_cent_s += m.authorized_cent_s;
+            s.locked_s += m.locked_s;
             p99s.push(m.latency_ms.p99);
         }
         s.latency_p50_ms = Percentiles::of(&p50s);

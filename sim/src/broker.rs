@@ -164,6 +164,9 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
 
 impl Broker {
     async fn handle(self: Arc<Self>, req: BrokerReq) -> BrokerRsp {
+        if let BrokerReq::Ack { topic, group, seq } = req {
+            return self.ack(topic, group, seq).await;
+        }
         let mut guard = self.topics.lock().await;
         if guard.is_none() {
             match self.load().await {
@@ -177,7 +180,7 @@ impl Broker {
                 self.publish(topics, topic, id, key, payload).await
             }
             BrokerReq::Poll { topic, group, max } => self.poll(topics, &topic, group, max),
-            BrokerReq::Ack { topic, group, seq } => self.ack(topics, topic, group, seq).await,
+            BrokerReq::Ack { .. } => unreachable!("answered above"),
         };
         if rsp.is_none() {
             // The store's answer was lost: what it holds is unknown. Reload.
@@ -278,18 +281,20 @@ impl Broker {
         Some(BrokerRsp::Messages(out))
     }
 
-    async fn ack(
-        &self,
-        topics: &mut BTreeMap<String, Topic>,
-        topic: String,
-        group: String,
-        seq: u64,
-    ) -> Option<BrokerRsp> {
-        self.store.txn(vec![Op::Put(ack_key(&topic, &group, seq), 1.into())]).await.ok()?;
-        let g = topics.entry(topic).or_default().groups.entry(group).or_default();
-        g.acked.insert(seq);
-        g.leases.remove(&seq);
-        Some(BrokerRsp::Acked)
+    /// An ack is a durable write of its own row, so it needs the index only
+    /// after the write: acks do not queue behind publishes (a broker's acks and
+    /// appends go to different logs, as Kafka's offsets and partitions do).
+    async fn ack(&self, topic: String, group: String, seq: u64) -> BrokerRsp {
+        if self.store.txn(vec![Op::Put(ack_key(&topic, &group, seq), 1.into())]).await.is_err() {
+            return BrokerRsp::Unavailable;
+        }
+        // Not loaded: the load will read the ack row.
+        if let Some(topics) = self.topics.lock().await.as_mut() {
+            let g = topics.entry(topic).or_default().groups.entry(group).or_default();
+            g.acked.insert(seq);
+            g.leases.remove(&seq);
+        }
+        BrokerRsp::Acked
     }
 }
 

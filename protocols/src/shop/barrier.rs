@@ -6,9 +6,56 @@
 //!   undoes nothing;
 //! - a Try that arrives after its Cancel (*hanging*, or suspension) finds the
 //!   Cancel row and is refused, so nothing stays reserved forever.
+//!
+//! The 2PC baseline uses the same rows as its participants' record of a
+//! prepared transaction, plus a **row lock** (the SKU's row, the customer's
+//! account): taken by prepare in the same transaction, held until commit or
+//! abort releases it — which is what makes 2PC block.
 
 use super::{Failure, Reply};
-use faultline_sim::{Op, StoreClient, TxnError, Value};
+use faultline_sim::{Endpoint, Op, StoreClient, TxnError, Value};
+use std::future::Future;
+use std::time::Duration;
+
+/// How long a 2PC prepare waits for a lock another transaction holds before
+/// it votes no (InnoDB's `innodb_lock_wait_timeout`, scaled to this shop).
+const LOCK_WAIT: Duration = Duration::from_millis(400);
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// The lock on a SKU's stock row.
+pub fn sku_lock(sku: u32) -> String {
+    format!("lock/sku/{sku:03}")
+}
+
+/// The lock on a customer's account row.
+pub fn customer_lock(customer: u32) -> String {
+    format!("lock/customer/{customer:04}")
+}
+
+/// Retries a prepare refused because another transaction holds its lock, for
+/// up to [`LOCK_WAIT`]; then the refusal stands and the participant votes no.
+pub async fn lock_wait<F, Fut>(ep: &Endpoint, mut prepare: F) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let mut waited = Duration::ZERO;
+    loop {
+        match prepare().await {
+            Reply::Failed(Failure::Locked) if waited < LOCK_WAIT => {
+                ep.sleep(LOCK_POLL).await;
+                waited += LOCK_POLL;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Releases `lock` if this order holds it.
+fn release(lock: Option<&str>, order: u32) -> Vec<Op> {
+    lock.map(|l| vec![Op::Expect(l.to_string(), Some(Value::Int(order as i64))), Op::Delete(l.to_string())])
+        .unwrap_or_default()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -26,14 +73,17 @@ pub fn key(order: u32, branch: &str, phase: Phase) -> String {
     format!("barrier/{order:06}/{branch}/{p}")
 }
 
-/// Runs a Try: `business` ops applied once, with the barrier. `value` is kept
-/// in the Try row for Confirm and Cancel to read (the quantity, the points).
-/// A business condition failing is `on_business` of its index in `business`.
+/// Runs a Try (or a 2PC prepare, which also takes `lock`): `business` ops
+/// applied once, with the barrier. `value` is kept in the Try row for Confirm
+/// and Cancel to read (the quantity, the points). A business condition failing
+/// is `on_business` of its index in `business`; a lock held by another
+/// transaction is [`Failure::Locked`].
 pub async fn try_branch(
     store: &StoreClient,
     order: u32,
     branch: &str,
     value: i64,
+    lock: Option<&str>,
     business: Vec<Op>,
     on_business: impl FnOnce(usize) -> Failure,
 ) -> Reply {
@@ -41,12 +91,16 @@ pub async fn try_branch(
         Op::InsertIfAbsent(key(order, branch, Phase::Try), Value::Int(value)),
         Op::Expect(key(order, branch, Phase::Cancel), None),
     ];
+    let locks = lock.map(|l| vec![Op::InsertIfAbsent(l.to_string(), Value::Int(order as i64))]);
+    let n_locks = locks.as_ref().map_or(0, Vec::len);
+    ops.extend(locks.unwrap_or_default());
     ops.extend(business);
     match store.txn(ops).await {
         Ok(_) => Reply::Done,
         Err(TxnError::Condition { index: 0, .. }) => Reply::Done, // tried before
         Err(TxnError::Condition { index: 1, .. }) => Reply::Failed(Failure::Compensated), // hang guard
-        Err(TxnError::Condition { index, .. }) => Reply::Failed(on_business(index - 2)),
+        Err(TxnError::Condition { index, .. }) if index < 2 + n_locks => Reply::Failed(Failure::Locked),
+        Err(TxnError::Condition { index, .. }) => Reply::Failed(on_business(index - 2 - n_locks)),
         Err(TxnError::Unknown) => Reply::Unknown,
     }
 }
@@ -56,6 +110,7 @@ pub async fn confirm_branch(
     store: &StoreClient,
     order: u32,
     branch: &str,
+    lock: Option<&str>,
     business: impl FnOnce(i64) -> Vec<Op>,
 ) -> Reply {
     let Some(tried) = read_try(store, order, branch).await else { return Reply::Unknown };
@@ -64,6 +119,7 @@ pub async fn confirm_branch(
     let Some(value) = tried else { return Reply::Failed(Failure::Inconsistent) };
     let mut ops = vec![Op::InsertIfAbsent(key(order, branch, Phase::Confirm), Value::Int(1))];
     ops.extend(business(value));
+    ops.extend(release(lock, order));
     match store.txn(ops).await {
         Ok(_) | Err(TxnError::Condition { index: 0, .. }) => Reply::Done,
         Err(TxnError::Condition { .. }) => Reply::Failed(Failure::Inconsistent),
@@ -77,6 +133,7 @@ pub async fn cancel_branch(
     store: &StoreClient,
     order: u32,
     branch: &str,
+    lock: Option<&str>,
     undo: impl Fn(i64) -> Vec<Op>,
 ) -> Reply {
     for _ in 0..5 {
@@ -86,6 +143,7 @@ pub async fn cancel_branch(
             Some(value) => {
                 ops.push(Op::Expect(key(order, branch, Phase::Try), Some(Value::Int(value))));
                 ops.extend(undo(value));
+                ops.extend(release(lock, order));
             }
             None => ops.push(Op::Expect(key(order, branch, Phase::Try), None)),
         }

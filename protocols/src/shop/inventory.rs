@@ -3,7 +3,7 @@
 //! are idempotent and a deduction that arrives after its compensation is refused.
 
 use super::{barrier, labels, run_service, unknown_or, Failure, Reply};
-use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
+use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -51,6 +51,20 @@ pub enum InventoryReq {
         order: u32,
         sku: u32,
     },
+    /// 2PC: reserve under the SKU's row lock, then sell or release, unlocking.
+    Prepare {
+        order: u32,
+        sku: u32,
+        qty: i64,
+    },
+    Commit {
+        order: u32,
+        sku: u32,
+    },
+    Abort {
+        order: u32,
+        sku: u32,
+    },
 }
 
 labels!(InventoryReq {
@@ -59,15 +73,18 @@ labels!(InventoryReq {
     InventoryReq::TryReserve { .. } => "stock-try",
     InventoryReq::ConfirmReserve { .. } => "stock-confirm",
     InventoryReq::CancelReserve { .. } => "stock-cancel",
+    InventoryReq::Prepare { .. } => "stock-prepare",
+    InventoryReq::Commit { .. } => "stock-commit",
+    InventoryReq::Abort { .. } => "stock-abort",
 });
 
 const BRANCH: &str = "inventory";
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
-    run_service(ctx, db, |store, _ep, req| handle(store, req)).await
+    run_service(ctx, db, |store, ep, req| handle(store, ep, req)).await
 }
 
-async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
+async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Reply {
     match req {
         InventoryReq::Deduct { order, sku, qty } => {
             let ops = vec![
@@ -86,14 +103,27 @@ async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
             }
         }
         InventoryReq::Restock { order, sku } => restock(&store, order, sku).await,
-        InventoryReq::TryReserve { order, sku, qty } => {
-            let hold = vec![
-                Op::Incr { key: available(sku), by: -qty, floor: 0 },
-                Op::Incr { key: reserved(sku), by: qty, floor: 0 },
-            ];
-            barrier::try_branch(&store, order, BRANCH, qty, hold, |_| Failure::OutOfStock).await
+        InventoryReq::TryReserve { order, sku, qty } => reserve(&store, order, sku, qty, None).await,
+        InventoryReq::Prepare { order, sku, qty } => {
+            let lock = barrier::sku_lock(sku);
+            barrier::lock_wait(&ep, || reserve(&store, order, sku, qty, Some(&lock))).await
         }
-        InventoryReq::ConfirmReserve { order, sku } => {
+        InventoryReq::ConfirmReserve { order, sku } => sell(&store, order, sku, None).await,
+        InventoryReq::Commit { order, sku } => sell(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
+        InventoryReq::CancelReserve { order, sku } => release(&store, order, sku, None).await,
+        InventoryReq::Abort { order, sku } => release(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
+    }
+}
+
+async fn reserve(store: &StoreClient, order: u32, sku: u32, qty: i64, lock: Option<&str>) -> Reply {
+    let hold = vec![
+        Op::Incr { key: available(sku), by: -qty, floor: 0 },
+        Op::Incr { key: reserved(sku), by: qty, floor: 0 },
+    ];
+    barrier::try_branch(store, order, BRANCH, qty, lock, hold, |_| Failure::OutOfStock).await
+}
+
+async fn sell(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
             let sell = |qty: i64| {
                 vec![
                     Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
@@ -102,18 +132,17 @@ async fn handle(store: StoreClient, req: InventoryReq) -> Reply {
                     Op::Put(deducted(order), qty.into()),
                 ]
             };
-            barrier::confirm_branch(&store, order, BRANCH, sell).await
-        }
-        InventoryReq::CancelReserve { order, sku } => {
+            barrier::confirm_branch(store, order, BRANCH, lock, sell).await
+}
+
+async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
             let release = |qty: i64| {
                 vec![
                     Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
                     Op::Incr { key: available(sku), by: qty, floor: 0 },
                 ]
             };
-            barrier::cancel_branch(&store, order, BRANCH, release).await
-        }
-    }
+            barrier::cancel_branch(store, order, BRANCH, lock, release).await
 }
 
 async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {

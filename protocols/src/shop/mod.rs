@@ -47,6 +47,8 @@ pub enum Failure {
     /// The service's own records contradict the request — e.g. a Confirm with
     /// no Try on record, because its store lost writes in a failover.
     Inconsistent,
+    /// 2PC: another transaction held the lock past the lock-wait timeout.
+    Locked,
 }
 
 impl faultline_sim::Message for Reply {
@@ -58,6 +60,7 @@ impl faultline_sim::Message for Reply {
             Reply::Failed(Failure::Compensated) => "compensated",
             Reply::Failed(Failure::NotPending) => "not-pending",
             Reply::Failed(Failure::Inconsistent) => "inconsistent",
+            Reply::Failed(Failure::Locked) => "locked",
             Reply::Unknown => "unknown",
         }
     }

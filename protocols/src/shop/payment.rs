@@ -49,6 +49,20 @@ pub enum PaymentReq {
     Void {
         order: u32,
     },
+    /// 2PC: the same authorize / capture / void, under the customer's account lock.
+    Prepare {
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    Commit {
+        order: u32,
+        customer: u32,
+    },
+    Abort {
+        order: u32,
+        customer: u32,
+    },
 }
 
 labels!(PaymentReq {
@@ -58,6 +72,9 @@ labels!(PaymentReq {
     PaymentReq::Authorize { .. } => "pay-try",
     PaymentReq::Capture { .. } => "pay-confirm",
     PaymentReq::Void { .. } => "pay-cancel",
+    PaymentReq::Prepare { .. } => "pay-prepare",
+    PaymentReq::Commit { .. } => "pay-commit",
+    PaymentReq::Abort { .. } => "pay-abort",
 });
 
 const BRANCH: &str = "payment";
@@ -80,10 +97,23 @@ pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeI
         PaymentReq::Charge { order, .. } | PaymentReq::Refund { order } => order,
         PaymentReq::Callback { key, status } => return callback(&store, &key, status).await,
         PaymentReq::Authorize { order, customer, amount } => {
-            return authorize(&store, &ep, gateway, order, customer, amount).await
+            return authorize(&store, &ep, gateway, order, customer, amount, None).await
         }
-        PaymentReq::Capture { order } => return capture(&store, &ep, gateway, order).await,
-        PaymentReq::Void { order } => return void(&store, &ep, gateway, order).await,
+        PaymentReq::Capture { order } => return capture(&store, &ep, gateway, order, None).await,
+        PaymentReq::Void { order } => return void(&store, &ep, gateway, order, None).await,
+        PaymentReq::Prepare { order, customer, amount } => {
+            let lock = Some(barrier::customer_lock(customer));
+            return barrier::lock_wait(&ep, || {
+                authorize(&store, &ep, gateway, order, customer, amount, lock.as_deref())
+            })
+            .await;
+        }
+        PaymentReq::Commit { order, customer } => {
+            return capture(&store, &ep, gateway, order, Some(&barrier::customer_lock(customer))).await
+        }
+        PaymentReq::Abort { order, customer } => {
+            return void(&store, &ep, gateway, order, Some(&barrier::customer_lock(customer))).await
+        }
     };
     // A few rounds of read-decide-write; each write is guarded by what was read.
     for _ in 0..5 {
@@ -232,9 +262,10 @@ async fn authorize(
     order: u32,
     customer: u32,
     amount: i64,
+    lock: Option<&str>,
 ) -> Reply {
     let mark = vec![Op::Put(key(order), "authorizing".into())];
-    match barrier::try_branch(store, order, BRANCH, amount, mark, |_| Failure::Declined).await {
+    match barrier::try_branch(store, order, BRANCH, amount, lock, mark, |_| Failure::Declined).await {
         Reply::Done => {}
         other => return other,
     }
@@ -259,7 +290,7 @@ async fn authorize(
 
 /// TCC Confirm: capture at the gateway first (idempotent), then the barrier: a
 /// crash between the two captures again, harmlessly, on the retry.
-async fn capture(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Reply {
+async fn capture(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lock: Option<&str>) -> Reply {
     match ep.call(gw, GatewayReq::Capture { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Done(Status::Captured)) => {}
         // Confirm without a hold: the shop's records and the gateway disagree.
@@ -267,12 +298,12 @@ async fn capture(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> 
         Ok(other) => panic!("capture of order {order} answered {other:?}"),
         Err(_) => return Reply::Unknown,
     }
-    barrier::confirm_branch(store, order, BRANCH, |_| vec![Op::Put(key(order), "charged".into())]).await
+    barrier::confirm_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), "charged".into())]).await
 }
 
 /// TCC Cancel: void at the gateway (which also kills a key never authorized, so
 /// a late authorization is declined), then the barrier.
-async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Reply {
+async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lock: Option<&str>) -> Reply {
     match ep.call(gw, GatewayReq::Void { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Done(Status::Voided | Status::Void | Status::Declined)) => {}
         // Cancel after a capture: the shop's records and the gateway disagree.
@@ -280,5 +311,5 @@ async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Rep
         Ok(other) => panic!("void of order {order} answered {other:?}"),
         Err(_) => return Reply::Unknown,
     }
-    barrier::cancel_branch(store, order, BRANCH, |_| vec![Op::Put(key(order), "voided".into())]).await
+    barrier::cancel_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), "voided".into())]).await
 }
