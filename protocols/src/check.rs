@@ -111,7 +111,10 @@ impl GroundTruth {
     fn event_ids(&self, prefix: &str) -> BTreeSet<String> {
         let rows = |t: &'_ Table| {
             let p = prefix.to_string();
-            t.range(p.clone()..).take_while(move |(k, _)| k.starts_with(&p)).map(|(k, _)| k.clone()).collect::<Vec<_>>()
+            t.range(p.clone()..)
+                .take_while(move |(k, _)| k.starts_with(&p))
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>()
         };
         self.shop_tables()
             .into_iter()

@@ -23,6 +23,8 @@ pub struct RunSpec {
     pub settle_ms: u64,
     pub world: WorldConfig,
     pub gateway: GatewayConfig,
+    /// Crash points armed for this run: name → how many times each fires.
+    pub crash_points: BTreeMap<String, u32>,
 }
 
 /// What a run produced.
@@ -62,6 +64,9 @@ const SETTLE_POLL: Duration = Duration::from_millis(250);
 
 pub fn run(spec: &RunSpec) -> RunResult {
     let mut world = World::new(spec.seed, spec.world.clone());
+    for (point, times) in &spec.crash_points {
+        world.sim().arm_crash_point(point, *times);
+    }
     let dep = crate::deploy(&mut world, &spec.workload, spec.protocol, &spec.gateway);
     let sim = world.sim().clone();
     let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;

@@ -26,6 +26,7 @@ use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 // ---- state ----
 
@@ -76,6 +77,9 @@ enum Branch {
 
 const BRANCHES: [Branch; 3] = [Branch::Payment, Branch::Inventory, Branch::Points];
 
+/// The crash point after phase one, before the decision is logged.
+pub const BEFORE_DECISION: &str = "coordinator-before-decision";
+
 /// A Try is given this many attempts before the transaction is cancelled.
 const TRY_ATTEMPTS: u32 = 3;
 
@@ -105,6 +109,7 @@ impl Flavor {
 
 #[derive(Clone)]
 struct Coordinator {
+    ctx: NodeCtx,
     ep: Arc<Endpoint>,
     log: TxLog,
     shop: Shop,
@@ -122,7 +127,8 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Sta
 pub async fn coordinate(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>, flavor: Flavor) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), flavor.prefix());
-    let c = Coordinator { ep: ep.clone(), log, shop, stats, flavor, running: Arc::default() };
+    let c =
+        Coordinator { ctx: ctx.clone(), ep: ep.clone(), log, shop, stats, flavor, running: Arc::default() };
     for (order, status) in c.log.recover::<Status>(&ctx).await {
         c.start(order, status, true);
     }
@@ -180,6 +186,10 @@ impl Coordinator {
                     Status::Cancelled
                 }
             };
+            if status == Status::Trying && !recovered {
+                // Every vote is in, the decision is not yet durable: 2PC's window of doubt.
+                self.ctx.crash_point(BEFORE_DECISION, Duration::from_secs(2)).await;
+            }
             recovered = false;
             status = self.log.persist(&o, status, next).await;
         }
@@ -236,7 +246,8 @@ impl Coordinator {
                     self.call(s.payment, req).await
                 }
                 Branch::Inventory => {
-                    self.call(s.inventory, InventoryReq::Prepare { order: o.id, sku: o.sku, qty: o.qty }).await
+                    self.call(s.inventory, InventoryReq::Prepare { order: o.id, sku: o.sku, qty: o.qty })
+                        .await
                 }
                 Branch::Points => {
                     let req = PointsReq::Prepare { order: o.id, customer: o.customer, points: o.points };

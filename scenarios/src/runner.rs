@@ -21,6 +21,7 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
         settle_ms: scenario.settle_ms,
         world: scenario.world_config(record),
         gateway: scenario.gateway.clone(),
+        crash_points: Default::default(),
     }
 }
 

@@ -242,7 +242,9 @@ fn all_topologies(replication: &faultline_sim::ReplicationConfig) -> Topology {
     let mut all = Topology { nodes: vec![], stores: vec![], replicated: vec![] };
     for protocol in Protocol::ALL {
         let t = faultline_protocols::topology(protocol, replication);
-        for (into, from) in [(&mut all.nodes, t.nodes), (&mut all.stores, t.stores), (&mut all.replicated, t.replicated)] {
+        for (into, from) in
+            [(&mut all.nodes, t.nodes), (&mut all.stores, t.stores), (&mut all.replicated, t.replicated)]
+        {
             for name in from {
                 if !into.contains(&name) {
                     into.push(name);

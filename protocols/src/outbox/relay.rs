@@ -23,7 +23,13 @@ const CRASH_RESTART: Duration = Duration::from_millis(300);
 /// The crash point between the broker's acknowledgement and mark-sent.
 pub const AFTER_PUBLISH: &str = "relay-after-publish";
 
-pub async fn run(ctx: NodeCtx, service: Service, store: StoreClient, broker: BrokerClient, kick: Arc<Notify>) {
+pub async fn run(
+    ctx: NodeCtx,
+    service: Service,
+    store: StoreClient,
+    broker: BrokerClient,
+    kick: Arc<Notify>,
+) {
     loop {
         tokio::select! {
             biased;

@@ -81,7 +81,7 @@ labels!(InventoryReq {
 const BRANCH: &str = "inventory";
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
-    run_service(ctx, db, |store, ep, req| handle(store, ep, req)).await
+    run_service(ctx, db, handle).await
 }
 
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Reply {
@@ -111,7 +111,9 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
         InventoryReq::ConfirmReserve { order, sku } => sell(&store, order, sku, None).await,
         InventoryReq::Commit { order, sku } => sell(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
         InventoryReq::CancelReserve { order, sku } => release(&store, order, sku, None).await,
-        InventoryReq::Abort { order, sku } => release(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
+        InventoryReq::Abort { order, sku } => {
+            release(&store, order, sku, Some(&barrier::sku_lock(sku))).await
+        }
     }
 }
 
@@ -124,25 +126,25 @@ async fn reserve(store: &StoreClient, order: u32, sku: u32, qty: i64, lock: Opti
 }
 
 async fn sell(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
-            let sell = |qty: i64| {
-                vec![
-                    Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
-                    Op::Incr { key: sold(sku), by: qty, floor: 0 },
-                    // The order's sold record, as the Saga keeps it.
-                    Op::Put(deducted(order), qty.into()),
-                ]
-            };
-            barrier::confirm_branch(store, order, BRANCH, lock, sell).await
+    let sell = |qty: i64| {
+        vec![
+            Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
+            Op::Incr { key: sold(sku), by: qty, floor: 0 },
+            // The order's sold record, as the Saga keeps it.
+            Op::Put(deducted(order), qty.into()),
+        ]
+    };
+    barrier::confirm_branch(store, order, BRANCH, lock, sell).await
 }
 
 async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
-            let release = |qty: i64| {
-                vec![
-                    Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
-                    Op::Incr { key: available(sku), by: qty, floor: 0 },
-                ]
-            };
-            barrier::cancel_branch(store, order, BRANCH, lock, release).await
+    let release = |qty: i64| {
+        vec![
+            Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
+            Op::Incr { key: available(sku), by: qty, floor: 0 },
+        ]
+    };
+    barrier::cancel_branch(store, order, BRANCH, lock, release).await
 }
 
 async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {

@@ -149,13 +149,14 @@ impl Shop {
         let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone(), config.clone()));
         // A service node runs its request API, or with the outbox wiring, the
         // choreography around that API.
-        let mut node = |service: Service, db: &Arc<ReplicaSet>, rpc: fn(NodeCtx, Arc<ReplicaSet>, NodeId) -> Body| {
-            let (db, outbox) = (db.clone(), outbox.clone());
-            world.node(service.name(), move |ctx| match &outbox {
-                None => rpc(ctx, db.clone(), gateway),
-                Some(w) => Box::pin(outbox::serve(ctx, service, db.clone(), gateway, w.clone())) as Body,
-            })
-        };
+        let mut node =
+            |service: Service, db: &Arc<ReplicaSet>, rpc: fn(NodeCtx, Arc<ReplicaSet>, NodeId) -> Body| {
+                let (db, outbox) = (db.clone(), outbox.clone());
+                world.node(service.name(), move |ctx| match &outbox {
+                    None => rpc(ctx, db.clone(), gateway),
+                    Some(w) => Box::pin(outbox::serve(ctx, service, db.clone(), gateway, w.clone())) as Body,
+                })
+            };
         let order = node(Service::Order, &order_db, |c, db, _| Box::pin(order::serve(c, db)));
         let inventory = node(Service::Inventory, &inventory_db, |c, db, _| Box::pin(inventory::serve(c, db)));
         let payment = node(Service::Payment, &payment_db, |c, db, gw| Box::pin(payment::serve(c, db, gw)));

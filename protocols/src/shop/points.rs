@@ -69,7 +69,7 @@ labels!(PointsReq {
 const BRANCH: &str = "points";
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
-    run_service(ctx, db, |store, ep, req| handle(store, ep, req)).await
+    run_service(ctx, db, handle).await
 }
 
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: PointsReq) -> Reply {
@@ -81,14 +81,17 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: PointsReq) -> Reply 
         }
         PointsReq::Prepare { order, customer, points } => {
             let lock = lock(customer);
-            return barrier::lock_wait(&ep, || promise(&store, order, customer, points, lock.as_deref())).await;
+            return barrier::lock_wait(&ep, || promise(&store, order, customer, points, lock.as_deref()))
+                .await;
         }
         PointsReq::ConfirmPoints { order, customer } => return grant(&store, order, customer, None).await,
         PointsReq::Commit { order, customer } => {
             return grant(&store, order, customer, lock(customer).as_deref()).await
         }
         PointsReq::CancelPoints { order, customer } => return drop(&store, order, customer, None).await,
-        PointsReq::Abort { order, customer } => return drop(&store, order, customer, lock(customer).as_deref()).await,
+        PointsReq::Abort { order, customer } => {
+            return drop(&store, order, customer, lock(customer).as_deref()).await
+        }
     };
     let ops = vec![
         Op::InsertIfAbsent(awarded(order), points.into()),

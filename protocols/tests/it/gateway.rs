@@ -18,6 +18,7 @@ fn spec(seed: u64, gateway: GatewayConfig) -> RunSpec {
         settle_ms: 60_000,
         world: WorldConfig { record: true, ..WorldConfig::default() },
         gateway,
+        crash_points: Default::default(),
     }
 }
 

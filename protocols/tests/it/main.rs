@@ -1,5 +1,6 @@
 //! Scenario-level tests of the protocols, one module per area.
 
 mod gateway;
+mod outbox;
 mod saga;
 mod tcc;

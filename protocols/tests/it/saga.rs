@@ -15,6 +15,7 @@ fn spec(seed: u64, plan: FaultPlan) -> RunSpec {
         settle_ms: 60_000,
         world: WorldConfig::default(),
         gateway: Default::default(),
+        crash_points: Default::default(),
     }
 }
 

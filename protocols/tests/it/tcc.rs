@@ -157,6 +157,7 @@ fn tcc_end_to_end_holds_stock_only_while_it_decides() {
         settle_ms: 60_000,
         world: WorldConfig::default(),
         gateway: GatewayConfig::default(),
+        crash_points: Default::default(),
     };
     let (tcc, saga) = (run(&spec(Protocol::Tcc)), run(&spec(Protocol::Saga)));
     assert!(tcc.violations.is_empty() && saga.violations.is_empty());

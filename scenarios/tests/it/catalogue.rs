@@ -36,8 +36,8 @@ fn meets_expectations(protocol: Protocol, name: &str, faults: &[&str]) -> Summar
         );
     }
     assert!(summary.orders_completed > 0 && summary.orders_cancelled > 0, "{name}: both outcomes occur");
-    // TCC authorizes and captures synchronously: no callbacks to lose.
-    let uses_callbacks = protocol == Protocol::Saga;
+    // TCC and 2PC authorize and capture synchronously: no callbacks to lose.
+    let uses_callbacks = matches!(protocol, Protocol::Saga | Protocol::Outbox);
     for kind in faults.iter().filter(|k| uses_callbacks || !k.starts_with("callback-")) {
         assert!(
             summary.faults.get(*kind).copied().unwrap_or(0) > 0,
