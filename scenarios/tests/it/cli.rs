@@ -120,10 +120,10 @@ fn cli_protocol_all_prints_a_side_by_side_table() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = text(&o);
     let table = t.split("side by side").nth(1).expect("a comparison table");
-    for p in ["saga", "tcc"] {
+    for p in ["saga", "tcc", "outbox", "2pc"] {
         assert!(table.lines().any(|l| l.trim_start().starts_with(p)), "{p} row missing:\n{table}");
     }
     let o = faultline(&["run", "calm", "-p", "saga,nope"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("valid protocols: saga, tcc, or all"), "{}", text(&o));
+    assert!(text(&o).contains("valid protocols: saga, tcc, outbox, 2pc, or all"), "{}", text(&o));
 }
