@@ -9,9 +9,13 @@ fn determinism_same_seed_same_hash_in_one_process() {
     // Every fault kind is on in `everything`; callbacks misbehave in `callback-chaos`.
     for name in ["calm", "flaky-network", "crash-restart", "everything", "callback-chaos", "disk-faults"] {
         let s = Scenario::load(name).unwrap();
-        for (seed, protocol) in
-            [(0, Protocol::Saga), (7, Protocol::Tcc), (12345, Protocol::Saga), (99, Protocol::Tcc)]
-        {
+        for (seed, protocol) in [
+            (0, Protocol::Saga),
+            (7, Protocol::Tcc),
+            (12345, Protocol::Outbox),
+            (99, Protocol::TwoPc),
+            (5, Protocol::Outbox),
+        ] {
             let (a, _) = run_seed(&s, protocol, seed, false);
             let (b, _) = run_seed(&s, protocol, seed, false);
             assert_eq!(a, b, "{name} seed {seed}: the whole outcome repeats");
@@ -36,6 +40,10 @@ fn determinism_jobs_do_not_change_results() {
     let three = run_seeds(&s, Protocol::Saga, 0..24, 3, |_| {});
     assert_eq!(one, two);
     assert_eq!(one, three);
+    // The outbox's consumers poll concurrently; their interleaving is the seed's too.
+    let everything = Scenario::load("everything").unwrap();
+    let outbox = |jobs| run_seeds(&everything, Protocol::Outbox, 0..12, jobs, |_| {});
+    assert_eq!(outbox(1), outbox(2));
     let seeds: Vec<u64> = one.iter().map(|o| o.seed).collect();
     assert_eq!(seeds, (0..24).collect::<Vec<_>>(), "results come back in seed order");
 }
