@@ -472,6 +472,29 @@ mod tests {
         g.order_history.push((5, 1, Some("completed".into())));
         assert_eq!(broken(&g), only(&["legal-transitions"]), "cancelled → completed, and that was lost");
 
+        // The outbox: the broker and the services' event records must match.
+        let mut g = consistent();
+        let mut contents = Contents::default();
+        contents.messages.entry("orders".into()).or_default().insert(1, "000000-order-placed".into());
+        g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
+        g.broker = Some(contents.clone());
+        let unconsumed = check(&g);
+        assert!(unconsumed.iter().all(|v| v.invariant == "eventual-settlement"), "{unconsumed:?}");
+        assert_eq!(unconsumed.len(), 2, "inventory and notification listen to orders: {unconsumed:?}");
+        for group in ["inventory", "notification"] {
+            contents.acked.insert(("orders".into(), group.into(), 1));
+        }
+        g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
+        g.broker = Some(contents.clone());
+        assert_eq!(check(&g), vec![], "published what was committed");
+        g.orders.insert("event/000001/order-placed".into(), Value::from("{}"));
+        assert_eq!(broken(&g), only(&["no-phantom-events"]), "committed, left the outbox, never published");
+        g.orders.insert("outbox/000001/order-placed".into(), Value::from("{}"));
+        assert_eq!(broken(&g), only(&["eventual-settlement"]), "still in the outbox: unsettled, not lost");
+        let mut g = consistent();
+        g.broker = Some(contents);
+        assert_eq!(broken(&g), only(&["no-phantom-events"]), "published, never committed");
+
         // Reachable is legal: a pending write whose acknowledgement was lost.
         let mut g = consistent();
         g.order_history.retain(|(_, id, s)| !(*id == 1 && s.as_deref() == Some("pending")));
