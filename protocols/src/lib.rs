@@ -12,12 +12,14 @@
 //! - [`txlog`] — the coordinators' durable log of global transactions.
 //! - [`client`] — the workload driver that places orders.
 //! - [`check`] — the invariants, computed from ground truth.
+//! - [`mutant`] — known bugs that can be switched on, for the checker to catch.
 //! - [`run`] — one run: world, nemesis, settlement, ground truth, check.
 //! - [`retry`] — backoff for steps whose outcome is unknown.
 //! - [`stats`] — what protocols report about their own work (metrics only).
 
 pub mod check;
 pub mod client;
+pub mod mutant;
 pub mod outbox;
 pub mod retry;
 pub mod run;
@@ -37,6 +39,15 @@ use shop::{PlaceOrder, Shop};
 use stats::Stats;
 use std::sync::Arc;
 use workload::Workload;
+
+/// The crash points in protocol code, with where they are.
+pub const CRASH_POINTS: [(&str, &str); 2] = [
+    (
+        outbox::relay::AFTER_PUBLISH,
+        "outbox relay: the broker acknowledged a publish, the row is not yet marked sent",
+    ),
+    (tcc::BEFORE_DECISION, "TCC / 2PC coordinator: every vote is in, the decision is not yet logged"),
+];
 
 /// A protocol that can drive the shop's workflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

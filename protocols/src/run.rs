@@ -25,6 +25,8 @@ pub struct RunSpec {
     pub gateway: GatewayConfig,
     /// Crash points armed for this run: name → how many times each fires.
     pub crash_points: BTreeMap<String, u32>,
+    /// The known bug switched on, if any.
+    pub mutant: Option<crate::mutant::Mutant>,
 }
 
 /// What a run produced.
@@ -64,6 +66,9 @@ const SETTLE_POLL: Duration = Duration::from_millis(250);
 
 pub fn run(spec: &RunSpec) -> RunResult {
     let mut world = World::new(spec.seed, spec.world.clone());
+    if let Some(m) = spec.mutant {
+        world.sim().set_mutant(m.name());
+    }
     for (point, times) in &spec.crash_points {
         world.sim().arm_crash_point(point, *times);
     }

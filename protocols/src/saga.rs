@@ -12,6 +12,7 @@
 //! and is retried until it answers definitively: a timeout means "maybe done",
 //! never "failed".
 
+use crate::mutant::{self, Mutant};
 use crate::retry::until_known;
 use crate::shop::inventory::InventoryReq;
 use crate::shop::notification::NotifyReq;
@@ -141,6 +142,16 @@ impl Orchestrator {
         loop {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
+                Phase::Forward(n)
+                    if STEPS[n] == Step::Charge && mutant::acts(&self.ep, Mutant::SagaTimeoutIsFailure) =>
+                {
+                    // One try; no answer in time counts as declined, and a declined
+                    // charge has nothing to refund — so compensation starts below it.
+                    match self.forward(Step::Charge, &o).await {
+                        Reply::Done => Phase::Forward(n + 1),
+                        _ => Phase::Compensate(n - 1),
+                    }
+                }
                 Phase::Forward(n) => {
                     match until_known(&self.ep, &self.stats, || self.forward(STEPS[n], &o)).await {
                         Reply::Done if n + 1 == STEPS.len() => Phase::Completed,

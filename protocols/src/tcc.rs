@@ -304,7 +304,8 @@ impl Coordinator {
         match b {
             Branch::Payment => self.call(s.payment, PaymentReq::Void { order: o.id }).await,
             Branch::Inventory => {
-                self.call(s.inventory, InventoryReq::CancelReserve { order: o.id, sku: o.sku }).await
+                self.call(s.inventory, InventoryReq::CancelReserve { order: o.id, sku: o.sku, qty: o.qty })
+                    .await
             }
             Branch::Points => {
                 self.call(s.points, PointsReq::CancelPoints { order: o.id, customer: o.customer }).await

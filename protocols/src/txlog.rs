@@ -3,6 +3,7 @@
 //! when the order is placed: its state, rewritten by compare-and-set at every
 //! step, and the order itself, written once.
 
+use crate::mutant::{self, Mutant};
 use crate::retry;
 use crate::stats::Stats;
 use crate::workload::Order;
@@ -42,6 +43,12 @@ impl TxLog {
     pub fn new(ep: Arc<Endpoint>, db: Arc<ReplicaSet>, stats: Arc<Stats>, prefix: &'static str) -> TxLog {
         let store = StoreClient::new(ep.clone(), db, crate::shop::STORE_TIMEOUT);
         TxLog { store, ep, stats, prefix }
+    }
+
+    /// The saga-log-unsynced mutant: log writes are sent and not waited for,
+    /// as with `synchronous_commit = off` — the driver moves on regardless.
+    fn unsynced(&self) -> bool {
+        self.prefix == "saga" && mutant::acts(&self.ep, Mutant::SagaLogUnsynced)
     }
 
     fn state_key(&self, order: u32) -> String {
@@ -95,6 +102,11 @@ impl TxLog {
             Op::InsertIfAbsent(self.state_key(id), first.encode()),
             Op::Put(self.order_key(id), Self::order_row(order)),
         ];
+        if self.unsynced() {
+            let store = self.store.clone();
+            tokio::spawn(async move { store.txn(ops).await });
+            return Placed::New;
+        }
         match self.store.txn(ops).await {
             Ok(_) => Placed::New,
             Err(TxnError::Condition { .. }) => {
@@ -121,6 +133,14 @@ impl TxLog {
     /// duplication).
     pub async fn persist<S: LogState>(&self, order: &Order, now: S, next: S) -> S {
         let key = self.state_key(order.id);
+        if self.unsynced() {
+            let (store, cas) = (
+                self.store.clone(),
+                vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key, next.encode())],
+            );
+            tokio::spawn(async move { store.txn(cas).await });
+            return next;
+        }
         loop {
             let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
             match self.store.txn(cas).await {

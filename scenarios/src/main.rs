@@ -4,9 +4,10 @@
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use faultline_protocols::check::INVARIANTS;
+use faultline_protocols::mutant::Mutant;
 use faultline_protocols::Protocol;
 use faultline_scenarios::outcome::{RunOutcome, Summary, Verdict};
-use faultline_scenarios::runner;
+use faultline_scenarios::runner::{self, Variant};
 use faultline_scenarios::scenario::{Scenario, CATALOG};
 use faultline_scenarios::timeline;
 use std::io::Write;
@@ -49,6 +50,9 @@ enum Cmd {
         /// Write one JSON object per seed to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Switch on one known bug (see `faultline list mutants`).
+        #[arg(long)]
+        mutant: Option<String>,
     },
     /// Re-run one seed and print its timeline and violations.
     Replay {
@@ -59,6 +63,8 @@ enum Cmd {
         seed: u64,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        #[arg(long)]
+        mutant: Option<String>,
     },
 }
 
@@ -67,6 +73,8 @@ enum What {
     Scenarios,
     Protocols,
     Invariants,
+    Mutants,
+    FaultPoints,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -82,10 +90,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::List { what } => list(what).map(|()| true),
-        Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json } => {
-            run(&scenario, &protocol, first_seed..first_seed.saturating_add(seeds), jobs, json)
+        Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json, mutant } => {
+            let seeds = first_seed..first_seed.saturating_add(seeds);
+            run(&scenario, &protocol, mutant.as_deref(), seeds, jobs, json)
         }
-        Cmd::Replay { scenario, protocol, seed, format } => replay(&scenario, &protocol, seed, format),
+        Cmd::Replay { scenario, protocol, seed, format, mutant } => {
+            replay(&scenario, &protocol, mutant.as_deref(), seed, format)
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -103,10 +114,23 @@ impl<E: Into<anyhow::Error>> From<E> for BadInput {
     }
 }
 
-fn inputs(scenario: &str, protocol: &str) -> Result<(Scenario, Protocol), BadInput> {
+fn inputs(scenario: &str, protocol: &str, mutant: Option<&str>) -> Result<(Scenario, Variant), BadInput> {
     let s = Scenario::load(scenario).map_err(|e| anyhow!(e))?;
     let p = Protocol::parse(protocol).map_err(|e| anyhow!(e))?;
-    Ok((s, p))
+    Ok((s, variant(p, mutant)?))
+}
+
+fn variant(protocol: Protocol, mutant: Option<&str>) -> Result<Variant, BadInput> {
+    let mutant = mutant.map(Mutant::parse).transpose().map_err(|e| anyhow!(e))?;
+    Ok(Variant::new(protocol, mutant).map_err(|e| anyhow!(e))?)
+}
+
+/// The flags that name a run's variant on a command line.
+fn flags(v: Variant) -> String {
+    match v.mutant {
+        Some(m) => format!("--protocol {} --mutant {}", v.protocol.name(), m.name()),
+        None => format!("--protocol {}", v.protocol.name()),
+    }
 }
 
 fn list(what: Option<What>) -> Result<(), BadInput> {
@@ -128,6 +152,20 @@ fn list(what: Option<What>) -> Result<(), BadInput> {
         println!("invariants:");
         for (name, statement) in INVARIANTS {
             println!("  {name:<20} {statement}");
+        }
+    }
+    if show(What::Mutants) {
+        println!("mutants (--mutant NAME):");
+        for m in Mutant::ALL {
+            let ps: Vec<_> = m.protocols().iter().map(|p| p.name()).collect();
+            println!("  {:<34} [{}] {}", m.name(), ps.join(", "), m.mechanism());
+            println!("  {:<34} breaks: {}", "", m.breaks().join(" / "));
+        }
+    }
+    if show(What::FaultPoints) {
+        println!("fault points ([crash_points] in a scenario):");
+        for (name, place) in faultline_protocols::CRASH_POINTS {
+            println!("  {name:<28} {place}");
         }
     }
     Ok(())
@@ -173,12 +211,20 @@ fn describe(s: &Scenario) -> String {
 fn run(
     arg: &str,
     protocols: &str,
+    mutant: Option<&str>,
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
     json: Option<PathBuf>,
 ) -> Result<bool, BadInput> {
     let scenario = Scenario::load(arg).map_err(|e| anyhow!(e))?;
-    let protocols = parse_protocols(protocols)?;
+    let variants: Vec<Variant> = match mutant {
+        // A mutant runs in the protocols whose code it is in.
+        Some(_) if protocols == "all" => {
+            let m = Mutant::parse(mutant.unwrap_or_default()).map_err(|e| anyhow!(e))?;
+            m.protocols().iter().map(|p| variant(*p, mutant)).collect::<Result<_, _>>()?
+        }
+        _ => parse_protocols(protocols)?.into_iter().map(|p| variant(p, mutant)).collect::<Result<_, _>>()?,
+    };
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if jobs == 0 {
         return Err(anyhow!("--jobs must be at least 1").into());
@@ -194,16 +240,25 @@ fn run(
     let mut write_err = None;
     let mut table = Vec::new();
     let mut failing = 0;
-    for &protocol in &protocols {
+    for &v in &variants {
+        let protocol = v.protocol;
         println!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
-        print_expectation(&scenario, protocol);
+        match v.mutant {
+            Some(m) => println!(
+                "  mutant {}: {}\n  expected to break: {}",
+                m.name(),
+                m.mechanism(),
+                m.breaks().join(" / ")
+            ),
+            None => print_expectation(&scenario, protocol),
+        }
         let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
                 .expect("template"),
         );
         let wall = std::time::Instant::now();
-        let outcomes = runner::run_seeds(&scenario, protocol, seeds.clone(), jobs, |o| {
+        let outcomes = runner::run_seeds(&scenario, v, seeds.clone(), jobs, |o| {
             if let Some(f) = file.as_mut() {
                 let line = serde_json::to_string(o).expect("outcome serializes");
                 if let Err(e) = writeln!(f, "{line}") {
@@ -218,7 +273,7 @@ fn run(
         bar.finish_and_clear();
         let summary = Summary::of(&outcomes);
         print_summary(&summary, wall);
-        print_failures(arg, protocol, &outcomes);
+        print_failures(arg, v, &outcomes);
         table.push((protocol, summary));
     }
     if let (Some(f), Some(partial), Some(path)) = (file, partial, json.as_ref()) {
@@ -335,7 +390,7 @@ fn print_summary(s: &Summary, wall: std::time::Duration) {
     );
 }
 
-fn print_failures(arg: &str, protocol: Protocol, outcomes: &[RunOutcome]) {
+fn print_failures(arg: &str, variant: Variant, outcomes: &[RunOutcome]) {
     let failing: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Fail).collect();
     if failing.is_empty() {
         return;
@@ -344,16 +399,23 @@ fn print_failures(arg: &str, protocol: Protocol, outcomes: &[RunOutcome]) {
     for o in failing.iter().take(20) {
         let v = &o.violations[0];
         println!("  seed {}: {} — {}: {}", o.seed, o.broken().join(", "), v.subject, v.detail);
-        println!("    replay: faultline replay {arg} --protocol {} --seed {}", protocol.name(), o.seed);
+        println!("    replay: faultline replay {arg} {} --seed {}", flags(variant), o.seed);
     }
     if failing.len() > 20 {
         println!("  … and {} more", failing.len() - 20);
     }
 }
 
-fn replay(arg: &str, protocol: &str, seed: u64, format: Format) -> Result<bool, BadInput> {
-    let (scenario, protocol) = inputs(arg, protocol)?;
-    let (outcome, result) = runner::run_seed(&scenario, protocol, seed, true);
+fn replay(
+    arg: &str,
+    protocol: &str,
+    mutant: Option<&str>,
+    seed: u64,
+    format: Format,
+) -> Result<bool, BadInput> {
+    let (scenario, variant) = inputs(arg, protocol, mutant)?;
+    let protocol = variant.protocol;
+    let (outcome, result) = runner::run_seed(&scenario, variant, seed, true);
     let result = match result {
         Ok(r) => r,
         Err(panic) => {
@@ -368,7 +430,7 @@ fn replay(arg: &str, protocol: &str, seed: u64, format: Format) -> Result<bool, 
         return Ok(outcome.verdict != Verdict::Fail);
     }
     println!("{}", describe(&scenario));
-    println!("  protocol {}, seed {seed}, trace hash {}", protocol.name(), outcome.trace_hash);
+    println!("  {}, seed {seed}, trace hash {}", flags(variant), outcome.trace_hash);
     print!("\n{}", timeline::render(events, &result.nodes));
     let m = &outcome.metrics;
     println!(

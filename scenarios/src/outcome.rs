@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 pub struct RunOutcome {
     pub scenario: String,
     pub protocol: String,
+    /// The known bug switched on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<String>,
     pub seed: u64,
     /// Hex of the trace hash: same scenario, protocol and seed → same value.
     pub trace_hash: String,
@@ -142,6 +145,7 @@ impl RunOutcome {
         RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
+            mutant: None,
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
             violations: r.violations.clone(),
@@ -160,6 +164,7 @@ impl RunOutcome {
         RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
+            mutant: None,
             seed,
             trace_hash: String::new(),
             violations: vec![violation],

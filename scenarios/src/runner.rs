@@ -4,14 +4,42 @@
 
 use crate::outcome::RunOutcome;
 use crate::scenario::Scenario;
+use faultline_protocols::mutant::Mutant;
 use faultline_protocols::run::{self, RunResult, RunSpec};
 use faultline_protocols::Protocol;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
+/// What runs: a protocol, maybe with one known bug switched on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    pub protocol: Protocol,
+    pub mutant: Option<Mutant>,
+}
+
+impl From<Protocol> for Variant {
+    fn from(protocol: Protocol) -> Variant {
+        Variant { protocol, mutant: None }
+    }
+}
+
+impl Variant {
+    /// A protocol with `mutant`; an error if the bug is not in that protocol's code.
+    pub fn new(protocol: Protocol, mutant: Option<Mutant>) -> Result<Variant, String> {
+        match mutant {
+            Some(m) if !m.protocols().contains(&protocol) => {
+                let ps: Vec<_> = m.protocols().iter().map(|p| p.name()).collect();
+                Err(format!("mutant {} is a bug in {}, not in {}", m.name(), ps.join(", "), protocol.name()))
+            }
+            _ => Ok(Variant { protocol, mutant }),
+        }
+    }
+}
+
 /// Everything that determines one run of `scenario` with `seed`.
-pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) -> RunSpec {
+pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record: bool) -> RunSpec {
+    let Variant { protocol, mutant } = variant.into();
     RunSpec {
         seed,
         protocol,
@@ -21,7 +49,8 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
         settle_ms: scenario.settle_ms,
         world: scenario.world_config(record),
         gateway: scenario.gateway.clone(),
-        crash_points: Default::default(),
+        crash_points: scenario.crash_points.clone(),
+        mutant,
     }
 }
 
@@ -30,16 +59,21 @@ pub fn spec(scenario: &Scenario, protocol: Protocol, seed: u64, record: bool) ->
 /// the message instead of ending the sweep: `Err` carries it.
 pub fn run_seed(
     scenario: &Scenario,
-    protocol: Protocol,
+    variant: impl Into<Variant>,
     seed: u64,
     record: bool,
 ) -> (RunOutcome, Result<RunResult, String>) {
-    let spec = spec(scenario, protocol, seed, record);
+    let variant = variant.into();
+    let (protocol, mutant) = (variant.protocol, variant.mutant.map(Mutant::name));
+    let spec = spec(scenario, variant, seed, record);
     let joined = std::thread::scope(|s| s.spawn(|| run::run(&spec)).join());
     match joined {
         Ok(result) => {
-            let expected = scenario.expected(protocol);
-            (RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result), Ok(result))
+            // A mutant is there to be caught: nothing it breaks is "expected".
+            let expected = if mutant.is_some() { &[] } else { scenario.expected(protocol) };
+            let mut outcome = RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result);
+            outcome.mutant = mutant.map(str::to_string);
+            (outcome, Ok(result))
         }
         Err(panic) => {
             let message = panic
@@ -47,7 +81,9 @@ pub fn run_seed(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "a panic without a message".into());
-            (RunOutcome::panicked(&scenario.name, protocol.name(), seed, &message), Err(message))
+            let mut outcome = RunOutcome::panicked(&scenario.name, protocol.name(), seed, &message);
+            outcome.mutant = mutant.map(str::to_string);
+            (outcome, Err(message))
         }
     }
 }
@@ -56,11 +92,12 @@ pub fn run_seed(
 /// soon as it and all before it are done.
 pub fn run_seeds(
     scenario: &Scenario,
-    protocol: Protocol,
+    variant: impl Into<Variant>,
     seeds: std::ops::Range<u64>,
     jobs: usize,
     mut each: impl FnMut(&RunOutcome),
 ) -> Vec<RunOutcome> {
+    let variant = variant.into();
     let next = AtomicU64::new(seeds.start);
     let (tx, rx) = mpsc::channel();
     let mut out = Vec::with_capacity((seeds.end - seeds.start) as usize);
@@ -72,7 +109,7 @@ pub fn run_seeds(
                 if seed >= seeds.end {
                     break;
                 }
-                let (outcome, _) = run_seed(scenario, protocol, seed, false);
+                let (outcome, _) = run_seed(scenario, variant, seed, false);
                 if tx.send(outcome).is_err() {
                     break;
                 }

@@ -49,6 +49,10 @@ pub struct Scenario {
     /// An explicit fault plan; when present it replaces the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<TimedFault>>,
+    /// Fault points in protocol code, armed: name → how many times each
+    /// crashes its node when reached (see `faultline list fault-points`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub crash_points: BTreeMap<String, u32>,
     /// Per protocol, the violations this scenario is known to cause and why. A
     /// protocol not listed is expected to keep every invariant.
     #[serde(default)]
@@ -140,6 +144,15 @@ impl Scenario {
         }
         if !(0.0..0.9).contains(&s.clock_skew) {
             return Err(at("clock_skew", format!("{} is not a drift bound in [0, 0.9)", s.clock_skew)));
+        }
+        for point in s.crash_points.keys() {
+            if !faultline_protocols::CRASH_POINTS.iter().any(|(p, _)| p == point) {
+                let names: Vec<_> = faultline_protocols::CRASH_POINTS.iter().map(|(p, _)| *p).collect();
+                return Err(at(
+                    "crash_points",
+                    format!("unknown crash point {point:?}; crash points: {}", names.join(", ")),
+                ));
+            }
         }
         let needs_targets = s.faults.crash_rate_per_min > 0.0
             || s.faults.pause_rate_per_min > 0.0

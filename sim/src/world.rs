@@ -73,6 +73,7 @@ impl World {
             disk_base_latency: Mutex::new((0, 0)),
             control: Mutex::new(None),
             crash_points: Mutex::new(Default::default()),
+            mutant: std::sync::OnceLock::new(),
         });
         World { rt, sim }
     }
@@ -283,6 +284,8 @@ pub struct Sim {
     control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
     /// Armed crash points: name → how many more times it fires.
     crash_points: Mutex<std::collections::BTreeMap<String, u32>>,
+    /// The one known bug switched on in this run, by name (see [`Sim::mutant`]).
+    mutant: std::sync::OnceLock<String>,
 }
 
 impl Sim {
@@ -376,6 +379,16 @@ impl Sim {
         // The receiver lives as long as the world's runtime; a send fails only
         // while the world is being torn down, when nothing matters any more.
         let _ = tx.send((delay, Box::new(job)));
+    }
+
+    /// Switches on the known bug `name` for this run; set once, before it runs.
+    /// The simulator gives it no meaning: protocol code asks [`Sim::mutant`].
+    pub fn set_mutant(&self, name: &str) {
+        self.mutant.set(name.to_string()).expect("one mutant per run");
+    }
+
+    pub fn mutant(&self) -> Option<&str> {
+        self.mutant.get().map(String::as_str)
     }
 
     /// Arms the crash point `name` to fire the next `times` times any node reaches it.

@@ -5,6 +5,7 @@
 
 use super::react::{self, Svc};
 use super::{emit, inbox_key, Event};
+use crate::mutant::{self, Mutant};
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{Op, TxnError};
 use std::sync::Arc;
@@ -61,12 +62,27 @@ pub enum Applied {
 /// Applies `effect` for `event`, with its inbox row and the outbox rows of
 /// `emits`, in one local transaction.
 pub async fn apply(svc: &Svc, event: &Event, effect: Vec<Op>, emits: &[Event]) -> Applied {
-    let mut ops = vec![Op::InsertIfAbsent(inbox_key(event.order.id, event.kind), 1.into())];
+    let inbox = inbox_key(event.order.id, event.kind);
+    let mut ops = match mutant::acts(&svc.ep, Mutant::ConsumerNoInbox) {
+        true => vec![Op::Get(inbox)], // looks, but guards nothing
+        false => vec![Op::InsertIfAbsent(inbox, 1.into())],
+    };
     ops.extend(effect);
-    ops.extend(emits.iter().flat_map(emit));
+    let dual_write = !emits.is_empty() && mutant::acts(&svc.ep, Mutant::OutboxDualWrite);
+    match dual_write {
+        // The record that the event was committed, but no outbox row: it is
+        // published below, after the commit, once.
+        true => ops.extend(emits.iter().map(|e| emit(e)[0].clone())),
+        false => ops.extend(emits.iter().flat_map(emit)),
+    }
     match svc.store.txn(ops).await {
         Ok(_) => {
-            if !emits.is_empty() {
+            if dual_write {
+                for e in emits {
+                    let topic = e.kind.producer().topic();
+                    svc.broker.publish(topic, &e.id(), &e.order.id.to_string(), &e.encode()).await;
+                }
+            } else if !emits.is_empty() {
                 svc.kick.notify_one();
             }
             Applied::Now

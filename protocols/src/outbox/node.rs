@@ -31,6 +31,7 @@ pub struct Svc {
     pub gateway: NodeId,
     /// Wakes the relay after a commit that emitted events.
     pub kick: Arc<Notify>,
+    pub broker: BrokerClient,
     pub stats: Arc<Stats>,
 }
 
@@ -47,6 +48,7 @@ pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
         ep: ep.clone(),
         gateway,
         kick: kick.clone(),
+        broker: broker.clone(),
         stats: wiring.stats,
     });
     for topic in service.topics() {

@@ -20,7 +20,7 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
         (Service::Inventory, Kind::OrderPlaced) => {
             let take = vec![
                 Op::Put(inventory::deducted(o.id), o.qty.into()),
-                Op::Incr { key: inventory::available(o.sku), by: -o.qty, floor: 0 },
+                Op::Incr { key: inventory::available(o.sku), by: -o.qty, floor: inventory::floor(&svc.ep) },
                 Op::Incr { key: inventory::sold(o.sku), by: o.qty, floor: 0 },
             ];
             match apply(svc, event, take, &[Event::new(Kind::StockReserved, o)]).await {

@@ -13,6 +13,7 @@
 //! abort releases it — which is what makes 2PC block.
 
 use super::{Failure, Reply};
+use crate::mutant::{self, Mutant};
 use faultline_sim::{Endpoint, Op, StoreClient, TxnError, Value};
 use std::future::Future;
 use std::time::Duration;
@@ -87,14 +88,33 @@ pub async fn try_branch(
     business: Vec<Op>,
     on_business: impl FnOnce(usize) -> Failure,
 ) -> Reply {
-    let mut ops = vec![
-        Op::InsertIfAbsent(key(order, branch, Phase::Try), Value::Int(value)),
-        Op::Expect(key(order, branch, Phase::Cancel), None),
-    ];
+    let ep = store.endpoint();
+    let hang_guard = match mutant::acts(ep, Mutant::TccNoHangGuard) {
+        true => Op::Get(key(order, branch, Phase::Cancel)), // looks, refuses nothing
+        false => Op::Expect(key(order, branch, Phase::Cancel), None),
+    };
+    let mut ops = vec![Op::InsertIfAbsent(key(order, branch, Phase::Try), Value::Int(value)), hang_guard];
     let locks = lock.map(|l| vec![Op::InsertIfAbsent(l.to_string(), Value::Int(order as i64))]);
     let n_locks = locks.as_ref().map_or(0, Vec::len);
     ops.extend(locks.unwrap_or_default());
     ops.extend(business);
+    if mutant::acts(ep, Mutant::TccBarrierOutsideTxn) {
+        // The barrier commits alone; the business change follows in a second
+        // transaction, and a retry after losing it finds the barrier: "tried".
+        let business = ops.split_off(2);
+        match store.txn(ops).await {
+            Ok(_) => {}
+            Err(TxnError::Condition { index: 0, .. }) => return Reply::Done,
+            Err(TxnError::Condition { .. }) => return Reply::Failed(Failure::Compensated),
+            Err(TxnError::Unknown) => return Reply::Unknown,
+        }
+        return match store.txn(business).await {
+            Ok(_) => Reply::Done,
+            Err(TxnError::Condition { index, .. }) if index < n_locks => Reply::Failed(Failure::Locked),
+            Err(TxnError::Condition { index, .. }) => Reply::Failed(on_business(index - n_locks)),
+            Err(TxnError::Unknown) => Reply::Unknown,
+        };
+    }
     match store.txn(ops).await {
         Ok(_) => Reply::Done,
         Err(TxnError::Condition { index: 0, .. }) => Reply::Done, // tried before
@@ -117,7 +137,10 @@ pub async fn confirm_branch(
     // The coordinator confirms only branches whose Try succeeded: no Try row
     // means this store lost it.
     let Some(value) = tried else { return Reply::Failed(Failure::Inconsistent) };
-    let mut ops = vec![Op::InsertIfAbsent(key(order, branch, Phase::Confirm), Value::Int(1))];
+    let mut ops = match mutant::acts(store.endpoint(), Mutant::TccConfirmNotIdempotent) {
+        true => vec![Op::Put(key(order, branch, Phase::Confirm), Value::Int(1))], // records, never refuses
+        false => vec![Op::InsertIfAbsent(key(order, branch, Phase::Confirm), Value::Int(1))],
+    };
     ops.extend(business(value));
     ops.extend(release(lock, order));
     match store.txn(ops).await {

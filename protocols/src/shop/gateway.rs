@@ -41,6 +41,11 @@ pub enum GatewayReq {
     Refund {
         key: String,
     },
+    /// A refund request sent without an idempotency key of its own: every call
+    /// is a new refund of the charge's amount (only mutants send it).
+    RefundUnkeyed {
+        key: String,
+    },
     Authorize {
         key: String,
         order: u32,
@@ -90,6 +95,7 @@ impl Message for GatewayReq {
             GatewayReq::Charge { .. } => "gw-charge",
             GatewayReq::ChargeAsync { .. } => "gw-charge-async",
             GatewayReq::Refund { .. } => "gw-refund",
+            GatewayReq::RefundUnkeyed { .. } => "gw-refund-unkeyed",
             GatewayReq::Authorize { .. } => "gw-authorize",
             GatewayReq::Capture { .. } => "gw-capture",
             GatewayReq::Void { .. } => "gw-void",
@@ -177,7 +183,14 @@ impl Ledger {
             GatewayReq::Authorize { key, order, customer, amount } => {
                 self.take(key, *order, *customer, *amount, Status::Authorized)
             }
-            GatewayReq::Refund { key } => match self.status(key) {
+            GatewayReq::RefundUnkeyed { key } if self.status(key) == Status::Refunded => {
+                let p = self.keys.get(key).expect("known");
+                self.balances[p.customer as usize] += p.amount;
+                self.merchant -= p.amount;
+                self.entries.push(Entry { order: p.order, customer: p.customer, amount: -p.amount });
+                Status::Refunded
+            }
+            GatewayReq::Refund { key } | GatewayReq::RefundUnkeyed { key } => match self.status(key) {
                 Status::Charged | Status::Captured => {
                     let p = self.keys.get_mut(key).expect("known");
                     self.balances[p.customer as usize] += p.amount;

@@ -3,6 +3,7 @@
 //! are idempotent and a deduction that arrives after its compensation is refused.
 
 use super::{barrier, labels, run_service, unknown_or, Failure, Reply};
+use crate::mutant::{self, Mutant};
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
@@ -47,9 +48,12 @@ pub enum InventoryReq {
         order: u32,
         sku: u32,
     },
+    /// `qty` is the Try's, as TCC frameworks pass a branch's business
+    /// parameters to all three phases; a correct Cancel reads its Try row instead.
     CancelReserve {
         order: u32,
         sku: u32,
+        qty: i64,
     },
     /// 2PC: reserve under the SKU's row lock, then sell or release, unlocking.
     Prepare {
@@ -80,6 +84,14 @@ labels!(InventoryReq {
 
 const BRANCH: &str = "inventory";
 
+/// The lowest `available` may go: 0, or -1 with the off-by-one mutant.
+pub(crate) fn floor(ep: &Endpoint) -> i64 {
+    match mutant::acts(ep, Mutant::StockCheckOffByOne) {
+        true => -1, // `available > qty - 1`: the `=` of `available >= qty` went missing
+        false => 0,
+    }
+}
+
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, handle).await
 }
@@ -90,7 +102,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
             let ops = vec![
                 Op::Expect(restocked(order), None),
                 Op::InsertIfAbsent(deducted(order), qty.into()),
-                Op::Incr { key: available(sku), by: -qty, floor: 0 },
+                Op::Incr { key: available(sku), by: -qty, floor: floor(&ep) },
                 Op::Incr { key: sold(sku), by: qty, floor: 0 },
             ];
             match store.txn(ops).await {
@@ -110,7 +122,14 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
         }
         InventoryReq::ConfirmReserve { order, sku } => sell(&store, order, sku, None).await,
         InventoryReq::Commit { order, sku } => sell(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
-        InventoryReq::CancelReserve { order, sku } => release(&store, order, sku, None).await,
+        InventoryReq::CancelReserve { order, sku, qty } => {
+            if mutant::acts(&ep, Mutant::TccNoEmptyRollback) {
+                if let Some(reply) = empty_rollback_bug(&store, order, sku, qty).await {
+                    return reply;
+                }
+            }
+            release(&store, order, sku, None).await
+        }
         InventoryReq::Abort { order, sku } => {
             release(&store, order, sku, Some(&barrier::sku_lock(sku))).await
         }
@@ -119,7 +138,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
 
 async fn reserve(store: &StoreClient, order: u32, sku: u32, qty: i64, lock: Option<&str>) -> Reply {
     let hold = vec![
-        Op::Incr { key: available(sku), by: -qty, floor: 0 },
+        Op::Incr { key: available(sku), by: -qty, floor: floor(store.endpoint()) },
         Op::Incr { key: reserved(sku), by: qty, floor: 0 },
     ];
     barrier::try_branch(store, order, BRANCH, qty, lock, hold, |_| Failure::OutOfStock).await
@@ -148,6 +167,20 @@ async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) 
 }
 
 async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
+    if mutant::acts(store.endpoint(), Mutant::SagaCompensationNotIdempotent) {
+        // Puts back what the order took, without asking whether it already did.
+        let Ok(seen) = store.txn(vec![Op::Get(deducted(order))]).await else { return Reply::Unknown };
+        let Some(qty) = seen[0].value().and_then(Value::as_int) else {
+            let ops = vec![Op::Put(restocked(order), 0.into()), Op::Expect(deducted(order), None)];
+            return if store.txn(ops).await.is_ok() { Reply::Done } else { Reply::Unknown };
+        };
+        let ops = vec![
+            Op::Put(restocked(order), qty.into()),
+            Op::Incr { key: available(sku), by: qty, floor: 0 },
+            Op::Incr { key: sold(sku), by: -qty, floor: i64::MIN },
+        ];
+        return if store.txn(ops).await.is_ok() { Reply::Done } else { Reply::Unknown };
+    }
     // Read, then write guarded by what was read; retry if a deduction raced us.
     for _ in 0..5 {
         let seen = match store.txn(vec![Op::Get(deducted(order)), Op::Get(restocked(order))]).await {
@@ -174,4 +207,24 @@ async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
         }
     }
     Reply::Unknown
+}
+
+/// The bug: a Cancel whose Try never arrived "releases" the quantity it was
+/// given, into stock that never left. `None`: the Try did run; cancel normally.
+async fn empty_rollback_bug(store: &StoreClient, order: u32, sku: u32, qty: i64) -> Option<Reply> {
+    let tried = store.txn(vec![Op::Get(barrier::key(order, BRANCH, barrier::Phase::Try))]).await;
+    match tried {
+        Ok(r) if r[0].value().is_none() => {
+            let ops = vec![
+                Op::InsertIfAbsent(barrier::key(order, BRANCH, barrier::Phase::Cancel), 1.into()),
+                Op::Incr { key: available(sku), by: qty, floor: 0 },
+            ];
+            Some(match store.txn(ops).await {
+                Ok(_) | Err(TxnError::Condition { .. }) => Reply::Done,
+                Err(TxnError::Unknown) => Reply::Unknown,
+            })
+        }
+        Ok(_) => None,
+        Err(_) => Some(Reply::Unknown),
+    }
 }

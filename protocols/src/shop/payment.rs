@@ -8,6 +8,7 @@
 
 use super::gateway::{GatewayReq, GatewayRsp, Status};
 use super::{barrier, labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
+use crate::mutant::{self, Mutant};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
@@ -171,17 +172,20 @@ async fn charge(
         Some(other) => panic!("payment {order} in unknown state {other:?}"),
     }
     let notify = ep.node();
-    let req = GatewayReq::ChargeAsync { key: charge_key(order), order, customer, amount, notify };
+    let key = match mutant::acts(ep, Mutant::PaymentNoIdempotencyKey) {
+        // No key of ours: to the gateway, every attempt is a new charge.
+        true => format!("{}~{}", charge_key(order), madsim::rand::random::<u32>()),
+        false => charge_key(order),
+    };
+    let req = GatewayReq::ChargeAsync { key: key.clone(), order, customer, amount, notify };
     let status = match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Done(s)) => s, // a known key answers at once
         Ok(GatewayRsp::Accepted) => match await_callback(ep, store, order).await {
             Some(reply) => return Some(reply),
-            None => {
-                match ep.call(gateway, GatewayReq::Query { key: charge_key(order) }, GATEWAY_TIMEOUT).await {
-                    Ok(GatewayRsp::Is(s)) => s,
-                    _ => return Some(Reply::Unknown),
-                }
-            }
+            None => match ep.call(gateway, GatewayReq::Query { key }, GATEWAY_TIMEOUT).await {
+                Ok(GatewayRsp::Is(s)) => s,
+                _ => return Some(Reply::Unknown),
+            },
         },
         Ok(other) => panic!("gateway answered a charge with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
@@ -216,12 +220,20 @@ async fn await_callback(ep: &Endpoint, store: &StoreClient, order: u32) -> Optio
 /// Records a callback's outcome once: only a payment still charging moves, so a
 /// duplicated, late or reordered callback changes nothing.
 async fn callback(store: &StoreClient, key_: &str, status: Status) -> Reply {
-    let order: u32 = key_.strip_prefix("charge-").and_then(|o| o.parse().ok()).expect("a charge key");
+    let order = key_.strip_prefix("charge-").and_then(|o| o.split('~').next()?.parse().ok());
+    let order: u32 = order.expect("a charge key");
     let to = match status {
         Status::Charged => "charged",
         Status::Declined | Status::Void => "declined",
         _ => return Reply::Done,
     };
+    if mutant::acts(store.endpoint(), Mutant::CallbackNotDeduped) {
+        // Whatever the payment's state now: a late duplicate rewrites it.
+        return match store.txn(vec![Op::Put(key(order), to.into())]).await {
+            Ok(_) => Reply::Done,
+            Err(_) => Reply::Unknown,
+        };
+    }
     match set(store, order, Some("charging"), to).await {
         Ok(()) | Err(None) => Reply::Done,
         Err(Some(r)) => r,
@@ -235,6 +247,14 @@ async fn refund(
     order: u32,
     state: Option<&str>,
 ) -> Option<Reply> {
+    if mutant::acts(ep, Mutant::SagaCompensationNotIdempotent) {
+        // No look at what was already refunded, and no key for this refund.
+        let req = GatewayReq::RefundUnkeyed { key: charge_key(order) };
+        return match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
+            Ok(_) => set(store, order, state, "refunded").await.err().unwrap_or(Some(Reply::Done)),
+            Err(_) => Some(Reply::Unknown),
+        };
+    }
     match state {
         Some("refunded") => return Some(Reply::Done),
         Some("refunding") => {}

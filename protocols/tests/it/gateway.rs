@@ -19,6 +19,7 @@ fn spec(seed: u64, gateway: GatewayConfig) -> RunSpec {
         world: WorldConfig { record: true, ..WorldConfig::default() },
         gateway,
         crash_points: Default::default(),
+        mutant: None,
     }
 }
 

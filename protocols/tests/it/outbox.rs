@@ -23,6 +23,7 @@ fn spec(protocol: Protocol, world: WorldConfig, crash_points: &[(&str, u32)]) ->
         world: WorldConfig { record: true, ..world },
         gateway: GatewayConfig::default(),
         crash_points: crash_points.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
+        mutant: None,
     }
 }
 

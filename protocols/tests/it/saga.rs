@@ -16,6 +16,7 @@ fn spec(seed: u64, plan: FaultPlan) -> RunSpec {
         world: WorldConfig::default(),
         gateway: Default::default(),
         crash_points: Default::default(),
+        mutant: None,
     }
 }
 

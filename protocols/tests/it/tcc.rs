@@ -91,7 +91,7 @@ fn confirm_stock() -> Call {
     Call::Inventory(InventoryReq::ConfirmReserve { order: O, sku: 0 })
 }
 fn cancel_stock() -> Call {
-    Call::Inventory(InventoryReq::CancelReserve { order: O, sku: 0 })
+    Call::Inventory(InventoryReq::CancelReserve { order: O, sku: 0, qty: 3 })
 }
 
 #[test]
@@ -158,6 +158,7 @@ fn tcc_end_to_end_holds_stock_only_while_it_decides() {
         world: WorldConfig::default(),
         gateway: GatewayConfig::default(),
         crash_points: Default::default(),
+        mutant: None,
     };
     let (tcc, saga) = (run(&spec(Protocol::Tcc)), run(&spec(Protocol::Saga)));
     assert!(tcc.violations.is_empty() && saga.violations.is_empty());

@@ -3,3 +3,4 @@
 mod catalogue;
 mod cli;
 mod determinism;
+mod mutants;

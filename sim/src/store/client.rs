@@ -21,6 +21,10 @@ impl StoreClient {
         StoreClient { ep, set, timeout }
     }
 
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.ep
+    }
+
     pub async fn txn(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, TxnError> {
         let req = StoreReq::Txn(ops.into());
         for _ in 0..2 {
