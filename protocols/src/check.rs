@@ -22,9 +22,31 @@ pub const INVARIANTS: [(&str, &str); 8] = [
     ("exactly-once-effects", "stock sold, points and notifications per customer equal the sums over completed orders: nothing applied twice"),
     ("agreement", "every service agrees on each order's fate: completed everywhere or cancelled everywhere"),
     ("eventual-settlement", "after faults heal, every order is terminal and no hold or in-flight step remains by the settle deadline"),
-    ("legal-transitions", "an order moves only pending → completed | cancelled, and an acknowledged state is never lost"),
+    ("legal-transitions", "orders and payments move only along their state machines' edges, and an acknowledged state is never lost"),
     ("no-phantom-events", "every event the broker holds was committed by its service, and every committed event reached the broker"),
 ];
+
+/// An acknowledged write to a state row: (time µs, order, new state).
+pub type History = (u64, u32, Option<String>);
+
+/// Acknowledged writes to the rows `{prefix}{order:06}` of `set`, in commit order.
+fn history(sim: &Sim, set: &ReplicaSet, prefix: &str) -> Vec<History> {
+    let mut h: Vec<History> = sim
+        .commits()
+        .iter()
+        .filter(|c| set.members.contains(&c.store))
+        .flat_map(|c| {
+            c.writes.iter().filter_map(move |(k, v)| {
+                let id = k.strip_prefix(prefix)?.parse().ok()?;
+                Some((c.at_us, id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
+            })
+        })
+        .collect();
+    // Acknowledgements can come out of commit order (semi-sync releases
+    // waiting writes together); the history is the commit order. Stable.
+    h.sort_by_key(|(at, _, _)| *at);
+    h
+}
 
 /// One broken invariant, with the subject it broke for and the numbers that disagree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +75,9 @@ pub struct GroundTruth {
     pub held: i64,
     pub ledger: Vec<Entry>,
     /// Acknowledged writes to order rows in commit order: (time µs, order, new state).
-    pub order_history: Vec<(u64, u32, Option<String>)>,
+    pub order_history: Vec<History>,
+    /// The same for payment rows.
+    pub payment_history: Vec<History>,
 }
 
 impl GroundTruth {
@@ -63,20 +87,6 @@ impl GroundTruth {
         let table = |set: &ReplicaSet| store::recover(&sim.disk(set.primary()));
         let ledger = s.ledger.lock().unwrap().clone();
         let held = ledger.held();
-        let mut order_history: Vec<(u64, u32, Option<String>)> = sim
-            .commits()
-            .iter()
-            .filter(|c| s.order_db.members.contains(&c.store))
-            .flat_map(|c| {
-                c.writes.iter().filter_map(move |(k, v)| {
-                    let id = k.strip_prefix("order/")?.parse().ok()?;
-                    Some((c.at_us, id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
-                })
-            })
-            .collect();
-        // Acknowledgements can come out of commit order (semi-sync releases
-        // waiting writes together); the history is the commit order. Stable.
-        order_history.sort_by_key(|(at, _, _)| *at);
         GroundTruth {
             workload: workload.clone(),
             orders: table(&s.order_db),
@@ -90,7 +100,8 @@ impl GroundTruth {
             merchant: ledger.merchant,
             held,
             ledger: ledger.entries,
-            order_history,
+            order_history: history(sim, &s.order_db, "order/"),
+            payment_history: history(sim, &s.payment_db, "pay/"),
         }
     }
 
@@ -259,23 +270,84 @@ pub fn check(g: &GroundTruth) -> Vec<Violation> {
     // become durable unacknowledged (its answer lost, or fenced off by a
     // failover after it reached the replica), so consecutive observations need
     // only be *reachable* from each other, not adjacent.
+    let order_now = |id: u32| g.order_state(id).map(str::to_string);
+    for (id, d) in transitions(&g.order_history, order_now, reachable) {
+        v("legal-transitions", format!("order {id}"), d);
+    }
+    let payment_now =
+        |id: u32| g.payments.get(&payment::key(id)).and_then(Value::as_text).map(str::to_string);
+    for (id, d) in transitions(&g.payment_history, payment_now, payment_reachable) {
+        v("legal-transitions", format!("payment {id}"), d);
+    }
+    out
+}
+
+/// The illegal steps in one state machine's history, and acknowledged states
+/// the store has lost: (id, what happened).
+fn transitions(
+    history: &[History],
+    durable: impl Fn(u32) -> Option<String>,
+    reachable: fn(Option<&str>, Option<&str>) -> bool,
+) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
     let mut last: BTreeMap<u32, Option<String>> = BTreeMap::new();
-    for (at_us, id, to) in &g.order_history {
+    for (at_us, id, to) in history {
         let from = last.get(id).cloned().flatten();
         if !reachable(from.as_deref(), to.as_deref()) {
             let d = format!("{} → {} at {:.3}s", show(&from), show(to), *at_us as f64 / 1e6);
-            v("legal-transitions", format!("order {id}"), d);
+            out.push((*id, d));
         }
         last.insert(*id, to.clone());
     }
     for (id, acked) in last {
-        let durable = g.order_state(id).map(str::to_string);
+        let durable = durable(id);
         if !reachable(acked.as_deref(), durable.as_deref()) {
             let d = format!("acknowledged {} but the store has {}", show(&acked), show(&durable));
-            v("legal-transitions", format!("order {id}"), d);
+            out.push((id, d));
         }
     }
     out
+}
+
+/// A payment's state machine, across protocols: charge (saga, outbox) or
+/// authorize-capture (TCC, 2PC), then maybe a refund or a void. `refunded` and
+/// `voided` are final.
+const PAYMENT_EDGES: [(&str, &str); 16] = [
+    ("", "charging"),
+    ("", "refunding"),
+    ("", "authorizing"),
+    ("", "voided"),
+    ("charging", "charged"),
+    ("charging", "declined"),
+    ("charging", "refunding"),
+    ("charged", "refunding"),
+    ("declined", "refunding"),
+    ("declined", "voided"),
+    ("refunding", "refunded"),
+    ("authorizing", "authorized"),
+    ("authorizing", "declined"),
+    ("authorizing", "voided"),
+    ("authorized", "charged"),
+    ("authorized", "voided"),
+];
+
+/// Whether a payment can go from `from` to `to` in zero or more legal steps.
+fn payment_reachable(from: Option<&str>, to: Option<&str>) -> bool {
+    let (from, to) = (from.unwrap_or(""), to.unwrap_or(""));
+    let mut seen = vec![from];
+    let mut i = 0;
+    while i < seen.len() {
+        if seen[i] == to {
+            return true;
+        }
+        for (a, b) in PAYMENT_EDGES {
+            if a == seen[i] && !seen.contains(&b) {
+                seen.push(b);
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Whether an order can go from `from` to `to` in zero or more legal steps.
@@ -413,6 +485,7 @@ mod tests {
                 (3, 0, Some("completed".into())),
                 (4, 1, Some("cancelled".into())),
             ],
+            payment_history: vec![(2, 0, Some("charging".into())), (3, 0, Some("charged".into()))],
         }
     }
 
@@ -494,6 +567,16 @@ mod tests {
         let mut g = consistent();
         g.broker = Some(contents);
         assert_eq!(broken(&g), only(&["no-phantom-events"]), "published, never committed");
+
+        let mut g = consistent();
+        g.payment_history.push((6, 0, Some("charging".into())));
+        assert_eq!(broken(&g), only(&["legal-transitions"]), "a payment back to charging");
+        let mut g = consistent();
+        g.payment_history.push((6, 0, Some("refunding".into())));
+        g.payment_history.push((7, 0, Some("refunded".into())));
+        g.payment_history.push((8, 0, Some("declined".into())));
+        let v = check(&g);
+        assert!(v.iter().any(|v| v.detail.contains("refunded → declined")), "a refund undone: {v:?}");
 
         // Reachable is legal: a pending write whose acknowledgement was lost.
         let mut g = consistent();

@@ -66,7 +66,7 @@ const TABLE: [Entry; 13] = [
     (PaymentNoIdempotencyKey, "payment-no-idempotency-key", &[Saga, Outbox],
      "each charge attempt goes to the gateway under a fresh key, so a retry charges again",
      &["no-double-charge"]),
-    (CallbackNotDeduped, "callback-not-deduped", &[Saga, Outbox],
+    (CallbackNotDeduped, "callback-not-deduped", &[Saga],
      "a gateway callback sets the payment's state whatever it is, so a late duplicate undoes a refund",
      &["agreement", "legal-transitions", "exactly-once-effects"]),
     (StockCheckOffByOne, "stock-check-off-by-one", &[Saga, Tcc, Outbox, TwoPc],

@@ -4,8 +4,10 @@
 //! - [`runner`] — one seed → [`outcome::RunOutcome`]; many seeds in parallel.
 //! - [`outcome`] — the per-seed record (a JSON line) and the summary.
 //! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
+//! - [`zoo`] — where each mutant is hunted, and the detection benchmark.
 
 pub mod outcome;
 pub mod runner;
 pub mod scenario;
 pub mod timeline;
+pub mod zoo;

@@ -53,6 +53,9 @@ enum Cmd {
         /// Switch on one known bug (see `faultline list mutants`).
         #[arg(long)]
         mutant: Option<String>,
+        /// Swarm testing: each seed draws its own fault model from the scenario's.
+        #[arg(long)]
+        swarm: bool,
     },
     /// Re-run one seed and print its timeline and violations.
     Replay {
@@ -65,6 +68,8 @@ enum Cmd {
         format: Format,
         #[arg(long)]
         mutant: Option<String>,
+        #[arg(long)]
+        swarm: bool,
     },
 }
 
@@ -90,12 +95,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::List { what } => list(what).map(|()| true),
-        Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json, mutant } => {
+        Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json, mutant, swarm } => {
             let seeds = first_seed..first_seed.saturating_add(seeds);
-            run(&scenario, &protocol, mutant.as_deref(), seeds, jobs, json)
+            run(&scenario, &protocol, mutant.as_deref(), swarm, seeds, jobs, json)
         }
-        Cmd::Replay { scenario, protocol, seed, format, mutant } => {
-            replay(&scenario, &protocol, mutant.as_deref(), seed, format)
+        Cmd::Replay { scenario, protocol, seed, format, mutant, swarm } => {
+            replay(&scenario, &protocol, mutant.as_deref(), swarm, seed, format)
         }
     };
     match result {
@@ -114,10 +119,15 @@ impl<E: Into<anyhow::Error>> From<E> for BadInput {
     }
 }
 
-fn inputs(scenario: &str, protocol: &str, mutant: Option<&str>) -> Result<(Scenario, Variant), BadInput> {
+fn inputs(
+    scenario: &str,
+    protocol: &str,
+    mutant: Option<&str>,
+    swarm: bool,
+) -> Result<(Scenario, Variant), BadInput> {
     let s = Scenario::load(scenario).map_err(|e| anyhow!(e))?;
     let p = Protocol::parse(protocol).map_err(|e| anyhow!(e))?;
-    Ok((s, variant(p, mutant)?))
+    Ok((s, Variant { swarm, ..variant(p, mutant)? }))
 }
 
 fn variant(protocol: Protocol, mutant: Option<&str>) -> Result<Variant, BadInput> {
@@ -127,10 +137,24 @@ fn variant(protocol: Protocol, mutant: Option<&str>) -> Result<Variant, BadInput
 
 /// The flags that name a run's variant on a command line.
 fn flags(v: Variant) -> String {
-    match v.mutant {
-        Some(m) => format!("--protocol {} --mutant {}", v.protocol.name(), m.name()),
-        None => format!("--protocol {}", v.protocol.name()),
+    let mut f = format!("--protocol {}", v.protocol.name());
+    if let Some(m) = v.mutant {
+        f.push_str(&format!(" --mutant {}", m.name()));
     }
+    if v.swarm {
+        f.push_str(" --swarm");
+    }
+    f
+}
+
+/// A swarm seed's fault model, with only the kinds it switched on.
+fn compact(model: &faultline_sim::FaultModel) -> String {
+    let text = toml::to_string(model).unwrap_or_default();
+    let on: Vec<_> = text
+        .lines()
+        .filter(|l| !l.ends_with("= 0.0") && !l.ends_with("= [0, 0]") && !l.ends_with("= []"))
+        .collect();
+    on.join(", ")
 }
 
 fn list(what: Option<What>) -> Result<(), BadInput> {
@@ -212,12 +236,13 @@ fn run(
     arg: &str,
     protocols: &str,
     mutant: Option<&str>,
+    swarm: bool,
     seeds: std::ops::Range<u64>,
     jobs: Option<usize>,
     json: Option<PathBuf>,
 ) -> Result<bool, BadInput> {
     let scenario = Scenario::load(arg).map_err(|e| anyhow!(e))?;
-    let variants: Vec<Variant> = match mutant {
+    let mut variants: Vec<Variant> = match mutant {
         // A mutant runs in the protocols whose code it is in.
         Some(_) if protocols == "all" => {
             let m = Mutant::parse(mutant.unwrap_or_default()).map_err(|e| anyhow!(e))?;
@@ -240,6 +265,12 @@ fn run(
     let mut write_err = None;
     let mut table = Vec::new();
     let mut failing = 0;
+    for v in &mut variants {
+        v.swarm = swarm;
+    }
+    if swarm && scenario.plan.is_some() {
+        println!("  (--swarm: the scenario's explicit plan has no model to draw from; it runs as written)");
+    }
     for &v in &variants {
         let protocol = v.protocol;
         println!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
@@ -399,6 +430,9 @@ fn print_failures(arg: &str, variant: Variant, outcomes: &[RunOutcome]) {
     for o in failing.iter().take(20) {
         let v = &o.violations[0];
         println!("  seed {}: {} — {}: {}", o.seed, o.broken().join(", "), v.subject, v.detail);
+        if let Some(model) = &o.swarm {
+            println!("    swarm model: {}", compact(model));
+        }
         println!("    replay: faultline replay {arg} {} --seed {}", flags(variant), o.seed);
     }
     if failing.len() > 20 {
@@ -410,10 +444,11 @@ fn replay(
     arg: &str,
     protocol: &str,
     mutant: Option<&str>,
+    swarm: bool,
     seed: u64,
     format: Format,
 ) -> Result<bool, BadInput> {
-    let (scenario, variant) = inputs(arg, protocol, mutant)?;
+    let (scenario, variant) = inputs(arg, protocol, mutant, swarm)?;
     let protocol = variant.protocol;
     let (outcome, result) = runner::run_seed(&scenario, variant, seed, true);
     let result = match result {
@@ -431,6 +466,9 @@ fn replay(
     }
     println!("{}", describe(&scenario));
     println!("  {}, seed {seed}, trace hash {}", flags(variant), outcome.trace_hash);
+    if let Some(model) = &outcome.swarm {
+        println!("  swarm model: {}", compact(model));
+    }
     print!("\n{}", timeline::render(events, &result.nodes));
     let m = &outcome.metrics;
     println!(

@@ -14,6 +14,9 @@ pub struct RunOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutant: Option<String>,
     pub seed: u64,
+    /// In swarm mode, the fault model this seed drew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<faultline_sim::FaultModel>,
     /// Hex of the trace hash: same scenario, protocol and seed → same value.
     pub trace_hash: String,
     pub violations: Vec<Violation>,
@@ -146,6 +149,7 @@ impl RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
             mutant: None,
+            swarm: None,
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
             violations: r.violations.clone(),
@@ -165,6 +169,7 @@ impl RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
             mutant: None,
+            swarm: None,
             seed,
             trace_hash: String::new(),
             violations: vec![violation],

@@ -16,11 +16,13 @@ use std::sync::mpsc;
 pub struct Variant {
     pub protocol: Protocol,
     pub mutant: Option<Mutant>,
+    /// Swarm testing: each seed draws its own fault model from the scenario's.
+    pub swarm: bool,
 }
 
 impl From<Protocol> for Variant {
     fn from(protocol: Protocol) -> Variant {
-        Variant { protocol, mutant: None }
+        Variant { protocol, mutant: None, swarm: false }
     }
 }
 
@@ -32,19 +34,23 @@ impl Variant {
                 let ps: Vec<_> = m.protocols().iter().map(|p| p.name()).collect();
                 Err(format!("mutant {} is a bug in {}, not in {}", m.name(), ps.join(", "), protocol.name()))
             }
-            _ => Ok(Variant { protocol, mutant }),
+            _ => Ok(Variant { protocol, mutant, swarm: false }),
         }
     }
 }
 
 /// Everything that determines one run of `scenario` with `seed`.
 pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record: bool) -> RunSpec {
-    let Variant { protocol, mutant } = variant.into();
+    let Variant { protocol, mutant, swarm } = variant.into();
+    let plan = match scenario.swarm_model(seed).filter(|_| swarm) {
+        Some(model) => scenario.plan_with(seed, protocol, &model),
+        None => scenario.plan_for(seed, protocol),
+    };
     RunSpec {
         seed,
         protocol,
         workload: scenario.workload.generate(seed),
-        plan: scenario.plan_for(seed, protocol),
+        plan,
         fault_window_ms: scenario.fault_window_ms,
         settle_ms: scenario.settle_ms,
         world: scenario.world_config(record),
@@ -73,6 +79,7 @@ pub fn run_seed(
             let expected = if mutant.is_some() { &[] } else { scenario.expected(protocol) };
             let mut outcome = RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result);
             outcome.mutant = mutant.map(str::to_string);
+            outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
             (outcome, Ok(result))
         }
         Err(panic) => {

@@ -73,9 +73,10 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 10] = [
+pub const CATALOG: [(&str, &str); 11] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
+    ("slow-network", include_str!("../catalog/slow-network.toml")),
     ("crash-restart", include_str!("../catalog/crash-restart.toml")),
     ("partition-heal", include_str!("../catalog/partition-heal.toml")),
     ("flash-sale", include_str!("../catalog/flash-sale.toml")),
@@ -216,6 +217,18 @@ impl Scenario {
     /// from the model. Faults aimed at nodes this protocol does not deploy (an
     /// outbox has no coordinator, an orchestrator no broker) do not apply to it.
     pub fn plan_for(&self, seed: u64, protocol: Protocol) -> FaultPlan {
+        self.plan_with(seed, protocol, &self.faults)
+    }
+
+    /// A seed's own fault model in swarm mode (see [`FaultModel::swarm`]); an
+    /// explicit plan has no model to draw from, so swarm leaves it as it is.
+    pub fn swarm_model(&self, seed: u64) -> Option<FaultModel> {
+        self.plan.is_none().then(|| self.faults.swarm(seed))
+    }
+
+    /// The plan of one seed for `protocol`, drawn from `model` unless the
+    /// scenario has an explicit plan.
+    pub fn plan_with(&self, seed: u64, protocol: Protocol, model: &FaultModel) -> FaultPlan {
         let Topology { nodes, replicated, .. } = faultline_protocols::topology(protocol, &self.replication);
         match &self.plan {
             Some(events) => {
@@ -227,7 +240,7 @@ impl Scenario {
                 FaultPlan { events }
             }
             None => {
-                let mut model = self.faults.clone();
+                let mut model = model.clone();
                 model.targets.retain(|t| nodes.contains(t));
                 model.failover_targets.retain(|t| replicated.contains(t));
                 model.generate(seed, self.fault_window_ms)

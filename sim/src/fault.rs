@@ -249,6 +249,58 @@ impl FaultModel {
     }
 }
 
+impl FaultModel {
+    /// Swarm testing (Groce et al., ISSTA 2012; FoundationDB, TigerBeetle's
+    /// VOPR): a model of its own for one seed, drawn from this one. Each fault
+    /// kind is on or off with even odds; one that is on gets its rate scaled by
+    /// 0.25..2, a sub-range of each duration range, and a non-empty subset of
+    /// the targets. Pure: same seed, same model.
+    pub fn swarm(&self, seed: u64) -> FaultModel {
+        let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x7377_6172_6d21_0000);
+        let mut m = self.clone();
+        let rate = |r: &mut ChaCha8Rng, x: &mut f64, cap: f64| {
+            *x = if r.gen_bool(0.5) { (*x * r.gen_range(0.25..2.0)).min(cap) } else { 0.0 };
+        };
+        rate(&mut r, &mut m.loss_rate, 1.0);
+        rate(&mut r, &mut m.duplicate_rate, 1.0);
+        rate(&mut r, &mut m.spike_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.partition_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.link_cut_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.crash_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.pause_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.failover_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.fsync_fail_rate, 1.0);
+        rate(&mut r, &mut m.torn_write_rate, 1.0);
+        rate(&mut r, &mut m.disk_spike_rate_per_min, f64::MAX);
+        for range in [
+            &mut m.spike_latency_ms,
+            &mut m.spike_ms,
+            &mut m.partition_ms,
+            &mut m.link_cut_ms,
+            &mut m.restart_after_ms,
+            &mut m.pause_ms,
+            &mut m.disk_latency_ms,
+            &mut m.disk_spike_latency_ms,
+            &mut m.disk_spike_ms,
+        ] {
+            let lo = draw(&mut r, *range);
+            *range = (lo, draw(&mut r, (lo, range.1)));
+        }
+        for targets in [&mut m.targets, &mut m.failover_targets] {
+            if targets.len() > 1 {
+                let keep: Vec<bool> = targets.iter().map(|_| r.gen_bool(0.5)).collect();
+                let pick = r.gen_range(0..targets.len());
+                let mut i = 0;
+                targets.retain(|_| {
+                    i += 1;
+                    keep[i - 1] || i - 1 == pick
+                });
+            }
+        }
+        m
+    }
+}
+
 /// Draws one fault of a kind; `None` when there is nothing to hit.
 type DrawFault<'a> = dyn Fn(&mut ChaCha8Rng) -> Option<Fault> + 'a;
 
@@ -328,5 +380,30 @@ mod tests {
         let err = plan.validate(&["a".into()], &[]).unwrap_err();
         assert!(err.contains("not a replicated store"), "{err}");
         plan.validate(&["a".into()], &["a".into()]).unwrap();
+    }
+
+    #[test]
+    fn swarm_draws_a_model_of_its_own_per_seed_within_the_scenario() {
+        let base = FaultModel {
+            loss_rate: 0.1,
+            crash_rate_per_min: 10.0,
+            restart_after_ms: (100, 3000),
+            partition_rate_per_min: 5.0,
+            partition_ms: (100, 1000),
+            targets: vec!["a".into(), "b".into(), "c".into()],
+            ..Default::default()
+        };
+        assert_eq!(base.swarm(7), base.swarm(7), "pure");
+        let models: Vec<_> = (0..64).map(|s| base.swarm(s)).collect();
+        assert!(models.iter().any(|m| m.crash_rate_per_min == 0.0), "kinds get switched off");
+        assert!(models.iter().any(|m| m.crash_rate_per_min > 10.0), "and rates scaled up");
+        assert!(models.iter().any(|m| m.targets.len() < 3), "targets subsetted");
+        for m in &models {
+            assert!(!m.targets.is_empty());
+            assert!(m.loss_rate <= 0.2 && m.crash_rate_per_min <= 20.0);
+            let (lo, hi) = m.restart_after_ms;
+            assert!(100 <= lo && lo <= hi && hi <= 3000, "{lo}..{hi} within 100..3000");
+            assert_eq!(m.duplicate_rate, 0.0, "a kind the scenario has off stays off");
+        }
     }
 }

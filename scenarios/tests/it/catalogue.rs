@@ -64,6 +64,12 @@ fn catalogue_flaky_network() {
 }
 
 #[test]
+fn catalogue_slow_network() {
+    let s = saga_meets_expectations("slow-network", &["latency"]);
+    assert!(s.retries > 0, "late answers make callers retry");
+}
+
+#[test]
 fn catalogue_crash_restart() {
     saga_meets_expectations("crash-restart", &["crash", "restart", "pause", "latency"]);
 }

@@ -1,42 +1,30 @@
 //! The bug zoo: every mutant is caught — a run breaks one of the invariants it
-//! is expected to break — within a bounded number of seeds on a catalogue
-//! scenario, while the correct protocol passes those same seeds (the catalogue
-//! tests run the correct protocols on the same scenarios and seeds).
+//! is expected to break — within a bounded number of seeds on its catalogue
+//! scenario, while the correct protocols pass those same seeds (the catalogue
+//! tests run them on the same scenarios and seeds).
 
 use faultline_protocols::mutant::Mutant;
 use faultline_protocols::Protocol;
 use faultline_scenarios::outcome::Verdict;
-use faultline_scenarios::runner::{run_seeds, Variant};
+use faultline_scenarios::runner::{run_seed, Variant};
 use faultline_scenarios::scenario::Scenario;
+use faultline_scenarios::zoo::{first_catch, HUNTS};
 
-/// Where each mutant is hunted, and how many seeds it may take at most.
-const HUNTS: [(Mutant, Protocol, &str, u64); 12] = [
-    (Mutant::SagaTimeoutIsFailure, Protocol::Saga, "flaky-network", 20),
-    (Mutant::SagaCompensationNotIdempotent, Protocol::Saga, "flaky-network", 60),
-    (Mutant::SagaLogUnsynced, Protocol::Saga, "flaky-network", 20),
-    (Mutant::TccNoEmptyRollback, Protocol::Tcc, "calm", 10),
-    (Mutant::TccConfirmNotIdempotent, Protocol::Tcc, "flaky-network", 40),
-    (Mutant::TccBarrierOutsideTxn, Protocol::Tcc, "flaky-network", 20),
-    (Mutant::OutboxDualWrite, Protocol::Outbox, "flaky-network", 20),
-    (Mutant::OutboxMarkBeforeAck, Protocol::Outbox, "flaky-network", 20),
-    (Mutant::ConsumerNoInbox, Protocol::Outbox, "flaky-network", 20),
-    (Mutant::PaymentNoIdempotencyKey, Protocol::Saga, "callback-chaos", 40),
-    (Mutant::PaymentNoIdempotencyKey, Protocol::Outbox, "callback-chaos", 60),
-    (Mutant::StockCheckOffByOne, Protocol::TwoPc, "flash-sale", 10),
-];
-
-/// The first seed whose run breaks one of `m`'s invariants, if any in `0..bound`.
 fn hunt(m: Mutant, p: Protocol, scenario: &str, bound: u64) -> Option<u64> {
     let s = Scenario::load(scenario).unwrap();
     let v = Variant::new(p, Some(m)).unwrap();
-    let outcomes = run_seeds(&s, v, 0..bound, 2, |_| {});
-    outcomes.iter().find(|o| o.violations.iter().any(|x| m.breaks().contains(&x.invariant.as_str()))).map(
-        |o| {
-            assert_eq!(o.verdict, Verdict::Fail, "a mutant's violations are never 'expected'");
-            assert_eq!(o.mutant.as_deref(), Some(m.name()));
-            o.seed
-        },
-    )
+    let seed = first_catch(&s, v, 0..bound, 2)?;
+    let (o, _) = run_seed(&s, v, seed, false);
+    assert_eq!(o.verdict, Verdict::Fail, "a mutant's violations are never 'expected'");
+    assert_eq!(o.mutant.as_deref(), Some(m.name()));
+    Some(seed)
+}
+
+#[test]
+fn mutants_every_mutant_is_hunted() {
+    for m in Mutant::ALL {
+        assert!(HUNTS.iter().any(|h| h.0 == m), "{} has no hunting ground", m.name());
+    }
 }
 
 #[test]
@@ -56,6 +44,20 @@ fn mutants_stock_check_off_by_one_is_caught_in_every_protocol() {
     for p in Mutant::StockCheckOffByOne.protocols() {
         assert!(hunt(Mutant::StockCheckOffByOne, *p, "flash-sale", 10).is_some(), "{}", p.name());
     }
+}
+
+#[test]
+fn mutants_act_where_they_are_and_the_trace_says_so() {
+    let s = Scenario::load("calm").unwrap();
+    let v = Variant::new(Protocol::Tcc, Some(Mutant::TccNoEmptyRollback)).unwrap();
+    let (_, r) = run_seed(&s, v, 0, true);
+    let events = r.unwrap().events.unwrap();
+    let acts = events.iter().filter(|e| {
+        matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "mutant", detail } if detail == "tcc-no-empty-rollback")
+    });
+    assert!(acts.count() > 0);
+    let (plain, _) = run_seed(&s, Protocol::Tcc, 0, false);
+    assert!(plain.violations.is_empty(), "the same seed passes without the bug");
 }
 
 #[test]

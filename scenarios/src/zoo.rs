@@ -1,0 +1,90 @@
+//! The bug zoo's hunting grounds and the detection benchmark: for each mutant,
+//! the catalogue scenario where it is hunted, and how many seeds it takes to
+//! catch it — with one hand-tuned fault model, and with swarm testing.
+
+use crate::runner::{run_seeds, Variant};
+use crate::scenario::Scenario;
+use faultline_protocols::mutant::Mutant;
+use faultline_protocols::Protocol;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Where each mutant is hunted, and the most seeds `cargo test` allows it.
+pub const HUNTS: [(Mutant, Protocol, &str, u64); 14] = [
+    (Mutant::SagaTimeoutIsFailure, Protocol::Saga, "flaky-network", 20),
+    (Mutant::SagaCompensationNotIdempotent, Protocol::Saga, "flaky-network", 60),
+    (Mutant::SagaLogUnsynced, Protocol::Saga, "flaky-network", 20),
+    (Mutant::TccNoEmptyRollback, Protocol::Tcc, "calm", 10),
+    (Mutant::TccNoHangGuard, Protocol::Tcc, "slow-network", 400),
+    (Mutant::TccConfirmNotIdempotent, Protocol::Tcc, "flaky-network", 40),
+    (Mutant::TccBarrierOutsideTxn, Protocol::Tcc, "flaky-network", 20),
+    (Mutant::OutboxDualWrite, Protocol::Outbox, "flaky-network", 20),
+    (Mutant::OutboxMarkBeforeAck, Protocol::Outbox, "flaky-network", 20),
+    (Mutant::ConsumerNoInbox, Protocol::Outbox, "flaky-network", 20),
+    (Mutant::PaymentNoIdempotencyKey, Protocol::Saga, "callback-chaos", 40),
+    (Mutant::PaymentNoIdempotencyKey, Protocol::Outbox, "callback-chaos", 60),
+    (Mutant::CallbackNotDeduped, Protocol::Saga, "callback-chaos", 20),
+    (Mutant::StockCheckOffByOne, Protocol::TwoPc, "flash-sale", 10),
+];
+
+/// The first seed of `seeds` whose run breaks one of the mutant's invariants.
+/// Seeds run `jobs` at a time, in order, so the answer does not depend on `jobs`.
+pub fn first_catch(scenario: &Scenario, v: Variant, seeds: std::ops::Range<u64>, jobs: usize) -> Option<u64> {
+    let m = v.mutant.expect("a mutant to catch");
+    let chunk = (jobs.max(1) * 4) as u64;
+    let mut start = seeds.start;
+    while start < seeds.end {
+        let end = (start + chunk).min(seeds.end);
+        let outcomes = run_seeds(scenario, v, start..end, jobs, |_| {});
+        let caught = |o: &&crate::outcome::RunOutcome| {
+            o.violations.iter().any(|x| m.breaks().contains(&x.invariant.as_str()))
+        };
+        if let Some(o) = outcomes.iter().find(caught) {
+            return Some(o.seed);
+        }
+        start = end;
+    }
+    None
+}
+
+/// One mutant's detection, plain or swarm, over several starting seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Detection {
+    /// Seeds run until the first catch, per start; `None`: not within the budget.
+    pub seeds_to_catch: Vec<Option<u64>>,
+    /// Wall time until the first catch (or the budget), per start, in ms.
+    pub wall_ms: Vec<u64>,
+}
+
+impl Detection {
+    /// The median seeds to a catch, a miss counting as more than the budget.
+    pub fn median_seeds(&self) -> Option<u64> {
+        let mut v: Vec<u64> = self.seeds_to_catch.iter().map(|s| s.unwrap_or(u64::MAX)).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().filter(|s| *s != u64::MAX)
+    }
+
+    pub fn median_wall_ms(&self) -> u64 {
+        let mut v = self.wall_ms.clone();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    }
+
+    pub fn caught(&self) -> usize {
+        self.seeds_to_catch.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+/// Hunts `m` in `protocol` on `scenario` from `starts` starting seeds (spread
+/// far apart), each for at most `budget` seeds.
+pub fn detect(scenario: &Scenario, v: Variant, starts: u64, budget: u64, jobs: usize) -> Detection {
+    let mut d = Detection { seeds_to_catch: vec![], wall_ms: vec![] };
+    for k in 0..starts {
+        let first = 1_000_000 * (k + 1);
+        let t = Instant::now();
+        let caught = first_catch(scenario, v, first..first + budget, jobs);
+        d.wall_ms.push(t.elapsed().as_millis() as u64);
+        d.seeds_to_catch.push(caught.map(|s| s - first + 1));
+    }
+    d
+}
