@@ -9,7 +9,7 @@ use faultline_protocols::Protocol;
 use faultline_scenarios::outcome::{RunOutcome, Summary, Verdict};
 use faultline_scenarios::runner::{self, Variant};
 use faultline_scenarios::scenario::{Scenario, CATALOG};
-use faultline_scenarios::timeline;
+use faultline_scenarios::{timeline, zoo};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +57,11 @@ enum Cmd {
         #[arg(long)]
         swarm: bool,
     },
+    /// Benchmarks of what faultline finds.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
     /// Re-run one seed and print its timeline and violations.
     Replay {
         scenario: String,
@@ -70,6 +75,27 @@ enum Cmd {
         mutant: Option<String>,
         #[arg(long)]
         swarm: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// For every mutant, seeds until it is first caught, with and without --swarm.
+    Detect {
+        /// Starting seeds per mutant and mode; the table shows medians over them.
+        #[arg(long, default_value_t = 5)]
+        starts: u64,
+        /// The most seeds one hunt may run.
+        #[arg(long, default_value_t = 1000)]
+        budget: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Hunt every mutant on this scenario instead of its own hunting ground.
+        #[arg(long)]
+        on: Option<String>,
+        /// Write the table as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -98,6 +124,9 @@ fn main() -> ExitCode {
         Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json, mutant, swarm } => {
             let seeds = first_seed..first_seed.saturating_add(seeds);
             run(&scenario, &protocol, mutant.as_deref(), swarm, seeds, jobs, json)
+        }
+        Cmd::Bench { what: Bench::Detect { starts, budget, jobs, on, json } } => {
+            bench_detect(starts, budget, jobs, on.as_deref(), json).map(|()| true)
         }
         Cmd::Replay { scenario, protocol, seed, format, mutant, swarm } => {
             replay(&scenario, &protocol, mutant.as_deref(), swarm, seed, format)
@@ -494,4 +523,69 @@ fn print_expectation(scenario: &Scenario, protocol: Protocol) {
     if let Some(e) = scenario.expect.get(protocol.name()) {
         println!("  expected for {}: {} — {}", protocol.name(), e.violations.join(", "), e.why.trim());
     }
+}
+
+/// The detection benchmark: for each mutant on its hunting ground, the median
+/// number of seeds until the first catch, plain and in swarm mode, and the
+/// ratio between them (swarm / plain: below 1, swarm finds it sooner).
+fn bench_detect(
+    starts: u64,
+    budget: u64,
+    jobs: Option<usize>,
+    on: Option<&str>,
+    json: Option<PathBuf>,
+) -> Result<(), BadInput> {
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
+    let head = ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms"];
+    println!(
+        "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9}",
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]
+    );
+    let show = |d: &zoo::Detection| match d.median_seeds() {
+        Some(s) if d.caught() as u64 == starts => s.to_string(),
+        Some(s) => format!("{s}*"),
+        None => format!(">{budget}"),
+    };
+    let mut rows = Vec::new();
+    for (m, p, ground, _) in zoo::HUNTS {
+        let name = on.unwrap_or(ground);
+        let scenario = Scenario::load(name).map_err(|e| anyhow!(e))?;
+        let plain = Variant::new(p, Some(m)).map_err(|e| anyhow!(e))?;
+        let swarm = Variant { swarm: true, ..plain };
+        let (a, b) = (
+            zoo::detect(&scenario, plain, starts, budget, jobs),
+            zoo::detect(&scenario, swarm, starts, budget, jobs),
+        );
+        let ratio = match (a.median_seeds(), b.median_seeds()) {
+            (Some(x), Some(y)) => format!("{:.2}", y as f64 / x as f64),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9}",
+            m.name(),
+            p.name(),
+            name,
+            show(&a),
+            show(&b),
+            ratio,
+            a.median_wall_ms(),
+            b.median_wall_ms()
+        );
+        rows.push(serde_json::json!({
+            "mutant": m.name(), "protocol": p.name(), "scenario": name,
+            "plain": { "median_seeds": a.median_seeds(), "median_wall_ms": a.median_wall_ms(), "per_start": a },
+            "swarm": { "median_seeds": b.median_seeds(), "median_wall_ms": b.median_wall_ms(), "per_start": b },
+            "shrunk_size": null,
+        }));
+    }
+    println!("\nseeds: median over starts of seeds run until the first run that breaks one of the");
+    println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time.");
+    if let Some(path) = json {
+        let partial = path.with_extension("partial");
+        let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
+        std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
