@@ -41,7 +41,11 @@ use std::sync::Arc;
 use workload::Workload;
 
 /// The crash points in protocol code, with where they are.
-pub const CRASH_POINTS: [(&str, &str); 2] = [
+pub const CRASH_POINTS: [(&str, &str); 3] = [
+    (
+        faultline_sim::store::server::AFTER_COMMIT,
+        "any store: a transaction is committed and synced, its reply not yet sent",
+    ),
     (
         outbox::relay::AFTER_PUBLISH,
         "outbox relay: the broker acknowledged a publish, the row is not yet marked sent",

@@ -248,15 +248,7 @@ impl NodeCtx {
     /// with [`Sim::arm_crash_point`], reaching it crashes this node on the spot —
     /// the crash is in the trace — and restarts it after `restart_after`.
     pub async fn crash_point(&self, name: &'static str, restart_after: Duration) {
-        if !self.sim.take_crash_point(name) {
-            return;
-        }
-        self.injected("crash-point", name);
-        self.sim.crash(self.id);
-        let id = self.id;
-        self.sim.after(restart_after, move |s| s.restart(id));
-        // This task belongs to the dead node: it is never polled again.
-        std::future::pending::<()>().await
+        self.sim.crash_point(self.id, name, restart_after).await
     }
 
     /// Records a protocol-level note in the trace.
@@ -394,6 +386,18 @@ impl Sim {
     /// Arms the crash point `name` to fire the next `times` times any node reaches it.
     pub fn arm_crash_point(&self, name: &str, times: u32) {
         self.crash_points.lock().unwrap().insert(name.to_string(), times);
+    }
+
+    /// [`NodeCtx::crash_point`] for code that has the world but no context.
+    pub async fn crash_point(&self, node: NodeId, name: &'static str, restart_after: Duration) {
+        if !self.take_crash_point(name) {
+            return;
+        }
+        self.record(node, EventKind::Injected { fault: "crash-point", detail: name.into() });
+        self.crash(node);
+        self.after(restart_after, move |s| s.restart(node));
+        // This task belongs to the dead node: it is never polled again.
+        std::future::pending::<()>().await
     }
 
     fn take_crash_point(&self, name: &str) -> bool {

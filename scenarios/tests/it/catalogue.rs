@@ -123,3 +123,42 @@ fn catalogue_everything() {
         ],
     );
 }
+
+#[test]
+fn catalogue_crash_points_from_a_scenario_file_fire_and_every_protocol_survives_them() {
+    let text = r#"
+name = "crash-points"
+settle_ms = 60000
+[workload]
+orders = 10
+[crash_points]
+"store-after-commit" = 3
+"relay-after-publish" = 2
+"coordinator-before-decision" = 1
+"#;
+    let s = Scenario::parse(text, "inline.toml").unwrap();
+    for p in Protocol::ALL {
+        let outcomes = run_seeds(&s, p, 0..10, 2, |_| {});
+        let failing: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Fail).collect();
+        assert!(failing.is_empty(), "{}: {failing:#?}", p.name());
+        let (_, r) = faultline_scenarios::runner::run_seed(&s, p, 0, true);
+        let events = r.unwrap().events.unwrap();
+        let fired = |name: &str| {
+            events
+                .iter()
+                .filter(|e| matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "crash-point", detail } if detail == name))
+                .count()
+        };
+        assert_eq!(fired("store-after-commit"), 3, "{}", p.name());
+        let (relay, decision) = match p {
+            Protocol::Outbox => (2, 0),
+            Protocol::Tcc | Protocol::TwoPc => (0, 1),
+            Protocol::Saga => (0, 0),
+        };
+        assert_eq!(fired("relay-after-publish"), relay, "{}", p.name());
+        assert_eq!(fired("coordinator-before-decision"), decision, "{}", p.name());
+    }
+    let err =
+        Scenario::parse("name = \"x\"\nsettle_ms = 1\n[crash_points]\nnope = 1\n", "f.toml").unwrap_err();
+    assert!(err.contains("f.toml, line 3: crash_points: unknown crash point \"nope\""), "{err}");
+}

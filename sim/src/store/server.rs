@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex, Notify};
 
+/// The crash point between a transaction's commit (synced) and its reply.
+pub const AFTER_COMMIT: &str = "store-after-commit";
+
 /// How long a store that failed an fsync keeps refusing before it is restarted.
 const FSYNC_RESTART_MS: u64 = 200;
 /// How often the primary retries shipping when its replica does not answer.
@@ -198,6 +201,8 @@ impl Node {
             return StoreRsp::NotPrimary;
         }
         if !writes.is_empty() {
+            // Durable, not acknowledged: the client will not know it committed.
+            self.sim.crash_point(self.me, AFTER_COMMIT, Duration::from_millis(300)).await;
             // Stamped with the commit time, not the acknowledgement's: under
             // semi-sync, waiting writes are acknowledged together, out of order.
             self.sim.push_commit(Commit { at_us: committed_at, store: self.me, writes });
