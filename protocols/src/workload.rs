@@ -63,6 +63,29 @@ pub struct Workload {
     pub orders: Vec<Order>,
 }
 
+impl Workload {
+    /// Checks an explicit workload (a shrunk counterexample's): every order
+    /// names an existing customer and SKU, has units, and ids are unique.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for o in &self.orders {
+            if o.customer as usize >= self.balances.len() || o.sku as usize >= self.stock.len() {
+                return Err(format!("order {}: no customer {} or sku {}", o.id, o.customer, o.sku));
+            }
+            if o.qty < 1 || o.amount < 0 || o.points < 0 {
+                return Err(format!("order {}: qty, amount and points must be positive", o.id));
+            }
+            if !ids.insert(o.id) {
+                return Err(format!("order id {} appears twice", o.id));
+            }
+        }
+        if self.prices.len() != self.stock.len() {
+            return Err("one price per sku".into());
+        }
+        Ok(())
+    }
+}
+
 impl WorkloadSpec {
     pub fn validate(&self) -> Result<(), String> {
         let ranges =

@@ -4,10 +4,12 @@
 //! - [`runner`] — one seed → [`outcome::RunOutcome`]; many seeds in parallel.
 //! - [`outcome`] — the per-seed record (a JSON line) and the summary.
 //! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
+//! - [`shrink`] — a failing seed cut down to a minimal, replayable scenario file.
 //! - [`zoo`] — where each mutant is hunted, and the detection benchmark.
 
 pub mod outcome;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod timeline;
 pub mod zoo;

@@ -9,7 +9,7 @@ use faultline_protocols::Protocol;
 use faultline_scenarios::outcome::{RunOutcome, Summary, Verdict};
 use faultline_scenarios::runner::{self, Variant};
 use faultline_scenarios::scenario::{Scenario, CATALOG};
-use faultline_scenarios::{timeline, zoo};
+use faultline_scenarios::{shrink, timeline, zoo};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,8 +42,9 @@ enum Cmd {
         /// How many seeds to run.
         #[arg(long, default_value_t = 100)]
         seeds: u64,
-        #[arg(long, default_value_t = 0)]
-        first_seed: u64,
+        /// The first seed (default: the scenario's `seed`, else 0).
+        #[arg(long)]
+        first_seed: Option<u64>,
         /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
@@ -56,6 +57,25 @@ enum Cmd {
         /// Swarm testing: each seed draws its own fault model from the scenario's.
         #[arg(long)]
         swarm: bool,
+    },
+    /// Cut a failing seed down to the smallest run that breaks the same
+    /// invariant, and write it as a scenario file that reproduces it.
+    Shrink {
+        scenario: String,
+        #[arg(long, short)]
+        protocol: String,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long)]
+        mutant: Option<String>,
+        #[arg(long)]
+        swarm: bool,
+        /// Where to write the counterexample (default: built from the inputs).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print one JSON object instead of progress.
+        #[arg(long)]
+        json: bool,
     },
     /// Benchmarks of what faultline finds.
     Bench {
@@ -122,8 +142,10 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::List { what } => list(what).map(|()| true),
         Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json, mutant, swarm } => {
-            let seeds = first_seed..first_seed.saturating_add(seeds);
-            run(&scenario, &protocol, mutant.as_deref(), swarm, seeds, jobs, json)
+            run(&scenario, &protocol, mutant.as_deref(), swarm, (first_seed, seeds), jobs, json)
+        }
+        Cmd::Shrink { scenario, protocol, seed, mutant, swarm, out, json } => {
+            shrink(&scenario, &protocol, mutant.as_deref(), swarm, seed, out, json)
         }
         Cmd::Bench { what: Bench::Detect { starts, budget, jobs, on, json } } => {
             bench_detect(starts, budget, jobs, on.as_deref(), json).map(|()| true)
@@ -243,21 +265,23 @@ fn describe(s: &Scenario) -> String {
     for (store, mode) in &r.stores {
         replication.push_str(&format!(", {store}: {mode:?}"));
     }
+    let workload = match &s.explicit_workload {
+        Some(e) => format!(
+            "explicit: {} orders, {} customers, {} skus, stock {:?}",
+            e.orders.len(),
+            e.balances.len(),
+            e.stock.len(),
+            e.stock
+        ),
+        None => format!(
+            "{} orders over {} ms, {} customers, {} skus, stock {}..{}",
+            w.orders, w.arrival_ms, w.customers, w.skus, w.stock.0, w.stock.1
+        ),
+    };
     format!(
-        "scenario {}: {}\n  workload: {} orders over {} ms, {} customers, {} skus, stock {}..{}\n  \
+        "scenario {}: {}\n  workload: {workload}\n  \
          latency {}..{} ms; {replication}; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
-        s.name,
-        s.description,
-        w.orders,
-        w.arrival_ms,
-        w.customers,
-        w.skus,
-        w.stock.0,
-        w.stock.1,
-        s.latency_ms.0,
-        s.latency_ms.1,
-        s.fault_window_ms,
-        s.settle_ms,
+        s.name, s.description, s.latency_ms.0, s.latency_ms.1, s.fault_window_ms, s.settle_ms,
     )
 }
 
@@ -266,11 +290,13 @@ fn run(
     protocols: &str,
     mutant: Option<&str>,
     swarm: bool,
-    seeds: std::ops::Range<u64>,
+    (first_seed, seeds): (Option<u64>, u64),
     jobs: Option<usize>,
     json: Option<PathBuf>,
 ) -> Result<bool, BadInput> {
     let scenario = Scenario::load(arg).map_err(|e| anyhow!(e))?;
+    let first = first_seed.or(scenario.seed).unwrap_or(0);
+    let seeds = first..first.saturating_add(seeds);
     let mut variants: Vec<Variant> = match mutant {
         // A mutant runs in the protocols whose code it is in.
         Some(_) if protocols == "all" => {
@@ -463,6 +489,7 @@ fn print_failures(arg: &str, variant: Variant, outcomes: &[RunOutcome]) {
             println!("    swarm model: {}", compact(model));
         }
         println!("    replay: faultline replay {arg} {} --seed {}", flags(variant), o.seed);
+        println!("    shrink: faultline shrink {arg} {} --seed {}", flags(variant), o.seed);
     }
     if failing.len() > 20 {
         println!("  … and {} more", failing.len() - 20);
@@ -588,4 +615,77 @@ fn bench_detect(
         std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+fn shrink(
+    arg: &str,
+    protocol: &str,
+    mutant: Option<&str>,
+    swarm: bool,
+    seed: u64,
+    out: Option<PathBuf>,
+    json: bool,
+) -> Result<bool, BadInput> {
+    let (scenario, variant) = inputs(arg, protocol, mutant, swarm)?;
+    let out = out.unwrap_or_else(|| {
+        let m = variant.mutant.map(|m| format!("-{}", m.name())).unwrap_or_default();
+        PathBuf::from(format!("{}-{}{m}-seed{seed}.toml", scenario.name, variant.protocol.name()))
+    });
+    let wall = std::time::Instant::now();
+    let show = |step: &str, s: shrink::Size| {
+        if !json {
+            println!("  {step:<28} {} orders, {} faults", s.orders, s.faults);
+        }
+    };
+    if !json {
+        println!("shrinking {arg} {} --seed {seed}", flags(variant));
+    }
+    let shrunk = shrink::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
+    let text = format!(
+        "# Written by `faultline shrink {arg} {} --seed {seed}`.\n# Reproduce: faultline run {} {} --seeds 1\n{}",
+        flags(variant),
+        out.display(),
+        flags(variant),
+        shrink::to_toml(&shrunk.scenario).map_err(|e| anyhow!("cannot encode the counterexample: {e}"))?
+    );
+    let partial = out.with_extension("partial");
+    std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &out).with_context(|| format!("cannot write {}", out.display()))?;
+    // The file must stand on its own: load it back and run it.
+    let reloaded = Scenario::load(&out.display().to_string()).map_err(|e| anyhow!(e))?;
+    let (o, _) = runner::run_seed(&reloaded, variant, seed, false);
+    let reproduces = o.violations.iter().any(|v| v.invariant == shrunk.invariant);
+    let (b, a) = (shrunk.before, shrunk.after);
+    let wall_ms = wall.elapsed().as_millis() as u64;
+    if json {
+        let doc = serde_json::json!({
+            "invariant": shrunk.invariant,
+            "orders_before": b.orders, "orders_after": a.orders,
+            "faults_before": b.faults, "faults_after": a.faults,
+            "sim_ms_before": b.sim_ms, "sim_ms_after": a.sim_ms,
+            "out": out.display().to_string(),
+            "reproduces": reproduces, "runs": shrunk.runs, "wall_ms": wall_ms,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "\n{}: {} → {} orders, {} → {} faults, {} → {} simulated ms ({} runs, {:.1} s)",
+            shrunk.invariant,
+            b.orders,
+            a.orders,
+            b.faults,
+            a.faults,
+            b.sim_ms,
+            a.sim_ms,
+            shrunk.runs,
+            wall_ms as f64 / 1e3
+        );
+        println!(
+            "wrote {} — {}",
+            out.display(),
+            if reproduces { "reproduces" } else { "DOES NOT reproduce" }
+        );
+        println!("  faultline run {} {} --seeds 1", out.display(), flags(variant));
+    }
+    Ok(reproduces)
 }

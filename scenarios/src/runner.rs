@@ -49,7 +49,7 @@ pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record:
     RunSpec {
         seed,
         protocol,
-        workload: scenario.workload.generate(seed),
+        workload: scenario.workload_for(seed),
         plan,
         fault_window_ms: scenario.fault_window_ms,
         settle_ms: scenario.settle_ms,

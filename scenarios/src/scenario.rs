@@ -5,7 +5,7 @@
 
 use faultline_protocols::check::INVARIANTS;
 use faultline_protocols::shop::gateway::GatewayConfig;
-use faultline_protocols::workload::WorkloadSpec;
+use faultline_protocols::workload::{Workload, WorkloadSpec};
 use faultline_protocols::{Protocol, Topology};
 use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{Fault, FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
@@ -33,6 +33,13 @@ pub struct Scenario {
     pub latency_ms: (u64, u64),
     #[serde(default)]
     pub workload: WorkloadSpec,
+    /// An explicit workload (a shrunk counterexample's); when present it
+    /// replaces the one drawn from `workload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explicit_workload: Option<Workload>,
+    /// The seed this scenario is about (a counterexample's): `run` starts there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// How every store replicates, and how fast a dead primary is replaced.
     #[serde(default)]
     pub replication: ReplicationConfig,
@@ -113,6 +120,9 @@ impl Scenario {
             format!("{origin}{line}: {field}: {msg}")
         };
         s.workload.validate().map_err(|e| at("workload", e))?;
+        if let Some(w) = &s.explicit_workload {
+            w.validate().map_err(|e| at("explicit_workload", e))?;
+        }
         for (field, (lo, hi)) in [
             ("latency_ms", s.latency_ms),
             ("faults.spike_latency_ms", s.faults.spike_latency_ms),
@@ -211,6 +221,11 @@ impl Scenario {
     /// The invariants `protocol` is known to break here (usually none).
     pub fn expected(&self, protocol: Protocol) -> &[String] {
         self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
+    }
+
+    /// The workload of one seed: the explicit one, or one drawn from the spec.
+    pub fn workload_for(&self, seed: u64) -> Workload {
+        self.explicit_workload.clone().unwrap_or_else(|| self.workload.generate(seed))
     }
 
     /// The fault plan of one seed for `protocol`: the explicit plan, or one drawn

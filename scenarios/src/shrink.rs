@@ -1,0 +1,265 @@
+//! Shrinking: from a failing seed to the smallest run that still breaks the
+//! same invariant. The seed's workload and fault plan are made explicit, then
+//! cut down greedily — whole faults and orders by delta debugging (Zeller's
+//! ddmin), then each fault's duration, then the fault window — keeping every
+//! change after which the same invariant still breaks on the same seed. Every
+//! step is a deterministic run, so the same input shrinks to the same file.
+
+use crate::runner::{self, Variant};
+use crate::scenario::Scenario;
+use faultline_protocols::run::{run, RunSpec};
+use faultline_protocols::workload::Order;
+use faultline_sim::{Fault, FaultModel, TimedFault};
+use serde::Serialize;
+
+/// How big a counterexample is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Size {
+    pub orders: usize,
+    pub faults: usize,
+    pub sim_ms: u64,
+}
+
+/// The outcome of a shrink.
+pub struct Shrunk {
+    /// The invariant that still breaks.
+    pub invariant: String,
+    pub before: Size,
+    pub after: Size,
+    /// The minimal counterexample, with its workload, plan and seed explicit.
+    pub scenario: Scenario,
+    /// Runs it took.
+    pub runs: u32,
+}
+
+/// Shrinks the failing run of `seed`. `progress` hears about every accepted step.
+pub fn shrink(
+    scenario: &Scenario,
+    variant: Variant,
+    seed: u64,
+    mut progress: impl FnMut(&str, Size),
+) -> Result<Shrunk, String> {
+    let spec = runner::spec(scenario, variant, seed, false);
+    let first = run_caught(&spec).ok_or_else(|| format!("seed {seed} panics; nothing to shrink"))?;
+    let target = match variant.mutant {
+        Some(m) => first.0.iter().find(|v| m.breaks().contains(&v.as_str())),
+        None => first.0.iter().find(|v| !scenario.expected(variant.protocol).contains(v)),
+    };
+    let Some(target) = target.cloned() else {
+        return Err(format!("seed {seed} breaks no invariant it should keep: nothing to shrink"));
+    };
+    let mut s = Shrinker { spec, target, runs: 1 };
+    let before = s.size(first.1);
+    progress("start", before);
+    loop {
+        let was = (s.spec.plan.events.len(), s.spec.workload.orders.len(), s.spec.fault_window_ms);
+        let durations = durations(&s.spec.plan.events);
+        s.ddmin_faults();
+        progress("fewer faults", s.size(0));
+        s.ddmin_orders();
+        progress("fewer orders", s.size(0));
+        s.shorten_faults();
+        s.shorten_window();
+        progress("shorter faults and window", s.size(0));
+        let now = (s.spec.plan.events.len(), s.spec.workload.orders.len(), s.spec.fault_window_ms);
+        if now == was && durations == self::durations(&s.spec.plan.events) {
+            break;
+        }
+    }
+    let sim_ms = run_caught(&s.spec).map_or(0, |r| r.1);
+    let after = s.size(sim_ms);
+    Ok(Shrunk {
+        invariant: s.target.clone(),
+        before,
+        after,
+        scenario: s.write_back(scenario, variant, seed),
+        runs: s.runs,
+    })
+}
+
+struct Shrinker {
+    spec: RunSpec,
+    target: String,
+    runs: u32,
+}
+
+/// A run's broken invariants and simulated ms; `None` if it panicked.
+fn run_caught(spec: &RunSpec) -> Option<(Vec<String>, u64)> {
+    let r = std::thread::scope(|s| s.spawn(|| run(spec)).join()).ok()?;
+    Some((r.violations.into_iter().map(|v| v.invariant).collect(), r.sim_ms))
+}
+
+fn durations(events: &[TimedFault]) -> Vec<u64> {
+    events.iter().map(|e| duration(&e.fault).unwrap_or(0)).collect()
+}
+
+/// How long a fault lasts, if it has a length.
+fn duration(f: &Fault) -> Option<u64> {
+    match f {
+        Fault::Crash { restart_after_ms: d, .. }
+        | Fault::Pause { duration_ms: d, .. }
+        | Fault::Partition { duration_ms: d, .. }
+        | Fault::LinkCut { duration_ms: d, .. }
+        | Fault::Latency { duration_ms: d, .. }
+        | Fault::Loss { duration_ms: d, .. }
+        | Fault::Duplication { duration_ms: d, .. }
+        | Fault::DiskLatency { duration_ms: d, .. }
+        | Fault::Disk { duration_ms: d, .. } => Some(*d),
+        Fault::Failover { .. } => None,
+    }
+}
+
+fn set_duration(f: &mut Fault, to: u64) {
+    match f {
+        Fault::Crash { restart_after_ms: d, .. }
+        | Fault::Pause { duration_ms: d, .. }
+        | Fault::Partition { duration_ms: d, .. }
+        | Fault::LinkCut { duration_ms: d, .. }
+        | Fault::Latency { duration_ms: d, .. }
+        | Fault::Loss { duration_ms: d, .. }
+        | Fault::Duplication { duration_ms: d, .. }
+        | Fault::DiskLatency { duration_ms: d, .. }
+        | Fault::Disk { duration_ms: d, .. } => *d = to,
+        Fault::Failover { .. } => {}
+    }
+}
+
+impl Shrinker {
+    fn size(&self, sim_ms: u64) -> Size {
+        Size { orders: self.spec.workload.orders.len(), faults: self.spec.plan.events.len(), sim_ms }
+    }
+
+    /// Whether `spec` still breaks the target invariant.
+    fn fails(&mut self, spec: &RunSpec) -> bool {
+        self.runs += 1;
+        run_caught(spec).is_some_and(|(broken, _)| broken.contains(&self.target))
+    }
+
+    /// Keeps the smallest subset of `items` (by ddmin) for which `with` still fails.
+    fn ddmin<T: Clone>(&mut self, items: Vec<T>, with: impl Fn(&RunSpec, Vec<T>) -> RunSpec) -> Vec<T> {
+        let mut items = items;
+        let mut n = 2;
+        while items.len() >= 2 {
+            let chunk = items.len().div_ceil(n);
+            let mut reduced = false;
+            for i in 0..n {
+                let (lo, hi) = (i * chunk, ((i + 1) * chunk).min(items.len()));
+                if lo >= hi {
+                    continue;
+                }
+                let rest: Vec<T> = items[..lo].iter().chain(&items[hi..]).cloned().collect();
+                let candidate = with(&self.spec, rest.clone());
+                if self.fails(&candidate) {
+                    items = rest;
+                    self.spec = candidate;
+                    n = (n - 1).max(2);
+                    reduced = true;
+                    break;
+                }
+            }
+            if !reduced {
+                if n >= items.len() {
+                    break;
+                }
+                n = (n * 2).min(items.len());
+            }
+        }
+        if items.len() == 1 {
+            let candidate = with(&self.spec, vec![]);
+            if self.fails(&candidate) {
+                self.spec = candidate;
+                return vec![];
+            }
+        }
+        items
+    }
+
+    fn ddmin_faults(&mut self) {
+        let events = self.spec.plan.events.clone();
+        self.ddmin(events, |spec, events| {
+            let mut s = spec.clone();
+            s.plan.events = events;
+            s
+        });
+    }
+
+    fn ddmin_orders(&mut self) {
+        let orders = self.spec.workload.orders.clone();
+        self.ddmin(orders, |spec, orders: Vec<Order>| {
+            let mut s = spec.clone();
+            s.workload.orders = orders;
+            s
+        });
+    }
+
+    /// Halves each fault's duration while the failure stays.
+    fn shorten_faults(&mut self) {
+        for i in 0..self.spec.plan.events.len() {
+            while let Some(d) = duration(&self.spec.plan.events[i].fault).filter(|d| *d > 1) {
+                let mut candidate = self.spec.clone();
+                set_duration(&mut candidate.plan.events[i].fault, d / 2);
+                if !self.fails(&candidate) {
+                    break;
+                }
+                self.spec = candidate;
+            }
+        }
+    }
+
+    /// Ends the fault window when the last fault ends, if the failure stays.
+    fn shorten_window(&mut self) {
+        let end = self
+            .spec
+            .plan
+            .events
+            .iter()
+            .map(|e| e.at_ms + duration(&e.fault).unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        if end < self.spec.fault_window_ms {
+            let mut candidate = self.spec.clone();
+            candidate.fault_window_ms = end;
+            if self.fails(&candidate) {
+                self.spec = candidate;
+            }
+        }
+    }
+
+    /// The counterexample as a scenario file: everything the run used, explicit.
+    fn write_back(&self, from: &Scenario, variant: Variant, seed: u64) -> Scenario {
+        let mut s = from.clone();
+        let mutant = variant.mutant.map(|m| format!(" with mutant {}", m.name())).unwrap_or_default();
+        s.name = format!("{}-shrunk", from.name);
+        s.description = format!(
+            "minimal counterexample: {} breaks {} on seed {seed}{mutant} (shrunk from {})",
+            variant.protocol.name(),
+            self.target,
+            from.name
+        );
+        s.fault_window_ms = self.spec.fault_window_ms;
+        s.explicit_workload = Some(self.spec.workload.clone());
+        s.plan = Some(self.spec.plan.events.clone());
+        s.faults = FaultModel::default();
+        s.seed = Some(seed);
+        s
+    }
+}
+
+/// A counterexample as scenario-file text: with its workload and plan
+/// explicit, the generator settings and the fault model say nothing, so they
+/// are left out.
+pub fn to_toml(s: &Scenario) -> Result<String, String> {
+    let mut doc = toml::Value::try_from(s).map_err(|e| e.to_string())?;
+    if let Some(table) = doc.as_table_mut() {
+        if s.plan.is_some() {
+            table.remove("faults");
+        }
+        if s.explicit_workload.is_some() {
+            table.remove("workload");
+        }
+        if s.expect.is_empty() {
+            table.remove("expect");
+        }
+    }
+    toml::to_string(&doc).map_err(|e| e.to_string())
+}
