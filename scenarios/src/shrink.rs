@@ -141,23 +141,21 @@ impl Shrinker {
         let mut n = 2;
         while items.len() >= 2 {
             let chunk = items.len().div_ceil(n);
-            let mut reduced = false;
-            for i in 0..n {
+            // The first chunk whose removal keeps the failure, if any.
+            let kept = (0..n).find_map(|i| {
                 let (lo, hi) = (i * chunk, ((i + 1) * chunk).min(items.len()));
                 if lo >= hi {
-                    continue;
+                    return None;
                 }
                 let rest: Vec<T> = items[..lo].iter().chain(&items[hi..]).cloned().collect();
                 let candidate = with(&self.spec, rest.clone());
-                if self.fails(&candidate) {
-                    items = rest;
-                    self.spec = candidate;
-                    n = (n - 1).max(2);
-                    reduced = true;
-                    break;
-                }
-            }
-            if !reduced {
+                self.fails(&candidate).then_some((rest, candidate))
+            });
+            if let Some((rest, candidate)) = kept {
+                items = rest;
+                self.spec = candidate;
+                n = (n - 1).max(2);
+            } else {
                 if n >= items.len() {
                     break;
                 }
