@@ -2,5 +2,6 @@
 
 mod gateway;
 mod outbox;
+mod properties;
 mod saga;
 mod tcc;
