@@ -95,6 +95,12 @@ enum Cmd {
         mutant: Option<String>,
         #[arg(long)]
         swarm: bool,
+        /// How to show the trace: one timeline, per node, or a sequence diagram.
+        #[arg(long, value_enum, default_value_t = View::Timeline)]
+        view: View,
+        /// The lifelines of the sequence diagram (default: every node but the stores).
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
     },
 }
 
@@ -129,6 +135,13 @@ enum What {
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum View {
+    Timeline,
+    Nodes,
+    Sequence,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum Format {
     Text,
     Json,
@@ -150,8 +163,8 @@ fn main() -> ExitCode {
         Cmd::Bench { what: Bench::Detect { starts, budget, jobs, on, json } } => {
             bench_detect(starts, budget, jobs, on.as_deref(), json).map(|()| true)
         }
-        Cmd::Replay { scenario, protocol, seed, format, mutant, swarm } => {
-            replay(&scenario, &protocol, mutant.as_deref(), swarm, seed, format)
+        Cmd::Replay { scenario, protocol, seed, format, mutant, swarm, view, nodes } => {
+            replay(&scenario, &protocol, mutant.as_deref(), swarm, seed, format, (view, nodes))
         }
     };
     match result {
@@ -503,6 +516,7 @@ fn replay(
     swarm: bool,
     seed: u64,
     format: Format,
+    (view, lifelines): (View, Vec<String>),
 ) -> Result<bool, BadInput> {
     let (scenario, variant) = inputs(arg, protocol, mutant, swarm)?;
     let protocol = variant.protocol;
@@ -525,7 +539,38 @@ fn replay(
     if let Some(model) = &outcome.swarm {
         println!("  swarm model: {}", compact(model));
     }
-    print!("\n{}", timeline::render(events, &result.nodes));
+    match view {
+        View::Timeline => print!("\n{}", timeline::render(events, &result.nodes)),
+        View::Nodes => print!("\n{}", timeline::by_node(events, &result.nodes)),
+        View::Sequence => {
+            let id =
+                |n: &str| result.nodes.iter().position(|x| x == n).map(|i| faultline_sim::NodeId(i as u16));
+            let show: Vec<_> = if lifelines.is_empty() {
+                let service = |n: &&String| !n.contains("-db");
+                result.nodes.iter().filter(service).filter_map(|n| id(n)).collect()
+            } else {
+                let mut show = Vec::new();
+                for n in &lifelines {
+                    let valid = result.nodes.join(", ");
+                    show.push(id(n).ok_or_else(|| anyhow!("unknown node {n:?}; nodes are: {valid}"))?);
+                }
+                show
+            };
+            // The first violated order's life: from submission to its last state write.
+            let focus = outcome.violations.iter().find_map(|v| {
+                let id: u32 = v.subject.strip_prefix("order ")?.parse().ok()?;
+                let o = result.truth.workload.orders.iter().find(|o| o.id == id)?;
+                let last = result.truth.order_history.iter().filter(|h| h.1 == id).map(|h| h.0).max();
+                Some((o.submit_at_ms * 1000, last.unwrap_or(u64::MAX)))
+            });
+            if let Some((lo, hi)) = focus {
+                let hi =
+                    if hi == u64::MAX { "the end".to_string() } else { format!("{:.3}s", hi as f64 / 1e6) };
+                println!("\n» marks the life of the first violated order: {:.3}s to {hi}", lo as f64 / 1e6);
+            }
+            print!("\n{}", timeline::sequence(events, &result.nodes, &show, focus));
+        }
+    }
     let m = &outcome.metrics;
     println!(
         "\n{} orders: {} completed, {} cancelled, {} unsettled; simulated {} ms",

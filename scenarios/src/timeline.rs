@@ -90,3 +90,97 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
     }
     out
 }
+
+/// The same events grouped by node: each node's own story, in time order.
+pub fn by_node(events: &[Event], nodes: &[String]) -> String {
+    let mut out = String::new();
+    let mut ids: Vec<NodeId> = (0..nodes.len() as u16).map(NodeId).collect();
+    ids.push(NodeId::WORLD);
+    for id in ids {
+        let mine: Vec<Event> = events.iter().filter(|e| e.node == id).cloned().collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let title = if id == NodeId::WORLD { "nemesis" } else { &nodes[id.0 as usize] };
+        let _ = writeln!(out, "── {title} ({} events)", mine.len());
+        out.push_str(&render(&mine, nodes));
+    }
+    out
+}
+
+/// A message sequence diagram in text: one lifeline per node in `show`, a row
+/// per message between them (─▶ request, ┄▶ reply), per loss or timeout (✗, ⌛)
+/// and per crash, restart or pause (X, R, P). Rows inside `focus` (a time
+/// window in µs: the violating order's life) are marked with `»`.
+pub fn sequence(events: &[Event], nodes: &[String], show: &[NodeId], focus: Option<(u64, u64)>) -> String {
+    const COL: usize = 12;
+    let col = |id: NodeId| show.iter().position(|n| *n == id);
+    let name = |id: NodeId| nodes.get(id.0 as usize).map(String::as_str).unwrap_or("nemesis");
+    let mut out = String::new();
+    let header: String = show.iter().map(|n| format!("{:<COL$}", truncate(name(*n), COL - 1))).collect();
+    let _ = writeln!(out, "{:>13}  {header}", "");
+    for e in events {
+        let mut cells = vec![' '; show.len() * COL];
+        for i in 0..show.len() {
+            cells[i * COL] = '│';
+        }
+        let label = match &e.kind {
+            EventKind::Send { to, call, msg } | EventKind::Reply { to, call, msg } => {
+                let (Some(a), Some(b)) = (col(e.node), col(*to)) else { continue };
+                let dash = if matches!(e.kind, EventKind::Send { .. }) { '─' } else { '┄' };
+                arrow(&mut cells, a * COL, b * COL, dash);
+                format!("{msg} #{call}")
+            }
+            EventKind::Drop { from, to, call, msg, reason } => {
+                let (Some(a), Some(b)) = (col(*from), col(*to)) else { continue };
+                arrow(&mut cells, a * COL, b * COL, '╌');
+                cells[b * COL] = '✗';
+                format!("{msg} #{call} lost ({reason:?})")
+            }
+            EventKind::Timeout { to, call, msg } => {
+                let Some(a) = col(e.node) else { continue };
+                cells[a * COL] = '⌛';
+                format!("{msg} #{call} to {} timed out", name(*to))
+            }
+            EventKind::Crash { .. } | EventKind::Restart | EventKind::Pause | EventKind::Resume => {
+                let Some(a) = col(e.node) else { continue };
+                let (mark, what) = match e.kind {
+                    EventKind::Crash { .. } => ('X', "crash"),
+                    EventKind::Restart => ('R', "restart"),
+                    EventKind::Pause => ('P', "pause"),
+                    _ => ('r', "resume"),
+                };
+                cells[a * COL] = mark;
+                format!("{} {what}", name(e.node))
+            }
+            EventKind::Injected { fault, detail } => {
+                let Some(a) = col(e.node) else { continue };
+                cells[a * COL] = '!';
+                format!("{fault} {detail}")
+            }
+            _ => continue,
+        };
+        let inside = focus.is_some_and(|(lo, hi)| (lo..=hi).contains(&e.at_us));
+        let mark = if inside { '»' } else { ' ' };
+        let row: String = cells.into_iter().collect();
+        let _ = writeln!(out, "{mark}{:>11.6}s  {}  {label}", e.at_us as f64 / 1e6, row.trim_end());
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+/// Draws an arrow from column `a` to column `b` (either direction).
+fn arrow(cells: &mut [char], a: usize, b: usize, dash: char) {
+    let (lo, hi) = (a.min(b), a.max(b));
+    for c in cells.iter_mut().take(hi).skip(lo + 1) {
+        *c = dash;
+    }
+    if b > a {
+        cells[b - 1] = '▶';
+    } else {
+        cells[b + 1] = '◀';
+    }
+}

@@ -163,6 +163,50 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
         t.lines().filter(|l| !l.starts_with("# Reproduce")).collect::<Vec<_>>().join("\n")
     };
     assert_eq!(body(&out), body(&again), "only the path in the header differs");
+    // Its story, as a sequence diagram with the violating order's life marked.
+    let r = faultline(&[
+        "replay",
+        file,
+        "-p",
+        "saga",
+        "--mutant",
+        "payment-no-idempotency-key",
+        "--seed",
+        "3",
+        "--view",
+        "sequence",
+    ]);
+    let t = text(&r);
+    assert!(t.contains("» marks the life of the first violated order"), "{t}");
+    assert!(t.contains("gw-charge-async") && t.contains('▶') && t.contains('»'), "{t}");
+    assert!(t.matches("MUTANT").count() == 0 && t.contains("mutant payment-no-idempotency-key"), "{t}");
+    let r = faultline(&[
+        "replay",
+        file,
+        "-p",
+        "saga",
+        "--mutant",
+        "payment-no-idempotency-key",
+        "--seed",
+        "3",
+        "--view",
+        "nodes",
+    ]);
+    assert!(text(&r).contains("── gateway (") && text(&r).contains("── payment ("), "{}", text(&r));
+    let r = faultline(&[
+        "replay",
+        file,
+        "-p",
+        "saga",
+        "--seed",
+        "3",
+        "--view",
+        "sequence",
+        "--nodes",
+        "payment,nope",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(text(&r).contains("unknown node \"nope\""), "{}", text(&r));
     // A seed that does not fail has nothing to shrink.
     let o = faultline(&["shrink", "calm", "-p", "saga", "--seed", "0", "--out", file]);
     assert_eq!(o.status.code(), Some(2));
