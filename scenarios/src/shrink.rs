@@ -54,15 +54,17 @@ pub fn shrink(
     loop {
         let was = (s.spec.plan.events.len(), s.spec.workload.orders.len(), s.spec.fault_window_ms);
         let durations = durations(&s.spec.plan.events);
+        let shape = s.spec.workload.clone();
         s.ddmin_faults();
         progress("fewer faults", s.size(0));
         s.ddmin_orders();
         progress("fewer orders", s.size(0));
         s.shorten_faults();
         s.shorten_window();
+        s.simplify_orders();
         progress("shorter faults and window", s.size(0));
         let now = (s.spec.plan.events.len(), s.spec.workload.orders.len(), s.spec.fault_window_ms);
-        if now == was && durations == self::durations(&s.spec.plan.events) {
+        if now == was && durations == self::durations(&s.spec.plan.events) && shape == s.spec.workload {
             break;
         }
     }
@@ -196,6 +198,32 @@ impl Shrinker {
             while let Some(d) = duration(&self.spec.plan.events[i].fault).filter(|d| *d > 1) {
                 let mut candidate = self.spec.clone();
                 set_duration(&mut candidate.plan.events[i].fault, d / 2);
+                if !self.fails(&candidate) {
+                    break;
+                }
+                self.spec = candidate;
+            }
+        }
+    }
+
+    /// Smaller numbers: each order down to one unit, each SKU's stock halved.
+    fn simplify_orders(&mut self) {
+        for i in 0..self.spec.workload.orders.len() {
+            let o = &self.spec.workload.orders[i];
+            if o.qty > 1 {
+                let mut candidate = self.spec.clone();
+                let price = candidate.workload.prices[o.sku as usize];
+                let c = &mut candidate.workload.orders[i];
+                (c.qty, c.amount, c.points) = (1, price, price / 100);
+                if self.fails(&candidate) {
+                    self.spec = candidate;
+                }
+            }
+        }
+        for sku in 0..self.spec.workload.stock.len() {
+            while self.spec.workload.stock[sku] > 0 {
+                let mut candidate = self.spec.clone();
+                candidate.workload.stock[sku] /= 2;
                 if !self.fails(&candidate) {
                     break;
                 }

@@ -11,7 +11,7 @@ use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::{Order, Workload};
 use faultline_protocols::{topology, Protocol};
-use faultline_sim::{Fault, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
+use faultline_sim::{Fault, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use proptest::prelude::*;
 
 const WINDOW_MS: u64 = 4_000;
@@ -47,9 +47,18 @@ fn workload() -> impl Strategy<Value = Workload> {
         })
 }
 
-/// Up to 4 timed faults of every kind that needs no replica, on `nodes`.
-/// Shrinks towards fewer, shorter, earlier faults.
-fn plan(nodes: Vec<String>) -> impl Strategy<Value = FaultPlan> {
+/// Every store is semi-sync replicated, so that failovers lose nothing
+/// acknowledged and the property is "every invariant holds" with no exception.
+fn replication() -> ReplicationConfig {
+    ReplicationConfig { mode: Replication::SemiSync, detection_ms: 500, ..Default::default() }
+}
+
+/// Up to 4 timed faults of every kind the simulator has, on the nodes and
+/// stores of `protocol`. Shrinks towards fewer, shorter, earlier faults.
+fn plan(protocol: Protocol) -> impl Strategy<Value = FaultPlan> {
+    let t = topology(protocol, &replication());
+    let nodes: Vec<String> = t.nodes.into_iter().filter(|n| n != "client").collect();
+    let stores = prop::sample::select(t.replicated);
     let node = prop::sample::select(nodes);
     let duration = 1u64..=2_000;
     let fault = prop_oneof![
@@ -67,7 +76,17 @@ fn plan(nodes: Vec<String>) -> impl Strategy<Value = FaultPlan> {
             duration_ms
         }),
         (0.0f64..0.3, duration.clone()).prop_map(|(rate, duration_ms)| Fault::Loss { rate, duration_ms }),
-        (0.0f64..0.3, duration).prop_map(|(rate, duration_ms)| Fault::Duplication { rate, duration_ms }),
+        (0.0f64..0.3, duration.clone())
+            .prop_map(|(rate, duration_ms)| Fault::Duplication { rate, duration_ms }),
+        stores.prop_map(|store| Fault::Failover { store }),
+        (0.0f64..0.02, 0.0f64..=1.0, 0u64..=5, duration.clone()).prop_map(|(f, t, l, duration_ms)| {
+            Fault::Disk { fsync_fail_rate: f, torn_write_rate: t, extra_latency_ms: (0, l), duration_ms }
+        }),
+        (1u64..=300, duration).prop_map(|(max_ms, duration_ms)| Fault::DiskLatency {
+            min_ms: 0,
+            max_ms,
+            duration_ms
+        }),
     ];
     prop::collection::vec((0u64..WINDOW_MS, fault), 0..=4).prop_map(|events| {
         let mut events: Vec<TimedFault> =
@@ -75,12 +94,6 @@ fn plan(nodes: Vec<String>) -> impl Strategy<Value = FaultPlan> {
         events.sort_by_key(|e| e.at_ms);
         FaultPlan { events }
     })
-}
-
-/// The nodes a plan may name for `protocol` (all but the workload driver).
-fn nodes(protocol: Protocol) -> Vec<String> {
-    let all = topology(protocol, &ReplicationConfig::default()).nodes;
-    all.into_iter().filter(|n| n != "client").collect()
 }
 
 /// Runs one drawn case and returns its violations.
@@ -102,7 +115,7 @@ fn check_with(
         plan,
         fault_window_ms: WINDOW_MS,
         settle_ms: 60_000,
-        world: WorldConfig::default(),
+        world: WorldConfig { replication: replication(), ..WorldConfig::default() },
         gateway: GatewayConfig::default(),
         crash_points: Default::default(),
         mutant,
@@ -117,7 +130,7 @@ proptest! {
 
     #[test]
     fn property_saga_keeps_every_invariant(
-        w in workload(), p in plan(nodes(Protocol::Saga)), seed in any::<u16>()
+        w in workload(), p in plan(Protocol::Saga), seed in any::<u16>()
     ) {
         let broken = check(Protocol::Saga, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
@@ -125,7 +138,7 @@ proptest! {
 
     #[test]
     fn property_tcc_keeps_every_invariant(
-        w in workload(), p in plan(nodes(Protocol::Tcc)), seed in any::<u16>()
+        w in workload(), p in plan(Protocol::Tcc), seed in any::<u16>()
     ) {
         let broken = check(Protocol::Tcc, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
@@ -133,7 +146,7 @@ proptest! {
 
     #[test]
     fn property_outbox_keeps_every_invariant(
-        w in workload(), p in plan(nodes(Protocol::Outbox)), seed in any::<u16>()
+        w in workload(), p in plan(Protocol::Outbox), seed in any::<u16>()
     ) {
         let broken = check(Protocol::Outbox, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
@@ -141,7 +154,7 @@ proptest! {
 
     #[test]
     fn property_2pc_keeps_every_invariant(
-        w in workload(), p in plan(nodes(Protocol::TwoPc)), seed in any::<u16>()
+        w in workload(), p in plan(Protocol::TwoPc), seed in any::<u16>()
     ) {
         let broken = check(Protocol::TwoPc, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
@@ -156,9 +169,9 @@ fn property_finds_and_shrinks_a_known_bug() {
     let config = Config { cases: 256, failure_persistence: None, ..Config::default() };
     let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
     let mut runner = TestRunner::new_with_rng(config, rng);
-    let inputs = (workload(), plan(nodes(Protocol::Outbox)), any::<u16>());
+    let inputs = (workload(), plan(Protocol::Tcc), any::<u16>());
     let result = runner.run(&inputs, |(w, p, seed)| {
-        let broken = check_with(Protocol::Outbox, Some(Mutant::ConsumerNoInbox), w, p, seed);
+        let broken = check_with(Protocol::Tcc, Some(Mutant::TccNoEmptyRollback), w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
         Ok(())
     });
@@ -167,6 +180,6 @@ fn property_finds_and_shrinks_a_known_bug() {
             assert!(w.orders.len() <= 3, "shrunk to {} orders", w.orders.len());
             assert!(p.events.len() <= 3, "shrunk to {} faults", p.events.len());
         }
-        other => panic!("consumer-no-inbox went unnoticed: {other:?}"),
+        other => panic!("tcc-no-empty-rollback went unnoticed: {other:?}"),
     }
 }
