@@ -609,10 +609,11 @@ fn bench_detect(
 ) -> Result<(), BadInput> {
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
-    let head = ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms"];
+    let head =
+        ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms", "shrunk"];
     println!(
-        "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9}",
-        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]
+        "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9} {:>14}",
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8]
     );
     let show = |d: &zoo::Detection| match d.median_seeds() {
         Some(s) if d.caught() as u64 == starts => s.to_string(),
@@ -633,8 +634,16 @@ fn bench_detect(
             (Some(x), Some(y)) => format!("{:.2}", y as f64 / x as f64),
             _ => "-".into(),
         };
+        // The first plain catch, shrunk: how small the counterexample gets.
+        let shrunk = a
+            .caught_at
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|seed| shrink::shrink(&scenario, plain, *seed, |_, _| {}).ok().map(|s| s.after));
+        let small = shrunk.map_or("-".to_string(), |s| format!("{}o {}f", s.orders, s.faults));
         println!(
-            "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9}",
+            "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9} {:>14}",
             m.name(),
             p.name(),
             name,
@@ -642,17 +651,19 @@ fn bench_detect(
             show(&b),
             ratio,
             a.median_wall_ms(),
-            b.median_wall_ms()
+            b.median_wall_ms(),
+            small
         );
         rows.push(serde_json::json!({
             "mutant": m.name(), "protocol": p.name(), "scenario": name,
             "plain": { "median_seeds": a.median_seeds(), "median_wall_ms": a.median_wall_ms(), "per_start": a },
             "swarm": { "median_seeds": b.median_seeds(), "median_wall_ms": b.median_wall_ms(), "per_start": b },
-            "shrunk_size": null,
+            "shrunk_size": shrunk,
         }));
     }
     println!("\nseeds: median over starts of seeds run until the first run that breaks one of the");
-    println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time.");
+    println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time;");
+    println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events).");
     if let Some(path) = json {
         let partial = path.with_extension("partial");
         let text = serde_json::to_string_pretty(&rows).expect("rows serialize");

@@ -52,6 +52,8 @@ pub fn first_catch(scenario: &Scenario, v: Variant, seeds: std::ops::Range<u64>,
 pub struct Detection {
     /// Seeds run until the first catch, per start; `None`: not within the budget.
     pub seeds_to_catch: Vec<Option<u64>>,
+    /// The catching seed itself, per start.
+    pub caught_at: Vec<Option<u64>>,
     /// Wall time until the first catch (or the budget), per start, in ms.
     pub wall_ms: Vec<u64>,
 }
@@ -78,13 +80,14 @@ impl Detection {
 /// Hunts `m` in `protocol` on `scenario` from `starts` starting seeds (spread
 /// far apart), each for at most `budget` seeds.
 pub fn detect(scenario: &Scenario, v: Variant, starts: u64, budget: u64, jobs: usize) -> Detection {
-    let mut d = Detection { seeds_to_catch: vec![], wall_ms: vec![] };
+    let mut d = Detection { seeds_to_catch: vec![], caught_at: vec![], wall_ms: vec![] };
     for k in 0..starts {
         let first = 1_000_000 * (k + 1);
         let t = Instant::now();
         let caught = first_catch(scenario, v, first..first + budget, jobs);
         d.wall_ms.push(t.elapsed().as_millis() as u64);
         d.seeds_to_catch.push(caught.map(|s| s - first + 1));
+        d.caught_at.push(caught);
     }
     d
 }
