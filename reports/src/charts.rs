@@ -1,0 +1,222 @@
+//! The report's charts as SVG text, drawn with plotters' SVG backend: titles,
+//! axes with units, legends. One series per protocol, in a fixed colour each.
+
+use crate::summary::Summary;
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (760, 420);
+
+/// (file name, SVG) of every chart, in the order the report shows them.
+pub fn all(s: &Summary) -> Vec<(String, String)> {
+    vec![
+        (
+            "latency-cdf.svg".into(),
+            cdf(
+                s,
+                "End-to-end latency per protocol (CDF over seeds)",
+                "median order latency of a seed (ms)",
+                |g| &g.seed_latency_p50,
+            ),
+        ),
+        (
+            "consistency-cdf.svg".into(),
+            cdf(
+                s,
+                "Time to consistency per protocol (CDF over seeds)",
+                "p99 time to consistency of a seed (ms)",
+                |g| &g.seed_ttc_p99,
+            ),
+        ),
+        ("intensity.svg".into(), intensity(s)),
+        ("messages.svg".into(), messages(s)),
+    ]
+}
+
+fn colour(i: usize) -> RGBColor {
+    const C: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+    ];
+    C[i % C.len()]
+}
+
+/// Renders with `draw`; a drawing error becomes a chart that says so.
+fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>) -> String {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        let drawn = root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|()| draw(&root));
+        if let Err(e) = drawn {
+            let _ = root.draw_text(
+                &format!("chart failed: {e}"),
+                &("sans-serif", 16).into_font().color(&RED),
+                (20, 20),
+            );
+        }
+        let _ = root.present();
+    }
+    out
+}
+
+fn max_of(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, f64::max).max(1.0) * 1.05
+}
+
+fn cdf(
+    s: &Summary,
+    title: &str,
+    x_label: &str,
+    samples: impl Fn(&crate::summary::Group) -> &Vec<f64>,
+) -> String {
+    let series: Vec<(String, Vec<f64>)> = s
+        .protocols
+        .iter()
+        .map(|p| {
+            let mut v: Vec<f64> =
+                s.groups.iter().filter(|((_, q), _)| q == p).flat_map(|(_, g)| samples(g).clone()).collect();
+            v.sort_by(f64::total_cmp);
+            (p.clone(), v)
+        })
+        .collect();
+    let x_max = max_of(series.iter().flat_map(|(_, v)| v.iter().copied()));
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..1f64)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc("share of seeds")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, (name, v)) in series.iter().enumerate() {
+            let n = v.len().max(1) as f64;
+            let points: Vec<(f64, f64)> =
+                v.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect();
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn intensity(s: &Summary) -> String {
+    let x_max = s.intensities.iter().copied().fold(0.0, f64::max).max(1.0) * 1.05;
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Completed orders as fault intensity grows", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..1f64)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("fault intensity (× the scenario's rates)")
+            .y_desc("completed / submitted")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, p) in s.protocols.iter().enumerate() {
+            // Mean over scenarios at each intensity.
+            let mut points: Vec<(f64, f64)> = Vec::new();
+            for x in &s.intensities {
+                let shares: Vec<f64> = s
+                    .by_intensity
+                    .iter()
+                    .filter(|((_, q), _)| q == p)
+                    .flat_map(|(_, v)| v.iter().filter(|(i, _, _)| i == x).map(|(_, share, _)| *share))
+                    .collect();
+                if !shares.is_empty() {
+                    points.push((*x, shares.iter().sum::<f64>() / shares.len() as f64));
+                }
+            }
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(p.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart
+                .draw_series(points.into_iter().map(|pt| Circle::new(pt, 4, c.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn messages(s: &Summary) -> String {
+    let n = s.scenarios.len().max(1);
+    let y_max = max_of(s.groups.values().map(|g| g.messages_per_order));
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Messages per order", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..n as f64, 0f64..y_max)
+            .map_err(|e| e.to_string())?;
+        let names = s.scenarios.clone();
+        chart
+            .configure_mesh()
+            .x_desc("scenario")
+            .y_desc("messages sent per order")
+            .x_labels(n)
+            .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let width = 0.8 / s.protocols.len().max(1) as f64;
+        for (i, p) in s.protocols.iter().enumerate() {
+            let c = colour(i);
+            let bars: Vec<_> = s
+                .scenarios
+                .iter()
+                .enumerate()
+                .filter_map(|(k, sc)| {
+                    let g = s.groups.get(&(sc.clone(), p.clone()))?;
+                    let x0 = k as f64 + 0.1 + i as f64 * width;
+                    Some(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, g.messages_per_order)], c.filled()))
+                })
+                .collect();
+            chart
+                .draw_series(bars)
+                .map_err(|e| e.to_string())?
+                .label(p.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,152 @@
+//! faultline-reports: turns the JSON lines of runs into a report a design
+//! review can read — one self-contained HTML file (inline SVG charts, inline
+//! CSS, no scripts, no fetches) and a Markdown summary with SVG files beside it.
+//! A pure function of its input: the same lines give the same bytes.
+//!
+//! - [`record`] — one run as the report reads it (a subset of a JSON line).
+//! - [`summary`] — runs grouped per scenario, protocol and fault intensity.
+//! - [`charts`] — the SVG charts, drawn with plotters.
+//! - [`render`] — the HTML and Markdown documents.
+
+pub mod charts;
+pub mod record;
+pub mod render;
+pub mod summary;
+
+pub use record::Record;
+
+/// What produced the report, printed in it so it can be regenerated.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    pub command: String,
+    pub version: String,
+    /// (name, text) of every scenario file the runs came from.
+    pub scenarios: Vec<(String, String)>,
+}
+
+/// A built report: the two documents and the charts the Markdown links to.
+pub struct Report {
+    pub html: String,
+    pub markdown: String,
+    /// (file name, SVG text) for every chart.
+    pub charts: Vec<(String, String)>,
+}
+
+/// Builds the report from run records.
+pub fn build(records: &[Record], provenance: &Provenance) -> Report {
+    let s = summary::Summary::of(records);
+    let charts = charts::all(&s);
+    Report {
+        html: render::html(&s, &charts, provenance),
+        markdown: render::markdown(&s, &charts, provenance),
+        charts,
+    }
+}
+
+/// Writes `report.html`, `report.md` and the charts into `dir`, each file via
+/// a temporary name, so that no half-written file is ever left.
+pub fn write(report: &Report, dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let put = |name: &str, text: &str| {
+        let tmp = dir.join(format!("{name}.partial"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, dir.join(name))
+    };
+    for (name, svg) in &report.charts {
+        put(name, svg)?;
+    }
+    put("report.md", &report.markdown)?;
+    put("report.html", &report.html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two scenarios, two protocols: a pass, an expected violation, a failure.
+    pub(crate) const LINES: &str = r#"{"scenario":"calm","protocol":"saga","seed":0,"verdict":"pass","violations":[],"metrics":{"orders_submitted":20,"orders_completed":9,"orders_cancelled":11,"messages_sent":800,"retries":0,"compensations":11,"latency_ms":{"p50":140.0,"p90":250.0,"p99":300.0,"max":310.0},"time_to_consistency_ms":{"p50":140.0,"p90":250.0,"p99":300.0,"max":310.0},"longest_inconsistency_ms":290.0}}
+{"scenario":"calm","protocol":"tcc","seed":0,"verdict":"pass","violations":[],"metrics":{"orders_submitted":20,"orders_completed":9,"orders_cancelled":11,"messages_sent":1000,"latency_ms":{"p50":230.0,"p90":260.0,"p99":280.0,"max":281.0},"time_to_consistency_ms":{"p99":280.0},"reserved_unit_s":1.5,"authorized_cent_s":3700.0}}
+{"scenario":"failover-async","protocol":"saga","seed":7,"verdict":"expected","violations":[{"invariant":"agreement","subject":"order 3","detail":"order is completed but points awarded: false"}],"metrics":{"orders_submitted":20,"orders_completed":8,"orders_cancelled":12,"messages_sent":1200,"latency_ms":{"p50":340.0,"p99":800.0},"time_to_consistency_ms":{"p99":800.0}}}
+{"scenario":"failover-async","protocol":"tcc","seed":7,"mutant":"tcc-no-hang-guard","verdict":"fail","violations":[{"invariant":"eventual-settlement","subject":"sku 1","detail":"3 units still reserved"}],"metrics":{"orders_submitted":20,"orders_completed":7,"orders_cancelled":13,"messages_sent":1400,"latency_ms":{"p50":360.0,"p99":900.0},"time_to_consistency_ms":{"p99":900.0}}}
+"#;
+
+    fn report(lines: &str) -> Report {
+        let records = record::parse(lines, "test.jsonl").unwrap();
+        let p = Provenance { command: "faultline sweep".into(), version: "0.1.0".into(), scenarios: vec![] };
+        build(&records, &p)
+    }
+
+    #[test]
+    fn the_report_is_a_pure_function_of_its_input() {
+        let (a, b) = (report(LINES), report(LINES));
+        assert_eq!(a.html, b.html);
+        assert_eq!(a.markdown, b.markdown);
+    }
+
+    #[test]
+    fn golden() {
+        let r = report(LINES);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/report.md");
+        if std::env::var("FAULTLINE_UPDATE_GOLDEN").is_ok() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &r.markdown).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).expect("golden file (FAULTLINE_UPDATE_GOLDEN=1 writes it)");
+        assert_eq!(
+            r.markdown, want,
+            "report.md changed; if on purpose, rerun with FAULTLINE_UPDATE_GOLDEN=1"
+        );
+    }
+
+    #[test]
+    fn verdicts_tables_and_violations_are_all_there() {
+        let r = report(LINES);
+        for want in
+            ["pass (1 seeds)", "expected: 1 of 1 seeds", "fail: 1 of 1 seeds (eventual-settlement ×1)"]
+        {
+            assert!(r.html.contains(want), "{want} missing");
+            assert!(r.markdown.contains(want), "{want} missing from the markdown");
+        }
+        assert!(r
+            .html
+            .contains("faultline replay failover-async --protocol tcc --mutant tcc-no-hang-guard --seed 7"));
+        assert!(r
+            .html
+            .contains("faultline shrink failover-async --protocol tcc --mutant tcc-no-hang-guard --seed 7"));
+        assert_eq!(r.charts.len(), 4);
+        assert_eq!(r.html.matches("<svg").count(), 4, "every chart inline");
+        // Self-contained: no script, and nothing fetched (the SVG namespace URI is a name, not a fetch).
+        assert!(!r.html.contains("<script"));
+        for fetch in ["src=", "href=", "url(", "@import"] {
+            assert!(!r.html.contains(fetch), "{fetch} in the report");
+        }
+    }
+
+    #[test]
+    fn every_string_from_the_input_is_escaped() {
+        let evil =
+            LINES.replace("\"calm\"", "\"<script>alert(1)</script>\"").replace("order 3", "order <b>3</b>");
+        let r = report(&evil);
+        assert!(!r.html.contains("<script>"), "a scenario name injected a script");
+        assert!(!r.html.contains("<b>3</b>"));
+        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!r.markdown.contains("<script>"));
+    }
+
+    #[test]
+    fn every_chart_is_well_formed_svg_with_a_title_and_axes() {
+        for (name, svg) in report(LINES).charts {
+            let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(doc.root_element().tag_name().name(), "svg", "{name}");
+            let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+            assert!(texts.len() > 5, "{name}: a title, axis labels and ticks: {texts:?}");
+            assert!(!svg.contains("chart failed"), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let err = record::parse("{\"seed\":1}\nnot json\n", "runs.jsonl").unwrap_err();
+        assert!(err.starts_with("runs.jsonl, line 2:"), "{err}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The report as HTML (one self-contained file: inline CSS and SVG, no
+//! scripts, no fetches) and as Markdown (tables, charts as SVG files beside
+//! it). Every string that comes from a run or a scenario file is escaped.
+
+use crate::summary::{Summary, ViolationClass};
+use crate::Provenance;
+use std::fmt::Write;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for a Markdown table cell.
+fn md(s: &str) -> String {
+    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('\n', " ")
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}\
+h1{font-size:1.6em}h2{font-size:1.3em;margin-top:2em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}\
+th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}\
+td.pass{background:#d9f2d9}td.fail{background:#f8d0d0}td.expected{background:#fcebc4}td.none{background:#eee}\
+.charts svg{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}\
+code,pre{background:#f6f6f6;font-size:.85em}pre{padding:.6em;overflow-x:auto}";
+
+/// Commands that replay and shrink a seed of a class.
+fn commands(c: &ViolationClass, seed: u64) -> (String, String) {
+    let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {m}")).unwrap_or_default();
+    let tail = format!("{} --protocol {}{mutant} --seed {seed}", c.scenario, c.protocol);
+    (format!("faultline replay {tail}"), format!("faultline shrink {tail}"))
+}
+
+fn verdict_cell(s: &Summary, scenario: &str, protocol: &str) -> (&'static str, String) {
+    match s.groups.get(&(scenario.to_string(), protocol.to_string())) {
+        None => ("none", "—".into()),
+        Some(g) if g.fail > 0 => {
+            let inv: Vec<String> = g.failing_invariants.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+            ("fail", format!("fail: {} of {} seeds ({})", g.fail, g.runs, inv.join(", ")))
+        }
+        Some(g) if g.expected > 0 => ("expected", format!("expected: {} of {} seeds", g.expected, g.runs)),
+        Some(g) => ("pass", format!("pass ({} seeds)", g.runs)),
+    }
+}
+
+const COLUMNS: [&str; 15] = [
+    "protocol",
+    "seeds",
+    "completed",
+    "cancelled",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "ttc p99 ms",
+    "longest window ms",
+    "msgs/order",
+    "retries",
+    "compensations",
+    "reserved unit·s",
+    "held $·s",
+    "locks s",
+];
+
+fn row(s: &Summary, scenario: &str, protocol: &str) -> Option<Vec<String>> {
+    let g = s.groups.get(&(scenario.to_string(), protocol.to_string()))?;
+    Some(vec![
+        protocol.to_string(),
+        g.runs.to_string(),
+        g.completed.to_string(),
+        g.cancelled.to_string(),
+        format!("{:.1}", g.latency_p50),
+        format!("{:.1}", g.latency_p90),
+        format!("{:.1}", g.latency_p99),
+        format!("{:.1}", g.ttc_p99),
+        format!("{:.1}", g.longest_inconsistency_ms),
+        format!("{:.1}", g.messages_per_order),
+        g.retries.to_string(),
+        g.compensations.to_string(),
+        format!("{:.1}", g.reserved_unit_s),
+        format!("{:.0}", g.held_dollar_s),
+        format!("{:.1}", g.locked_s),
+    ])
+}
+
+pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String {
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline report</title><style>{CSS}</style></head><body>\n"
+    );
+    let _ = writeln!(h, "<h1>faultline report</h1>");
+    let runs: usize = s.groups.values().map(|g| g.runs).sum();
+    let _ = writeln!(
+        h,
+        "<p>{} scenarios × {} protocols; {runs} runs at fault intensity {}.</p>",
+        s.scenarios.len(),
+        s.protocols.len(),
+        s.base
+    );
+    let _ = writeln!(h, "<h2>Verdicts</h2>\n<table><tr><th>protocol</th>");
+    for sc in &s.scenarios {
+        let _ = write!(h, "<th>{}</th>", esc(sc));
+    }
+    let _ = writeln!(h, "</tr>");
+    for pr in &s.protocols {
+        let _ = write!(h, "<tr><td>{}</td>", esc(pr));
+        for sc in &s.scenarios {
+            let (class, text) = verdict_cell(s, sc, pr);
+            let _ = write!(h, "<td class=\"{class}\">{}</td>", esc(&text));
+        }
+        let _ = writeln!(h, "</tr>");
+    }
+    let _ = writeln!(h, "</table>");
+    let _ = writeln!(h, "<h2>Comparison per scenario</h2>");
+    for sc in &s.scenarios {
+        let _ = writeln!(h, "<h3>{}</h3>\n<table><tr>", esc(sc));
+        for c in COLUMNS {
+            let _ = write!(h, "<th>{}</th>", esc(c));
+        }
+        let _ = writeln!(h, "</tr>");
+        for pr in &s.protocols {
+            if let Some(cells) = row(s, sc, pr) {
+                let cells: Vec<String> = cells.iter().map(|c| format!("<td>{}</td>", esc(c))).collect();
+                let _ = writeln!(h, "<tr>{}</tr>", cells.join(""));
+            }
+        }
+        let _ = writeln!(h, "</table>");
+    }
+    let _ = writeln!(h, "<h2>Charts</h2>\n<div class=\"charts\">");
+    for (_, svg) in charts {
+        // plotters writes an XML declaration-free <svg> element: inline as is.
+        let _ = writeln!(h, "{svg}");
+    }
+    let _ = writeln!(h, "</div>\n<h2>Violations</h2>");
+    if s.violations.is_empty() {
+        let _ = writeln!(h, "<p>No run broke an invariant.</p>");
+    }
+    for (c, seeds) in &s.violations {
+        let mutant = c.mutant.as_ref().map(|m| format!(" with mutant {m}")).unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<h3>{} — {} on {}{} ({}, {} seeds)</h3>",
+            esc(&c.invariant),
+            esc(&c.protocol),
+            esc(&c.scenario),
+            esc(&mutant),
+            esc(&c.verdict),
+            seeds.len()
+        );
+        let list: Vec<String> = seeds.iter().take(20).map(|(seed, _)| seed.to_string()).collect();
+        let more =
+            if seeds.len() > 20 { format!(" … and {} more", seeds.len() - 20) } else { String::new() };
+        let _ = writeln!(h, "<p>seeds: {}{more}</p>", list.join(", "));
+        if let Some((seed, detail)) = seeds.first() {
+            let (replay, shrink) = commands(c, *seed);
+            let _ = writeln!(h, "<p>first: {}</p><pre>{}\n{}</pre>", esc(detail), esc(&replay), esc(&shrink));
+        }
+    }
+    let _ = writeln!(h, "<h2>How this report was made</h2>");
+    let _ = writeln!(h, "<pre>{}</pre>\n<p>faultline {}</p>", esc(&p.command), esc(&p.version));
+    for (name, text) in &p.scenarios {
+        let _ = writeln!(h, "<details><summary>{}</summary><pre>{}</pre></details>", esc(name), esc(text));
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# faultline report\n");
+    let _ = writeln!(m, "## Verdicts\n");
+    let _ =
+        writeln!(m, "| protocol | {} |", s.scenarios.iter().map(|x| md(x)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(m, "|---|{}", "---|".repeat(s.scenarios.len()));
+    for pr in &s.protocols {
+        let cells: Vec<String> = s.scenarios.iter().map(|sc| md(&verdict_cell(s, sc, pr).1)).collect();
+        let _ = writeln!(m, "| {} | {} |", md(pr), cells.join(" | "));
+    }
+    let _ = writeln!(m, "\n## Comparison per scenario");
+    for sc in &s.scenarios {
+        let _ = writeln!(m, "\n### {}\n", md(sc));
+        let _ = writeln!(m, "| {} |", COLUMNS.join(" | "));
+        let _ = writeln!(m, "|---|{}", "---:|".repeat(COLUMNS.len() - 1));
+        for pr in &s.protocols {
+            if let Some(cells) = row(s, sc, pr) {
+                let cells: Vec<String> = cells.iter().map(|c| md(c)).collect();
+                let _ = writeln!(m, "| {} |", cells.join(" | "));
+            }
+        }
+    }
+    let _ = writeln!(m, "\n## Charts\n");
+    for (name, _) in charts {
+        let _ = writeln!(m, "![{name}]({name})\n");
+    }
+    let _ = writeln!(m, "## Violations\n");
+    for (c, seeds) in &s.violations {
+        let first = seeds.first().map(|(seed, _)| commands(c, *seed).0).unwrap_or_default();
+        let _ = writeln!(
+            m,
+            "- **{}** — {} on {} ({}): {} seeds; `{}`",
+            md(&c.invariant),
+            md(&c.protocol),
+            md(&c.scenario),
+            md(&c.verdict),
+            seeds.len(),
+            first
+        );
+    }
+    let _ = writeln!(m, "\nMade by `{}` (faultline {}).", md(&p.command), md(&p.version));
+    m
+}

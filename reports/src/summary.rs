@@ -1,0 +1,170 @@
+//! Runs grouped for the tables and charts: per scenario and protocol at the
+//! base fault intensity, per intensity for the intensity chart, and every
+//! violation class with its seeds.
+
+use crate::record::Record;
+use std::collections::BTreeMap;
+
+/// One protocol on one scenario, over its seeds.
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    pub runs: usize,
+    pub pass: usize,
+    pub expected: usize,
+    pub fail: usize,
+    /// Violations per invariant (failing runs only), for the verdict table.
+    pub failing_invariants: BTreeMap<String, usize>,
+    pub submitted: u64,
+    pub completed: u64,
+    pub cancelled: u64,
+    /// Medians over seeds of each seed's percentile.
+    pub latency_p50: f64,
+    pub latency_p90: f64,
+    pub latency_p99: f64,
+    pub ttc_p99: f64,
+    pub longest_inconsistency_ms: f64,
+    pub messages_per_order: f64,
+    pub retries: u64,
+    pub compensations: u64,
+    pub reserved_unit_s: f64,
+    pub held_dollar_s: f64,
+    pub locked_s: f64,
+    /// Per seed: median latency and p99 time to consistency, for the CDFs.
+    pub seed_latency_p50: Vec<f64>,
+    pub seed_ttc_p99: Vec<f64>,
+}
+
+/// (fault intensity, completed share of orders, median p99 latency in ms).
+pub type IntensityPoint = (f64, f64, f64);
+
+/// A kind of violation: the same invariant broken by the same protocol (and
+/// mutant) on the same scenario, with every seed that showed it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ViolationClass {
+    pub scenario: String,
+    pub protocol: String,
+    pub mutant: Option<String>,
+    pub invariant: String,
+    /// `fail` or `expected`.
+    pub verdict: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub scenarios: Vec<String>,
+    pub protocols: Vec<String>,
+    /// The fault intensity the tables show (1 if it was run).
+    pub base: f64,
+    pub intensities: Vec<f64>,
+    pub groups: BTreeMap<(String, String), Group>,
+    /// (scenario, protocol) → one point per intensity.
+    pub by_intensity: BTreeMap<(String, String), Vec<IntensityPoint>>,
+    /// Each class with (seed, first subject and detail) per run, seeds ascending.
+    pub violations: BTreeMap<ViolationClass, Vec<(u64, String)>>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+impl Summary {
+    pub fn of(records: &[Record]) -> Summary {
+        let mut s = Summary::default();
+        for r in records {
+            if !s.scenarios.contains(&r.scenario) {
+                s.scenarios.push(r.scenario.clone());
+            }
+            if !s.protocols.contains(&r.protocol) {
+                s.protocols.push(r.protocol.clone());
+            }
+            if !s.intensities.iter().any(|i| *i == r.intensity()) {
+                s.intensities.push(r.intensity());
+            }
+        }
+        s.intensities.sort_by(f64::total_cmp);
+        s.base = s
+            .intensities
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - 1.0).abs().total_cmp(&(b - 1.0).abs()))
+            .unwrap_or(1.0);
+        let mut per: BTreeMap<(String, String, u64), Vec<&Record>> = BTreeMap::new();
+        for r in records {
+            per.entry((r.scenario.clone(), r.protocol.clone(), r.intensity().to_bits())).or_default().push(r);
+            for v in r.violations.iter().filter(|_| r.verdict != "pass") {
+                let class = ViolationClass {
+                    scenario: r.scenario.clone(),
+                    protocol: r.protocol.clone(),
+                    mutant: r.mutant.clone(),
+                    invariant: v.invariant.clone(),
+                    verdict: r.verdict.clone(),
+                };
+                let seeds = s.violations.entry(class).or_default();
+                if !seeds.iter().any(|(seed, _)| *seed == r.seed) {
+                    seeds.push((r.seed, format!("{}: {}", v.subject, v.detail)));
+                }
+            }
+        }
+        for seeds in s.violations.values_mut() {
+            seeds.sort_by_key(|(seed, _)| *seed);
+        }
+        for ((scenario, protocol, bits), runs) in per {
+            let g = group(&runs);
+            let share = g.completed as f64 / g.submitted.max(1) as f64;
+            let key = (scenario, protocol);
+            s.by_intensity.entry(key.clone()).or_default().push((f64::from_bits(bits), share, g.latency_p99));
+            if f64::from_bits(bits) == s.base {
+                s.groups.insert(key, g);
+            }
+        }
+        for points in s.by_intensity.values_mut() {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        s
+    }
+}
+
+fn group(runs: &[&Record]) -> Group {
+    let mut g = Group { runs: runs.len(), ..Group::default() };
+    let (mut p50, mut p90, mut p99, mut ttc) = (vec![], vec![], vec![], vec![]);
+    let mut messages = 0;
+    for r in runs {
+        match r.verdict.as_str() {
+            "pass" => g.pass += 1,
+            "expected" => g.expected += 1,
+            _ => {
+                g.fail += 1;
+                for v in &r.violations {
+                    *g.failing_invariants.entry(v.invariant.clone()).or_default() += 1;
+                }
+            }
+        }
+        let m = &r.metrics;
+        g.submitted += m.orders_submitted;
+        g.completed += m.orders_completed;
+        g.cancelled += m.orders_cancelled;
+        messages += m.messages_sent;
+        g.retries += m.retries;
+        g.compensations += m.compensations;
+        g.reserved_unit_s += m.reserved_unit_s;
+        g.held_dollar_s += m.authorized_cent_s / 100.0;
+        g.locked_s += m.locked_s;
+        g.longest_inconsistency_ms = g.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
+        p50.push(m.latency_ms.p50);
+        p90.push(m.latency_ms.p90);
+        p99.push(m.latency_ms.p99);
+        ttc.push(m.time_to_consistency_ms.p99);
+    }
+    g.messages_per_order = messages as f64 / g.submitted.max(1) as f64;
+    g.seed_latency_p50 = p50.clone();
+    g.seed_ttc_p99 = ttc.clone();
+    g.latency_p50 = median(&mut p50);
+    g.latency_p90 = median(&mut p90);
+    g.latency_p99 = median(&mut p99);
+    g.ttc_p99 = median(&mut ttc);
+    g
+}
