@@ -77,6 +77,31 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run every chosen protocol on every chosen scenario (default: the whole
+    /// catalogue, every protocol) on the same seeds, and write a report.
+    Sweep {
+        /// Catalogue names or scenario files (default: the whole catalogue).
+        scenarios: Vec<String>,
+        #[arg(long, short, default_value = "all")]
+        protocol: String,
+        #[arg(long, default_value_t = 50)]
+        seeds: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Fault intensities: each scenario's fault rates scaled by these factors.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        intensity: Vec<f64>,
+        /// Where runs.jsonl, report.html, report.md and the charts go.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Build the report from existing JSON lines (files, or sweep directories).
+    Report {
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Benchmarks of what faultline finds.
     Bench {
         #[command(subcommand)]
@@ -160,6 +185,10 @@ fn main() -> ExitCode {
         Cmd::Shrink { scenario, protocol, seed, mutant, swarm, out, json } => {
             shrink(&scenario, &protocol, mutant.as_deref(), swarm, seed, out, json)
         }
+        Cmd::Sweep { scenarios, protocol, seeds, jobs, intensity, out } => {
+            sweep(&scenarios, &protocol, seeds, jobs, &intensity, &out)
+        }
+        Cmd::Report { inputs, out } => report(&inputs, &out).map(|()| true),
         Cmd::Bench { what: Bench::Detect { starts, budget, jobs, on, json } } => {
             bench_detect(starts, budget, jobs, on.as_deref(), json).map(|()| true)
         }
@@ -744,4 +773,119 @@ fn shrink(
         println!("  faultline run {} {} --seeds 1", out.display(), flags(variant));
     }
     Ok(reproduces)
+}
+
+/// What made a report: the command line, the version, the scenario files.
+fn provenance(names: &[String]) -> faultline_reports::Provenance {
+    faultline_reports::Provenance {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        scenarios: names.iter().filter_map(|n| Some((n.clone(), Scenario::text(n)?))).collect(),
+    }
+}
+
+fn sweep(
+    names: &[String],
+    protocols: &str,
+    seeds: u64,
+    jobs: Option<usize>,
+    intensities: &[f64],
+    out: &std::path::Path,
+) -> Result<bool, BadInput> {
+    let names: Vec<String> =
+        if names.is_empty() { CATALOG.iter().map(|(n, _)| n.to_string()).collect() } else { names.to_vec() };
+    let scenarios: Vec<Scenario> =
+        names.iter().map(|n| Scenario::load(n).map_err(|e| anyhow!(e))).collect::<Result<_, _>>()?;
+    let protocols = parse_protocols(protocols)?;
+    if let Some(bad) = intensities.iter().find(|i| !(i.is_finite() && **i >= 0.0)) {
+        return Err(anyhow!("--intensity {bad}: a factor is a non-negative number").into());
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let runs = out.join("runs.jsonl");
+    let partial = runs.with_extension("partial");
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?,
+    );
+    let total = scenarios.len() as u64 * protocols.len() as u64 * intensities.len() as u64 * seeds;
+    println!(
+        "sweep: {} scenarios × {} protocols × {} intensities × {seeds} seeds = {total} runs, {jobs} jobs",
+        scenarios.len(),
+        protocols.len(),
+        intensities.len()
+    );
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta} {msg}")
+            .expect("template"),
+    );
+    let wall = std::time::Instant::now();
+    let (mut failing, mut write_err) = (0, None);
+    let mut records = Vec::new();
+    for s in &scenarios {
+        for &factor in intensities {
+            let scaled = s.scaled(factor);
+            for &p in &protocols {
+                bar.set_message(format!("{} / {} ×{factor}", s.name, p.name()));
+                runner::run_seeds(&scaled, p, 0..seeds, jobs, |o| {
+                    let mut o = o.clone();
+                    o.intensity = Some(factor);
+                    let line = serde_json::to_string(&o).expect("outcome serializes");
+                    if let Err(e) = writeln!(file, "{line}") {
+                        write_err.get_or_insert(e);
+                    }
+                    failing += usize::from(o.verdict == Verdict::Fail);
+                    records.push(line);
+                    bar.inc(1);
+                });
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(e) = write_err {
+        return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
+    }
+    file.into_inner().map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?.sync_all()?;
+    std::fs::rename(&partial, &runs).with_context(|| format!("cannot write {}", runs.display()))?;
+    let records =
+        faultline_reports::record::parse(&records.join("\n"), "the sweep").map_err(|e| anyhow!(e))?;
+    let report = faultline_reports::build(&records, &provenance(&names));
+    faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
+    println!(
+        "{total} runs in {:.1} s, {failing} failing; wrote {}, {} ({} KB), {}",
+        wall.elapsed().as_secs_f64(),
+        runs.display(),
+        out.join("report.html").display(),
+        report.html.len() / 1024,
+        out.join("report.md").display()
+    );
+    Ok(failing == 0)
+}
+
+fn report(inputs: &[PathBuf], out: &std::path::Path) -> Result<(), BadInput> {
+    let mut records = Vec::new();
+    for input in inputs {
+        let file = if input.is_dir() { input.join("runs.jsonl") } else { input.clone() };
+        let text =
+            std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        records.extend(
+            faultline_reports::record::parse(&text, &file.display().to_string()).map_err(|e| anyhow!(e))?,
+        );
+    }
+    let mut names: Vec<String> = Vec::new();
+    for r in &records {
+        if !names.contains(&r.scenario) {
+            names.push(r.scenario.clone());
+        }
+    }
+    let report = faultline_reports::build(&records, &provenance(&names));
+    faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
+    println!(
+        "{} runs; wrote {} ({} KB) and {}",
+        records.len(),
+        out.join("report.html").display(),
+        report.html.len() / 1024,
+        out.join("report.md").display()
+    );
+    Ok(())
 }

@@ -14,6 +14,9 @@ pub struct RunOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutant: Option<String>,
     pub seed: u64,
+    /// In a sweep, the factor the scenario's fault rates were scaled by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intensity: Option<f64>,
     /// In swarm mode, the fault model this seed drew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<faultline_sim::FaultModel>,
@@ -150,6 +153,7 @@ impl RunOutcome {
             protocol: protocol.to_string(),
             mutant: None,
             swarm: None,
+            intensity: None,
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
             violations: r.violations.clone(),
@@ -170,6 +174,7 @@ impl RunOutcome {
             protocol: protocol.to_string(),
             mutant: None,
             swarm: None,
+            intensity: None,
             seed,
             trace_hash: String::new(),
             violations: vec![violation],

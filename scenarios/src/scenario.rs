@@ -96,6 +96,14 @@ pub const CATALOG: [(&str, &str); 11] = [
 
 impl Scenario {
     /// A catalogue name, or a path to a scenario file.
+    /// The text of a catalogue name or a scenario file, as `load` reads it.
+    pub fn text(arg: &str) -> Option<String> {
+        match CATALOG.iter().find(|(n, _)| *n == arg) {
+            Some((_, text)) => Some(text.to_string()),
+            None => std::fs::read_to_string(arg).ok(),
+        }
+    }
+
     pub fn load(arg: &str) -> Result<Scenario, String> {
         if let Some((name, text)) = CATALOG.iter().find(|(n, _)| *n == arg) {
             return Scenario::parse(text, &format!("catalog/{name}.toml"));
@@ -221,6 +229,17 @@ impl Scenario {
     /// The invariants `protocol` is known to break here (usually none).
     pub fn expected(&self, protocol: Protocol) -> &[String] {
         self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
+    }
+
+    /// The same scenario with its fault rates (and the gateway's callback
+    /// misbehaviour) scaled by `factor`: 0 is calm, 2 twice as rough.
+    pub fn scaled(&self, factor: f64) -> Scenario {
+        let mut s = self.clone();
+        s.faults = self.faults.scaled(factor);
+        let g = &mut s.gateway;
+        g.callback_loss_rate = (g.callback_loss_rate * factor).min(1.0);
+        g.callback_dup_rate = (g.callback_dup_rate * factor).min(1.0);
+        s
     }
 
     /// The workload of one seed: the explicit one, or one drawn from the spec.

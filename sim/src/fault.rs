@@ -250,6 +250,29 @@ impl FaultModel {
 }
 
 impl FaultModel {
+    /// The same model with every rate scaled by `factor` (probabilities capped
+    /// at 1): a sweep's fault intensity. Durations and targets stay.
+    pub fn scaled(&self, factor: f64) -> FaultModel {
+        let mut m = self.clone();
+        let p = |x: f64| (x * factor).min(1.0);
+        m.loss_rate = p(m.loss_rate);
+        m.duplicate_rate = p(m.duplicate_rate);
+        m.fsync_fail_rate = p(m.fsync_fail_rate);
+        m.torn_write_rate = p(m.torn_write_rate);
+        for rate in [
+            &mut m.spike_rate_per_min,
+            &mut m.partition_rate_per_min,
+            &mut m.link_cut_rate_per_min,
+            &mut m.crash_rate_per_min,
+            &mut m.pause_rate_per_min,
+            &mut m.failover_rate_per_min,
+            &mut m.disk_spike_rate_per_min,
+        ] {
+            *rate *= factor;
+        }
+        m
+    }
+
     /// Swarm testing (Groce et al., ISSTA 2012; FoundationDB, TigerBeetle's
     /// VOPR): a model of its own for one seed, drawn from this one. Each fault
     /// kind is on or off with even odds; one that is on gets its rate scaled by

@@ -4,3 +4,4 @@ mod catalogue;
 mod cli;
 mod determinism;
 mod mutants;
+mod report;
