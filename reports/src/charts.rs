@@ -27,7 +27,8 @@ pub fn all(s: &Summary) -> Vec<(String, String)> {
                 |g| &g.seed_ttc_p99,
             ),
         ),
-        ("intensity.svg".into(), intensity(s)),
+        ("intensity.svg".into(), intensity(s, Measure::Completed)),
+        ("intensity-latency.svg".into(), intensity(s, Measure::Latency)),
         ("messages.svg".into(), messages(s)),
     ]
 }
@@ -120,20 +121,38 @@ fn cdf(
     })
 }
 
-fn intensity(s: &Summary) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Measure {
+    Completed,
+    Latency,
+}
+
+fn intensity(s: &Summary, measure: Measure) -> String {
     let x_max = s.intensities.iter().copied().fold(0.0, f64::max).max(1.0) * 1.05;
+    let value = |pt: &crate::summary::IntensityPoint| match measure {
+        Measure::Completed => pt.1,
+        Measure::Latency => pt.2,
+    };
+    let (title, y_desc, y_max) = match measure {
+        Measure::Completed => ("Completed orders as fault intensity grows", "completed / submitted", 1.0),
+        Measure::Latency => (
+            "Latency as fault intensity grows",
+            "median over seeds of p99 latency (ms)",
+            max_of(s.by_intensity.values().flatten().map(|pt| pt.2)),
+        ),
+    };
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Completed orders as fault intensity grows", ("sans-serif", 20))
+            .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, 0f64..1f64)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc("fault intensity (× the scenario's rates)")
-            .y_desc("completed / submitted")
+            .y_desc(y_desc)
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| e.to_string())?;
@@ -145,7 +164,7 @@ fn intensity(s: &Summary) -> String {
                     .by_intensity
                     .iter()
                     .filter(|((_, q), _)| q == p)
-                    .flat_map(|(_, v)| v.iter().filter(|(i, _, _)| i == x).map(|(_, share, _)| *share))
+                    .flat_map(|(_, v)| v.iter().filter(|pt| pt.0 == *x).map(value))
                     .collect();
                 if !shares.is_empty() {
                     points.push((*x, shares.iter().sum::<f64>() / shares.len() as f64));

@@ -22,6 +22,9 @@ pub struct Provenance {
     pub version: String,
     /// (name, text) of every scenario file the runs came from.
     pub scenarios: Vec<(String, String)>,
+    /// Shrunk counterexamples, by violation class: (scenario, protocol, mutant,
+    /// invariant) → the minimal run's sequence diagram.
+    pub counterexamples: std::collections::BTreeMap<(String, String, Option<String>, String), String>,
 }
 
 /// A built report: the two documents and the charts the Markdown links to.
@@ -72,7 +75,8 @@ mod tests {
 
     fn report(lines: &str) -> Report {
         let records = record::parse(lines, "test.jsonl").unwrap();
-        let p = Provenance { command: "faultline sweep".into(), version: "0.1.0".into(), scenarios: vec![] };
+        let p =
+            Provenance { command: "faultline sweep".into(), version: "0.1.0".into(), ..Default::default() };
         build(&records, &p)
     }
 
@@ -113,8 +117,8 @@ mod tests {
         assert!(r
             .html
             .contains("faultline shrink failover-async --protocol tcc --mutant tcc-no-hang-guard --seed 7"));
-        assert_eq!(r.charts.len(), 4);
-        assert_eq!(r.html.matches("<svg").count(), 4, "every chart inline");
+        assert_eq!(r.charts.len(), 5);
+        assert_eq!(r.html.matches("<svg").count(), 5, "every chart inline");
         // Self-contained: no script, and nothing fetched (the SVG namespace URI is a name, not a fetch).
         assert!(!r.html.contains("<script"));
         for fetch in ["src=", "href=", "url(", "@import"] {
@@ -142,6 +146,22 @@ mod tests {
             assert!(texts.len() > 5, "{name}: a title, axis labels and ticks: {texts:?}");
             assert!(!svg.contains("chart failed"), "{name}");
         }
+    }
+
+    #[test]
+    fn a_shrunk_counterexample_is_shown_under_its_class() {
+        let records = record::parse(LINES, "test.jsonl").unwrap();
+        let mut p = Provenance::default();
+        let key = (
+            "failover-async".into(),
+            "tcc".into(),
+            Some("tcc-no-hang-guard".into()),
+            "eventual-settlement".into(),
+        );
+        p.counterexamples.insert(key, "» 1.0s │──▶│ stock-try <late>".into());
+        let r = build(&records, &p);
+        assert!(r.html.contains("shrunk counterexample: sequence diagram"));
+        assert!(r.html.contains("stock-try &lt;late&gt;"), "escaped");
     }
 
     #[test]

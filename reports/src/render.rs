@@ -165,6 +165,14 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
         if let Some((seed, detail)) = seeds.first() {
             let (replay, shrink) = commands(c, *seed);
             let _ = writeln!(h, "<p>first: {}</p><pre>{}\n{}</pre>", esc(detail), esc(&replay), esc(&shrink));
+            let key = (c.scenario.clone(), c.protocol.clone(), c.mutant.clone(), c.invariant.clone());
+            if let Some(diagram) = p.counterexamples.get(&key) {
+                let _ = writeln!(
+                    h,
+                    "<details><summary>shrunk counterexample: sequence diagram</summary><pre>{}</pre></details>",
+                    esc(diagram)
+                );
+            }
         }
     }
     let _ = writeln!(h, "<h2>How this report was made</h2>");

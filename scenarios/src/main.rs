@@ -94,6 +94,10 @@ enum Cmd {
         /// Where runs.jsonl, report.html, report.md and the charts go.
         #[arg(long)]
         out: PathBuf,
+        /// Shrink the first seed of every violation class and put its sequence
+        /// diagram in the report.
+        #[arg(long)]
+        shrink: bool,
     },
     /// Build the report from existing JSON lines (files, or sweep directories).
     Report {
@@ -185,8 +189,8 @@ fn main() -> ExitCode {
         Cmd::Shrink { scenario, protocol, seed, mutant, swarm, out, json } => {
             shrink(&scenario, &protocol, mutant.as_deref(), swarm, seed, out, json)
         }
-        Cmd::Sweep { scenarios, protocol, seeds, jobs, intensity, out } => {
-            sweep(&scenarios, &protocol, seeds, jobs, &intensity, &out)
+        Cmd::Sweep { scenarios, protocol, seeds, jobs, intensity, out, shrink } => {
+            sweep(&scenarios, &protocol, seeds, jobs, &intensity, (&out, shrink))
         }
         Cmd::Report { inputs, out } => report(&inputs, &out).map(|()| true),
         Cmd::Bench { what: Bench::Detect { starts, budget, jobs, on, json } } => {
@@ -571,34 +575,7 @@ fn replay(
     match view {
         View::Timeline => print!("\n{}", timeline::render(events, &result.nodes)),
         View::Nodes => print!("\n{}", timeline::by_node(events, &result.nodes)),
-        View::Sequence => {
-            let id =
-                |n: &str| result.nodes.iter().position(|x| x == n).map(|i| faultline_sim::NodeId(i as u16));
-            let show: Vec<_> = if lifelines.is_empty() {
-                let service = |n: &&String| !n.contains("-db");
-                result.nodes.iter().filter(service).filter_map(|n| id(n)).collect()
-            } else {
-                let mut show = Vec::new();
-                for n in &lifelines {
-                    let valid = result.nodes.join(", ");
-                    show.push(id(n).ok_or_else(|| anyhow!("unknown node {n:?}; nodes are: {valid}"))?);
-                }
-                show
-            };
-            // The first violated order's life: from submission to its last state write.
-            let focus = outcome.violations.iter().find_map(|v| {
-                let id: u32 = v.subject.strip_prefix("order ")?.parse().ok()?;
-                let o = result.truth.workload.orders.iter().find(|o| o.id == id)?;
-                let last = result.truth.order_history.iter().filter(|h| h.1 == id).map(|h| h.0).max();
-                Some((o.submit_at_ms * 1000, last.unwrap_or(u64::MAX)))
-            });
-            if let Some((lo, hi)) = focus {
-                let hi =
-                    if hi == u64::MAX { "the end".to_string() } else { format!("{:.3}s", hi as f64 / 1e6) };
-                println!("\n» marks the life of the first violated order: {:.3}s to {hi}", lo as f64 / 1e6);
-            }
-            print!("\n{}", timeline::sequence(events, &result.nodes, &show, focus));
-        }
+        View::Sequence => print!("\n{}", sequence_of(&result, &outcome, &lifelines)?),
     }
     let m = &outcome.metrics;
     println!(
@@ -781,6 +758,7 @@ fn provenance(names: &[String]) -> faultline_reports::Provenance {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         version: env!("CARGO_PKG_VERSION").to_string(),
         scenarios: names.iter().filter_map(|n| Some((n.clone(), Scenario::text(n)?))).collect(),
+        counterexamples: Default::default(),
     }
 }
 
@@ -790,7 +768,7 @@ fn sweep(
     seeds: u64,
     jobs: Option<usize>,
     intensities: &[f64],
-    out: &std::path::Path,
+    (out, shrink): (&std::path::Path, bool),
 ) -> Result<bool, BadInput> {
     let names: Vec<String> =
         if names.is_empty() { CATALOG.iter().map(|(n, _)| n.to_string()).collect() } else { names.to_vec() };
@@ -849,7 +827,12 @@ fn sweep(
     std::fs::rename(&partial, &runs).with_context(|| format!("cannot write {}", runs.display()))?;
     let records =
         faultline_reports::record::parse(&records.join("\n"), "the sweep").map_err(|e| anyhow!(e))?;
-    let report = faultline_reports::build(&records, &provenance(&names));
+    let mut made = provenance(&names);
+    if shrink {
+        println!("shrinking the first seed of every violation class…");
+        made.counterexamples = counterexamples(&scenarios, &records);
+    }
+    let report = faultline_reports::build(&records, &made);
     faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
     println!(
         "{total} runs in {:.1} s, {failing} failing; wrote {}, {} ({} KB), {}",
@@ -888,4 +871,100 @@ fn report(inputs: &[PathBuf], out: &std::path::Path) -> Result<(), BadInput> {
         out.join("report.md").display()
     );
     Ok(())
+}
+
+/// A run's sequence diagram: `lifelines` (default: every node but the stores),
+/// with the first violated order's life marked.
+fn sequence_of(
+    result: &faultline_protocols::run::RunResult,
+    outcome: &RunOutcome,
+    lifelines: &[String],
+) -> Result<String, BadInput> {
+    let events = result.events.as_deref().unwrap_or_default();
+    let id = |n: &str| result.nodes.iter().position(|x| x == n).map(|i| faultline_sim::NodeId(i as u16));
+    let show: Vec<_> = if lifelines.is_empty() {
+        let service = |n: &&String| !n.contains("-db");
+        result.nodes.iter().filter(service).filter_map(|n| id(n)).collect()
+    } else {
+        let mut show = Vec::new();
+        for n in lifelines {
+            let valid = result.nodes.join(", ");
+            show.push(id(n).ok_or_else(|| anyhow!("unknown node {n:?}; nodes are: {valid}"))?);
+        }
+        show
+    };
+    // The first violated order's life: from submission to its last state write.
+    let focus = outcome.violations.iter().find_map(|v| {
+        let id: u32 = v.subject.strip_prefix("order ")?.parse().ok()?;
+        let o = result.truth.workload.orders.iter().find(|o| o.id == id)?;
+        let last = result.truth.order_history.iter().filter(|h| h.1 == id).map(|h| h.0).max();
+        Some((o.submit_at_ms * 1000, last.unwrap_or(u64::MAX)))
+    });
+    let mut out = String::new();
+    if let Some((lo, hi)) = focus {
+        let hi = if hi == u64::MAX { "the end".to_string() } else { format!("{:.3}s", hi as f64 / 1e6) };
+        out.push_str(&format!(
+            "» marks the life of the first violated order: {:.3}s to {hi}\n\n",
+            lo as f64 / 1e6
+        ));
+    }
+    out.push_str(&timeline::sequence(events, &result.nodes, &show, focus));
+    Ok(out)
+}
+
+/// For every violation class of the sweep at intensity 1: its first seed
+/// shrunk, and the minimal run's sequence diagram.
+fn counterexamples(
+    scenarios: &[Scenario],
+    records: &[faultline_reports::Record],
+) -> std::collections::BTreeMap<(String, String, Option<String>, String), String> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in records.iter().filter(|r| r.intensity() == 1.0 && r.verdict != "pass") {
+        for v in &r.violations {
+            let key = (r.scenario.clone(), r.protocol.clone(), r.mutant.clone(), v.invariant.clone());
+            if out.contains_key(&key) {
+                continue;
+            }
+            let (Some(s), Ok(p)) =
+                (scenarios.iter().find(|s| s.name == r.scenario), Protocol::parse(&r.protocol))
+            else {
+                continue;
+            };
+            let variant = Variant::from(p);
+            let Ok(shrunk) = shrink::shrink_for(s, variant, r.seed, Some(&v.invariant), |_, _| {}) else {
+                continue;
+            };
+            let (outcome, result) = runner::run_seed(&shrunk.scenario, variant, r.seed, true);
+            if let Ok(result) = result {
+                if let Ok(diagram) = sequence_of(&result, &outcome, &[]) {
+                    let (b, a) = (shrunk.before, shrunk.after);
+                    let head = format!(
+                        "{} orders / {} faults shrunk to {} / {}, seed {}\n",
+                        b.orders, b.faults, a.orders, a.faults, r.seed
+                    );
+                    out.insert(key, head + &excerpt(&diagram, 300));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// At most `max` rows of a sequence diagram: the header and the marked rows
+/// (the violated order's life) when there are any, else the first rows.
+fn excerpt(diagram: &str, max: usize) -> String {
+    let lines: Vec<&str> = diagram.lines().collect();
+    let body: Vec<&str> = match lines.iter().position(|l| l.starts_with('»')) {
+        Some(first) => lines[..first]
+            .iter()
+            .chain(lines[first..].iter().filter(|l| l.starts_with('»')))
+            .copied()
+            .collect(),
+        None => lines,
+    };
+    let mut out = body.iter().take(max).copied().collect::<Vec<_>>().join("\n");
+    if body.len() > max {
+        out.push_str(&format!("\n… {} more rows: replay it with --view sequence", body.len() - max));
+    }
+    out
 }

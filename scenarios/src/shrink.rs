@@ -37,13 +37,26 @@ pub fn shrink(
     scenario: &Scenario,
     variant: Variant,
     seed: u64,
+    progress: impl FnMut(&str, Size),
+) -> Result<Shrunk, String> {
+    shrink_for(scenario, variant, seed, None, progress)
+}
+
+/// As [`shrink`], for a chosen invariant (`None`: the first the run should
+/// have kept — for a mutant, the first it is expected to break).
+pub fn shrink_for(
+    scenario: &Scenario,
+    variant: Variant,
+    seed: u64,
+    invariant: Option<&str>,
     mut progress: impl FnMut(&str, Size),
 ) -> Result<Shrunk, String> {
     let spec = runner::spec(scenario, variant, seed, false);
     let first = run_caught(&spec).ok_or_else(|| format!("seed {seed} panics; nothing to shrink"))?;
-    let target = match variant.mutant {
-        Some(m) => first.0.iter().find(|v| m.breaks().contains(&v.as_str())),
-        None => first.0.iter().find(|v| !scenario.expected(variant.protocol).contains(v)),
+    let target = match (invariant, variant.mutant) {
+        (Some(inv), _) => first.0.iter().find(|v| v.as_str() == inv),
+        (None, Some(m)) => first.0.iter().find(|v| m.breaks().contains(&v.as_str())),
+        (None, None) => first.0.iter().find(|v| !scenario.expected(variant.protocol).contains(v)),
     };
     let Some(target) = target.cloned() else {
         return Err(format!("seed {seed} breaks no invariant it should keep: nothing to shrink"));

@@ -48,12 +48,14 @@ fn report_a_tiny_sweep_has_every_protocol_scenario_and_chart() {
     for want in ["saga", "tcc", "outbox", "2pc", "calm", "crash-restart"] {
         assert!(html.contains(want) && md.contains(want), "{want} missing");
     }
-    for chart in ["latency-cdf.svg", "consistency-cdf.svg", "intensity.svg", "messages.svg"] {
+    for chart in
+        ["latency-cdf.svg", "consistency-cdf.svg", "intensity.svg", "intensity-latency.svg", "messages.svg"]
+    {
         let svg = std::fs::read_to_string(out.join(chart)).unwrap();
         roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{chart}: {e}"));
         assert!(md.contains(&format!("({chart})")), "{chart} linked from report.md");
     }
-    assert_eq!(html.matches("<svg").count(), 4);
+    assert_eq!(html.matches("<svg").count(), 5);
     assert!(!out.join("runs.partial").exists() && !out.join("report.html.partial").exists());
     // The same report from the JSON lines alone (the tables; the provenance names the command).
     let again = dir("again");
