@@ -63,6 +63,50 @@ fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Re
     out
 }
 
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A titled chart on `root` over `x` × `y`, its axes labelled with units;
+/// `x_names`, if any, label whole x steps (categories) instead of numbers.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+    (x_desc, y_desc): (&str, &str),
+    x_names: &[String],
+) -> Result<Chart<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    let name = |x: &f64| x_names.get(x.floor() as usize).cloned().unwrap_or_default();
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 13));
+    if !x_names.is_empty() {
+        mesh.x_labels(x_names.len()).x_label_formatter(&name);
+    }
+    mesh.draw().map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+/// The legend: one entry per protocol.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 fn max_of(values: impl Iterator<Item = f64>) -> f64 {
     values.fold(0.0, f64::max).max(1.0) * 1.05
 }
@@ -85,20 +129,7 @@ fn cdf(
         .collect();
     let x_max = max_of(series.iter().flat_map(|(_, v)| v.iter().copied()));
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, 0f64..1f64)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc("share of seeds")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let mut chart = frame(root, title, (0.0..x_max, 0.0..1.0), (x_label, "share of seeds"), &[])?;
         for (i, (name, v)) in series.iter().enumerate() {
             let n = v.len().max(1) as f64;
             let points: Vec<(f64, f64)> =
@@ -110,14 +141,7 @@ fn cdf(
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -142,20 +166,8 @@ fn intensity(s: &Summary, measure: Measure) -> String {
         ),
     };
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("fault intensity (× the scenario's rates)")
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let axes = ("fault intensity (× the scenario's rates)", y_desc);
+        let mut chart = frame(root, title, (0.0..x_max, 0.0..y_max), axes, &[])?;
         for (i, p) in s.protocols.iter().enumerate() {
             // Mean over scenarios at each intensity.
             let mut points: Vec<(f64, f64)> = Vec::new();
@@ -180,13 +192,7 @@ fn intensity(s: &Summary, measure: Measure) -> String {
                 .draw_series(points.into_iter().map(|pt| Circle::new(pt, 4, c.filled())))
                 .map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())
+        legend(&mut chart, SeriesLabelPosition::MiddleRight)
     })
 }
 
@@ -194,23 +200,8 @@ fn messages(s: &Summary) -> String {
     let n = s.scenarios.len().max(1);
     let y_max = max_of(s.groups.values().map(|g| g.messages_per_order));
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Messages per order", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..n as f64, 0f64..y_max)
-            .map_err(|e| e.to_string())?;
-        let names = s.scenarios.clone();
-        chart
-            .configure_mesh()
-            .x_desc("scenario")
-            .y_desc("messages sent per order")
-            .x_labels(n)
-            .x_label_formatter(&|x| names.get(x.floor() as usize).cloned().unwrap_or_default())
-            .label_style(("sans-serif", 12))
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let axes = ("scenario", "messages sent per order");
+        let mut chart = frame(root, "Messages per order", (0.0..n as f64, 0.0..y_max), axes, &s.scenarios)?;
         let width = 0.8 / s.protocols.len().max(1) as f64;
         for (i, p) in s.protocols.iter().enumerate() {
             let c = colour(i);
@@ -230,12 +221,6 @@ fn messages(s: &Summary) -> String {
                 .label(p.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| e.to_string())
+        legend(&mut chart, SeriesLabelPosition::MiddleRight)
     })
 }

@@ -73,14 +73,11 @@ pub fn run_seed(
     let (protocol, mutant) = (variant.protocol, variant.mutant.map(Mutant::name));
     let spec = spec(scenario, variant, seed, record);
     let joined = std::thread::scope(|s| s.spawn(|| run::run(&spec)).join());
-    match joined {
+    let (mut outcome, result) = match joined {
         Ok(result) => {
             // A mutant is there to be caught: nothing it breaks is "expected".
             let expected = if mutant.is_some() { &[] } else { scenario.expected(protocol) };
-            let mut outcome = RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result);
-            outcome.mutant = mutant.map(str::to_string);
-            outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
-            (outcome, Ok(result))
+            (RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result), Ok(result))
         }
         Err(panic) => {
             let message = panic
@@ -88,11 +85,12 @@ pub fn run_seed(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "a panic without a message".into());
-            let mut outcome = RunOutcome::panicked(&scenario.name, protocol.name(), seed, &message);
-            outcome.mutant = mutant.map(str::to_string);
-            (outcome, Err(message))
+            (RunOutcome::panicked(&scenario.name, protocol.name(), seed, &message), Err(message))
         }
-    }
+    };
+    outcome.mutant = mutant.map(str::to_string);
+    outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
+    (outcome, result)
 }
 
 /// Runs `seeds` over `jobs` threads. `each` sees every outcome in seed order, as

@@ -9,7 +9,7 @@ use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::workload::Order;
-use faultline_sim::{Fault, FaultModel, TimedFault};
+use faultline_sim::{FaultModel, TimedFault};
 use serde::Serialize;
 
 /// How big a counterexample is.
@@ -105,38 +105,7 @@ fn run_caught(spec: &RunSpec) -> Option<(Vec<String>, u64)> {
 }
 
 fn durations(events: &[TimedFault]) -> Vec<u64> {
-    events.iter().map(|e| duration(&e.fault).unwrap_or(0)).collect()
-}
-
-/// How long a fault lasts, if it has a length.
-fn duration(f: &Fault) -> Option<u64> {
-    match f {
-        Fault::Crash { restart_after_ms: d, .. }
-        | Fault::Pause { duration_ms: d, .. }
-        | Fault::Partition { duration_ms: d, .. }
-        | Fault::LinkCut { duration_ms: d, .. }
-        | Fault::Latency { duration_ms: d, .. }
-        | Fault::Loss { duration_ms: d, .. }
-        | Fault::Duplication { duration_ms: d, .. }
-        | Fault::DiskLatency { duration_ms: d, .. }
-        | Fault::Disk { duration_ms: d, .. } => Some(*d),
-        Fault::Failover { .. } => None,
-    }
-}
-
-fn set_duration(f: &mut Fault, to: u64) {
-    match f {
-        Fault::Crash { restart_after_ms: d, .. }
-        | Fault::Pause { duration_ms: d, .. }
-        | Fault::Partition { duration_ms: d, .. }
-        | Fault::LinkCut { duration_ms: d, .. }
-        | Fault::Latency { duration_ms: d, .. }
-        | Fault::Loss { duration_ms: d, .. }
-        | Fault::Duplication { duration_ms: d, .. }
-        | Fault::DiskLatency { duration_ms: d, .. }
-        | Fault::Disk { duration_ms: d, .. } => *d = to,
-        Fault::Failover { .. } => {}
-    }
+    events.iter().map(|e| e.fault.duration_ms().unwrap_or(0)).collect()
 }
 
 impl Shrinker {
@@ -208,9 +177,11 @@ impl Shrinker {
     /// Halves each fault's duration while the failure stays.
     fn shorten_faults(&mut self) {
         for i in 0..self.spec.plan.events.len() {
-            while let Some(d) = duration(&self.spec.plan.events[i].fault).filter(|d| *d > 1) {
+            while let Some(d) = self.spec.plan.events[i].fault.duration_ms().filter(|d| *d > 1) {
                 let mut candidate = self.spec.clone();
-                set_duration(&mut candidate.plan.events[i].fault, d / 2);
+                if let Some(len) = candidate.plan.events[i].fault.duration_ms_mut() {
+                    *len = d / 2;
+                }
                 if !self.fails(&candidate) {
                     break;
                 }
@@ -252,7 +223,7 @@ impl Shrinker {
             .plan
             .events
             .iter()
-            .map(|e| e.at_ms + duration(&e.fault).unwrap_or(0))
+            .map(|e| e.at_ms + e.fault.duration_ms().unwrap_or(0))
             .max()
             .unwrap_or(0);
         if end < self.spec.fault_window_ms {

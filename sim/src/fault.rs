@@ -50,6 +50,27 @@ impl Fault {
         }
     }
 
+    /// How long the fault lasts, in ms, for a fault that has a length.
+    pub fn duration_ms(&self) -> Option<u64> {
+        self.clone().duration_ms_mut().copied()
+    }
+
+    /// The fault's length, to change it (a shrinker shortening a fault).
+    pub fn duration_ms_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            Fault::Crash { restart_after_ms: d, .. }
+            | Fault::Pause { duration_ms: d, .. }
+            | Fault::Partition { duration_ms: d, .. }
+            | Fault::LinkCut { duration_ms: d, .. }
+            | Fault::Latency { duration_ms: d, .. }
+            | Fault::Loss { duration_ms: d, .. }
+            | Fault::Duplication { duration_ms: d, .. }
+            | Fault::DiskLatency { duration_ms: d, .. }
+            | Fault::Disk { duration_ms: d, .. } => Some(d),
+            Fault::Failover { .. } => None,
+        }
+    }
+
     /// The nodes this fault names.
     pub fn nodes(&self) -> Vec<&str> {
         match self {
@@ -403,6 +424,23 @@ mod tests {
         let err = plan.validate(&["a".into()], &[]).unwrap_err();
         assert!(err.contains("not a replicated store"), "{err}");
         plan.validate(&["a".into()], &["a".into()]).unwrap();
+    }
+
+    #[test]
+    fn scaling_a_model_scales_its_rates_and_caps_probabilities() {
+        let base = FaultModel {
+            loss_rate: 0.4,
+            crash_rate_per_min: 10.0,
+            restart_after_ms: (100, 3000),
+            targets: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        assert_eq!(base.scaled(0.0).generate(1, 10_000), FaultPlan::default(), "intensity 0 is calm");
+        let double = base.scaled(3.0);
+        assert_eq!((double.loss_rate, double.crash_rate_per_min), (1.0, 30.0), "a probability stops at 1");
+        assert_eq!(double.restart_after_ms, base.restart_after_ms, "durations stay");
+        let crashes = |m: &FaultModel| m.generate(1, 60_000).events.len();
+        assert!(crashes(&double) > crashes(&base), "more faults drawn");
     }
 
     #[test]

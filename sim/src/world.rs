@@ -73,6 +73,7 @@ impl World {
             disk_base_latency: Mutex::new((0, 0)),
             control: Mutex::new(None),
             crash_points: Mutex::new(Default::default()),
+            any_crash_point: AtomicBool::new(false),
             mutant: std::sync::OnceLock::new(),
         });
         World { rt, sim }
@@ -276,6 +277,9 @@ pub struct Sim {
     control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
     /// Armed crash points: name → how many more times it fires.
     crash_points: Mutex<std::collections::BTreeMap<String, u32>>,
+    /// Whether any crash point was ever armed: every commit passes a crash
+    /// point, and most runs arm none, so they skip the lock.
+    any_crash_point: AtomicBool,
     /// The one known bug switched on in this run, by name (see [`Sim::mutant`]).
     mutant: std::sync::OnceLock<String>,
 }
@@ -386,6 +390,7 @@ impl Sim {
     /// Arms the crash point `name` to fire the next `times` times any node reaches it.
     pub fn arm_crash_point(&self, name: &str, times: u32) {
         self.crash_points.lock().unwrap().insert(name.to_string(), times);
+        self.any_crash_point.store(true, Ordering::Relaxed);
     }
 
     /// [`NodeCtx::crash_point`] for code that has the world but no context.
@@ -401,6 +406,9 @@ impl Sim {
     }
 
     fn take_crash_point(&self, name: &str) -> bool {
+        if !self.any_crash_point.load(Ordering::Relaxed) {
+            return false;
+        }
         let mut points = self.crash_points.lock().unwrap();
         match points.get_mut(name) {
             Some(n) if *n > 0 => {

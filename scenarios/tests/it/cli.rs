@@ -164,34 +164,14 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
     };
     assert_eq!(body(&out), body(&again), "only the path in the header differs");
     // Its story, as a sequence diagram with the violating order's life marked.
-    let r = faultline(&[
-        "replay",
-        file,
-        "-p",
-        "saga",
-        "--mutant",
-        "payment-no-idempotency-key",
-        "--seed",
-        "3",
-        "--view",
-        "sequence",
-    ]);
+    let mutant = ["-p", "saga", "--mutant", "payment-no-idempotency-key", "--seed", "3"];
+    let view = |v: &str| faultline(&[&["replay", file][..], &mutant, &["--view", v]].concat());
+    let r = view("sequence");
     let t = text(&r);
     assert!(t.contains("» marks the life of the first violated order"), "{t}");
     assert!(t.contains("gw-charge-async") && t.contains('▶') && t.contains('»'), "{t}");
     assert!(t.matches("MUTANT").count() == 0 && t.contains("mutant payment-no-idempotency-key"), "{t}");
-    let r = faultline(&[
-        "replay",
-        file,
-        "-p",
-        "saga",
-        "--mutant",
-        "payment-no-idempotency-key",
-        "--seed",
-        "3",
-        "--view",
-        "nodes",
-    ]);
+    let r = view("nodes");
     assert!(text(&r).contains("── gateway (") && text(&r).contains("── payment ("), "{}", text(&r));
     let r = faultline(&[
         "replay",
