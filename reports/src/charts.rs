@@ -47,9 +47,16 @@ fn colour(i: usize) -> RGBColor {
 
 /// Renders with `draw`; a drawing error becomes a chart that says so.
 fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>) -> String {
+    svg_sized(SIZE, draw)
+}
+
+fn svg_sized(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>,
+) -> String {
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         let drawn = root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|()| draw(&root));
         if let Err(e) = drawn {
             let _ = root.draw_text(
@@ -70,7 +77,8 @@ type Chart<'a, 'b> = ChartContext<
 >;
 
 /// A titled chart on `root` over `x` × `y`, its axes labelled with units;
-/// `x_names`, if any, label whole x steps (categories) instead of numbers.
+/// `x_names`, if any, label the middle of each whole x step (categories)
+/// instead of numbers.
 fn frame<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     title: &str,
@@ -85,11 +93,15 @@ fn frame<'a, 'b>(
         .y_label_area_size(60)
         .build_cartesian_2d(x, y)
         .map_err(|e| e.to_string())?;
-    let name = |x: &f64| x_names.get(x.floor() as usize).cloned().unwrap_or_default();
+    // Ticks every half step; the names go on the middles.
+    let name = |x: &f64| match (x.fract() - 0.5).abs() < 1e-6 {
+        true => x_names.get(x.floor() as usize).cloned().unwrap_or_default(),
+        false => String::new(),
+    };
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 13));
     if !x_names.is_empty() {
-        mesh.x_labels(x_names.len()).x_label_formatter(&name);
+        mesh.x_labels(2 * x_names.len() + 1).x_label_formatter(&name);
     }
     mesh.draw().map_err(|e| e.to_string())?;
     Ok(chart)
@@ -199,7 +211,9 @@ fn intensity(s: &Summary, measure: Measure) -> String {
 fn messages(s: &Summary) -> String {
     let n = s.scenarios.len().max(1);
     let y_max = max_of(s.groups.values().map(|g| g.messages_per_order));
-    svg(|root| {
+    // Room for every scenario's name under its bars.
+    let width = SIZE.0.max(110 * n as u32);
+    svg_sized((width, SIZE.1), |root| {
         let axes = ("scenario", "messages sent per order");
         let mut chart = frame(root, "Messages per order", (0.0..n as f64, 0.0..y_max), axes, &s.scenarios)?;
         let width = 0.8 / s.protocols.len().max(1) as f64;
