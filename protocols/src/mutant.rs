@@ -1,146 +1,128 @@
-//! The bug zoo: each protocol with one named, real-world bug switched on. A
-//! mutant changes as little code as possible at the exact spot of the bug,
-//! where `mutant::acts(.., Mutant::X)` marks it (FoundationDB's BUGGIFY style),
+//! The bug zoo: known, real-world bugs that can be switched on in a protocol's
+//! code. A mutant changes as little code as possible at the exact spot of the
+//! bug, where `mutant::acts(.., &BUG)` marks it (FoundationDB's BUGGIFY style),
 //! and the trace records every time it acts. The checker must catch each one.
+//!
+//! A protocol lists the mutants its code can take ([`crate::Protocol::mutants`]);
+//! a team's protocol defines its own [`Mutant`] values the same way.
 
-use crate::Protocol;
+use crate::check::Invariant::{self, *};
 use faultline_sim::{Endpoint, EventKind};
 
 /// A known bug, by stable name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Mutant {
-    SagaTimeoutIsFailure,
-    SagaCompensationNotIdempotent,
-    SagaLogUnsynced,
-    TccNoEmptyRollback,
-    TccNoHangGuard,
-    TccConfirmNotIdempotent,
-    TccBarrierOutsideTxn,
-    OutboxDualWrite,
-    OutboxMarkBeforeAck,
-    ConsumerNoInbox,
-    PaymentNoIdempotencyKey,
-    CallbackNotDeduped,
-    StockCheckOffByOne,
-}
-
-use Mutant::*;
-use Protocol::{Outbox, Saga, Tcc, TwoPc};
-
-/// name, protocols it applies to, mechanism, invariants it is expected to break
-/// (any one of them counts as caught), the real-world failure it models.
-type Entry = (Mutant, &'static str, &'static [Protocol], &'static str, &'static [&'static str]);
-
-#[rustfmt::skip]
-const TABLE: [Entry; 13] = [
-    (SagaTimeoutIsFailure, "saga-timeout-is-failure", &[Saga],
-     "a charge that timed out is treated as failed and never compensated, though the gateway charged it",
-     &["no-double-charge", "money-conservation"]),
-    (SagaCompensationNotIdempotent, "saga-compensation-not-idempotent", &[Saga],
-     "a retried or duplicated compensation is applied again: a refund goes out without an idempotency key, a restock puts the stock back twice",
-     &["exactly-once-effects", "stock-conservation", "no-double-charge", "money-conservation"]),
-    (SagaLogUnsynced, "saga-log-unsynced", &[Saga],
-     "the orchestrator moves on before its saga-log write is durable (fire and forget); lost or reordered writes leave sagas nobody drives",
-     &["eventual-settlement", "agreement"]),
-    (TccNoEmptyRollback, "tcc-no-empty-rollback", &[Tcc],
-     "a Cancel for a Try that never arrived puts back stock that was never reserved",
-     &["stock-conservation"]),
-    (TccNoHangGuard, "tcc-no-hang-guard", &[Tcc],
-     "a Try that arrives after its Cancel still reserves, and nothing ever releases it",
-     &["eventual-settlement"]),
-    (TccConfirmNotIdempotent, "tcc-confirm-not-idempotent", &[Tcc],
-     "a retried or duplicated Confirm sells the reservation (and grants the points) again",
-     &["exactly-once-effects", "stock-conservation", "no-double-charge"]),
-    (TccBarrierOutsideTxn, "tcc-barrier-outside-txn", &[Tcc],
-     "the Try's barrier row is committed in its own transaction before the business change: a lost change is then 'tried before'",
-     &["exactly-once-effects", "stock-conservation", "agreement"]),
-    (OutboxDualWrite, "outbox-dual-write", &[Outbox],
-     "a reaction commits, then publishes its event directly, once, instead of through the outbox",
-     &["no-phantom-events", "agreement", "eventual-settlement"]),
-    (OutboxMarkBeforeAck, "outbox-mark-before-ack", &[Outbox],
-     "the relay marks a row sent before the broker acknowledged it, so a failed publish loses the event",
-     &["no-phantom-events", "eventual-settlement"]),
-    (ConsumerNoInbox, "consumer-no-inbox", &[Outbox],
-     "a consumer applies a redelivered message again: no inbox row guards the effect",
-     &["exactly-once-effects", "stock-conservation"]),
-    (PaymentNoIdempotencyKey, "payment-no-idempotency-key", &[Saga, Outbox],
-     "each charge attempt goes to the gateway under a fresh key, so a retry charges again",
-     &["no-double-charge"]),
-    (CallbackNotDeduped, "callback-not-deduped", &[Saga],
-     "a gateway callback sets the payment's state whatever it is, so a late duplicate undoes a refund",
-     &["agreement", "legal-transitions", "exactly-once-effects"]),
-    (StockCheckOffByOne, "stock-check-off-by-one", &[Saga, Tcc, Outbox, TwoPc],
-     "the stock check lets one unit too many through: the missing `=` of a `>=`",
-     &["stock-conservation"]),
-];
-
-impl Mutant {
-    pub const ALL: [Mutant; 13] = {
-        let mut all = [StockCheckOffByOne; 13];
-        let mut i = 0;
-        while i < 13 {
-            all[i] = TABLE[i].0;
-            i += 1;
-        }
-        all
-    };
-
-    fn entry(self) -> &'static Entry {
-        TABLE.iter().find(|e| e.0 == self).expect("every mutant is in the table")
-    }
-
-    pub fn name(self) -> &'static str {
-        self.entry().1
-    }
-
-    /// The protocols whose code the bug is in.
-    pub fn protocols(self) -> &'static [Protocol] {
-        self.entry().2
-    }
-
-    pub fn mechanism(self) -> &'static str {
-        self.entry().3
-    }
-
+#[derive(Clone, Copy, Debug)]
+pub struct Mutant {
+    /// The name `--mutant` takes; unique among the registered protocols.
+    pub name: &'static str,
+    /// What the bug does, in one sentence.
+    pub mechanism: &'static str,
     /// The invariants it is expected to break; catching any one of them counts.
-    pub fn breaks(self) -> &'static [&'static str] {
-        self.entry().4
-    }
+    pub breaks: &'static [Invariant],
+}
 
-    /// Parses a mutant name; the error lists the valid names.
-    pub fn parse(name: &str) -> Result<Mutant, String> {
-        Mutant::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            let valid: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
-            format!("unknown mutant {name:?}; valid mutants: {}", valid.join(", "))
-        })
+impl PartialEq for Mutant {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
     }
 }
+
+impl Eq for Mutant {}
 
 /// True when `m` is this run's mutant: the caller then takes the buggy path.
 /// Every time it does, the trace says so, on the node where it acts.
-pub fn acts(ep: &Endpoint, m: Mutant) -> bool {
-    let on = ep.sim().mutant() == Some(m.name());
+pub fn acts(ep: &Endpoint, m: &Mutant) -> bool {
+    let on = ep.sim().mutant() == Some(m.name);
     if on {
-        let kind = EventKind::Injected { fault: "mutant", detail: m.name().to_string() };
+        let kind = EventKind::Injected { fault: "mutant", detail: m.name.to_string() };
         ep.sim().record(ep.node(), kind);
     }
     on
 }
 
+// The built-in protocols' bugs. They are defined here, not with each protocol,
+// because several act in the shop's shared participant code.
+
+pub const SAGA_TIMEOUT_IS_FAILURE: Mutant = Mutant {
+    name: "saga-timeout-is-failure",
+    mechanism: "a charge that timed out is treated as failed and never compensated, though the gateway charged it",
+    breaks: &[NoDoubleCharge, MoneyConservation],
+};
+pub const SAGA_COMPENSATION_NOT_IDEMPOTENT: Mutant = Mutant {
+    name: "saga-compensation-not-idempotent",
+    mechanism: "a retried or duplicated compensation is applied again: a refund goes out without an idempotency key, a restock puts the stock back twice",
+    breaks: &[ExactlyOnceEffects, StockConservation, NoDoubleCharge, MoneyConservation],
+};
+pub const SAGA_LOG_UNSYNCED: Mutant = Mutant {
+    name: "saga-log-unsynced",
+    mechanism: "the orchestrator moves on before its saga-log write is durable (fire and forget); lost or reordered writes leave sagas nobody drives",
+    breaks: &[EventualSettlement, Agreement],
+};
+pub const TCC_NO_EMPTY_ROLLBACK: Mutant = Mutant {
+    name: "tcc-no-empty-rollback",
+    mechanism: "a Cancel for a Try that never arrived puts back stock that was never reserved",
+    breaks: &[StockConservation],
+};
+pub const TCC_NO_HANG_GUARD: Mutant = Mutant {
+    name: "tcc-no-hang-guard",
+    mechanism: "a Try that arrives after its Cancel still reserves, and nothing ever releases it",
+    breaks: &[EventualSettlement],
+};
+pub const TCC_CONFIRM_NOT_IDEMPOTENT: Mutant = Mutant {
+    name: "tcc-confirm-not-idempotent",
+    mechanism: "a retried or duplicated Confirm sells the reservation (and grants the points) again",
+    breaks: &[ExactlyOnceEffects, StockConservation, NoDoubleCharge],
+};
+pub const TCC_BARRIER_OUTSIDE_TXN: Mutant = Mutant {
+    name: "tcc-barrier-outside-txn",
+    mechanism: "the Try's barrier row is committed in its own transaction before the business change: a lost change is then 'tried before'",
+    breaks: &[ExactlyOnceEffects, StockConservation, Agreement],
+};
+pub const OUTBOX_DUAL_WRITE: Mutant = Mutant {
+    name: "outbox-dual-write",
+    mechanism: "a reaction commits, then publishes its event directly, once, instead of through the outbox",
+    breaks: &[NoPhantomEvents, Agreement, EventualSettlement],
+};
+pub const OUTBOX_MARK_BEFORE_ACK: Mutant = Mutant {
+    name: "outbox-mark-before-ack",
+    mechanism: "the relay marks a row sent before the broker acknowledged it, so a failed publish loses the event",
+    breaks: &[NoPhantomEvents, EventualSettlement],
+};
+pub const CONSUMER_NO_INBOX: Mutant = Mutant {
+    name: "consumer-no-inbox",
+    mechanism: "a consumer applies a redelivered message again: no inbox row guards the effect",
+    breaks: &[ExactlyOnceEffects, StockConservation],
+};
+pub const PAYMENT_NO_IDEMPOTENCY_KEY: Mutant = Mutant {
+    name: "payment-no-idempotency-key",
+    mechanism: "each charge attempt goes to the gateway under a fresh key, so a retry charges again",
+    breaks: &[NoDoubleCharge],
+};
+pub const CALLBACK_NOT_DEDUPED: Mutant = Mutant {
+    name: "callback-not-deduped",
+    mechanism: "a gateway callback sets the payment's state whatever it is, so a late duplicate undoes a refund",
+    breaks: &[Agreement, LegalTransitions, ExactlyOnceEffects],
+};
+pub const STOCK_CHECK_OFF_BY_ONE: Mutant = Mutant {
+    name: "stock-check-off-by-one",
+    mechanism: "the stock check lets one unit too many through: the missing `=` of a `>=`",
+    breaks: &[StockConservation],
+};
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::Registry;
 
     #[test]
     fn names_are_unique_and_parse_back() {
-        for m in Mutant::ALL {
-            assert_eq!(Mutant::parse(m.name()), Ok(m));
-            assert!(!m.protocols().is_empty() && !m.breaks().is_empty());
-            for inv in m.breaks() {
-                assert!(crate::check::INVARIANTS.iter().any(|(n, _)| n == inv), "{inv}");
-            }
+        let r = Registry::builtin();
+        let all = r.mutants();
+        assert_eq!(all.len(), 13);
+        for (m, protocols) in &all {
+            assert_eq!(r.mutant(m.name), Ok(*m));
+            assert!(!protocols.is_empty() && !m.breaks.is_empty());
+            assert_eq!(all.iter().filter(|(o, _)| o.name == m.name).count(), 1, "{}", m.name);
         }
-        let err = Mutant::parse("nope").unwrap_err();
+        let err = r.mutant("nope").unwrap_err().to_string();
         assert!(err.contains("valid mutants: saga-timeout-is-failure"), "{err}");
     }
 }

@@ -5,7 +5,8 @@
 use crate::check::{self, GroundTruth, Violation};
 use crate::shop::gateway::GatewayConfig;
 use crate::workload::Workload;
-use crate::Protocol;
+use crate::protocol::{ProtocolRef, Resource};
+use crate::shop::Service;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct RunSpec {
     pub seed: u64,
-    pub protocol: Protocol,
+    pub protocol: ProtocolRef,
     pub workload: Workload,
     pub plan: FaultPlan,
     /// Faults act until this time; then everything is healed.
@@ -67,7 +68,7 @@ const SETTLE_POLL: Duration = Duration::from_millis(250);
 pub fn run(spec: &RunSpec) -> RunResult {
     let mut world = World::new(spec.seed, spec.world.clone());
     if let Some(m) = spec.mutant {
-        world.sim().set_mutant(m.name());
+        world.sim().set_mutant(m.name);
     }
     for (point, times) in &spec.crash_points {
         world.sim().arm_crash_point(point, *times);
@@ -83,7 +84,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         tokio::time::sleep(Duration::from_micros(last_order_us.saturating_sub(Sim::now_us()))).await;
         loop {
             let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
-            if check::pending(&truth).is_empty() || Sim::now_us() >= deadline_us {
+            if check::pending(&truth, spec.protocol).is_empty() || Sim::now_us() >= deadline_us {
                 break;
             }
             tokio::time::sleep(SETTLE_POLL).await;
@@ -91,7 +92,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
     });
     let sim_ms = world.run(async { Sim::now_us() / 1000 });
     let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
-    let violations = check::check(&truth);
+    let violations = check::check(&truth, spec.protocol);
     let submitted = dep.stats.submit_times();
     let mut done_us: BTreeMap<u32, u64> = BTreeMap::new();
     for (at, id, state) in &truth.order_history {
@@ -160,23 +161,22 @@ impl Area {
 }
 
 /// What a protocol's work cost, read from the acknowledged commits of the shop's
-/// stores (not the coordinator's log: agreement is between services).
+/// stores (not the protocol's own: agreement is between services). What counts
+/// as held is the protocol's to say ([`crate::Protocol::held`]).
 fn costs(dep: &crate::Deployment, sim: &Sim, submitted: &BTreeMap<u32, u64>, end_ms: u64) -> Costs {
-    let s = &dep.shop;
-    // Each member of a replica set, with its set's name: a row is the same row
+    // Each member of a replica set, with its service: a row is the same row
     // whichever member was primary when it was written.
-    let shop_stores: BTreeMap<_, _> =
-        [&s.order_db, &s.inventory_db, &s.payment_db, &s.points_db, &s.notification_db]
-            .iter()
-            .flat_map(|set| set.members.iter().map(|m| (*m, set.name.clone())))
-            .collect();
+    let shop_stores: BTreeMap<_, _> = Service::ALL
+        .into_iter()
+        .flat_map(|service| dep.shop.db(service).members.iter().map(move |m| (*m, service)))
+        .collect();
     let mut span: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    // Reserved units and held locks over time, stepped at commits.
-    let mut reserved: BTreeMap<String, i64> = BTreeMap::new();
-    let mut locks: BTreeMap<String, i64> = BTreeMap::new();
+    // Reserved units and held locks over time, stepped at commits; per service
+    // and key, so the payment's and the points' customer locks are different rows.
+    let mut levels: BTreeMap<(Resource, Service, String), i64> = BTreeMap::new();
     let (mut units, mut locked) = (Area::default(), Area::default());
     for c in sim.commits().iter() {
-        let Some(store) = shop_stores.get(&c.store) else { continue };
+        let Some(service) = shop_stores.get(&c.store).copied() else { continue };
         for (k, v) in &c.writes {
             // The relay's mark-sent is bookkeeping, not a service changing its mind.
             if let Some(id) = order_of(k).filter(|_| !k.starts_with("outbox/")) {
@@ -184,14 +184,13 @@ fn costs(dep: &crate::Deployment, sim: &Sim, submitted: &BTreeMap<u32, u64>, end
                 e.0 = e.0.min(c.at_us);
                 e.1 = e.1.max(c.at_us);
             }
-            if k.ends_with("/reserved") {
-                let now = v.as_ref().and_then(faultline_sim::Value::as_int).unwrap_or(0);
-                units.step(c.at_us, now - reserved.insert(k.clone(), now).unwrap_or(0));
-            }
-            if k.starts_with("lock/") {
-                // Per store: the payment's and the points' customer locks are different rows.
-                let now = v.is_some() as i64;
-                locked.step(c.at_us, now - locks.insert(format!("{store}/{k}"), now).unwrap_or(0));
+            if let Some((resource, now)) = dep.protocol.held(service, k, v.as_ref()) {
+                let before = levels.insert((resource, service, k.clone()), now).unwrap_or(0);
+                let area = match resource {
+                    Resource::ReservedStock => &mut units,
+                    Resource::RowLock => &mut locked,
+                };
+                area.step(c.at_us, now - before);
             }
         }
     }

@@ -13,7 +13,7 @@
 //! abort releases it — which is what makes 2PC block.
 
 use super::{Failure, Reply};
-use crate::mutant::{self, Mutant};
+use crate::mutant;
 use faultline_sim::{Endpoint, Op, StoreClient, TxnError, Value};
 use std::future::Future;
 use std::time::Duration;
@@ -89,7 +89,7 @@ pub async fn try_branch(
     on_business: impl FnOnce(usize) -> Failure,
 ) -> Reply {
     let ep = store.endpoint();
-    let hang_guard = match mutant::acts(ep, Mutant::TccNoHangGuard) {
+    let hang_guard = match mutant::acts(ep, &mutant::TCC_NO_HANG_GUARD) {
         true => Op::Get(key(order, branch, Phase::Cancel)), // looks, refuses nothing
         false => Op::Expect(key(order, branch, Phase::Cancel), None),
     };
@@ -98,7 +98,7 @@ pub async fn try_branch(
     let n_locks = locks.as_ref().map_or(0, Vec::len);
     ops.extend(locks.unwrap_or_default());
     ops.extend(business);
-    if mutant::acts(ep, Mutant::TccBarrierOutsideTxn) {
+    if mutant::acts(ep, &mutant::TCC_BARRIER_OUTSIDE_TXN) {
         // The barrier commits alone; the business change follows in a second
         // transaction, and a retry after losing it finds the barrier: "tried".
         let business = ops.split_off(2);
@@ -137,7 +137,7 @@ pub async fn confirm_branch(
     // The coordinator confirms only branches whose Try succeeded: no Try row
     // means this store lost it.
     let Some(value) = tried else { return Reply::Failed(Failure::Inconsistent) };
-    let mut ops = match mutant::acts(store.endpoint(), Mutant::TccConfirmNotIdempotent) {
+    let mut ops = match mutant::acts(store.endpoint(), &mutant::TCC_CONFIRM_NOT_IDEMPOTENT) {
         true => vec![Op::Put(key(order, branch, Phase::Confirm), Value::Int(1))], // records, never refuses
         false => vec![Op::InsertIfAbsent(key(order, branch, Phase::Confirm), Value::Int(1))],
     };

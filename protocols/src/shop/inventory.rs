@@ -3,7 +3,7 @@
 //! are idempotent and a deduction that arrives after its compensation is refused.
 
 use super::{barrier, labels, run_service, unknown_or, Failure, Reply};
-use crate::mutant::{self, Mutant};
+use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
@@ -86,7 +86,7 @@ const BRANCH: &str = "inventory";
 
 /// The lowest `available` may go: 0, or -1 with the off-by-one mutant.
 pub(crate) fn floor(ep: &Endpoint) -> i64 {
-    match mutant::acts(ep, Mutant::StockCheckOffByOne) {
+    match mutant::acts(ep, &mutant::STOCK_CHECK_OFF_BY_ONE) {
         true => -1, // `available > qty - 1`: the `=` of `available >= qty` went missing
         false => 0,
     }
@@ -123,7 +123,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
         InventoryReq::ConfirmReserve { order, sku } => sell(&store, order, sku, None).await,
         InventoryReq::Commit { order, sku } => sell(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
         InventoryReq::CancelReserve { order, sku, qty } => {
-            if mutant::acts(&ep, Mutant::TccNoEmptyRollback) {
+            if mutant::acts(&ep, &mutant::TCC_NO_EMPTY_ROLLBACK) {
                 if let Some(reply) = empty_rollback_bug(&store, order, sku, qty).await {
                     return reply;
                 }
@@ -167,7 +167,7 @@ async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) 
 }
 
 async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
-    if mutant::acts(store.endpoint(), Mutant::SagaCompensationNotIdempotent) {
+    if mutant::acts(store.endpoint(), &mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT) {
         // Puts back what the order took, without asking whether it already did.
         let Ok(seen) = store.txn(vec![Op::Get(deducted(order))]).await else { return Reply::Unknown };
         let Some(qty) = seen[0].value().and_then(Value::as_int) else {

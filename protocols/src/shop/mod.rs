@@ -10,11 +10,10 @@ pub mod order;
 pub mod payment;
 pub mod points;
 
-use crate::outbox::{self, Service};
-use crate::workload::Workload;
+use crate::protocol::Setup;
 use faultline_sim::store::{self, StoreClient};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, TxnError, World};
-use gateway::{GatewayConfig, Ledger};
+use gateway::Ledger;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,8 +104,50 @@ where
     std::future::pending::<()>().await
 }
 
-/// A service node's life, boxed so that the two wirings can share one node.
-type Body = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+/// A node's life, boxed so that a protocol can choose what runs on a service node.
+pub type Body = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// A participant of the workflow: a service node in front of its own store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Order,
+    Inventory,
+    Payment,
+    Points,
+    Notification,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] =
+        [Service::Order, Service::Inventory, Service::Payment, Service::Points, Service::Notification];
+
+    /// The node's name; its store is `{name}-db`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Order => "order",
+            Service::Inventory => "inventory",
+            Service::Payment => "payment",
+            Service::Points => "points",
+            Service::Notification => "notification",
+        }
+    }
+}
+
+/// What runs on a service node, started again at every restart: given the
+/// node, which service it is, its store and the payment gateway's node.
+pub type ServiceBody = Arc<dyn Fn(NodeCtx, Service, Arc<ReplicaSet>, NodeId) -> Body + Send + Sync>;
+
+/// A service's request API: the steps and compensations every orchestrating
+/// protocol drives ([`Shop::deploy`] runs it on every service node).
+pub fn request_api(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId) -> Body {
+    match service {
+        Service::Order => Box::pin(order::serve(ctx, db)),
+        Service::Inventory => Box::pin(inventory::serve(ctx, db)),
+        Service::Payment => Box::pin(payment::serve(ctx, db, gateway)),
+        Service::Points => Box::pin(points::serve(ctx, db)),
+        Service::Notification => Box::pin(notification::serve(ctx, db)),
+    }
+}
 
 /// The nodes and stores of a deployed shop.
 #[derive(Clone, Debug)]
@@ -126,44 +167,35 @@ pub struct Shop {
 }
 
 impl Shop {
-    /// Adds the shop's nodes to `world` with the workload's initial stock and balances.
-    pub fn deploy(world: &mut World, workload: &Workload, gateway: &GatewayConfig) -> Shop {
-        Shop::deploy_wired(world, workload, gateway, None)
+    /// Adds the shop to `world` with the workload's initial stock and balances,
+    /// every service node running its [`request_api`].
+    pub fn deploy(world: &mut World, setup: &Setup) -> Shop {
+        Shop::deploy_with(world, setup, Arc::new(request_api))
     }
 
-    /// As [`Shop::deploy`]; with `outbox`, the services also talk through the
-    /// broker (outbox relay, inbox consumers) — the choreography's wiring.
-    pub fn deploy_wired(
-        world: &mut World,
-        workload: &Workload,
-        gateway: &GatewayConfig,
-        outbox: Option<outbox::Wiring>,
-    ) -> Shop {
-        let ledger = Arc::new(Mutex::new(Ledger::new(workload.balances.clone())));
+    /// As [`Shop::deploy`], with `body` running on every service node: how a
+    /// protocol brings its own participant-side code (the outbox's relay and
+    /// consumers, say). The stores, their keys and the gateway stay the shop's.
+    pub fn deploy_with(world: &mut World, setup: &Setup, body: ServiceBody) -> Shop {
+        let ledger = Arc::new(Mutex::new(Ledger::new(setup.workload.balances.clone())));
         let order_db = world.store("order-db");
         let inventory_db = world.store("inventory-db");
         let payment_db = world.store("payment-db");
         let points_db = world.store("points-db");
         let notification_db = world.store("notification-db");
-        let (l, config) = (ledger.clone(), gateway.clone());
+        let (l, config) = (ledger.clone(), setup.gateway.clone());
         let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone(), config.clone()));
-        // A service node runs its request API, or with the outbox wiring, the
-        // choreography around that API.
-        let mut node =
-            |service: Service, db: &Arc<ReplicaSet>, rpc: fn(NodeCtx, Arc<ReplicaSet>, NodeId) -> Body| {
-                let (db, outbox) = (db.clone(), outbox.clone());
-                world.node(service.name(), move |ctx| match &outbox {
-                    None => rpc(ctx, db.clone(), gateway),
-                    Some(w) => Box::pin(outbox::serve(ctx, service, db.clone(), gateway, w.clone())) as Body,
-                })
-            };
-        let order = node(Service::Order, &order_db, |c, db, _| Box::pin(order::serve(c, db)));
-        let inventory = node(Service::Inventory, &inventory_db, |c, db, _| Box::pin(inventory::serve(c, db)));
-        let payment = node(Service::Payment, &payment_db, |c, db, gw| Box::pin(payment::serve(c, db, gw)));
-        let points = node(Service::Points, &points_db, |c, db, _| Box::pin(points::serve(c, db)));
-        let notification =
-            node(Service::Notification, &notification_db, |c, db, _| Box::pin(notification::serve(c, db)));
-        let stock: Vec<_> = workload
+        let mut node = |service: Service, db: &Arc<ReplicaSet>| {
+            let (db, body) = (db.clone(), body.clone());
+            world.node(service.name(), move |ctx| body(ctx, service, db.clone(), gateway))
+        };
+        let order = node(Service::Order, &order_db);
+        let inventory = node(Service::Inventory, &inventory_db);
+        let payment = node(Service::Payment, &payment_db);
+        let points = node(Service::Points, &points_db);
+        let notification = node(Service::Notification, &notification_db);
+        let stock: Vec<_> = setup
+            .workload
             .stock
             .iter()
             .enumerate()
@@ -185,6 +217,17 @@ impl Shop {
             points_db,
             notification_db,
             ledger,
+        }
+    }
+
+    /// The store of `service`.
+    pub fn db(&self, service: Service) -> &Arc<ReplicaSet> {
+        match service {
+            Service::Order => &self.order_db,
+            Service::Inventory => &self.inventory_db,
+            Service::Payment => &self.payment_db,
+            Service::Points => &self.points_db,
+            Service::Notification => &self.notification_db,
         }
     }
 }

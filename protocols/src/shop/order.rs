@@ -1,7 +1,6 @@
 //! The order service: owns each order's state, `pending` → `completed` | `cancelled`.
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
-use crate::outbox;
 use crate::workload::Order;
 use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, Value};
 use serde::Serialize;
@@ -18,15 +17,12 @@ pub fn key(order: u32) -> String {
 #[derive(Clone, Debug, Serialize)]
 pub enum OrderReq {
     Create(Order),
-    /// Outbox: create the order and emit `OrderPlaced`, in one local transaction.
-    Place(Order),
     Complete(u32),
     Cancel(u32),
 }
 
 labels!(OrderReq {
     OrderReq::Create(_) => "order-create",
-    OrderReq::Place(_) => "order-place",
     OrderReq::Complete(_) => "order-complete",
     OrderReq::Cancel(_) => "order-cancel",
 });
@@ -42,15 +38,6 @@ pub(crate) async fn handle(store: StoreClient, req: OrderReq) -> Reply {
             // Already there: created by an earlier attempt.
             Err(e) => unknown_or(e, |_| Reply::Done),
         },
-        OrderReq::Place(o) => {
-            let mut ops = vec![Op::InsertIfAbsent(key(o.id), PENDING.into())];
-            ops.extend(outbox::emit(&outbox::Event::new(outbox::Kind::OrderPlaced, &o)));
-            match store.txn(ops).await {
-                Ok(_) => Reply::Done,
-                // Placed by an earlier attempt, whose event went with it.
-                Err(e) => unknown_or(e, |_| Reply::Done),
-            }
-        }
         OrderReq::Complete(id) => finish(&store, id, COMPLETED).await,
         OrderReq::Cancel(id) => finish(&store, id, CANCELLED).await,
     }

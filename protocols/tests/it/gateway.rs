@@ -5,13 +5,14 @@
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::Protocol;
+use faultline_protocols::builtin::saga::Saga;
+use faultline_protocols::ProtocolRef;
 use faultline_sim::{EventKind, FaultPlan, WorldConfig};
 
 fn spec(seed: u64, gateway: GatewayConfig) -> RunSpec {
     RunSpec {
         seed,
-        protocol: Protocol::Saga,
+        protocol: &Saga as ProtocolRef,
         workload: WorkloadSpec::default().generate(seed),
         plan: FaultPlan::default(),
         fault_window_ms: 0,

@@ -2,17 +2,18 @@
 //! a crash between publish and mark-sent, the inbox absorbs redeliveries, and a
 //! 2PC coordinator that dies before its decision blocks its participants.
 
-use faultline_protocols::outbox::relay;
+use faultline_protocols::builtin::outbox::relay;
 use faultline_protocols::run::{run, RunResult, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::shop::inventory;
-use faultline_protocols::tcc::BEFORE_DECISION;
+use faultline_protocols::builtin::tcc::BEFORE_DECISION;
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::Protocol;
+use faultline_protocols::builtin::{outbox::Outbox, tcc::Tcc, twopc::TwoPc};
+use faultline_protocols::ProtocolRef;
 use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{EventKind, FaultPlan, Value, WorldConfig};
 
-fn spec(protocol: Protocol, world: WorldConfig, crash_points: &[(&str, u32)]) -> RunSpec {
+fn spec(protocol: ProtocolRef, world: WorldConfig, crash_points: &[(&str, u32)]) -> RunSpec {
     RunSpec {
         seed: 5,
         protocol,
@@ -45,7 +46,7 @@ fn sold(r: &RunResult) -> i64 {
 
 #[test]
 fn outbox_relay_survives_crashes_between_publish_and_mark_sent() {
-    let r = run(&spec(Protocol::Outbox, WorldConfig::default(), &[(relay::AFTER_PUBLISH, 4)]));
+    let r = run(&spec(&Outbox as ProtocolRef, WorldConfig::default(), &[(relay::AFTER_PUBLISH, 4)]));
     assert_eq!(fired(&r, relay::AFTER_PUBLISH), 4, "the relay crashed four times right after a publish");
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     let broker = r.truth.broker.as_ref().expect("the outbox has a broker");
@@ -70,7 +71,7 @@ fn outbox_inbox_absorbs_redeliveries() {
     // delivered again while its first delivery is still being applied.
     let world =
         WorldConfig { broker: BrokerConfig { visibility_ms: 1, reorder: true }, ..Default::default() };
-    let r = run(&spec(Protocol::Outbox, world, &[]));
+    let r = run(&spec(&Outbox as ProtocolRef, world, &[]));
     assert!(r.retries > 20, "redeliveries happened: {}", r.retries);
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     let completed: i64 = r
@@ -87,8 +88,8 @@ fn outbox_inbox_absorbs_redeliveries() {
 
 #[test]
 fn twopc_coordinator_crash_before_decision_blocks_participants_until_recovery() {
-    let calm = run(&spec(Protocol::TwoPc, WorldConfig::default(), &[]));
-    let crashed = run(&spec(Protocol::TwoPc, WorldConfig::default(), &[(BEFORE_DECISION, 1)]));
+    let calm = run(&spec(&TwoPc as ProtocolRef, WorldConfig::default(), &[]));
+    let crashed = run(&spec(&TwoPc as ProtocolRef, WorldConfig::default(), &[(BEFORE_DECISION, 1)]));
     assert_eq!(fired(&crashed, BEFORE_DECISION), 1);
     assert!(calm.violations.is_empty() && crashed.violations.is_empty(), "{:?}", crashed.violations);
     // Three participants prepared and locked, then waited two seconds for a
@@ -101,7 +102,7 @@ fn twopc_coordinator_crash_before_decision_blocks_participants_until_recovery() 
     );
     assert!(crashed.reserved_unit_s > calm.reserved_unit_s, "and stock stayed reserved meanwhile");
     // TCC has no locks: the same crash costs it no lock time at all.
-    let tcc = run(&spec(Protocol::Tcc, WorldConfig::default(), &[(BEFORE_DECISION, 1)]));
+    let tcc = run(&spec(&Tcc as ProtocolRef, WorldConfig::default(), &[(BEFORE_DECISION, 1)]));
     assert_eq!(fired(&tcc, BEFORE_DECISION), 1);
     assert_eq!(tcc.locked_s, 0.0);
 }

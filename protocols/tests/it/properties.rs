@@ -6,11 +6,13 @@
 //!
 //! Cases per protocol: 24 in CI; `FAULTLINE_PROPTEST_CASES` raises it.
 
-use faultline_protocols::mutant::Mutant;
+use faultline_protocols::mutant::{self, Mutant};
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::{Order, Workload};
-use faultline_protocols::{topology, Protocol};
+use faultline_protocols::topology;
+use faultline_protocols::builtin::{outbox::Outbox, saga::Saga, tcc::Tcc, twopc::TwoPc};
+use faultline_protocols::ProtocolRef;
 use faultline_sim::{Fault, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use proptest::prelude::*;
 
@@ -55,7 +57,7 @@ fn replication() -> ReplicationConfig {
 
 /// Up to 4 timed faults of every kind the simulator has, on the nodes and
 /// stores of `protocol`. Shrinks towards fewer, shorter, earlier faults.
-fn plan(protocol: Protocol) -> impl Strategy<Value = FaultPlan> {
+fn plan(protocol: ProtocolRef) -> impl Strategy<Value = FaultPlan> {
     let t = topology(protocol, &replication());
     let nodes: Vec<String> = t.nodes.into_iter().filter(|n| n != "client").collect();
     let stores = prop::sample::select(t.replicated);
@@ -97,12 +99,12 @@ fn plan(protocol: Protocol) -> impl Strategy<Value = FaultPlan> {
 }
 
 /// Runs one drawn case and returns its violations.
-fn check(protocol: Protocol, workload: Workload, plan: FaultPlan, seed: u16) -> Vec<String> {
+fn check(protocol: ProtocolRef, workload: Workload, plan: FaultPlan, seed: u16) -> Vec<String> {
     check_with(protocol, None, workload, plan, seed)
 }
 
 fn check_with(
-    protocol: Protocol,
+    protocol: ProtocolRef,
     mutant: Option<Mutant>,
     workload: Workload,
     plan: FaultPlan,
@@ -130,33 +132,33 @@ proptest! {
 
     #[test]
     fn property_saga_keeps_every_invariant(
-        w in workload(), p in plan(Protocol::Saga), seed in any::<u16>()
+        w in workload(), p in plan(&Saga as ProtocolRef), seed in any::<u16>()
     ) {
-        let broken = check(Protocol::Saga, w, p, seed);
+        let broken = check(&Saga as ProtocolRef, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
     }
 
     #[test]
     fn property_tcc_keeps_every_invariant(
-        w in workload(), p in plan(Protocol::Tcc), seed in any::<u16>()
+        w in workload(), p in plan(&Tcc as ProtocolRef), seed in any::<u16>()
     ) {
-        let broken = check(Protocol::Tcc, w, p, seed);
+        let broken = check(&Tcc as ProtocolRef, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
     }
 
     #[test]
     fn property_outbox_keeps_every_invariant(
-        w in workload(), p in plan(Protocol::Outbox), seed in any::<u16>()
+        w in workload(), p in plan(&Outbox as ProtocolRef), seed in any::<u16>()
     ) {
-        let broken = check(Protocol::Outbox, w, p, seed);
+        let broken = check(&Outbox as ProtocolRef, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
     }
 
     #[test]
     fn property_2pc_keeps_every_invariant(
-        w in workload(), p in plan(Protocol::TwoPc), seed in any::<u16>()
+        w in workload(), p in plan(&TwoPc as ProtocolRef), seed in any::<u16>()
     ) {
-        let broken = check(Protocol::TwoPc, w, p, seed);
+        let broken = check(&TwoPc as ProtocolRef, w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
     }
 }
@@ -169,9 +171,9 @@ fn property_finds_and_shrinks_a_known_bug() {
     let config = Config { cases: 256, failure_persistence: None, ..Config::default() };
     let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
     let mut runner = TestRunner::new_with_rng(config, rng);
-    let inputs = (workload(), plan(Protocol::Tcc), any::<u16>());
+    let inputs = (workload(), plan(&Tcc as ProtocolRef), any::<u16>());
     let result = runner.run(&inputs, |(w, p, seed)| {
-        let broken = check_with(Protocol::Tcc, Some(Mutant::TccNoEmptyRollback), w, p, seed);
+        let broken = check_with(&Tcc as ProtocolRef, Some(mutant::TCC_NO_EMPTY_ROLLBACK), w, p, seed);
         prop_assert!(broken.is_empty(), "{broken:#?}");
         Ok(())
     });

@@ -2,13 +2,14 @@
 
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::Protocol;
+use faultline_protocols::builtin::saga::Saga;
+use faultline_protocols::ProtocolRef;
 use faultline_sim::{FaultModel, FaultPlan, WorldConfig};
 
 fn spec(seed: u64, plan: FaultPlan) -> RunSpec {
     RunSpec {
         seed,
-        protocol: Protocol::Saga,
+        protocol: &Saga as ProtocolRef,
         workload: WorkloadSpec::default().generate(seed),
         plan,
         fault_window_ms: 10_000,

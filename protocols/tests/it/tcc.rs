@@ -5,6 +5,7 @@ use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::shop::inventory::{self, InventoryReq};
 use faultline_protocols::shop::payment::PaymentReq;
 use faultline_protocols::shop::points::{self, PointsReq};
+use faultline_protocols::protocol::Setup;
 use faultline_protocols::shop::{Failure, Reply, Shop};
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_sim::store::{self, Table};
@@ -40,7 +41,9 @@ fn script(calls: Vec<Call>) -> Outcome {
         ..Default::default()
     }
     .generate(1);
-    let shop = Shop::deploy(&mut world, &workload, &GatewayConfig::default());
+    let gateway = GatewayConfig::default();
+    let setup = Setup { workload: &workload, gateway: &gateway, stats: Default::default() };
+    let shop = Shop::deploy(&mut world, &setup);
     let replies = Arc::new(Mutex::new(Vec::new()));
     let (r, s) = (replies.clone(), shop.clone());
     world.node("driver", move |ctx| {
@@ -147,7 +150,8 @@ fn tcc_barrier_points_and_payment_branches() {
 #[test]
 fn tcc_end_to_end_holds_stock_only_while_it_decides() {
     use faultline_protocols::run::{run, RunSpec};
-    use faultline_protocols::Protocol;
+    use faultline_protocols::builtin::{saga::Saga, tcc::Tcc};
+use faultline_protocols::ProtocolRef;
     let spec = |protocol| RunSpec {
         seed: 3,
         protocol,
@@ -160,7 +164,7 @@ fn tcc_end_to_end_holds_stock_only_while_it_decides() {
         crash_points: Default::default(),
         mutant: None,
     };
-    let (tcc, saga) = (run(&spec(Protocol::Tcc)), run(&spec(Protocol::Saga)));
+    let (tcc, saga) = (run(&spec(&Tcc as ProtocolRef)), run(&spec(&Saga as ProtocolRef)));
     assert!(tcc.violations.is_empty() && saga.violations.is_empty());
     assert!(tcc.reserved_unit_s > 0.0, "TCC reserves before it sells");
     assert_eq!(saga.reserved_unit_s, 0.0, "the Saga sells at once and restocks on failure");

@@ -13,17 +13,20 @@
 //! are harmless. After a coordinator crash, recovery finishes every confirming
 //! or cancelling transaction and cancels every one still trying.
 
+use crate::check::GroundTruth;
+use crate::mutant::{self, Mutant};
+use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry::{self, until_known};
 use crate::shop::inventory::InventoryReq;
 use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
 use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
-use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
+use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
-use crate::txlog::{LogState, Placed, TxLog};
+use crate::builtin::txlog::{LogState, Placed, TxLog};
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -311,5 +314,66 @@ impl Coordinator {
                 self.call(s.points, PointsReq::CancelPoints { order: o.id, customer: o.customer }).await
             }
         }
+    }
+}
+
+// ---- the protocol ----
+
+/// What is left unfinished in the log of `flavor`'s coordinator.
+pub(super) fn unsettled(truth: &GroundTruth, flavor: Flavor) -> Vec<Unsettled> {
+    let prefix = format!("{}/", flavor.prefix());
+    let rows = truth.own_rows("coordinator-db", &prefix);
+    let stuck = rows.map(|(k, v)| (k, Status::decode(v))).filter(|(_, status)| !status.finished());
+    stuck.map(|(k, status)| Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))).collect()
+}
+
+/// Stock held by a Try (or a prepare) until its Confirm or Cancel.
+pub(super) fn reserved(service: Service, key: &str, value: Option<&Value>) -> Option<(Resource, i64)> {
+    let level = value.and_then(Value::as_int).unwrap_or(0);
+    (service == Service::Inventory && key.ends_with("/reserved")).then_some((Resource::ReservedStock, level))
+}
+
+/// The coordinator's crash points.
+pub(super) const CRASH_POINTS: [CrashPoint; 1] = [CrashPoint {
+    name: BEFORE_DECISION,
+    place: "TCC / 2PC coordinator: every vote is in, the decision is not yet logged",
+}];
+
+/// TCC, as the harness sees it.
+pub struct Tcc;
+
+impl Protocol for Tcc {
+    fn name(&self) -> &'static str {
+        "tcc"
+    }
+
+    fn describe(&self) -> &'static str {
+        "TCC: try every branch, then confirm all or cancel all, guarded by barriers"
+    }
+
+    fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        super::with_coordinator(world, setup, serve)
+    }
+
+    fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
+        unsettled(truth, Flavor::Tcc)
+    }
+
+    fn held(&self, service: Service, key: &str, value: Option<&Value>) -> Option<(Resource, i64)> {
+        reserved(service, key, value)
+    }
+
+    fn crash_points(&self) -> &'static [CrashPoint] {
+        &CRASH_POINTS
+    }
+
+    fn mutants(&self) -> &'static [Mutant] {
+        &[
+            mutant::TCC_NO_EMPTY_ROLLBACK,
+            mutant::TCC_NO_HANG_GUARD,
+            mutant::TCC_CONFIRM_NOT_IDEMPOTENT,
+            mutant::TCC_BARRIER_OUTSIDE_TXN,
+            mutant::STOCK_CHECK_OFF_BY_ONE,
+        ]
     }
 }

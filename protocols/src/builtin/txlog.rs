@@ -3,7 +3,7 @@
 //! when the order is placed: its state, rewritten by compare-and-set at every
 //! step, and the order itself, written once.
 
-use crate::mutant::{self, Mutant};
+use crate::mutant;
 use crate::retry;
 use crate::stats::Stats;
 use crate::workload::Order;
@@ -48,7 +48,7 @@ impl TxLog {
     /// The saga-log-unsynced mutant: log writes are sent and not waited for,
     /// as with `synchronous_commit = off` — the driver moves on regardless.
     fn unsynced(&self) -> bool {
-        self.prefix == "saga" && mutant::acts(&self.ep, Mutant::SagaLogUnsynced)
+        self.prefix == "saga" && mutant::acts(&self.ep, &mutant::SAGA_LOG_UNSYNCED)
     }
 
     fn state_key(&self, order: u32) -> String {

@@ -5,7 +5,7 @@
 
 use super::react::{self, Svc};
 use super::{emit, inbox_key, Event};
-use crate::mutant::{self, Mutant};
+use crate::mutant;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{Op, TxnError};
 use std::sync::Arc;
@@ -63,12 +63,12 @@ pub enum Applied {
 /// `emits`, in one local transaction.
 pub async fn apply(svc: &Svc, event: &Event, effect: Vec<Op>, emits: &[Event]) -> Applied {
     let inbox = inbox_key(event.order.id, event.kind);
-    let mut ops = match mutant::acts(&svc.ep, Mutant::ConsumerNoInbox) {
+    let mut ops = match mutant::acts(&svc.ep, &mutant::CONSUMER_NO_INBOX) {
         true => vec![Op::Get(inbox)], // looks, but guards nothing
         false => vec![Op::InsertIfAbsent(inbox, 1.into())],
     };
     ops.extend(effect);
-    let dual_write = !emits.is_empty() && mutant::acts(&svc.ep, Mutant::OutboxDualWrite);
+    let dual_write = !emits.is_empty() && mutant::acts(&svc.ep, &mutant::OUTBOX_DUAL_WRITE);
     match dual_write {
         // The record that the event was committed, but no outbox row: it is
         // published below, after the commit, once.

@@ -22,34 +22,19 @@ pub mod relay;
 
 pub use node::{serve, Wiring};
 
+use crate::check::GroundTruth;
+use crate::mutant::{self, Mutant};
+use crate::protocol::{CrashPoint, Deployed, Entry, Protocol, Resource, Setup, Unsettled};
+use crate::shop::{Body, ServiceBody, Shop};
 use crate::workload::Order;
-use faultline_sim::Op;
+use faultline_sim::{Op, Value, World};
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
-/// A service that takes part in the choreography; its consumer group has its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Service {
-    Order,
-    Inventory,
-    Payment,
-    Points,
-    Notification,
-}
+pub use crate::shop::Service;
 
+/// A service's part in the choreography; its consumer group has its name.
 impl Service {
-    pub const ALL: [Service; 5] =
-        [Service::Order, Service::Inventory, Service::Payment, Service::Points, Service::Notification];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Order => "order",
-            Service::Inventory => "inventory",
-            Service::Payment => "payment",
-            Service::Points => "points",
-            Service::Notification => "notification",
-        }
-    }
-
     /// The topic this service's events are published to.
     pub fn topic(self) -> &'static str {
         match self {
@@ -178,4 +163,68 @@ pub fn emit(event: &Event) -> [Op; 2] {
         Op::Put(event_key(event.order.id, event.kind), payload.clone().into()),
         Op::Put(outbox_key(event.order.id, event.kind), payload.into()),
     ]
+}
+
+/// The outbox choreography, as the harness sees it.
+pub struct Outbox;
+
+impl Protocol for Outbox {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    fn describe(&self) -> &'static str {
+        "choreography: services react to events sent through outboxes, applied once through inboxes"
+    }
+
+    fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        let (broker, broker_db) = world.broker("broker");
+        let wiring = Wiring { broker, stats: setup.stats.clone() };
+        let body: ServiceBody =
+            Arc::new(move |ctx, service, db, gw| Box::pin(serve(ctx, service, db, gw, wiring.clone())) as Body);
+        let shop = Shop::deploy_with(world, setup, body);
+        Deployed { entry: Entry::new(shop.order, node::Place), shop, stores: vec![], broker: Some(broker_db) }
+    }
+
+    /// Events still in an outbox, and messages a subscribed group has not acked.
+    fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
+        let mut out: Vec<_> = (truth.event_ids("outbox/").into_iter())
+            .map(|id| Unsettled::new(format!("event {id}"), "still in an outbox, not yet published"))
+            .collect();
+        let Some(broker) = &truth.broker else { return out };
+        for service in Service::ALL {
+            for topic in service.topics() {
+                let Some(messages) = broker.messages.get(topic) else { continue };
+                for (seq, id) in messages {
+                    let key = (topic.to_string(), service.name().to_string(), *seq);
+                    if !broker.acked.contains(&key) {
+                        let reason = format!("not yet consumed by {}", service.name());
+                        out.push(Unsettled::new(format!("event {id}"), reason));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn held(&self, _: Service, _: &str, _: Option<&Value>) -> Option<(Resource, i64)> {
+        None // each reaction takes its effect at once
+    }
+
+    fn crash_points(&self) -> &'static [CrashPoint] {
+        &[CrashPoint {
+            name: relay::AFTER_PUBLISH,
+            place: "outbox relay: the broker acknowledged a publish, the row is not yet marked sent",
+        }]
+    }
+
+    fn mutants(&self) -> &'static [Mutant] {
+        &[
+            mutant::OUTBOX_DUAL_WRITE,
+            mutant::OUTBOX_MARK_BEFORE_ACK,
+            mutant::CONSUMER_NO_INBOX,
+            mutant::PAYMENT_NO_IDEMPOTENCY_KEY,
+            mutant::STOCK_CHECK_OFF_BY_ONE,
+        ]
+    }
 }

@@ -8,11 +8,15 @@
 
 use super::gateway::{GatewayReq, GatewayRsp, Status};
 use super::{barrier, labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
-use crate::mutant::{self, Mutant};
+use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod state;
+pub use state::PaymentState;
+use PaymentState::*;
 
 pub fn key(order: u32) -> String {
     format!("pay/{order:06}")
@@ -119,14 +123,14 @@ pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeI
     // A few rounds of read-decide-write; each write is guarded by what was read.
     for _ in 0..5 {
         let state = match store.txn(vec![Op::Get(key(order))]).await {
-            Ok(r) => r[0].value().and_then(Value::as_text).map(str::to_string),
+            Ok(r) => r[0].value().and_then(Value::as_text).map(parse_state),
             Err(_) => return Reply::Unknown,
         };
         let step = match &req {
             PaymentReq::Charge { customer, amount, .. } => {
-                charge(&store, &ep, gateway, order, *customer, *amount, state.as_deref()).await
+                charge(&store, &ep, gateway, order, *customer, *amount, state).await
             }
-            PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state.as_deref()).await,
+            PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state).await,
             _ => unreachable!("answered above"),
         };
         if let Some(reply) = step {
@@ -138,7 +142,12 @@ pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeI
 
 /// Moves the payment from `from` (None: absent) to `to`. On failure: `None` if the
 /// state moved under us (read again), `Some(Unknown)` if the store did not answer.
-async fn set(store: &StoreClient, order: u32, from: Option<&str>, to: &str) -> Result<(), Option<Reply>> {
+async fn set(
+    store: &StoreClient,
+    order: u32,
+    from: Option<PaymentState>,
+    to: PaymentState,
+) -> Result<(), Option<Reply>> {
     let guard = match from {
         Some(s) => Op::Expect(key(order), Some(s.into())),
         None => Op::InsertIfAbsent(key(order), to.into()),
@@ -157,22 +166,22 @@ async fn charge(
     order: u32,
     customer: u32,
     amount: i64,
-    state: Option<&str>,
+    state: Option<PaymentState>,
 ) -> Option<Reply> {
     match state {
-        Some("charged") => return Some(Reply::Done),
-        Some("declined") => return Some(Reply::Failed(Failure::Declined)),
-        Some("refunding" | "refunded") => return Some(Reply::Failed(Failure::Compensated)),
-        Some("charging") => {}
+        Some(Charged) => return Some(Reply::Done),
+        Some(Declined) => return Some(Reply::Failed(Failure::Declined)),
+        Some(Refunding | Refunded) => return Some(Reply::Failed(Failure::Compensated)),
+        Some(Charging) => {}
         None => {
-            if let Err(retry_or_reply) = set(store, order, None, "charging").await {
+            if let Err(retry_or_reply) = set(store, order, None, Charging).await {
                 return retry_or_reply;
             }
         }
         Some(other) => panic!("payment {order} in unknown state {other:?}"),
     }
     let notify = ep.node();
-    let key = match mutant::acts(ep, Mutant::PaymentNoIdempotencyKey) {
+    let key = match mutant::acts(ep, &mutant::PAYMENT_NO_IDEMPOTENCY_KEY) {
         // No key of ours: to the gateway, every attempt is a new charge.
         true => format!("{}~{}", charge_key(order), madsim::rand::random::<u32>()),
         false => charge_key(order),
@@ -191,13 +200,13 @@ async fn charge(
         Err(_) => return Some(Reply::Unknown),
     };
     let (to, reply) = match status {
-        Status::Charged => ("charged", Reply::Done),
-        Status::Declined | Status::Void => ("declined", Reply::Failed(Failure::Declined)),
+        Status::Charged => (Charged, Reply::Done),
+        Status::Declined | Status::Void => (Declined, Reply::Failed(Failure::Declined)),
         // Refunded under us: a compensation got there first.
         Status::Refunded => return Some(Reply::Failed(Failure::Compensated)),
         other => panic!("gateway says charge-{order} is {other:?}"),
     };
-    set(store, order, Some("charging"), to).await.err().unwrap_or(Some(reply))
+    set(store, order, Some(Charging), to).await.err().unwrap_or(Some(reply))
 }
 
 /// Waits a little for the callback to record the charge's outcome.
@@ -207,10 +216,10 @@ async fn await_callback(ep: &Endpoint, store: &StoreClient, order: u32) -> Optio
         ep.sleep(CALLBACK_POLL).await;
         waited += CALLBACK_POLL;
         let state = store.txn(vec![Op::Get(key(order))]).await.ok()?;
-        match state[0].value().and_then(Value::as_text) {
-            Some("charged") => return Some(Reply::Done),
-            Some("declined") => return Some(Reply::Failed(Failure::Declined)),
-            Some("charging") => {}
+        match state[0].value().and_then(Value::as_text).map(parse_state) {
+            Some(Charged) => return Some(Reply::Done),
+            Some(Declined) => return Some(Reply::Failed(Failure::Declined)),
+            Some(Charging) => {}
             _ => return Some(Reply::Failed(Failure::Compensated)),
         }
     }
@@ -223,18 +232,18 @@ async fn callback(store: &StoreClient, key_: &str, status: Status) -> Reply {
     let order = key_.strip_prefix("charge-").and_then(|o| o.split('~').next()?.parse().ok());
     let order: u32 = order.expect("a charge key");
     let to = match status {
-        Status::Charged => "charged",
-        Status::Declined | Status::Void => "declined",
+        Status::Charged => Charged,
+        Status::Declined | Status::Void => Declined,
         _ => return Reply::Done,
     };
-    if mutant::acts(store.endpoint(), Mutant::CallbackNotDeduped) {
+    if mutant::acts(store.endpoint(), &mutant::CALLBACK_NOT_DEDUPED) {
         // Whatever the payment's state now: a late duplicate rewrites it.
         return match store.txn(vec![Op::Put(key(order), to.into())]).await {
             Ok(_) => Reply::Done,
             Err(_) => Reply::Unknown,
         };
     }
-    match set(store, order, Some("charging"), to).await {
+    match set(store, order, Some(Charging), to).await {
         Ok(()) | Err(None) => Reply::Done,
         Err(Some(r)) => r,
     }
@@ -245,22 +254,22 @@ async fn refund(
     ep: &Endpoint,
     gateway: NodeId,
     order: u32,
-    state: Option<&str>,
+    state: Option<PaymentState>,
 ) -> Option<Reply> {
-    if mutant::acts(ep, Mutant::SagaCompensationNotIdempotent) {
+    if mutant::acts(ep, &mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT) {
         // No look at what was already refunded, and no key for this refund.
         let req = GatewayReq::RefundUnkeyed { key: charge_key(order) };
         return match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
-            Ok(_) => set(store, order, state, "refunded").await.err().unwrap_or(Some(Reply::Done)),
+            Ok(_) => set(store, order, state, Refunded).await.err().unwrap_or(Some(Reply::Done)),
             Err(_) => Some(Reply::Unknown),
         };
     }
     match state {
-        Some("refunded") => return Some(Reply::Done),
-        Some("refunding") => {}
+        Some(Refunded) => return Some(Reply::Done),
+        Some(Refunding) => {}
         // Blocks any charge from here on, including one still in flight.
         other => {
-            if let Err(retry_or_reply) = set(store, order, other, "refunding").await {
+            if let Err(retry_or_reply) = set(store, order, other, Refunding).await {
                 return retry_or_reply;
             }
         }
@@ -270,7 +279,7 @@ async fn refund(
         Ok(other) => panic!("gateway answered a refund with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
     }
-    set(store, order, Some("refunding"), "refunded").await.err().unwrap_or(Some(Reply::Done))
+    set(store, order, Some(Refunding), Refunded).await.err().unwrap_or(Some(Reply::Done))
 }
 
 /// TCC Try: the barrier first — so a Cancel that came first refuses us before
@@ -284,23 +293,23 @@ async fn authorize(
     amount: i64,
     lock: Option<&str>,
 ) -> Reply {
-    let mark = vec![Op::Put(key(order), "authorizing".into())];
+    let mark = vec![Op::Put(key(order), Authorizing.into())];
     match barrier::try_branch(store, order, BRANCH, amount, lock, mark, |_| Failure::Declined).await {
         Reply::Done => {}
         other => return other,
     }
     let req = GatewayReq::Authorize { key: hold_key(order), order, customer, amount };
     let (to, reply) = match ep.call(gw, req, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured)) => ("authorized", Reply::Done),
+        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured)) => (Authorized, Reply::Done),
         // Voided: our own Cancel reached the gateway first.
         Ok(GatewayRsp::Done(Status::Declined | Status::Void | Status::Voided)) => {
-            ("declined", Reply::Failed(Failure::Declined))
+            (Declined, Reply::Failed(Failure::Declined))
         }
         Ok(other) => panic!("gateway answered an authorization with {other:?}"),
         Err(_) => return Reply::Unknown,
     };
     match store
-        .txn(vec![Op::Expect(key(order), Some("authorizing".into())), Op::Put(key(order), to.into())])
+        .txn(vec![Op::Expect(key(order), Some(Authorizing.into())), Op::Put(key(order), to.into())])
         .await
     {
         Ok(_) | Err(TxnError::Condition { .. }) => reply,
@@ -318,7 +327,7 @@ async fn capture(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, loc
         Ok(other) => panic!("capture of order {order} answered {other:?}"),
         Err(_) => return Reply::Unknown,
     }
-    barrier::confirm_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), "charged".into())]).await
+    barrier::confirm_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), Charged.into())]).await
 }
 
 /// TCC Cancel: void at the gateway (which also kills a key never authorized, so
@@ -331,5 +340,10 @@ async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lock: 
         Ok(other) => panic!("void of order {order} answered {other:?}"),
         Err(_) => return Reply::Unknown,
     }
-    barrier::cancel_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), "voided".into())]).await
+    barrier::cancel_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), Voided.into())]).await
+}
+
+/// A payment row's state; a text no code of ours writes is a broken store.
+fn parse_state(text: &str) -> PaymentState {
+    PaymentState::parse(text).unwrap_or_else(|| panic!("payment in unknown state {text:?}"))
 }

@@ -3,12 +3,14 @@
 //! payment service the gateway's callbacks), all in one incarnation.
 
 use super::{consumer, relay, Service};
-use crate::shop::order::{self, OrderReq};
+use crate::shop::order;
 use crate::shop::payment::{self, PaymentReq};
-use crate::shop::{Reply, STORE_TIMEOUT};
+use crate::shop::{labels, unknown_or, Reply, STORE_TIMEOUT};
+use crate::workload::Order;
 use crate::stats::Stats;
 use faultline_sim::broker::BrokerClient;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -35,6 +37,23 @@ pub struct Svc {
     pub stats: Arc<Stats>,
 }
 
+/// The choreography's entry: create the order and emit `OrderPlaced`, in one
+/// local transaction of the order service.
+#[derive(Clone, Debug, Serialize)]
+pub struct Place(pub Order);
+
+labels!(Place { Place(_) => "order-place" });
+
+async fn place(store: &StoreClient, o: Order) -> Reply {
+    let mut ops = vec![Op::InsertIfAbsent(order::key(o.id), order::PENDING.into())];
+    ops.extend(super::emit(&super::Event::new(super::Kind::OrderPlaced, &o)));
+    match store.txn(ops).await {
+        Ok(_) => Reply::Done,
+        // Placed by an earlier attempt, whose event went with it.
+        Err(e) => unknown_or(e, |_| Reply::Done),
+    }
+}
+
 pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId, wiring: Wiring) {
     let ep = ctx.endpoint().await;
     let store = StoreClient::new(ep.clone(), db, STORE_TIMEOUT);
@@ -55,10 +74,10 @@ pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
         tokio::spawn(consumer::run(svc.clone(), broker.clone(), topic));
     }
     match service {
-        Service::Order => ep.serve(move |req: OrderReq, _from| {
+        Service::Order => ep.serve(move |Place(o): Place, _from| {
             let (store, kick) = (store.clone(), kick.clone());
             async move {
-                let reply = order::handle(store, req).await;
+                let reply = place(&store, o).await;
                 if reply == Reply::Done {
                     kick.notify_one();
                 }

@@ -12,18 +12,20 @@
 //! and is retried until it answers definitively: a timeout means "maybe done",
 //! never "failed".
 
+use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
+use crate::protocol::{Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry::until_known;
 use crate::shop::inventory::InventoryReq;
 use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
 use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
-use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
+use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
-use crate::txlog::{LogState, Placed, TxLog};
+use crate::builtin::txlog::{LogState, Placed, TxLog};
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -143,7 +145,7 @@ impl Orchestrator {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
                 Phase::Forward(n)
-                    if STEPS[n] == Step::Charge && mutant::acts(&self.ep, Mutant::SagaTimeoutIsFailure) =>
+                    if STEPS[n] == Step::Charge && mutant::acts(&self.ep, &mutant::SAGA_TIMEOUT_IS_FAILURE) =>
                 {
                     // One try; no answer in time counts as declined, and a declined
                     // charge has nothing to refund — so compensation starts below it.
@@ -213,5 +215,45 @@ impl Orchestrator {
             Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
             Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,
         }
+    }
+}
+
+// ---- the protocol ----
+
+/// The orchestrated Saga, as the harness sees it.
+pub struct Saga;
+
+impl Protocol for Saga {
+    fn name(&self) -> &'static str {
+        "saga"
+    }
+
+    fn describe(&self) -> &'static str {
+        "orchestrated Saga: logged steps, compensations in reverse on failure"
+    }
+
+    fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        super::with_coordinator(world, setup, serve)
+    }
+
+    fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
+        let rows = truth.own_rows("coordinator-db", "saga/");
+        let stuck = rows.map(|(k, v)| (k, Phase::decode(v))).filter(|(_, phase)| !phase.finished());
+        stuck.map(|(k, phase)| Unsettled::new(k.replace("saga/", "saga "), format!("saga stuck at {phase:?}"))).collect()
+    }
+
+    fn held(&self, _: Service, _: &str, _: Option<&Value>) -> Option<(Resource, i64)> {
+        None // every step takes its effect at once: nothing is held between steps
+    }
+
+    fn mutants(&self) -> &'static [Mutant] {
+        &[
+            mutant::SAGA_TIMEOUT_IS_FAILURE,
+            mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT,
+            mutant::SAGA_LOG_UNSYNCED,
+            mutant::PAYMENT_NO_IDEMPOTENCY_KEY,
+            mutant::CALLBACK_NOT_DEDUPED,
+            mutant::STOCK_CHECK_OFF_BY_ONE,
+        ]
     }
 }

@@ -9,7 +9,7 @@
 //! rows a crash left behind.
 
 use super::{Event, Service};
-use crate::mutant::{self, Mutant};
+use crate::mutant;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{NodeCtx, Op, StoreClient};
 use std::sync::Arc;
@@ -42,7 +42,7 @@ pub async fn run(
             let text = payload.as_text().expect("an outbox row is text");
             let event = Event::decode(text).expect("an outbox row decodes");
             let order = event.order.id.to_string();
-            if mutant::acts(store.endpoint(), Mutant::OutboxMarkBeforeAck) {
+            if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
                 // Sent, as far as the outbox knows — whatever the broker says next.
                 if store.txn(vec![Op::Delete(key.clone())]).await.is_ok() {
                     broker.publish(service.topic(), &event.id(), &order, text).await;

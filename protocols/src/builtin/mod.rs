@@ -1,0 +1,41 @@
+//! The four protocols faultline ships. Each implements [`Protocol`] in its own
+//! module and is registered by [`register`] exactly as a team's protocol is.
+//!
+//! - [`saga`] — the orchestrated Saga.
+//! - [`tcc`] — Try / Confirm / Cancel with branch barriers.
+//! - [`outbox`] — choreography through transactional outboxes and inboxes.
+//! - [`twopc`] — two-phase commit with row locks, the baseline.
+//! - [`txlog`] — the coordinators' durable log of global transactions.
+
+pub mod outbox;
+pub mod saga;
+pub mod tcc;
+pub mod twopc;
+pub mod txlog;
+
+use crate::protocol::{Deployed, Entry, Registry, Setup};
+use crate::shop::{PlaceOrder, Shop};
+use crate::stats::Stats;
+use faultline_sim::{NodeCtx, ReplicaSet, World};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Registers the built-ins, in the order the CLI lists them.
+pub fn register(registry: Registry) -> Registry {
+    registry.with(&saga::Saga).with(&tcc::Tcc).with(&outbox::Outbox).with(&twopc::TwoPc)
+}
+
+/// The shop with its request APIs, and a coordinator node with its log store
+/// that takes the orders. Every coordinator answers to the same names
+/// (`coordinator`, `coordinator-db`), so scenarios can target any of them.
+pub fn with_coordinator<F, Fut>(world: &mut World, setup: &Setup, serve: F) -> Deployed
+where
+    F: Fn(NodeCtx, Arc<ReplicaSet>, Shop, Arc<Stats>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let shop = Shop::deploy(world, setup);
+    let db = world.store("coordinator-db");
+    let (d, s, st) = (db.clone(), shop.clone(), setup.stats.clone());
+    let node = world.node("coordinator", move |ctx| serve(ctx, d.clone(), s.clone(), st.clone()));
+    Deployed { shop, entry: Entry::new(node, PlaceOrder), stores: vec![db], broker: None }
+}

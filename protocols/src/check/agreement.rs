@@ -1,0 +1,32 @@
+//! `agreement`: every service's records tell the same fate for each settled
+//! order — completed everywhere, or cancelled everywhere.
+
+use super::{int, Findings, GroundTruth, Invariant::Agreement};
+use crate::shop::payment::PaymentState;
+use crate::shop::{inventory, notification, order, points};
+
+pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
+    for o in &g.workload.orders {
+        let Some(state) = g.order_state(o.id) else {
+            continue;
+        };
+        if state == order::PENDING {
+            continue; // not settled: eventual-settlement reports it
+        }
+        let completed = state == order::COMPLETED;
+        let stock_kept = g.inventory.contains_key(&inventory::deducted(o.id))
+            && int(&g.inventory, &inventory::restocked(o.id)) == 0;
+        let paid = g.payment_state(o.id) == Some(PaymentState::Charged.name());
+        let views = [
+            ("inventory deducted", stock_kept),
+            ("payment charged", paid),
+            ("points awarded", g.points.contains_key(&points::awarded(o.id))),
+            ("customer notified", g.notifications.contains_key(&notification::notified(o.id))),
+        ];
+        for (what, yes) in views {
+            if yes != completed {
+                out.add(Agreement, format!("order {}", o.id), format!("order is {state} but {what}: {yes}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `exactly-once-effects`: stock sold, points and notifications equal what the
+//! completed orders account for — an effect applied twice (or lost) shows here.
+
+use super::{int, Findings, GroundTruth, Invariant::ExactlyOnceEffects};
+use crate::shop::{inventory, notification, points};
+
+pub(super) fn exactly_once(g: &GroundTruth, out: &mut Findings) {
+    let w = &g.workload;
+    let done: Vec<_> = w.orders.iter().filter(|o| g.completed(o.id)).collect();
+    for sku in 0..w.stock.len() as u32 {
+        let want: i64 = done.iter().filter(|o| o.sku == sku).map(|o| o.qty).sum();
+        let sold = int(&g.inventory, &inventory::sold(sku));
+        if sold != want {
+            let d = format!("sold {sold}, completed orders account for {want}");
+            out.add(ExactlyOnceEffects, format!("sku {sku}"), d);
+        }
+    }
+    for c in 0..w.balances.len() as u32 {
+        let mine = || done.iter().filter(|o| o.customer == c);
+        let (pts, want_pts) = (int(&g.points, &points::balance(c)), mine().map(|o| o.points).sum::<i64>());
+        if pts != want_pts {
+            let d = format!("points {pts}, completed orders earn {want_pts}");
+            out.add(ExactlyOnceEffects, format!("customer {c}"), d);
+        }
+        let (sent, want_sent) = (int(&g.notifications, &notification::sent(c)), mine().count() as i64);
+        if sent != want_sent {
+            let d = format!("{sent} notifications sent for {want_sent} completed orders");
+            out.add(ExactlyOnceEffects, format!("customer {c}"), d);
+        }
+    }
+}

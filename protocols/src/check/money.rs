@@ -1,0 +1,39 @@
+//! Money: `no-double-charge` (per order, from the gateway's ledger) and
+//! `money-conservation` (across every account at the gateway).
+
+use super::{Findings, GroundTruth, Invariant::*};
+use std::collections::BTreeMap;
+
+pub(super) fn no_double_charge(g: &GroundTruth, out: &mut Findings) {
+    let mut net: BTreeMap<u32, i64> = BTreeMap::new();
+    for e in &g.ledger {
+        *net.entry(e.order).or_insert(0) += e.amount;
+    }
+    for o in &g.workload.orders {
+        let n = net.get(&o.id).copied().unwrap_or(0);
+        let subject = format!("order {}", o.id);
+        if n != 0 && n != o.amount {
+            out.add(NoDoubleCharge, subject, format!("net charged {n}, order amount {}", o.amount));
+        } else if g.completed(o.id) != (n == o.amount) {
+            let state = g.order_state(o.id).unwrap_or("missing");
+            out.add(NoDoubleCharge, subject, format!("order is {state} but net charged {n} of {}", o.amount));
+        }
+    }
+}
+
+pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
+    let initial: i64 = g.workload.balances.iter().sum();
+    let balances: i64 = g.balances.iter().sum();
+    if balances + g.merchant + g.held != initial {
+        let d = format!(
+            "initial total {initial} != balances {balances} + merchant {} + held {}",
+            g.merchant, g.held
+        );
+        out.add(MoneyConservation, "gateway", d);
+    }
+    for (c, b) in g.balances.iter().enumerate() {
+        if *b < 0 {
+            out.add(MoneyConservation, format!("customer {c}"), format!("balance {b} is negative"));
+        }
+    }
+}

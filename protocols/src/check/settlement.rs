@@ -1,0 +1,52 @@
+//! `eventual-settlement`: once faults heal, every order reaches a final state
+//! and nothing stays held — in the shop's stores, at the gateway, or in the
+//! protocol's own state (which only the protocol can read: [`Protocol::unsettled`]).
+
+use super::{int, rows, Findings, GroundTruth, Invariant::EventualSettlement};
+use crate::protocol::{Protocol, Unsettled};
+use crate::shop::payment::PaymentState;
+use crate::shop::{inventory, order, points};
+
+pub(super) fn check(g: &GroundTruth, protocol: &dyn Protocol, out: &mut Findings) {
+    for u in pending(g, protocol) {
+        out.add(EventualSettlement, u.subject, u.reason);
+    }
+}
+
+/// What keeps the run from being settled. Empty when settled.
+pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
+    let mut out = Vec::new();
+    for o in &g.workload.orders {
+        match g.order_state(o.id) {
+            Some(order::COMPLETED | order::CANCELLED) => {}
+            other => out.push(Unsettled::new(
+                format!("order {}", o.id),
+                format!("order is {}", other.unwrap_or("missing")),
+            )),
+        }
+    }
+    if g.held != 0 {
+        out.push(Unsettled::new("gateway", format!("{} cents still authorized, never captured or voided", g.held)));
+    }
+    for sku in 0..g.workload.stock.len() as u32 {
+        let r = int(&g.inventory, &inventory::reserved(sku));
+        if r != 0 {
+            out.push(Unsettled::new(format!("sku {sku}"), format!("{r} units still reserved")));
+        }
+    }
+    for (k, v) in rows(&g.payments, "pay/") {
+        let state = v.as_text().and_then(PaymentState::parse);
+        if state.is_some_and(PaymentState::in_flight) {
+            let state = state.map_or("?", PaymentState::name);
+            out.push(Unsettled::new(k.replace("pay/", "payment "), format!("payment still {state}")));
+        }
+    }
+    for c in 0..g.workload.balances.len() as u32 {
+        let p = int(&g.points, &points::pending(c));
+        if p != 0 {
+            out.push(Unsettled::new(format!("customer {c}"), format!("{p} points still pending")));
+        }
+    }
+    out.extend(protocol.unsettled(g));
+    out
+}

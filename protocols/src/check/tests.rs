@@ -1,0 +1,185 @@
+//! Every invariant fires on a crafted bad state, and only that one.
+
+use super::*;
+use crate::builtin::{outbox::Outbox, saga::Saga};
+use crate::workload::Order;
+use Invariant::*;
+
+fn table(rows: &[(&str, Value)]) -> Table {
+    rows.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// Two orders: 0 completed (1 unit, 1000), 1 cancelled for lack of stock.
+fn consistent() -> GroundTruth {
+    let order = |id, qty, amount| Order {
+        id,
+        customer: 0,
+        sku: 0,
+        qty,
+        amount,
+        points: amount / 100,
+        submit_at_ms: 0,
+    };
+    let t = |s: &str| Value::from(s);
+    GroundTruth {
+        workload: Workload {
+            balances: vec![10_000],
+            stock: vec![5],
+            prices: vec![1_000],
+            orders: vec![order(0, 1, 1_000), order(1, 9, 9_000)],
+        },
+        orders: table(&[("order/000000", t("completed")), ("order/000001", t("cancelled"))]),
+        inventory: table(&[
+            ("stock/000/available", 4.into()),
+            ("stock/000/sold", 1.into()),
+            ("deduct/000000", 1.into()),
+            ("restock/000001", 0.into()),
+        ]),
+        payments: table(&[("pay/000000", t("charged"))]),
+        points: table(&[("points/0000", 10.into()), ("award/000000", 10.into())]),
+        notifications: table(&[("sent/0000", 1.into()), ("notified/000000", 1.into())]),
+        own: BTreeMap::new(),
+        broker: None,
+        balances: vec![9_000],
+        merchant: 1_000,
+        held: 0,
+        ledger: vec![Entry { order: 0, customer: 0, amount: 1_000 }],
+        order_history: vec![
+            (1, 0, Some("pending".into())),
+            (2, 1, Some("pending".into())),
+            (3, 0, Some("completed".into())),
+            (4, 1, Some("cancelled".into())),
+        ],
+        payment_history: vec![(2, 0, Some("charging".into())), (3, 0, Some("charged".into()))],
+    }
+}
+
+fn check(g: &GroundTruth) -> Vec<Violation> {
+    super::check(g, &Saga)
+}
+
+fn broken(g: &GroundTruth) -> BTreeSet<Invariant> {
+    broken_as(g, &Saga)
+}
+
+fn check_as(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Violation> {
+    super::check(g, protocol)
+}
+
+fn broken_as(g: &GroundTruth, protocol: &dyn Protocol) -> BTreeSet<Invariant> {
+    check_as(g, protocol).into_iter().map(|v| v.invariant).collect()
+}
+
+fn only(invariants: &[Invariant]) -> BTreeSet<Invariant> {
+    invariants.iter().copied().collect()
+}
+
+#[test]
+fn a_consistent_state_passes() {
+    assert_eq!(check(&consistent()), vec![]);
+}
+
+#[test]
+fn every_invariant_fires_on_a_crafted_bad_state() {
+    let mut g = consistent();
+    g.ledger.push(Entry { order: 0, customer: 0, amount: 1_000 });
+    g.balances[0] -= 1_000;
+    g.merchant += 1_000;
+    assert_eq!(broken(&g), only(&[NoDoubleCharge]), "charged twice");
+
+    let mut g = consistent();
+    g.inventory.insert("stock/000/available".into(), 5.into());
+    assert_eq!(broken(&g), only(&[StockConservation]), "a unit from nowhere");
+
+    let mut g = consistent();
+    g.inventory.insert("stock/000/available".into(), (-1).into());
+    g.inventory.insert("stock/000/sold".into(), 6.into());
+    let v = check(&g);
+    assert!(v.iter().any(|v| v.detail.contains("negative")), "oversell: {v:?}");
+
+    let mut g = consistent();
+    g.merchant += 1;
+    assert_eq!(broken(&g), only(&[MoneyConservation]), "a cent from nowhere");
+
+    let mut g = consistent();
+    g.points.insert("points/0000".into(), 20.into());
+    assert_eq!(broken(&g), only(&[ExactlyOnceEffects]), "points twice");
+
+    let mut g = consistent();
+    g.notifications.remove("notified/000000");
+    assert_eq!(broken(&g), only(&[Agreement]), "completed but never notified");
+
+    let mut g = consistent();
+    g.inventory.insert("stock/000/available".into(), 3.into());
+    g.inventory.insert("stock/000/reserved".into(), 1.into());
+    assert_eq!(broken(&g), only(&[EventualSettlement]), "a reservation left behind");
+
+    let mut g = consistent();
+    g.order_history.push((5, 0, Some("pending".into())));
+    assert_eq!(broken(&g), only(&[LegalTransitions]), "completed → pending");
+
+    let mut g = consistent();
+    g.order_history.push((5, 1, Some("completed".into())));
+    assert_eq!(broken(&g), only(&[LegalTransitions]), "cancelled → completed, and that was lost");
+
+    // The outbox: the broker and the services' event records must match.
+    let mut g = consistent();
+    let mut contents = Contents::default();
+    contents.messages.entry("orders".into()).or_default().insert(1, "000000-order-placed".into());
+    g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
+    g.broker = Some(contents.clone());
+    let unconsumed = check_as(&g, &Outbox);
+    assert!(unconsumed.iter().all(|v| v.invariant == EventualSettlement), "{unconsumed:?}");
+    assert_eq!(unconsumed.len(), 2, "inventory and notification listen to orders: {unconsumed:?}");
+    for group in ["inventory", "notification"] {
+        contents.acked.insert(("orders".into(), group.into(), 1));
+    }
+    g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
+    g.broker = Some(contents.clone());
+    assert_eq!(check_as(&g, &Outbox), vec![], "published what was committed");
+    g.orders.insert("event/000001/order-placed".into(), Value::from("{}"));
+    assert_eq!(broken_as(&g, &Outbox), only(&[NoPhantomEvents]), "committed, left the outbox, never published");
+    g.orders.insert("outbox/000001/order-placed".into(), Value::from("{}"));
+    assert_eq!(broken_as(&g, &Outbox), only(&[EventualSettlement]), "still in the outbox: unsettled, not lost");
+    let mut g = consistent();
+    g.broker = Some(contents);
+    assert_eq!(broken_as(&g, &Outbox), only(&[NoPhantomEvents]), "published, never committed");
+
+    let mut g = consistent();
+    g.payment_history.push((6, 0, Some("charging".into())));
+    assert_eq!(broken(&g), only(&[LegalTransitions]), "a payment back to charging");
+    let mut g = consistent();
+    g.payment_history.push((6, 0, Some("refunding".into())));
+    g.payment_history.push((7, 0, Some("refunded".into())));
+    g.payment_history.push((8, 0, Some("declined".into())));
+    let v = check(&g);
+    assert!(v.iter().any(|v| v.detail.contains("refunded → declined")), "a refund undone: {v:?}");
+
+    // Reachable is legal: a pending write whose acknowledgement was lost.
+    let mut g = consistent();
+    g.order_history.retain(|(_, id, s)| !(*id == 1 && s.as_deref() == Some("pending")));
+    assert_eq!(check(&g), vec![], "absent → cancelled is pending → cancelled unobserved");
+}
+
+#[test]
+fn violations_carry_the_numbers() {
+    let mut g = consistent();
+    g.points.insert("points/0000".into(), 20.into());
+    let v = check(&g);
+    assert_eq!(v[0].subject, "customer 0");
+    assert_eq!(v[0].detail, "points 20, completed orders earn 10");
+}
+
+#[test]
+fn a_protocol_reports_what_is_unsettled_in_its_own_state() {
+    use crate::builtin::{tcc::Tcc, twopc::TwoPc};
+    let mut g = consistent();
+    g.own.insert("coordinator-db".into(), table(&[("saga/000000", Value::from("F2"))]));
+    assert_eq!(broken(&g), only(&[EventualSettlement]), "a saga stuck before its third step");
+    assert_eq!(check_as(&g, &Tcc), vec![], "TCC reads only its own log");
+    g.own.insert("coordinator-db".into(), table(&[("tcc/000001", Value::from("cancelling"))]));
+    assert_eq!(broken_as(&g, &Tcc), only(&[EventualSettlement]), "a TCC transaction still cancelling");
+    assert_eq!(check_as(&g, &TwoPc), vec![], "2PC's log has its own prefix");
+    g.own.insert("coordinator-db".into(), table(&[("saga/000000", Value::from("completed"))]));
+    assert_eq!(check(&g), vec![], "a finished saga is settled");
+}
