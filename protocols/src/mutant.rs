@@ -44,7 +44,8 @@ pub fn acts(ep: &Endpoint, m: &Mutant) -> bool {
 
 pub const SAGA_TIMEOUT_IS_FAILURE: Mutant = Mutant {
     name: "saga-timeout-is-failure",
-    mechanism: "a charge that timed out is treated as failed and never compensated, though the gateway charged it",
+    mechanism:
+        "a charge that timed out is treated as failed and never compensated, though the gateway charged it",
     breaks: &[NoDoubleCharge, MoneyConservation],
 };
 pub const SAGA_COMPENSATION_NOT_IDEMPOTENT: Mutant = Mutant {
@@ -84,7 +85,8 @@ pub const OUTBOX_DUAL_WRITE: Mutant = Mutant {
 };
 pub const OUTBOX_MARK_BEFORE_ACK: Mutant = Mutant {
     name: "outbox-mark-before-ack",
-    mechanism: "the relay marks a row sent before the broker acknowledged it, so a failed publish loses the event",
+    mechanism:
+        "the relay marks a row sent before the broker acknowledged it, so a failed publish loses the event",
     breaks: &[NoPhantomEvents, EventualSettlement],
 };
 pub const CONSUMER_NO_INBOX: Mutant = Mutant {
@@ -99,7 +101,8 @@ pub const PAYMENT_NO_IDEMPOTENCY_KEY: Mutant = Mutant {
 };
 pub const CALLBACK_NOT_DEDUPED: Mutant = Mutant {
     name: "callback-not-deduped",
-    mechanism: "a gateway callback sets the payment's state whatever it is, so a late duplicate undoes a refund",
+    mechanism:
+        "a gateway callback sets the payment's state whatever it is, so a late duplicate undoes a refund",
     breaks: &[Agreement, LegalTransitions, ExactlyOnceEffects],
 };
 pub const STOCK_CHECK_OFF_BY_ONE: Mutant = Mutant {

@@ -3,10 +3,10 @@
 //! (liveness phase), then gather ground truth and check it.
 
 use crate::check::{self, GroundTruth, Violation};
-use crate::shop::gateway::GatewayConfig;
-use crate::workload::Workload;
 use crate::protocol::{ProtocolRef, Resource};
+use crate::shop::gateway::GatewayConfig;
 use crate::shop::Service;
+use crate::workload::Workload;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! (median of five rounds). Wall time is measured outside the simulation,
 //! where `Instant` is real.
 
-use faultline_protocols::Protocol;
+use faultline_protocols::{builtin::saga::Saga, Registry};
 use faultline_scenarios::runner::run_seeds;
 use faultline_scenarios::scenario::Scenario;
 use faultline_sim::{Message, Request, World, WorldConfig};
@@ -128,9 +128,9 @@ fn faultline_rpc() -> f64 {
 }
 
 fn saga(scenario: &str, seeds: u64) -> (f64, f64) {
-    let s = Scenario::load(scenario).unwrap();
+    let s = Scenario::load(scenario, &Registry::builtin()).unwrap();
     let start = Instant::now();
-    let outcomes = run_seeds(&s, Protocol::Saga, 0..seeds, 1, |_| {});
+    let outcomes = run_seeds(&s, &Saga as faultline_protocols::ProtocolRef, 0..seeds, 1, |_| {});
     let wall = start.elapsed().as_secs_f64();
     let messages: u64 = outcomes.iter().map(|o| o.metrics.messages_sent).sum();
     (messages as f64 / wall, seeds as f64 / wall)

@@ -6,10 +6,14 @@
 //! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
 //! - [`shrink`] — a failing seed cut down to a minimal, replayable scenario file.
 //! - [`zoo`] — where each mutant is hunted, and the detection benchmark.
+//! - [`cli`] — the command line, one module per subcommand, over any registry.
+//! - [`testing`] — the library API for a team's own `#[test]`s.
 
+pub mod cli;
 pub mod outcome;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
+pub mod testing;
 pub mod timeline;
 pub mod zoo;

@@ -1,7 +1,7 @@
 //! The record of one seed's run (`RunOutcome`, one JSON line each) and the
 //! summary over many seeds. Data only: the CLI decides how it looks.
 
-use faultline_protocols::check::{Violation, INVARIANTS};
+use faultline_protocols::check::{Invariant, Violation};
 use faultline_protocols::run::RunResult;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,10 +87,6 @@ impl Percentiles {
     }
 }
 
-/// Reported in place of an invariant when a run panicked: an assertion in a
-/// protocol or the simulator failed.
-pub const PANIC: &str = "panic";
-
 const FAULT_EVENTS: [&str; 16] = [
     "crash",
     "restart",
@@ -111,7 +107,13 @@ const FAULT_EVENTS: [&str; 16] = [
 ];
 
 impl RunOutcome {
-    pub fn new(scenario: &str, protocol: &str, seed: u64, expected: &[String], r: &RunResult) -> RunOutcome {
+    pub fn new(
+        scenario: &str,
+        protocol: &str,
+        seed: u64,
+        expected: &[Invariant],
+        r: &RunResult,
+    ) -> RunOutcome {
         let count = |k: &str| r.counts.get(k).copied().unwrap_or(0);
         let states = r.truth.orders.values().filter_map(|v| v.as_text());
         let (mut completed, mut cancelled) = (0, 0);
@@ -165,7 +167,7 @@ impl RunOutcome {
     /// A run that panicked: it fails, with the panic as its one violation.
     pub fn panicked(scenario: &str, protocol: &str, seed: u64, message: &str) -> RunOutcome {
         let violation = Violation {
-            invariant: PANIC.to_string(),
+            invariant: Invariant::NoPanic,
             subject: "simulation".into(),
             detail: message.to_string(),
         };
@@ -184,13 +186,8 @@ impl RunOutcome {
     }
 
     /// The distinct invariants this run violated, in catalogue order.
-    pub fn broken(&self) -> Vec<&'static str> {
-        INVARIANTS
-            .iter()
-            .map(|(name, _)| *name)
-            .chain([PANIC])
-            .filter(|name| self.violations.iter().any(|v| v.invariant == *name))
-            .collect()
+    pub fn broken(&self) -> Vec<Invariant> {
+        Invariant::ALL.into_iter().filter(|i| self.violations.iter().any(|v| v.invariant == *i)).collect()
     }
 }
 
@@ -202,8 +199,8 @@ pub struct Summary {
     pub failing_seeds: Vec<u64>,
     /// Seeds that broke only expected invariants.
     pub expected_seeds: u64,
-    /// Per invariant, in catalogue order: (name, violations, seeds that violated it).
-    pub by_invariant: Vec<(&'static str, u64, u64)>,
+    /// Per invariant, in catalogue order: (invariant, violations, seeds that violated it).
+    pub by_invariant: Vec<(Invariant, u64, u64)>,
     pub orders_submitted: u64,
     pub orders_completed: u64,
     pub orders_cancelled: u64,
@@ -229,7 +226,7 @@ pub struct Summary {
 impl Summary {
     pub fn of(outcomes: &[RunOutcome]) -> Summary {
         let mut s = Summary { seeds: outcomes.len() as u64, ..Summary::default() };
-        s.by_invariant = INVARIANTS.iter().map(|(name, _)| *name).chain([PANIC]).map(|n| (n, 0, 0)).collect();
+        s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
         let (mut p50s, mut p99s, mut ttc) = (Vec::new(), Vec::new(), Vec::new());
         for o in outcomes {
             match o.verdict {
@@ -237,9 +234,9 @@ impl Summary {
                 Verdict::Expected => s.expected_seeds += 1,
                 Verdict::Fail => s.failing_seeds.push(o.seed),
             }
-            for name in o.broken() {
-                let e = s.by_invariant.iter_mut().find(|e| e.0 == name).expect("catalogue invariant");
-                e.1 += o.violations.iter().filter(|v| v.invariant == name).count() as u64;
+            for invariant in o.broken() {
+                let e = s.by_invariant.iter_mut().find(|e| e.0 == invariant).expect("every invariant");
+                e.1 += o.violations.iter().filter(|v| v.invariant == invariant).count() as u64;
                 e.2 += 1;
             }
             let m = &o.metrics;

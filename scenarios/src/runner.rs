@@ -5,8 +5,9 @@
 use crate::outcome::RunOutcome;
 use crate::scenario::Scenario;
 use faultline_protocols::mutant::Mutant;
+use faultline_protocols::protocol::LookupError;
 use faultline_protocols::run::{self, RunResult, RunSpec};
-use faultline_protocols::Protocol;
+use faultline_protocols::{ProtocolRef, Registry};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -14,28 +15,29 @@ use std::sync::mpsc;
 /// What runs: a protocol, maybe with one known bug switched on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Variant {
-    pub protocol: Protocol,
+    pub protocol: ProtocolRef,
     pub mutant: Option<Mutant>,
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     pub swarm: bool,
 }
 
-impl From<Protocol> for Variant {
-    fn from(protocol: Protocol) -> Variant {
+impl From<ProtocolRef> for Variant {
+    fn from(protocol: ProtocolRef) -> Variant {
         Variant { protocol, mutant: None, swarm: false }
     }
 }
 
 impl Variant {
     /// A protocol with `mutant`; an error if the bug is not in that protocol's code.
-    pub fn new(protocol: Protocol, mutant: Option<Mutant>) -> Result<Variant, String> {
-        match mutant {
-            Some(m) if !m.protocols().contains(&protocol) => {
-                let ps: Vec<_> = m.protocols().iter().map(|p| p.name()).collect();
-                Err(format!("mutant {} is a bug in {}, not in {}", m.name(), ps.join(", "), protocol.name()))
-            }
-            _ => Ok(Variant { protocol, mutant, swarm: false }),
+    pub fn new(
+        registry: &Registry,
+        protocol: ProtocolRef,
+        mutant: Option<Mutant>,
+    ) -> Result<Variant, LookupError> {
+        if let Some(m) = mutant {
+            registry.check_mutant(protocol, m)?;
         }
+        Ok(Variant { protocol, mutant, swarm: false })
     }
 }
 
@@ -70,7 +72,7 @@ pub fn run_seed(
     record: bool,
 ) -> (RunOutcome, Result<RunResult, String>) {
     let variant = variant.into();
-    let (protocol, mutant) = (variant.protocol, variant.mutant.map(Mutant::name));
+    let (protocol, mutant) = (variant.protocol, variant.mutant.map(|m| m.name));
     let spec = spec(scenario, variant, seed, record);
     let joined = std::thread::scope(|s| s.spawn(|| run::run(&spec)).join());
     let (mut outcome, result) = match joined {

@@ -3,10 +3,10 @@
 //! A scenario is a workload, a fault model or an explicit fault plan, a fault
 //! window and a settle deadline. Errors name the file, the line and the field.
 
-use faultline_protocols::check::INVARIANTS;
+use faultline_protocols::check::Invariant;
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::{Workload, WorkloadSpec};
-use faultline_protocols::{Protocol, Topology};
+use faultline_protocols::{Protocol, ProtocolRef, Registry, Topology};
 use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{Fault, FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ pub struct Scenario {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
-    pub violations: Vec<String>,
+    pub violations: Vec<Invariant>,
     pub why: String,
 }
 
@@ -104,9 +104,10 @@ impl Scenario {
         }
     }
 
-    pub fn load(arg: &str) -> Result<Scenario, String> {
+    /// Validated against the protocols of `registry` (their names, their nodes).
+    pub fn load(arg: &str, registry: &Registry) -> Result<Scenario, String> {
         if let Some((name, text)) = CATALOG.iter().find(|(n, _)| *n == arg) {
-            return Scenario::parse(text, &format!("catalog/{name}.toml"));
+            return Scenario::parse(text, &format!("catalog/{name}.toml"), registry);
         }
         let path = Path::new(arg);
         if !path.exists() {
@@ -117,11 +118,12 @@ impl Scenario {
             ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{arg}: {e}"))?;
-        Scenario::parse(&text, arg)
+        Scenario::parse(&text, arg, registry)
     }
 
-    /// Parses and validates; `origin` names the file in errors.
-    pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
+    /// Parses and validates against the protocols of `registry`; `origin`
+    /// names the file in errors.
+    pub fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Scenario, String> {
         let s: Scenario = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
         let at = |field: &str, msg: String| {
             let line = line_of(text, field).map(|l| format!(", line {l}")).unwrap_or_default();
@@ -165,8 +167,9 @@ impl Scenario {
             return Err(at("clock_skew", format!("{} is not a drift bound in [0, 0.9)", s.clock_skew)));
         }
         for point in s.crash_points.keys() {
-            if !faultline_protocols::CRASH_POINTS.iter().any(|(p, _)| p == point) {
-                let names: Vec<_> = faultline_protocols::CRASH_POINTS.iter().map(|(p, _)| *p).collect();
+            let points = registry.crash_points();
+            if !points.iter().any(|p| p.name == point) {
+                let names: Vec<_> = points.iter().map(|p| p.name).collect();
                 return Err(at(
                     "crash_points",
                     format!("unknown crash point {point:?}; crash points: {}", names.join(", ")),
@@ -181,15 +184,9 @@ impl Scenario {
             return Err(at("faults", "crashes, pauses, partitions or link cuts need `targets`".into()));
         }
         for (protocol, e) in &s.expect {
-            Protocol::parse(protocol).map_err(|err| at("expect", err))?;
-            for v in &e.violations {
-                if !INVARIANTS.iter().any(|(name, _)| name == v) {
-                    let names: Vec<_> = INVARIANTS.iter().map(|(n, _)| *n).collect();
-                    return Err(at(
-                        "violations",
-                        format!("unknown invariant {v:?}; invariants: {}", names.join(", ")),
-                    ));
-                }
+            registry.get(protocol).map_err(|err| at("expect", err.to_string()))?;
+            if e.violations.contains(&Invariant::NoPanic) {
+                return Err(at("violations", "a panic is never expected".into()));
             }
             if e.why.trim().is_empty() {
                 return Err(at("why", format!("expect.{protocol}: say why the violations are expected")));
@@ -197,7 +194,7 @@ impl Scenario {
         }
         // Names are checked against every protocol's deployment together: a
         // scenario may name the coordinator, which only some protocols have.
-        let Topology { nodes, stores, replicated } = all_topologies(&s.replication);
+        let Topology { nodes, stores, replicated } = Topology::union(registry.all(), &s.replication);
         for store in s.replication.stores.keys() {
             if !stores.contains(store) {
                 let msg = format!("unknown store {store:?}; stores are: {}", stores.join(", "));
@@ -227,7 +224,7 @@ impl Scenario {
     }
 
     /// The invariants `protocol` is known to break here (usually none).
-    pub fn expected(&self, protocol: Protocol) -> &[String] {
+    pub fn expected(&self, protocol: &dyn Protocol) -> &[Invariant] {
         self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
     }
 
@@ -250,7 +247,7 @@ impl Scenario {
     /// The fault plan of one seed for `protocol`: the explicit plan, or one drawn
     /// from the model. Faults aimed at nodes this protocol does not deploy (an
     /// outbox has no coordinator, an orchestrator no broker) do not apply to it.
-    pub fn plan_for(&self, seed: u64, protocol: Protocol) -> FaultPlan {
+    pub fn plan_for(&self, seed: u64, protocol: ProtocolRef) -> FaultPlan {
         self.plan_with(seed, protocol, &self.faults)
     }
 
@@ -262,7 +259,7 @@ impl Scenario {
 
     /// The plan of one seed for `protocol`, drawn from `model` unless the
     /// scenario has an explicit plan.
-    pub fn plan_with(&self, seed: u64, protocol: Protocol, model: &FaultModel) -> FaultPlan {
+    pub fn plan_with(&self, seed: u64, protocol: ProtocolRef, model: &FaultModel) -> FaultPlan {
         let Topology { nodes, replicated, .. } = faultline_protocols::topology(protocol, &self.replication);
         match &self.plan {
             Some(events) => {
@@ -297,24 +294,6 @@ impl Scenario {
     }
 }
 
-/// The names deployed by any protocol, each once.
-fn all_topologies(replication: &faultline_sim::ReplicationConfig) -> Topology {
-    let mut all = Topology { nodes: vec![], stores: vec![], replicated: vec![] };
-    for protocol in Protocol::ALL {
-        let t = faultline_protocols::topology(protocol, replication);
-        for (into, from) in
-            [(&mut all.nodes, t.nodes), (&mut all.stores, t.stores), (&mut all.replicated, t.replicated)]
-        {
-            for name in from {
-                if !into.contains(&name) {
-                    into.push(name);
-                }
-            }
-        }
-    }
-    all
-}
-
 /// The first line on which `field` is assigned or opens a table.
 fn line_of(text: &str, field: &str) -> Option<usize> {
     text.lines()
@@ -331,11 +310,16 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_protocols::builtin::saga::Saga;
+
+    fn builtin() -> Registry {
+        Registry::builtin()
+    }
 
     #[test]
     fn the_catalogue_parses() {
         for (name, text) in CATALOG {
-            let s = Scenario::parse(text, name).unwrap_or_else(|e| panic!("{e}"));
+            let s = Scenario::parse(text, name, &builtin()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);
         }
     }
@@ -356,24 +340,25 @@ mod tests {
     #[test]
     fn a_syntax_or_type_error_names_file_line_and_field() {
         let text = "name = \"x\"\nsettle_ms = \"soon\"\n";
-        let err = Scenario::parse(text, "bad.toml").unwrap_err();
+        let err = Scenario::parse(text, "bad.toml", &builtin()).unwrap_err();
         assert!(err.starts_with("bad.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("settle_ms"), "{err}");
-        let err = Scenario::parse("name = \"x\"\nsettle_ms = 1\nsettle_msx = 2\n", "f.toml").unwrap_err();
+        let err = Scenario::parse("name = \"x\"\nsettle_ms = 1\nsettle_msx = 2\n", "f.toml", &builtin())
+            .unwrap_err();
         assert!(err.contains("line 3") && err.contains("settle_msx"), "{err}");
     }
 
     #[test]
     fn a_semantic_error_names_file_line_and_field() {
         let text = "name = \"x\"\nsettle_ms = 1\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
-        let err = Scenario::parse(text, "f.toml").unwrap_err();
+        let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("f.toml, line 5: targets: unknown node \"nope\""), "{err}");
         let text = "name = \"x\"\nsettle_ms = 1\n[faults]\nloss_rate = 2.0\n";
-        let err = Scenario::parse(text, "f.toml").unwrap_err();
+        let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("line 4: loss_rate"), "{err}");
         let text = "name = \"x\"\nsettle_ms = 1\n[[plan]]\nat_ms = 1\nkind = \"crash\"\nnode = \"zz\"\nrestart_after_ms = 5\n";
-        let err = Scenario::parse(text, "f.toml").unwrap_err();
+        let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("line 3: plan") && err.contains("\"zz\""), "{err}");
     }
 
@@ -381,31 +366,42 @@ mod tests {
     fn expectations_name_real_protocols_and_invariants_and_say_why() {
         let base = "name = \"x\"\nsettle_ms = 1\n";
         let ok = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \"because\"\n");
-        let s = Scenario::parse(&ok, "f.toml").unwrap();
-        assert_eq!(s.expected(Protocol::Saga), ["agreement".to_string()]);
+        let s = Scenario::parse(&ok, "f.toml", &builtin()).unwrap();
+        assert_eq!(s.expected(&Saga), [Invariant::Agreement]);
         let bad = format!("{base}[expect.paxos]\nviolations = []\nwhy = \"x\"\n");
-        assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("valid protocols"));
+        assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("valid protocols"));
         let bad = format!("{base}[expect.saga]\nviolations = [\"no-such\"]\nwhy = \"x\"\n");
-        assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("unknown invariant \"no-such\""));
+        let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
+        assert!(
+            err.contains("f.toml") && err.contains("no-such") && err.contains("no-double-charge"),
+            "{err}"
+        );
+        let bad = format!("{base}[expect.saga]\nviolations = [\"no-panic\"]\nwhy = \"x\"\n");
+        assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("never expected"));
         let bad = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \" \"\n");
-        assert!(Scenario::parse(&bad, "f.toml").unwrap_err().contains("say why"));
+        assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("say why"));
     }
 
     #[test]
     fn replication_can_differ_per_store() {
         let base = "name = \"x\"\nsettle_ms = 1\n[replication]\nmode = \"async\"\n";
-        let s = Scenario::parse(&format!("{base}[replication.stores]\npayment-db = \"semi-sync\"\n"), "f")
-            .unwrap();
+        let s = Scenario::parse(
+            &format!("{base}[replication.stores]\npayment-db = \"semi-sync\"\n"),
+            "f",
+            &builtin(),
+        )
+        .unwrap();
         assert_eq!(s.replication.mode_of("payment-db"), faultline_sim::Replication::SemiSync);
         assert_eq!(s.replication.mode_of("order-db"), faultline_sim::Replication::Async);
         let err =
-            Scenario::parse(&format!("{base}[replication.stores]\nnope-db = \"async\"\n"), "f").unwrap_err();
+            Scenario::parse(&format!("{base}[replication.stores]\nnope-db = \"async\"\n"), "f", &builtin())
+                .unwrap_err();
         assert!(err.contains("unknown store \"nope-db\""), "{err}");
     }
 
     #[test]
     fn unknown_scenario_lists_the_catalogue() {
-        let err = Scenario::load("nope").unwrap_err();
+        let err = Scenario::load("nope", &builtin()).unwrap_err();
         assert!(err.contains("calm") && err.contains("crash-restart"), "{err}");
     }
 }

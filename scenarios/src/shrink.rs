@@ -7,6 +7,7 @@
 
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
+use faultline_protocols::check::Invariant;
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::workload::Order;
 use faultline_sim::{FaultModel, TimedFault};
@@ -23,7 +24,7 @@ pub struct Size {
 /// The outcome of a shrink.
 pub struct Shrunk {
     /// The invariant that still breaks.
-    pub invariant: String,
+    pub invariant: Invariant,
     pub before: Size,
     pub after: Size,
     /// The minimal counterexample, with its workload, plan and seed explicit.
@@ -48,17 +49,17 @@ pub fn shrink_for(
     scenario: &Scenario,
     variant: Variant,
     seed: u64,
-    invariant: Option<&str>,
+    invariant: Option<Invariant>,
     mut progress: impl FnMut(&str, Size),
 ) -> Result<Shrunk, String> {
     let spec = runner::spec(scenario, variant, seed, false);
     let first = run_caught(&spec).ok_or_else(|| format!("seed {seed} panics; nothing to shrink"))?;
     let target = match (invariant, variant.mutant) {
-        (Some(inv), _) => first.0.iter().find(|v| v.as_str() == inv),
-        (None, Some(m)) => first.0.iter().find(|v| m.breaks().contains(&v.as_str())),
+        (Some(inv), _) => first.0.iter().find(|v| **v == inv),
+        (None, Some(m)) => first.0.iter().find(|v| m.breaks.contains(v)),
         (None, None) => first.0.iter().find(|v| !scenario.expected(variant.protocol).contains(v)),
     };
-    let Some(target) = target.cloned() else {
+    let Some(target) = target.copied() else {
         return Err(format!("seed {seed} breaks no invariant it should keep: nothing to shrink"));
     };
     let mut s = Shrinker { spec, target, runs: 1 };
@@ -84,7 +85,7 @@ pub fn shrink_for(
     let sim_ms = run_caught(&s.spec).map_or(0, |r| r.1);
     let after = s.size(sim_ms);
     Ok(Shrunk {
-        invariant: s.target.clone(),
+        invariant: s.target,
         before,
         after,
         scenario: s.write_back(scenario, variant, seed),
@@ -94,12 +95,12 @@ pub fn shrink_for(
 
 struct Shrinker {
     spec: RunSpec,
-    target: String,
+    target: Invariant,
     runs: u32,
 }
 
 /// A run's broken invariants and simulated ms; `None` if it panicked.
-fn run_caught(spec: &RunSpec) -> Option<(Vec<String>, u64)> {
+fn run_caught(spec: &RunSpec) -> Option<(Vec<Invariant>, u64)> {
     let r = std::thread::scope(|s| s.spawn(|| run(spec)).join()).ok()?;
     Some((r.violations.into_iter().map(|v| v.invariant).collect(), r.sim_ms))
 }
@@ -238,7 +239,7 @@ impl Shrinker {
     /// The counterexample as a scenario file: everything the run used, explicit.
     fn write_back(&self, from: &Scenario, variant: Variant, seed: u64) -> Scenario {
         let mut s = from.clone();
-        let mutant = variant.mutant.map(|m| format!(" with mutant {}", m.name())).unwrap_or_default();
+        let mutant = variant.mutant.map(|m| format!(" with mutant {}", m.name)).unwrap_or_default();
         s.name = format!("{}-shrunk", from.name);
         s.description = format!(
             "minimal counterexample: {} breaks {} on seed {seed}{mutant} (shrunk from {})",

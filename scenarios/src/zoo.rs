@@ -4,27 +4,28 @@
 
 use crate::runner::{run_seeds, Variant};
 use crate::scenario::Scenario;
-use faultline_protocols::mutant::Mutant;
-use faultline_protocols::Protocol;
+use faultline_protocols::builtin::{outbox::Outbox, saga::Saga, tcc::Tcc, twopc::TwoPc};
+use faultline_protocols::mutant::{self, Mutant};
+use faultline_protocols::ProtocolRef;
 use serde::Serialize;
 use std::time::Instant;
 
 /// Where each mutant is hunted, and the most seeds `cargo test` allows it.
-pub const HUNTS: [(Mutant, Protocol, &str, u64); 14] = [
-    (Mutant::SagaTimeoutIsFailure, Protocol::Saga, "flaky-network", 20),
-    (Mutant::SagaCompensationNotIdempotent, Protocol::Saga, "flaky-network", 60),
-    (Mutant::SagaLogUnsynced, Protocol::Saga, "flaky-network", 20),
-    (Mutant::TccNoEmptyRollback, Protocol::Tcc, "calm", 10),
-    (Mutant::TccNoHangGuard, Protocol::Tcc, "slow-network", 400),
-    (Mutant::TccConfirmNotIdempotent, Protocol::Tcc, "flaky-network", 40),
-    (Mutant::TccBarrierOutsideTxn, Protocol::Tcc, "flaky-network", 20),
-    (Mutant::OutboxDualWrite, Protocol::Outbox, "flaky-network", 20),
-    (Mutant::OutboxMarkBeforeAck, Protocol::Outbox, "flaky-network", 20),
-    (Mutant::ConsumerNoInbox, Protocol::Outbox, "flaky-network", 20),
-    (Mutant::PaymentNoIdempotencyKey, Protocol::Saga, "callback-chaos", 40),
-    (Mutant::PaymentNoIdempotencyKey, Protocol::Outbox, "callback-chaos", 60),
-    (Mutant::CallbackNotDeduped, Protocol::Saga, "callback-chaos", 20),
-    (Mutant::StockCheckOffByOne, Protocol::TwoPc, "flash-sale", 10),
+pub const HUNTS: [(Mutant, ProtocolRef, &str, u64); 14] = [
+    (mutant::SAGA_TIMEOUT_IS_FAILURE, &Saga, "flaky-network", 20),
+    (mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT, &Saga, "flaky-network", 60),
+    (mutant::SAGA_LOG_UNSYNCED, &Saga, "flaky-network", 20),
+    (mutant::TCC_NO_EMPTY_ROLLBACK, &Tcc, "calm", 10),
+    (mutant::TCC_NO_HANG_GUARD, &Tcc, "slow-network", 400),
+    (mutant::TCC_CONFIRM_NOT_IDEMPOTENT, &Tcc, "flaky-network", 40),
+    (mutant::TCC_BARRIER_OUTSIDE_TXN, &Tcc, "flaky-network", 20),
+    (mutant::OUTBOX_DUAL_WRITE, &Outbox, "flaky-network", 20),
+    (mutant::OUTBOX_MARK_BEFORE_ACK, &Outbox, "flaky-network", 20),
+    (mutant::CONSUMER_NO_INBOX, &Outbox, "flaky-network", 20),
+    (mutant::PAYMENT_NO_IDEMPOTENCY_KEY, &Saga, "callback-chaos", 40),
+    (mutant::PAYMENT_NO_IDEMPOTENCY_KEY, &Outbox, "callback-chaos", 60),
+    (mutant::CALLBACK_NOT_DEDUPED, &Saga, "callback-chaos", 20),
+    (mutant::STOCK_CHECK_OFF_BY_ONE, &TwoPc, "flash-sale", 10),
 ];
 
 /// The first seed of `seeds` whose run breaks one of the mutant's invariants.
@@ -36,9 +37,8 @@ pub fn first_catch(scenario: &Scenario, v: Variant, seeds: std::ops::Range<u64>,
     while start < seeds.end {
         let end = (start + chunk).min(seeds.end);
         let outcomes = run_seeds(scenario, v, start..end, jobs, |_| {});
-        let caught = |o: &&crate::outcome::RunOutcome| {
-            o.violations.iter().any(|x| m.breaks().contains(&x.invariant.as_str()))
-        };
+        let caught =
+            |o: &&crate::outcome::RunOutcome| o.violations.iter().any(|x| m.breaks.contains(&x.invariant));
         if let Some(o) = outcomes.iter().find(caught) {
             return Some(o.seed);
         }

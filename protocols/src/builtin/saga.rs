@@ -12,6 +12,7 @@
 //! and is retried until it answers definitively: a timeout means "maybe done",
 //! never "failed".
 
+use crate::builtin::txlog::{LogState, Placed, TxLog};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{Deployed, Protocol, Resource, Setup, Unsettled};
@@ -23,7 +24,6 @@ use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
 use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
-use crate::builtin::txlog::{LogState, Placed, TxLog};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,8 @@ impl Orchestrator {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
                 Phase::Forward(n)
-                    if STEPS[n] == Step::Charge && mutant::acts(&self.ep, &mutant::SAGA_TIMEOUT_IS_FAILURE) =>
+                    if STEPS[n] == Step::Charge
+                        && mutant::acts(&self.ep, &mutant::SAGA_TIMEOUT_IS_FAILURE) =>
                 {
                     // One try; no answer in time counts as declined, and a declined
                     // charge has nothing to refund — so compensation starts below it.
@@ -239,7 +240,9 @@ impl Protocol for Saga {
     fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
         let rows = truth.own_rows("coordinator-db", "saga/");
         let stuck = rows.map(|(k, v)| (k, Phase::decode(v))).filter(|(_, phase)| !phase.finished());
-        stuck.map(|(k, phase)| Unsettled::new(k.replace("saga/", "saga "), format!("saga stuck at {phase:?}"))).collect()
+        stuck
+            .map(|(k, phase)| Unsettled::new(k.replace("saga/", "saga "), format!("saga stuck at {phase:?}")))
+            .collect()
     }
 
     fn held(&self, _: Service, _: &str, _: Option<&Value>) -> Option<(Resource, i64)> {

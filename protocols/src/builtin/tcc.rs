@@ -13,6 +13,7 @@
 //! are harmless. After a coordinator crash, recovery finishes every confirming
 //! or cancelling transaction and cancels every one still trying.
 
+use crate::builtin::txlog::{LogState, Placed, TxLog};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
@@ -24,7 +25,6 @@ use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
 use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
-use crate::builtin::txlog::{LogState, Placed, TxLog};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use std::collections::BTreeSet;
@@ -324,7 +324,11 @@ pub(super) fn unsettled(truth: &GroundTruth, flavor: Flavor) -> Vec<Unsettled> {
     let prefix = format!("{}/", flavor.prefix());
     let rows = truth.own_rows("coordinator-db", &prefix);
     let stuck = rows.map(|(k, v)| (k, Status::decode(v))).filter(|(_, status)| !status.finished());
-    stuck.map(|(k, status)| Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))).collect()
+    stuck
+        .map(|(k, status)| {
+            Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))
+        })
+        .collect()
 }
 
 /// Stock held by a Try (or a prepare) until its Confirm or Cancel.

@@ -101,7 +101,11 @@ impl GroundTruth {
     }
 
     /// The rows of the protocol's own store `store` whose keys start with `prefix`.
-    pub fn own_rows<'a>(&'a self, store: &str, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    pub fn own_rows<'a>(
+        &'a self,
+        store: &str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> {
         self.own.get(store).into_iter().flat_map(move |t| rows(t, prefix))
     }
 

@@ -26,7 +26,10 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
         }
     }
     if g.held != 0 {
-        out.push(Unsettled::new("gateway", format!("{} cents still authorized, never captured or voided", g.held)));
+        out.push(Unsettled::new(
+            "gateway",
+            format!("{} cents still authorized, never captured or voided", g.held),
+        ));
     }
     for sku in 0..g.workload.stock.len() as u32 {
         let r = int(&g.inventory, &inventory::reserved(sku));

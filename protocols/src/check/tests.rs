@@ -138,9 +138,17 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     g.broker = Some(contents.clone());
     assert_eq!(check_as(&g, &Outbox), vec![], "published what was committed");
     g.orders.insert("event/000001/order-placed".into(), Value::from("{}"));
-    assert_eq!(broken_as(&g, &Outbox), only(&[NoPhantomEvents]), "committed, left the outbox, never published");
+    assert_eq!(
+        broken_as(&g, &Outbox),
+        only(&[NoPhantomEvents]),
+        "committed, left the outbox, never published"
+    );
     g.orders.insert("outbox/000001/order-placed".into(), Value::from("{}"));
-    assert_eq!(broken_as(&g, &Outbox), only(&[EventualSettlement]), "still in the outbox: unsettled, not lost");
+    assert_eq!(
+        broken_as(&g, &Outbox),
+        only(&[EventualSettlement]),
+        "still in the outbox: unsettled, not lost"
+    );
     let mut g = consistent();
     g.broker = Some(contents);
     assert_eq!(broken_as(&g, &Outbox), only(&[NoPhantomEvents]), "published, never committed");

@@ -2,10 +2,10 @@
 //! callback is made up for by querying the gateway, a duplicated one changes
 //! nothing, and either way every invariant holds.
 
+use faultline_protocols::builtin::saga::Saga;
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::builtin::saga::Saga;
 use faultline_protocols::ProtocolRef;
 use faultline_sim::{EventKind, FaultPlan, WorldConfig};
 

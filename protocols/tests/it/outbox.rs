@@ -3,12 +3,12 @@
 //! 2PC coordinator that dies before its decision blocks its participants.
 
 use faultline_protocols::builtin::outbox::relay;
+use faultline_protocols::builtin::tcc::BEFORE_DECISION;
+use faultline_protocols::builtin::{outbox::Outbox, tcc::Tcc, twopc::TwoPc};
 use faultline_protocols::run::{run, RunResult, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::shop::inventory;
-use faultline_protocols::builtin::tcc::BEFORE_DECISION;
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::builtin::{outbox::Outbox, tcc::Tcc, twopc::TwoPc};
 use faultline_protocols::ProtocolRef;
 use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{EventKind, FaultPlan, Value, WorldConfig};

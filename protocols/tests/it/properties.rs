@@ -6,12 +6,12 @@
 //!
 //! Cases per protocol: 24 in CI; `FAULTLINE_PROPTEST_CASES` raises it.
 
+use faultline_protocols::builtin::{outbox::Outbox, saga::Saga, tcc::Tcc, twopc::TwoPc};
 use faultline_protocols::mutant::{self, Mutant};
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
-use faultline_protocols::workload::{Order, Workload};
 use faultline_protocols::topology;
-use faultline_protocols::builtin::{outbox::Outbox, saga::Saga, tcc::Tcc, twopc::TwoPc};
+use faultline_protocols::workload::{Order, Workload};
 use faultline_protocols::ProtocolRef;
 use faultline_sim::{Fault, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use proptest::prelude::*;

@@ -1,8 +1,8 @@
 //! Saga: end-to-end runs under faults.
 
+use faultline_protocols::builtin::saga::Saga;
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::workload::WorkloadSpec;
-use faultline_protocols::builtin::saga::Saga;
 use faultline_protocols::ProtocolRef;
 use faultline_sim::{FaultModel, FaultPlan, WorldConfig};
 

@@ -1,11 +1,11 @@
 //! TCC: the branch barriers (repeat, empty rollback, hanging) on the inventory,
 //! points and payment branches, and the protocol end to end.
 
+use faultline_protocols::protocol::Setup;
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::shop::inventory::{self, InventoryReq};
 use faultline_protocols::shop::payment::PaymentReq;
 use faultline_protocols::shop::points::{self, PointsReq};
-use faultline_protocols::protocol::Setup;
 use faultline_protocols::shop::{Failure, Reply, Shop};
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_sim::store::{self, Table};
@@ -149,9 +149,9 @@ fn tcc_barrier_points_and_payment_branches() {
 
 #[test]
 fn tcc_end_to_end_holds_stock_only_while_it_decides() {
-    use faultline_protocols::run::{run, RunSpec};
     use faultline_protocols::builtin::{saga::Saga, tcc::Tcc};
-use faultline_protocols::ProtocolRef;
+    use faultline_protocols::run::{run, RunSpec};
+    use faultline_protocols::ProtocolRef;
     let spec = |protocol| RunSpec {
         seed: 3,
         protocol,

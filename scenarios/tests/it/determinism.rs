@@ -1,6 +1,7 @@
 //! Determinism: a run is a pure function of (scenario, protocol, seed).
 
-use faultline_protocols::Protocol;
+use faultline_protocols::builtin::{outbox::Outbox, saga::Saga, tcc::Tcc, twopc::TwoPc};
+use faultline_protocols::{ProtocolRef, Registry};
 use faultline_scenarios::runner::{run_seed, run_seeds};
 use faultline_scenarios::scenario::Scenario;
 
@@ -8,13 +9,13 @@ use faultline_scenarios::scenario::Scenario;
 fn determinism_same_seed_same_hash_in_one_process() {
     // Every fault kind is on in `everything`; callbacks misbehave in `callback-chaos`.
     for name in ["calm", "flaky-network", "crash-restart", "everything", "callback-chaos", "disk-faults"] {
-        let s = Scenario::load(name).unwrap();
+        let s = Scenario::load(name, &Registry::builtin()).unwrap();
         for (seed, protocol) in [
-            (0, Protocol::Saga),
-            (7, Protocol::Tcc),
-            (12345, Protocol::Outbox),
-            (99, Protocol::TwoPc),
-            (5, Protocol::Outbox),
+            (0, &Saga as ProtocolRef),
+            (7, &Tcc as ProtocolRef),
+            (12345, &Outbox as ProtocolRef),
+            (99, &TwoPc as ProtocolRef),
+            (5, &Outbox as ProtocolRef),
         ] {
             let (a, _) = run_seed(&s, protocol, seed, false);
             let (b, _) = run_seed(&s, protocol, seed, false);
@@ -25,24 +26,24 @@ fn determinism_same_seed_same_hash_in_one_process() {
 
 #[test]
 fn determinism_recording_the_trace_does_not_change_the_run() {
-    let s = Scenario::load("crash-restart").unwrap();
-    let (a, _) = run_seed(&s, Protocol::Saga, 3, false);
-    let (b, r) = run_seed(&s, Protocol::Saga, 3, true);
+    let s = Scenario::load("crash-restart", &Registry::builtin()).unwrap();
+    let (a, _) = run_seed(&s, &Saga as ProtocolRef, 3, false);
+    let (b, r) = run_seed(&s, &Saga as ProtocolRef, 3, true);
     assert_eq!(a, b);
     assert!(r.unwrap().events.unwrap().len() > 100);
 }
 
 #[test]
 fn determinism_jobs_do_not_change_results() {
-    let s = Scenario::load("crash-restart").unwrap();
-    let one = run_seeds(&s, Protocol::Saga, 0..24, 1, |_| {});
-    let two = run_seeds(&s, Protocol::Saga, 0..24, 2, |_| {});
-    let three = run_seeds(&s, Protocol::Saga, 0..24, 3, |_| {});
+    let s = Scenario::load("crash-restart", &Registry::builtin()).unwrap();
+    let one = run_seeds(&s, &Saga as ProtocolRef, 0..24, 1, |_| {});
+    let two = run_seeds(&s, &Saga as ProtocolRef, 0..24, 2, |_| {});
+    let three = run_seeds(&s, &Saga as ProtocolRef, 0..24, 3, |_| {});
     assert_eq!(one, two);
     assert_eq!(one, three);
     // The outbox's consumers poll concurrently; their interleaving is the seed's too.
-    let everything = Scenario::load("everything").unwrap();
-    let outbox = |jobs| run_seeds(&everything, Protocol::Outbox, 0..12, jobs, |_| {});
+    let everything = Scenario::load("everything", &Registry::builtin()).unwrap();
+    let outbox = |jobs| run_seeds(&everything, &Outbox as ProtocolRef, 0..12, jobs, |_| {});
     assert_eq!(outbox(1), outbox(2));
     let seeds: Vec<u64> = one.iter().map(|o| o.seed).collect();
     assert_eq!(seeds, (0..24).collect::<Vec<_>>(), "results come back in seed order");
@@ -50,8 +51,8 @@ fn determinism_jobs_do_not_change_results() {
 
 #[test]
 fn determinism_different_seeds_different_hashes() {
-    let s = Scenario::load("flaky-network").unwrap();
-    let outcomes = run_seeds(&s, Protocol::Saga, 0..50, 2, |_| {});
+    let s = Scenario::load("flaky-network", &Registry::builtin()).unwrap();
+    let outcomes = run_seeds(&s, &Saga as ProtocolRef, 0..50, 2, |_| {});
     let mut hashes: Vec<&str> = outcomes.iter().map(|o| o.trace_hash.as_str()).collect();
     hashes.sort();
     hashes.dedup();

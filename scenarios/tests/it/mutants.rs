@@ -3,27 +3,28 @@
 //! scenario, while the correct protocols pass those same seeds (the catalogue
 //! tests run them on the same scenarios and seeds).
 
-use faultline_protocols::mutant::Mutant;
-use faultline_protocols::Protocol;
+use faultline_protocols::builtin::tcc::Tcc;
+use faultline_protocols::mutant::{self, Mutant};
+use faultline_protocols::{ProtocolRef, Registry};
 use faultline_scenarios::outcome::Verdict;
 use faultline_scenarios::runner::{run_seed, Variant};
 use faultline_scenarios::scenario::Scenario;
 use faultline_scenarios::zoo::{first_catch, HUNTS};
 
-fn hunt(m: Mutant, p: Protocol, scenario: &str, bound: u64) -> Option<u64> {
-    let s = Scenario::load(scenario).unwrap();
-    let v = Variant::new(p, Some(m)).unwrap();
+fn hunt(m: Mutant, p: ProtocolRef, scenario: &str, bound: u64) -> Option<u64> {
+    let s = Scenario::load(scenario, &Registry::builtin()).unwrap();
+    let v = Variant::new(&Registry::builtin(), p, Some(m)).unwrap();
     let seed = first_catch(&s, v, 0..bound, 2)?;
     let (o, _) = run_seed(&s, v, seed, false);
     assert_eq!(o.verdict, Verdict::Fail, "a mutant's violations are never 'expected'");
-    assert_eq!(o.mutant.as_deref(), Some(m.name()));
+    assert_eq!(o.mutant.as_deref(), Some(m.name));
     Some(seed)
 }
 
 #[test]
 fn mutants_every_mutant_is_hunted() {
-    for m in Mutant::ALL {
-        assert!(HUNTS.iter().any(|h| h.0 == m), "{} has no hunting ground", m.name());
+    for (m, _) in Registry::builtin().mutants() {
+        assert!(HUNTS.iter().any(|h| h.0 == m), "{} has no hunting ground", m.name);
     }
 }
 
@@ -32,8 +33,8 @@ fn mutants_every_hunted_mutant_is_caught() {
     let mut missed = Vec::new();
     for (m, p, scenario, bound) in HUNTS {
         match hunt(m, p, scenario, bound) {
-            Some(seed) => eprintln!("{} on {} / {scenario}: caught at seed {seed}", m.name(), p.name()),
-            None => missed.push(format!("{} on {} / {scenario} within {bound} seeds", m.name(), p.name())),
+            Some(seed) => eprintln!("{} on {} / {scenario}: caught at seed {seed}", m.name, p.name()),
+            None => missed.push(format!("{} on {} / {scenario} within {bound} seeds", m.name, p.name())),
         }
     }
     assert!(missed.is_empty(), "not caught: {missed:#?}");
@@ -41,27 +42,31 @@ fn mutants_every_hunted_mutant_is_caught() {
 
 #[test]
 fn mutants_stock_check_off_by_one_is_caught_in_every_protocol() {
-    for p in Mutant::StockCheckOffByOne.protocols() {
-        assert!(hunt(Mutant::StockCheckOffByOne, *p, "flash-sale", 10).is_some(), "{}", p.name());
+    let registry = Registry::builtin();
+    let m = mutant::STOCK_CHECK_OFF_BY_ONE;
+    assert_eq!(registry.protocols_with(m).len(), 4, "the shared inventory check is in every built-in");
+    for p in registry.protocols_with(m) {
+        assert!(hunt(m, p, "flash-sale", 10).is_some(), "{}", p.name());
     }
 }
 
 #[test]
 fn mutants_act_where_they_are_and_the_trace_says_so() {
-    let s = Scenario::load("calm").unwrap();
-    let v = Variant::new(Protocol::Tcc, Some(Mutant::TccNoEmptyRollback)).unwrap();
+    let s = Scenario::load("calm", &Registry::builtin()).unwrap();
+    let v = Variant::new(&Registry::builtin(), &Tcc, Some(mutant::TCC_NO_EMPTY_ROLLBACK)).unwrap();
     let (_, r) = run_seed(&s, v, 0, true);
     let events = r.unwrap().events.unwrap();
     let acts = events.iter().filter(|e| {
         matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "mutant", detail } if detail == "tcc-no-empty-rollback")
     });
     assert!(acts.count() > 0);
-    let (plain, _) = run_seed(&s, Protocol::Tcc, 0, false);
+    let (plain, _) = run_seed(&s, &Tcc as ProtocolRef, 0, false);
     assert!(plain.violations.is_empty(), "the same seed passes without the bug");
 }
 
 #[test]
 fn mutants_a_mutant_of_another_protocol_is_refused() {
-    let err = Variant::new(Protocol::Tcc, Some(Mutant::ConsumerNoInbox)).unwrap_err();
+    let err =
+        Variant::new(&Registry::builtin(), &Tcc, Some(mutant::CONSUMER_NO_INBOX)).unwrap_err().to_string();
     assert!(err.contains("consumer-no-inbox is a bug in outbox, not in tcc"), "{err}");
 }

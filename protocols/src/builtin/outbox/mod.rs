@@ -28,8 +28,8 @@ use crate::protocol::{CrashPoint, Deployed, Entry, Protocol, Resource, Setup, Un
 use crate::shop::{Body, ServiceBody, Shop};
 use crate::workload::Order;
 use faultline_sim::{Op, Value, World};
-use std::sync::Arc;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use crate::shop::Service;
 
@@ -180,8 +180,9 @@ impl Protocol for Outbox {
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
         let (broker, broker_db) = world.broker("broker");
         let wiring = Wiring { broker, stats: setup.stats.clone() };
-        let body: ServiceBody =
-            Arc::new(move |ctx, service, db, gw| Box::pin(serve(ctx, service, db, gw, wiring.clone())) as Body);
+        let body: ServiceBody = Arc::new(move |ctx, service, db, gw| {
+            Box::pin(serve(ctx, service, db, gw, wiring.clone())) as Body
+        });
         let shop = Shop::deploy_with(world, setup, body);
         Deployed { entry: Entry::new(shop.order, node::Place), shop, stores: vec![], broker: Some(broker_db) }
     }

@@ -1,0 +1,89 @@
+//! `faultline bench detect`: for every mutant on its hunting ground, the
+//! median number of seeds until the first catch, plain and in swarm mode, and
+//! the ratio between them (swarm / plain: below 1, swarm finds it sooner).
+
+use super::{BadInput, Ctx};
+use crate::runner::Variant;
+use crate::scenario::Scenario;
+use crate::{shrink, zoo};
+use anyhow::{anyhow, Context};
+use std::path::PathBuf;
+
+/// The detection benchmark: for each mutant on its hunting ground, the median
+/// number of seeds until the first catch, plain and in swarm mode, and the
+/// ratio between them (swarm / plain: below 1, swarm finds it sooner).
+pub(super) fn bench_detect(
+    ctx: &Ctx,
+    starts: u64,
+    budget: u64,
+    jobs: Option<usize>,
+    on: Option<&str>,
+    json: Option<PathBuf>,
+) -> Result<(), BadInput> {
+    let jobs = super::jobs(jobs);
+    println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
+    let head =
+        ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms", "shrunk"];
+    println!(
+        "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9} {:>14}",
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8]
+    );
+    let show = |d: &zoo::Detection| match d.median_seeds() {
+        Some(s) if d.caught() as u64 == starts => s.to_string(),
+        Some(s) => format!("{s}*"),
+        None => format!(">{budget}"),
+    };
+    let mut rows = Vec::new();
+    // The built-ins' hunting grounds, for those of them this binary registers.
+    let hunts = zoo::HUNTS.into_iter().filter(|(_, p, _, _)| ctx.registry.get(p.name()).is_ok());
+    for (m, p, ground, _) in hunts {
+        let name = on.unwrap_or(ground);
+        let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
+        let plain = Variant::new(&ctx.registry, p, Some(m))?;
+        let swarm = Variant { swarm: true, ..plain };
+        let (a, b) = (
+            zoo::detect(&scenario, plain, starts, budget, jobs),
+            zoo::detect(&scenario, swarm, starts, budget, jobs),
+        );
+        let ratio = match (a.median_seeds(), b.median_seeds()) {
+            (Some(x), Some(y)) => format!("{:.2}", y as f64 / x as f64),
+            _ => "-".into(),
+        };
+        // The first plain catch, shrunk: how small the counterexample gets.
+        let shrunk = a
+            .caught_at
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|seed| shrink::shrink(&scenario, plain, *seed, |_, _| {}).ok().map(|s| s.after));
+        let small = shrunk.map_or("-".to_string(), |s| format!("{}o {}f", s.orders, s.faults));
+        println!(
+            "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9} {:>14}",
+            m.name,
+            p.name(),
+            name,
+            show(&a),
+            show(&b),
+            ratio,
+            a.median_wall_ms(),
+            b.median_wall_ms(),
+            small
+        );
+        rows.push(serde_json::json!({
+            "mutant": m.name, "protocol": p.name(), "scenario": name,
+            "plain": { "median_seeds": a.median_seeds(), "median_wall_ms": a.median_wall_ms(), "per_start": a },
+            "swarm": { "median_seeds": b.median_seeds(), "median_wall_ms": b.median_wall_ms(), "per_start": b },
+            "shrunk_size": shrunk,
+        }));
+    }
+    println!("\nseeds: median over starts of seeds run until the first run that breaks one of the");
+    println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time;");
+    println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events).");
+    if let Some(path) = json {
+        let partial = path.with_extension("partial");
+        let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
+        std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
+        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

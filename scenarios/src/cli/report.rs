@@ -1,0 +1,35 @@
+//! `faultline report`: the report rebuilt from existing JSON lines — files or
+//! sweep directories, merged.
+
+use super::sweep::provenance;
+use super::{BadInput, Ctx};
+use anyhow::{anyhow, Context};
+use std::path::PathBuf;
+
+pub(super) fn report(_ctx: &Ctx, inputs: &[PathBuf], out: &std::path::Path) -> Result<(), BadInput> {
+    let mut records = Vec::new();
+    for input in inputs {
+        let file = if input.is_dir() { input.join("runs.jsonl") } else { input.clone() };
+        let text =
+            std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        records.extend(
+            faultline_reports::record::parse(&text, &file.display().to_string()).map_err(|e| anyhow!(e))?,
+        );
+    }
+    let mut names: Vec<String> = Vec::new();
+    for r in &records {
+        if !names.contains(&r.scenario) {
+            names.push(r.scenario.clone());
+        }
+    }
+    let report = faultline_reports::build(&records, &provenance(&names));
+    faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
+    println!(
+        "{} runs; wrote {} ({} KB) and {}",
+        records.len(),
+        out.join("report.html").display(),
+        report.html.len() / 1024,
+        out.join("report.md").display()
+    );
+    Ok(())
+}

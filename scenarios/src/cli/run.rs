@@ -1,0 +1,230 @@
+//! `faultline run`: a scenario over many seeds, every invariant checked; the
+//! summary, the failing seeds with the commands that replay and shrink them,
+//! and with several protocols a side-by-side table.
+
+use super::{compact, describe, flags, print_expectation, variant, BadInput, Ctx};
+use crate::outcome::{RunOutcome, Summary, Verdict};
+use crate::runner::{self, Variant};
+use crate::scenario::Scenario;
+use anyhow::{anyhow, Context};
+use faultline_protocols::ProtocolRef;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub(super) fn run(
+    ctx: &Ctx,
+    arg: &str,
+    protocols: &str,
+    mutant: Option<&str>,
+    swarm: bool,
+    (first_seed, seeds): (Option<u64>, u64),
+    jobs: Option<usize>,
+    json: Option<PathBuf>,
+) -> Result<bool, BadInput> {
+    let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
+    let first = first_seed.or(scenario.seed).unwrap_or(0);
+    let seeds = first..first.saturating_add(seeds);
+    let mut variants: Vec<Variant> = match mutant {
+        // A mutant runs in the protocols whose code it is in.
+        Some(m) if protocols == "all" => {
+            let m = ctx.registry.mutant(m)?;
+            let ps = ctx.registry.protocols_with(m);
+            ps.into_iter().map(|p| variant(ctx, p, mutant)).collect::<Result<_, _>>()?
+        }
+        _ => {
+            let ps = parse_protocols(ctx, protocols)?;
+            ps.into_iter().map(|p| variant(ctx, p, mutant)).collect::<Result<_, _>>()?
+        }
+    };
+    let jobs = super::jobs(jobs);
+    if jobs == 0 {
+        return Err(anyhow!("--jobs must be at least 1").into());
+    }
+    println!("{}", describe(&scenario));
+    let partial = json.as_ref().map(|p| p.with_extension("partial"));
+    let mut file = match &partial {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let mut write_err = None;
+    let mut table = Vec::new();
+    let mut failing = 0;
+    for v in &mut variants {
+        v.swarm = swarm;
+    }
+    if swarm && scenario.plan.is_some() {
+        println!("  (--swarm: the scenario's explicit plan has no model to draw from; it runs as written)");
+    }
+    for &v in &variants {
+        let protocol = v.protocol;
+        println!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
+        match v.mutant {
+            Some(m) => println!(
+                "  mutant {}: {}\n  expected to break: {}",
+                m.name,
+                m.mechanism,
+                m.breaks.iter().map(|i| i.name()).collect::<Vec<_>>().join(" / ")
+            ),
+            None => print_expectation(&scenario, protocol),
+        }
+        let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
+                .expect("template"),
+        );
+        let wall = std::time::Instant::now();
+        let outcomes = runner::run_seeds(&scenario, v, seeds.clone(), jobs, |o| {
+            if let Some(f) = file.as_mut() {
+                let line = serde_json::to_string(o).expect("outcome serializes");
+                if let Err(e) = writeln!(f, "{line}") {
+                    write_err.get_or_insert(e);
+                }
+            }
+            failing += usize::from(o.verdict == Verdict::Fail);
+            bar.set_message(format!("{failing} failing"));
+            bar.inc(1);
+        });
+        let wall = wall.elapsed();
+        bar.finish_and_clear();
+        let summary = Summary::of(&outcomes);
+        print_summary(&summary, wall);
+        print_failures(ctx, arg, v, &outcomes);
+        table.push((protocol, summary));
+    }
+    if let (Some(f), Some(partial), Some(path)) = (file, partial, json.as_ref()) {
+        if let Some(e) = write_err {
+            return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
+        }
+        f.into_inner().map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?.sync_all()?;
+        std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if table.len() > 1 {
+        print_comparison(&table);
+    }
+    Ok(failing == 0)
+}
+
+/// `all`, one protocol, or a comma-separated list; unknown names list the valid ones.
+pub(super) fn parse_protocols(ctx: &Ctx, arg: &str) -> Result<Vec<ProtocolRef>, BadInput> {
+    if arg == "all" {
+        return Ok(ctx.registry.all().to_vec());
+    }
+    arg.split(',').map(|p| ctx.registry.get(p.trim()).map_err(|e| anyhow!("{e}, or all").into())).collect()
+}
+
+/// One row per protocol, on the same seeds: what each costs under these faults.
+pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
+    println!("\nside by side (same scenario, same seeds):");
+    let head = [
+        "protocol",
+        "failing",
+        "expected",
+        "completed",
+        "cancelled",
+        "p50 ms",
+        "p99 ms",
+        "ttc p99",
+        "window max",
+        "msgs/order",
+        "retries",
+        "compens.",
+        "reserved",
+        "held $",
+        "locks s",
+    ];
+    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 10, 10, 9];
+    let row = |cells: Vec<String>| {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .collect();
+        println!("  {}", line.join(" "));
+    };
+    row(head.iter().map(|h| h.to_string()).collect());
+    for (p, s) in table {
+        let per_order = s.messages_sent as f64 / s.orders_submitted.max(1) as f64;
+        row(vec![
+            p.name().to_string(),
+            s.failing_seeds.len().to_string(),
+            s.expected_seeds.to_string(),
+            s.orders_completed.to_string(),
+            s.orders_cancelled.to_string(),
+            format!("{:.1}", s.latency_p50_ms.p50),
+            format!("{:.1}", s.latency_p99_ms.p50),
+            format!("{:.1}", s.consistency_p99_ms.p50),
+            format!("{:.1}", s.longest_inconsistency_ms),
+            format!("{per_order:.1}"),
+            s.retries.to_string(),
+            s.compensations.to_string(),
+            format!("{:.1}", s.reserved_unit_s),
+            format!("{:.0}", s.authorized_cent_s / 100.0),
+            format!("{:.1}", s.locked_s),
+        ]);
+    }
+    println!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
+    println!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
+    println!("  window max: the longest time two services could disagree on one order; reserved: stock");
+    println!("  held in reservations, unit-seconds; held $: customers' money on hold, dollar-seconds;");
+    println!("  locks s: row locks held (2PC), lock-seconds; all three summed over seeds.");
+}
+
+pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
+    println!(
+        "\n{} seeds, {} failing, {} with expected violations",
+        s.seeds,
+        s.failing_seeds.len(),
+        s.expected_seeds
+    );
+    println!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
+    for (invariant, violations, seeds) in &s.by_invariant {
+        println!("  {:<22} {violations:>10} {seeds:>8}", invariant.name());
+    }
+    println!(
+        "  orders: {} submitted, {} completed, {} cancelled, {} unsettled",
+        s.orders_submitted, s.orders_completed, s.orders_cancelled, s.orders_unsettled
+    );
+    let faults: Vec<_> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("  faults fired: {}", if faults.is_empty() { "none".to_string() } else { faults.join(", ") });
+    println!(
+        "  messages: {} ({:.1} per order); retries {}; compensations {}",
+        s.messages_sent,
+        s.messages_sent as f64 / s.orders_submitted.max(1) as f64,
+        s.retries,
+        s.compensations
+    );
+    let l = &s.latency_p99_ms;
+    println!("  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}", l.p50, l.p90, l.max);
+    println!(
+        "  time: simulated {:.1} s ({:.1} s per seed), wall {:.2} s ({:.0} seeds/s)",
+        s.sim_ms as f64 / 1e3,
+        s.sim_ms as f64 / 1e3 / s.seeds.max(1) as f64,
+        wall.as_secs_f64(),
+        s.seeds as f64 / wall.as_secs_f64().max(1e-9)
+    );
+}
+
+pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, outcomes: &[RunOutcome]) {
+    let failing: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Fail).collect();
+    if failing.is_empty() {
+        return;
+    }
+    println!("\nfailing seeds:");
+    for o in failing.iter().take(20) {
+        let v = &o.violations[0];
+        let broken: Vec<_> = o.broken().iter().map(|i| i.name()).collect();
+        println!("  seed {}: {} — {}: {}", o.seed, broken.join(", "), v.subject, v.detail);
+        if let Some(model) = &o.swarm {
+            println!("    swarm model: {}", compact(model));
+        }
+        let program = &ctx.program;
+        println!("    replay: {program} replay {arg} {} --seed {}", flags(variant), o.seed);
+        println!("    shrink: {program} shrink {arg} {} --seed {}", flags(variant), o.seed);
+    }
+    if failing.len() > 20 {
+        println!("  … and {} more", failing.len() - 20);
+    }
+}

@@ -1,0 +1,83 @@
+//! `faultline shrink`: a failing seed cut down to the smallest run that breaks
+//! the same invariant, written as a scenario file that reproduces it.
+
+use super::{flags, inputs, BadInput, Ctx};
+use crate::scenario::Scenario;
+use crate::{runner, shrink as shrinker};
+use anyhow::{anyhow, Context};
+use std::path::PathBuf;
+
+pub(super) fn shrink(
+    ctx: &Ctx,
+    arg: &str,
+    protocol: &str,
+    mutant: Option<&str>,
+    swarm: bool,
+    seed: u64,
+    out: Option<PathBuf>,
+    json: bool,
+) -> Result<bool, BadInput> {
+    let (scenario, variant) = inputs(ctx, arg, protocol, mutant, swarm)?;
+    let out = out.unwrap_or_else(|| {
+        let m = variant.mutant.map(|m| format!("-{}", m.name)).unwrap_or_default();
+        PathBuf::from(format!("{}-{}{m}-seed{seed}.toml", scenario.name, variant.protocol.name()))
+    });
+    let wall = std::time::Instant::now();
+    let program = &ctx.program;
+    let show = |step: &str, s: shrinker::Size| {
+        if !json {
+            println!("  {step:<28} {} orders, {} faults", s.orders, s.faults);
+        }
+    };
+    if !json {
+        println!("shrinking {arg} {} --seed {seed}", flags(variant));
+    }
+    let shrunk = shrinker::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
+    let text = format!(
+        "# Written by `{program} shrink {arg} {} --seed {seed}`.\n# Reproduce: {program} run {} {} --seeds 1\n{}",
+        flags(variant),
+        out.display(),
+        flags(variant),
+        shrinker::to_toml(&shrunk.scenario).map_err(|e| anyhow!("cannot encode the counterexample: {e}"))?
+    );
+    let partial = out.with_extension("partial");
+    std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &out).with_context(|| format!("cannot write {}", out.display()))?;
+    // The file must stand on its own: load it back and run it.
+    let reloaded = Scenario::load(&out.display().to_string(), &ctx.registry).map_err(|e| anyhow!(e))?;
+    let (o, _) = runner::run_seed(&reloaded, variant, seed, false);
+    let reproduces = o.violations.iter().any(|v| v.invariant == shrunk.invariant);
+    let (b, a) = (shrunk.before, shrunk.after);
+    let wall_ms = wall.elapsed().as_millis() as u64;
+    if json {
+        let doc = serde_json::json!({
+            "invariant": shrunk.invariant,
+            "orders_before": b.orders, "orders_after": a.orders,
+            "faults_before": b.faults, "faults_after": a.faults,
+            "sim_ms_before": b.sim_ms, "sim_ms_after": a.sim_ms,
+            "out": out.display().to_string(),
+            "reproduces": reproduces, "runs": shrunk.runs, "wall_ms": wall_ms,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "\n{}: {} → {} orders, {} → {} faults, {} → {} simulated ms ({} runs, {:.1} s)",
+            shrunk.invariant,
+            b.orders,
+            a.orders,
+            b.faults,
+            a.faults,
+            b.sim_ms,
+            a.sim_ms,
+            shrunk.runs,
+            wall_ms as f64 / 1e3
+        );
+        println!(
+            "wrote {} — {}",
+            out.display(),
+            if reproduces { "reproduces" } else { "DOES NOT reproduce" }
+        );
+        println!("  {program} run {} {} --seeds 1", out.display(), flags(variant));
+    }
+    Ok(reproduces)
+}
