@@ -93,8 +93,11 @@ pub struct Deployed {
 #[derive(Clone)]
 pub struct Entry {
     pub(crate) node: NodeId,
-    pub(crate) client: Arc<dyn Fn(NodeCtx, NodeId, Vec<Order>, Arc<Stats>) -> Body + Send + Sync>,
+    pub(crate) client: Client,
 }
+
+/// The client node's life, given the entry node, the orders and the stats.
+pub(crate) type Client = Arc<dyn Fn(NodeCtx, NodeId, Vec<Order>, Arc<Stats>) -> Body + Send + Sync>;
 
 impl Entry {
     pub fn new<R: Request<Response = Reply> + 'static>(node: NodeId, place: fn(Order) -> R) -> Entry {

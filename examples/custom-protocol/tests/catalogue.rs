@@ -35,6 +35,6 @@ fn the_parallel_saga_passes_the_whole_catalogue() {
         assert!(completed > 0 && cancelled > 0, "{name}: both outcomes occur");
         // An expectation that never shows is stale: the test would hide nothing.
         let expected = run.outcomes.iter().filter(|o| o.verdict == Verdict::Expected).count();
-        assert_eq!(expected > 0, run.scenario.expected(&ParallelSaga).len() > 0, "{name}: {expected}");
+        assert_eq!(expected > 0, !run.scenario.expected(&ParallelSaga).is_empty(), "{name}: {expected}");
     }
 }

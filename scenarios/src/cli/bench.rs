@@ -9,17 +9,39 @@ use crate::{shrink, zoo};
 use anyhow::{anyhow, Context};
 use std::path::PathBuf;
 
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: Bench,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// For every mutant, seeds until it is first caught, with and without --swarm.
+    Detect {
+        /// Starting seeds per mutant and mode; the table shows medians over them.
+        #[arg(long, default_value_t = 5)]
+        starts: u64,
+        /// The most seeds one hunt may run.
+        #[arg(long, default_value_t = 1000)]
+        budget: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Hunt every mutant on this scenario instead of its own hunting ground.
+        #[arg(long)]
+        on: Option<String>,
+        /// Write the table as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
 /// The detection benchmark: for each mutant on its hunting ground, the median
 /// number of seeds until the first catch, plain and in swarm mode, and the
 /// ratio between them (swarm / plain: below 1, swarm finds it sooner).
-pub(super) fn bench_detect(
-    ctx: &Ctx,
-    starts: u64,
-    budget: u64,
-    jobs: Option<usize>,
-    on: Option<&str>,
-    json: Option<PathBuf>,
-) -> Result<(), BadInput> {
+pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
+    let Bench::Detect { starts, budget, jobs, on, json } = what;
+    let on = on.as_deref();
     let jobs = super::jobs(jobs);
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
     let head =

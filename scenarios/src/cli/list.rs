@@ -6,7 +6,13 @@ use crate::scenario::{Scenario, CATALOG};
 use anyhow::anyhow;
 use faultline_protocols::check::Invariant;
 
-pub(super) fn list(ctx: &Ctx, what: Option<What>) -> Result<(), BadInput> {
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_enum)]
+    pub what: Option<What>,
+}
+
+pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     let show = |w: What| what.is_none() || what.map(|x| x as u8) == Some(w as u8);
     // With one category asked for, rows only: easy to read by a script.
     let (indent, head) = if what.is_some() { ("", false) } else { ("  ", true) };

@@ -16,7 +16,6 @@ use crate::scenario::Scenario;
 use anyhow::anyhow;
 use clap::{Parser, Subcommand, ValueEnum};
 use faultline_protocols::{ProtocolRef, Registry};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Runs the command line over `registry`'s protocols: parses the arguments,
@@ -25,23 +24,13 @@ pub fn main(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx { registry, program: program_name() };
     let result = match cli.cmd {
-        Cmd::List { what } => list::list(&ctx, what).map(|()| true),
-        Cmd::Run { scenario, protocol, seeds, first_seed, jobs, json, mutant, swarm } => {
-            run::run(&ctx, &scenario, &protocol, mutant.as_deref(), swarm, (first_seed, seeds), jobs, json)
-        }
-        Cmd::Shrink { scenario, protocol, seed, mutant, swarm, out, json } => {
-            shrink::shrink(&ctx, &scenario, &protocol, mutant.as_deref(), swarm, seed, out, json)
-        }
-        Cmd::Sweep { scenarios, protocol, seeds, jobs, intensity, out, shrink } => {
-            sweep::sweep(&ctx, &scenarios, &protocol, seeds, jobs, &intensity, (&out, shrink))
-        }
-        Cmd::Report { inputs, out } => report::report(&ctx, &inputs, &out).map(|()| true),
-        Cmd::Bench { what: Bench::Detect { starts, budget, jobs, on, json } } => {
-            bench::bench_detect(&ctx, starts, budget, jobs, on.as_deref(), json).map(|()| true)
-        }
-        Cmd::Replay { scenario, protocol, seed, format, mutant, swarm, view, nodes } => {
-            replay::replay(&ctx, &scenario, &protocol, mutant.as_deref(), swarm, seed, format, (view, nodes))
-        }
+        Cmd::List(args) => list::list(&ctx, args).map(|()| true),
+        Cmd::Run(args) => run::run(&ctx, args),
+        Cmd::Shrink(args) => shrink::shrink(&ctx, args),
+        Cmd::Sweep(args) => sweep::sweep(&ctx, args),
+        Cmd::Report(args) => report::report(&ctx, args).map(|()| true),
+        Cmd::Bench(args) => bench::bench(&ctx, args).map(|()| true),
+        Cmd::Replay(args) => replay::replay(&ctx, args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -96,130 +85,21 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Cmd {
     /// List the catalogue's scenarios, the protocols and the invariants.
-    List {
-        #[arg(value_enum)]
-        what: Option<What>,
-    },
+    List(list::Args),
     /// Run a scenario over many seeds and check every invariant.
-    Run {
-        /// A catalogue name (see `faultline list`) or a path to a scenario file.
-        scenario: String,
-        /// A protocol, a comma-separated list, or `all` (then a side-by-side table).
-        #[arg(long, short)]
-        protocol: String,
-        /// How many seeds to run.
-        #[arg(long, default_value_t = 100)]
-        seeds: u64,
-        /// The first seed (default: the scenario's `seed`, else 0).
-        #[arg(long)]
-        first_seed: Option<u64>,
-        /// Worker threads (default: all cores). Results do not depend on it.
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Write one JSON object per seed to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Switch on one known bug (see `faultline list mutants`).
-        #[arg(long)]
-        mutant: Option<String>,
-        /// Swarm testing: each seed draws its own fault model from the scenario's.
-        #[arg(long)]
-        swarm: bool,
-    },
+    Run(run::Args),
     /// Cut a failing seed down to the smallest run that breaks the same
     /// invariant, and write it as a scenario file that reproduces it.
-    Shrink {
-        scenario: String,
-        #[arg(long, short)]
-        protocol: String,
-        #[arg(long)]
-        seed: u64,
-        #[arg(long)]
-        mutant: Option<String>,
-        #[arg(long)]
-        swarm: bool,
-        /// Where to write the counterexample (default: built from the inputs).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Print one JSON object instead of progress.
-        #[arg(long)]
-        json: bool,
-    },
+    Shrink(shrink::Args),
     /// Run every chosen protocol on every chosen scenario (default: the whole
     /// catalogue, every protocol) on the same seeds, and write a report.
-    Sweep {
-        /// Catalogue names or scenario files (default: the whole catalogue).
-        scenarios: Vec<String>,
-        #[arg(long, short, default_value = "all")]
-        protocol: String,
-        #[arg(long, default_value_t = 50)]
-        seeds: u64,
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Fault intensities: each scenario's fault rates scaled by these factors.
-        #[arg(long, value_delimiter = ',', default_value = "1")]
-        intensity: Vec<f64>,
-        /// Where runs.jsonl, report.html, report.md and the charts go.
-        #[arg(long)]
-        out: PathBuf,
-        /// Shrink the first seed of every violation class and put its sequence
-        /// diagram in the report.
-        #[arg(long)]
-        shrink: bool,
-    },
+    Sweep(sweep::Args),
     /// Build the report from existing JSON lines (files, or sweep directories).
-    Report {
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Report(report::Args),
     /// Benchmarks of what faultline finds.
-    Bench {
-        #[command(subcommand)]
-        what: Bench,
-    },
+    Bench(bench::Args),
     /// Re-run one seed and print its timeline and violations.
-    Replay {
-        scenario: String,
-        #[arg(long, short)]
-        protocol: String,
-        #[arg(long)]
-        seed: u64,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        #[arg(long)]
-        mutant: Option<String>,
-        #[arg(long)]
-        swarm: bool,
-        /// How to show the trace: one timeline, per node, or a sequence diagram.
-        #[arg(long, value_enum, default_value_t = View::Timeline)]
-        view: View,
-        /// The lifelines of the sequence diagram (default: every node but the stores).
-        #[arg(long, value_delimiter = ',')]
-        nodes: Vec<String>,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum Bench {
-    /// For every mutant, seeds until it is first caught, with and without --swarm.
-    Detect {
-        /// Starting seeds per mutant and mode; the table shows medians over them.
-        #[arg(long, default_value_t = 5)]
-        starts: u64,
-        /// The most seeds one hunt may run.
-        #[arg(long, default_value_t = 1000)]
-        budget: u64,
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Hunt every mutant on this scenario instead of its own hunting ground.
-        #[arg(long)]
-        on: Option<String>,
-        /// Write the table as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Replay(replay::Args),
 }
 
 #[derive(Clone, Copy, ValueEnum)]

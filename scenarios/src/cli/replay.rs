@@ -6,16 +6,30 @@ use crate::outcome::{RunOutcome, Verdict};
 use crate::{runner, timeline};
 use anyhow::anyhow;
 
-pub(super) fn replay(
-    ctx: &Ctx,
-    arg: &str,
-    protocol: &str,
-    mutant: Option<&str>,
-    swarm: bool,
-    seed: u64,
-    format: Format,
-    (view, lifelines): (View, Vec<String>),
-) -> Result<bool, BadInput> {
+#[derive(clap::Args)]
+pub struct Args {
+    pub scenario: String,
+    #[arg(long, short)]
+    pub protocol: String,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[arg(long)]
+    pub mutant: Option<String>,
+    #[arg(long)]
+    pub swarm: bool,
+    /// How to show the trace: one timeline, per node, or a sequence diagram.
+    #[arg(long, value_enum, default_value_t = View::Timeline)]
+    pub view: View,
+    /// The lifelines of the sequence diagram (default: every node but the stores).
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+}
+
+pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
+    let Args { scenario: arg, protocol, seed, format, mutant, swarm, view, nodes: lifelines } = a;
+    let (arg, protocol, mutant) = (arg.as_str(), protocol.as_str(), mutant.as_deref());
     let (scenario, variant) = inputs(ctx, arg, protocol, mutant, swarm)?;
     let protocol = variant.protocol;
     let (outcome, result) = runner::run_seed(&scenario, variant, seed, true);

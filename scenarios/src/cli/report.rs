@@ -6,7 +6,16 @@ use super::{BadInput, Ctx};
 use anyhow::{anyhow, Context};
 use std::path::PathBuf;
 
-pub(super) fn report(_ctx: &Ctx, inputs: &[PathBuf], out: &std::path::Path) -> Result<(), BadInput> {
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
+    let (inputs, out) = (a.inputs.as_slice(), a.out.as_path());
     let mut records = Vec::new();
     for input in inputs {
         let file = if input.is_dir() { input.join("runs.jsonl") } else { input.clone() };

@@ -11,16 +11,36 @@ use faultline_protocols::ProtocolRef;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub(super) fn run(
-    ctx: &Ctx,
-    arg: &str,
-    protocols: &str,
-    mutant: Option<&str>,
-    swarm: bool,
-    (first_seed, seeds): (Option<u64>, u64),
-    jobs: Option<usize>,
-    json: Option<PathBuf>,
-) -> Result<bool, BadInput> {
+#[derive(clap::Args)]
+pub struct Args {
+    /// A catalogue name (see `faultline list`) or a path to a scenario file.
+    pub scenario: String,
+    /// A protocol, a comma-separated list, or `all` (then a side-by-side table).
+    #[arg(long, short)]
+    pub protocol: String,
+    /// How many seeds to run.
+    #[arg(long, default_value_t = 100)]
+    pub seeds: u64,
+    /// The first seed (default: the scenario's `seed`, else 0).
+    #[arg(long)]
+    pub first_seed: Option<u64>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Write one JSON object per seed to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Switch on one known bug (see `faultline list mutants`).
+    #[arg(long)]
+    pub mutant: Option<String>,
+    /// Swarm testing: each seed draws its own fault model from the scenario's.
+    #[arg(long)]
+    pub swarm: bool,
+}
+
+pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
+    let Args { scenario: arg, protocol: protocols, seeds, first_seed, jobs, json, mutant, swarm } = a;
+    let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
     let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
     let seeds = first..first.saturating_add(seeds);

@@ -7,16 +7,28 @@ use crate::{runner, shrink as shrinker};
 use anyhow::{anyhow, Context};
 use std::path::PathBuf;
 
-pub(super) fn shrink(
-    ctx: &Ctx,
-    arg: &str,
-    protocol: &str,
-    mutant: Option<&str>,
-    swarm: bool,
-    seed: u64,
-    out: Option<PathBuf>,
-    json: bool,
-) -> Result<bool, BadInput> {
+#[derive(clap::Args)]
+pub struct Args {
+    pub scenario: String,
+    #[arg(long, short)]
+    pub protocol: String,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long)]
+    pub mutant: Option<String>,
+    #[arg(long)]
+    pub swarm: bool,
+    /// Where to write the counterexample (default: built from the inputs).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
+    let Args { scenario: arg, protocol, seed, mutant, swarm, out, json } = a;
+    let (arg, protocol, mutant) = (arg.as_str(), protocol.as_str(), mutant.as_deref());
     let (scenario, variant) = inputs(ctx, arg, protocol, mutant, swarm)?;
     let out = out.unwrap_or_else(|| {
         let m = variant.mutant.map(|m| format!("-{}", m.name)).unwrap_or_default();

@@ -12,16 +12,34 @@ use crate::shrink;
 use anyhow::{anyhow, Context};
 use faultline_protocols::check::Invariant;
 use std::io::Write;
+use std::path::PathBuf;
 
-pub(super) fn sweep(
-    ctx: &Ctx,
-    names: &[String],
-    protocols: &str,
-    seeds: u64,
-    jobs: Option<usize>,
-    intensities: &[f64],
-    (out, shrink): (&std::path::Path, bool),
-) -> Result<bool, BadInput> {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Catalogue names or scenario files (default: the whole catalogue).
+    pub scenarios: Vec<String>,
+    #[arg(long, short, default_value = "all")]
+    pub protocol: String,
+    #[arg(long, default_value_t = 50)]
+    pub seeds: u64,
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Fault intensities: each scenario's fault rates scaled by these factors.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub intensity: Vec<f64>,
+    /// Where runs.jsonl, report.html, report.md and the charts go.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Shrink the first seed of every violation class and put its sequence
+    /// diagram in the report.
+    #[arg(long)]
+    pub shrink: bool,
+}
+
+pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
+    let Args { scenarios: names, protocol: protocols, seeds, jobs, intensity: intensities, out, shrink } = a;
+    let (names, protocols, out, intensities) =
+        (names.as_slice(), protocols.as_str(), out.as_path(), &intensities);
     let names: Vec<String> =
         if names.is_empty() { CATALOG.iter().map(|(n, _)| n.to_string()).collect() } else { names.to_vec() };
     let scenarios: Vec<Scenario> = names
