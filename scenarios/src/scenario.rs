@@ -373,7 +373,9 @@ mod tests {
         let bad = format!("{base}[expect.saga]\nviolations = [\"no-such\"]\nwhy = \"x\"\n");
         let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
         assert!(
-            err.contains("f.toml") && err.contains("no-such") && err.contains("no-double-charge"),
+            err.contains("f.toml")
+                && err.contains("no-such")
+                && err.contains(Invariant::NoDoubleCharge.name()),
             "{err}"
         );
         let bad = format!("{base}[expect.saga]\nviolations = [\"no-panic\"]\nwhy = \"x\"\n");

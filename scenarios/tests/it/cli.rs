@@ -1,5 +1,6 @@
 //! The `faultline` binary: exit codes, bad input, JSON output, replay.
 
+use faultline_protocols::check::Invariant::*;
 use std::process::{Command, Output};
 
 fn faultline(args: &[&str]) -> Output {
@@ -21,7 +22,9 @@ fn cli_list_shows_scenarios_protocols_invariants() {
     let o = faultline(&["list"]);
     assert!(o.status.success());
     let t = text(&o);
-    for want in ["calm", "flaky-network", "crash-restart", "saga", "no-double-charge", "legal-transitions"] {
+    for want in
+        ["calm", "flaky-network", "crash-restart", "saga", NoDoubleCharge.name(), LegalTransitions.name()]
+    {
         assert!(t.contains(want), "{want} missing from:\n{t}");
     }
 }
@@ -96,7 +99,7 @@ fn cli_violations_exit_1_and_print_the_replay_command() {
     let o = faultline(&["run", path, "-p", "saga", "--seeds", "3"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("eventual-settlement"), "{t}");
+    assert!(t.contains(EventualSettlement.name()), "{t}");
     assert!(t.contains(&format!("faultline replay {path} --protocol saga --seed 0")), "{t}");
 }
 
@@ -144,7 +147,7 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
     let o = run(&out);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(doc["invariant"], "no-double-charge");
+    assert_eq!(doc["invariant"], NoDoubleCharge.name());
     assert_eq!(doc["reproduces"], true);
     assert_eq!(doc["orders_before"], 20);
     assert!(doc["orders_after"].as_u64().unwrap() <= 3, "{doc}");
