@@ -2,13 +2,13 @@
 //! fault window (safety phase), heal, wait for settlement or the deadline
 //! (liveness phase), then gather ground truth and check it.
 
-use crate::check::{self, GroundTruth, Violation};
+use crate::check::{self, Coverage, GroundTruth, Violation};
 use crate::protocol::{ProtocolRef, Resource};
 use crate::shop::gateway::GatewayConfig;
 use crate::shop::Service;
 use crate::workload::Workload;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Everything that determines a run. Same spec → same trace hash.
@@ -38,6 +38,8 @@ pub struct RunResult {
     pub trace_hash: u64,
     /// Trace events per kind (sends, drops, crashes, …).
     pub counts: BTreeMap<&'static str, u64>,
+    /// What happened that a scenario may require (faults that fired, paths taken).
+    pub coverage: BTreeSet<Coverage>,
     /// The full trace, when the spec's world config asked to record it.
     pub events: Option<Vec<Event>>,
     /// Node names by id, for reading the trace.
@@ -106,7 +108,9 @@ pub fn run(spec: &RunSpec) -> RunResult {
         costs(&dep, &sim, &submitted, sim_ms);
     let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
     let trace = sim.trace();
+    let counts = trace.counts();
     RunResult {
+        coverage: check::observed(&truth, &counts),
         consistency_ms,
         inconsistency_ms,
         reserved_unit_s,
@@ -114,7 +118,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         locked_s,
         violations,
         trace_hash: trace.hash(),
-        counts: trace.counts().clone(),
+        counts,
         events: trace.events().map(<[Event]>::to_vec),
         nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
         truth,

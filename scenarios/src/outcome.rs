@@ -1,10 +1,10 @@
 //! The record of one seed's run (`RunOutcome`, one JSON line each) and the
 //! summary over many seeds. Data only: the CLI decides how it looks.
 
-use faultline_protocols::check::{Invariant, Violation};
+use faultline_protocols::check::{Coverage, Invariant, Violation};
 use faultline_protocols::run::RunResult;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {
@@ -23,6 +23,9 @@ pub struct RunOutcome {
     /// Hex of the trace hash: same scenario, protocol and seed → same value.
     pub trace_hash: String,
     pub violations: Vec<Violation>,
+    /// The coverage facts this run showed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub coverage: BTreeSet<Coverage>,
     /// Judged against the scenario's expectation for this protocol.
     pub verdict: Verdict,
     pub metrics: Metrics,
@@ -159,6 +162,7 @@ impl RunOutcome {
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
             violations: r.violations.clone(),
+            coverage: r.coverage.clone(),
             verdict,
             metrics,
         }
@@ -180,6 +184,7 @@ impl RunOutcome {
             seed,
             trace_hash: String::new(),
             violations: vec![violation],
+            coverage: BTreeSet::new(),
             verdict: Verdict::Fail,
             metrics: Metrics::default(),
         }
@@ -210,6 +215,8 @@ pub struct Summary {
     pub compensations: u64,
     pub sim_ms: u64,
     pub faults: BTreeMap<String, u64>,
+    /// Per coverage fact, the seeds that showed it.
+    pub coverage: BTreeMap<Coverage, u64>,
     /// Percentiles of the seeds' p99 time to consistency.
     pub consistency_p99_ms: Percentiles,
     /// The longest inconsistency window of any order of any seed.
@@ -251,6 +258,9 @@ impl Summary {
             for (k, v) in &m.faults {
                 *s.faults.entry(k.clone()).or_insert(0) += v;
             }
+            for fact in &o.coverage {
+                *s.coverage.entry(*fact).or_insert(0) += 1;
+            }
             p50s.push(m.latency_ms.p50);
             ttc.push(m.time_to_consistency_ms.p99);
             s.longest_inconsistency_ms = s.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
@@ -263,6 +273,13 @@ impl Summary {
         s.consistency_p99_ms = Percentiles::of(&ttc);
         s.latency_p99_ms = Percentiles::of(&p99s);
         s
+    }
+}
+
+impl Summary {
+    /// Of `required`, the facts no seed showed.
+    pub fn missing(&self, required: &[Coverage]) -> Vec<Coverage> {
+        required.iter().copied().filter(|f| !self.coverage.contains_key(f)).collect()
     }
 }
 

@@ -3,7 +3,7 @@
 //! A scenario is a workload, a fault model or an explicit fault plan, a fault
 //! window and a settle deadline. Errors name the file, the line and the field.
 
-use faultline_protocols::check::Invariant;
+use faultline_protocols::check::{Coverage, Invariant};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::{Workload, WorkloadSpec};
 use faultline_protocols::{Protocol, ProtocolRef, Registry, Topology};
@@ -64,6 +64,11 @@ pub struct Scenario {
     /// protocol not listed is expected to keep every invariant.
     #[serde(default)]
     pub expect: BTreeMap<String, Expectation>,
+    /// Coverage facts the runs must show, somewhere in their seeds — under
+    /// `all` for every protocol, or under a protocol's name for that one — or
+    /// the scenario no longer exercises what it is for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub require: BTreeMap<String, Vec<Coverage>>,
 }
 
 /// A known, explained failure: a run that breaks only these invariants is
@@ -192,6 +197,9 @@ impl Scenario {
                 return Err(at("why", format!("expect.{protocol}: say why the violations are expected")));
             }
         }
+        for key in s.require.keys().filter(|k| *k != "all") {
+            registry.get(key).map_err(|err| at("require", format!("{err}, or all")))?;
+        }
         // Names are checked against every protocol's deployment together: a
         // scenario may name the coordinator, which only some protocols have.
         let Topology { nodes, stores, replicated } = Topology::union(registry.all(), &s.replication);
@@ -226,6 +234,15 @@ impl Scenario {
     /// The invariants `protocol` is known to break here (usually none).
     pub fn expected(&self, protocol: &dyn Protocol) -> &[Invariant] {
         self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
+    }
+
+    /// The coverage facts `protocol`'s runs must show.
+    pub fn required(&self, protocol: &dyn Protocol) -> Vec<Coverage> {
+        let mut facts: Vec<Coverage> =
+            ["all", protocol.name()].iter().filter_map(|k| self.require.get(*k)).flatten().copied().collect();
+        facts.sort_unstable();
+        facts.dedup();
+        facts
     }
 
     /// The same scenario with its fault rates (and the gateway's callback
@@ -382,6 +399,22 @@ mod tests {
         assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("never expected"));
         let bad = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \" \"\n");
         assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("say why"));
+    }
+
+    #[test]
+    fn required_coverage_names_real_facts_and_protocols() {
+        let base = "name = \"x\"\nsettle_ms = 1\n";
+        let ok = format!("{base}[require]\nall = [\"node-restarted\"]\nsaga = [\"callback-lost\"]\n");
+        let s = Scenario::parse(&ok, "f.toml", &builtin()).unwrap();
+        assert_eq!(s.required(&Saga), [Coverage::NodeRestarted, Coverage::CallbackLost]);
+        let tcc = faultline_protocols::builtin::tcc::Tcc;
+        assert_eq!(s.required(&tcc), [Coverage::NodeRestarted]);
+        let bad = format!("{base}[require]\npaxos = [\"node-restarted\"]\n");
+        let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
+        assert!(err.contains("line 3: require: unknown protocol \"paxos\""), "{err}");
+        let bad = format!("{base}[require]\nall = [\"sometimes\"]\n");
+        let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
+        assert!(err.contains("sometimes") && err.contains("node-restarted"), "{err}");
     }
 
     #[test]

@@ -13,11 +13,11 @@
 //!
 //! Builder methods panic on bad input with the reason: they are for tests.
 
-use crate::outcome::{RunOutcome, Verdict};
+use crate::outcome::{RunOutcome, Summary, Verdict};
 use crate::runner::{self, Variant};
 use crate::scenario::{Expectation, Scenario, CATALOG};
 use crate::shrink::{self, Shrunk};
-use faultline_protocols::check::Invariant;
+use faultline_protocols::check::{Coverage, Invariant};
 use faultline_protocols::mutant::Mutant;
 use faultline_protocols::{ProtocolRef, Registry};
 use std::fmt::Write;
@@ -114,6 +114,20 @@ impl Check {
         self
     }
 
+    /// The protocol's runs of `scenario` must show `facts` in some seed (a
+    /// scenario file's `[require]`): that the path this test is for was taken.
+    pub fn require(mut self, scenario: &str, facts: &[Coverage]) -> Check {
+        let name = self.variant.protocol.name().to_string();
+        let found = self.scenarios.iter_mut().filter(|(arg, s)| arg == scenario || s.name == scenario);
+        let mut any = false;
+        for (_, s) in found {
+            s.require.entry(name.clone()).or_default().extend_from_slice(facts);
+            any = true;
+        }
+        assert!(any, "no scenario {scenario:?} added yet: add it before what it must cover");
+        self
+    }
+
     /// How the printed commands call the team's binary, e.g.
     /// `cargo run -p my-shop-tests --` (default `faultline`).
     pub fn command(mut self, program: &str) -> Check {
@@ -189,19 +203,36 @@ impl Report {
         ["replay", "shrink"].map(|cmd| format!("{} {cmd} {arg} {flags} --seed {seed}", self.program))
     }
 
+    /// Per scenario, the required coverage facts no seed showed.
+    pub fn uncovered(&self) -> Vec<(&str, Vec<Coverage>)> {
+        let each = self.runs.iter().map(|r| {
+            let missing = Summary::of(&r.outcomes).missing(&r.scenario.required(self.variant.protocol));
+            (r.scenario.name.as_str(), missing)
+        });
+        each.filter(|(_, missing)| !missing.is_empty()).collect()
+    }
+
     /// Panics, listing each failing seed (up to 10) with what broke and the
-    /// commands that replay and shrink it, unless no seed failed.
+    /// commands that replay and shrink it, and each scenario whose required
+    /// coverage never showed — unless there is none of either.
     pub fn assert_ok(&self) {
-        let failures = self.failures();
-        if failures.is_empty() {
+        let (failures, uncovered) = (self.failures(), self.uncovered());
+        if failures.is_empty() && uncovered.is_empty() {
             return;
         }
-        let mut msg = format!(
-            "{} of {} seeds of {} broke an invariant they should keep:\n",
+        let mut msg = String::new();
+        for (scenario, missing) in &uncovered {
+            let names: Vec<_> = missing.iter().map(|f| f.name()).collect();
+            writeln!(msg, "{scenario}: no seed showed {}, which it requires", names.join(", ")).unwrap();
+        }
+        writeln!(
+            msg,
+            "{} of {} seeds of {} broke an invariant they should keep:",
             failures.len(),
             self.seeds(),
             self.variant.protocol.name()
-        );
+        )
+        .unwrap();
         for f in failures.iter().take(10) {
             let v = &f.outcome.violations[0];
             let [replay, shrink] = self.commands(f);

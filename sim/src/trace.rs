@@ -226,6 +226,15 @@ impl Trace {
         }
     }
 
+    /// Counts something derived from events (a failover that lost writes, say)
+    /// without adding an event: the hash stays a hash of what happened.
+    pub fn tally(&mut self, name: &'static str) {
+        match self.counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => self.counts.push((name, 1)),
+        }
+    }
+
     /// Hash over every event so far, in order. Stable across machines and `--jobs`.
     pub fn hash(&self) -> u64 {
         self.hasher.finish()

@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// The trace tally of failovers whose new primary lacks writes the old one
+/// had committed (with async replication: acknowledged writes, lost).
+pub const FAILOVER_LOST_WRITES: &str = "failover-lost-writes";
+
 #[cfg(not(madsim))]
 compile_error!(
     "faultline-sim must be built with `--cfg madsim` (see .cargo/config.toml); \
@@ -487,6 +491,9 @@ impl Sim {
         let epoch = set.promote(new);
         let kind = EventKind::Failover { store: set.name.clone(), to: new, epoch, lost, lost_keys };
         self.record(NodeId::WORLD, kind);
+        if lost > 0 {
+            self.trace().tally(FAILOVER_LOST_WRITES);
+        }
     }
 
     /// A latency spike on every disk (`Some` extra µs per sync), or its end

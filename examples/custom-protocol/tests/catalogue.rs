@@ -3,6 +3,7 @@
 //! writes — the same explained exception as the built-ins, stated here.
 
 use faultline_example_custom::{registry, ParallelSaga};
+use faultline_protocols::check::Coverage;
 use faultline_protocols::check::Invariant::*;
 use faultline_scenarios::outcome::Verdict;
 use faultline_scenarios::testing::Check;
@@ -24,9 +25,12 @@ fn the_parallel_saga_passes_the_whole_catalogue() {
         .jobs(2)
         .expect("failover-async", &LOST, WHY)
         .expect("everything", &LOST, WHY)
+        // The path this design adds: stock runs out while the charge succeeds.
+        .require("flash-sale", &[Coverage::ChargeRefunded, Coverage::OrderCompensated])
         .command("cargo run -p faultline-example-custom --")
         .run();
-    report.assert_ok();
+    report.assert_ok(); // no unexpected violation, and every required coverage fact showed
+    assert!(report.uncovered().is_empty());
     assert_eq!(report.runs.len(), 11, "every catalogue scenario ran");
     for run in &report.runs {
         let name = &run.scenario.name;

@@ -6,6 +6,7 @@
 //! One module per invariant family; [`Invariant`] names them all.
 
 mod agreement;
+mod coverage;
 mod effects;
 mod events;
 mod invariant;
@@ -14,6 +15,7 @@ mod settlement;
 mod stock;
 mod transitions;
 
+pub use coverage::{observed, Coverage};
 pub use invariant::Invariant;
 pub use settlement::pending;
 

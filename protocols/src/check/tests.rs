@@ -191,3 +191,29 @@ fn a_protocol_reports_what_is_unsettled_in_its_own_state() {
     g.own.insert("coordinator-db".into(), table(&[("saga/000000", Value::from("completed"))]));
     assert_eq!(check(&g), vec![], "a finished saga is settled");
 }
+
+#[test]
+fn every_coverage_fact_shows_when_it_happened_and_only_then() {
+    use Coverage::*;
+    let g = consistent();
+    let none = BTreeMap::new();
+    assert_eq!(observed(&g, &none), [OrderCompleted, OrderCancelled].into(), "a calm run's facts");
+    let mut g = consistent();
+    g.inventory.insert("restock/000001".into(), 9.into());
+    assert!(observed(&g, &none).contains(&OrderCompensated), "stock put back for a cancelled order");
+    let mut g = consistent();
+    g.payment_history.push((5, 1, Some("authorized".into())));
+    assert!(observed(&g, &none).contains(&OrderCompensated), "money held for a cancelled order");
+    let mut g = consistent();
+    g.ledger.push(Entry { order: 0, customer: 0, amount: -1_000 });
+    assert!(observed(&g, &none).contains(&ChargeRefunded));
+    for fact in Coverage::ALL {
+        for event in fact.events() {
+            let counts: BTreeMap<&'static str, u64> = [(*event, 1)].into();
+            let seen = observed(&consistent(), &counts);
+            assert!(seen.contains(&fact), "{event} shows {fact}");
+            assert_eq!(seen.len(), 3, "{event} shows only {fact}: {seen:?}");
+        }
+        assert!(!fact.statement().is_empty());
+    }
+}

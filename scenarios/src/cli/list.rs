@@ -4,7 +4,7 @@
 use super::{BadInput, Ctx, What};
 use crate::scenario::{Scenario, CATALOG};
 use anyhow::anyhow;
-use faultline_protocols::check::Invariant;
+use faultline_protocols::check::{Coverage, Invariant};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -53,6 +53,12 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
         section("fault points ([crash_points] in a scenario):");
         for p in ctx.registry.crash_points() {
             println!("{indent}{:<28} {}", p.name, p.place);
+        }
+    }
+    if show(What::Coverage) {
+        section("coverage facts ([require] in a scenario):");
+        for f in Coverage::ALL {
+            println!("{indent}{:<22} {}", f.name(), f.statement());
         }
     }
     Ok(())

@@ -109,6 +109,7 @@ pub enum What {
     Invariants,
     Mutants,
     FaultPoints,
+    Coverage,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]

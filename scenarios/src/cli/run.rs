@@ -7,6 +7,7 @@ use crate::outcome::{RunOutcome, Summary, Verdict};
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
 use anyhow::{anyhow, Context};
+use faultline_protocols::check::Coverage;
 use faultline_protocols::ProtocolRef;
 use std::io::Write;
 use std::path::PathBuf;
@@ -71,6 +72,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let mut write_err = None;
     let mut table = Vec::new();
     let mut failing = 0;
+    let mut uncovered = 0;
     for v in &mut variants {
         v.swarm = swarm;
     }
@@ -110,6 +112,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         bar.finish_and_clear();
         let summary = Summary::of(&outcomes);
         print_summary(&summary, wall);
+        uncovered += print_coverage(&summary, &scenario.required(protocol));
         print_failures(ctx, arg, v, &outcomes);
         table.push((protocol, summary));
     }
@@ -123,7 +126,21 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     if table.len() > 1 {
         print_comparison(&table);
     }
-    Ok(failing == 0)
+    Ok(failing == 0 && uncovered == 0)
+}
+
+/// The coverage facts the seeds showed, and those the scenario requires that
+/// none did — how many, for the exit code: a scenario that no longer exercises
+/// what it is for fails like a broken invariant.
+fn print_coverage(s: &Summary, required: &[Coverage]) -> usize {
+    let seen: Vec<_> = s.coverage.iter().map(|(f, n)| format!("{f} {n}")).collect();
+    println!("  coverage (seeds): {}", if seen.is_empty() { "nothing".into() } else { seen.join(", ") });
+    let missing = s.missing(required);
+    if !missing.is_empty() {
+        let names: Vec<_> = missing.iter().map(|f| f.name()).collect();
+        println!("  UNCOVERED: the scenario requires {}, which no seed showed", names.join(", "));
+    }
+    missing.len()
 }
 
 /// `all`, one protocol, or a comma-separated list; unknown names list the valid ones.

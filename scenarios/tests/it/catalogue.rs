@@ -36,6 +36,12 @@ fn meets_expectations(protocol: ProtocolRef, name: &str, faults: &[&str]) -> Sum
         );
     }
     assert!(summary.orders_completed > 0 && summary.orders_cancelled > 0, "{name}: both outcomes occur");
+    let missing = summary.missing(&s.required(protocol));
+    assert!(
+        missing.is_empty(),
+        "{name}: required coverage never showed: {missing:?}; seen {:?}",
+        summary.coverage
+    );
     // TCC and 2PC authorize and capture synchronously: no callbacks to lose.
     let uses_callbacks = matches!(protocol.name(), "saga" | "outbox");
     for kind in faults.iter().filter(|k| uses_callbacks || !k.starts_with("callback-")) {

@@ -195,3 +195,22 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("nothing to shrink"), "{}", text(&o));
 }
+
+#[test]
+fn cli_a_scenario_whose_required_coverage_never_shows_exits_1() {
+    let file = temp("uncovered.toml");
+    let text_of = |require: &str| {
+        format!("name = \"u\"\nsettle_ms = 30000\n[workload]\norders = 5\n[require]\n{require}\n")
+    };
+    std::fs::write(&file, text_of("all = [\"order-completed\", \"failover-lost-writes\"]")).unwrap();
+    let o = faultline(&["run", file.to_str().unwrap(), "-p", "saga", "--seeds", "3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("UNCOVERED") && t.contains("failover-lost-writes"), "{t}");
+    assert!(t.contains("coverage (seeds): order-completed 3"), "{t}");
+    std::fs::write(&file, text_of("all = [\"order-completed\"]")).unwrap();
+    let o = faultline(&["run", file.to_str().unwrap(), "-p", "saga", "--seeds", "3"]);
+    assert_eq!(o.status.code(), Some(0), "covered: {}", text(&o));
+    let o = faultline(&["list", "coverage"]);
+    assert!(text(&o).lines().any(|l| l.starts_with("failover-lost-writes ")), "{}", text(&o));
+}

@@ -1,0 +1,157 @@
+//! Coverage facts (stateright's `sometimes` properties): things that must
+//! happen in a scenario's runs for them to mean anything. A run reports which
+//! occurred; a scenario can require some, so a scenario that silently stops
+//! exercising its faults — or a protocol that never takes the path a scenario
+//! is for — fails instead of passing vacuously.
+
+use super::{int, GroundTruth};
+use crate::shop::payment::PaymentState;
+use crate::shop::{inventory, order};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Something that happened in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Coverage {
+    OrderCompleted,
+    OrderCancelled,
+    /// An order was cancelled after an effect had been applied for it and was
+    /// undone: its stock put back, or its payment charged or authorized first.
+    OrderCompensated,
+    /// The gateway refunded money it had charged.
+    ChargeRefunded,
+    NodeRestarted,
+    MessageDropped,
+    MessageDuplicated,
+    /// A partition or a cut link isolated nodes.
+    NodesIsolated,
+    CallbackLost,
+    CallbackDuplicated,
+    StoreFailedOver,
+    /// A failover's new primary lacked writes the old primary had committed.
+    FailoverLostWrites,
+    /// A failed fsync or a torn write.
+    DiskFault,
+    /// A crash point in protocol or store code fired.
+    CrashPointFired,
+}
+
+impl Coverage {
+    pub const ALL: [Coverage; 14] = [
+        Coverage::OrderCompleted,
+        Coverage::OrderCancelled,
+        Coverage::OrderCompensated,
+        Coverage::ChargeRefunded,
+        Coverage::NodeRestarted,
+        Coverage::MessageDropped,
+        Coverage::MessageDuplicated,
+        Coverage::NodesIsolated,
+        Coverage::CallbackLost,
+        Coverage::CallbackDuplicated,
+        Coverage::StoreFailedOver,
+        Coverage::FailoverLostWrites,
+        Coverage::DiskFault,
+        Coverage::CrashPointFired,
+    ];
+
+    /// The stable name, as in scenario files and JSON lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Coverage::OrderCompleted => "order-completed",
+            Coverage::OrderCancelled => "order-cancelled",
+            Coverage::OrderCompensated => "order-compensated",
+            Coverage::ChargeRefunded => "charge-refunded",
+            Coverage::NodeRestarted => "node-restarted",
+            Coverage::MessageDropped => "message-dropped",
+            Coverage::MessageDuplicated => "message-duplicated",
+            Coverage::NodesIsolated => "nodes-isolated",
+            Coverage::CallbackLost => "callback-lost",
+            Coverage::CallbackDuplicated => "callback-duplicated",
+            Coverage::StoreFailedOver => "store-failed-over",
+            Coverage::FailoverLostWrites => "failover-lost-writes",
+            Coverage::DiskFault => "disk-fault",
+            Coverage::CrashPointFired => "crash-point-fired",
+        }
+    }
+
+    /// What it means.
+    pub fn statement(self) -> &'static str {
+        match self {
+            Coverage::OrderCompleted => "some order completed",
+            Coverage::OrderCancelled => "some order was cancelled",
+            Coverage::OrderCompensated => "a cancelled order had an effect undone: its stock put back, or its payment charged or authorized first",
+            Coverage::ChargeRefunded => "the gateway refunded money it had charged",
+            Coverage::NodeRestarted => "a crashed node came back",
+            Coverage::MessageDropped => "the network lost a message (loss or partition)",
+            Coverage::MessageDuplicated => "the network delivered a message twice",
+            Coverage::NodesIsolated => "a partition or a cut link isolated nodes",
+            Coverage::CallbackLost => "the gateway lost a payment callback",
+            Coverage::CallbackDuplicated => "the gateway sent a payment callback twice",
+            Coverage::StoreFailedOver => "a store's replica was promoted",
+            Coverage::FailoverLostWrites => "a failover's new primary lacked writes the old primary had committed",
+            Coverage::DiskFault => "an fsync failed or a crash tore a write",
+            Coverage::CrashPointFired => "a crash point in protocol or store code fired",
+        }
+    }
+
+    /// The trace event names (or tallies) whose count shows this fact.
+    pub(crate) fn events(self) -> &'static [&'static str] {
+        match self {
+            Coverage::NodeRestarted => &["restart"],
+            Coverage::MessageDropped => &["drop-loss", "drop-partition"],
+            Coverage::MessageDuplicated => &["duplicate"],
+            Coverage::NodesIsolated => &["partition", "link-cut"],
+            Coverage::CallbackLost => &["callback-lost"],
+            Coverage::CallbackDuplicated => &["callback-duplicated"],
+            Coverage::StoreFailedOver => &["failover"],
+            Coverage::FailoverLostWrites => &[faultline_sim::FAILOVER_LOST_WRITES],
+            Coverage::DiskFault => &["fsync-failed", "torn-write-dropped"],
+            Coverage::CrashPointFired => &["crash-point"],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for Coverage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The facts a run shows, from ground truth and the trace's event counts.
+pub fn observed(g: &GroundTruth, counts: &BTreeMap<&'static str, u64>) -> BTreeSet<Coverage> {
+    let mut out = BTreeSet::new();
+    let cancelled: Vec<u32> = g
+        .workload
+        .orders
+        .iter()
+        .map(|o| o.id)
+        .filter(|id| g.order_state(*id) == Some(order::CANCELLED))
+        .collect();
+    if g.workload.orders.iter().any(|o| g.completed(o.id)) {
+        out.insert(Coverage::OrderCompleted);
+    }
+    if !cancelled.is_empty() {
+        out.insert(Coverage::OrderCancelled);
+    }
+    let paid = |to: &Option<String>| {
+        let state = to.as_deref().and_then(PaymentState::parse);
+        matches!(state, Some(PaymentState::Charged | PaymentState::Authorized))
+    };
+    let held: BTreeSet<u32> = g.payment_history.iter().filter(|(_, _, to)| paid(to)).map(|h| h.1).collect();
+    let restocked = |id: u32| int(&g.inventory, &inventory::restocked(id)) > 0;
+    if cancelled.iter().any(|id| restocked(*id) || held.contains(id)) {
+        out.insert(Coverage::OrderCompensated);
+    }
+    if g.ledger.iter().any(|e| e.amount < 0) {
+        out.insert(Coverage::ChargeRefunded);
+    }
+    for fact in Coverage::ALL {
+        if fact.events().iter().any(|e| counts.get(e).copied().unwrap_or(0) > 0) {
+            out.insert(fact);
+        }
+    }
+    out
+}
