@@ -234,7 +234,8 @@ impl Protocol for Saga {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
-        super::with_coordinator(world, setup, serve)
+        let shop = Shop::deploy(world, setup);
+        super::with_coordinator(world, setup, shop, serve)
     }
 
     fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {

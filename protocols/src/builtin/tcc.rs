@@ -9,339 +9,231 @@
 //! it logs "cancelling" and Cancels every branch, tried or not, and cancels the
 //! order. Confirm and Cancel are retried until they succeed; a Try that does not
 //! answer in time counts as failed. Each branch guards its phases with
-//! [barriers](crate::shop::barrier), so repeats, empty rollbacks and late Tries
+//! [barriers](super::barrier), so repeats, empty rollbacks and late Tries
 //! are harmless. After a coordinator crash, recovery finishes every confirming
 //! or cancelling transaction and cancels every one still trying.
 
-use crate::builtin::txlog::{LogState, Placed, TxLog};
+use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase, BRANCHES};
+use super::{barrier, branches};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
-use crate::retry::{self, until_known};
-use crate::shop::inventory::InventoryReq;
-use crate::shop::notification::NotifyReq;
-use crate::shop::order::OrderReq;
-use crate::shop::payment::PaymentReq;
-use crate::shop::points::PointsReq;
-use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
-use crate::stats::Stats;
+use crate::retry;
+use crate::shop::{inventory, labels, request_api, run_service, Body, Reply, Service, ServiceBody, Shop};
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-// ---- state ----
-
-/// A global transaction's status, as the coordinator logs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Trying,
-    Confirming,
-    Cancelling,
-    Completed,
-    Cancelled,
-}
-
-impl LogState for Status {
-    fn finished(self) -> bool {
-        matches!(self, Status::Completed | Status::Cancelled)
-    }
-
-    fn encode(self) -> Value {
-        Value::from(match self {
-            Status::Trying => "trying",
-            Status::Confirming => "confirming",
-            Status::Cancelling => "cancelling",
-            Status::Completed => "completed",
-            Status::Cancelled => "cancelled",
-        })
-    }
-
-    fn decode(v: &Value) -> Status {
-        match v.as_text() {
-            Some("trying") => Status::Trying,
-            Some("confirming") => Status::Confirming,
-            Some("cancelling") => Status::Cancelling,
-            Some("completed") => Status::Completed,
-            Some("cancelled") => Status::Cancelled,
-            other => panic!("bad TCC status {other:?}"),
-        }
-    }
-}
-
-/// The branches, in the order their Tries run.
-#[derive(Clone, Copy, Debug)]
-enum Branch {
-    Payment,
-    Inventory,
-    Points,
-}
-
-const BRANCHES: [Branch; 3] = [Branch::Payment, Branch::Inventory, Branch::Points];
-
-/// The crash point after phase one, before the decision is logged.
-pub const BEFORE_DECISION: &str = "coordinator-before-decision";
+use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value, World};
+use serde::Serialize;
+use std::sync::Arc;
 
 /// A Try is given this many attempts before the transaction is cancelled.
 const TRY_ATTEMPTS: u32 = 3;
 
-/// The two protocols this coordinator runs. They share the log, the decision
-/// and the recovery; they differ in what phase one asks of the participants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavor {
-    /// Try one branch after the other, a few attempts each; business-level
-    /// reservations, no locks.
-    Tcc,
-    /// Prepare every branch at once, one vote each (no answer is a no); a
-    /// prepare takes a row lock that only the decision releases.
-    TwoPc,
+// ---- the participants' API ----
+
+/// What the coordinator asks a branch's service.
+#[derive(Clone, Debug, Serialize)]
+pub enum TccReq {
+    StockTry {
+        order: u32,
+        sku: u32,
+        qty: i64,
+    },
+    StockConfirm {
+        order: u32,
+        sku: u32,
+    },
+    /// `qty` is the Try's, as TCC frameworks pass a branch's business
+    /// parameters to all three phases; a correct Cancel reads its Try row instead.
+    StockCancel {
+        order: u32,
+        sku: u32,
+        qty: i64,
+    },
+    PayTry {
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    PayConfirm {
+        order: u32,
+    },
+    PayCancel {
+        order: u32,
+    },
+    PointsTry {
+        order: u32,
+        customer: u32,
+        points: i64,
+    },
+    PointsConfirm {
+        order: u32,
+        customer: u32,
+    },
+    PointsCancel {
+        order: u32,
+        customer: u32,
+    },
 }
 
-impl Flavor {
-    /// The log's row prefix.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Flavor::Tcc => "tcc",
-            Flavor::TwoPc => "2pc",
+labels!(TccReq {
+    TccReq::StockTry { .. } => "stock-try",
+    TccReq::StockConfirm { .. } => "stock-confirm",
+    TccReq::StockCancel { .. } => "stock-cancel",
+    TccReq::PayTry { .. } => "pay-try",
+    TccReq::PayConfirm { .. } => "pay-confirm",
+    TccReq::PayCancel { .. } => "pay-cancel",
+    TccReq::PointsTry { .. } => "points-try",
+    TccReq::PointsConfirm { .. } => "points-confirm",
+    TccReq::PointsCancel { .. } => "points-cancel",
+});
+
+/// The service nodes under TCC: the branches serve [`TccReq`], the order and
+/// notification services their own API.
+pub fn participants(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId) -> Body {
+    match service {
+        Service::Inventory | Service::Payment | Service::Points => {
+            Box::pin(run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)))
         }
+        Service::Order | Service::Notification => request_api(ctx, service, db, gateway),
     }
 }
 
-// ---- the coordinator ----
-
-#[derive(Clone)]
-struct Coordinator {
-    ctx: NodeCtx,
-    ep: Arc<Endpoint>,
-    log: TxLog,
-    shop: Shop,
-    stats: Arc<Stats>,
-    flavor: Flavor,
-    /// Transactions with a driver in this incarnation.
-    running: Arc<Mutex<BTreeSet<u32>>>,
-}
-
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
-    coordinate(ctx, db, shop, stats, Flavor::Tcc).await
-}
-
-/// The coordinator node of `flavor`: recovery first, then new transactions.
-pub async fn coordinate(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>, flavor: Flavor) {
-    let ep = ctx.endpoint().await;
-    let log = TxLog::new(ep.clone(), db, stats.clone(), flavor.prefix());
-    let c =
-        Coordinator { ctx: ctx.clone(), ep: ep.clone(), log, shop, stats, flavor, running: Arc::default() };
-    for (order, status) in c.log.recover::<Status>(&ctx).await {
-        c.start(order, status, true);
-    }
-    let co = c.clone();
-    ep.serve(move |PlaceOrder(order), _from| co.clone().place(order));
-    std::future::pending::<()>().await
-}
-
-impl Coordinator {
-    async fn place(self, order: Order) -> Reply {
-        match self.log.place(&order, Status::Trying).await {
-            Placed::New => self.start(order, Status::Trying, false),
-            Placed::Running(status) => self.start(order, status, false),
-            Placed::Finished => {}
-            Placed::Unknown => return Reply::Unknown,
-        }
-        Reply::Done
-    }
-
-    fn start(&self, order: Order, status: Status, recovered: bool) {
-        if self.running.lock().unwrap().insert(order.id) {
-            tokio::spawn(self.clone().drive(order, status, recovered));
-        }
-    }
-
-    /// Runs a transaction to its end. `recovered`: found in the log after a
-    /// restart, when a transaction still trying is rolled back — which Tries
-    /// landed is unknown, and Cancel is safe for every branch.
-    async fn drive(self, o: Order, mut status: Status, mut recovered: bool) {
-        loop {
-            let next = match status {
-                Status::Completed | Status::Cancelled => return,
-                Status::Trying if recovered => Status::Cancelling,
-                Status::Trying => self.try_all(&o).await,
-                Status::Confirming => {
-                    for b in BRANCHES {
-                        until_known(&self.ep, &self.stats, || self.confirm(b, &o)).await;
-                    }
-                    let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
-                    until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
-                        .await;
-                    until_known(&self.ep, &self.stats, || {
-                        self.call(self.shop.order, OrderReq::Complete(o.id))
-                    })
-                    .await;
-                    Status::Completed
+async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TccReq) -> Reply {
+    match req {
+        TccReq::StockTry { order, sku, qty } => branches::reserve(&store, order, sku, qty, None).await,
+        TccReq::StockConfirm { order, sku } => branches::sell(&store, order, sku, None).await,
+        TccReq::StockCancel { order, sku, qty } => {
+            if mutant::acts(&ep, &mutant::TCC_NO_EMPTY_ROLLBACK) {
+                if let Some(reply) = empty_rollback_bug(&store, order, sku, qty).await {
+                    return reply;
                 }
-                Status::Cancelling => {
-                    self.stats.compensation();
-                    for b in BRANCHES {
-                        until_known(&self.ep, &self.stats, || self.cancel(b, &o)).await;
-                    }
-                    until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Cancel(o.id)))
-                        .await;
-                    Status::Cancelled
-                }
-            };
-            if status == Status::Trying && !recovered {
-                // Every vote is in, the decision is not yet durable: 2PC's window of doubt.
-                self.ctx.crash_point(BEFORE_DECISION, Duration::from_secs(2)).await;
             }
-            recovered = false;
-            status = self.log.persist(&o, status, next).await;
+            branches::release(&store, order, sku, None).await
         }
+        TccReq::PayTry { order, customer, amount } => {
+            branches::authorize(&store, &ep, gw, order, customer, amount, None).await
+        }
+        TccReq::PayConfirm { order } => branches::capture(&store, &ep, gw, order, None).await,
+        TccReq::PayCancel { order } => branches::void(&store, &ep, gw, order, None).await,
+        TccReq::PointsTry { order, customer, points } => {
+            branches::promise(&store, order, customer, points, None).await
+        }
+        TccReq::PointsConfirm { order, customer } => branches::grant(&store, order, customer, None).await,
+        TccReq::PointsCancel { order, customer } => branches::withdraw(&store, order, customer, None).await,
+    }
+}
+
+/// The bug: a Cancel whose Try never arrived "releases" the quantity it was
+/// given, into stock that never left. `None`: the Try did run; cancel normally.
+async fn empty_rollback_bug(store: &StoreClient, order: u32, sku: u32, qty: i64) -> Option<Reply> {
+    let tried = store.txn(vec![Op::Get(barrier::key(order, branches::INVENTORY, barrier::Phase::Try))]).await;
+    match tried {
+        Ok(r) if r[0].value().is_none() => {
+            let ops = vec![
+                Op::InsertIfAbsent(
+                    barrier::key(order, branches::INVENTORY, barrier::Phase::Cancel),
+                    1.into(),
+                ),
+                Op::Incr { key: inventory::available(sku), by: qty, floor: 0 },
+            ];
+            Some(match store.txn(ops).await {
+                Ok(_) | Err(TxnError::Condition { .. }) => Reply::Done,
+                Err(TxnError::Unknown) => Reply::Unknown,
+            })
+        }
+        Ok(_) => None,
+        Err(_) => Some(Reply::Unknown),
+    }
+}
+
+// ---- the coordinator's phases ----
+
+impl TwoPhase for Tcc {
+    fn prefix(&self) -> &'static str {
+        "tcc"
     }
 
-    /// Creates the order and tries every branch; the answer is where to go next.
-    async fn try_all(&self, o: &Order) -> Status {
-        until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Create(o.clone()))).await;
-        if self.flavor == Flavor::TwoPc {
-            // Every participant votes at once; a vote that does not arrive is a no.
-            let votes = BRANCHES.map(|b| {
-                let (c, o) = (self.clone(), o.clone());
-                tokio::spawn(async move { c.try_branch(b, &o).await })
-            });
-            let mut all_yes = true;
-            for vote in votes {
-                all_yes &= vote.await.expect("a vote task is never cancelled") == Reply::Done;
-            }
-            return if all_yes { Status::Confirming } else { Status::Cancelling };
-        }
-        for b in BRANCHES {
-            let mut attempts = 0;
-            let ok = loop {
-                attempts += 1;
-                match self.try_branch(b, o).await {
-                    Reply::Done => break true,
-                    Reply::Failed(_) => break false,
-                    Reply::Unknown if attempts < TRY_ATTEMPTS => {
-                        self.stats.retry();
-                        retry::pause(&self.ep, 50).await;
+    /// One branch after the other, a few attempts each: a Try that does not
+    /// answer in time counts as failed.
+    fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status> {
+        Box::pin(async move {
+            for b in BRANCHES {
+                let mut attempts = 0;
+                let ok = loop {
+                    attempts += 1;
+                    match try_branch(&c, b, &o).await {
+                        Reply::Done => break true,
+                        Reply::Failed(_) => break false,
+                        Reply::Unknown if attempts < TRY_ATTEMPTS => {
+                            c.stats.retry();
+                            retry::pause(&c.ep, 50).await;
+                        }
+                        // Out of patience: cancel, and let the barriers catch the Try
+                        // should it still land (a hanging Try).
+                        Reply::Unknown => break false,
                     }
-                    // Out of patience: cancel, and let the barriers catch the Try
-                    // should it still land (a hanging Try).
-                    Reply::Unknown => break false,
+                };
+                if !ok {
+                    return Status::Cancelling;
                 }
-            };
-            if !ok {
-                return Status::Cancelling;
             }
-        }
-        Status::Confirming
+            Status::Confirming
+        })
     }
 
-    async fn call<R: Request<Response = Reply>>(&self, to: NodeId, req: R) -> Reply {
-        self.ep.call(to, req, STEP_TIMEOUT).await.unwrap_or(Reply::Unknown)
-    }
-
-    async fn try_branch(&self, b: Branch, o: &Order) -> Reply {
-        let s = &self.shop;
-        if self.flavor == Flavor::TwoPc {
-            return match b {
-                Branch::Payment => {
-                    let req = PaymentReq::Prepare { order: o.id, customer: o.customer, amount: o.amount };
-                    self.call(s.payment, req).await
-                }
+    fn confirm(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let s = &c.shop;
+            match b {
+                Branch::Payment => c.call(s.payment, TccReq::PayConfirm { order: o.id }).await,
                 Branch::Inventory => {
-                    self.call(s.inventory, InventoryReq::Prepare { order: o.id, sku: o.sku, qty: o.qty })
-                        .await
+                    c.call(s.inventory, TccReq::StockConfirm { order: o.id, sku: o.sku }).await
                 }
                 Branch::Points => {
-                    let req = PointsReq::Prepare { order: o.id, customer: o.customer, points: o.points };
-                    self.call(s.points, req).await
+                    c.call(s.points, TccReq::PointsConfirm { order: o.id, customer: o.customer }).await
                 }
-            };
-        }
-        match b {
-            Branch::Payment => {
-                let req = PaymentReq::Authorize { order: o.id, customer: o.customer, amount: o.amount };
-                self.call(s.payment, req).await
             }
-            Branch::Inventory => {
-                self.call(s.inventory, InventoryReq::TryReserve { order: o.id, sku: o.sku, qty: o.qty }).await
-            }
-            Branch::Points => {
-                let req = PointsReq::TryPoints { order: o.id, customer: o.customer, points: o.points };
-                self.call(s.points, req).await
-            }
-        }
+        })
     }
 
-    async fn confirm(&self, b: Branch, o: &Order) -> Reply {
-        let s = &self.shop;
-        let (order, customer, sku) = (o.id, o.customer, o.sku);
-        if self.flavor == Flavor::TwoPc {
-            return match b {
-                Branch::Payment => self.call(s.payment, PaymentReq::Commit { order, customer }).await,
-                Branch::Inventory => self.call(s.inventory, InventoryReq::Commit { order, sku }).await,
-                Branch::Points => self.call(s.points, PointsReq::Commit { order, customer }).await,
-            };
-        }
-        match b {
-            Branch::Payment => self.call(s.payment, PaymentReq::Capture { order: o.id }).await,
-            Branch::Inventory => {
-                self.call(s.inventory, InventoryReq::ConfirmReserve { order: o.id, sku: o.sku }).await
+    fn cancel(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let s = &c.shop;
+            match b {
+                Branch::Payment => c.call(s.payment, TccReq::PayCancel { order: o.id }).await,
+                Branch::Inventory => {
+                    c.call(s.inventory, TccReq::StockCancel { order: o.id, sku: o.sku, qty: o.qty }).await
+                }
+                Branch::Points => {
+                    c.call(s.points, TccReq::PointsCancel { order: o.id, customer: o.customer }).await
+                }
             }
-            Branch::Points => {
-                self.call(s.points, PointsReq::ConfirmPoints { order: o.id, customer: o.customer }).await
-            }
-        }
+        })
     }
+}
 
-    async fn cancel(&self, b: Branch, o: &Order) -> Reply {
-        let s = &self.shop;
-        let (order, customer, sku) = (o.id, o.customer, o.sku);
-        if self.flavor == Flavor::TwoPc {
-            return match b {
-                Branch::Payment => self.call(s.payment, PaymentReq::Abort { order, customer }).await,
-                Branch::Inventory => self.call(s.inventory, InventoryReq::Abort { order, sku }).await,
-                Branch::Points => self.call(s.points, PointsReq::Abort { order, customer }).await,
-            };
+async fn try_branch(c: &Coordinator, b: Branch, o: &Order) -> Reply {
+    let s = &c.shop;
+    match b {
+        Branch::Payment => {
+            c.call(s.payment, TccReq::PayTry { order: o.id, customer: o.customer, amount: o.amount }).await
         }
-        match b {
-            Branch::Payment => self.call(s.payment, PaymentReq::Void { order: o.id }).await,
-            Branch::Inventory => {
-                self.call(s.inventory, InventoryReq::CancelReserve { order: o.id, sku: o.sku, qty: o.qty })
-                    .await
-            }
-            Branch::Points => {
-                self.call(s.points, PointsReq::CancelPoints { order: o.id, customer: o.customer }).await
-            }
+        Branch::Inventory => {
+            c.call(s.inventory, TccReq::StockTry { order: o.id, sku: o.sku, qty: o.qty }).await
+        }
+        Branch::Points => {
+            c.call(s.points, TccReq::PointsTry { order: o.id, customer: o.customer, points: o.points }).await
         }
     }
 }
 
 // ---- the protocol ----
 
-/// What is left unfinished in the log of `flavor`'s coordinator.
-pub(super) fn unsettled(truth: &GroundTruth, flavor: Flavor) -> Vec<Unsettled> {
-    let prefix = format!("{}/", flavor.prefix());
-    let rows = truth.own_rows("coordinator-db", &prefix);
-    let stuck = rows.map(|(k, v)| (k, Status::decode(v))).filter(|(_, status)| !status.finished());
-    stuck
-        .map(|(k, status)| {
-            Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))
-        })
-        .collect()
-}
-
 /// Stock held by a Try (or a prepare) until its Confirm or Cancel.
 pub(super) fn reserved(service: Service, key: &str, value: Option<&Value>) -> Option<(Resource, i64)> {
     let level = value.and_then(Value::as_int).unwrap_or(0);
     (service == Service::Inventory && key.ends_with("/reserved")).then_some((Resource::ReservedStock, level))
 }
-
-/// The coordinator's crash points.
-pub(super) const CRASH_POINTS: [CrashPoint; 1] = [CrashPoint {
-    name: BEFORE_DECISION,
-    place: "TCC / 2PC coordinator: every vote is in, the decision is not yet logged",
-}];
 
 /// TCC, as the harness sees it.
 pub struct Tcc;
@@ -356,11 +248,14 @@ impl Protocol for Tcc {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
-        super::with_coordinator(world, setup, serve)
+        let shop = Shop::deploy_with(world, setup, Arc::new(participants) as ServiceBody);
+        super::with_coordinator(world, setup, shop, |ctx, db, shop, stats| {
+            coordinator::serve(ctx, db, shop, stats, &Tcc)
+        })
     }
 
     fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
-        unsettled(truth, Flavor::Tcc)
+        coordinator::unsettled(truth, "tcc/")
     }
 
     fn held(&self, service: Service, key: &str, value: Option<&Value>) -> Option<(Resource, i64)> {
@@ -368,7 +263,7 @@ impl Protocol for Tcc {
     }
 
     fn crash_points(&self) -> &'static [CrashPoint] {
-        &CRASH_POINTS
+        &coordinator::CRASH_POINTS
     }
 
     fn mutants(&self) -> &'static [Mutant] {

@@ -1,12 +1,14 @@
 //! Two-phase commit (Gray, "Notes on Data Base Operating Systems", 1978; XA),
 //! the baseline the other protocols are measured against.
 //!
-//! The coordinator is TCC's ([`tcc::coordinate`]) with [`Flavor::TwoPc`]: it
-//! logs the transaction, asks every participant to **prepare** at once — hold
-//! the stock, authorize the money, promise the points, each under a row lock
-//! (the SKU's row, the customer's account) — and logs commit if all voted yes,
-//! abort otherwise (no answer is a no). Then it commits or aborts every
-//! participant until each has answered; the locks go with the decision.
+//! It shares the two-phase [coordinator](super::coordinator) with TCC — the
+//! log, the decision, phase two, recovery — and brings its own phase one: it
+//! asks every participant to **prepare** at once — hold the stock, authorize
+//! the money, promise the points, each under a row lock (the SKU's row, the
+//! customer's account) — and decides commit if all voted yes, abort otherwise
+//! (no answer is a no). Then it commits or aborts every participant until
+//! each has answered; the locks go with the decision. The participants run
+//! the same [branch code](super::branches) as TCC's, with the lock.
 //!
 //! The honest cost: a prepared participant may not decide alone. If the
 //! coordinator dies between prepare and decision, the locks and reservations
@@ -15,18 +17,191 @@
 //! gives up after the lock-wait timeout. That shows in lock-seconds, reserved
 //! stock, held money and cancelled orders, not in a broken invariant.
 
-use super::tcc::{self, Flavor};
+use super::branches;
+use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase, BRANCHES};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
-use crate::shop::{Service, Shop};
-use crate::stats::Stats;
-use faultline_sim::{NodeCtx, ReplicaSet, Value, World};
+use crate::shop::{labels, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop};
+use crate::workload::Order;
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient, Value, World};
+use serde::Serialize;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
-    tcc::coordinate(ctx, db, shop, stats, Flavor::TwoPc).await
+// ---- the row locks ----
+
+/// How long a 2PC prepare waits for a lock another transaction holds before
+/// it votes no (InnoDB's `innodb_lock_wait_timeout`, scaled to this shop).
+const LOCK_WAIT: Duration = Duration::from_millis(400);
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// The lock on a SKU's stock row.
+pub fn sku_lock(sku: u32) -> String {
+    format!("lock/sku/{sku:03}")
 }
+
+/// The lock on a customer's account row.
+pub fn customer_lock(customer: u32) -> String {
+    format!("lock/customer/{customer:04}")
+}
+
+/// Retries a prepare refused because another transaction holds its lock, for
+/// up to [`LOCK_WAIT`]; then the refusal stands and the participant votes no.
+async fn lock_wait<F, Fut>(ep: &Endpoint, mut prepare: F) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let mut waited = Duration::ZERO;
+    loop {
+        match prepare().await {
+            Reply::Failed(Failure::Locked) if waited < LOCK_WAIT => {
+                ep.sleep(LOCK_POLL).await;
+                waited += LOCK_POLL;
+            }
+            other => return other,
+        }
+    }
+}
+
+// ---- the participants' API ----
+
+/// What the coordinator asks a participant.
+#[derive(Clone, Debug, Serialize)]
+pub enum TwoPcReq {
+    StockPrepare { order: u32, sku: u32, qty: i64 },
+    StockCommit { order: u32, sku: u32 },
+    StockAbort { order: u32, sku: u32 },
+    PayPrepare { order: u32, customer: u32, amount: i64 },
+    PayCommit { order: u32, customer: u32 },
+    PayAbort { order: u32, customer: u32 },
+    PointsPrepare { order: u32, customer: u32, points: i64 },
+    PointsCommit { order: u32, customer: u32 },
+    PointsAbort { order: u32, customer: u32 },
+}
+
+labels!(TwoPcReq {
+    TwoPcReq::StockPrepare { .. } => "stock-prepare",
+    TwoPcReq::StockCommit { .. } => "stock-commit",
+    TwoPcReq::StockAbort { .. } => "stock-abort",
+    TwoPcReq::PayPrepare { .. } => "pay-prepare",
+    TwoPcReq::PayCommit { .. } => "pay-commit",
+    TwoPcReq::PayAbort { .. } => "pay-abort",
+    TwoPcReq::PointsPrepare { .. } => "points-prepare",
+    TwoPcReq::PointsCommit { .. } => "points-commit",
+    TwoPcReq::PointsAbort { .. } => "points-abort",
+});
+
+/// The service nodes under 2PC: the participants serve [`TwoPcReq`], the order
+/// and notification services their own API.
+pub fn participants(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId) -> Body {
+    match service {
+        Service::Inventory | Service::Payment | Service::Points => {
+            Box::pin(run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)))
+        }
+        Service::Order | Service::Notification => request_api(ctx, service, db, gateway),
+    }
+}
+
+async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq) -> Reply {
+    let s = &store;
+    match req {
+        TwoPcReq::StockPrepare { order, sku, qty } => {
+            let lock = sku_lock(sku);
+            lock_wait(&ep, || branches::reserve(s, order, sku, qty, Some(&lock))).await
+        }
+        TwoPcReq::StockCommit { order, sku } => branches::sell(s, order, sku, Some(&sku_lock(sku))).await,
+        TwoPcReq::StockAbort { order, sku } => branches::release(s, order, sku, Some(&sku_lock(sku))).await,
+        TwoPcReq::PayPrepare { order, customer, amount } => {
+            let lock = customer_lock(customer);
+            lock_wait(&ep, || branches::authorize(s, &ep, gw, order, customer, amount, Some(&lock))).await
+        }
+        TwoPcReq::PayCommit { order, customer } => {
+            branches::capture(s, &ep, gw, order, Some(&customer_lock(customer))).await
+        }
+        TwoPcReq::PayAbort { order, customer } => {
+            branches::void(s, &ep, gw, order, Some(&customer_lock(customer))).await
+        }
+        TwoPcReq::PointsPrepare { order, customer, points } => {
+            let lock = customer_lock(customer);
+            lock_wait(&ep, || branches::promise(s, order, customer, points, Some(&lock))).await
+        }
+        TwoPcReq::PointsCommit { order, customer } => {
+            branches::grant(s, order, customer, Some(&customer_lock(customer))).await
+        }
+        TwoPcReq::PointsAbort { order, customer } => {
+            branches::withdraw(s, order, customer, Some(&customer_lock(customer))).await
+        }
+    }
+}
+
+// ---- the coordinator's phases ----
+
+impl TwoPhase for TwoPc {
+    fn prefix(&self) -> &'static str {
+        "2pc"
+    }
+
+    /// Every participant votes at once; a vote that does not arrive is a no.
+    fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status> {
+        Box::pin(async move {
+            let votes = BRANCHES.map(|b| {
+                let (c, o) = (c.clone(), o.clone());
+                tokio::spawn(async move { prepare(&c, b, &o).await })
+            });
+            let mut all_yes = true;
+            for vote in votes {
+                all_yes &= vote.await.expect("a vote task is never cancelled") == Reply::Done;
+            }
+            if all_yes {
+                Status::Confirming
+            } else {
+                Status::Cancelling
+            }
+        })
+    }
+
+    fn confirm(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let (s, order, customer) = (&c.shop, o.id, o.customer);
+            match b {
+                Branch::Payment => c.call(s.payment, TwoPcReq::PayCommit { order, customer }).await,
+                Branch::Inventory => c.call(s.inventory, TwoPcReq::StockCommit { order, sku: o.sku }).await,
+                Branch::Points => c.call(s.points, TwoPcReq::PointsCommit { order, customer }).await,
+            }
+        })
+    }
+
+    fn cancel(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let (s, order, customer) = (&c.shop, o.id, o.customer);
+            match b {
+                Branch::Payment => c.call(s.payment, TwoPcReq::PayAbort { order, customer }).await,
+                Branch::Inventory => c.call(s.inventory, TwoPcReq::StockAbort { order, sku: o.sku }).await,
+                Branch::Points => c.call(s.points, TwoPcReq::PointsAbort { order, customer }).await,
+            }
+        })
+    }
+}
+
+async fn prepare(c: &Coordinator, b: Branch, o: &Order) -> Reply {
+    let (s, order, customer) = (&c.shop, o.id, o.customer);
+    match b {
+        Branch::Payment => {
+            c.call(s.payment, TwoPcReq::PayPrepare { order, customer, amount: o.amount }).await
+        }
+        Branch::Inventory => {
+            c.call(s.inventory, TwoPcReq::StockPrepare { order, sku: o.sku, qty: o.qty }).await
+        }
+        Branch::Points => {
+            c.call(s.points, TwoPcReq::PointsPrepare { order, customer, points: o.points }).await
+        }
+    }
+}
+
+// ---- the protocol ----
 
 /// 2PC, as the harness sees it.
 pub struct TwoPc;
@@ -41,22 +216,25 @@ impl Protocol for TwoPc {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
-        super::with_coordinator(world, setup, serve)
+        let shop = Shop::deploy_with(world, setup, Arc::new(participants) as ServiceBody);
+        super::with_coordinator(world, setup, shop, |ctx, db, shop, stats| {
+            coordinator::serve(ctx, db, shop, stats, &TwoPc)
+        })
     }
 
     fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
-        tcc::unsettled(truth, Flavor::TwoPc)
+        coordinator::unsettled(truth, "2pc/")
     }
 
     /// Reserved stock, and the row locks (`lock/…`) a prepare takes in each
     /// participant's store until the decision.
     fn held(&self, service: Service, key: &str, value: Option<&Value>) -> Option<(Resource, i64)> {
         let lock = key.starts_with("lock/").then_some((Resource::RowLock, value.is_some() as i64));
-        lock.or_else(|| tcc::reserved(service, key, value))
+        lock.or_else(|| super::tcc::reserved(service, key, value))
     }
 
     fn crash_points(&self) -> &'static [CrashPoint] {
-        &tcc::CRASH_POINTS
+        &coordinator::CRASH_POINTS
     }
 
     fn mutants(&self) -> &'static [Mutant] {

@@ -1,8 +1,10 @@
 //! The inventory service: per SKU, `available + reserved + sold` is the initial
-//! stock. A deduction and its compensation are each recorded per order, so both
-//! are idempotent and a deduction that arrives after its compensation is refused.
+//! stock. The stock effects every protocol applies are defined here once; the
+//! service's own API is the direct pair — deduct and restock — each recorded
+//! per order, so both are idempotent and a deduction that arrives after its
+//! compensation is refused.
 
-use super::{barrier, labels, run_service, unknown_or, Failure, Reply};
+use super::{labels, run_service, unknown_or, Failure, Reply};
 use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
@@ -26,71 +28,59 @@ pub fn restocked(order: u32) -> String {
     format!("restock/{order:06}")
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub enum InventoryReq {
-    /// Saga: take the stock now, or put it back.
-    Deduct {
-        order: u32,
-        sku: u32,
-        qty: i64,
-    },
-    Restock {
-        order: u32,
-        sku: u32,
-    },
-    /// TCC: hold the stock, then sell it or release it.
-    TryReserve {
-        order: u32,
-        sku: u32,
-        qty: i64,
-    },
-    ConfirmReserve {
-        order: u32,
-        sku: u32,
-    },
-    /// `qty` is the Try's, as TCC frameworks pass a branch's business
-    /// parameters to all three phases; a correct Cancel reads its Try row instead.
-    CancelReserve {
-        order: u32,
-        sku: u32,
-        qty: i64,
-    },
-    /// 2PC: reserve under the SKU's row lock, then sell or release, unlocking.
-    Prepare {
-        order: u32,
-        sku: u32,
-        qty: i64,
-    },
-    Commit {
-        order: u32,
-        sku: u32,
-    },
-    Abort {
-        order: u32,
-        sku: u32,
-    },
+// ---- the stock effects, defined once for every protocol ----
+
+/// Takes `qty` of `sku` out of stock, sold at once; `floor` is [`floor`]'s.
+pub fn take(sku: u32, qty: i64, floor: i64) -> [Op; 2] {
+    [Op::Incr { key: available(sku), by: -qty, floor }, Op::Incr { key: sold(sku), by: qty, floor: 0 }]
 }
 
-labels!(InventoryReq {
-    InventoryReq::Deduct { .. } => "stock-deduct",
-    InventoryReq::Restock { .. } => "stock-restock",
-    InventoryReq::TryReserve { .. } => "stock-try",
-    InventoryReq::ConfirmReserve { .. } => "stock-confirm",
-    InventoryReq::CancelReserve { .. } => "stock-cancel",
-    InventoryReq::Prepare { .. } => "stock-prepare",
-    InventoryReq::Commit { .. } => "stock-commit",
-    InventoryReq::Abort { .. } => "stock-abort",
-});
+/// Puts back what [`take`] took.
+pub fn put_back(sku: u32, qty: i64) -> [Op; 2] {
+    [Op::Incr { key: available(sku), by: qty, floor: 0 }, Op::Incr { key: sold(sku), by: -qty, floor: 0 }]
+}
 
-const BRANCH: &str = "inventory";
+/// Sets `qty` of `sku` aside for an order: available → reserved.
+pub fn hold(sku: u32, qty: i64, floor: i64) -> [Op; 2] {
+    [Op::Incr { key: available(sku), by: -qty, floor }, Op::Incr { key: reserved(sku), by: qty, floor: 0 }]
+}
+
+/// Sells what [`hold`] set aside, with the order's sale record.
+pub fn sell_held(order: u32, sku: u32, qty: i64) -> [Op; 3] {
+    [
+        Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
+        Op::Incr { key: sold(sku), by: qty, floor: 0 },
+        Op::Put(deducted(order), qty.into()),
+    ]
+}
+
+/// Releases what [`hold`] set aside.
+pub fn release_held(sku: u32, qty: i64) -> [Op; 2] {
+    [Op::Incr { key: reserved(sku), by: -qty, floor: 0 }, Op::Incr { key: available(sku), by: qty, floor: 0 }]
+}
 
 /// The lowest `available` may go: 0, or -1 with the off-by-one mutant.
-pub(crate) fn floor(ep: &Endpoint) -> i64 {
+pub fn floor(ep: &Endpoint) -> i64 {
     match mutant::acts(ep, &mutant::STOCK_CHECK_OFF_BY_ONE) {
         true => -1, // `available > qty - 1`: the `=` of `available >= qty` went missing
         false => 0,
     }
 }
+
+// ---- the service's API ----
+
+#[derive(Clone, Debug, Serialize)]
+pub enum InventoryReq {
+    /// Take the stock now.
+    Deduct { order: u32, sku: u32, qty: i64 },
+    /// Put back what the order took, if anything; bars a later deduction.
+    Restock { order: u32, sku: u32 },
+}
+
+labels!(InventoryReq {
+    InventoryReq::Deduct { .. } => "stock-deduct",
+    InventoryReq::Restock { .. } => "stock-restock",
+});
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
     run_service(ctx, db, handle).await
@@ -99,12 +89,9 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Reply {
     match req {
         InventoryReq::Deduct { order, sku, qty } => {
-            let ops = vec![
-                Op::Expect(restocked(order), None),
-                Op::InsertIfAbsent(deducted(order), qty.into()),
-                Op::Incr { key: available(sku), by: -qty, floor: floor(&ep) },
-                Op::Incr { key: sold(sku), by: qty, floor: 0 },
-            ];
+            let mut ops =
+                vec![Op::Expect(restocked(order), None), Op::InsertIfAbsent(deducted(order), qty.into())];
+            ops.extend(take(sku, qty, floor(&ep)));
             match store.txn(ops).await {
                 Ok(_) => Reply::Done,
                 Err(e) => unknown_or(e, |index| match index {
@@ -115,55 +102,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
             }
         }
         InventoryReq::Restock { order, sku } => restock(&store, order, sku).await,
-        InventoryReq::TryReserve { order, sku, qty } => reserve(&store, order, sku, qty, None).await,
-        InventoryReq::Prepare { order, sku, qty } => {
-            let lock = barrier::sku_lock(sku);
-            barrier::lock_wait(&ep, || reserve(&store, order, sku, qty, Some(&lock))).await
-        }
-        InventoryReq::ConfirmReserve { order, sku } => sell(&store, order, sku, None).await,
-        InventoryReq::Commit { order, sku } => sell(&store, order, sku, Some(&barrier::sku_lock(sku))).await,
-        InventoryReq::CancelReserve { order, sku, qty } => {
-            if mutant::acts(&ep, &mutant::TCC_NO_EMPTY_ROLLBACK) {
-                if let Some(reply) = empty_rollback_bug(&store, order, sku, qty).await {
-                    return reply;
-                }
-            }
-            release(&store, order, sku, None).await
-        }
-        InventoryReq::Abort { order, sku } => {
-            release(&store, order, sku, Some(&barrier::sku_lock(sku))).await
-        }
     }
-}
-
-async fn reserve(store: &StoreClient, order: u32, sku: u32, qty: i64, lock: Option<&str>) -> Reply {
-    let hold = vec![
-        Op::Incr { key: available(sku), by: -qty, floor: floor(store.endpoint()) },
-        Op::Incr { key: reserved(sku), by: qty, floor: 0 },
-    ];
-    barrier::try_branch(store, order, BRANCH, qty, lock, hold, |_| Failure::OutOfStock).await
-}
-
-async fn sell(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
-    let sell = |qty: i64| {
-        vec![
-            Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
-            Op::Incr { key: sold(sku), by: qty, floor: 0 },
-            // The order's sold record, as the Saga keeps it.
-            Op::Put(deducted(order), qty.into()),
-        ]
-    };
-    barrier::confirm_branch(store, order, BRANCH, lock, sell).await
-}
-
-async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
-    let release = |qty: i64| {
-        vec![
-            Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
-            Op::Incr { key: available(sku), by: qty, floor: 0 },
-        ]
-    };
-    barrier::cancel_branch(store, order, BRANCH, lock, release).await
 }
 
 async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
@@ -191,12 +130,14 @@ async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
             return Reply::Done;
         }
         let ops = match seen[0].value().cloned() {
-            Some(Value::Int(qty)) => vec![
-                Op::InsertIfAbsent(restocked(order), qty.into()),
-                Op::Expect(deducted(order), Some(qty.into())),
-                Op::Incr { key: available(sku), by: qty, floor: 0 },
-                Op::Incr { key: sold(sku), by: -qty, floor: 0 },
-            ],
+            Some(Value::Int(qty)) => {
+                let mut ops = vec![
+                    Op::InsertIfAbsent(restocked(order), qty.into()),
+                    Op::Expect(deducted(order), Some(qty.into())),
+                ];
+                ops.extend(put_back(sku, qty));
+                ops
+            }
             // Never deducted: record the compensation so a late deduction is refused.
             _ => vec![Op::InsertIfAbsent(restocked(order), 0.into()), Op::Expect(deducted(order), None)],
         };
@@ -207,24 +148,4 @@ async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
         }
     }
     Reply::Unknown
-}
-
-/// The bug: a Cancel whose Try never arrived "releases" the quantity it was
-/// given, into stock that never left. `None`: the Try did run; cancel normally.
-async fn empty_rollback_bug(store: &StoreClient, order: u32, sku: u32, qty: i64) -> Option<Reply> {
-    let tried = store.txn(vec![Op::Get(barrier::key(order, BRANCH, barrier::Phase::Try))]).await;
-    match tried {
-        Ok(r) if r[0].value().is_none() => {
-            let ops = vec![
-                Op::InsertIfAbsent(barrier::key(order, BRANCH, barrier::Phase::Cancel), 1.into()),
-                Op::Incr { key: available(sku), by: qty, floor: 0 },
-            ];
-            Some(match store.txn(ops).await {
-                Ok(_) | Err(TxnError::Condition { .. }) => Reply::Done,
-                Err(TxnError::Unknown) => Reply::Unknown,
-            })
-        }
-        Ok(_) => None,
-        Err(_) => Some(Reply::Unknown),
-    }
 }

@@ -1,8 +1,11 @@
-//! The shop: five services, each a stateless node in front of its own store
-//! node, plus the external payment gateway. Every step a protocol drives is an
-//! idempotent local transaction here; protocols differ only in how they drive them.
+//! The shop: the workflow's participants — five services, each a stateless
+//! node in front of its own store node — and the external payment gateway.
+//! Each participant module owns its keys (the contract the checker reads),
+//! its business effects (defined once, as store ops, for every protocol) and
+//! its request API: the direct steps and compensations an orchestrator drives,
+//! each an idempotent local transaction. A protocol with its own participant
+//! code (TCC's branches, the outbox's reactions) builds on the same effects.
 
-pub mod barrier;
 pub mod gateway;
 pub mod inventory;
 pub mod notification;
@@ -82,7 +85,7 @@ pub(crate) use labels;
 
 /// Turns a store error into a step reply: a failed condition is `on_condition`
 /// of the op index, no answer is `Unknown`.
-pub(crate) fn unknown_or(err: TxnError, on_condition: impl FnOnce(usize) -> Reply) -> Reply {
+pub fn unknown_or(err: TxnError, on_condition: impl FnOnce(usize) -> Reply) -> Reply {
     match err {
         TxnError::Condition { index, .. } => on_condition(index),
         TxnError::Unknown => Reply::Unknown,
@@ -90,8 +93,8 @@ pub(crate) fn unknown_or(err: TxnError, on_condition: impl FnOnce(usize) -> Repl
 }
 
 /// Serves one service: binds its endpoint, connects it to its store, and hands
-/// each request to `handle`.
-pub(crate) async fn run_service<R, F, Fut>(ctx: faultline_sim::NodeCtx, db: Arc<ReplicaSet>, handle: F)
+/// each request to `handle`. A protocol's own participant code serves this way too.
+pub async fn run_service<R, F, Fut>(ctx: faultline_sim::NodeCtx, db: Arc<ReplicaSet>, handle: F)
 where
     R: faultline_sim::Request<Response = Reply>,
     F: Fn(StoreClient, Arc<Endpoint>, R) -> Fut + Send + Sync + 'static,

@@ -14,6 +14,11 @@ pub fn notified(order: u32) -> String {
     format!("notified/{order:06}")
 }
 
+/// Counts one more notification sent to the customer: the effect every protocol applies.
+pub fn count_sent(customer: u32) -> Op {
+    Op::Incr { key: sent(customer), by: 1, floor: 0 }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub enum NotifyReq {
     Notify { order: u32, customer: u32 },
@@ -27,10 +32,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
 
 async fn handle(store: StoreClient, req: NotifyReq) -> Reply {
     let NotifyReq::Notify { order, customer } = req;
-    let ops = vec![
-        Op::InsertIfAbsent(notified(order), 1.into()),
-        Op::Incr { key: sent(customer), by: 1, floor: 0 },
-    ];
+    let ops = vec![Op::InsertIfAbsent(notified(order), 1.into()), count_sent(customer)];
     match store.txn(ops).await {
         Ok(_) => Reply::Done,
         Err(e) => unknown_or(e, |_| Reply::Done),

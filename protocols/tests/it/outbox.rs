@@ -2,8 +2,8 @@
 //! a crash between publish and mark-sent, the inbox absorbs redeliveries, and a
 //! 2PC coordinator that dies before its decision blocks its participants.
 
+use faultline_protocols::builtin::coordinator::BEFORE_DECISION;
 use faultline_protocols::builtin::outbox::relay;
-use faultline_protocols::builtin::tcc::BEFORE_DECISION;
 use faultline_protocols::builtin::{outbox::Outbox, tcc::Tcc, twopc::TwoPc};
 use faultline_protocols::run::{run, RunResult, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;

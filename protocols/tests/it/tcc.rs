@@ -1,11 +1,10 @@
 //! TCC: the branch barriers (repeat, empty rollback, hanging) on the inventory,
 //! points and payment branches, and the protocol end to end.
 
+use faultline_protocols::builtin::tcc::{self, TccReq};
 use faultline_protocols::protocol::Setup;
 use faultline_protocols::shop::gateway::GatewayConfig;
-use faultline_protocols::shop::inventory::{self, InventoryReq};
-use faultline_protocols::shop::payment::PaymentReq;
-use faultline_protocols::shop::points::{self, PointsReq};
+use faultline_protocols::shop::{inventory, points};
 use faultline_protocols::shop::{Failure, Reply, Shop};
 use faultline_protocols::workload::WorkloadSpec;
 use faultline_sim::store::{self, Table};
@@ -13,12 +12,12 @@ use faultline_sim::{NodeId, Request, Value, World, WorldConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// One call to a shop service, as a test script step.
+/// One call to a TCC branch's service, as a test script step.
 #[derive(Clone)]
 enum Call {
-    Inventory(InventoryReq),
-    Points(PointsReq),
-    Payment(PaymentReq),
+    Inventory(TccReq),
+    Points(TccReq),
+    Payment(TccReq),
 }
 
 struct Outcome {
@@ -29,7 +28,7 @@ struct Outcome {
     balance: i64,
 }
 
-/// Runs `script` against a shop, one call after the other, with no faults.
+/// Runs `script` against a shop with TCC's participants, one call after the other, with no faults.
 fn script(calls: Vec<Call>) -> Outcome {
     let mut world = World::new(1, WorldConfig::default());
     let workload = WorkloadSpec {
@@ -43,7 +42,7 @@ fn script(calls: Vec<Call>) -> Outcome {
     .generate(1);
     let gateway = GatewayConfig::default();
     let setup = Setup { workload: &workload, gateway: &gateway, stats: Default::default() };
-    let shop = Shop::deploy(&mut world, &setup);
+    let shop = Shop::deploy_with(&mut world, &setup, Arc::new(tcc::participants));
     let replies = Arc::new(Mutex::new(Vec::new()));
     let (r, s) = (replies.clone(), shop.clone());
     world.node("driver", move |ctx| {
@@ -88,13 +87,13 @@ fn int(t: &Table, k: &str) -> i64 {
 
 const O: u32 = 7;
 fn try_stock() -> Call {
-    Call::Inventory(InventoryReq::TryReserve { order: O, sku: 0, qty: 3 })
+    Call::Inventory(TccReq::StockTry { order: O, sku: 0, qty: 3 })
 }
 fn confirm_stock() -> Call {
-    Call::Inventory(InventoryReq::ConfirmReserve { order: O, sku: 0 })
+    Call::Inventory(TccReq::StockConfirm { order: O, sku: 0 })
 }
 fn cancel_stock() -> Call {
-    Call::Inventory(InventoryReq::CancelReserve { order: O, sku: 0, qty: 3 })
+    Call::Inventory(TccReq::StockCancel { order: O, sku: 0, qty: 3 })
 }
 
 #[test]
@@ -126,17 +125,17 @@ fn tcc_barrier_empty_rollback_releases_nothing_and_a_hanging_try_is_refused() {
 #[test]
 fn tcc_barrier_points_and_payment_branches() {
     let out = script(vec![
-        Call::Points(PointsReq::CancelPoints { order: O, customer: 0 }),
-        Call::Points(PointsReq::TryPoints { order: O, customer: 0, points: 5 }),
-        Call::Payment(PaymentReq::Void { order: O }),
-        Call::Payment(PaymentReq::Authorize { order: O, customer: 0, amount: 500 }),
-        Call::Points(PointsReq::TryPoints { order: O + 1, customer: 0, points: 5 }),
-        Call::Points(PointsReq::ConfirmPoints { order: O + 1, customer: 0 }),
-        Call::Points(PointsReq::ConfirmPoints { order: O + 1, customer: 0 }),
-        Call::Payment(PaymentReq::Authorize { order: O + 1, customer: 0, amount: 500 }),
-        Call::Payment(PaymentReq::Authorize { order: O + 1, customer: 0, amount: 500 }),
-        Call::Payment(PaymentReq::Capture { order: O + 1 }),
-        Call::Payment(PaymentReq::Capture { order: O + 1 }),
+        Call::Points(TccReq::PointsCancel { order: O, customer: 0 }),
+        Call::Points(TccReq::PointsTry { order: O, customer: 0, points: 5 }),
+        Call::Payment(TccReq::PayCancel { order: O }),
+        Call::Payment(TccReq::PayTry { order: O, customer: 0, amount: 500 }),
+        Call::Points(TccReq::PointsTry { order: O + 1, customer: 0, points: 5 }),
+        Call::Points(TccReq::PointsConfirm { order: O + 1, customer: 0 }),
+        Call::Points(TccReq::PointsConfirm { order: O + 1, customer: 0 }),
+        Call::Payment(TccReq::PayTry { order: O + 1, customer: 0, amount: 500 }),
+        Call::Payment(TccReq::PayTry { order: O + 1, customer: 0, amount: 500 }),
+        Call::Payment(TccReq::PayConfirm { order: O + 1 }),
+        Call::Payment(TccReq::PayConfirm { order: O + 1 }),
     ]);
     let compensated = Reply::Failed(Failure::Compensated);
     assert_eq!(out.replies[..4], [Reply::Done, compensated, Reply::Done, compensated], "hang guards");

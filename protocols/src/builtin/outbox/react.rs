@@ -18,11 +18,8 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
     let o = &event.order;
     let applied = match (svc.service, event.kind) {
         (Service::Inventory, Kind::OrderPlaced) => {
-            let take = vec![
-                Op::Put(inventory::deducted(o.id), o.qty.into()),
-                Op::Incr { key: inventory::available(o.sku), by: -o.qty, floor: inventory::floor(&svc.ep) },
-                Op::Incr { key: inventory::sold(o.sku), by: o.qty, floor: 0 },
-            ];
+            let mut take = vec![Op::Put(inventory::deducted(o.id), o.qty.into())];
+            take.extend(inventory::take(o.sku, o.qty, inventory::floor(&svc.ep)));
             match apply(svc, event, take, &[Event::new(Kind::StockReserved, o)]).await {
                 Applied::Refused(1) => apply(svc, event, vec![], &[Event::new(Kind::StockRejected, o)]).await,
                 other => other,
@@ -30,11 +27,8 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
         }
         (Service::Inventory, Kind::PaymentFailed) => {
             svc.stats.compensation();
-            let put_back = vec![
-                Op::Put(inventory::restocked(o.id), o.qty.into()),
-                Op::Incr { key: inventory::available(o.sku), by: o.qty, floor: 0 },
-                Op::Incr { key: inventory::sold(o.sku), by: -o.qty, floor: 0 },
-            ];
+            let mut put_back = vec![Op::Put(inventory::restocked(o.id), o.qty.into())];
+            put_back.extend(inventory::put_back(o.sku, o.qty));
             apply(svc, event, put_back, &[]).await
         }
         (Service::Payment, Kind::StockReserved) => {
@@ -56,17 +50,13 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
             finish(svc, event, COMPLETED, &[Event::new(Kind::OrderCompleted, o)]).await
         }
         (Service::Points, Kind::PaymentSucceeded) => {
-            let award = vec![
-                Op::Put(points::awarded(o.id), o.points.into()),
-                Op::Incr { key: points::balance(o.customer), by: o.points, floor: 0 },
-            ];
+            let award =
+                vec![Op::Put(points::awarded(o.id), o.points.into()), points::credit(o.customer, o.points)];
             apply(svc, event, award, &[]).await
         }
         (Service::Notification, Kind::OrderCompleted) => {
-            let notify = vec![
-                Op::Put(notification::notified(o.id), 1.into()),
-                Op::Incr { key: notification::sent(o.customer), by: 1, floor: 0 },
-            ];
+            let notify =
+                vec![Op::Put(notification::notified(o.id), 1.into()), notification::count_sent(o.customer)];
             apply(svc, event, notify, &[]).await
         }
         (s, k) => unreachable!("{s:?} does not subscribe to {k:?}"),

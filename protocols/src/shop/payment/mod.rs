@@ -1,13 +1,14 @@
 //! The payment service: charges and refunds through the external gateway, always
 //! with the order's idempotency key, and records each payment's state
-//! (`charging` → `charged` | `declined`, then `refunding` → `refunded`).
+//! (`charging` → `charged` | `declined`, then `refunding` → `refunded`; the
+//! whole machine, authorizations included, is [`PaymentState`]).
 //!
 //! Charges are asynchronous, as with real providers: the gateway accepts, and
 //! the outcome arrives by callback. Callbacks get lost, so a charge that has
 //! waited long enough asks the gateway (`Query`) — the truth — instead.
 
 use super::gateway::{GatewayReq, GatewayRsp, Status};
-use super::{barrier, labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
+use super::{labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
 use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
@@ -42,52 +43,13 @@ pub enum PaymentReq {
         key: String,
         status: Status,
     },
-    /// TCC: authorize (Try), capture (Confirm), void (Cancel) at the gateway.
-    Authorize {
-        order: u32,
-        customer: u32,
-        amount: i64,
-    },
-    Capture {
-        order: u32,
-    },
-    Void {
-        order: u32,
-    },
-    /// 2PC: the same authorize / capture / void, under the customer's account lock.
-    Prepare {
-        order: u32,
-        customer: u32,
-        amount: i64,
-    },
-    Commit {
-        order: u32,
-        customer: u32,
-    },
-    Abort {
-        order: u32,
-        customer: u32,
-    },
 }
 
 labels!(PaymentReq {
     PaymentReq::Charge { .. } => "pay-charge",
     PaymentReq::Refund { .. } => "pay-refund",
     PaymentReq::Callback { .. } => "pay-callback",
-    PaymentReq::Authorize { .. } => "pay-try",
-    PaymentReq::Capture { .. } => "pay-confirm",
-    PaymentReq::Void { .. } => "pay-cancel",
-    PaymentReq::Prepare { .. } => "pay-prepare",
-    PaymentReq::Commit { .. } => "pay-commit",
-    PaymentReq::Abort { .. } => "pay-abort",
 });
-
-const BRANCH: &str = "payment";
-
-/// The idempotency key of an order's TCC authorization at the gateway.
-pub fn hold_key(order: u32) -> String {
-    format!("hold-{order}")
-}
 
 /// How long a charge waits for its callback before asking the gateway.
 const CALLBACK_WAIT: Duration = Duration::from_millis(300);
@@ -101,24 +63,6 @@ pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeI
     let order = match req {
         PaymentReq::Charge { order, .. } | PaymentReq::Refund { order } => order,
         PaymentReq::Callback { key, status } => return callback(&store, &key, status).await,
-        PaymentReq::Authorize { order, customer, amount } => {
-            return authorize(&store, &ep, gateway, order, customer, amount, None).await
-        }
-        PaymentReq::Capture { order } => return capture(&store, &ep, gateway, order, None).await,
-        PaymentReq::Void { order } => return void(&store, &ep, gateway, order, None).await,
-        PaymentReq::Prepare { order, customer, amount } => {
-            let lock = Some(barrier::customer_lock(customer));
-            return barrier::lock_wait(&ep, || {
-                authorize(&store, &ep, gateway, order, customer, amount, lock.as_deref())
-            })
-            .await;
-        }
-        PaymentReq::Commit { order, customer } => {
-            return capture(&store, &ep, gateway, order, Some(&barrier::customer_lock(customer))).await
-        }
-        PaymentReq::Abort { order, customer } => {
-            return void(&store, &ep, gateway, order, Some(&barrier::customer_lock(customer))).await
-        }
     };
     // A few rounds of read-decide-write; each write is guarded by what was read.
     for _ in 0..5 {
@@ -131,7 +75,7 @@ pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeI
                 charge(&store, &ep, gateway, order, *customer, *amount, state).await
             }
             PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state).await,
-            _ => unreachable!("answered above"),
+            PaymentReq::Callback { .. } => unreachable!("answered above"),
         };
         if let Some(reply) = step {
             return reply;
@@ -280,67 +224,6 @@ async fn refund(
         Err(_) => return Some(Reply::Unknown),
     }
     set(store, order, Some(Refunding), Refunded).await.err().unwrap_or(Some(Reply::Done))
-}
-
-/// TCC Try: the barrier first — so a Cancel that came first refuses us before
-/// the gateway hears anything — then the authorization, idempotent by key.
-async fn authorize(
-    store: &StoreClient,
-    ep: &Endpoint,
-    gw: NodeId,
-    order: u32,
-    customer: u32,
-    amount: i64,
-    lock: Option<&str>,
-) -> Reply {
-    let mark = vec![Op::Put(key(order), Authorizing.into())];
-    match barrier::try_branch(store, order, BRANCH, amount, lock, mark, |_| Failure::Declined).await {
-        Reply::Done => {}
-        other => return other,
-    }
-    let req = GatewayReq::Authorize { key: hold_key(order), order, customer, amount };
-    let (to, reply) = match ep.call(gw, req, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured)) => (Authorized, Reply::Done),
-        // Voided: our own Cancel reached the gateway first.
-        Ok(GatewayRsp::Done(Status::Declined | Status::Void | Status::Voided)) => {
-            (Declined, Reply::Failed(Failure::Declined))
-        }
-        Ok(other) => panic!("gateway answered an authorization with {other:?}"),
-        Err(_) => return Reply::Unknown,
-    };
-    match store
-        .txn(vec![Op::Expect(key(order), Some(Authorizing.into())), Op::Put(key(order), to.into())])
-        .await
-    {
-        Ok(_) | Err(TxnError::Condition { .. }) => reply,
-        Err(TxnError::Unknown) => Reply::Unknown,
-    }
-}
-
-/// TCC Confirm: capture at the gateway first (idempotent), then the barrier: a
-/// crash between the two captures again, harmlessly, on the retry.
-async fn capture(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lock: Option<&str>) -> Reply {
-    match ep.call(gw, GatewayReq::Capture { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Done(Status::Captured)) => {}
-        // Confirm without a hold: the shop's records and the gateway disagree.
-        Ok(GatewayRsp::Done(_)) => return Reply::Failed(Failure::Inconsistent),
-        Ok(other) => panic!("capture of order {order} answered {other:?}"),
-        Err(_) => return Reply::Unknown,
-    }
-    barrier::confirm_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), Charged.into())]).await
-}
-
-/// TCC Cancel: void at the gateway (which also kills a key never authorized, so
-/// a late authorization is declined), then the barrier.
-async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lock: Option<&str>) -> Reply {
-    match ep.call(gw, GatewayReq::Void { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Done(Status::Voided | Status::Void | Status::Declined)) => {}
-        // Cancel after a capture: the shop's records and the gateway disagree.
-        Ok(GatewayRsp::Done(_)) => return Reply::Failed(Failure::Inconsistent),
-        Ok(other) => panic!("void of order {order} answered {other:?}"),
-        Err(_) => return Reply::Unknown,
-    }
-    barrier::cancel_branch(store, order, BRANCH, lock, |_| vec![Op::Put(key(order), Voided.into())]).await
 }
 
 /// A payment row's state; a text no code of ours writes is a broken store.

@@ -8,49 +8,14 @@
 //!   Cancel row and is refused, so nothing stays reserved forever.
 //!
 //! The 2PC baseline uses the same rows as its participants' record of a
-//! prepared transaction, plus a **row lock** (the SKU's row, the customer's
-//! account): taken by prepare in the same transaction, held until commit or
-//! abort releases it — which is what makes 2PC block.
+//! prepared transaction, plus a **row lock** given as a parameter
+//! ([`crate::builtin::twopc`] names them): taken by prepare in the same
+//! transaction, held until commit or abort releases it — which is what makes
+//! 2PC block.
 
-use super::{Failure, Reply};
 use crate::mutant;
-use faultline_sim::{Endpoint, Op, StoreClient, TxnError, Value};
-use std::future::Future;
-use std::time::Duration;
-
-/// How long a 2PC prepare waits for a lock another transaction holds before
-/// it votes no (InnoDB's `innodb_lock_wait_timeout`, scaled to this shop).
-const LOCK_WAIT: Duration = Duration::from_millis(400);
-const LOCK_POLL: Duration = Duration::from_millis(20);
-
-/// The lock on a SKU's stock row.
-pub fn sku_lock(sku: u32) -> String {
-    format!("lock/sku/{sku:03}")
-}
-
-/// The lock on a customer's account row.
-pub fn customer_lock(customer: u32) -> String {
-    format!("lock/customer/{customer:04}")
-}
-
-/// Retries a prepare refused because another transaction holds its lock, for
-/// up to [`LOCK_WAIT`]; then the refusal stands and the participant votes no.
-pub async fn lock_wait<F, Fut>(ep: &Endpoint, mut prepare: F) -> Reply
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Reply>,
-{
-    let mut waited = Duration::ZERO;
-    loop {
-        match prepare().await {
-            Reply::Failed(Failure::Locked) if waited < LOCK_WAIT => {
-                ep.sleep(LOCK_POLL).await;
-                waited += LOCK_POLL;
-            }
-            other => return other,
-        }
-    }
-}
+use crate::shop::{Failure, Reply};
+use faultline_sim::{Op, StoreClient, TxnError, Value};
 
 /// Releases `lock` if this order holds it.
 fn release(lock: Option<&str>, order: u32) -> Vec<Op> {

@@ -1,0 +1,143 @@
+//! The participant side of TCC's and 2PC's branches: what the inventory,
+//! payment and points services do on a Try (2PC: prepare), a Confirm
+//! (commit) and a Cancel (abort). Each runs behind a [barrier](super::barrier);
+//! `lock` is 2PC's row lock, `None` for TCC. The business changes are the
+//! shop's effects ([`inventory::hold`], [`points::promise`], …).
+
+use super::barrier;
+use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
+use crate::shop::payment::{self, PaymentState::*};
+use crate::shop::{inventory, points, Failure, Reply, GATEWAY_TIMEOUT};
+use faultline_sim::{Endpoint, NodeId, Op, StoreClient, TxnError};
+
+/// The branches' names in their barrier rows.
+pub const INVENTORY: &str = "inventory";
+pub const PAYMENT: &str = "payment";
+pub const POINTS: &str = "points";
+
+/// The idempotency key of an order's authorization at the gateway.
+pub fn hold_key(order: u32) -> String {
+    format!("hold-{order}")
+}
+
+// ---- inventory: hold the stock, then sell it or release it ----
+
+pub async fn reserve(store: &StoreClient, order: u32, sku: u32, qty: i64, lock: Option<&str>) -> Reply {
+    let hold = inventory::hold(sku, qty, inventory::floor(store.endpoint())).to_vec();
+    barrier::try_branch(store, order, INVENTORY, qty, lock, hold, |_| Failure::OutOfStock).await
+}
+
+pub async fn sell(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
+    let sell = |qty: i64| inventory::sell_held(order, sku, qty).to_vec();
+    barrier::confirm_branch(store, order, INVENTORY, lock, sell).await
+}
+
+pub async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
+    let release = |qty: i64| inventory::release_held(sku, qty).to_vec();
+    barrier::cancel_branch(store, order, INVENTORY, lock, release).await
+}
+
+// ---- payment: authorize at the gateway, then capture or void ----
+
+/// TCC Try: the barrier first — so a Cancel that came first refuses us before
+/// the gateway hears anything — then the authorization, idempotent by key.
+pub async fn authorize(
+    store: &StoreClient,
+    ep: &Endpoint,
+    gw: NodeId,
+    order: u32,
+    customer: u32,
+    amount: i64,
+    lock: Option<&str>,
+) -> Reply {
+    let mark = vec![Op::Put(payment::key(order), Authorizing.into())];
+    match barrier::try_branch(store, order, PAYMENT, amount, lock, mark, |_| Failure::Declined).await {
+        Reply::Done => {}
+        other => return other,
+    }
+    let req = GatewayReq::Authorize { key: hold_key(order), order, customer, amount };
+    let (to, reply) = match ep.call(gw, req, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured)) => (Authorized, Reply::Done),
+        // Voided: our own Cancel reached the gateway first.
+        Ok(GatewayRsp::Done(Status::Declined | Status::Void | Status::Voided)) => {
+            (Declined, Reply::Failed(Failure::Declined))
+        }
+        Ok(other) => panic!("gateway answered an authorization with {other:?}"),
+        Err(_) => return Reply::Unknown,
+    };
+    match store
+        .txn(vec![
+            Op::Expect(payment::key(order), Some(Authorizing.into())),
+            Op::Put(payment::key(order), to.into()),
+        ])
+        .await
+    {
+        Ok(_) | Err(TxnError::Condition { .. }) => reply,
+        Err(TxnError::Unknown) => Reply::Unknown,
+    }
+}
+
+/// TCC Confirm: capture at the gateway first (idempotent), then the barrier: a
+/// crash between the two captures again, harmlessly, on the retry.
+pub async fn capture(
+    store: &StoreClient,
+    ep: &Endpoint,
+    gw: NodeId,
+    order: u32,
+    lock: Option<&str>,
+) -> Reply {
+    match ep.call(gw, GatewayReq::Capture { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(Status::Captured)) => {}
+        // Confirm without a hold: the shop's records and the gateway disagree.
+        Ok(GatewayRsp::Done(_)) => return Reply::Failed(Failure::Inconsistent),
+        Ok(other) => panic!("capture of order {order} answered {other:?}"),
+        Err(_) => return Reply::Unknown,
+    }
+    barrier::confirm_branch(store, order, PAYMENT, lock, |_| {
+        vec![Op::Put(payment::key(order), Charged.into())]
+    })
+    .await
+}
+
+/// TCC Cancel: void at the gateway (which also kills a key never authorized, so
+/// a late authorization is declined), then the barrier.
+pub async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lock: Option<&str>) -> Reply {
+    match ep.call(gw, GatewayReq::Void { key: hold_key(order) }, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(Status::Voided | Status::Void | Status::Declined)) => {}
+        // Cancel after a capture: the shop's records and the gateway disagree.
+        Ok(GatewayRsp::Done(_)) => return Reply::Failed(Failure::Inconsistent),
+        Ok(other) => panic!("void of order {order} answered {other:?}"),
+        Err(_) => return Reply::Unknown,
+    }
+    barrier::cancel_branch(store, order, PAYMENT, lock, |_| vec![Op::Put(payment::key(order), Voided.into())])
+        .await
+}
+
+// ---- points: promise, then grant or withdraw ----
+
+pub async fn promise(
+    store: &StoreClient,
+    order: u32,
+    customer: u32,
+    points: i64,
+    lock: Option<&str>,
+) -> Reply {
+    let promise = vec![points::promise(customer, points)];
+    barrier::try_branch(store, order, POINTS, points, lock, promise, |_| Failure::NotPending).await
+}
+
+pub async fn grant(store: &StoreClient, order: u32, customer: u32, lock: Option<&str>) -> Reply {
+    let grant = |n: i64| {
+        vec![
+            Op::Incr { key: points::pending(customer), by: -n, floor: 0 },
+            points::credit(customer, n),
+            Op::Put(points::awarded(order), n.into()),
+        ]
+    };
+    barrier::confirm_branch(store, order, POINTS, lock, grant).await
+}
+
+pub async fn withdraw(store: &StoreClient, order: u32, customer: u32, lock: Option<&str>) -> Reply {
+    let withdraw = |n: i64| vec![Op::Incr { key: points::pending(customer), by: -n, floor: 0 }];
+    barrier::cancel_branch(store, order, POINTS, lock, withdraw).await
+}

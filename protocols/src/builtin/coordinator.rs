@@ -1,0 +1,207 @@
+//! The two-phase coordinator TCC and 2PC share: a CAS-logged global status
+//! per order, phase one (each protocol's own: [`TwoPhase`]), the decision,
+//! phase two — confirm or cancel every branch until each answers — and
+//! recovery: a transaction found still trying after a restart is cancelled
+//! (presumed abort), one confirming or cancelling is finished.
+
+use crate::builtin::txlog::{LogState, Placed, TxLog};
+use crate::check::GroundTruth;
+use crate::protocol::{CrashPoint, Unsettled};
+use crate::retry::until_known;
+use crate::shop::notification::NotifyReq;
+use crate::shop::order::OrderReq;
+use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
+use crate::stats::Stats;
+use crate::workload::Order;
+use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A global transaction's status, as the coordinator logs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Trying,
+    Confirming,
+    Cancelling,
+    Completed,
+    Cancelled,
+}
+
+impl LogState for Status {
+    fn finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Cancelled)
+    }
+
+    fn encode(self) -> Value {
+        Value::from(match self {
+            Status::Trying => "trying",
+            Status::Confirming => "confirming",
+            Status::Cancelling => "cancelling",
+            Status::Completed => "completed",
+            Status::Cancelled => "cancelled",
+        })
+    }
+
+    fn decode(v: &Value) -> Status {
+        match v.as_text() {
+            Some("trying") => Status::Trying,
+            Some("confirming") => Status::Confirming,
+            Some("cancelling") => Status::Cancelling,
+            Some("completed") => Status::Completed,
+            Some("cancelled") => Status::Cancelled,
+            other => panic!("bad TCC status {other:?}"),
+        }
+    }
+}
+
+/// The branches, in the order TCC tries them.
+#[derive(Clone, Copy, Debug)]
+pub enum Branch {
+    Payment,
+    Inventory,
+    Points,
+}
+
+pub const BRANCHES: [Branch; 3] = [Branch::Payment, Branch::Inventory, Branch::Points];
+
+/// The crash point after phase one, before the decision is logged.
+pub const BEFORE_DECISION: &str = "coordinator-before-decision";
+
+/// The coordinator's crash points.
+pub const CRASH_POINTS: [CrashPoint; 1] = [CrashPoint {
+    name: BEFORE_DECISION,
+    place: "TCC / 2PC coordinator: every vote is in, the decision is not yet logged",
+}];
+
+/// A boxed future a [`TwoPhase`] hands the coordinator.
+pub type Step<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What a two-phase protocol brings to the coordinator.
+pub trait TwoPhase: Send + Sync + 'static {
+    /// The log's row prefix: rows `{prefix}/{order}` and `{prefix}-order/{order}`.
+    fn prefix(&self) -> &'static str;
+    /// Phase one, once the order exists: `Confirming` if every branch is
+    /// ready to commit, `Cancelling` otherwise.
+    fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status>;
+    /// Commits branch `b` (Confirm, or 2PC's commit); idempotent.
+    fn confirm(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
+    /// Rolls branch `b` back, whether or not phase one reached it; idempotent.
+    fn cancel(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
+}
+
+/// A coordinator node's state, cloned into every transaction's driver.
+#[derive(Clone)]
+pub struct Coordinator {
+    ctx: NodeCtx,
+    pub ep: Arc<Endpoint>,
+    log: TxLog,
+    pub shop: Shop,
+    pub stats: Arc<Stats>,
+    phases: &'static dyn TwoPhase,
+    /// Transactions with a driver in this incarnation.
+    running: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+/// The coordinator node of `phases`: recovery first, then new transactions.
+pub async fn serve(
+    ctx: NodeCtx,
+    db: Arc<ReplicaSet>,
+    shop: Shop,
+    stats: Arc<Stats>,
+    phases: &'static dyn TwoPhase,
+) {
+    let ep = ctx.endpoint().await;
+    let log = TxLog::new(ep.clone(), db, stats.clone(), phases.prefix());
+    let c =
+        Coordinator { ctx: ctx.clone(), ep: ep.clone(), log, shop, stats, phases, running: Arc::default() };
+    for (order, status) in c.log.recover::<Status>(&ctx).await {
+        c.start(order, status, true);
+    }
+    let co = c.clone();
+    ep.serve(move |PlaceOrder(order), _from| co.clone().place(order));
+    std::future::pending::<()>().await
+}
+
+impl Coordinator {
+    async fn place(self, order: Order) -> Reply {
+        match self.log.place(&order, Status::Trying).await {
+            Placed::New => self.start(order, Status::Trying, false),
+            Placed::Running(status) => self.start(order, status, false),
+            Placed::Finished => {}
+            Placed::Unknown => return Reply::Unknown,
+        }
+        Reply::Done
+    }
+
+    fn start(&self, order: Order, status: Status, recovered: bool) {
+        if self.running.lock().unwrap().insert(order.id) {
+            tokio::spawn(self.clone().drive(order, status, recovered));
+        }
+    }
+
+    /// Runs a transaction to its end. `recovered`: found in the log after a
+    /// restart, when a transaction still trying is rolled back — which Tries
+    /// landed is unknown, and Cancel is safe for every branch.
+    async fn drive(self, o: Order, mut status: Status, mut recovered: bool) {
+        let phases = self.phases;
+        loop {
+            let next = match status {
+                Status::Completed | Status::Cancelled => return,
+                Status::Trying if recovered => Status::Cancelling,
+                Status::Trying => {
+                    let create = || self.call(self.shop.order, OrderReq::Create(o.clone()));
+                    until_known(&self.ep, &self.stats, create).await;
+                    phases.phase_one(self.clone(), o.clone()).await
+                }
+                Status::Confirming => {
+                    for b in BRANCHES {
+                        let confirm = || phases.confirm(self.clone(), b, o.clone());
+                        until_known(&self.ep, &self.stats, confirm).await;
+                    }
+                    let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
+                    until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
+                        .await;
+                    until_known(&self.ep, &self.stats, || {
+                        self.call(self.shop.order, OrderReq::Complete(o.id))
+                    })
+                    .await;
+                    Status::Completed
+                }
+                Status::Cancelling => {
+                    self.stats.compensation();
+                    for b in BRANCHES {
+                        until_known(&self.ep, &self.stats, || phases.cancel(self.clone(), b, o.clone()))
+                            .await;
+                    }
+                    until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Cancel(o.id)))
+                        .await;
+                    Status::Cancelled
+                }
+            };
+            if status == Status::Trying && !recovered {
+                // Every vote is in, the decision is not yet durable: 2PC's window of doubt.
+                self.ctx.crash_point(BEFORE_DECISION, Duration::from_secs(2)).await;
+            }
+            recovered = false;
+            status = self.log.persist(&o, status, next).await;
+        }
+    }
+
+    /// One request to a participant; no answer in time is `Unknown`.
+    pub async fn call<R: Request<Response = Reply>>(&self, to: NodeId, req: R) -> Reply {
+        self.ep.call(to, req, STEP_TIMEOUT).await.unwrap_or(Reply::Unknown)
+    }
+}
+
+/// What is left unfinished in the log under `prefix`.
+pub fn unsettled(truth: &GroundTruth, prefix: &str) -> Vec<Unsettled> {
+    let rows = truth.own_rows("coordinator-db", prefix);
+    let stuck = rows.map(|(k, v)| (k, Status::decode(v))).filter(|(_, status)| !status.finished());
+    let unsettled = |(k, status): (&String, Status)| {
+        Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))
+    };
+    stuck.map(unsettled).collect()
+}
