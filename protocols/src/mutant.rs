@@ -18,6 +18,16 @@ pub struct Mutant {
     pub mechanism: &'static str,
     /// The invariants it is expected to break; catching any one of them counts.
     pub breaks: &'static [Invariant],
+    /// Where it is hunted: `cargo test` and `faultline bench detect` look for it there.
+    pub hunt: Hunt,
+}
+
+/// A mutant's hunting ground: a catalogue scenario, and the most seeds a
+/// test may take to catch it there in every protocol it is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hunt {
+    pub scenario: &'static str,
+    pub within: u64,
 }
 
 impl PartialEq for Mutant {
@@ -47,68 +57,81 @@ pub const SAGA_TIMEOUT_IS_FAILURE: Mutant = Mutant {
     mechanism:
         "a charge that timed out is treated as failed and never compensated, though the gateway charged it",
     breaks: &[NoDoubleCharge, MoneyConservation],
+    hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
 pub const SAGA_COMPENSATION_NOT_IDEMPOTENT: Mutant = Mutant {
     name: "saga-compensation-not-idempotent",
     mechanism: "a retried or duplicated compensation is applied again: a refund goes out without an idempotency key, a restock puts the stock back twice",
     breaks: &[ExactlyOnceEffects, StockConservation, NoDoubleCharge, MoneyConservation],
+    hunt: Hunt { scenario: "flaky-network", within: 60 },
 };
 pub const SAGA_LOG_UNSYNCED: Mutant = Mutant {
     name: "saga-log-unsynced",
     mechanism: "the orchestrator moves on before its saga-log write is durable (fire and forget); lost or reordered writes leave sagas nobody drives",
     breaks: &[EventualSettlement, Agreement],
+    hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
 pub const TCC_NO_EMPTY_ROLLBACK: Mutant = Mutant {
     name: "tcc-no-empty-rollback",
     mechanism: "a Cancel for a Try that never arrived puts back stock that was never reserved",
     breaks: &[StockConservation],
+    hunt: Hunt { scenario: "calm", within: 10 },
 };
 pub const TCC_NO_HANG_GUARD: Mutant = Mutant {
     name: "tcc-no-hang-guard",
     mechanism: "a Try that arrives after its Cancel still reserves, and nothing ever releases it",
     breaks: &[EventualSettlement],
+    hunt: Hunt { scenario: "slow-network", within: 400 },
 };
 pub const TCC_CONFIRM_NOT_IDEMPOTENT: Mutant = Mutant {
     name: "tcc-confirm-not-idempotent",
     mechanism: "a retried or duplicated Confirm sells the reservation (and grants the points) again",
     breaks: &[ExactlyOnceEffects, StockConservation, NoDoubleCharge],
+    hunt: Hunt { scenario: "flaky-network", within: 40 },
 };
 pub const TCC_BARRIER_OUTSIDE_TXN: Mutant = Mutant {
     name: "tcc-barrier-outside-txn",
     mechanism: "the Try's barrier row is committed in its own transaction before the business change: a lost change is then 'tried before'",
     breaks: &[ExactlyOnceEffects, StockConservation, Agreement],
+    hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
 pub const OUTBOX_DUAL_WRITE: Mutant = Mutant {
     name: "outbox-dual-write",
     mechanism: "a reaction commits, then publishes its event directly, once, instead of through the outbox",
     breaks: &[NoPhantomEvents, Agreement, EventualSettlement],
+    hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
 pub const OUTBOX_MARK_BEFORE_ACK: Mutant = Mutant {
     name: "outbox-mark-before-ack",
     mechanism:
         "the relay marks a row sent before the broker acknowledged it, so a failed publish loses the event",
     breaks: &[NoPhantomEvents, EventualSettlement],
+    hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
 pub const CONSUMER_NO_INBOX: Mutant = Mutant {
     name: "consumer-no-inbox",
     mechanism: "a consumer applies a redelivered message again: no inbox row guards the effect",
     breaks: &[ExactlyOnceEffects, StockConservation],
+    hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
 pub const PAYMENT_NO_IDEMPOTENCY_KEY: Mutant = Mutant {
     name: "payment-no-idempotency-key",
     mechanism: "each charge attempt goes to the gateway under a fresh key, so a retry charges again",
     breaks: &[NoDoubleCharge],
+    hunt: Hunt { scenario: "callback-chaos", within: 60 },
 };
 pub const CALLBACK_NOT_DEDUPED: Mutant = Mutant {
     name: "callback-not-deduped",
     mechanism:
         "a gateway callback sets the payment's state whatever it is, so a late duplicate undoes a refund",
     breaks: &[Agreement, LegalTransitions, ExactlyOnceEffects],
+    hunt: Hunt { scenario: "callback-chaos", within: 20 },
 };
 pub const STOCK_CHECK_OFF_BY_ONE: Mutant = Mutant {
     name: "stock-check-off-by-one",
     mechanism: "the stock check lets one unit too many through: the missing `=` of a `>=`",
     breaks: &[StockConservation],
+    hunt: Hunt { scenario: "flash-sale", within: 10 },
 };
 
 #[cfg(test)]

@@ -4,29 +4,19 @@
 
 use crate::runner::{run_seeds, Variant};
 use crate::scenario::Scenario;
-use faultline_protocols::builtin::{outbox::Outbox, saga::Saga, tcc::Tcc, twopc::TwoPc};
-use faultline_protocols::mutant::{self, Mutant};
-use faultline_protocols::ProtocolRef;
+use faultline_protocols::mutant::Mutant;
+use faultline_protocols::{ProtocolRef, Registry};
 use serde::Serialize;
 use std::time::Instant;
 
-/// Where each mutant is hunted, and the most seeds `cargo test` allows it.
-pub const HUNTS: [(Mutant, ProtocolRef, &str, u64); 14] = [
-    (mutant::SAGA_TIMEOUT_IS_FAILURE, &Saga, "flaky-network", 20),
-    (mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT, &Saga, "flaky-network", 60),
-    (mutant::SAGA_LOG_UNSYNCED, &Saga, "flaky-network", 20),
-    (mutant::TCC_NO_EMPTY_ROLLBACK, &Tcc, "calm", 10),
-    (mutant::TCC_NO_HANG_GUARD, &Tcc, "slow-network", 400),
-    (mutant::TCC_CONFIRM_NOT_IDEMPOTENT, &Tcc, "flaky-network", 40),
-    (mutant::TCC_BARRIER_OUTSIDE_TXN, &Tcc, "flaky-network", 20),
-    (mutant::OUTBOX_DUAL_WRITE, &Outbox, "flaky-network", 20),
-    (mutant::OUTBOX_MARK_BEFORE_ACK, &Outbox, "flaky-network", 20),
-    (mutant::CONSUMER_NO_INBOX, &Outbox, "flaky-network", 20),
-    (mutant::PAYMENT_NO_IDEMPOTENCY_KEY, &Saga, "callback-chaos", 40),
-    (mutant::PAYMENT_NO_IDEMPOTENCY_KEY, &Outbox, "callback-chaos", 60),
-    (mutant::CALLBACK_NOT_DEDUPED, &Saga, "callback-chaos", 20),
-    (mutant::STOCK_CHECK_OFF_BY_ONE, &TwoPc, "flash-sale", 10),
-];
+/// Every hunt of `registry`'s mutants: each mutant on its hunting ground, in
+/// every protocol it is in, with the most seeds `cargo test` allows it.
+pub fn hunts(registry: &Registry) -> Vec<(Mutant, ProtocolRef, &'static str, u64)> {
+    let each = registry.mutants().into_iter().flat_map(|(m, protocols)| {
+        protocols.into_iter().map(move |p| (m, p, m.hunt.scenario, m.hunt.within))
+    });
+    each.collect()
+}
 
 /// The first seed of `seeds` whose run breaks one of the mutant's invariants.
 /// Seeds run `jobs` at a time, in order, so the answer does not depend on `jobs`.

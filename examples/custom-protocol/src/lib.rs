@@ -12,7 +12,7 @@
 
 use faultline_protocols::builtin::txlog::{LogState, Placed, TxLog};
 use faultline_protocols::check::{GroundTruth, Invariant};
-use faultline_protocols::mutant::{self, Mutant};
+use faultline_protocols::mutant::{self, Hunt, Mutant};
 use faultline_protocols::protocol::{Deployed, Entry, Resource, Setup, Unsettled};
 use faultline_protocols::retry::until_known;
 use faultline_protocols::shop::inventory::InventoryReq;
@@ -41,6 +41,7 @@ pub const EARLY_CANCEL: Mutant = Mutant {
     name: "parallel-saga-early-cancel",
     mechanism: "when one branch fails, the saga cancels at once and refunds only a charge already known to have succeeded; a charge still in flight lands on a cancelled order",
     breaks: &[Invariant::NoDoubleCharge, Invariant::MoneyConservation, Invariant::Agreement],
+    hunt: Hunt { scenario: "calm", within: 20 },
 };
 
 /// Where a transaction is, as its log keeps it.

@@ -37,6 +37,15 @@ fn the_early_cancel_bug_is_caught_and_shrunk() {
 }
 
 #[test]
+fn the_bug_is_hunted_like_the_built_ins() {
+    // Its hunting ground comes with it: `bench detect` and the zoo find it.
+    let hunts = faultline_scenarios::zoo::hunts(&registry());
+    let mine: Vec<_> = hunts.iter().filter(|h| h.1.name() == "parallel-saga").collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!((mine[0].0, mine[0].2), (EARLY_CANCEL, "calm"));
+}
+
+#[test]
 fn a_failing_check_names_the_commands_that_replay_and_shrink_it() {
     let report = Check::new(&registry(), &ParallelSaga)
         .scenario("calm")

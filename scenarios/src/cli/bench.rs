@@ -56,9 +56,7 @@ pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
         None => format!(">{budget}"),
     };
     let mut rows = Vec::new();
-    // The built-ins' hunting grounds, for those of them this binary registers.
-    let hunts = zoo::HUNTS.into_iter().filter(|(_, p, _, _)| ctx.registry.get(p.name()).is_ok());
-    for (m, p, ground, _) in hunts {
+    for (m, p, ground, _) in zoo::hunts(&ctx.registry) {
         let name = on.unwrap_or(ground);
         let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
         let plain = Variant::new(&ctx.registry, p, Some(m))?;

@@ -9,7 +9,7 @@ use faultline_protocols::{ProtocolRef, Registry};
 use faultline_scenarios::outcome::Verdict;
 use faultline_scenarios::runner::{run_seed, Variant};
 use faultline_scenarios::scenario::Scenario;
-use faultline_scenarios::zoo::{first_catch, HUNTS};
+use faultline_scenarios::zoo::{first_catch, hunts};
 
 fn hunt(m: Mutant, p: ProtocolRef, scenario: &str, bound: u64) -> Option<u64> {
     let s = Scenario::load(scenario, &Registry::builtin()).unwrap();
@@ -22,16 +22,27 @@ fn hunt(m: Mutant, p: ProtocolRef, scenario: &str, bound: u64) -> Option<u64> {
 }
 
 #[test]
-fn mutants_every_mutant_is_hunted() {
-    for (m, _) in Registry::builtin().mutants() {
-        assert!(HUNTS.iter().any(|h| h.0 == m), "{} has no hunting ground", m.name);
+fn mutants_every_mutant_is_hunted_in_every_protocol_it_is_in() {
+    let registry = Registry::builtin();
+    let hunts = hunts(&registry);
+    for (m, protocols) in registry.mutants() {
+        for p in protocols {
+            assert!(hunts.iter().any(|h| h.0 == m && h.1 == p), "{} in {} is not hunted", m.name, p.name());
+        }
+        assert!(
+            Scenario::load(m.hunt.scenario, &registry).is_ok(),
+            "{}: no scenario {}",
+            m.name,
+            m.hunt.scenario
+        );
     }
+    assert_eq!(hunts.len(), 17);
 }
 
 #[test]
 fn mutants_every_hunted_mutant_is_caught() {
     let mut missed = Vec::new();
-    for (m, p, scenario, bound) in HUNTS {
+    for (m, p, scenario, bound) in hunts(&Registry::builtin()) {
         match hunt(m, p, scenario, bound) {
             Some(seed) => eprintln!("{} on {} / {scenario}: caught at seed {seed}", m.name, p.name()),
             None => missed.push(format!("{} on {} / {scenario} within {bound} seeds", m.name, p.name())),
