@@ -10,7 +10,7 @@
 //! known to have succeeded — so a charge still in flight lands on a cancelled
 //! order.
 
-use faultline_protocols::builtin::txlog::{LogState, Placed, TxLog};
+use faultline_protocols::builtin::txlog::{Drivers, LogState, TxLog};
 use faultline_protocols::check::{GroundTruth, Invariant};
 use faultline_protocols::mutant::{self, Hunt, Mutant};
 use faultline_protocols::protocol::{Deployed, Entry, Resource, Setup, Unsettled};
@@ -25,7 +25,6 @@ use faultline_protocols::stats::Stats;
 use faultline_protocols::workload::Order;
 use faultline_protocols::{Protocol, Registry};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// The protocol, as registered.
@@ -130,13 +129,13 @@ struct Coordinator {
     log: TxLog,
     shop: Shop,
     stats: Arc<Stats>,
-    running: Arc<Mutex<BTreeSet<u32>>>,
+    drivers: Drivers,
 }
 
 async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), PREFIX);
-    let c = Coordinator { ep: ep.clone(), log, shop, stats, running: Arc::default() };
+    let c = Coordinator { ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
     // Resume every unfinished transaction before taking new orders.
     for (order, phase) in c.log.recover::<Phase>(&ctx).await {
         c.start(order, phase);
@@ -147,19 +146,11 @@ async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>)
 
 impl Coordinator {
     async fn place(self, order: Order) -> Reply {
-        match self.log.place(&order, Phase::Create).await {
-            Placed::New => self.start(order, Phase::Create),
-            Placed::Running(phase) => self.start(order, phase),
-            Placed::Finished => {}
-            Placed::Unknown => return Reply::Unknown,
-        }
-        Reply::Done
+        self.log.admit(&order, Phase::Create, |phase| self.start(order.clone(), phase)).await
     }
 
     fn start(&self, order: Order, phase: Phase) {
-        if self.running.lock().unwrap().insert(order.id) {
-            tokio::spawn(self.clone().drive(order, phase));
-        }
+        self.drivers.start(order.id, self.clone().drive(order, phase));
     }
 
     async fn drive(self, o: Order, mut phase: Phase) {

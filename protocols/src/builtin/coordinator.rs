@@ -4,7 +4,7 @@
 //! recovery: a transaction found still trying after a restart is cancelled
 //! (presumed abort), one confirming or cancelling is finished.
 
-use crate::builtin::txlog::{LogState, Placed, TxLog};
+use crate::builtin::txlog::{Drivers, LogState, TxLog};
 use crate::check::GroundTruth;
 use crate::protocol::{CrashPoint, Unsettled};
 use crate::retry::until_known;
@@ -14,10 +14,9 @@ use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A global transaction's status, as the coordinator logs it.
@@ -101,8 +100,7 @@ pub struct Coordinator {
     pub shop: Shop,
     pub stats: Arc<Stats>,
     phases: &'static dyn TwoPhase,
-    /// Transactions with a driver in this incarnation.
-    running: Arc<Mutex<BTreeSet<u32>>>,
+    drivers: Drivers,
 }
 
 /// The coordinator node of `phases`: recovery first, then new transactions.
@@ -115,8 +113,15 @@ pub async fn serve(
 ) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), phases.prefix());
-    let c =
-        Coordinator { ctx: ctx.clone(), ep: ep.clone(), log, shop, stats, phases, running: Arc::default() };
+    let c = Coordinator {
+        ctx: ctx.clone(),
+        ep: ep.clone(),
+        log,
+        shop,
+        stats,
+        phases,
+        drivers: Drivers::default(),
+    };
     for (order, status) in c.log.recover::<Status>(&ctx).await {
         c.start(order, status, true);
     }
@@ -127,19 +132,11 @@ pub async fn serve(
 
 impl Coordinator {
     async fn place(self, order: Order) -> Reply {
-        match self.log.place(&order, Status::Trying).await {
-            Placed::New => self.start(order, Status::Trying, false),
-            Placed::Running(status) => self.start(order, status, false),
-            Placed::Finished => {}
-            Placed::Unknown => return Reply::Unknown,
-        }
-        Reply::Done
+        self.log.admit(&order, Status::Trying, |status| self.start(order.clone(), status, false)).await
     }
 
     fn start(&self, order: Order, status: Status, recovered: bool) {
-        if self.running.lock().unwrap().insert(order.id) {
-            tokio::spawn(self.clone().drive(order, status, recovered));
-        }
+        self.drivers.start(order.id, self.clone().drive(order, status, recovered));
     }
 
     /// Runs a transaction to its end. `recovered`: found in the log after a

@@ -12,7 +12,7 @@
 //! and is retried until it answers definitively: a timeout means "maybe done",
 //! never "failed".
 
-use crate::builtin::txlog::{LogState, Placed, TxLog};
+use crate::builtin::txlog::{Drivers, LogState, TxLog};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{Deployed, Protocol, Resource, Setup, Unsettled};
@@ -27,8 +27,7 @@ use crate::stats::Stats;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 // ---- state ----
 
@@ -100,14 +99,13 @@ struct Orchestrator {
     log: TxLog,
     shop: Shop,
     stats: Arc<Stats>,
-    /// Sagas with a driver in this incarnation; it dies with the node.
-    running: Arc<Mutex<BTreeSet<u32>>>,
+    drivers: Drivers,
 }
 
 pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), "saga");
-    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, running: Arc::default() };
+    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
     for (order, phase) in orch.log.recover::<Phase>(&ctx).await {
@@ -120,23 +118,12 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Sta
 
 impl Orchestrator {
     async fn place(self, order: Order) -> Reply {
-        let first = Phase::Forward(0);
-        match self.log.place(&order, first).await {
-            Placed::New => self.start(order, first),
-            // Placed by an attempt whose answer was lost, which then started no
-            // driver: make sure one runs.
-            Placed::Running(phase) => self.start(order, phase),
-            Placed::Finished => {}
-            Placed::Unknown => return Reply::Unknown,
-        }
-        Reply::Done
+        self.log.admit(&order, Phase::Forward(0), |phase| self.start(order.clone(), phase)).await
     }
 
     /// Starts a driver for the saga unless one already runs in this incarnation.
     fn start(&self, order: Order, phase: Phase) {
-        if self.running.lock().unwrap().insert(order.id) {
-            tokio::spawn(self.clone().drive(order, phase));
-        }
+        self.drivers.start(order.id, self.clone().drive(order, phase));
     }
 
     /// Runs a saga from its logged phase to its end.

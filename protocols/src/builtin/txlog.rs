@@ -5,12 +5,14 @@
 
 use crate::mutant;
 use crate::retry;
+use crate::shop::Reply;
 use crate::stats::Stats;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 /// A protocol's per-transaction state, as its log stores it.
 pub trait LogState: Copy + Debug + Send + Sync + 'static {
@@ -28,6 +30,20 @@ pub enum Placed<S> {
     Finished,
     /// The log did not answer: the outcome is unknown.
     Unknown,
+}
+
+/// The transactions with a driver in this node's incarnation (the set dies
+/// with the node): recovery and a retried placement never start a second one.
+#[derive(Clone, Default)]
+pub struct Drivers(Arc<Mutex<BTreeSet<u32>>>);
+
+impl Drivers {
+    /// Runs `drive` for `order` unless the order already has a driver.
+    pub fn start(&self, order: u32, drive: impl Future<Output = ()> + Send + 'static) {
+        if self.0.lock().unwrap().insert(order) {
+            tokio::spawn(drive);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -122,6 +138,20 @@ impl TxLog {
             }
             Err(TxnError::Unknown) => Placed::Unknown,
         }
+    }
+
+    /// Places `order` and has its driver run from the state the log holds
+    /// (`start`), unless it is finished: what the entry point answers.
+    pub async fn admit<S: LogState>(&self, order: &Order, first: S, start: impl FnOnce(S)) -> Reply {
+        match self.place(order, first).await {
+            Placed::New => start(first),
+            // Placed by an attempt whose answer was lost, which then started no
+            // driver: make sure one runs.
+            Placed::Running(state) => start(state),
+            Placed::Finished => {}
+            Placed::Unknown => return Reply::Unknown,
+        }
+        Reply::Done
     }
 
     /// Moves the logged state from `now` to `next`, retried until the log

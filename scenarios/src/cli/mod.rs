@@ -125,16 +125,33 @@ pub enum Format {
     Json,
 }
 
-pub(crate) fn inputs(
-    ctx: &Ctx,
-    scenario: &str,
-    protocol: &str,
-    mutant: Option<&str>,
-    swarm: bool,
-) -> Result<(Scenario, Variant), BadInput> {
-    let s = Scenario::load(scenario, &ctx.registry).map_err(|e| anyhow!(e))?;
-    let p = ctx.registry.get(protocol)?;
-    Ok((s, Variant { swarm, ..variant(ctx, p, mutant)? }))
+/// One seed of one variant, as a failing run printed it: what `replay` and
+/// `shrink` take.
+#[derive(clap::Args)]
+pub struct OneSeed {
+    /// A catalogue name (see `list scenarios`) or a path to a scenario file.
+    pub scenario: String,
+    /// The protocol (see `list protocols`).
+    #[arg(long, short)]
+    pub protocol: String,
+    /// The seed.
+    #[arg(long)]
+    pub seed: u64,
+    /// The known bug the run had switched on (see `list mutants`).
+    #[arg(long)]
+    pub mutant: Option<String>,
+    /// The run was a swarm run: the seed draws its own fault model.
+    #[arg(long)]
+    pub swarm: bool,
+}
+
+impl OneSeed {
+    /// The scenario and the variant, validated against the registry.
+    pub(crate) fn load(&self, ctx: &Ctx) -> Result<(Scenario, Variant), BadInput> {
+        let s = Scenario::load(&self.scenario, &ctx.registry).map_err(|e| anyhow!(e))?;
+        let p = ctx.registry.get(&self.protocol)?;
+        Ok((s, Variant { swarm: self.swarm, ..variant(ctx, p, self.mutant.as_deref())? }))
+    }
 }
 
 pub(crate) fn variant(ctx: &Ctx, protocol: ProtocolRef, mutant: Option<&str>) -> Result<Variant, BadInput> {

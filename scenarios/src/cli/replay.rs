@@ -1,24 +1,18 @@
 //! `faultline replay`: one seed again, with its whole trace — as a timeline,
 //! per node, or as a sequence diagram with the violating order's life marked.
 
-use super::{compact, describe, flags, inputs, print_expectation, BadInput, Ctx, Format, View};
+use super::{compact, describe, flags, print_expectation, BadInput, Ctx, Format, OneSeed, View};
 use crate::outcome::{RunOutcome, Verdict};
 use crate::{runner, timeline};
 use anyhow::anyhow;
 
 #[derive(clap::Args)]
 pub struct Args {
-    pub scenario: String,
-    #[arg(long, short)]
-    pub protocol: String,
-    #[arg(long)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub run: OneSeed,
+    /// Text for people, or one JSON document (the outcome, the nodes, every event).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    #[arg(long)]
-    pub mutant: Option<String>,
-    #[arg(long)]
-    pub swarm: bool,
     /// How to show the trace: one timeline, per node, or a sequence diagram.
     #[arg(long, value_enum, default_value_t = View::Timeline)]
     pub view: View,
@@ -28,9 +22,9 @@ pub struct Args {
 }
 
 pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
-    let Args { scenario: arg, protocol, seed, format, mutant, swarm, view, nodes: lifelines } = a;
-    let (arg, protocol, mutant) = (arg.as_str(), protocol.as_str(), mutant.as_deref());
-    let (scenario, variant) = inputs(ctx, arg, protocol, mutant, swarm)?;
+    let Args { run, format, view, nodes: lifelines } = a;
+    let (scenario, variant) = run.load(ctx)?;
+    let seed = run.seed;
     let protocol = variant.protocol;
     let (outcome, result) = runner::run_seed(&scenario, variant, seed, true);
     let result = match result {

@@ -1,7 +1,7 @@
 //! `faultline shrink`: a failing seed cut down to the smallest run that breaks
 //! the same invariant, written as a scenario file that reproduces it.
 
-use super::{flags, inputs, BadInput, Ctx};
+use super::{flags, BadInput, Ctx, OneSeed};
 use crate::scenario::Scenario;
 use crate::{runner, shrink as shrinker};
 use anyhow::{anyhow, Context};
@@ -9,15 +9,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    pub scenario: String,
-    #[arg(long, short)]
-    pub protocol: String,
-    #[arg(long)]
-    pub seed: u64,
-    #[arg(long)]
-    pub mutant: Option<String>,
-    #[arg(long)]
-    pub swarm: bool,
+    #[command(flatten)]
+    pub run: OneSeed,
     /// Where to write the counterexample (default: built from the inputs).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -27,9 +20,9 @@ pub struct Args {
 }
 
 pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
-    let Args { scenario: arg, protocol, seed, mutant, swarm, out, json } = a;
-    let (arg, protocol, mutant) = (arg.as_str(), protocol.as_str(), mutant.as_deref());
-    let (scenario, variant) = inputs(ctx, arg, protocol, mutant, swarm)?;
+    let Args { run, out, json } = a;
+    let (scenario, variant) = run.load(ctx)?;
+    let (arg, seed) = (run.scenario.as_str(), run.seed);
     let out = out.unwrap_or_else(|| {
         let m = variant.mutant.map(|m| format!("-{}", m.name)).unwrap_or_default();
         PathBuf::from(format!("{}-{}{m}-seed{seed}.toml", scenario.name, variant.protocol.name()))
