@@ -22,6 +22,7 @@ use faultline_protocols::mutant::Mutant;
 use faultline_protocols::{ProtocolRef, Registry};
 use std::fmt::Write;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// What to run: one protocol (maybe with a known bug), scenarios, seeds.
 pub struct Check {
@@ -143,7 +144,7 @@ impl Check {
             .iter()
             .map(|(arg, s)| {
                 let outcomes = runner::run_seeds(s, self.variant, self.seeds.clone(), self.jobs, |_| {});
-                ScenarioRun { arg: arg.clone(), scenario: s.clone(), outcomes }
+                ScenarioRun { arg: arg.clone(), saved: OnceLock::new(), scenario: s.clone(), outcomes }
             })
             .collect();
         Report { variant: self.variant, program: self.program, runs }
@@ -153,6 +154,8 @@ impl Check {
 /// One scenario's outcomes, in seed order.
 pub struct ScenarioRun {
     arg: String,
+    /// Where a scenario built in code was saved for the printed commands, once.
+    saved: OnceLock<String>,
     pub scenario: Scenario,
     pub outcomes: Vec<RunOutcome>,
 }
@@ -168,7 +171,7 @@ pub struct Report {
 pub struct Failure<'a> {
     pub scenario: &'a Scenario,
     pub outcome: &'a RunOutcome,
-    arg: &'a str,
+    run: &'a ScenarioRun,
 }
 
 impl Report {
@@ -176,7 +179,7 @@ impl Report {
     pub fn failures(&self) -> Vec<Failure<'_>> {
         let each = self.runs.iter().flat_map(|r| {
             let fail = r.outcomes.iter().filter(|o| o.verdict == Verdict::Fail);
-            fail.map(move |outcome| Failure { scenario: &r.scenario, outcome, arg: &r.arg })
+            fail.map(move |outcome| Failure { scenario: &r.scenario, outcome, run: r })
         });
         each.collect()
     }
@@ -188,8 +191,8 @@ impl Report {
 
     /// The commands that replay and shrink `f`, as this report's binary takes them.
     pub fn commands(&self, f: &Failure) -> [String; 2] {
-        let arg = match f.arg {
-            "" => save(f.scenario),
+        let arg = match f.run.arg.as_str() {
+            "" => f.run.saved.get_or_init(|| save(f.scenario)).clone(),
             arg => arg.to_string(),
         };
         let mut flags = format!("--protocol {}", self.variant.protocol.name());

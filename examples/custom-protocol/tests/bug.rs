@@ -29,8 +29,17 @@ fn the_early_cancel_bug_is_caught_and_shrunk() {
         .with_scenario(shrunk.scenario.clone())
         .seeds(seed..seed + 1)
         .mutant(EARLY_CANCEL)
+        .command(env!("CARGO_BIN_EXE_faultline-example-custom"))
         .run();
-    assert!(again.first_catch().is_some(), "the shrunk scenario reproduces");
+    let caught = again.first_catch().expect("the shrunk scenario reproduces");
+    // The scenario was built in code: its printed replay command runs a saved
+    // copy, and the team's binary reproduces the failure from it.
+    let [replay, _] = again.commands(&caught);
+    let words: Vec<&str> = replay.split_whitespace().collect();
+    let out = std::process::Command::new(words[0]).args(&words[1..]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{replay}\n{text}");
+    assert!(text.contains(shrunk.invariant.name()), "{text}");
 
     // Without the bug, the same seeds keep every invariant.
     check().run().assert_ok();
