@@ -1,6 +1,7 @@
 //! The record of one seed's run (`RunOutcome`, one JSON line each) and the
 //! summary over many seeds. Data only: the CLI decides how it looks.
 
+use crate::scenario::Expectation;
 use faultline_protocols::check::{Coverage, Invariant, Violation};
 use faultline_protocols::run::RunResult;
 use serde::{Deserialize, Serialize};
@@ -114,7 +115,7 @@ impl RunOutcome {
         scenario: &str,
         protocol: &str,
         seed: u64,
-        expected: &[Invariant],
+        expected: Option<&Expectation>,
         r: &RunResult,
     ) -> RunOutcome {
         let count = |k: &str| r.counts.get(k).copied().unwrap_or(0);
@@ -148,7 +149,7 @@ impl RunOutcome {
         };
         let verdict = if r.violations.is_empty() {
             Verdict::Pass
-        } else if r.violations.iter().all(|v| expected.contains(&v.invariant)) {
+        } else if r.violations.iter().all(|v| expected.is_some_and(|e| e.excuses(v))) {
             Verdict::Expected
         } else {
             Verdict::Fail
@@ -174,6 +175,7 @@ impl RunOutcome {
             invariant: Invariant::NoPanic,
             subject: "simulation".into(),
             detail: message.to_string(),
+            evidence: None,
         };
         RunOutcome {
             scenario: scenario.to_string(),

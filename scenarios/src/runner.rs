@@ -78,7 +78,7 @@ pub fn run_seed(
     let (mut outcome, result) = match joined {
         Ok(result) => {
             // A mutant is there to be caught: nothing it breaks is "expected".
-            let expected = if mutant.is_some() { &[] } else { scenario.expected(protocol) };
+            let expected = if mutant.is_some() { None } else { scenario.expectation(protocol) };
             (RunOutcome::new(&scenario.name, protocol.name(), seed, expected, &result), Ok(result))
         }
         Err(panic) => {

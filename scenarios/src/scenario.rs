@@ -3,7 +3,7 @@
 //! A scenario is a workload, a fault model or an explicit fault plan, a fault
 //! window and a settle deadline. Errors name the file, the line and the field.
 
-use faultline_protocols::check::{Coverage, Invariant};
+use faultline_protocols::check::{Cause, Coverage, Invariant, Violation};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::{Workload, WorkloadSpec};
 use faultline_protocols::{Protocol, ProtocolRef, Registry, Topology};
@@ -71,13 +71,27 @@ pub struct Scenario {
     pub require: BTreeMap<String, Vec<Coverage>>,
 }
 
-/// A known, explained failure: a run that breaks only these invariants is
-/// "expected", not "failing".
+/// A known, explained failure. A violation is *expected* only when this run
+/// shows one of `causes` touching that very violation's subject (the checker's
+/// evidence), and its invariant is among `violations` when they are given.
+/// Anything else fails: a new bug cannot hide behind a known one's name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
+    /// What in a run may excuse a violation (see `faultline list causes`).
+    pub causes: Vec<Cause>,
+    /// If not empty, only these invariants may be excused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<Invariant>,
     pub why: String,
+}
+
+impl Expectation {
+    /// Whether this run's evidence excuses `v`.
+    pub fn excuses(&self, v: &Violation) -> bool {
+        let caused = v.evidence.as_ref().is_some_and(|e| self.causes.contains(&e.cause));
+        caused && (self.violations.is_empty() || self.violations.contains(&v.invariant))
+    }
 }
 
 fn default_latency() -> (u64, u64) {
@@ -193,6 +207,14 @@ impl Scenario {
             if e.violations.contains(&Invariant::NoPanic) {
                 return Err(at("violations", "a panic is never expected".into()));
             }
+            if e.causes.is_empty() {
+                let causes: Vec<_> = Cause::ALL.iter().map(|c| c.name()).collect();
+                let msg = format!(
+                    "expect.{protocol}: name the causes that excuse a violation ({})",
+                    causes.join(", ")
+                );
+                return Err(at("causes", msg));
+            }
             if e.why.trim().is_empty() {
                 return Err(at("why", format!("expect.{protocol}: say why the violations are expected")));
             }
@@ -231,9 +253,9 @@ impl Scenario {
         Ok(s)
     }
 
-    /// The invariants `protocol` is known to break here (usually none).
-    pub fn expected(&self, protocol: &dyn Protocol) -> &[Invariant] {
-        self.expect.get(protocol.name()).map(|e| e.violations.as_slice()).unwrap_or_default()
+    /// What `protocol` is known to break here, and by what cause (usually nothing).
+    pub fn expectation(&self, protocol: &dyn Protocol) -> Option<&Expectation> {
+        self.expect.get(protocol.name())
     }
 
     /// The coverage facts `protocol`'s runs must show.
@@ -382,12 +404,22 @@ mod tests {
     #[test]
     fn expectations_name_real_protocols_and_invariants_and_say_why() {
         let base = "name = \"x\"\nsettle_ms = 1\n";
-        let ok = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \"because\"\n");
+        let causes = "causes = [\"failover-lost-writes\"]\n";
+        let ok = format!("{base}[expect.saga]\n{causes}violations = [\"agreement\"]\nwhy = \"because\"\n");
         let s = Scenario::parse(&ok, "f.toml", &builtin()).unwrap();
-        assert_eq!(s.expected(&Saga), [Invariant::Agreement]);
-        let bad = format!("{base}[expect.paxos]\nviolations = []\nwhy = \"x\"\n");
+        let e = s.expectation(&Saga).unwrap();
+        assert_eq!(
+            (e.causes.as_slice(), e.violations.as_slice()),
+            ([Cause::FailoverLostWrites].as_slice(), [Invariant::Agreement].as_slice())
+        );
+        let bad = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \"x\"\n");
+        let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
+        assert!(err.contains("causes"), "an expectation names its causes: {err}");
+        let bad = format!("{base}[expect.saga]\ncauses = []\nwhy = \"x\"\n");
+        assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("failover-lost-writes"));
+        let bad = format!("{base}[expect.paxos]\n{causes}why = \"x\"\n");
         assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("valid protocols"));
-        let bad = format!("{base}[expect.saga]\nviolations = [\"no-such\"]\nwhy = \"x\"\n");
+        let bad = format!("{base}[expect.saga]\n{causes}violations = [\"no-such\"]\nwhy = \"x\"\n");
         let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
         assert!(
             err.contains("f.toml")
@@ -395,9 +427,9 @@ mod tests {
                 && err.contains(Invariant::NoDoubleCharge.name()),
             "{err}"
         );
-        let bad = format!("{base}[expect.saga]\nviolations = [\"no-panic\"]\nwhy = \"x\"\n");
+        let bad = format!("{base}[expect.saga]\n{causes}violations = [\"no-panic\"]\nwhy = \"x\"\n");
         assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("never expected"));
-        let bad = format!("{base}[expect.saga]\nviolations = [\"agreement\"]\nwhy = \" \"\n");
+        let bad = format!("{base}[expect.saga]\n{causes}violations = [\"agreement\"]\nwhy = \" \"\n");
         assert!(Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err().contains("say why"));
     }
 

@@ -6,8 +6,8 @@
 //! step is a deterministic run, so the same input shrinks to the same file.
 
 use crate::runner::{self, Variant};
-use crate::scenario::Scenario;
-use faultline_protocols::check::Invariant;
+use crate::scenario::{Expectation, Scenario};
+use faultline_protocols::check::{Invariant, Violation};
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::workload::Order;
 use faultline_sim::{FaultModel, TimedFault};
@@ -54,15 +54,19 @@ pub fn shrink_for(
 ) -> Result<Shrunk, String> {
     let spec = runner::spec(scenario, variant, seed, false);
     let first = run_caught(&spec).ok_or_else(|| format!("seed {seed} panics; nothing to shrink"))?;
+    // A mutant's violations are never excused; otherwise the scenario's evidence may.
+    let expectation =
+        variant.mutant.is_none().then(|| scenario.expectation(variant.protocol)).flatten().cloned();
+    let unexcused = |v: &&Violation| !expectation.as_ref().is_some_and(|e| e.excuses(v));
     let target = match (invariant, variant.mutant) {
-        (Some(inv), _) => first.0.iter().find(|v| **v == inv),
-        (None, Some(m)) => first.0.iter().find(|v| m.breaks.contains(v)),
-        (None, None) => first.0.iter().find(|v| !scenario.expected(variant.protocol).contains(v)),
+        (Some(inv), _) => first.0.iter().filter(unexcused).find(|v| v.invariant == inv),
+        (None, Some(m)) => first.0.iter().find(|v| m.breaks.contains(&v.invariant)),
+        (None, None) => first.0.iter().find(unexcused),
     };
-    let Some(target) = target.copied() else {
+    let Some(target) = target.map(|v| v.invariant) else {
         return Err(format!("seed {seed} breaks no invariant it should keep: nothing to shrink"));
     };
-    let mut s = Shrinker { spec, target, runs: 1 };
+    let mut s = Shrinker { spec, target, expectation, runs: 1 };
     let before = s.size(first.1);
     progress("start", before);
     loop {
@@ -96,13 +100,15 @@ pub fn shrink_for(
 struct Shrinker {
     spec: RunSpec,
     target: Invariant,
+    /// What may excuse a violation: a shrunk run must still *fail* the target.
+    expectation: Option<Expectation>,
     runs: u32,
 }
 
-/// A run's broken invariants and simulated ms; `None` if it panicked.
-fn run_caught(spec: &RunSpec) -> Option<(Vec<Invariant>, u64)> {
+/// A run's violations and simulated ms; `None` if it panicked.
+fn run_caught(spec: &RunSpec) -> Option<(Vec<Violation>, u64)> {
     let r = std::thread::scope(|s| s.spawn(|| run(spec)).join()).ok()?;
-    Some((r.violations.into_iter().map(|v| v.invariant).collect(), r.sim_ms))
+    Some((r.violations, r.sim_ms))
 }
 
 fn durations(events: &[TimedFault]) -> Vec<u64> {
@@ -117,7 +123,9 @@ impl Shrinker {
     /// Whether `spec` still breaks the target invariant.
     fn fails(&mut self, spec: &RunSpec) -> bool {
         self.runs += 1;
-        run_caught(spec).is_some_and(|(broken, _)| broken.contains(&self.target))
+        let excused = |v: &Violation| self.expectation.as_ref().is_some_and(|e| e.excuses(v));
+        let caught = run_caught(spec);
+        caught.is_some_and(|(broken, _)| broken.iter().any(|v| v.invariant == self.target && !excused(v)))
     }
 
     /// Keeps the smallest subset of `items` (by ddmin) for which `with` still fails.

@@ -17,7 +17,7 @@ use crate::outcome::{RunOutcome, Summary, Verdict};
 use crate::runner::{self, Variant};
 use crate::scenario::{Expectation, Scenario, CATALOG};
 use crate::shrink::{self, Shrunk};
-use faultline_protocols::check::{Coverage, Invariant};
+use faultline_protocols::check::{Cause, Coverage, Invariant};
 use faultline_protocols::mutant::Mutant;
 use faultline_protocols::{ProtocolRef, Registry};
 use std::fmt::Write;
@@ -98,16 +98,18 @@ impl Check {
         self
     }
 
-    /// The protocol is known to break `violations` on `scenario`, for the
-    /// stated reason — the `[expect.PROTOCOL]` of a scenario file, kept in the
-    /// team's own test. A run that breaks only these is "expected".
-    pub fn expect(mut self, scenario: &str, violations: &[Invariant], why: &str) -> Check {
-        assert!(!why.trim().is_empty(), "say why {scenario} is expected to break {violations:?}");
+    /// On `scenario`, a violation is excused when the run shows one of
+    /// `causes` touching its subject and its invariant is one of `only` (any,
+    /// if empty), for the stated reason — the `[expect.PROTOCOL]` of a
+    /// scenario file, kept in the team's own test.
+    pub fn expect(mut self, scenario: &str, causes: &[Cause], only: &[Invariant], why: &str) -> Check {
+        assert!(!causes.is_empty(), "name the causes that excuse a violation on {scenario}");
+        assert!(!why.trim().is_empty(), "say why {scenario} is expected to break {only:?}");
         let name = self.variant.protocol.name().to_string();
         let found = self.scenarios.iter_mut().filter(|(arg, s)| arg == scenario || s.name == scenario);
         let mut any = false;
         for (_, s) in found {
-            let e = Expectation { violations: violations.to_vec(), why: why.to_string() };
+            let e = Expectation { causes: causes.to_vec(), violations: only.to_vec(), why: why.to_string() };
             s.expect.insert(name.clone(), e);
             any = true;
         }

@@ -121,6 +121,14 @@ impl Disk {
         (inner.durable.iter().map(|r| r[4..].to_vec()).collect(), dropped)
     }
 
+    /// The durable records up to the first bad one, without recovering: a
+    /// look at a live disk that changes nothing.
+    pub(crate) fn peek(&self) -> Vec<Vec<u8>> {
+        let inner = self.inner.lock().unwrap();
+        let good = |rec: &&Vec<u8>| rec.len() >= 4 && crc32fast::hash(&rec[4..]).to_le_bytes() == rec[..4];
+        inner.durable.iter().take_while(good).map(|r| r[4..].to_vec()).collect()
+    }
+
     /// Power loss: the volatile tail is gone, maybe leaving a torn prefix.
     pub(crate) fn crash(&self) -> CrashLoss {
         let mut inner = self.inner.lock().unwrap();

@@ -30,4 +30,4 @@ pub use fault::{Fault, FaultModel, FaultPlan, TimedFault};
 pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};
 pub use trace::{DropReason, Event, EventKind, NodeId, Trace};
-pub use world::{NodeCtx, Sim, World, WorldConfig, FAILOVER_LOST_WRITES};
+pub use world::{LostWrites, NodeCtx, Sim, World, WorldConfig, FAILOVER_LOST_WRITES};

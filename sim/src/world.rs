@@ -71,6 +71,7 @@ impl World {
             net: Mutex::new(NetState::new(0)),
             trace: Mutex::new(Trace::new(config.record)),
             commits: Mutex::new(Vec::new()),
+            lost: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(1),
             healed: AtomicBool::new(false),
             sets: Mutex::new(Vec::new()),
@@ -262,6 +263,15 @@ impl NodeCtx {
     }
 }
 
+/// The writes one failover lost, in commit order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LostWrites {
+    pub at_us: u64,
+    /// The replica set that failed over.
+    pub store: String,
+    pub writes: Vec<(crate::store::Key, Option<crate::Value>)>,
+}
+
 /// Work for the control plane: run this after that delay.
 type Job = (Duration, Box<dyn FnOnce(&Arc<Sim>) + Send>);
 
@@ -273,6 +283,8 @@ pub struct Sim {
     net: Mutex<NetState>,
     trace: Mutex<Trace>,
     commits: Mutex<Vec<Commit>>,
+    /// What each failover lost, in full (the trace keeps a summary).
+    lost: Mutex<Vec<LostWrites>>,
     next_call: AtomicU64,
     healed: AtomicBool,
     sets: Mutex<Vec<Arc<ReplicaSet>>>,
@@ -327,6 +339,13 @@ impl Sim {
 
     pub(crate) fn push_commit(&self, commit: Commit) {
         self.commits.lock().unwrap().push(commit);
+    }
+
+    /// The writes each failover lost: what the old primary had committed
+    /// beyond the replica it was replaced by. Ground truth for attributing a
+    /// violation to a failover (with async replication, acknowledged writes).
+    pub fn lost_writes(&self) -> MutexGuard<'_, Vec<LostWrites>> {
+        self.lost.lock().unwrap()
     }
 
     /// Every write a store acknowledged, in acknowledgement order.
@@ -475,25 +494,44 @@ impl Sim {
             self.record(NodeId::WORLD, kind);
             return;
         }
-        let kept = crate::store::log::recover_full(&self.disk(new)).seq;
+        // What the replica has of this primary's reign (its epoch): records are
+        // numbered per epoch, so a sequence number from another epoch says nothing.
+        let reign = set.epoch();
+        let replica = crate::store::log::recover_full(&self.disk(new)).records;
+        let kept = replica.iter().filter(|r| r.epoch == reign).map(|r| r.seq).max().unwrap_or(0);
         let mut lost = 0;
         let mut lost_keys: Vec<String> = Vec::new();
+        let mut writes = Vec::new();
         for rec in crate::store::log::recover_full(&self.disk(old)).records {
-            if let (true, crate::store::log::Body::Writes(w)) = (rec.seq > kept, &rec.body) {
+            let gone = rec.epoch == reign && rec.seq > kept;
+            if let (true, crate::store::log::Body::Writes(w)) = (gone, &rec.body) {
                 lost += 1;
                 for (k, _) in w {
                     if !lost_keys.contains(k) && lost_keys.len() < 8 {
                         lost_keys.push(k.clone());
                     }
                 }
+                writes.extend(w.iter().cloned());
             }
+        }
+        if !writes.is_empty() {
+            self.lost_after_failover(&set.name, writes);
         }
         let epoch = set.promote(new);
         let kind = EventKind::Failover { store: set.name.clone(), to: new, epoch, lost, lost_keys };
         self.record(NodeId::WORLD, kind);
-        if lost > 0 {
-            self.trace().tally(FAILOVER_LOST_WRITES);
-        }
+    }
+
+    /// Records writes of `store` that a failover lost: what the old primary
+    /// had committed beyond its replica, or acknowledged after its demotion.
+    pub(crate) fn lost_after_failover(
+        &self,
+        store: &str,
+        writes: Vec<(crate::store::Key, Option<crate::Value>)>,
+    ) {
+        let at_us = Sim::now_us();
+        self.lost.lock().unwrap().push(LostWrites { at_us, store: store.to_string(), writes });
+        self.trace().tally(FAILOVER_LOST_WRITES);
     }
 
     /// A latency spike on every disk (`Some` extra µs per sync), or its end

@@ -6,6 +6,7 @@
 //! One module per invariant family; [`Invariant`] names them all.
 
 mod agreement;
+mod cause;
 mod coverage;
 mod effects;
 mod events;
@@ -15,6 +16,7 @@ mod settlement;
 mod stock;
 mod transitions;
 
+pub use cause::{Cause, Evidence};
 pub use coverage::{observed, Coverage};
 pub use invariant::Invariant;
 pub use settlement::pending;
@@ -26,7 +28,7 @@ use crate::workload::Workload;
 use crate::Deployment;
 use faultline_sim::broker::Contents;
 use faultline_sim::store::{self, Table};
-use faultline_sim::{ReplicaSet, Sim, Value};
+use faultline_sim::{LostWrites, ReplicaSet, Sim, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +38,9 @@ pub struct Violation {
     pub invariant: Invariant,
     pub subject: String,
     pub detail: String,
+    /// What in this run explains it, if anything does (see [`Cause`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// An acknowledged write to a state row: (time µs, order, new state).
@@ -59,6 +64,8 @@ pub struct GroundTruth {
     /// Customers' funds authorized and not yet captured or voided.
     pub held: i64,
     pub ledger: Vec<Entry>,
+    /// What each failover lost (the writes the new primary never got).
+    pub lost: Vec<LostWrites>,
     /// Acknowledged writes to order rows in commit order: (time µs, order, new state).
     pub order_history: Vec<History>,
     /// The same for payment rows.
@@ -85,6 +92,7 @@ impl GroundTruth {
             merchant: ledger.merchant,
             held,
             ledger: ledger.entries,
+            lost: sim.lost_writes().clone(),
             order_history: history(sim, &s.order_db, "order/"),
             payment_history: history(sim, &s.payment_db, "pay/"),
         }
@@ -159,7 +167,7 @@ struct Findings(Vec<Violation>);
 
 impl Findings {
     fn add(&mut self, invariant: Invariant, subject: impl Into<String>, detail: impl Into<String>) {
-        self.0.push(Violation { invariant, subject: subject.into(), detail: detail.into() })
+        self.0.push(Violation { invariant, subject: subject.into(), detail: detail.into(), evidence: None })
     }
 }
 
@@ -174,6 +182,7 @@ pub fn check(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Violation> {
     events::no_phantoms(g, &mut out);
     settlement::check(g, protocol, &mut out);
     transitions::check(g, &mut out);
+    cause::attribute(g, &mut out.0);
     out.0
 }
 

@@ -44,6 +44,7 @@ fn consistent() -> GroundTruth {
         merchant: 1_000,
         held: 0,
         ledger: vec![Entry { order: 0, customer: 0, amount: 1_000 }],
+        lost: vec![],
         order_history: vec![
             (1, 0, Some("pending".into())),
             (2, 1, Some("pending".into())),
@@ -216,4 +217,48 @@ fn every_coverage_fact_shows_when_it_happened_and_only_then() {
         }
         assert!(!fact.statement().is_empty());
     }
+}
+
+#[test]
+fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other() {
+    use faultline_sim::LostWrites;
+    let lost = |keys: &[&str]| LostWrites {
+        at_us: 1_500_000,
+        store: "order-db".into(),
+        writes: keys.iter().map(|k| (k.to_string(), None)).collect(),
+    };
+    // Order 0's completion vanished: agreement breaks for order 0.
+    let mut g = consistent();
+    g.orders.insert("order/000000".into(), Value::from("cancelled"));
+    let v = check(&g);
+    assert!(v.iter().all(|v| v.evidence.is_none()), "nothing was lost: no excuse: {v:?}");
+    g.lost = vec![lost(&["order/000000"])];
+    let v = check(&g);
+    assert!(!v.is_empty());
+    for v in &v {
+        let e = v.evidence.as_ref().unwrap_or_else(|| panic!("{v:?} has no evidence"));
+        assert_eq!(e.cause, Cause::FailoverLostWrites);
+        assert!(e.detail.contains("order-db failover at 1.500s lost order/000000"), "{}", e.detail);
+    }
+    // A loss that touched another order excuses nothing here.
+    g.lost = vec![lost(&["order/000001"])];
+    assert!(check(&g).iter().filter(|v| v.subject == "order 0").all(|v| v.evidence.is_none()));
+    // Through an order, its SKU and customer; the gateway through any order.
+    let mut g = consistent();
+    g.points.insert("points/0000".into(), 20.into());
+    g.lost = vec![lost(&["award/000000"])];
+    assert!(check(&g).iter().all(|v| v.evidence.is_some()), "customer 0 through order 0");
+    g.lost = vec![lost(&["points/0000"])];
+    assert!(check(&g).iter().all(|v| v.evidence.is_some()), "customer 0 directly");
+    g.lost = vec![lost(&["points/0001"])];
+    assert!(check(&g).iter().all(|v| v.evidence.is_none()), "another customer");
+    // A broker row keyed by sequence: through the message id at that sequence.
+    let mut g = consistent();
+    let mut contents = Contents::default();
+    contents.messages.entry("orders".into()).or_default().insert(7, "000001-order-placed".into());
+    g.broker = Some(contents);
+    g.orders.insert("event/000001/order-placed".into(), Value::from("{}"));
+    g.lost = vec![lost(&["ack/orders/inventory/0000000007"])];
+    let v = check_as(&g, &Outbox);
+    assert!(!v.is_empty() && v.iter().all(|v| v.evidence.is_some()), "{v:?}");
 }

@@ -4,7 +4,7 @@
 use super::{BadInput, Ctx, What};
 use crate::scenario::{Scenario, CATALOG};
 use anyhow::anyhow;
-use faultline_protocols::check::{Coverage, Invariant};
+use faultline_protocols::check::{Cause, Coverage, Invariant};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,6 +59,12 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
         section("coverage facts ([require] in a scenario):");
         for f in Coverage::ALL {
             println!("{indent}{:<22} {}", f.name(), f.statement());
+        }
+    }
+    if show(What::Causes) {
+        section("causes ([expect.PROTOCOL] causes, excused only with evidence from the run):");
+        for c in Cause::ALL {
+            println!("{indent}{:<22} {}", c.name(), c.statement());
         }
     }
     Ok(())

@@ -110,6 +110,7 @@ pub enum What {
     Mutants,
     FaultPoints,
     Coverage,
+    Causes,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -222,7 +223,19 @@ pub(crate) fn describe(s: &Scenario) -> String {
 
 pub(crate) fn print_expectation(scenario: &Scenario, protocol: ProtocolRef) {
     if let Some(e) = scenario.expect.get(protocol.name()) {
-        let names: Vec<_> = e.violations.iter().map(|i| i.name()).collect();
-        println!("  expected for {}: {} — {}", protocol.name(), names.join(", "), e.why.trim());
+        let causes: Vec<_> = e.causes.iter().map(|c| c.name()).collect();
+        let only = match e.violations.is_empty() {
+            true => String::new(),
+            false => {
+                let names: Vec<_> = e.violations.iter().map(|i| i.name()).collect();
+                format!(", only {}", names.join(", "))
+            }
+        };
+        println!(
+            "  expected for {}: violations caused by {}{only}, with evidence from the run — {}",
+            protocol.name(),
+            causes.join(", "),
+            e.why.trim()
+        );
     }
 }

@@ -61,6 +61,9 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         println!("{} violations:", outcome.violations.len());
         for v in &outcome.violations {
             println!("  {} — {}: {}", v.invariant, v.subject, v.detail);
+            if let Some(e) = &v.evidence {
+                println!("      evidence ({}): {}", e.cause, e.detail);
+            }
         }
     }
     print_expectation(&scenario, protocol);

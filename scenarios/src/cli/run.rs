@@ -113,6 +113,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         let summary = Summary::of(&outcomes);
         print_summary(&summary, wall);
         uncovered += print_coverage(&summary, &scenario.required(protocol));
+        print_expected(&outcomes);
         print_failures(ctx, arg, v, &outcomes);
         table.push((protocol, summary));
     }
@@ -242,6 +243,29 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
         wall.as_secs_f64(),
         s.seeds as f64 / wall.as_secs_f64().max(1e-9)
     );
+}
+
+/// The first seeds whose violations were all excused, each with its evidence:
+/// an expected violation is shown with what in that run explains it.
+fn print_expected(outcomes: &[RunOutcome]) {
+    let expected: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Expected).collect();
+    if expected.is_empty() {
+        return;
+    }
+    println!("\nexpected, with the evidence from each run:");
+    for o in expected.iter().take(5) {
+        let v = &o.violations[0];
+        let why = v.evidence.as_ref().map_or(String::new(), |e| format!("{}: {}", e.cause, e.detail));
+        let more = if o.violations.len() > 1 {
+            format!(" (+{} more)", o.violations.len() - 1)
+        } else {
+            String::new()
+        };
+        println!("  seed {}: {} — {}{more}\n    because {why}", o.seed, v.invariant, v.subject);
+    }
+    if expected.len() > 5 {
+        println!("  … and {} more", expected.len() - 5);
+    }
 }
 
 pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, outcomes: &[RunOutcome]) {

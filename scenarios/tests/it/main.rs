@@ -3,5 +3,6 @@
 mod catalogue;
 mod cli;
 mod determinism;
+mod expectations;
 mod mutants;
 mod report;

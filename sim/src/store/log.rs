@@ -66,6 +66,14 @@ pub(crate) fn recover_full(disk: &Disk) -> Recovered {
     out
 }
 
+/// Whether the live `disk` durably holds record `seq` of `epoch`; reads only.
+pub(crate) fn holds(disk: &Disk, epoch: u64, seq: u64) -> bool {
+    disk.peek().iter().any(|bytes| {
+        let rec: Record = bincode::deserialize(bytes).expect("a checksummed record decodes");
+        rec.epoch == epoch && rec.seq == seq
+    })
+}
+
 pub(crate) fn apply_record(table: &mut Table, body: &Body) {
     match body {
         Body::Writes(writes) => {

@@ -177,10 +177,10 @@ impl Node {
                 };
             }
         };
-        let mut committed_at = 0;
+        let (mut committed_at, mut seq) = (0, 0);
         if !writes.is_empty() {
             st.seq += 1;
-            let seq = st.seq;
+            seq = st.seq;
             self.disk.append(&log::encode_writes(epoch, seq, &writes));
             // Held across the sync: transactions are serial, and none reads a
             // write that is not yet durable here.
@@ -199,6 +199,14 @@ impl Node {
         drop(st);
         if !self.shipped_or_fenced(must_ship).await {
             return StoreRsp::NotPrimary;
+        }
+        if !writes.is_empty() && self.set.epoch() != epoch {
+            // Deposed while this write was syncing (async replication does not
+            // fence an acknowledgement): if the new primary never got it, it is
+            // an acknowledged write the failover lost.
+            if !log::holds(&self.sim.disk(self.set.primary()), epoch, seq) {
+                self.sim.lost_after_failover(&self.set.name, writes.clone());
+            }
         }
         if !writes.is_empty() {
             // Durable, not acknowledged: the client will not know it committed.
