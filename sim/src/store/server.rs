@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Mutex, Notify};
+use tokio::sync::{Mutex, Notify};
 
 /// The crash point between a transaction's commit (synced) and its reply.
 pub const AFTER_COMMIT: &str = "store-after-commit";
@@ -98,8 +98,12 @@ struct Node {
     set: Arc<ReplicaSet>,
     disk: Arc<Disk>,
     state: Mutex<State>,
-    /// The highest sequence the replica acknowledged, for semi-sync waits.
-    shipped: watch::Sender<u64>,
+    /// The highest sequence number the replica acknowledged, for semi-sync waits. A plain value
+    /// and a `Notify`, not a `watch` channel: tokio's `watch` picks a waker
+    /// shard with a process-wide RNG, which made semi-sync runs depend on what
+    /// else the process ran.
+    shipped: std::sync::atomic::AtomicU64,
+    shipped_changed: Notify,
     wake_shipper: Notify,
     failed: AtomicBool,
 }
@@ -129,7 +133,8 @@ pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
         set,
         disk,
         state: Mutex::new(state),
-        shipped: watch::channel(0).0,
+        shipped: std::sync::atomic::AtomicU64::new(0),
+        shipped_changed: Notify::new(),
         wake_shipper: Notify::new(),
         failed: AtomicBool::new(false),
     });
@@ -230,9 +235,10 @@ impl Node {
 
     /// Waits until the replica has `seq`; false if this node stopped being primary.
     async fn wait_shipped(&self, seq: u64) -> bool {
-        let mut rx = self.shipped.subscribe();
         loop {
-            if *rx.borrow_and_update() >= seq {
+            // Registered before the check, so an update in between still wakes us.
+            let changed = self.shipped_changed.notified();
+            if self.shipped.load(Ordering::Relaxed) >= seq {
                 return true;
             }
             if !self.set.is_primary(self.me) || self.failed.load(Ordering::Relaxed) {
@@ -240,7 +246,7 @@ impl Node {
             }
             tokio::select! {
                 biased;
-                _ = rx.changed() => {}
+                _ = changed => {}
                 _ = tokio::time::sleep(SHIP_TICK) => {}
             }
         }
@@ -332,7 +338,8 @@ impl Node {
             match ep.call(peer, req, SHIP_TIMEOUT).await {
                 Ok(StoreRsp::Acked { seq }) => {
                     acked = Some(seq);
-                    self.shipped.send_replace(seq);
+                    self.shipped.store(seq, Ordering::Relaxed);
+                    self.shipped_changed.notify_waiters();
                     // More may be waiting: go again without the tick.
                     self.wake_shipper.notify_one();
                 }
