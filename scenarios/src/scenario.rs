@@ -113,6 +113,11 @@ pub const CATALOG: [(&str, &str); 11] = [
     ("everything", include_str!("../catalog/everything.toml")),
 ];
 
+/// The text of a catalogue scenario, by name; `None` for any other name.
+pub fn catalogue_text(name: &str) -> Option<&'static str> {
+    CATALOG.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
 impl Scenario {
     /// A catalogue name, or a path to a scenario file.
     /// The text of a catalogue name or a scenario file, as `load` reads it.

@@ -3,6 +3,7 @@
 
 use super::sweep::provenance;
 use super::{BadInput, Ctx};
+use crate::scenario::catalogue_text;
 use anyhow::{anyhow, Context};
 use std::path::PathBuf;
 
@@ -25,13 +26,17 @@ pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
             faultline_reports::record::parse(&text, &file.display().to_string()).map_err(|e| anyhow!(e))?,
         );
     }
-    let mut names: Vec<String> = Vec::new();
+    // Records come from anywhere: a scenario named in one is data, never a
+    // path to open. Only the compiled-in catalogue's texts are embedded.
+    let mut texts: Vec<(String, String)> = Vec::new();
     for r in &records {
-        if !names.contains(&r.scenario) {
-            names.push(r.scenario.clone());
+        if let Some(text) =
+            catalogue_text(&r.scenario).filter(|_| !texts.iter().any(|(n, _)| *n == r.scenario))
+        {
+            texts.push((r.scenario.clone(), text.to_string()));
         }
     }
-    let report = faultline_reports::build(&records, &provenance(&names));
+    let report = faultline_reports::build(&records, &provenance(texts));
     faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
     println!(
         "{} runs; wrote {} ({} KB) and {}",

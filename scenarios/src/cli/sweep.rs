@@ -99,7 +99,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     std::fs::rename(&partial, &runs).with_context(|| format!("cannot write {}", runs.display()))?;
     let records =
         faultline_reports::record::parse(&records.join("\n"), "the sweep").map_err(|e| anyhow!(e))?;
-    let mut made = provenance(&names);
+    // The files the user named on this command line, read again for the record.
+    let mut made = provenance(names.iter().filter_map(|n| Some((n.clone(), Scenario::text(n)?))).collect());
     if shrink {
         println!("shrinking the first seed of every violation class…");
         made.counterexamples = counterexamples(ctx, &scenarios, &records);
@@ -118,11 +119,13 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
 }
 
 /// What made a report: the command line, the version, the scenario files.
-pub(crate) fn provenance(names: &[String]) -> faultline_reports::Provenance {
+/// What made a report: the command line, the version, and the text of each
+/// scenario in `texts` (name, text).
+pub(crate) fn provenance(texts: Vec<(String, String)>) -> faultline_reports::Provenance {
     faultline_reports::Provenance {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        scenarios: names.iter().filter_map(|n| Some((n.clone(), Scenario::text(n)?))).collect(),
+        scenarios: texts,
         counterexamples: Default::default(),
     }
 }

@@ -214,3 +214,33 @@ fn cli_a_scenario_whose_required_coverage_never_shows_exits_1() {
     let o = faultline(&["list", "coverage"]);
     assert!(text(&o).lines().any(|l| l.starts_with("failover-lost-writes ")), "{}", text(&o));
 }
+
+#[test]
+fn cli_report_never_opens_a_path_named_in_a_record() {
+    let (dir, secret) = (temp("records"), temp("secret.toml"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&secret, "name = \"secret\"\nsettle_ms = 1\n# TOP-SECRET-CONTENTS\n").unwrap();
+    let line = |scenario: &str| {
+        format!(
+            "{{\"scenario\":{scenario:?},\"protocol\":\"saga\",\"seed\":0,\"verdict\":\"pass\",\"violations\":[],\"metrics\":{{}}}}\n"
+        )
+    };
+    let input = dir.join("hostile.jsonl");
+    let lines = [line(secret.to_str().unwrap()), line("/etc/passwd"), line("/dev/zero"), line("calm")];
+    std::fs::write(&input, lines.concat()).unwrap();
+    let out = dir.join("report");
+    let o = faultline(&["report", input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for file in ["report.html", "report.md"] {
+        let written = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(
+            !written.contains("TOP-SECRET") && !written.contains("root:"),
+            "{file} embeds a file a record named"
+        );
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("primary crashes") || html.contains("calm"),
+        "the catalogue's own text is still embedded"
+    );
+}
