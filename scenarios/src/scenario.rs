@@ -200,6 +200,10 @@ impl Scenario {
                 ));
             }
         }
+        if !s.crash_points.is_empty() && s.fault_window_ms == 0 {
+            let msg = "crash points fire only during the fault window, and fault_window_ms is 0".to_string();
+            return Err(at("crash_points", msg));
+        }
         let needs_targets = s.faults.crash_rate_per_min > 0.0
             || s.faults.pause_rate_per_min > 0.0
             || s.faults.partition_rate_per_min > 0.0

@@ -647,6 +647,10 @@ impl Sim {
     pub fn heal_all(&self) {
         self.healed.store(true, Ordering::Relaxed);
         self.record(NodeId::WORLD, EventKind::HealAll);
+        // Crash points are faults too: disarmed with the rest, however many
+        // firings they had left.
+        self.crash_points.lock().unwrap().clear();
+        self.any_crash_point.store(false, Ordering::Relaxed);
         self.set_disk_faults(DiskFaults::default());
         for cut in self.net().clear_partitions() {
             self.record_healed(cut);

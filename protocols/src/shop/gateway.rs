@@ -292,17 +292,19 @@ fn callback(
     status: Status,
 ) {
     let mut rng = madsim::rand::thread_rng();
-    if config.callback_loss_rate > 0.0 && rng.gen_bool(config.callback_loss_rate) {
+    // Callback chaos is a fault like any other: it stops when the window heals.
+    let chaos = !ep.sim().healed();
+    if chaos && config.callback_loss_rate > 0.0 && rng.gen_bool(config.callback_loss_rate) {
         ctx.injected("callback-lost", format!("callback for {key} ({status:?}) never sent"));
         return;
     }
-    let copies = if config.callback_dup_rate > 0.0 && rng.gen_bool(config.callback_dup_rate) {
+    let copies = if chaos && config.callback_dup_rate > 0.0 && rng.gen_bool(config.callback_dup_rate) {
         ctx.injected("callback-duplicated", format!("callback for {key} sent twice"));
         2
     } else {
         1
     };
-    let (lo, hi) = config.callback_delay_ms;
+    let (lo, hi) = if chaos { config.callback_delay_ms } else { (0, 0) };
     for _ in 0..copies {
         let delay = Duration::from_millis(if hi > 0 { rng.gen_range(lo..=hi.max(lo)) } else { 0 });
         let (ep, key) = (ep.clone(), key.clone());

@@ -9,13 +9,15 @@ use faultline_protocols::workload::WorkloadSpec;
 use faultline_protocols::ProtocolRef;
 use faultline_sim::{EventKind, FaultPlan, WorldConfig};
 
+/// The gateway misbehaves during the fault window (60 s, past every order),
+/// like every other fault.
 fn spec(seed: u64, gateway: GatewayConfig) -> RunSpec {
     RunSpec {
         seed,
         protocol: &Saga as ProtocolRef,
         workload: WorkloadSpec::default().generate(seed),
         plan: FaultPlan::default(),
-        fault_window_ms: 0,
+        fault_window_ms: 60_000,
         settle_ms: 60_000,
         world: WorldConfig { record: true, ..WorldConfig::default() },
         gateway,
@@ -64,4 +66,14 @@ fn gateway_prompt_callbacks_need_no_query() {
     assert!(r.violations.is_empty());
     assert!(sent(&r, "pay-callback") > 0);
     assert_eq!(sent(&r, "gw-query"), 0, "callbacks arrive within the wait");
+}
+
+#[test]
+fn gateway_callbacks_behave_once_the_fault_window_heals() {
+    let chaos = GatewayConfig { callback_loss_rate: 1.0, callback_dup_rate: 1.0, ..GatewayConfig::default() };
+    let r = run(&RunSpec { fault_window_ms: 0, ..spec(2, chaos) });
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+    assert_eq!(r.counts.get("callback-lost"), None, "no callback lost after the heal");
+    assert_eq!(r.counts.get("callback-duplicated"), None, "none duplicated either");
+    assert_eq!(sent(&r, "pay-callback"), sent(&r, "gw-charge-async"), "one prompt callback per charge");
 }

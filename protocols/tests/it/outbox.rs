@@ -19,7 +19,8 @@ fn spec(protocol: ProtocolRef, world: WorldConfig, crash_points: &[(&str, u32)])
         protocol,
         workload: WorkloadSpec::default().generate(5),
         plan: FaultPlan::default(),
-        fault_window_ms: 0,
+        // Crash points are faults: armed for the whole window, which covers the run.
+        fault_window_ms: 30_000,
         settle_ms: 60_000,
         world: WorldConfig { record: true, ..world },
         gateway: GatewayConfig::default(),

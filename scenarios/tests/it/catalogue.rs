@@ -134,6 +134,7 @@ fn catalogue_everything() {
 fn catalogue_crash_points_from_a_scenario_file_fire_and_every_protocol_survives_them() {
     let text = r#"
 name = "crash-points"
+fault_window_ms = 20000
 settle_ms = 60000
 [workload]
 orders = 10
@@ -171,4 +172,7 @@ orders = 10
     )
     .unwrap_err();
     assert!(err.contains("f.toml, line 3: crash_points: unknown crash point \"nope\""), "{err}");
+    let text = "name = \"x\"\nsettle_ms = 1\n[crash_points]\n\"store-after-commit\" = 1\n";
+    let err = Scenario::parse(text, "f.toml", &Registry::builtin()).unwrap_err();
+    assert!(err.contains("crash_points") && err.contains("fault window"), "{err}");
 }

@@ -2,8 +2,8 @@
 //! acknowledged writes are durable, and a run is a pure function of its seed.
 
 use faultline_sim::store::{self, StoreClient};
-use faultline_sim::{Fault, FaultPlan, Op, TimedFault, Value, World, WorldConfig};
-use std::sync::atomic::{AtomicI64, Ordering};
+use faultline_sim::{EventKind, Fault, FaultPlan, Op, TimedFault, Value, World, WorldConfig};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,4 +157,38 @@ fn world_no_faults_no_drops() {
     assert_eq!(out.acked, 200);
     assert_eq!(out.durable, 200);
     assert_eq!(out.counts.get("timeout"), None);
+}
+
+#[test]
+fn crash_points_stop_firing_when_the_fault_window_heals() {
+    let mut world = World::new(3, WorldConfig { record: true, ..WorldConfig::default() });
+    world.sim().arm_crash_point("spot", 1_000);
+    let fired = Arc::new(AtomicU32::new(0));
+    let f = fired.clone();
+    world.node("n", move |ctx| {
+        let f = f.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                f.fetch_add(1, Ordering::Relaxed);
+                ctx.crash_point("spot", Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let sim = world.sim().clone();
+    world.run(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sim.heal_all();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let trace = world.sim().trace();
+    let events = trace.events().map(<[_]>::to_vec).unwrap_or_default();
+    assert!(trace.count("crash-point") > 0, "it fired in the window");
+    let healed_at = events.iter().find(|e| matches!(e.kind, EventKind::HealAll)).map(|e| e.at_us);
+    assert!(healed_at.is_some());
+    let late = events.iter().filter(|e| {
+        matches!(&e.kind, EventKind::Injected { fault: "crash-point", .. }) && Some(e.at_us) > healed_at
+    });
+    assert_eq!(late.count(), 0, "no firing after the heal, with 1,000 armed");
+    assert!(fired.load(Ordering::Relaxed) > 40, "the node kept running past the spot");
 }
