@@ -22,9 +22,35 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Escapes text for a Markdown table cell.
-fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('\n', " ")
+/// Escapes text for Markdown prose and table cells: every character with a
+/// meaning in Markdown is backslash-escaped, `<` and `>` become entities, and
+/// control characters (line breaks, terminal escapes) become spaces.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // `!` and parentheses mean something only around a `[`, escaped here.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text as a Markdown code span: fenced by more backticks than it contains in
+/// a row, so no backtick in it can end the span; control characters become spaces.
+pub fn code(s: &str) -> String {
+    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}\
@@ -209,22 +235,39 @@ pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> Str
     }
     let _ = writeln!(m, "\n## Charts\n");
     for (name, _) in charts {
-        let _ = writeln!(m, "![{name}]({name})\n");
+        let _ = writeln!(m, "![{}]({name})\n", md(name));
     }
     let _ = writeln!(m, "## Violations\n");
     for (c, seeds) in &s.violations {
         let first = seeds.first().map(|(seed, _)| commands(c, *seed).0).unwrap_or_default();
         let _ = writeln!(
             m,
-            "- **{}** — {} on {} ({}): {} seeds; `{}`",
+            "- **{}** — {} on {} ({}): {} seeds; {}",
             md(&c.invariant),
             md(&c.protocol),
             md(&c.scenario),
             md(&c.verdict),
             seeds.len(),
-            first
+            code(&first)
         );
     }
-    let _ = writeln!(m, "\nMade by `{}` (faultline {}).", md(&p.command), md(&p.version));
+    let _ = writeln!(m, "\nMade by {} (faultline {}).", code(&p.command), md(&p.version));
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_escapes_hostile_names() {
+        let hostile = "a`b|c*d_e[f](g)<h>\x1b[31m#i\nj";
+        let escaped = md(hostile);
+        assert_eq!(escaped, "a\\`b\\|c\\*d\\_e\\[f\\](g)&lt;h&gt; \\[31m\\#i j");
+        assert!(!escaped.chars().any(char::is_control));
+        assert_eq!(code("run x"), "`run x`");
+        assert_eq!(code("a `b` c"), "``a `b` c``");
+        assert_eq!(code("``x"), "``` ``x ```");
+        assert_eq!(code("a\x1bb"), "`a b`");
+    }
 }

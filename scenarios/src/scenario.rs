@@ -153,6 +153,18 @@ impl Scenario {
             let line = line_of(text, field).map(|l| format!(", line {l}")).unwrap_or_default();
             format!("{origin}{line}: {field}: {msg}")
         };
+        // Names and descriptions reach terminals, file names and reports.
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if s.name.is_empty() || s.name.len() > 64 || !s.name.chars().all(name_ok) || s.name.starts_with('.') {
+            let msg = format!("{:?}: 1 to 64 of A-Z a-z 0-9 - _ . (not first)", s.name);
+            return Err(at("name", msg));
+        }
+        if s.description.len() > 500 || s.description.chars().any(char::is_control) {
+            return Err(at(
+                "description",
+                "at most 500 characters, on one line, no control characters".into(),
+            ));
+        }
         s.workload.validate().map_err(|e| at("workload", e))?;
         if let Some(w) = &s.explicit_workload {
             w.validate().map_err(|e| at("explicit_workload", e))?;
@@ -456,6 +468,18 @@ mod tests {
         let bad = format!("{base}[require]\nall = [\"sometimes\"]\n");
         let err = Scenario::parse(&bad, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("sometimes") && err.contains("node-restarted"), "{err}");
+    }
+
+    #[test]
+    fn names_and_descriptions_are_safe_to_print() {
+        for bad in ["\"a\\u001b[31mred\"", "\"tick`tock\"", "\"../up\"", "\"\"", "\".hidden\""] {
+            let text = format!("name = {bad}\nsettle_ms = 1\n");
+            let err = Scenario::parse(&text, "f.toml", &builtin()).unwrap_err();
+            assert!(err.contains("line 1: name"), "{bad}: {err}");
+        }
+        let text = "name = \"ok\"\ndescription = \"two\\nlines\"\nsettle_ms = 1\n";
+        let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
+        assert!(err.contains("line 2: description"), "{err}");
     }
 
     #[test]
