@@ -46,22 +46,6 @@ pub fn build(records: &[Record], provenance: &Provenance) -> Report {
     }
 }
 
-/// Writes `report.html`, `report.md` and the charts into `dir`, each file via
-/// a temporary name, so that no half-written file is ever left.
-pub fn write(report: &Report, dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let put = |name: &str, text: &str| {
-        let tmp = dir.join(format!("{name}.partial"));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(tmp, dir.join(name))
-    };
-    for (name, svg) in &report.charts {
-        put(name, svg)?;
-    }
-    put("report.md", &report.markdown)?;
-    put("report.html", &report.html)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

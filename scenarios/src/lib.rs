@@ -5,12 +5,14 @@
 //! - [`outcome`] — the per-seed record (a JSON line) and the summary.
 //! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
 //! - [`shrink`] — a failing seed cut down to a minimal, replayable scenario file.
+//! - [`output`] — every file written whole, never through a link or over a device.
 //! - [`zoo`] — where each mutant is hunted, and the detection benchmark.
 //! - [`cli`] — the command line, one module per subcommand, over any registry.
 //! - [`testing`] — the library API for a team's own `#[test]`s.
 
 pub mod cli;
 pub mod outcome;
+pub mod output;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

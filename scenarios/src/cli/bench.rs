@@ -6,7 +6,7 @@ use super::{BadInput, Ctx};
 use crate::runner::Variant;
 use crate::scenario::Scenario;
 use crate::{shrink, zoo};
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -100,10 +100,8 @@ pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time;");
     println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events).");
     if let Some(path) = json {
-        let partial = path.with_extension("partial");
         let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
-        std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::output::write_whole(&path, text.as_bytes())?;
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The `faultline` command line as a library: a team builds its own binary
 //! with its protocols added to the registry, and the shipped binary's `main`
 //! is the same call with the built-ins. One module per subcommand.
-//! Exit codes: 0 no unexpected violation, 1 some invariant violated, 2 bad input.
+//! Exit codes: 0 no unexpected violation, 1 some invariant violated (or a
+//! required coverage fact missing), 2 bad input, 3 an output could not be written.
 
 mod bench;
 mod list;
@@ -11,6 +12,7 @@ mod run;
 mod shrink;
 mod sweep;
 
+use crate::output::OutputError;
 use crate::runner::Variant;
 use crate::scenario::Scenario;
 use anyhow::anyhow;
@@ -21,6 +23,12 @@ use std::process::ExitCode;
 /// Runs the command line over `registry`'s protocols: parses the arguments,
 /// runs the subcommand, and maps its result to the exit code.
 pub fn main(registry: Registry) -> ExitCode {
+    // Like every Unix filter: a reader that goes away (`| head`) ends us
+    // quietly, by SIGPIPE, instead of a panic on the next print.
+    // SAFETY: restoring the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let ctx = Ctx { registry, program: program_name() };
     let result = match cli.cmd {
@@ -37,7 +45,11 @@ pub fn main(registry: Registry) -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(BadInput(e)) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // A write that failed is not the user's input at fault.
+            match e.downcast_ref::<OutputError>() {
+                Some(OutputError::Write { .. }) => ExitCode::from(3),
+                _ => ExitCode::from(2),
+            }
         }
     }
 }

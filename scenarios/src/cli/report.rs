@@ -37,7 +37,7 @@ pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
         }
     }
     let report = faultline_reports::build(&records, &provenance(texts));
-    faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
+    crate::output::write_report(&report, out)?;
     println!(
         "{} runs; wrote {} ({} KB) and {}",
         records.len(),

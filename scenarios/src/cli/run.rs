@@ -4,9 +4,10 @@
 
 use super::{compact, describe, flags, print_expectation, variant, BadInput, Ctx};
 use crate::outcome::{RunOutcome, Summary, Verdict};
+use crate::output::Output;
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use faultline_protocols::check::Coverage;
 use faultline_protocols::ProtocolRef;
 use std::io::Write;
@@ -62,13 +63,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         return Err(anyhow!("--jobs must be at least 1").into());
     }
     println!("{}", describe(&scenario));
-    let partial = json.as_ref().map(|p| p.with_extension("partial"));
-    let mut file = match &partial {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
-        )),
-        None => None,
-    };
+    let mut file = json.as_deref().map(Output::create).transpose()?;
     let mut write_err = None;
     let mut table = Vec::new();
     let mut failing = 0;
@@ -117,12 +112,11 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         print_failures(ctx, arg, v, &outcomes);
         table.push((protocol, summary));
     }
-    if let (Some(f), Some(partial), Some(path)) = (file, partial, json.as_ref()) {
+    if let Some(f) = file {
         if let Some(e) = write_err {
-            return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
+            return Err(f.failed(e).into());
         }
-        f.into_inner().map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?.sync_all()?;
-        std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+        f.finish()?;
     }
     if table.len() > 1 {
         print_comparison(&table);

@@ -2,9 +2,10 @@
 //! the same invariant, written as a scenario file that reproduces it.
 
 use super::{flags, BadInput, Ctx, OneSeed};
+use crate::output;
 use crate::scenario::Scenario;
 use crate::{runner, shrink as shrinker};
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -45,9 +46,7 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         flags(variant),
         shrinker::to_toml(&shrunk.scenario).map_err(|e| anyhow!("cannot encode the counterexample: {e}"))?
     );
-    let partial = out.with_extension("partial");
-    std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, &out).with_context(|| format!("cannot write {}", out.display()))?;
+    output::write_whole(&out, text.as_bytes())?;
     // The file must stand on its own: load it back and run it.
     let reloaded = Scenario::load(&out.display().to_string(), &ctx.registry).map_err(|e| anyhow!(e))?;
     let (o, _) = runner::run_seed(&reloaded, variant, seed, false);

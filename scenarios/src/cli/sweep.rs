@@ -6,6 +6,7 @@ use super::replay::sequence_of;
 use super::run::parse_protocols;
 use super::{BadInput, Ctx};
 use crate::outcome::Verdict;
+use crate::output::{self, Output};
 use crate::runner::{self, Variant};
 use crate::scenario::{Scenario, CATALOG};
 use crate::shrink;
@@ -53,10 +54,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let jobs = super::jobs(jobs).max(1);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let runs = out.join("runs.jsonl");
-    let partial = runs.with_extension("partial");
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?,
-    );
+    let mut file = Output::create(&runs)?;
     let total = scenarios.len() as u64 * protocols.len() as u64 * intensities.len() as u64 * seeds;
     println!(
         "sweep: {} scenarios × {} protocols × {} intensities × {seeds} seeds = {total} runs, {jobs} jobs",
@@ -93,10 +91,9 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     }
     bar.finish_and_clear();
     if let Some(e) = write_err {
-        return Err(anyhow!("cannot write {}: {e}", partial.display()).into());
+        return Err(file.failed(e).into());
     }
-    file.into_inner().map_err(|e| anyhow!("cannot write {}: {e}", partial.display()))?.sync_all()?;
-    std::fs::rename(&partial, &runs).with_context(|| format!("cannot write {}", runs.display()))?;
+    file.finish()?;
     let records =
         faultline_reports::record::parse(&records.join("\n"), "the sweep").map_err(|e| anyhow!(e))?;
     // The files the user named on this command line, read again for the record.
@@ -106,7 +103,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         made.counterexamples = counterexamples(ctx, &scenarios, &records);
     }
     let report = faultline_reports::build(&records, &made);
-    faultline_reports::write(&report, out).with_context(|| format!("cannot write into {}", out.display()))?;
+    output::write_report(&report, out)?;
     println!(
         "{total} runs in {:.1} s, {failing} failing; wrote {}, {} ({} KB), {}",
         wall.elapsed().as_secs_f64(),

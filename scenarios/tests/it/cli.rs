@@ -244,3 +244,45 @@ fn cli_report_never_opens_a_path_named_in_a_record() {
         "the catalogue's own text is still embedded"
     );
 }
+
+#[test]
+fn cli_outputs_never_touch_other_files_or_follow_links() {
+    let dir = temp("outputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (keep, victim, link) = (dir.join("keep.partial"), dir.join("victim.txt"), dir.join("link.jsonl"));
+    std::fs::write(&keep, "mine").unwrap();
+    std::fs::write(&victim, "precious").unwrap();
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let json = dir.join("keep.jsonl");
+    let o = faultline(&["run", "calm", "-p", "saga", "--seeds", "2", "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine", "an unrelated .partial survives");
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 2);
+    let o = faultline(&["run", "calm", "-p", "saga", "--seeds", "2", "--json", link.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "never written through the link");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is not replaced");
+    let o = faultline(&["run", "calm", "-p", "saga", "--seeds", "1", "--json", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "a device is not replaced: {}", text(&o));
+    let o = faultline(&["run", "calm", "-p", "saga", "--seeds", "2", "--json", "-"]);
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("{\"scenario\"")).count(), 2, "- is standard output");
+}
+
+#[test]
+fn cli_a_reader_that_goes_away_is_no_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "calm", "-p", "all", "--seeds", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader closes at once
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,163 @@
+//! Every file faultline writes goes through here. A file is written whole
+//! under a fresh temporary name in its directory — created exclusively, so no
+//! existing file is touched — then renamed over the target; a target that is a
+//! symlink or not a regular file is refused, never followed or replaced. `-`
+//! is standard output.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Why an output could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The target is not something faultline replaces: bad input.
+    #[error("will not write {path}: {why}")]
+    Refused { path: String, why: &'static str },
+    /// The write itself failed (a full disk, a closed pipe): not bad input.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An output being written; nothing appears at its path until [`Output::finish`].
+pub struct Output {
+    sink: Sink,
+    path: PathBuf,
+}
+
+enum Sink {
+    Stdout(io::Stdout),
+    File(BufWriter<tempfile::NamedTempFile>),
+}
+
+impl Output {
+    /// Starts writing `path` (`-`: standard output).
+    pub fn create(path: &Path) -> Result<Output, OutputError> {
+        if path == Path::new("-") {
+            return Ok(Output { sink: Sink::Stdout(io::stdout()), path: path.into() });
+        }
+        let shown = path.display().to_string();
+        let refuse = |why| OutputError::Refused { path: shown.clone(), why };
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(refuse("it is a symbolic link")),
+            Ok(m) if !m.is_file() => {
+                return Err(refuse("it is not a regular file (use - for standard output)"))
+            }
+            _ => {}
+        }
+        let name = path.file_name().ok_or_else(|| refuse("it names no file"))?.to_string_lossy();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(|source| OutputError::Write { path: shown, source })?;
+        Ok(Output { sink: Sink::File(BufWriter::new(tmp)), path: path.into() })
+    }
+
+    /// Makes the output appear at its path, whole: flushed, synced, renamed.
+    pub fn finish(self) -> Result<(), OutputError> {
+        let failed = |source| OutputError::Write { path: self.path.display().to_string(), source };
+        match self.sink {
+            Sink::Stdout(mut out) => out.flush().map_err(failed),
+            Sink::File(buffered) => {
+                let tmp = buffered.into_inner().map_err(|e| failed(e.into_error()))?;
+                tmp.as_file().sync_all().map_err(failed)?;
+                tmp.persist(&self.path).map_err(|e| failed(e.error))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The error for a failed write to this output.
+    pub fn failed(&self, source: io::Error) -> OutputError {
+        OutputError::Write { path: self.path.display().to_string(), source }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.sink {
+            Sink::Stdout(out) => out.write(buf),
+            Sink::File(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Stdout(out) => out.flush(),
+            Sink::File(f) => f.flush(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` whole, through [`Output`].
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let mut out = Output::create(path)?;
+    out.write_all(bytes).map_err(|e| out.failed(e))?;
+    out.finish()
+}
+
+/// Writes a report's files into `dir` (created if missing), each whole.
+pub fn write_report(report: &faultline_reports::Report, dir: &Path) -> Result<(), OutputError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|source| OutputError::Write { path: dir.display().to_string(), source })?;
+    for (name, svg) in &report.charts {
+        write_whole(&dir.join(name), svg.as_bytes())?;
+    }
+    write_whole(&dir.join("report.md"), report.markdown.as_bytes())?;
+    write_whole(&dir.join("report.html"), report.html.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_touches_nothing_but_its_target_and_refuses_links_and_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let (target, keep) = (dir.path().join("out.jsonl"), dir.path().join("out.partial"));
+        std::fs::write(&keep, "someone else's").unwrap();
+        write_whole(&target, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(
+            std::fs::read_to_string(&keep).unwrap(),
+            "someone else's",
+            "an unrelated .partial survives"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&keep, &link).unwrap();
+        let err = write_whole(&link, b"x").unwrap_err();
+        assert!(
+            matches!(err, OutputError::Refused { .. }) && err.to_string().contains("symbolic link"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&keep).unwrap(), "someone else's", "not written through the link");
+        let err = write_whole(Path::new("/dev/null"), b"x").unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let err = write_whole(dir.path(), b"x").unwrap_err();
+        assert!(matches!(err, OutputError::Refused { .. }), "a directory: {err}");
+    }
+
+    #[test]
+    fn an_unfinished_output_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("run.jsonl");
+        let mut out = Output::create(&target).unwrap();
+        out.write_all(b"half").unwrap();
+        drop(out);
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "neither the target nor a temporary"
+        );
+    }
+}
