@@ -136,3 +136,29 @@ pub fn run_seeds(
     });
     out
 }
+
+/// Where two runs of the same seed parted: the index of the first event that
+/// differs, and that event in each run (`None`: that run had ended).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divergence {
+    pub index: usize,
+    pub first: Option<faultline_sim::Event>,
+    pub second: Option<faultline_sim::Event>,
+}
+
+/// Runs `seed` twice, recording both traces; `Some` where they part. A run is
+/// meant to be a pure function of its inputs, so any divergence is a bug in
+/// the simulator or a protocol (a wall clock, an unseeded random number, a
+/// `HashMap` iterated, a shared global).
+pub fn diverges(scenario: &Scenario, variant: impl Into<Variant>, seed: u64) -> Option<Divergence> {
+    let variant = variant.into();
+    let events = || run_seed(scenario, variant, seed, true).1.ok().and_then(|r| r.events).unwrap_or_default();
+    let (a, b) = (events(), events());
+    first_difference(&a, &b)
+}
+
+/// The first index where `a` and `b` differ, if they do.
+pub fn first_difference(a: &[faultline_sim::Event], b: &[faultline_sim::Event]) -> Option<Divergence> {
+    let index = (0..a.len().max(b.len())).find(|i| a.get(*i) != b.get(*i))?;
+    Some(Divergence { index, first: a.get(index).cloned(), second: b.get(index).cloned() })
+}

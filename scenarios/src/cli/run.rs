@@ -38,10 +38,24 @@ pub struct Args {
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
+    /// Run every seed twice more, recording the traces, and report the first
+    /// event where two runs of one seed part (exit 1 if any does).
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
-    let Args { scenario: arg, protocol: protocols, seeds, first_seed, jobs, json, mutant, swarm } = a;
+    let Args {
+        scenario: arg,
+        protocol: protocols,
+        seeds,
+        first_seed,
+        jobs,
+        json,
+        mutant,
+        swarm,
+        check_determinism,
+    } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
     let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
@@ -110,6 +124,9 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         uncovered += print_coverage(&summary, &scenario.required(protocol));
         print_expected(&outcomes);
         print_failures(ctx, arg, v, &outcomes);
+        if check_determinism {
+            failing += check_each_seed(ctx, arg, &scenario, v, seeds.clone());
+        }
         table.push((protocol, summary));
     }
     if let Some(f) = file {
@@ -237,6 +254,25 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
         wall.as_secs_f64(),
         s.seeds as f64 / wall.as_secs_f64().max(1e-9)
     );
+}
+
+/// Runs each seed twice more and prints where any two runs part; returns how
+/// many seeds did.
+fn check_each_seed(ctx: &Ctx, arg: &str, s: &Scenario, v: Variant, seeds: std::ops::Range<u64>) -> usize {
+    let parted: Vec<_> = seeds.filter_map(|seed| Some((seed, runner::diverges(s, v, seed)?))).collect();
+    match parted.is_empty() {
+        true => println!("  determinism: every seed ran twice more with the same trace"),
+        false => println!("\nNOT DETERMINISTIC: {} seeds part between two runs", parted.len()),
+    }
+    let show = |e: &Option<faultline_sim::Event>| {
+        e.as_ref().map_or("(the run had ended)".into(), |e| format!("{e:?}"))
+    };
+    for (seed, d) in parted.iter().take(5) {
+        println!("  seed {seed}: the runs part at event {}", d.index);
+        println!("    first:  {}\n    second: {}", show(&d.first), show(&d.second));
+        println!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v));
+    }
+    parted.len()
 }
 
 /// The first seeds whose violations were all excused, each with its evidence:

@@ -286,3 +286,10 @@ fn cli_a_reader_that_goes_away_is_no_panic() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn cli_check_determinism_runs_each_seed_again() {
+    let o = faultline(&["run", "failover-semisync", "-p", "2pc", "--seeds", "4", "--check-determinism"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("every seed ran twice more with the same trace"), "{}", text(&o));
+}

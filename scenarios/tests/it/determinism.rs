@@ -72,3 +72,38 @@ fn determinism_a_seed_does_not_depend_on_what_else_the_process_ran() {
         }
     }
 }
+
+#[test]
+fn determinism_a_divergence_names_the_first_event_where_two_runs_part() {
+    use faultline_scenarios::runner::{diverges, first_difference, run_seed};
+    let s = Scenario::load("failover-semisync", &Registry::builtin()).unwrap();
+    assert_eq!(diverges(&s, &TwoPc as ProtocolRef, 15), None, "the seed that once diverged repeats");
+    let (_, r) = run_seed(&s, &Saga as ProtocolRef, 1, true);
+    let a = r.unwrap().events.unwrap();
+    let mut b = a.clone();
+    b[40].at_us += 1;
+    let d = first_difference(&a, &b).expect("they differ");
+    assert_eq!((d.index, d.first.as_ref(), d.second.as_ref()), (40, Some(&a[40]), Some(&b[40])));
+    let d = first_difference(&a, &a[..10]).expect("one is shorter");
+    assert_eq!((d.index, d.second), (10, None));
+}
+
+/// Pinned (scenario, protocol, seed) → trace hash. A change here means runs
+/// no longer replay as they did: say why in the commit that changes it.
+#[test]
+fn determinism_golden_hashes() {
+    let golden = [
+        ("calm", "saga", 0, GOLDEN[0]),
+        ("crash-restart", "tcc", 7, GOLDEN[1]),
+        ("everything", "outbox", 3, GOLDEN[2]),
+        ("failover-semisync", "2pc", 15, GOLDEN[3]),
+    ];
+    let registry = Registry::builtin();
+    for (scenario, protocol, seed, want) in golden {
+        let s = Scenario::load(scenario, &registry).unwrap();
+        let (o, _) = run_seed(&s, registry.get(protocol).unwrap(), seed, false);
+        assert_eq!(o.trace_hash, want, "{scenario} / {protocol} / seed {seed}");
+    }
+}
+
+const GOLDEN: [&str; 4] = ["cc49805764152105", "d1b5c9f6c5f16887", "7854d113ce3d11a2", "99358e714bf0570c"];
