@@ -107,26 +107,30 @@ pub fn run(spec: &RunSpec) -> RunResult {
     let Costs { consistency_ms, inconsistency_ms, reserved_unit_s, locked_s } =
         costs(&dep, &sim, &submitted, sim_ms);
     let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
-    let trace = sim.trace();
-    let counts = trace.counts();
-    RunResult {
-        coverage: check::observed(&truth, &counts),
-        consistency_ms,
-        inconsistency_ms,
-        reserved_unit_s,
-        authorized_cent_s,
-        locked_s,
-        violations,
-        trace_hash: trace.hash(),
-        counts,
-        events: trace.events().map(<[Event]>::to_vec),
-        nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
-        truth,
-        sim_ms,
-        latencies_ms,
-        retries: dep.stats.retries(),
-        compensations: dep.stats.compensations(),
-    }
+    let result = {
+        let trace = sim.trace();
+        let counts = trace.counts();
+        RunResult {
+            coverage: check::observed(&truth, &counts),
+            consistency_ms,
+            inconsistency_ms,
+            reserved_unit_s,
+            authorized_cent_s,
+            locked_s,
+            violations,
+            trace_hash: trace.hash(),
+            counts,
+            events: trace.events().map(<[Event]>::to_vec),
+            nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
+            truth,
+            sim_ms,
+            latencies_ms,
+            retries: dep.stats.retries(),
+            compensations: dep.stats.compensations(),
+        }
+    };
+    sim.release();
+    result
 }
 
 /// The order a shop row belongs to: `order/000012`, `pay/000012`,

@@ -129,6 +129,13 @@ impl Disk {
         inner.durable.iter().take_while(good).map(|r| r[4..].to_vec()).collect()
     }
 
+    /// Frees every record: the run is over and its state was read.
+    pub(crate) fn release(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.durable = Vec::new();
+        inner.unsynced = Vec::new();
+    }
+
     /// Power loss: the volatile tail is gone, maybe leaving a torn prefix.
     pub(crate) fn crash(&self) -> CrashLoss {
         let mut inner = self.inner.lock().unwrap();

@@ -249,6 +249,13 @@ impl Trace {
         self.counts.iter().find(|(n, _)| *n == name).map_or(0, |(_, c)| *c)
     }
 
+    /// Drops the recorded events (the hash and counts stay).
+    pub fn release(&mut self) {
+        if let Some(events) = &mut self.events {
+            *events = Vec::new();
+        }
+    }
+
     /// The recorded events, if recording was on.
     pub fn events(&self) -> Option<&[Event]> {
         self.events.as_deref()

@@ -59,6 +59,23 @@ pub struct World {
     sim: Arc<Sim>,
 }
 
+impl Drop for World {
+    /// madsim does not cancel a node's tasks when its runtime is dropped
+    /// (madsim#242), and every task holds this world's `Sim`: without this,
+    /// each seed's whole world stayed in memory. Killing every node drops its
+    /// tasks and what they hold.
+    fn drop(&mut self) {
+        let ids: Vec<_> = self.sim.nodes.lock().unwrap().iter().map(|n| n.madsim_id).collect();
+        *self.sim.control.lock().unwrap() = None;
+        self.rt.block_on(async move {
+            let handle = madsim::runtime::Handle::current();
+            for id in ids {
+                handle.kill(id);
+            }
+        });
+    }
+}
+
 impl World {
     pub fn new(seed: u64, config: WorldConfig) -> World {
         let mut mconfig = madsim::Config::default();
@@ -339,6 +356,20 @@ impl Sim {
 
     pub(crate) fn push_commit(&self, commit: Commit) {
         self.commits.lock().unwrap().push(commit);
+    }
+
+    /// Frees what a finished run accumulated — every disk's records, the
+    /// commit history, the recorded trace events. madsim keeps the world's
+    /// tasks (and their references to this `Sim`) alive after the runtime is
+    /// dropped, so without this each seed's state stayed in memory for good.
+    /// Call it once the run's results are taken; the hash and counts remain.
+    pub fn release(&self) {
+        for node in self.nodes.lock().unwrap().iter() {
+            node.disk.release();
+        }
+        *self.commits.lock().unwrap() = Vec::new();
+        *self.lost.lock().unwrap() = Vec::new();
+        self.trace.lock().unwrap().release();
     }
 
     /// The writes each failover lost: what the old primary had committed
