@@ -234,47 +234,71 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(outcomes: &[RunOutcome]) -> Summary {
-        let mut s = Summary { seeds: outcomes.len() as u64, ..Summary::default() };
-        s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
-        let (mut p50s, mut p99s, mut ttc) = (Vec::new(), Vec::new(), Vec::new());
-        for o in outcomes {
-            match o.verdict {
-                Verdict::Pass => {}
-                Verdict::Expected => s.expected_seeds += 1,
-                Verdict::Fail => s.failing_seeds.push(o.seed),
-            }
-            for invariant in o.broken() {
-                let e = s.by_invariant.iter_mut().find(|e| e.0 == invariant).expect("every invariant");
-                e.1 += o.violations.iter().filter(|v| v.invariant == invariant).count() as u64;
-                e.2 += 1;
-            }
-            let m = &o.metrics;
-            s.orders_submitted += m.orders_submitted;
-            s.orders_completed += m.orders_completed;
-            s.orders_cancelled += m.orders_cancelled;
-            s.orders_unsettled += m.orders_unsettled;
-            s.messages_sent += m.messages_sent;
-            s.retries += m.retries;
-            s.compensations += m.compensations;
-            s.sim_ms += m.sim_ms;
-            for (k, v) in &m.faults {
-                *s.faults.entry(k.clone()).or_insert(0) += v;
-            }
-            for fact in &o.coverage {
-                *s.coverage.entry(*fact).or_insert(0) += 1;
-            }
-            p50s.push(m.latency_ms.p50);
-            ttc.push(m.time_to_consistency_ms.p99);
-            s.longest_inconsistency_ms = s.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
-            s.reserved_unit_s += m.reserved_unit_s;
-            s.authorized_cent_s += m.authorized_cent_s;
-            s.locked_s += m.locked_s;
-            p99s.push(m.latency_ms.p99);
+        let mut b = SummaryBuilder::default();
+        outcomes.iter().for_each(|o| b.add(o));
+        b.finish()
+    }
+}
+
+/// A [`Summary`] built one outcome at a time, keeping only the few numbers per
+/// seed that percentiles need.
+#[derive(Default)]
+pub struct SummaryBuilder {
+    s: Summary,
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+    ttc: Vec<f64>,
+}
+
+impl SummaryBuilder {
+    pub fn add(&mut self, o: &RunOutcome) {
+        let s = &mut self.s;
+        if s.by_invariant.is_empty() {
+            s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
         }
-        s.latency_p50_ms = Percentiles::of(&p50s);
-        s.consistency_p99_ms = Percentiles::of(&ttc);
-        s.latency_p99_ms = Percentiles::of(&p99s);
-        s
+        s.seeds += 1;
+        match o.verdict {
+            Verdict::Pass => {}
+            Verdict::Expected => s.expected_seeds += 1,
+            Verdict::Fail => s.failing_seeds.push(o.seed),
+        }
+        for invariant in o.broken() {
+            let e = s.by_invariant.iter_mut().find(|e| e.0 == invariant).expect("every invariant");
+            e.1 += o.violations.iter().filter(|v| v.invariant == invariant).count() as u64;
+            e.2 += 1;
+        }
+        let m = &o.metrics;
+        s.orders_submitted += m.orders_submitted;
+        s.orders_completed += m.orders_completed;
+        s.orders_cancelled += m.orders_cancelled;
+        s.orders_unsettled += m.orders_unsettled;
+        s.messages_sent += m.messages_sent;
+        s.retries += m.retries;
+        s.compensations += m.compensations;
+        s.sim_ms += m.sim_ms;
+        for (k, v) in &m.faults {
+            *s.faults.entry(k.clone()).or_insert(0) += v;
+        }
+        for fact in &o.coverage {
+            *s.coverage.entry(*fact).or_insert(0) += 1;
+        }
+        s.longest_inconsistency_ms = s.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
+        s.reserved_unit_s += m.reserved_unit_s;
+        s.authorized_cent_s += m.authorized_cent_s;
+        s.locked_s += m.locked_s;
+        self.p50s.push(m.latency_ms.p50);
+        self.p99s.push(m.latency_ms.p99);
+        self.ttc.push(m.time_to_consistency_ms.p99);
+    }
+
+    pub fn finish(mut self) -> Summary {
+        if self.s.by_invariant.is_empty() {
+            self.s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
+        }
+        self.s.latency_p50_ms = Percentiles::of(&self.p50s);
+        self.s.consistency_p99_ms = Percentiles::of(&self.ttc);
+        self.s.latency_p99_ms = Percentiles::of(&self.p99s);
+        self.s
     }
 }
 

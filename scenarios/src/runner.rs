@@ -95,8 +95,8 @@ pub fn run_seed(
     (outcome, result)
 }
 
-/// Runs `seeds` over `jobs` threads. `each` sees every outcome in seed order, as
-/// soon as it and all before it are done.
+/// Runs `seeds` over `jobs` threads and collects the outcomes, in seed order;
+/// `each` sees every outcome as soon as it and all before it are done.
 pub fn run_seeds(
     scenario: &Scenario,
     variant: impl Into<Variant>,
@@ -104,10 +104,26 @@ pub fn run_seeds(
     jobs: usize,
     mut each: impl FnMut(&RunOutcome),
 ) -> Vec<RunOutcome> {
+    let mut out = Vec::new();
+    for_each_seed(scenario, variant, seeds, jobs, |o| {
+        each(&o);
+        out.push(o);
+    });
+    out
+}
+
+/// Runs `seeds` over `jobs` threads and hands each outcome to `each`, in seed
+/// order, keeping none: memory stays flat however many seeds run.
+pub fn for_each_seed(
+    scenario: &Scenario,
+    variant: impl Into<Variant>,
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+    mut each: impl FnMut(RunOutcome),
+) {
     let variant = variant.into();
     let next = AtomicU64::new(seeds.start);
     let (tx, rx) = mpsc::channel();
-    let mut out = Vec::with_capacity((seeds.end - seeds.start) as usize);
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             let (tx, next) = (tx.clone(), &next);
@@ -128,13 +144,11 @@ pub fn run_seeds(
         for outcome in rx {
             waiting.insert(outcome.seed, outcome);
             while let Some(o) = waiting.remove(&want) {
-                each(&o);
-                out.push(o);
+                each(o);
                 want += 1;
             }
         }
     });
-    out
 }
 
 /// Where two runs of the same seed parted: the index of the first event that

@@ -3,7 +3,7 @@
 //! and with several protocols a side-by-side table.
 
 use super::{compact, describe, flags, print_expectation, variant, BadInput, Ctx};
-use crate::outcome::{RunOutcome, Summary, Verdict};
+use crate::outcome::{RunOutcome, Summary, SummaryBuilder, Verdict};
 use crate::output::Output;
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
@@ -106,24 +106,34 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                 .expect("template"),
         );
         let wall = std::time::Instant::now();
-        let outcomes = runner::run_seeds(&scenario, v, seeds.clone(), jobs, |o| {
+        // Streamed: the summary's numbers and the few outcomes shown are all
+        // that stays in memory, however many seeds run.
+        let mut summary = SummaryBuilder::default();
+        let (mut shown_expected, mut shown_failing) = (Vec::new(), Vec::new());
+        runner::for_each_seed(&scenario, v, seeds.clone(), jobs, |o| {
             if let Some(f) = file.as_mut() {
-                let line = serde_json::to_string(o).expect("outcome serializes");
+                let line = serde_json::to_string(&o).expect("outcome serializes");
                 if let Err(e) = writeln!(f, "{line}") {
                     write_err.get_or_insert(e);
                 }
             }
+            summary.add(&o);
             failing += usize::from(o.verdict == Verdict::Fail);
             bar.set_message(format!("{failing} failing"));
             bar.inc(1);
+            match o.verdict {
+                Verdict::Expected if shown_expected.len() < SHOWN_EXPECTED => shown_expected.push(o),
+                Verdict::Fail if shown_failing.len() < SHOWN_FAILING => shown_failing.push(o),
+                _ => {}
+            }
         });
         let wall = wall.elapsed();
         bar.finish_and_clear();
-        let summary = Summary::of(&outcomes);
+        let summary = summary.finish();
         print_summary(&summary, wall);
         uncovered += print_coverage(&summary, &scenario.required(protocol));
-        print_expected(&outcomes);
-        print_failures(ctx, arg, v, &outcomes);
+        print_expected(&shown_expected, summary.expected_seeds as usize);
+        print_failures(ctx, arg, v, &shown_failing, summary.failing_seeds.len());
         if check_determinism {
             failing += check_each_seed(ctx, arg, &scenario, v, seeds.clone());
         }
@@ -277,13 +287,16 @@ fn check_each_seed(ctx: &Ctx, arg: &str, s: &Scenario, v: Variant, seeds: std::o
 
 /// The first seeds whose violations were all excused, each with its evidence:
 /// an expected violation is shown with what in that run explains it.
-fn print_expected(outcomes: &[RunOutcome]) {
-    let expected: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Expected).collect();
+/// How many expected and failing seeds `run` shows (the rest are counted).
+const SHOWN_EXPECTED: usize = 5;
+const SHOWN_FAILING: usize = 20;
+
+fn print_expected(expected: &[RunOutcome], total: usize) {
     if expected.is_empty() {
         return;
     }
     println!("\nexpected, with the evidence from each run:");
-    for o in expected.iter().take(5) {
+    for o in expected {
         let v = &o.violations[0];
         let why = v.evidence.as_ref().map_or(String::new(), |e| format!("{}: {}", e.cause, e.detail));
         let more = if o.violations.len() > 1 {
@@ -293,18 +306,17 @@ fn print_expected(outcomes: &[RunOutcome]) {
         };
         println!("  seed {}: {} — {}{more}\n    because {why}", o.seed, v.invariant, v.subject);
     }
-    if expected.len() > 5 {
-        println!("  … and {} more", expected.len() - 5);
+    if total > expected.len() {
+        println!("  … and {} more", total - expected.len());
     }
 }
 
-pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, outcomes: &[RunOutcome]) {
-    let failing: Vec<_> = outcomes.iter().filter(|o| o.verdict == Verdict::Fail).collect();
+pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, failing: &[RunOutcome], total: usize) {
     if failing.is_empty() {
         return;
     }
     println!("\nfailing seeds:");
-    for o in failing.iter().take(20) {
+    for o in failing {
         let v = &o.violations[0];
         let broken: Vec<_> = o.broken().iter().map(|i| i.name()).collect();
         println!("  seed {}: {} — {}: {}", o.seed, broken.join(", "), v.subject, v.detail);
@@ -315,7 +327,7 @@ pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, outcomes: &
         println!("    replay: {program} replay {arg} {} --seed {}", flags(variant), o.seed);
         println!("    shrink: {program} shrink {arg} {} --seed {}", flags(variant), o.seed);
     }
-    if failing.len() > 20 {
-        println!("  … and {} more", failing.len() - 20);
+    if total > failing.len() {
+        println!("  … and {} more", total - failing.len());
     }
 }
