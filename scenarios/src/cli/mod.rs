@@ -78,6 +78,17 @@ impl<E: Into<anyhow::Error>> From<E> for BadInput {
     }
 }
 
+/// The most `--intensity` may scale a scenario's fault rates by.
+pub(crate) const MAX_INTENSITY: f64 = 100.0;
+
+/// `s` with its fault rates scaled by `intensity`, which must be in [0, 100].
+pub(crate) fn at_intensity(s: Scenario, intensity: f64) -> Result<Scenario, BadInput> {
+    if !(0.0..=MAX_INTENSITY).contains(&intensity) {
+        return Err(anyhow!("--intensity {intensity}: a factor from 0 to {MAX_INTENSITY}").into());
+    }
+    Ok(if intensity == 1.0 { s } else { s.scaled(intensity) })
+}
+
 /// Worker threads: the flag, or every core.
 pub(crate) fn jobs(flag: Option<usize>) -> usize {
     flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -156,12 +167,16 @@ pub struct OneSeed {
     /// The run was a swarm run: the seed draws its own fault model.
     #[arg(long)]
     pub swarm: bool,
+    /// The run's fault intensity: the scenario's fault rates scaled by this.
+    #[arg(long, default_value_t = 1.0)]
+    pub intensity: f64,
 }
 
 impl OneSeed {
-    /// The scenario and the variant, validated against the registry.
+    /// The scenario (at the run's intensity) and the variant, validated against the registry.
     pub(crate) fn load(&self, ctx: &Ctx) -> Result<(Scenario, Variant), BadInput> {
         let s = Scenario::load(&self.scenario, &ctx.registry).map_err(|e| anyhow!(e))?;
+        let s = at_intensity(s, self.intensity)?;
         let p = ctx.registry.get(&self.protocol)?;
         Ok((s, Variant { swarm: self.swarm, ..variant(ctx, p, self.mutant.as_deref())? }))
     }
@@ -173,8 +188,11 @@ pub(crate) fn variant(ctx: &Ctx, protocol: ProtocolRef, mutant: Option<&str>) ->
 }
 
 /// The flags that name a run's variant on a command line.
-pub(crate) fn flags(v: Variant) -> String {
+pub(crate) fn flags(v: Variant, intensity: f64) -> String {
     let mut f = format!("--protocol {}", v.protocol.name());
+    if intensity != 1.0 {
+        f.push_str(&format!(" --intensity {intensity}"));
+    }
     if let Some(m) = v.mutant {
         f.push_str(&format!(" --mutant {}", m.name));
     }

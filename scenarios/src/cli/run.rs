@@ -38,6 +38,9 @@ pub struct Args {
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
+    /// Scale the scenario's fault rates by this factor (0: calm, 2: twice as rough).
+    #[arg(long, default_value_t = 1.0)]
+    pub intensity: f64,
     /// Run every seed twice more, recording the traces, and report the first
     /// event where two runs of one seed part (exit 1 if any does).
     #[arg(long)]
@@ -54,10 +57,12 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         json,
         mutant,
         swarm,
+        intensity,
         check_determinism,
     } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
     let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
+    let scenario = super::at_intensity(scenario, intensity)?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
     let seeds = first..first.saturating_add(seeds);
     let mut variants: Vec<Variant> = match mutant {
@@ -110,7 +115,8 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         // that stays in memory, however many seeds run.
         let mut summary = SummaryBuilder::default();
         let (mut shown_expected, mut shown_failing) = (Vec::new(), Vec::new());
-        runner::for_each_seed(&scenario, v, seeds.clone(), jobs, |o| {
+        runner::for_each_seed(&scenario, v, seeds.clone(), jobs, |mut o| {
+            o.intensity = (intensity != 1.0).then_some(intensity);
             if let Some(f) = file.as_mut() {
                 let line = serde_json::to_string(&o).expect("outcome serializes");
                 if let Err(e) = writeln!(f, "{line}") {
@@ -133,9 +139,9 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         print_summary(&summary, wall);
         uncovered += print_coverage(&summary, &scenario.required(protocol));
         print_expected(&shown_expected, summary.expected_seeds as usize);
-        print_failures(ctx, arg, v, &shown_failing, summary.failing_seeds.len());
+        print_failures(ctx, (arg, intensity), v, &shown_failing, summary.failing_seeds.len());
         if check_determinism {
-            failing += check_each_seed(ctx, arg, &scenario, v, seeds.clone());
+            failing += check_each_seed(ctx, (arg, intensity), &scenario, v, seeds.clone());
         }
         table.push((protocol, summary));
     }
@@ -268,7 +274,13 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
 
 /// Runs each seed twice more and prints where any two runs part; returns how
 /// many seeds did.
-fn check_each_seed(ctx: &Ctx, arg: &str, s: &Scenario, v: Variant, seeds: std::ops::Range<u64>) -> usize {
+fn check_each_seed(
+    ctx: &Ctx,
+    (arg, intensity): (&str, f64),
+    s: &Scenario,
+    v: Variant,
+    seeds: std::ops::Range<u64>,
+) -> usize {
     let parted: Vec<_> = seeds.filter_map(|seed| Some((seed, runner::diverges(s, v, seed)?))).collect();
     match parted.is_empty() {
         true => println!("  determinism: every seed ran twice more with the same trace"),
@@ -280,7 +292,7 @@ fn check_each_seed(ctx: &Ctx, arg: &str, s: &Scenario, v: Variant, seeds: std::o
     for (seed, d) in parted.iter().take(5) {
         println!("  seed {seed}: the runs part at event {}", d.index);
         println!("    first:  {}\n    second: {}", show(&d.first), show(&d.second));
-        println!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v));
+        println!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v, intensity));
     }
     parted.len()
 }
@@ -311,7 +323,13 @@ fn print_expected(expected: &[RunOutcome], total: usize) {
     }
 }
 
-pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, failing: &[RunOutcome], total: usize) {
+pub(super) fn print_failures(
+    ctx: &Ctx,
+    (arg, intensity): (&str, f64),
+    variant: Variant,
+    failing: &[RunOutcome],
+    total: usize,
+) {
     if failing.is_empty() {
         return;
     }
@@ -324,8 +342,9 @@ pub(super) fn print_failures(ctx: &Ctx, arg: &str, variant: Variant, failing: &[
             println!("    swarm model: {}", compact(model));
         }
         let program = &ctx.program;
-        println!("    replay: {program} replay {arg} {} --seed {}", flags(variant), o.seed);
-        println!("    shrink: {program} shrink {arg} {} --seed {}", flags(variant), o.seed);
+        let flags = flags(variant, intensity);
+        println!("    replay: {program} replay {arg} {flags} --seed {}", o.seed);
+        println!("    shrink: {program} shrink {arg} {flags} --seed {}", o.seed);
     }
     if total > failing.len() {
         println!("  … and {} more", total - failing.len());

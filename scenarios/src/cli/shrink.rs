@@ -36,14 +36,15 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     };
     if !json {
-        println!("shrinking {arg} {} --seed {seed}", flags(variant));
+        println!("shrinking {arg} {} --seed {seed}", flags(variant, run.intensity));
     }
     let shrunk = shrinker::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
     let text = format!(
         "# Written by `{program} shrink {arg} {} --seed {seed}`.\n# Reproduce: {program} run {} {} --seeds 1\n{}",
-        flags(variant),
+        flags(variant, run.intensity),
         out.display(),
-        flags(variant),
+        // The file is the scenario at the run's intensity already.
+        flags(variant, 1.0),
         shrinker::to_toml(&shrunk.scenario).map_err(|e| anyhow!("cannot encode the counterexample: {e}"))?
     );
     output::write_whole(&out, text.as_bytes())?;
@@ -81,7 +82,7 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             out.display(),
             if reproduces { "reproduces" } else { "DOES NOT reproduce" }
         );
-        println!("  {program} run {} {} --seeds 1", out.display(), flags(variant));
+        println!("  {program} run {} {} --seeds 1", out.display(), flags(variant, 1.0));
     }
     Ok(reproduces)
 }

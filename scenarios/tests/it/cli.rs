@@ -293,3 +293,32 @@ fn cli_check_determinism_runs_each_seed_again() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("every seed ran twice more with the same trace"), "{}", text(&o));
 }
+
+#[test]
+fn cli_every_printed_command_reproduces_its_seed_at_its_intensity() {
+    let json = temp("intense.jsonl");
+    let args = ["run", "flaky-network", "-p", "saga", "--mutant", "saga-log-unsynced", "--swarm"];
+    let o = faultline(
+        &[&args[..], &["--intensity", "2", "--seeds", "6", "--json", json.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(1), "the bug is caught: {}", text(&o));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().all(|l| l["intensity"] == 2.0), "records carry the intensity");
+    let out = text(&o);
+    let replays: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("replay: ")).collect();
+    assert!(!replays.is_empty(), "{out}");
+    for cmd in replays {
+        assert!(cmd.contains("--intensity 2") && cmd.contains("--swarm"), "{cmd}");
+        let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        let o = faultline(&[&words[..], &["--format", "json"]].concat());
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let seed = doc["outcome"]["seed"].as_u64().unwrap();
+        let line = lines.iter().find(|l| l["seed"] == seed).unwrap();
+        assert_eq!(doc["outcome"]["trace_hash"], line["trace_hash"], "{cmd}");
+    }
+    let o = faultline(&["run", "calm", "-p", "saga", "--intensity", "nan"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = faultline(&["run", "calm", "-p", "saga", "--intensity", "1e12"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
