@@ -111,6 +111,18 @@ mod tests {
     }
 
     #[test]
+    fn printed_commands_carry_the_runs_intensity_and_swarm() {
+        let line = r#"{"scenario":"calm","protocol":"saga","seed":4,"intensity":2.0,"swarm":{"loss_rate":0.1},"verdict":"fail","violations":[{"invariant":"agreement","subject":"order 1","detail":"x"}],"metrics":{}}"#;
+        let r = report(line);
+        assert!(
+            r.markdown.contains("replay calm --protocol saga --intensity 2 --swarm --seed 4"),
+            "{}",
+            r.markdown
+        );
+        assert!(r.html.contains("shrink calm --protocol saga --intensity 2 --swarm --seed 4"));
+    }
+
+    #[test]
     fn every_string_from_the_input_is_escaped() {
         let evil =
             LINES.replace("\"calm\"", "\"<script>alert(1)</script>\"").replace("order 3", "order <b>3</b>");

@@ -12,6 +12,8 @@ pub struct Record {
     pub seed: u64,
     /// The sweep's fault-intensity factor (1: the scenario as written).
     pub intensity: Option<f64>,
+    /// In swarm mode, the fault model the seed drew (only its presence is used).
+    pub swarm: Option<serde_json::Value>,
     pub violations: Vec<Violation>,
     /// `pass`, `expected` or `fail`.
     pub verdict: String,

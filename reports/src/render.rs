@@ -64,7 +64,9 @@ code,pre{background:#f6f6f6;font-size:.85em}pre{padding:.6em;overflow-x:auto}";
 /// Commands that replay and shrink a seed of a class.
 fn commands(c: &ViolationClass, seed: u64) -> (String, String) {
     let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {m}")).unwrap_or_default();
-    let tail = format!("{} --protocol {}{mutant} --seed {seed}", c.scenario, c.protocol);
+    let intensity = c.intensity.as_ref().map(|i| format!(" --intensity {i}")).unwrap_or_default();
+    let swarm = if c.swarm { " --swarm" } else { "" };
+    let tail = format!("{} --protocol {}{intensity}{mutant}{swarm} --seed {seed}", c.scenario, c.protocol);
     (format!("faultline replay {tail}"), format!("faultline shrink {tail}"))
 }
 

@@ -47,6 +47,10 @@ pub struct ViolationClass {
     pub invariant: String,
     /// `fail` or `expected`.
     pub verdict: String,
+    /// The fault intensity the runs had (`--intensity`), if not 1.
+    pub intensity: Option<String>,
+    /// Whether the runs were swarm runs (`--swarm`).
+    pub swarm: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -102,6 +106,8 @@ impl Summary {
                     mutant: r.mutant.clone(),
                     invariant: v.invariant.clone(),
                     verdict: r.verdict.clone(),
+                    intensity: (r.intensity() != 1.0).then(|| r.intensity().to_string()),
+                    swarm: r.swarm.is_some(),
                 };
                 let seeds = s.violations.entry(class).or_default();
                 if !seeds.iter().any(|(seed, _)| *seed == r.seed) {
