@@ -161,13 +161,21 @@ pub struct OneSeed {
     /// The seed.
     #[arg(long)]
     pub seed: u64,
-    /// The known bug the run had switched on (see `list mutants`).
+    #[command(flatten)]
+    pub how: How,
+}
+
+/// How a run ran, besides scenario, protocol and seeds: what `run` takes and
+/// every printed command carries back.
+#[derive(clap::Args)]
+pub struct How {
+    /// Switch on one known bug (see `list mutants`).
     #[arg(long)]
     pub mutant: Option<String>,
-    /// The run was a swarm run: the seed draws its own fault model.
+    /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
-    /// The run's fault intensity: the scenario's fault rates scaled by this.
+    /// Scale the scenario's fault rates by this factor (0: calm, 2: twice as rough; at most 100).
     #[arg(long, default_value_t = 1.0)]
     pub intensity: f64,
 }
@@ -176,9 +184,9 @@ impl OneSeed {
     /// The scenario (at the run's intensity) and the variant, validated against the registry.
     pub(crate) fn load(&self, ctx: &Ctx) -> Result<(Scenario, Variant), BadInput> {
         let s = Scenario::load(&self.scenario, &ctx.registry).map_err(|e| anyhow!(e))?;
-        let s = at_intensity(s, self.intensity)?;
+        let s = at_intensity(s, self.how.intensity)?;
         let p = ctx.registry.get(&self.protocol)?;
-        Ok((s, Variant { swarm: self.swarm, ..variant(ctx, p, self.mutant.as_deref())? }))
+        Ok((s, Variant { swarm: self.how.swarm, ..variant(ctx, p, self.how.mutant.as_deref())? }))
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         return Ok(outcome.verdict != Verdict::Fail);
     }
     println!("{}", describe(&scenario));
-    println!("  {}, seed {seed}, trace hash {}", flags(variant, run.intensity), outcome.trace_hash);
+    println!("  {}, seed {seed}, trace hash {}", flags(variant, run.how.intensity), outcome.trace_hash);
     if let Some(model) = &outcome.swarm {
         println!("  swarm model: {}", compact(model));
     }

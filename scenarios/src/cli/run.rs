@@ -2,7 +2,7 @@
 //! summary, the failing seeds with the commands that replay and shrink them,
 //! and with several protocols a side-by-side table.
 
-use super::{compact, describe, flags, print_expectation, variant, BadInput, Ctx};
+use super::{compact, describe, flags, print_expectation, variant, BadInput, Ctx, How};
 use crate::outcome::{RunOutcome, Summary, SummaryBuilder, Verdict};
 use crate::output::Output;
 use crate::runner::{self, Variant};
@@ -32,15 +32,8 @@ pub struct Args {
     /// Write one JSON object per seed to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Switch on one known bug (see `faultline list mutants`).
-    #[arg(long)]
-    pub mutant: Option<String>,
-    /// Swarm testing: each seed draws its own fault model from the scenario's.
-    #[arg(long)]
-    pub swarm: bool,
-    /// Scale the scenario's fault rates by this factor (0: calm, 2: twice as rough).
-    #[arg(long, default_value_t = 1.0)]
-    pub intensity: f64,
+    #[command(flatten)]
+    pub how: How,
     /// Run every seed twice more, recording the traces, and report the first
     /// event where two runs of one seed part (exit 1 if any does).
     #[arg(long)]
@@ -55,9 +48,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         first_seed,
         jobs,
         json,
-        mutant,
-        swarm,
-        intensity,
+        how: How { mutant, swarm, intensity },
         check_determinism,
     } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());

@@ -36,12 +36,12 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     };
     if !json {
-        println!("shrinking {arg} {} --seed {seed}", flags(variant, run.intensity));
+        println!("shrinking {arg} {} --seed {seed}", flags(variant, run.how.intensity));
     }
     let shrunk = shrinker::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
     let text = format!(
         "# Written by `{program} shrink {arg} {} --seed {seed}`.\n# Reproduce: {program} run {} {} --seeds 1\n{}",
-        flags(variant, run.intensity),
+        flags(variant, run.how.intensity),
         out.display(),
         // The file is the scenario at the run's intensity already.
         flags(variant, 1.0),
