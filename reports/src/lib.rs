@@ -37,11 +37,15 @@ pub struct Report {
 
 /// Builds the report from run records.
 pub fn build(records: &[Record], provenance: &Provenance) -> Report {
-    let s = summary::Summary::of(records);
-    let charts = charts::all(&s);
+    build_from(&summary::Summary::of(records), provenance)
+}
+
+/// Builds the report from a summary streamed with [`summary::SummaryBuilder`].
+pub fn build_from(s: &summary::Summary, provenance: &Provenance) -> Report {
+    let charts = charts::all(s);
     Report {
-        html: render::html(&s, &charts, provenance),
-        markdown: render::markdown(&s, &charts, provenance),
+        html: render::html(s, &charts, provenance),
+        markdown: render::markdown(s, &charts, provenance),
         charts,
     }
 }

@@ -1,12 +1,21 @@
 //! One run, as a report reads it: the fields of a `faultline` JSON line the
-//! report uses. Unknown fields are ignored, so newer lines still load.
+//! report uses, and the scenario texts a file of lines carries. Unknown fields
+//! are ignored, so newer lines still load. Lines come from anywhere: they are
+//! data, bounded in length, and nothing in them is ever opened as a path.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::io::BufRead;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Record {
     pub scenario: String,
+    /// How a command line names the scenario (a file's path), when not by `scenario`.
+    pub source: Option<String>,
+    /// The hash of the scenario's text ([`content_hash`]), when known.
+    pub scenario_hash: Option<String>,
+    /// The faultline version that ran it.
+    pub version: Option<String>,
     pub protocol: String,
     pub mutant: Option<String>,
     pub seed: u64,
@@ -14,6 +23,7 @@ pub struct Record {
     pub intensity: Option<f64>,
     /// In swarm mode, the fault model the seed drew (only its presence is used).
     pub swarm: Option<serde_json::Value>,
+    pub trace_hash: String,
     pub violations: Vec<Violation>,
     /// `pass`, `expected` or `fail`.
     pub verdict: String,
@@ -25,6 +35,15 @@ pub struct Record {
 pub struct Violation {
     pub invariant: String,
     pub subject: String,
+    pub detail: String,
+    /// For an expected violation: what in the run excused it.
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Evidence {
+    pub cause: String,
     pub detail: String,
 }
 
@@ -54,21 +73,147 @@ pub struct Percentiles {
     pub max: f64,
 }
 
-/// Parses JSON lines; an error names the line. Blank lines are skipped.
-pub fn parse(text: &str, origin: &str) -> Result<Vec<Record>, String> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+/// The text of a scenario the runs in a file used, carried in the file as a
+/// line of its own (`{"scenario_text": {...}}`) so a report can show it
+/// without opening anything.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ScenarioText {
+    pub name: String,
+    pub hash: String,
+    pub text: String,
+}
+
+/// One line of a file of runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Line {
+    Run(Box<Record>),
+    Text(ScenarioText),
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    scenario_text: Option<ScenarioText>,
+}
+
+/// The longest line read: a run's line is a few KB; anything far longer is
+/// not one, and reading it whole could take any amount of memory.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// A line that could not be read or parsed, named by origin and line number.
+#[derive(Debug)]
+pub struct LineError(pub String);
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LineError {}
+
+/// Parses one line (already known not to be blank).
+pub fn parse_line(line: &str) -> Result<Line, serde_json::Error> {
+    if line.contains("\"scenario_text\"") {
+        if let Some(t) = serde_json::from_str::<Probe>(line)?.scenario_text {
+            return Ok(Line::Text(t));
+        }
+    }
+    Ok(Line::Run(Box::new(serde_json::from_str(line)?)))
+}
+
+/// Reads lines from `input` one at a time and hands each to `each`; blank
+/// lines are skipped; an error names `origin` and the line. Memory stays
+/// bounded by [`MAX_LINE`] whatever the input.
+pub fn read(
+    input: impl BufRead,
+    origin: &str,
+    mut each: impl FnMut(Line) -> Result<(), String>,
+) -> Result<(), LineError> {
+    let mut input = input.take(u64::MAX);
+    let mut buf = Vec::new();
+    for number in 1.. {
+        buf.clear();
+        input.set_limit(MAX_LINE as u64 + 1);
+        let n = input.read_until(b'\n', &mut buf).map_err(|e| LineError(format!("{origin}: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let at = |msg: String| LineError(format!("{origin}, line {number}: {msg}"));
+        if buf.len() > MAX_LINE {
+            return Err(at(format!("longer than {} MB: not a run's line", MAX_LINE >> 20)));
+        }
+        // Only the last line can lack its newline: a write that was cut off.
+        let torn = buf.last() != Some(&b'\n');
+        let at = |msg: String| match torn {
+            true => at(format!("cut off (no newline): an interrupted write? {msg}")),
+            false => at(msg),
+        };
+        let text = std::str::from_utf8(&buf).map_err(|e| at(e.to_string()))?;
+        if text.trim().is_empty() {
             continue;
         }
-        let r = serde_json::from_str(line).map_err(|e| format!("{origin}, line {}: {e}", i + 1))?;
-        out.push(r);
+        let line = parse_line(text.trim()).map_err(|e| at(e.to_string()))?;
+        each(line).map_err(at)?;
     }
+    Ok(())
+}
+
+/// Parses JSON lines held in memory, keeping the runs; an error names the line.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Record>, String> {
+    let mut out = Vec::new();
+    read(text.as_bytes(), origin, |line| {
+        if let Line::Run(r) = line {
+            out.push(*r);
+        }
+        Ok(())
+    })
+    .map_err(|e| e.0)?;
     Ok(out)
+}
+
+/// FNV-1a 64 of `bytes`, in hex: a specified function, so the same scenario
+/// text has the same hash on every machine and toolchain.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 impl Record {
     pub fn intensity(&self) -> f64 {
         self.intensity.unwrap_or(1.0)
     }
+
+    /// What identifies the run: two records with the same key are the same run
+    /// (same version, scenario text, variant and seed) and, the simulation
+    /// being deterministic, must have the same trace hash.
+    pub fn key(&self) -> String {
+        key(
+            self.version.as_deref().unwrap_or(""),
+            (&self.scenario, self.scenario_hash.as_deref().unwrap_or("")),
+            &self.protocol,
+            self.mutant.as_deref(),
+            self.intensity(),
+            self.swarm.is_some(),
+            self.seed,
+        )
+    }
+}
+
+/// The key of a run (see [`Record::key`]), from its parts.
+pub fn key(
+    version: &str,
+    (scenario, hash): (&str, &str),
+    protocol: &str,
+    mutant: Option<&str>,
+    intensity: f64,
+    swarm: bool,
+    seed: u64,
+) -> String {
+    let mutant = mutant.unwrap_or("");
+    format!("{version}\u{0}{scenario}\u{0}{hash}\u{0}{protocol}\u{0}{mutant}\u{0}{intensity}\u{0}{swarm}\u{0}{seed}")
 }

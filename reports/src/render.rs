@@ -61,12 +61,27 @@ td.pass{background:#d9f2d9}td.fail{background:#f8d0d0}td.expected{background:#fc
 .charts svg{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}\
 code,pre{background:#f6f6f6;font-size:.85em}pre{padding:.6em;overflow-x:auto}";
 
+/// `word` as one shell word: as is when plainly safe, else single-quoted, so
+/// a name from a record from elsewhere can never become a second command.
+/// Control characters (a newline, an escape sequence) become `?`: a printed
+/// command stays one line, and a terminal shows it as it is.
+pub fn shell_word(word: &str) -> String {
+    let word: String = word.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./,=:+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        return word;
+    }
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
 /// Commands that replay and shrink a seed of a class.
 fn commands(c: &ViolationClass, seed: u64) -> (String, String) {
-    let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {m}")).unwrap_or_default();
     let intensity = c.intensity.as_ref().map(|i| format!(" --intensity {i}")).unwrap_or_default();
     let swarm = if c.swarm { " --swarm" } else { "" };
-    let tail = format!("{} --protocol {}{intensity}{mutant}{swarm} --seed {seed}", c.scenario, c.protocol);
+    let scenario = shell_word(c.source.as_deref().unwrap_or(&c.scenario));
+    let protocol = shell_word(&c.protocol);
+    let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {}", shell_word(m))).unwrap_or_default();
+    let tail = format!("{scenario} --protocol {protocol}{intensity}{mutant}{swarm} --seed {seed}");
     (format!("faultline replay {tail}"), format!("faultline shrink {tail}"))
 }
 
@@ -184,13 +199,15 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
             esc(&c.scenario),
             esc(&mutant),
             esc(&c.verdict),
-            seeds.len()
+            seeds.count
         );
-        let list: Vec<String> = seeds.iter().take(20).map(|(seed, _)| seed.to_string()).collect();
-        let more =
-            if seeds.len() > 20 { format!(" … and {} more", seeds.len() - 20) } else { String::new() };
+        let list: Vec<String> = seeds.first.iter().map(|(seed, _)| seed.to_string()).collect();
+        let more = match seeds.count > list.len() {
+            true => format!(" … and {} more", seeds.count - list.len()),
+            false => String::new(),
+        };
         let _ = writeln!(h, "<p>seeds: {}{more}</p>", list.join(", "));
-        if let Some((seed, detail)) = seeds.first() {
+        if let Some((seed, detail)) = seeds.first.first() {
             let (replay, shrink) = commands(c, *seed);
             let _ = writeln!(h, "<p>first: {}</p><pre>{}\n{}</pre>", esc(detail), esc(&replay), esc(&shrink));
             let key = (c.scenario.clone(), c.protocol.clone(), c.mutant.clone(), c.invariant.clone());
@@ -241,7 +258,7 @@ pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> Str
     }
     let _ = writeln!(m, "## Violations\n");
     for (c, seeds) in &s.violations {
-        let first = seeds.first().map(|(seed, _)| commands(c, *seed).0).unwrap_or_default();
+        let first = seeds.first.first().map(|(seed, _)| commands(c, *seed).0).unwrap_or_default();
         let _ = writeln!(
             m,
             "- **{}** — {} on {} ({}): {} seeds; {}",
@@ -249,7 +266,7 @@ pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> Str
             md(&c.protocol),
             md(&c.scenario),
             md(&c.verdict),
-            seeds.len(),
+            seeds.count,
             code(&first)
         );
     }
@@ -260,6 +277,16 @@ pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shell_word_is_one_word_on_one_line() {
+        assert_eq!(shell_word("catalog/calm.toml"), "catalog/calm.toml");
+        assert_eq!(shell_word("my file"), "'my file'");
+        assert_eq!(shell_word("x; rm -rf ~"), "'x; rm -rf ~'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word("a\nb\x1b[31m"), "'a?b?[31m'");
+        assert_eq!(shell_word(""), "''");
+    }
 
     #[test]
     fn markdown_escapes_hostile_names() {

@@ -42,6 +42,8 @@ pub type IntensityPoint = (f64, f64, f64);
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ViolationClass {
     pub scenario: String,
+    /// How a command line names the scenario, when not by its name (a file path).
+    pub source: Option<String>,
     pub protocol: String,
     pub mutant: Option<String>,
     pub invariant: String,
@@ -63,8 +65,8 @@ pub struct Summary {
     pub groups: BTreeMap<(String, String), Group>,
     /// (scenario, protocol) → one point per intensity.
     pub by_intensity: BTreeMap<(String, String), Vec<IntensityPoint>>,
-    /// Each class with (seed, first subject and detail) per run, seeds ascending.
-    pub violations: BTreeMap<ViolationClass, Vec<(u64, String)>>,
+    /// Each class with its seeds.
+    pub violations: BTreeMap<ViolationClass, Seeds>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -75,70 +77,86 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-impl Summary {
-    pub fn of(records: &[Record]) -> Summary {
-        let mut s = Summary::default();
-        for r in records {
-            if !s.scenarios.contains(&r.scenario) {
-                s.scenarios.push(r.scenario.clone());
-            }
-            if !s.protocols.contains(&r.protocol) {
-                s.protocols.push(r.protocol.clone());
-            }
-            if !s.intensities.iter().any(|i| *i == r.intensity()) {
-                s.intensities.push(r.intensity());
-            }
+/// The seeds of one violation class: how many, and the lowest few with the
+/// first violation's subject and detail — all a report shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seeds {
+    pub count: usize,
+    /// Up to [`Seeds::KEPT`] seeds, ascending.
+    pub first: Vec<(u64, String)>,
+}
+
+impl Seeds {
+    pub const KEPT: usize = 20;
+
+    fn add(&mut self, seed: u64, detail: String) {
+        self.count += 1;
+        let at = self.first.partition_point(|(s, _)| *s < seed);
+        if at < Self::KEPT {
+            self.first.insert(at, (seed, detail));
+            self.first.truncate(Self::KEPT);
         }
-        s.intensities.sort_by(f64::total_cmp);
-        s.base = s
-            .intensities
-            .iter()
-            .copied()
-            .min_by(|a, b| (a - 1.0).abs().total_cmp(&(b - 1.0).abs()))
-            .unwrap_or(1.0);
-        let mut per: BTreeMap<(String, String, u64), Vec<&Record>> = BTreeMap::new();
-        for r in records {
-            per.entry((r.scenario.clone(), r.protocol.clone(), r.intensity().to_bits())).or_default().push(r);
-            for v in r.violations.iter().filter(|_| r.verdict != "pass") {
-                let class = ViolationClass {
-                    scenario: r.scenario.clone(),
-                    protocol: r.protocol.clone(),
-                    mutant: r.mutant.clone(),
-                    invariant: v.invariant.clone(),
-                    verdict: r.verdict.clone(),
-                    intensity: (r.intensity() != 1.0).then(|| r.intensity().to_string()),
-                    swarm: r.swarm.is_some(),
-                };
-                let seeds = s.violations.entry(class).or_default();
-                if !seeds.iter().any(|(seed, _)| *seed == r.seed) {
-                    seeds.push((r.seed, format!("{}: {}", v.subject, v.detail)));
-                }
-            }
-        }
-        for seeds in s.violations.values_mut() {
-            seeds.sort_by_key(|(seed, _)| *seed);
-        }
-        for ((scenario, protocol, bits), runs) in per {
-            let g = group(&runs);
-            let share = g.completed as f64 / g.submitted.max(1) as f64;
-            let key = (scenario, protocol);
-            s.by_intensity.entry(key.clone()).or_default().push((f64::from_bits(bits), share, g.latency_p99));
-            if f64::from_bits(bits) == s.base {
-                s.groups.insert(key, g);
-            }
-        }
-        for points in s.by_intensity.values_mut() {
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        }
-        s
     }
 }
 
-fn group(runs: &[&Record]) -> Group {
-    let mut g = Group { runs: runs.len(), ..Group::default() };
-    let (mut p50, mut p90, mut p99, mut ttc) = (vec![], vec![], vec![], vec![]);
-    let mut messages = 0;
-    for r in runs {
+/// One group's runs as they stream in: sums, and a few numbers per seed.
+#[derive(Default)]
+struct Acc {
+    g: Group,
+    messages: u64,
+    p50: Vec<f64>,
+    p90: Vec<f64>,
+    p99: Vec<f64>,
+    ttc: Vec<f64>,
+}
+
+/// Builds a [`Summary`] one record at a time, keeping no record: memory grows
+/// with groups and a few numbers per run, never with the runs' violations.
+#[derive(Default)]
+pub struct SummaryBuilder {
+    s: Summary,
+    per: BTreeMap<(String, String, u64), Acc>,
+}
+
+impl SummaryBuilder {
+    pub fn add(&mut self, r: &Record) {
+        let s = &mut self.s;
+        if !s.scenarios.contains(&r.scenario) {
+            s.scenarios.push(r.scenario.clone());
+        }
+        if !s.protocols.contains(&r.protocol) {
+            s.protocols.push(r.protocol.clone());
+        }
+        if !s.intensities.iter().any(|i| *i == r.intensity()) {
+            s.intensities.push(r.intensity());
+        }
+        let mut classes = std::collections::BTreeSet::new();
+        for v in r.violations.iter().filter(|_| r.verdict != "pass") {
+            let class = ViolationClass {
+                scenario: r.scenario.clone(),
+                source: r.source.clone(),
+                protocol: r.protocol.clone(),
+                mutant: r.mutant.clone(),
+                invariant: v.invariant.clone(),
+                verdict: r.verdict.clone(),
+                intensity: (r.intensity() != 1.0).then(|| r.intensity().to_string()),
+                swarm: r.swarm.is_some(),
+            };
+            if classes.insert(class.clone()) {
+                let evidence = match &v.evidence {
+                    Some(e) if r.verdict == "expected" => format!(" — because {}: {}", e.cause, e.detail),
+                    _ => String::new(),
+                };
+                s.violations
+                    .entry(class)
+                    .or_default()
+                    .add(r.seed, format!("{}: {}{evidence}", v.subject, v.detail));
+            }
+        }
+        let acc =
+            self.per.entry((r.scenario.clone(), r.protocol.clone(), r.intensity().to_bits())).or_default();
+        let g = &mut acc.g;
+        g.runs += 1;
         match r.verdict.as_str() {
             "pass" => g.pass += 1,
             "expected" => g.expected += 1,
@@ -153,24 +171,57 @@ fn group(runs: &[&Record]) -> Group {
         g.submitted += m.orders_submitted;
         g.completed += m.orders_completed;
         g.cancelled += m.orders_cancelled;
-        messages += m.messages_sent;
+        acc.messages += m.messages_sent;
         g.retries += m.retries;
         g.compensations += m.compensations;
         g.reserved_unit_s += m.reserved_unit_s;
         g.held_dollar_s += m.authorized_cent_s / 100.0;
         g.locked_s += m.locked_s;
         g.longest_inconsistency_ms = g.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
-        p50.push(m.latency_ms.p50);
-        p90.push(m.latency_ms.p90);
-        p99.push(m.latency_ms.p99);
-        ttc.push(m.time_to_consistency_ms.p99);
+        acc.p50.push(m.latency_ms.p50);
+        acc.p90.push(m.latency_ms.p90);
+        acc.p99.push(m.latency_ms.p99);
+        acc.ttc.push(m.time_to_consistency_ms.p99);
     }
-    g.messages_per_order = messages as f64 / g.submitted.max(1) as f64;
-    g.seed_latency_p50 = p50.clone();
-    g.seed_ttc_p99 = ttc.clone();
-    g.latency_p50 = median(&mut p50);
-    g.latency_p90 = median(&mut p90);
-    g.latency_p99 = median(&mut p99);
-    g.ttc_p99 = median(&mut ttc);
-    g
+
+    pub fn finish(self) -> Summary {
+        let mut s = self.s;
+        s.intensities.sort_by(f64::total_cmp);
+        s.base = s
+            .intensities
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - 1.0).abs().total_cmp(&(b - 1.0).abs()))
+            .unwrap_or(1.0);
+        for ((scenario, protocol, bits), acc) in self.per {
+            let Acc { mut g, messages, mut p50, mut p90, mut p99, mut ttc } = acc;
+            g.messages_per_order = messages as f64 / g.submitted.max(1) as f64;
+            g.seed_latency_p50 = p50.clone();
+            g.seed_ttc_p99 = ttc.clone();
+            g.latency_p50 = median(&mut p50);
+            g.latency_p90 = median(&mut p90);
+            g.latency_p99 = median(&mut p99);
+            g.ttc_p99 = median(&mut ttc);
+            let share = g.completed as f64 / g.submitted.max(1) as f64;
+            let key = (scenario, protocol);
+            s.by_intensity.entry(key.clone()).or_default().push((f64::from_bits(bits), share, g.latency_p99));
+            if f64::from_bits(bits) == s.base {
+                s.groups.insert(key, g);
+            }
+        }
+        for points in s.by_intensity.values_mut() {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        s
+    }
+}
+
+impl Summary {
+    pub fn of(records: &[Record]) -> Summary {
+        let mut b = SummaryBuilder::default();
+        for r in records {
+            b.add(r);
+        }
+        b.finish()
+    }
 }

@@ -10,6 +10,7 @@
 //! - [`cli`] — the command line, one module per subcommand, over any registry.
 //! - [`testing`] — the library API for a team's own `#[test]`s.
 
+pub mod bounds;
 pub mod cli;
 pub mod outcome;
 pub mod output;

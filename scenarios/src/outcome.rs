@@ -10,6 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {
     pub scenario: String,
+    /// How a command line names the scenario, when not by `scenario` (a file's path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The hash of the scenario file's text: records of different texts do not mix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_hash: Option<String>,
+    /// The faultline version that ran it.
+    #[serde(default)]
+    pub version: String,
     pub protocol: String,
     /// The known bug switched on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +171,9 @@ impl RunOutcome {
             intensity: None,
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
+            source: None,
+            scenario_hash: None,
+            version: env!("CARGO_PKG_VERSION").to_string(),
             violations: r.violations.clone(),
             coverage: r.coverage.clone(),
             verdict,
@@ -185,6 +197,9 @@ impl RunOutcome {
             intensity: None,
             seed,
             trace_hash: String::new(),
+            source: None,
+            scenario_hash: None,
+            version: env!("CARGO_PKG_VERSION").to_string(),
             violations: vec![violation],
             coverage: BTreeSet::new(),
             verdict: Verdict::Fail,

@@ -13,6 +13,9 @@ pub enum OutputError {
     /// The target is not something faultline replaces: bad input.
     #[error("will not write {path}: {why}")]
     Refused { path: String, why: &'static str },
+    /// What is already in a file to resume does not belong with this run.
+    #[error("cannot resume {path}: line {number}: {why}")]
+    Resume { path: String, number: usize, why: String },
     /// The write itself failed (a full disk, a closed pipe): not bad input.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -97,6 +100,117 @@ impl Write for Output {
     }
 }
 
+/// A file of JSON lines that is whole at every moment, for outputs a run
+/// appends to as it goes (`run --json`, a sweep's runs.jsonl): it replaces its
+/// target when created (the same way [`Output`] does, but at once) and then
+/// grows line by line, so a run killed at any point leaves its complete lines
+/// behind, and [`Journal::resume`] carries on from them.
+pub struct Journal {
+    sink: JournalSink,
+    path: PathBuf,
+}
+
+enum JournalSink {
+    Stdout(io::Stdout),
+    File(BufWriter<std::fs::File>),
+}
+
+impl Journal {
+    /// Starts `path` afresh (`-`: standard output).
+    pub fn create(path: &Path) -> Result<Journal, OutputError> {
+        if path == Path::new("-") {
+            return Ok(Journal { sink: JournalSink::Stdout(io::stdout()), path: path.into() });
+        }
+        let out = Output::create(path)?;
+        let Sink::File(buffered) = out.sink else { unreachable!("a path is a file") };
+        let failed = |source| OutputError::Write { path: path.display().to_string(), source };
+        let tmp = buffered.into_inner().map_err(|e| failed(e.into_error()))?;
+        let file = tmp.persist(path).map_err(|e| failed(e.error))?;
+        Ok(Journal { sink: JournalSink::File(BufWriter::new(file)), path: path.into() })
+    }
+
+    /// Opens `path` to carry on appending to it: hands each complete line to
+    /// `each` (streamed, never all in memory), drops a last line cut off
+    /// mid-write, and positions at the end. A path that is not a regular file
+    /// (a symlink included) is refused, and so is a line `each` rejects.
+    pub fn resume(
+        path: &Path,
+        mut each: impl FnMut(&str) -> Result<(), String>,
+    ) -> Result<Journal, OutputError> {
+        use std::io::{BufRead, Read, Seek};
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let shown = path.display().to_string();
+        let refuse = |why| OutputError::Refused { path: shown.clone(), why };
+        if path == Path::new("-") {
+            return Err(refuse("standard output cannot be resumed"));
+        }
+        let failed = |source| OutputError::Write { path: shown.clone(), source };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => refuse("it is a symbolic link"),
+                _ if e.kind() == io::ErrorKind::NotFound => refuse("there is nothing to resume"),
+                _ => failed(e),
+            })?;
+        let meta = file.metadata().map_err(failed)?;
+        if !meta.is_file() {
+            return Err(refuse("it is not a regular file"));
+        }
+        // The complete lines end at the last newline: found from the end.
+        let (mut end, mut whole, mut chunk) = (meta.len(), 0, vec![0u8; 1 << 16]);
+        while end > 0 {
+            let start = end.saturating_sub(chunk.len() as u64);
+            let piece = &mut chunk[..(end - start) as usize];
+            file.read_exact_at(piece, start).map_err(failed)?;
+            if let Some(i) = piece.iter().rposition(|b| *b == b'\n') {
+                whole = start + i as u64 + 1;
+                break;
+            }
+            end = start;
+        }
+        let mut lines = io::BufReader::new((&file).take(whole));
+        let mut line = String::new();
+        for number in 1.. {
+            line.clear();
+            if lines.read_line(&mut line).map_err(failed)? == 0 {
+                break;
+            }
+            each(line.trim_end()).map_err(|why| OutputError::Resume { path: shown.clone(), number, why })?;
+        }
+        file.set_len(whole).map_err(failed)?;
+        file.seek(io::SeekFrom::End(0)).map_err(failed)?;
+        Ok(Journal { sink: JournalSink::File(BufWriter::new(file)), path: path.into() })
+    }
+
+    /// Appends one line.
+    pub fn line(&mut self, line: &str) -> Result<(), OutputError> {
+        let written = match &mut self.sink {
+            JournalSink::Stdout(out) => writeln!(out, "{line}"),
+            JournalSink::File(f) => writeln!(f, "{line}"),
+        };
+        written.map_err(|e| self.failed(e))
+    }
+
+    /// Flushes and syncs what was written.
+    pub fn finish(self) -> Result<(), OutputError> {
+        let failed = |source| OutputError::Write { path: self.path.display().to_string(), source };
+        match self.sink {
+            JournalSink::Stdout(mut out) => out.flush().map_err(failed),
+            JournalSink::File(f) => {
+                let file = f.into_inner().map_err(|e| failed(e.into_error()))?;
+                file.sync_all().map_err(failed)
+            }
+        }
+    }
+
+    fn failed(&self, source: io::Error) -> OutputError {
+        OutputError::Write { path: self.path.display().to_string(), source }
+    }
+}
+
 /// Writes `bytes` to `path` whole, through [`Output`].
 pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let mut out = Output::create(path)?;
@@ -146,6 +260,37 @@ mod tests {
         assert!(err.to_string().contains("not a regular file"), "{err}");
         let err = write_whole(dir.path(), b"x").unwrap_err();
         assert!(matches!(err, OutputError::Refused { .. }), "a directory: {err}");
+    }
+
+    #[test]
+    fn a_journal_resumes_from_its_complete_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut j = Journal::create(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "replaced at once");
+        j.line("{\"a\":1}").unwrap();
+        j.finish().unwrap();
+        // A write cut off mid-line, as a kill leaves it.
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":").unwrap();
+        let mut seen = Vec::new();
+        let mut j = Journal::resume(&path, |l| {
+            seen.push(l.to_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["{\"a\":1}"], "the torn line is dropped");
+        j.line("{\"a\":2}").unwrap();
+        j.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let ok = |_: &str| Ok(());
+        assert!(matches!(Journal::resume(&link, ok), Err(OutputError::Refused { .. })));
+        assert!(matches!(Journal::resume(&dir.path().join("none"), ok), Err(OutputError::Refused { .. })));
+        let err = Journal::resume(&path, |_| Err("another scenario".into())).err().unwrap();
+        assert_eq!(err.to_string(), format!("cannot resume {}: line 1: another scenario", path.display()));
+        assert!(matches!(Journal::create(&link), Err(OutputError::Refused { .. })));
     }
 
     #[test]

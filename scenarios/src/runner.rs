@@ -9,7 +9,7 @@ use faultline_protocols::protocol::LookupError;
 use faultline_protocols::run::{self, RunResult, RunSpec};
 use faultline_protocols::{ProtocolRef, Registry};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 /// What runs: a protocol, maybe with one known bug switched on.
@@ -91,6 +91,10 @@ pub fn run_seed(
         }
     };
     outcome.mutant = mutant.map(str::to_string);
+    if let Some(origin) = &scenario.origin {
+        outcome.source = (origin.arg != scenario.name).then(|| origin.arg.clone());
+        outcome.scenario_hash = Some(origin.hash.clone());
+    }
     outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
     (outcome, result)
 }
@@ -119,18 +123,39 @@ pub fn for_each_seed(
     variant: impl Into<Variant>,
     seeds: std::ops::Range<u64>,
     jobs: usize,
+    each: impl FnMut(RunOutcome),
+) {
+    for_each_new_seed(scenario, variant, seeds, jobs, |_| false, each)
+}
+
+/// As [`for_each_seed`], leaving out the seeds `done` says are done (a resumed
+/// run's). After [`stop`], no new seed starts; the ones running finish and are
+/// handed over.
+pub fn for_each_new_seed(
+    scenario: &Scenario,
+    variant: impl Into<Variant>,
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+    done: impl Fn(u64) -> bool + Sync,
     mut each: impl FnMut(RunOutcome),
 ) {
     let variant = variant.into();
     let next = AtomicU64::new(seeds.start);
     let (tx, rx) = mpsc::channel();
+    let done = &done;
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             let (tx, next) = (tx.clone(), &next);
             s.spawn(move || loop {
+                if stopped() {
+                    break;
+                }
                 let seed = next.fetch_add(1, Ordering::Relaxed);
                 if seed >= seeds.end {
                     break;
+                }
+                if done(seed) {
+                    continue;
                 }
                 let (outcome, _) = run_seed(scenario, variant, seed, false);
                 if tx.send(outcome).is_err() {
@@ -143,12 +168,33 @@ pub fn for_each_seed(
         let mut want = seeds.start;
         for outcome in rx {
             waiting.insert(outcome.seed, outcome);
-            while let Some(o) = waiting.remove(&want) {
+            loop {
+                while want < seeds.end && done(want) {
+                    want += 1;
+                }
+                let Some(o) = waiting.remove(&want) else { break };
                 each(o);
                 want += 1;
             }
         }
+        // Only a stop leaves gaps: what finished after one is still handed over.
+        for (_, o) in waiting {
+            each(o);
+        }
     });
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks every run in progress to start no new seed (an interrupt). Safe to
+/// call from a signal handler: it only stores to an atomic.
+pub fn stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`stop`] was called.
+pub fn stopped() -> bool {
+    STOP.load(Ordering::SeqCst)
 }
 
 /// Where two runs of the same seed parted: the index of the first event that

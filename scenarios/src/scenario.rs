@@ -11,7 +11,6 @@ use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{Fault, FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// A parsed, validated scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,6 +68,27 @@ pub struct Scenario {
     /// the scenario no longer exercises what it is for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub require: BTreeMap<String, Vec<Coverage>>,
+    /// Where it was loaded from; not part of the file.
+    #[serde(skip)]
+    pub origin: Option<Origin>,
+}
+
+/// Where a loaded scenario came from, carried into every record of its runs
+/// so a printed command can name it and a report can show its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// How a command line names it: the catalogue name, or the file's path.
+    pub arg: String,
+    /// The text it was parsed from, and that text's hash.
+    pub text: std::sync::Arc<str>,
+    pub hash: String,
+}
+
+impl Origin {
+    fn new(arg: &str, text: &str) -> Origin {
+        let hash = faultline_reports::record::content_hash(text.as_bytes());
+        Origin { arg: arg.to_string(), text: text.into(), hash }
+    }
 }
 
 /// A known, explained failure. A violation is *expected* only when this run
@@ -113,46 +133,80 @@ pub const CATALOG: [(&str, &str); 11] = [
     ("everything", include_str!("../catalog/everything.toml")),
 ];
 
-/// The text of a catalogue scenario, by name; `None` for any other name.
-pub fn catalogue_text(name: &str) -> Option<&'static str> {
-    CATALOG.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
-}
+/// The largest scenario file read: a shrunk counterexample of a flash sale is
+/// well under this; anything larger is not a scenario.
+pub const MAX_FILE: u64 = 4 << 20;
 
-impl Scenario {
-    /// A catalogue name, or a path to a scenario file.
-    /// The text of a catalogue name or a scenario file, as `load` reads it.
-    pub fn text(arg: &str) -> Option<String> {
-        match CATALOG.iter().find(|(n, _)| *n == arg) {
-            Some((_, text)) => Some(text.to_string()),
-            None => std::fs::read_to_string(arg).ok(),
-        }
-    }
-
-    /// Validated against the protocols of `registry` (their names, their nodes).
-    pub fn load(arg: &str, registry: &Registry) -> Result<Scenario, String> {
-        if let Some((name, text)) = CATALOG.iter().find(|(n, _)| *n == arg) {
-            return Scenario::parse(text, &format!("catalog/{name}.toml"), registry);
-        }
-        let path = Path::new(arg);
-        if !path.exists() {
+/// The text of the scenario file `arg`, refusing what is not a small regular file.
+fn read_file(arg: &str) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without blocking (a FIFO would wait for a writer), then checked
+    // by the handle itself, so what is checked is what is read.
+    let file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(arg) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let names: Vec<_> = CATALOG.iter().map(|(n, _)| *n).collect();
             return Err(format!(
                 "no scenario {arg:?}: not a file, and not in the catalogue ({})",
                 names.join(", ")
             ));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{arg}: {e}"))?;
-        Scenario::parse(&text, arg, registry)
+        Err(e) => return Err(format!("{arg}: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| format!("{arg}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{arg}: not a regular file (a directory, FIFO or device is not a scenario)"));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(format!("{arg}: {} bytes; a scenario file is at most {MAX_FILE}", meta.len()));
+    }
+    let mut bytes = Vec::new();
+    // The file may grow after the check: read no more than allowed.
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| format!("{arg}: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(format!("{arg}: larger than {MAX_FILE} bytes; not a scenario file"));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("{arg}: not UTF-8 text: {e}"))
+}
+
+/// The text of a catalogue scenario, by name; `None` for any other name.
+pub fn catalogue_text(name: &str) -> Option<&'static str> {
+    CATALOG.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
+impl Scenario {
+    /// A catalogue name, or a path to a scenario file, validated against the
+    /// protocols of `registry` (their names, their nodes). A file must be a
+    /// regular file of at most [`MAX_FILE`] bytes: a FIFO, a device or a
+    /// directory is refused before anything is read.
+    pub fn load(arg: &str, registry: &Registry) -> Result<Scenario, String> {
+        if let Some((name, text)) = CATALOG.iter().find(|(n, _)| *n == arg) {
+            let s = Scenario::parse(text, &format!("catalog/{name}.toml"), registry)?;
+            return Ok(Scenario { origin: Some(Origin::new(arg, text)), ..s });
+        }
+        let text = read_file(arg)?;
+        let s = Scenario::parse(&text, arg, registry)?;
+        Ok(Scenario { origin: Some(Origin::new(arg, &text)), ..s })
     }
 
     /// Parses and validates against the protocols of `registry`; `origin`
     /// names the file in errors.
     pub fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
+        let s: Scenario = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
         let at = |field: &str, msg: String| {
-            let line = line_of(text, field).map(|l| format!(", line {l}")).unwrap_or_default();
+            // The line of the field's last named part (`plan.3` → the first `[[plan]]`).
+            let key = field
+                .split('.')
+                .rev()
+                .map(|p| p.split(' ').next().unwrap_or(p))
+                .find(|p| p.chars().next().is_some_and(|c| !c.is_ascii_digit()));
+            let line = key.and_then(|k| line_of(text, k)).map(|l| format!(", line {l}")).unwrap_or_default();
             format!("{origin}{line}: {field}: {msg}")
         };
+        let doc: toml::Value = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+        crate::bounds::pairs(&doc).map_err(|b| at(&b.field, b.rule))?;
+        crate::bounds::check(&s).map_err(|b| at(&b.field, b.rule))?;
         // Names and descriptions reach terminals, file names and reports.
         let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if s.name.is_empty() || s.name.len() > 64 || !s.name.chars().all(name_ok) || s.name.starts_with('.') {
@@ -168,39 +222,6 @@ impl Scenario {
         s.workload.validate().map_err(|e| at("workload", e))?;
         if let Some(w) = &s.explicit_workload {
             w.validate().map_err(|e| at("explicit_workload", e))?;
-        }
-        for (field, (lo, hi)) in [
-            ("latency_ms", s.latency_ms),
-            ("faults.spike_latency_ms", s.faults.spike_latency_ms),
-            ("faults.spike_ms", s.faults.spike_ms),
-            ("faults.partition_ms", s.faults.partition_ms),
-            ("faults.link_cut_ms", s.faults.link_cut_ms),
-            ("faults.restart_after_ms", s.faults.restart_after_ms),
-            ("faults.pause_ms", s.faults.pause_ms),
-            ("faults.disk_latency_ms", s.faults.disk_latency_ms),
-            ("faults.disk_spike_latency_ms", s.faults.disk_spike_latency_ms),
-            ("faults.disk_spike_ms", s.faults.disk_spike_ms),
-            ("gateway.callback_delay_ms", s.gateway.callback_delay_ms),
-        ] {
-            if lo > hi {
-                return Err(at(field.rsplit('.').next().unwrap(), format!("[{lo}, {hi}] is not a range")));
-            }
-        }
-        let rates = [
-            ("loss_rate", s.faults.loss_rate),
-            ("duplicate_rate", s.faults.duplicate_rate),
-            ("fsync_fail_rate", s.faults.fsync_fail_rate),
-            ("torn_write_rate", s.faults.torn_write_rate),
-            ("callback_loss_rate", s.gateway.callback_loss_rate),
-            ("callback_dup_rate", s.gateway.callback_dup_rate),
-        ];
-        for (field, rate) in rates {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(at(field, format!("{rate} is not a probability")));
-            }
-        }
-        if !(0.0..0.9).contains(&s.clock_skew) {
-            return Err(at("clock_skew", format!("{} is not a drift bound in [0, 0.9)", s.clock_skew)));
         }
         for point in s.crash_points.keys() {
             let points = registry.crash_points();
@@ -354,6 +375,20 @@ impl Scenario {
     }
 }
 
+/// A TOML error on one line: file, line, column, the key there, the message.
+fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> String {
+    let message = e.message().lines().next().unwrap_or("").trim();
+    let Some(span) = e.span() else { return format!("{origin}: {message}") };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let here = text.lines().nth(line - 1).unwrap_or("");
+    let key = here.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let key =
+        key.map(|k| format!("{}: ", k.chars().filter(|c| !c.is_control()).take(64).collect::<String>()));
+    format!("{origin}, line {line}, column {column}: {}{message}", key.unwrap_or_default())
+}
+
 /// The first line on which `field` is assigned or opens a table.
 fn line_of(text: &str, field: &str) -> Option<usize> {
     text.lines()
@@ -404,27 +439,27 @@ mod tests {
         assert!(err.starts_with("bad.toml"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("settle_ms"), "{err}");
-        let err = Scenario::parse("name = \"x\"\nsettle_ms = 1\nsettle_msx = 2\n", "f.toml", &builtin())
+        let err = Scenario::parse("name = \"x\"\nsettle_ms = 9000\nsettle_msx = 2\n", "f.toml", &builtin())
             .unwrap_err();
         assert!(err.contains("line 3") && err.contains("settle_msx"), "{err}");
     }
 
     #[test]
     fn a_semantic_error_names_file_line_and_field() {
-        let text = "name = \"x\"\nsettle_ms = 1\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
+        let text = "name = \"x\"\nsettle_ms = 9000\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
         let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("f.toml, line 5: targets: unknown node \"nope\""), "{err}");
-        let text = "name = \"x\"\nsettle_ms = 1\n[faults]\nloss_rate = 2.0\n";
+        let text = "name = \"x\"\nsettle_ms = 9000\n[faults]\nloss_rate = 2.0\n";
         let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
-        assert!(err.contains("line 4: loss_rate"), "{err}");
-        let text = "name = \"x\"\nsettle_ms = 1\n[[plan]]\nat_ms = 1\nkind = \"crash\"\nnode = \"zz\"\nrestart_after_ms = 5\n";
+        assert!(err.contains("line 4: faults.loss_rate: 2.0 is not a probability"), "{err}");
+        let text = "name = \"x\"\nsettle_ms = 9000\nfault_window_ms = 10\n[[plan]]\nat_ms = 1\nkind = \"crash\"\nnode = \"zz\"\nrestart_after_ms = 5\n";
         let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
-        assert!(err.contains("line 3: plan") && err.contains("\"zz\""), "{err}");
+        assert!(err.contains("line 4: plan") && err.contains("\"zz\""), "{err}");
     }
 
     #[test]
     fn expectations_name_real_protocols_and_invariants_and_say_why() {
-        let base = "name = \"x\"\nsettle_ms = 1\n";
+        let base = "name = \"x\"\nsettle_ms = 9000\n";
         let causes = "causes = [\"failover-lost-writes\"]\n";
         let ok = format!("{base}[expect.saga]\n{causes}violations = [\"agreement\"]\nwhy = \"because\"\n");
         let s = Scenario::parse(&ok, "f.toml", &builtin()).unwrap();
@@ -456,7 +491,7 @@ mod tests {
 
     #[test]
     fn required_coverage_names_real_facts_and_protocols() {
-        let base = "name = \"x\"\nsettle_ms = 1\n";
+        let base = "name = \"x\"\nsettle_ms = 9000\n";
         let ok = format!("{base}[require]\nall = [\"node-restarted\"]\nsaga = [\"callback-lost\"]\n");
         let s = Scenario::parse(&ok, "f.toml", &builtin()).unwrap();
         assert_eq!(s.required(&Saga), [Coverage::NodeRestarted, Coverage::CallbackLost]);
@@ -473,18 +508,18 @@ mod tests {
     #[test]
     fn names_and_descriptions_are_safe_to_print() {
         for bad in ["\"a\\u001b[31mred\"", "\"tick`tock\"", "\"../up\"", "\"\"", "\".hidden\""] {
-            let text = format!("name = {bad}\nsettle_ms = 1\n");
+            let text = format!("name = {bad}\nsettle_ms = 9000\n");
             let err = Scenario::parse(&text, "f.toml", &builtin()).unwrap_err();
             assert!(err.contains("line 1: name"), "{bad}: {err}");
         }
-        let text = "name = \"ok\"\ndescription = \"two\\nlines\"\nsettle_ms = 1\n";
+        let text = "name = \"ok\"\ndescription = \"two\\nlines\"\nsettle_ms = 9000\n";
         let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("line 2: description"), "{err}");
     }
 
     #[test]
     fn replication_can_differ_per_store() {
-        let base = "name = \"x\"\nsettle_ms = 1\n[replication]\nmode = \"async\"\n";
+        let base = "name = \"x\"\nsettle_ms = 9000\n[replication]\nmode = \"async\"\n";
         let s = Scenario::parse(
             &format!("{base}[replication.stores]\npayment-db = \"semi-sync\"\n"),
             "f",

@@ -260,6 +260,8 @@ impl Shrinker {
         s.plan = Some(self.spec.plan.events.clone());
         s.faults = FaultModel::default();
         s.seed = Some(seed);
+        // A new scenario: it has no file yet, and the original's text is not its text.
+        s.origin = None;
         // One seed of one failure: what the full scenario must cover, it need not.
         s.require.clear();
         // With no window left, no crash point fired: they played no part.

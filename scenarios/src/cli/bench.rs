@@ -42,7 +42,7 @@ pub enum Bench {
 pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     let Bench::Detect { starts, budget, jobs, on, json } = what;
     let on = on.as_deref();
-    let jobs = super::jobs(jobs);
+    let jobs = super::jobs(jobs)?;
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
     let head =
         ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms", "shrunk"];

@@ -2,9 +2,11 @@
 //! with its protocols added to the registry, and the shipped binary's `main`
 //! is the same call with the built-ins. One module per subcommand.
 //! Exit codes: 0 no unexpected violation, 1 some invariant violated (or a
-//! required coverage fact missing), 2 bad input, 3 an output could not be written.
+//! required coverage fact missing), 2 bad input, 3 an output could not be
+//! written, 130 interrupted (SIGINT or SIGTERM) after a clean stop.
 
 mod bench;
+mod interrupt;
 mod list;
 mod replay;
 mod report;
@@ -29,6 +31,18 @@ pub fn main(registry: Registry) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    interrupt::install();
+    // A print to a standard output that cannot take it (a full disk) is an
+    // output error with its exit code, not a crash with a backtrace.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or_default();
+        if message.starts_with("failed printing to stdout") {
+            eprintln!("error: cannot write standard output: {message}");
+            std::process::exit(3);
+        }
+        default_hook(info)
+    }));
     let cli = Cli::parse();
     let ctx = Ctx { registry, program: program_name() };
     let result = match cli.cmd {
@@ -43,6 +57,10 @@ pub fn main(registry: Registry) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(BadInput(e)) if e.is::<interrupt::Interrupted>() => {
+            eprintln!("\n{e}");
+            ExitCode::from(interrupt::EXIT)
+        }
         Err(BadInput(e)) => {
             eprintln!("error: {e:#}");
             // A write that failed is not the user's input at fault.
@@ -89,9 +107,33 @@ pub(crate) fn at_intensity(s: Scenario, intensity: f64) -> Result<Scenario, BadI
     Ok(if intensity == 1.0 { s } else { s.scaled(intensity) })
 }
 
-/// Worker threads: the flag, or every core.
-pub(crate) fn jobs(flag: Option<usize>) -> usize {
-    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// The most worker threads `--jobs` may ask for.
+pub(crate) const MAX_JOBS: usize = 1024;
+
+/// Worker threads: the flag (1 to [`MAX_JOBS`]), or every core.
+pub(crate) fn jobs(flag: Option<usize>) -> Result<usize, BadInput> {
+    match flag {
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        Some(n @ 1..=MAX_JOBS) => Ok(n),
+        Some(n) => Err(anyhow!("--jobs {n}: from 1 to {MAX_JOBS}").into()),
+    }
+}
+
+/// The most seeds one command runs (`--seeds`).
+pub(crate) const MAX_SEEDS: u64 = 100_000_000;
+
+/// `count` seeds from `first`: at most [`MAX_SEEDS`], and not past the last seed.
+pub(crate) fn seed_range(first: u64, count: u64) -> Result<std::ops::Range<u64>, BadInput> {
+    if count > MAX_SEEDS {
+        return Err(anyhow!("--seeds {count}: at most {MAX_SEEDS}").into());
+    }
+    match first.checked_add(count) {
+        Some(end) => Ok(first..end),
+        None => {
+            Err(anyhow!("--first-seed {first} with --seeds {count} goes past the last seed ({})", u64::MAX)
+                .into())
+        }
+    }
 }
 
 #[derive(Parser)]

@@ -26,7 +26,8 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let (scenario, variant) = run.load(ctx)?;
     let seed = run.seed;
     let protocol = variant.protocol;
-    let (outcome, result) = runner::run_seed(&scenario, variant, seed, true);
+    let (mut outcome, result) = runner::run_seed(&scenario, variant, seed, true);
+    outcome.intensity = (run.how.intensity != 1.0).then_some(run.how.intensity);
     let result = match result {
         Ok(r) => r,
         Err(panic) => {

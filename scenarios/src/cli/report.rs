@@ -1,49 +1,135 @@
 //! `faultline report`: the report rebuilt from existing JSON lines — files or
-//! sweep directories, merged.
+//! sweep directories, merged. Lines are untrusted data: streamed, bounded,
+//! never opened as paths; duplicates are dropped, and runs of different
+//! faultline versions or scenario texts are not mixed unless asked for.
 
 use super::sweep::provenance;
 use super::{BadInput, Ctx};
-use crate::scenario::catalogue_text;
-use anyhow::{anyhow, Context};
-use std::path::PathBuf;
+use anyhow::anyhow;
+use faultline_reports::record::{self, content_hash, Line, ScenarioText};
+use faultline_reports::summary::SummaryBuilder;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Files of JSON lines (`run --json`), or sweep directories (their runs.jsonl).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     #[arg(long)]
     pub out: PathBuf,
+    /// Merge runs of different faultline versions or scenario texts anyway.
+    #[arg(long)]
+    pub allow_mixed: bool,
+}
+
+/// What the inputs held, as it streams in.
+#[derive(Default)]
+struct Merged {
+    summary: SummaryBuilder,
+    /// Run key → trace hash, to drop duplicates and catch disagreeing ones.
+    seen: BTreeMap<String, String>,
+    duplicates: usize,
+    versions: BTreeSet<String>,
+    /// Scenario name → the hashes of the texts its runs ran.
+    hashes: BTreeMap<String, BTreeSet<String>>,
+    texts: BTreeSet<ScenarioText>,
+}
+
+impl Merged {
+    fn take(&mut self, line: Line, allow_mixed: bool) -> Result<(), String> {
+        let r = match line {
+            Line::Text(t) => {
+                if content_hash(t.text.as_bytes()) != t.hash {
+                    return Err(format!("the text of scenario {:?} does not match its hash", t.name));
+                }
+                self.texts.insert(t);
+                return Ok(());
+            }
+            Line::Run(r) => r,
+        };
+        let version = r.version.clone().unwrap_or_else(|| "unknown".into());
+        if self.versions.insert(version) && self.versions.len() > 1 && !allow_mixed {
+            let v: Vec<_> = self.versions.iter().map(String::as_str).collect();
+            return Err(format!("runs of faultline {} mixed (--allow-mixed merges them)", v.join(" and ")));
+        }
+        let hashes = self.hashes.entry(r.scenario.clone()).or_default();
+        if hashes.insert(r.scenario_hash.clone().unwrap_or_default()) && hashes.len() > 1 && !allow_mixed {
+            return Err(format!(
+                "runs of different texts of scenario {:?} mixed (--allow-mixed merges them)",
+                r.scenario
+            ));
+        }
+        match self.seen.get(&r.key()) {
+            Some(hash) if *hash == r.trace_hash => {
+                self.duplicates += 1;
+                return Ok(());
+            }
+            Some(hash) => {
+                return Err(format!(
+                    "{} / {} seed {} was run twice with different trace hashes ({hash}, {}): \
+                     not one deterministic run",
+                    r.scenario, r.protocol, r.seed, r.trace_hash
+                ))
+            }
+            None => {}
+        }
+        self.seen.insert(r.key(), r.trace_hash.clone());
+        self.summary.add(&r);
+        Ok(())
+    }
 }
 
 pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
-    let (inputs, out) = (a.inputs.as_slice(), a.out.as_path());
-    let mut records = Vec::new();
-    for input in inputs {
+    let mut merged = Merged::default();
+    for input in &a.inputs {
         let file = if input.is_dir() { input.join("runs.jsonl") } else { input.clone() };
-        let text =
-            std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        records.extend(
-            faultline_reports::record::parse(&text, &file.display().to_string()).map_err(|e| anyhow!(e))?,
-        );
+        let reader = open(&file)?;
+        let origin = file.display().to_string();
+        record::read(reader, &origin, |line| merged.take(line, a.allow_mixed)).map_err(|e| anyhow!(e))?;
     }
-    // Records come from anywhere: a scenario named in one is data, never a
-    // path to open. Only the compiled-in catalogue's texts are embedded.
-    let mut texts: Vec<(String, String)> = Vec::new();
-    for r in &records {
-        if let Some(text) =
-            catalogue_text(&r.scenario).filter(|_| !texts.iter().any(|(n, _)| *n == r.scenario))
-        {
-            texts.push((r.scenario.clone(), text.to_string()));
-        }
+    let runs = merged.seen.len();
+    if runs == 0 {
+        return Err(anyhow!("no runs in the {} inputs", a.inputs.len()).into());
     }
-    let report = faultline_reports::build(&records, &provenance(texts));
-    crate::output::write_report(&report, out)?;
+    // Only the texts of scenarios whose runs are in the report, as they ran.
+    let texts = merged
+        .texts
+        .iter()
+        .filter(|t| merged.hashes.get(&t.name).is_some_and(|h| h.contains(&t.hash)))
+        .map(|t| (t.name.clone(), t.text.clone()))
+        .collect();
+    let report = faultline_reports::build_from(&merged.summary.finish(), &provenance(texts));
+    crate::output::write_report(&report, &a.out)?;
+    let dropped = match merged.duplicates {
+        0 => String::new(),
+        n => format!(" ({n} duplicate lines dropped)"),
+    };
     println!(
-        "{} runs; wrote {} ({} KB) and {}",
-        records.len(),
-        out.join("report.html").display(),
+        "{runs} runs{dropped}; wrote {} ({} KB) and {}",
+        a.out.join("report.html").display(),
         report.html.len() / 1024,
-        out.join("report.md").display()
+        a.out.join("report.md").display()
     );
     Ok(())
+}
+
+/// A file of lines to read: a regular file, checked by the handle that reads it
+/// (a FIFO or a device is refused before anything is read).
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, BadInput> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(anyhow!(
+            "{}: not a regular file (a FIFO or device is not a file of runs)",
+            path.display()
+        )
+        .into());
+    }
+    Ok(std::io::BufReader::new(file))
 }

@@ -2,15 +2,16 @@
 //! summary, the failing seeds with the commands that replay and shrink them,
 //! and with several protocols a side-by-side table.
 
-use super::{compact, describe, flags, print_expectation, variant, BadInput, Ctx, How};
+use super::{compact, describe, flags, interrupt, print_expectation, variant, BadInput, Ctx, How};
 use crate::outcome::{RunOutcome, Summary, SummaryBuilder, Verdict};
-use crate::output::Output;
+use crate::output::Journal;
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
 use anyhow::anyhow;
 use faultline_protocols::check::Coverage;
 use faultline_protocols::ProtocolRef;
-use std::io::Write;
+use faultline_reports::render::shell_word;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -29,9 +30,14 @@ pub struct Args {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Write one JSON object per seed to this file.
+    /// Write one JSON object per seed to this file (`-`: standard output),
+    /// line by line as seeds finish, after one with the scenario's text.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Carry on an interrupted `--json` file: its complete lines stand, a line
+    /// cut off mid-write is redone, and only the missing seeds run.
+    #[arg(long, requires = "json")]
+    pub resume: bool,
     #[command(flatten)]
     pub how: How,
     /// Run every seed twice more, recording the traces, and report the first
@@ -48,6 +54,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         first_seed,
         jobs,
         json,
+        resume,
         how: How { mutant, swarm, intensity },
         check_determinism,
     } = a;
@@ -55,7 +62,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
     let scenario = super::at_intensity(scenario, intensity)?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
-    let seeds = first..first.saturating_add(seeds);
+    let seeds = super::seed_range(first, seeds)?;
     let mut variants: Vec<Variant> = match mutant {
         // A mutant runs in the protocols whose code it is in.
         Some(m) if protocols == "all" => {
@@ -68,23 +75,56 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             ps.into_iter().map(|p| variant(ctx, p, mutant)).collect::<Result<_, _>>()?
         }
     };
-    let jobs = super::jobs(jobs);
-    if jobs == 0 {
-        return Err(anyhow!("--jobs must be at least 1").into());
-    }
+    let jobs = super::jobs(jobs)?;
     println!("{}", describe(&scenario));
-    let mut file = json.as_deref().map(Output::create).transpose()?;
-    let mut write_err = None;
-    let mut table = Vec::new();
-    let mut failing = 0;
-    let mut uncovered = 0;
     for v in &mut variants {
         v.swarm = swarm;
     }
+    // A resumed file's runs count as if run now: they are this run's first part.
+    let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
+    let mut file = match json.as_deref() {
+        Some(path) if resume => Some(Journal::resume(path, |line| {
+            if line.starts_with("{\"scenario_text\"") {
+                return Ok(());
+            }
+            let o: RunOutcome = serde_json::from_str(line).map_err(|e| e.to_string())?;
+            if o.scenario != scenario.name
+                || o.scenario_hash != scenario.origin.as_ref().map(|o| o.hash.clone())
+            {
+                return Err(format!("a run of another scenario text ({})", o.scenario));
+            }
+            if o.intensity.unwrap_or(1.0) != intensity {
+                return Err(format!("a run at another --intensity ({})", o.intensity.unwrap_or(1.0)));
+            }
+            let of = |v: &Variant| {
+                o.protocol == v.protocol.name()
+                    && o.mutant.as_deref() == v.mutant.map(|m| m.name)
+                    && o.swarm.is_some() == (v.swarm && scenario.plan.is_none())
+                    && seeds.contains(&o.seed)
+            };
+            let i = variants.iter().position(of).ok_or("a run this command would not make")?;
+            if !tallies[i].done.insert(o.seed) {
+                return Err(format!("seed {} twice", o.seed));
+            }
+            tallies[i].add(o);
+            Ok(())
+        })?),
+        Some(path) => {
+            let mut journal = Journal::create(path)?;
+            if let Some(line) = super::sweep::text_line(&scenario) {
+                journal.line(&line)?;
+            }
+            Some(journal)
+        }
+        None => None,
+    };
+    let mut table = Vec::new();
+    let mut failing = 0;
+    let mut uncovered = 0;
     if swarm && scenario.plan.is_some() {
         println!("  (--swarm: the scenario's explicit plan has no model to draw from; it runs as written)");
     }
-    for &v in &variants {
+    for (&v, mut tally) in variants.iter().zip(tallies) {
         let protocol = v.protocol;
         println!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
         match v.mutant {
@@ -104,48 +144,86 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         let wall = std::time::Instant::now();
         // Streamed: the summary's numbers and the few outcomes shown are all
         // that stays in memory, however many seeds run.
-        let mut summary = SummaryBuilder::default();
-        let (mut shown_expected, mut shown_failing) = (Vec::new(), Vec::new());
-        runner::for_each_seed(&scenario, v, seeds.clone(), jobs, |mut o| {
-            o.intensity = (intensity != 1.0).then_some(intensity);
-            if let Some(f) = file.as_mut() {
-                let line = serde_json::to_string(&o).expect("outcome serializes");
-                if let Err(e) = writeln!(f, "{line}") {
-                    write_err.get_or_insert(e);
+        bar.inc(tally.done.len() as u64);
+        let mut write_err = None;
+        let done = std::mem::take(&mut tally.done);
+        runner::for_each_new_seed(
+            &scenario,
+            v,
+            seeds.clone(),
+            jobs,
+            |s| done.contains(&s),
+            |mut o| {
+                o.intensity = (intensity != 1.0).then_some(intensity);
+                if let Some(f) = file.as_mut() {
+                    let line = serde_json::to_string(&o).expect("outcome serializes");
+                    if let Err(e) = f.line(&line) {
+                        write_err.get_or_insert(e);
+                    }
                 }
-            }
-            summary.add(&o);
-            failing += usize::from(o.verdict == Verdict::Fail);
-            bar.set_message(format!("{failing} failing"));
-            bar.inc(1);
-            match o.verdict {
-                Verdict::Expected if shown_expected.len() < SHOWN_EXPECTED => shown_expected.push(o),
-                Verdict::Fail if shown_failing.len() < SHOWN_FAILING => shown_failing.push(o),
-                _ => {}
-            }
-        });
+                tally.add(o);
+                bar.set_message(format!("{} failing", tally.failures));
+                bar.inc(1);
+            },
+        );
+        if let Some(e) = write_err {
+            return Err(e.into());
+        }
         let wall = wall.elapsed();
         bar.finish_and_clear();
+        let Tally { summary, expected: shown_expected, failing: shown_failing, .. } = tally;
         let summary = summary.finish();
+        failing += summary.failing_seeds.len();
         print_summary(&summary, wall);
         uncovered += print_coverage(&summary, &scenario.required(protocol));
         print_expected(&shown_expected, summary.expected_seeds as usize);
         print_failures(ctx, (arg, intensity), v, &shown_failing, summary.failing_seeds.len());
-        if check_determinism {
+        if check_determinism && !runner::stopped() {
             failing += check_each_seed(ctx, (arg, intensity), &scenario, v, seeds.clone());
         }
         table.push((protocol, summary));
+        if runner::stopped() {
+            break;
+        }
     }
     if let Some(f) = file {
-        if let Some(e) = write_err {
-            return Err(f.failed(e).into());
-        }
         f.finish()?;
     }
+    interrupt::check(|| match &json {
+        Some(path) if path.as_os_str() != "-" => format!(
+            "the seeds that finished are in {}; carry on with the same command and --resume",
+            path.display()
+        ),
+        _ => "the summary above covers the seeds that finished".into(),
+    })?;
     if table.len() > 1 {
         print_comparison(&table);
     }
     Ok(failing == 0 && uncovered == 0)
+}
+
+/// One variant's seeds as they come in (resumed or run): the summary's
+/// numbers and the few outcomes shown — all that stays in memory.
+#[derive(Default)]
+struct Tally {
+    summary: SummaryBuilder,
+    expected: Vec<RunOutcome>,
+    failing: Vec<RunOutcome>,
+    failures: usize,
+    /// Seeds a resumed file already holds.
+    done: BTreeSet<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, o: RunOutcome) {
+        self.summary.add(&o);
+        self.failures += usize::from(o.verdict == Verdict::Fail);
+        match o.verdict {
+            Verdict::Expected if self.expected.len() < SHOWN_EXPECTED => self.expected.push(o),
+            Verdict::Fail if self.failing.len() < SHOWN_FAILING => self.failing.push(o),
+            _ => {}
+        }
+    }
 }
 
 /// The coverage facts the seeds showed, and those the scenario requires that
@@ -283,6 +361,7 @@ fn check_each_seed(
     for (seed, d) in parted.iter().take(5) {
         println!("  seed {seed}: the runs part at event {}", d.index);
         println!("    first:  {}\n    second: {}", show(&d.first), show(&d.second));
+        let arg = shell_word(arg);
         println!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v, intensity));
     }
     parted.len()
@@ -332,7 +411,7 @@ pub(super) fn print_failures(
         if let Some(model) = &o.swarm {
             println!("    swarm model: {}", compact(model));
         }
-        let program = &ctx.program;
+        let (program, arg) = (&ctx.program, shell_word(arg));
         let flags = flags(variant, intensity);
         println!("    replay: {program} replay {arg} {flags} --seed {}", o.seed);
         println!("    shrink: {program} shrink {arg} {flags} --seed {}", o.seed);

@@ -6,6 +6,7 @@ use crate::output;
 use crate::scenario::Scenario;
 use crate::{runner, shrink as shrinker};
 use anyhow::anyhow;
+use faultline_reports::render::shell_word;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -36,13 +37,14 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     };
     if !json {
-        println!("shrinking {arg} {} --seed {seed}", flags(variant, run.how.intensity));
+        println!("shrinking {} {} --seed {seed}", shell_word(arg), flags(variant, run.how.intensity));
     }
     let shrunk = shrinker::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
     let text = format!(
-        "# Written by `{program} shrink {arg} {} --seed {seed}`.\n# Reproduce: {program} run {} {} --seeds 1\n{}",
+        "# Written by `{program} shrink {} {} --seed {seed}`.\n# Reproduce: {program} run {} {} --seeds 1\n{}",
+        shell_word(arg),
         flags(variant, run.how.intensity),
-        out.display(),
+        shell_word(&out.display().to_string()),
         // The file is the scenario at the run's intensity already.
         flags(variant, 1.0),
         shrinker::to_toml(&shrunk.scenario).map_err(|e| anyhow!("cannot encode the counterexample: {e}"))?

@@ -4,15 +4,16 @@
 
 use super::replay::sequence_of;
 use super::run::parse_protocols;
-use super::{BadInput, Ctx};
-use crate::outcome::Verdict;
-use crate::output::{self, Output};
+use super::{interrupt, variant, BadInput, Ctx, MAX_INTENSITY};
+use crate::output::{self, Journal, OutputError};
 use crate::runner::{self, Variant};
 use crate::scenario::{Scenario, CATALOG};
 use crate::shrink;
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use faultline_protocols::check::Invariant;
-use std::io::Write;
+use faultline_reports::record::{self, parse_line, Line, Record, ScenarioText};
+use faultline_reports::summary::SummaryBuilder;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -23,86 +24,183 @@ pub struct Args {
     pub protocol: String,
     #[arg(long, default_value_t = 50)]
     pub seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// Fault intensities: each scenario's fault rates scaled by these factors.
+    /// Fault intensities: each scenario's fault rates scaled by these factors (0 to 100).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub intensity: Vec<f64>,
+    /// Switch on one known bug (see `list mutants`), in the protocols whose code has it.
+    #[arg(long)]
+    pub mutant: Option<String>,
+    /// Swarm testing: each seed draws its own fault model from the scenario's.
+    #[arg(long)]
+    pub swarm: bool,
     /// Where runs.jsonl, report.html, report.md and the charts go.
     #[arg(long)]
     pub out: PathBuf,
+    /// Carry on an interrupted sweep into the same --out: the runs in its
+    /// runs.jsonl stand (a line cut off mid-write is redone), the rest run.
+    #[arg(long)]
+    pub resume: bool,
     /// Shrink the first seed of every violation class and put its sequence
     /// diagram in the report.
     #[arg(long)]
     pub shrink: bool,
 }
 
+/// The key of each violation class's first run at intensity 1, for shrinking.
+type ClassKey = (String, String, Option<String>, String);
+
 pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
-    let Args { scenarios: names, protocol: protocols, seeds, jobs, intensity: intensities, out, shrink } = a;
-    let (names, protocols, out, intensities) =
-        (names.as_slice(), protocols.as_str(), out.as_path(), &intensities);
-    let names: Vec<String> =
-        if names.is_empty() { CATALOG.iter().map(|(n, _)| n.to_string()).collect() } else { names.to_vec() };
+    let names: Vec<String> = match a.scenarios.is_empty() {
+        true => CATALOG.iter().map(|(n, _)| n.to_string()).collect(),
+        false => a.scenarios.clone(),
+    };
     let scenarios: Vec<Scenario> = names
         .iter()
         .map(|n| Scenario::load(n, &ctx.registry).map_err(|e| anyhow!(e)))
         .collect::<Result<_, _>>()?;
-    let protocols = parse_protocols(ctx, protocols)?;
-    if let Some(bad) = intensities.iter().find(|i| !(i.is_finite() && **i >= 0.0)) {
-        return Err(anyhow!("--intensity {bad}: a factor is a non-negative number").into());
+    let variants: Vec<Variant> = match a.mutant.as_deref() {
+        Some(m) if a.protocol == "all" => {
+            let m = ctx.registry.mutant(m)?;
+            ctx.registry
+                .protocols_with(m)
+                .into_iter()
+                .map(|p| variant(ctx, p, Some(m.name)))
+                .collect::<Vec<_>>()
+        }
+        m => parse_protocols(ctx, &a.protocol)?.into_iter().map(|p| variant(ctx, p, m)).collect::<Vec<_>>(),
     }
-    let jobs = super::jobs(jobs).max(1);
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    .into_iter()
+    .map(|v| v.map(|v| Variant { swarm: a.swarm, ..v }))
+    .collect::<Result<_, _>>()?;
+    if let Some(bad) = a.intensity.iter().find(|i| !(0.0..=MAX_INTENSITY).contains(*i)) {
+        return Err(anyhow!("--intensity {bad}: each factor from 0 to {MAX_INTENSITY}").into());
+    }
+    let seeds = super::seed_range(a.first_seed, a.seeds)?;
+    let jobs = super::jobs(a.jobs)?;
+    let out = a.out.as_path();
+    std::fs::create_dir_all(out)
+        .map_err(|source| OutputError::Write { path: out.display().to_string(), source })?;
     let runs = out.join("runs.jsonl");
-    let mut file = Output::create(&runs)?;
-    let total = scenarios.len() as u64 * protocols.len() as u64 * intensities.len() as u64 * seeds;
+
+    let mut summary = SummaryBuilder::default();
+    let mut firsts: BTreeMap<ClassKey, Record> = BTreeMap::new();
+    let (mut failing, mut count) = (0usize, 0u64);
+    let mut take = |r: Record, summary: &mut SummaryBuilder| {
+        summary.add(&r);
+        failing += usize::from(r.verdict == "fail");
+        count += 1;
+        if r.intensity() == 1.0 && r.verdict != "pass" {
+            for v in &r.violations {
+                let key = (r.scenario.clone(), r.protocol.clone(), r.mutant.clone(), v.invariant.clone());
+                firsts.entry(key).or_insert_with(|| r.clone());
+            }
+        }
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    let mut done = BTreeSet::new();
+    let mut journal = match a.resume {
+        true => Journal::resume(&runs, |line| {
+            let r = match parse_line(line).map_err(|e| e.to_string())? {
+                Line::Text(_) => return Ok(()),
+                Line::Run(r) => *r,
+            };
+            if r.version.as_deref() != Some(version) {
+                return Err(format!(
+                    "a run by faultline {}, not {version}",
+                    r.version.as_deref().unwrap_or("?")
+                ));
+            }
+            let Some(s) = scenarios.iter().find(|s| s.name == r.scenario) else {
+                return Err(format!("a run of {}, which this sweep does not run", r.scenario));
+            };
+            if r.scenario_hash != s.origin.as_ref().map(|o| o.hash.clone()) {
+                return Err(format!("a run of another text of scenario {}", r.scenario));
+            }
+            if done.insert(r.key()) {
+                take(r, &mut summary);
+            }
+            Ok(())
+        })?,
+        false => Journal::create(&runs)?,
+    };
+    // The texts travel with the runs, so a report anywhere can show them.
+    for line in scenarios.iter().filter_map(text_line) {
+        journal.line(&line)?;
+    }
+
+    let total = scenarios.len() as u64 * variants.len() as u64 * a.intensity.len() as u64 * a.seeds;
     println!(
-        "sweep: {} scenarios × {} protocols × {} intensities × {seeds} seeds = {total} runs, {jobs} jobs",
+        "sweep: {} scenarios × {} protocols × {} intensities × {} seeds = {total} runs, {jobs} jobs{}",
         scenarios.len(),
-        protocols.len(),
-        intensities.len()
+        variants.len(),
+        a.intensity.len(),
+        a.seeds,
+        if done.is_empty() {
+            String::new()
+        } else {
+            format!("; {} already in {}", done.len(), runs.display())
+        }
     );
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {per_sec}, eta {eta} {msg}")
             .expect("template"),
     );
+    bar.inc(done.len() as u64);
     let wall = std::time::Instant::now();
-    let (mut failing, mut write_err) = (0, None);
-    let mut records = Vec::new();
-    for s in &scenarios {
-        for &factor in intensities {
+    let mut write_err = None;
+    'all: for s in &scenarios {
+        let scenario = (s.name.as_str(), s.origin.as_ref().map_or("", |o| o.hash.as_str()));
+        for &factor in &a.intensity {
             let scaled = s.scaled(factor);
-            for &p in &protocols {
-                bar.set_message(format!("{} / {} ×{factor}", s.name, p.name()));
-                runner::run_seeds(&scaled, p, 0..seeds, jobs, |o| {
-                    let mut o = o.clone();
+            for &v in &variants {
+                bar.set_message(format!("{} / {} ×{factor}", s.name, v.protocol.name()));
+                let mutant = v.mutant.map(|m| m.name);
+                let swarm = v.swarm && s.plan.is_none();
+                let key =
+                    |seed| record::key(version, scenario, v.protocol.name(), mutant, factor, swarm, seed);
+                let skip = |seed| done.contains(&key(seed));
+                runner::for_each_new_seed(&scaled, v, seeds.clone(), jobs, skip, |mut o| {
                     o.intensity = Some(factor);
                     let line = serde_json::to_string(&o).expect("outcome serializes");
-                    if let Err(e) = writeln!(file, "{line}") {
+                    if let Err(e) = journal.line(&line) {
                         write_err.get_or_insert(e);
                     }
-                    failing += usize::from(o.verdict == Verdict::Fail);
-                    records.push(line);
+                    match parse_line(&line) {
+                        Ok(Line::Run(r)) => take(*r, &mut summary),
+                        _ => unreachable!("a run's own line reads back"),
+                    }
                     bar.inc(1);
                 });
+                if let Some(e) = write_err.take() {
+                    return Err(e.into());
+                }
+                if runner::stopped() {
+                    break 'all;
+                }
             }
         }
     }
     bar.finish_and_clear();
-    if let Some(e) = write_err {
-        return Err(file.failed(e).into());
-    }
-    file.finish()?;
-    let records =
-        faultline_reports::record::parse(&records.join("\n"), "the sweep").map_err(|e| anyhow!(e))?;
-    // The files the user named on this command line, read again for the record.
-    let mut made = provenance(names.iter().filter_map(|n| Some((n.clone(), Scenario::text(n)?))).collect());
-    if shrink {
+    journal.finish()?;
+    interrupt::check(|| {
+        format!(
+            "{count} of {total} runs ({failing} failing) are in {}; carry on with the same command and --resume",
+            runs.display()
+        )
+    })?;
+    let texts = scenarios.iter().filter_map(|s| Some((s.name.clone(), s.origin.as_ref()?.text.to_string())));
+    let mut made = provenance(texts.collect());
+    if a.shrink {
         println!("shrinking the first seed of every violation class…");
-        made.counterexamples = counterexamples(ctx, &scenarios, &records);
+        made.counterexamples = counterexamples(ctx, &scenarios, firsts);
     }
-    let report = faultline_reports::build(&records, &made);
+    let report = faultline_reports::build_from(&summary.finish(), &made);
     output::write_report(&report, out)?;
     println!(
         "{total} runs in {:.1} s, {failing} failing; wrote {}, {} ({} KB), {}",
@@ -115,7 +213,13 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     Ok(failing == 0)
 }
 
-/// What made a report: the command line, the version, the scenario files.
+/// The line that carries `s`'s text in a file of runs, if it came from one.
+pub(super) fn text_line(s: &Scenario) -> Option<String> {
+    let o = s.origin.as_ref()?;
+    let text = ScenarioText { name: s.name.clone(), hash: o.hash.clone(), text: o.text.to_string() };
+    Some(serde_json::json!({ "scenario_text": text }).to_string())
+}
+
 /// What made a report: the command line, the version, and the text of each
 /// scenario in `texts` (name, text).
 pub(crate) fn provenance(texts: Vec<(String, String)>) -> faultline_reports::Provenance {
@@ -132,36 +236,31 @@ pub(crate) fn provenance(texts: Vec<(String, String)>) -> faultline_reports::Pro
 pub(super) fn counterexamples(
     ctx: &Ctx,
     scenarios: &[Scenario],
-    records: &[faultline_reports::Record],
-) -> std::collections::BTreeMap<(String, String, Option<String>, String), String> {
-    let mut out = std::collections::BTreeMap::new();
-    for r in records.iter().filter(|r| r.intensity() == 1.0 && r.verdict != "pass") {
-        for v in &r.violations {
-            let key = (r.scenario.clone(), r.protocol.clone(), r.mutant.clone(), v.invariant.clone());
-            if out.contains_key(&key) {
-                continue;
-            }
-            let (Some(s), Ok(p), Ok(invariant)) = (
-                scenarios.iter().find(|s| s.name == r.scenario),
-                ctx.registry.get(&r.protocol),
-                Invariant::parse(&v.invariant),
-            ) else {
-                continue;
-            };
-            let variant = Variant::from(p);
-            let Ok(shrunk) = shrink::shrink_for(s, variant, r.seed, Some(invariant), |_, _| {}) else {
-                continue;
-            };
-            let (outcome, result) = runner::run_seed(&shrunk.scenario, variant, r.seed, true);
-            if let Ok(result) = result {
-                if let Ok(diagram) = sequence_of(&result, &outcome, &[]) {
-                    let (b, a) = (shrunk.before, shrunk.after);
-                    let head = format!(
-                        "{} orders / {} faults shrunk to {} / {}, seed {}\n",
-                        b.orders, b.faults, a.orders, a.faults, r.seed
-                    );
-                    out.insert(key, head + &excerpt(&diagram, 300));
-                }
+    firsts: BTreeMap<ClassKey, Record>,
+) -> BTreeMap<ClassKey, String> {
+    let mut out = BTreeMap::new();
+    for (key, r) in firsts {
+        let (Some(s), Ok(p), Ok(invariant)) = (
+            scenarios.iter().find(|s| s.name == r.scenario),
+            ctx.registry.get(&r.protocol),
+            Invariant::parse(&key.3),
+        ) else {
+            continue;
+        };
+        let Ok(variant) = variant(ctx, p, r.mutant.as_deref()) else { continue };
+        let variant = Variant { swarm: r.swarm.is_some(), ..variant };
+        let Ok(shrunk) = shrink::shrink_for(s, variant, r.seed, Some(invariant), |_, _| {}) else {
+            continue;
+        };
+        let (outcome, result) = runner::run_seed(&shrunk.scenario, variant, r.seed, true);
+        if let Ok(result) = result {
+            if let Ok(diagram) = sequence_of(&result, &outcome, &[]) {
+                let (b, a) = (shrunk.before, shrunk.after);
+                let head = format!(
+                    "{} orders / {} faults shrunk to {} / {}, seed {}\n",
+                    b.orders, b.faults, a.orders, a.faults, r.seed
+                );
+                out.insert(key, head + &excerpt(&diagram, 300));
             }
         }
     }

@@ -166,13 +166,13 @@ orders = 10
         assert_eq!(fired("coordinator-before-decision"), decision as usize, "{}", p.name());
     }
     let err = Scenario::parse(
-        "name = \"x\"\nsettle_ms = 1\n[crash_points]\nnope = 1\n",
+        "name = \"x\"\nsettle_ms = 9000\n[crash_points]\nnope = 1\n",
         "f.toml",
         &Registry::builtin(),
     )
     .unwrap_err();
     assert!(err.contains("f.toml, line 3: crash_points: unknown crash point \"nope\""), "{err}");
-    let text = "name = \"x\"\nsettle_ms = 1\n[crash_points]\n\"store-after-commit\" = 1\n";
+    let text = "name = \"x\"\nsettle_ms = 9000\n[crash_points]\n\"store-after-commit\" = 1\n";
     let err = Scenario::parse(text, "f.toml", &Registry::builtin()).unwrap_err();
     assert!(err.contains("crash_points") && err.contains("fault window"), "{err}");
 }

@@ -71,8 +71,10 @@ fn cli_run_writes_one_json_line_per_seed_and_repeats_exactly() {
     }
     let a = std::fs::read_to_string(a).unwrap();
     assert_eq!(a, std::fs::read_to_string(b).unwrap(), "same bytes across --jobs");
-    assert_eq!(a.lines().count(), 20);
-    let first: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    assert_eq!(a.lines().count(), 21, "the scenario's text, then a line per seed");
+    let text: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    assert_eq!(text["scenario_text"]["name"], "crash-restart");
+    let first: serde_json::Value = serde_json::from_str(a.lines().nth(1).unwrap()).unwrap();
     for field in ["scenario", "protocol", "seed", "trace_hash", "violations", "metrics"] {
         assert!(first.get(field).is_some(), "{field} missing: {first}");
     }
@@ -92,15 +94,17 @@ fn cli_run_writes_one_json_line_per_seed_and_repeats_exactly() {
 
 #[test]
 fn cli_violations_exit_1_and_print_the_replay_command() {
-    // Orders still arrive after the settle deadline: eventual-settlement must fail.
-    let f = temp("too-short.toml");
-    std::fs::write(&f, "name = \"too-short\"\nsettle_ms = 0\nfault_window_ms = 500\n[workload]\norders = 5\narrival_ms = 3000\n").unwrap();
+    // A scenario from a file, under a name of its own, with a known bug on.
+    let f = temp("mine.toml");
+    let flaky = faultline_scenarios::scenario::catalogue_text("flaky-network").unwrap();
+    std::fs::write(&f, flaky.replacen("name = \"flaky-network\"", "name = \"mine\"", 1)).unwrap();
     let path = f.to_str().unwrap();
-    let o = faultline(&["run", path, "-p", "saga", "--seeds", "3"]);
+    let o = faultline(&["run", path, "-p", "saga", "--mutant", "saga-log-unsynced", "--seeds", "3"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains(EventualSettlement.name()), "{t}");
-    assert!(t.contains(&format!("faultline replay {path} --protocol saga --seed 0")), "{t}");
+    let replay = format!("faultline replay {path} --protocol saga --mutant saga-log-unsynced --seed 0");
+    assert!(t.contains(&replay), "the command names the file: {t}");
 }
 
 #[test]
@@ -258,7 +262,7 @@ fn cli_outputs_never_touch_other_files_or_follow_links() {
     let o = faultline(&["run", "calm", "-p", "saga", "--seeds", "2", "--json", json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine", "an unrelated .partial survives");
-    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 2);
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 3, "a text line and two runs");
     let o = faultline(&["run", "calm", "-p", "saga", "--seeds", "2", "--json", link.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("symbolic link"), "{}", text(&o));
@@ -302,8 +306,12 @@ fn cli_every_printed_command_reproduces_its_seed_at_its_intensity() {
         &[&args[..], &["--intensity", "2", "--seeds", "6", "--json", json.to_str().unwrap()]].concat(),
     );
     assert_eq!(o.status.code(), Some(1), "the bug is caught: {}", text(&o));
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&json).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l.get("seed").is_some())
+        .collect();
     assert!(lines.iter().all(|l| l["intensity"] == 2.0), "records carry the intensity");
     let out = text(&o);
     let replays: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("replay: ")).collect();

@@ -6,3 +6,4 @@ mod determinism;
 mod expectations;
 mod mutants;
 mod report;
+mod resume;

@@ -42,7 +42,9 @@ fn tiny_sweep(name: &str) -> PathBuf {
 fn report_a_tiny_sweep_has_every_protocol_scenario_and_chart() {
     let out = tiny_sweep("tables");
     let runs = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
-    assert_eq!(runs.lines().count(), 2 * 4 * 2 * 3, "scenarios × protocols × intensities × seeds");
+    let count = runs.lines().filter(|l| l.contains("\"seed\"")).count();
+    assert_eq!(count, 2 * 4 * 2 * 3, "scenarios × protocols × intensities × seeds");
+    assert_eq!(runs.lines().filter(|l| l.starts_with("{\"scenario_text\"")).count(), 2, "and their texts");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for want in ["saga", "tcc", "outbox", "2pc", "calm", "crash-restart"] {
