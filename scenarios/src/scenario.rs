@@ -389,15 +389,19 @@ fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> String {
     format!("{origin}, line {line}, column {column}: {}{message}", key.unwrap_or_default())
 }
 
-/// The first line on which `field` is assigned or opens a table.
+/// The first line on which `field` is assigned (bare or quoted) or names a
+/// table (`[field]`, `[[a.field]]`, `[field.b]`).
 fn line_of(text: &str, field: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.starts_with(&format!("{field} "))
-                || l.starts_with(&format!("{field}="))
-                || l.starts_with(&format!("[{field}]"))
-                || l.starts_with(&format!("[[{field}]]"))
+            let key = l.split('=').next().unwrap_or("").trim();
+            if key == field || key == format!("\"{field}\"") {
+                return l.contains('=');
+            }
+            let Some(header) = l.strip_prefix('[') else { return false };
+            let header = header.trim_start_matches('[').split(']').next().unwrap_or("").trim();
+            header.split('.').any(|part| part.trim().trim_matches('"') == field)
         })
         .map(|i| i + 1)
 }
@@ -446,7 +450,8 @@ mod tests {
 
     #[test]
     fn a_semantic_error_names_file_line_and_field() {
-        let text = "name = \"x\"\nsettle_ms = 9000\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
+        let text =
+            "name = \"x\"\nsettle_ms = 9000\n[faults]\ncrash_rate_per_min = 1.0\ntargets = [\"nope\"]\n";
         let err = Scenario::parse(text, "f.toml", &builtin()).unwrap_err();
         assert!(err.contains("f.toml, line 5: targets: unknown node \"nope\""), "{err}");
         let text = "name = \"x\"\nsettle_ms = 9000\n[faults]\nloss_rate = 2.0\n";

@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 
 /// Index of a node in its world, in the order the nodes were added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -215,7 +214,7 @@ impl Trace {
     }
 
     pub fn push(&mut self, event: Event) {
-        event.hash(&mut self.hasher);
+        event.encode(&mut self.hasher);
         let name = event.kind.name();
         match self.counts.iter_mut().find(|(n, _)| std::ptr::eq(*n, name) || *n == name) {
             Some((_, c)) => *c += 1,
@@ -262,8 +261,9 @@ impl Trace {
     }
 }
 
-/// FNV-1a over little-endian encodings: unlike `DefaultHasher`, its output is
-/// specified, so a trace hash means the same thing on every machine and toolchain.
+/// FNV-1a over the canonical encoding of events ([`Event::encode`]): both
+/// are specified here, not by `std::hash` (whose output Rust does not promise
+/// to keep), so a trace hash means the same on every machine and toolchain.
 #[derive(Debug)]
 struct Fnv64(u64);
 
@@ -273,31 +273,147 @@ impl Default for Fnv64 {
     }
 }
 
-impl Hasher for Fnv64 {
+impl Fnv64 {
     fn finish(&self) -> u64 {
         self.0
     }
-    fn write(&mut self, bytes: &[u8]) {
+    fn bytes(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    // Integers are written little-endian and at fixed width, whatever the platform.
-    fn write_u16(&mut self, i: u16) {
-        self.write(&i.to_le_bytes())
+    fn u8(&mut self, i: u8) {
+        self.bytes(&[i])
     }
-    fn write_u32(&mut self, i: u32) {
-        self.write(&i.to_le_bytes())
+    fn u16(&mut self, i: u16) {
+        self.bytes(&i.to_le_bytes())
     }
-    fn write_u64(&mut self, i: u64) {
-        self.write(&i.to_le_bytes())
+    fn u32(&mut self, i: u32) {
+        self.bytes(&i.to_le_bytes())
     }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64)
+    fn u64(&mut self, i: u64) {
+        self.bytes(&i.to_le_bytes())
     }
-    fn write_isize(&mut self, i: isize) {
-        self.write_u64(i as u64)
+    /// Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
+    fn str(&mut self, s: &str) {
+        self.u64(s.len() as u64);
+        self.bytes(s.as_bytes())
+    }
+    fn nodes(&mut self, nodes: &[NodeId]) {
+        self.u64(nodes.len() as u64);
+        nodes.iter().for_each(|n| self.u16(n.0));
+    }
+}
+
+impl Event {
+    /// The canonical encoding: time (u64 LE), node (u16 LE), then a one-byte
+    /// tag per kind and its fields in order — integers little-endian at fixed
+    /// width, strings and lists length-prefixed. Tags are never reused.
+    fn encode(&self, h: &mut Fnv64) {
+        h.u64(self.at_us);
+        h.u16(self.node.0);
+        let message = |h: &mut Fnv64, tag, node: NodeId, call, msg| {
+            h.u8(tag);
+            h.u16(node.0);
+            h.u64(call);
+            h.str(msg);
+        };
+        match &self.kind {
+            EventKind::Send { to, call, msg } => message(h, 1, *to, *call, msg),
+            EventKind::Recv { from, call, msg } => message(h, 2, *from, *call, msg),
+            EventKind::Reply { to, call, msg } => message(h, 3, *to, *call, msg),
+            EventKind::Duplicate { to, call, msg } => message(h, 4, *to, *call, msg),
+            EventKind::Drop { from, to, call, msg, reason } => {
+                message(h, 5, *to, *call, msg);
+                h.u16(from.0);
+                h.u8(match reason {
+                    DropReason::Loss => 0,
+                    DropReason::Partition => 1,
+                    DropReason::NodeDown => 2,
+                    DropReason::Late => 3,
+                });
+            }
+            EventKind::Timeout { to, call, msg } => message(h, 6, *to, *call, msg),
+            EventKind::Crash { unsynced_lost, torn } => {
+                h.u8(7);
+                h.u32(*unsynced_lost);
+                h.u8(u8::from(*torn));
+            }
+            EventKind::Failover { store, to, epoch, lost, lost_keys } => {
+                h.u8(8);
+                h.str(store);
+                h.u16(to.0);
+                h.u64(*epoch);
+                h.u32(*lost);
+                h.u64(lost_keys.len() as u64);
+                lost_keys.iter().for_each(|k| h.str(k));
+            }
+            EventKind::FailoverImpossible { store, reason } => {
+                h.u8(9);
+                h.str(store);
+                h.str(reason);
+            }
+            EventKind::FsyncFailed => h.u8(10),
+            EventKind::TornWriteDropped { records } => {
+                h.u8(11);
+                h.u32(*records);
+            }
+            EventKind::Resynced { seq } => {
+                h.u8(12);
+                h.u64(*seq);
+            }
+            EventKind::DiskFaults { fsync_fail_ppm, torn_ppm, extra_latency_ms: (lo, hi) } => {
+                h.u8(13);
+                h.u32(*fsync_fail_ppm);
+                h.u32(*torn_ppm);
+                h.u64(*lo);
+                h.u64(*hi);
+            }
+            EventKind::Restart => h.u8(14),
+            EventKind::Pause => h.u8(15),
+            EventKind::Resume => h.u8(16),
+            EventKind::Partition { side } => {
+                h.u8(17);
+                h.nodes(side);
+            }
+            EventKind::PartitionHealed { side } => {
+                h.u8(18);
+                h.nodes(side);
+            }
+            EventKind::LinkCut { a, b } | EventKind::LinkHealed { a, b } => {
+                h.u8(if matches!(self.kind, EventKind::LinkCut { .. }) { 19 } else { 20 });
+                h.u16(a.0);
+                h.u16(b.0);
+            }
+            EventKind::Latency { min_ms, max_ms } | EventKind::DiskLatency { min_ms, max_ms } => {
+                h.u8(if matches!(self.kind, EventKind::Latency { .. }) { 21 } else { 22 });
+                h.u64(*min_ms);
+                h.u64(*max_ms);
+            }
+            EventKind::Loss { rate_ppm } => {
+                h.u8(23);
+                h.u32(*rate_ppm);
+            }
+            EventKind::Duplication { rate_ppm } => {
+                h.u8(24);
+                h.u32(*rate_ppm);
+            }
+            EventKind::HealAll => h.u8(25),
+            EventKind::ClockSkew { ppm } => {
+                h.u8(26);
+                h.u64(*ppm as u64);
+            }
+            EventKind::Injected { fault, detail } => {
+                h.u8(27);
+                h.str(fault);
+                h.str(detail);
+            }
+            EventKind::Note { text } => {
+                h.u8(28);
+                h.str(text);
+            }
+        }
     }
 }
 
@@ -333,7 +449,26 @@ mod tests {
     fn fnv_is_the_specified_function() {
         // Reference value of FNV-1a 64 for "a".
         let mut h = Fnv64::default();
-        h.write(b"a");
+        h.bytes(b"a");
         assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn the_encoding_is_pinned() {
+        // Changing the encoding changes every trace hash: it must be on purpose.
+        let mut t = Trace::new(false);
+        t.push(ev(5, EventKind::Send { to: NodeId(2), call: 7, msg: "stock-try" }));
+        let drop =
+            EventKind::Drop { from: NodeId(1), to: NodeId(2), call: 7, msg: "x", reason: DropReason::Late };
+        t.push(ev(6, drop));
+        t.push(ev(9, EventKind::Partition { side: vec![NodeId(3), NodeId(4)] }));
+        t.push(ev(9, EventKind::ClockSkew { ppm: -200 }));
+        t.push(ev(10, EventKind::Note { text: "ab".into() }));
+        assert_eq!(format!("{:016x}", t.hash()), "ab3174408777ebfb");
+        // Length prefixes keep field boundaries: "ab"+"c" is not "a"+"bc".
+        let (mut a, mut b) = (Trace::new(false), Trace::new(false));
+        a.push(ev(1, EventKind::FailoverImpossible { store: "ab".into(), reason: "c".into() }));
+        b.push(ev(1, EventKind::FailoverImpossible { store: "a".into(), reason: "bc".into() }));
+        assert_ne!(a.hash(), b.hash());
     }
 }

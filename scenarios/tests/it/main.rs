@@ -1,5 +1,6 @@
 //! Scenario-level tests of the runner and the CLI, one module per area.
 
+mod broken;
 mod catalogue;
 mod cli;
 mod determinism;
