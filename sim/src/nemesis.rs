@@ -69,12 +69,16 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
 
 /// Ends a fault at `when`, unless the window ended first: after `heal_all` the
 /// world is in its liveness phase and no fault may come back.
+/// The task holds the world weakly: one still asleep when the run ends (its
+/// fault outlasting the run) must not keep the world's memory alive, since
+/// madsim never cancels a dropped runtime's tasks on the main node.
 fn later(sim: &Arc<Sim>, when: tokio::time::Instant, f: impl FnOnce(&Sim) + Send + 'static) {
-    let sim = sim.clone();
+    let sim = Arc::downgrade(sim);
     tokio::spawn(async move {
         tokio::time::sleep_until(when).await;
-        if !sim.healed() {
-            f(&sim);
+        match sim.upgrade() {
+            Some(sim) if !sim.healed() => f(&sim),
+            _ => {}
         }
     });
 }

@@ -59,11 +59,18 @@ pub struct World {
     sim: Arc<Sim>,
 }
 
+/// How far simulated time runs on when a world is dropped: past every timer a
+/// run can set (fault durations and delays are bounded well below this).
+const DRAIN_S: u64 = 30 * 24 * 3600;
+
 impl Drop for World {
     /// madsim does not cancel a node's tasks when its runtime is dropped
     /// (madsim#242), and every task holds this world's `Sim`: without this,
     /// each seed's whole world stayed in memory. Killing every node drops its
-    /// tasks and what they hold.
+    /// tasks and what they hold. Tasks on the main node cannot be killed, and
+    /// one asleep keeps the runtime's memory alive; they hold the world only
+    /// weakly and do nothing once the control plane is off, so letting
+    /// simulated time run past every timer ends them all.
     fn drop(&mut self) {
         let ids: Vec<_> = self.sim.nodes.lock().unwrap().iter().map(|n| n.madsim_id).collect();
         *self.sim.control.lock().unwrap() = None;
@@ -72,6 +79,7 @@ impl Drop for World {
             for id in ids {
                 handle.kill(id);
             }
+            tokio::time::sleep(Duration::from_secs(DRAIN_S)).await;
         });
     }
 }
@@ -194,13 +202,20 @@ impl World {
                         });
                     }
                 }
-                let s = sim.clone();
+                // Weakly held, like every task on the main node: madsim never
+                // cancels them, so one asleep when the run ends must not keep
+                // the world alive.
+                let s = Arc::downgrade(&sim);
                 tokio::spawn(async move {
                     while let Some((delay, job)) = jobs.recv().await {
                         let s = s.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
-                            job(&s);
+                            match s.upgrade() {
+                                // Once the world is being dropped, the control plane is off.
+                                Some(s) if s.control.lock().unwrap().is_some() => job(&s),
+                                _ => {}
+                            }
                         });
                     }
                 });

@@ -5,6 +5,17 @@
 //! required coverage fact missing), 2 bad input, 3 an output could not be
 //! written, 130 interrupted (SIGINT or SIGTERM) after a clean stop.
 
+/// `println!` for the human-readable text: on standard error instead when
+/// standard output carries JSON lines (`--json -`), so the two never mix.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        match $crate::cli::text_to_stderr() {
+            true => eprintln!($($arg)*),
+            false => println!($($arg)*),
+        }
+    };
+}
+
 mod bench;
 mod interrupt;
 mod list;
@@ -70,6 +81,18 @@ pub fn main(registry: Registry) -> ExitCode {
             }
         }
     }
+}
+
+static TEXT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`say!`] writes to standard error (set once standard output is taken by data).
+pub(crate) fn text_to_stderr() -> bool {
+    TEXT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sends the human-readable text to standard error from now on.
+pub(crate) fn stdout_is_data() {
+    TEXT_TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What every subcommand works with.
@@ -311,7 +334,7 @@ pub(crate) fn print_expectation(scenario: &Scenario, protocol: ProtocolRef) {
                 format!(", only {}", names.join(", "))
             }
         };
-        println!(
+        say!(
             "  expected for {}: violations caused by {}{only}, with evidence from the run — {}",
             protocol.name(),
             causes.join(", "),

@@ -59,6 +59,9 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         check_determinism,
     } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
+    if json.as_deref() == Some(std::path::Path::new("-")) {
+        super::stdout_is_data();
+    }
     let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
     let scenario = super::at_intensity(scenario, intensity)?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
@@ -76,7 +79,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     };
     let jobs = super::jobs(jobs)?;
-    println!("{}", describe(&scenario));
+    say!("{}", describe(&scenario));
     for v in &mut variants {
         v.swarm = swarm;
     }
@@ -122,13 +125,13 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let mut failing = 0;
     let mut uncovered = 0;
     if swarm && scenario.plan.is_some() {
-        println!("  (--swarm: the scenario's explicit plan has no model to draw from; it runs as written)");
+        say!("  (--swarm: the scenario's explicit plan has no model to draw from; it runs as written)");
     }
     for (&v, mut tally) in variants.iter().zip(tallies) {
         let protocol = v.protocol;
-        println!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
+        say!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
         match v.mutant {
-            Some(m) => println!(
+            Some(m) => say!(
                 "  mutant {}: {}\n  expected to break: {}",
                 m.name,
                 m.mechanism,
@@ -231,11 +234,11 @@ impl Tally {
 /// what it is for fails like a broken invariant.
 fn print_coverage(s: &Summary, required: &[Coverage]) -> usize {
     let seen: Vec<_> = s.coverage.iter().map(|(f, n)| format!("{f} {n}")).collect();
-    println!("  coverage (seeds): {}", if seen.is_empty() { "nothing".into() } else { seen.join(", ") });
+    say!("  coverage (seeds): {}", if seen.is_empty() { "nothing".into() } else { seen.join(", ") });
     let missing = s.missing(required);
     if !missing.is_empty() {
         let names: Vec<_> = missing.iter().map(|f| f.name()).collect();
-        println!("  UNCOVERED: the scenario requires {}, which no seed showed", names.join(", "));
+        say!("  UNCOVERED: the scenario requires {}, which no seed showed", names.join(", "));
     }
     missing.len()
 }
@@ -250,7 +253,7 @@ pub(super) fn parse_protocols(ctx: &Ctx, arg: &str) -> Result<Vec<ProtocolRef>, 
 
 /// One row per protocol, on the same seeds: what each costs under these faults.
 pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
-    println!("\nside by side (same scenario, same seeds):");
+    say!("\nside by side (same scenario, same seeds):");
     let head = [
         "protocol",
         "failing",
@@ -276,7 +279,7 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
             .enumerate()
             .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
             .collect();
-        println!("  {}", line.join(" "));
+        say!("  {}", line.join(" "));
     };
     row(head.iter().map(|h| h.to_string()).collect());
     for (p, s) in table {
@@ -299,31 +302,34 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
             format!("{:.1}", s.locked_s),
         ]);
     }
-    println!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
-    println!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
-    println!("  window max: the longest time two services could disagree on one order; reserved: stock");
-    println!("  held in reservations, unit-seconds; held $: customers' money on hold, dollar-seconds;");
-    println!("  locks s: row locks held (2PC), lock-seconds; all three summed over seeds.");
+    say!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
+    say!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
+    say!("  window max: the longest time two services could disagree on one order; reserved: stock");
+    say!("  held in reservations, unit-seconds; held $: customers' money on hold, dollar-seconds;");
+    say!("  locks s: row locks held (2PC), lock-seconds; all three summed over seeds.");
 }
 
 pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
-    println!(
+    say!(
         "\n{} seeds, {} failing, {} with expected violations",
         s.seeds,
         s.failing_seeds.len(),
         s.expected_seeds
     );
-    println!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
+    say!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
     for (invariant, violations, seeds) in &s.by_invariant {
-        println!("  {:<22} {violations:>10} {seeds:>8}", invariant.name());
+        say!("  {:<22} {violations:>10} {seeds:>8}", invariant.name());
     }
-    println!(
+    say!(
         "  orders: {} submitted, {} completed, {} cancelled, {} unsettled",
-        s.orders_submitted, s.orders_completed, s.orders_cancelled, s.orders_unsettled
+        s.orders_submitted,
+        s.orders_completed,
+        s.orders_cancelled,
+        s.orders_unsettled
     );
     let faults: Vec<_> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("  faults fired: {}", if faults.is_empty() { "none".to_string() } else { faults.join(", ") });
-    println!(
+    say!("  faults fired: {}", if faults.is_empty() { "none".to_string() } else { faults.join(", ") });
+    say!(
         "  messages: {} ({:.1} per order); retries {}; compensations {}",
         s.messages_sent,
         s.messages_sent as f64 / s.orders_submitted.max(1) as f64,
@@ -331,8 +337,8 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
         s.compensations
     );
     let l = &s.latency_p99_ms;
-    println!("  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}", l.p50, l.p90, l.max);
-    println!(
+    say!("  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}", l.p50, l.p90, l.max);
+    say!(
         "  time: simulated {:.1} s ({:.1} s per seed), wall {:.2} s ({:.0} seeds/s)",
         s.sim_ms as f64 / 1e3,
         s.sim_ms as f64 / 1e3 / s.seeds.max(1) as f64,
@@ -352,17 +358,17 @@ fn check_each_seed(
 ) -> usize {
     let parted: Vec<_> = seeds.filter_map(|seed| Some((seed, runner::diverges(s, v, seed)?))).collect();
     match parted.is_empty() {
-        true => println!("  determinism: every seed ran twice more with the same trace"),
-        false => println!("\nNOT DETERMINISTIC: {} seeds part between two runs", parted.len()),
+        true => say!("  determinism: every seed ran twice more with the same trace"),
+        false => say!("\nNOT DETERMINISTIC: {} seeds part between two runs", parted.len()),
     }
     let show = |e: &Option<faultline_sim::Event>| {
         e.as_ref().map_or("(the run had ended)".into(), |e| format!("{e:?}"))
     };
     for (seed, d) in parted.iter().take(5) {
-        println!("  seed {seed}: the runs part at event {}", d.index);
-        println!("    first:  {}\n    second: {}", show(&d.first), show(&d.second));
+        say!("  seed {seed}: the runs part at event {}", d.index);
+        say!("    first:  {}\n    second: {}", show(&d.first), show(&d.second));
         let arg = shell_word(arg);
-        println!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v, intensity));
+        say!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v, intensity));
     }
     parted.len()
 }
@@ -377,7 +383,7 @@ fn print_expected(expected: &[RunOutcome], total: usize) {
     if expected.is_empty() {
         return;
     }
-    println!("\nexpected, with the evidence from each run:");
+    say!("\nexpected, with the evidence from each run:");
     for o in expected {
         let v = &o.violations[0];
         let why = v.evidence.as_ref().map_or(String::new(), |e| format!("{}: {}", e.cause, e.detail));
@@ -386,10 +392,10 @@ fn print_expected(expected: &[RunOutcome], total: usize) {
         } else {
             String::new()
         };
-        println!("  seed {}: {} — {}{more}\n    because {why}", o.seed, v.invariant, v.subject);
+        say!("  seed {}: {} — {}{more}\n    because {why}", o.seed, v.invariant, v.subject);
     }
     if total > expected.len() {
-        println!("  … and {} more", total - expected.len());
+        say!("  … and {} more", total - expected.len());
     }
 }
 
@@ -403,20 +409,20 @@ pub(super) fn print_failures(
     if failing.is_empty() {
         return;
     }
-    println!("\nfailing seeds:");
+    say!("\nfailing seeds:");
     for o in failing {
         let v = &o.violations[0];
         let broken: Vec<_> = o.broken().iter().map(|i| i.name()).collect();
-        println!("  seed {}: {} — {}: {}", o.seed, broken.join(", "), v.subject, v.detail);
+        say!("  seed {}: {} — {}: {}", o.seed, broken.join(", "), v.subject, v.detail);
         if let Some(model) = &o.swarm {
-            println!("    swarm model: {}", compact(model));
+            say!("    swarm model: {}", compact(model));
         }
         let (program, arg) = (&ctx.program, shell_word(arg));
         let flags = flags(variant, intensity);
-        println!("    replay: {program} replay {arg} {flags} --seed {}", o.seed);
-        println!("    shrink: {program} shrink {arg} {flags} --seed {}", o.seed);
+        say!("    replay: {program} replay {arg} {flags} --seed {}", o.seed);
+        say!("    shrink: {program} shrink {arg} {flags} --seed {}", o.seed);
     }
     if total > failing.len() {
-        println!("  … and {} more", total - failing.len());
+        say!("  … and {} more", total - failing.len());
     }
 }

@@ -176,3 +176,28 @@ orders = 10
     let err = Scenario::parse(text, "f.toml", &Registry::builtin()).unwrap_err();
     assert!(err.contains("crash_points") && err.contains("fault window"), "{err}");
 }
+
+/// Every fault stops with the fault window, crash points included: armed for a
+/// thousand firings in a 1 s window, none fires after it.
+#[test]
+fn crash_points_stop_at_the_end_of_the_fault_window() {
+    let text = "name = \"cp\"\nsettle_ms = 30000\nfault_window_ms = 1000\n[workload]\norders = 30\n\
+                arrival_ms = 8000\n[crash_points]\n\"store-after-commit\" = 1000\n";
+    let s = Scenario::parse(text, "cp.toml", &Registry::builtin()).unwrap();
+    for seed in 0..4 {
+        let (_, r) = faultline_scenarios::runner::run_seed(
+            &s,
+            &faultline_protocols::builtin::saga::Saga as ProtocolRef,
+            seed,
+            true,
+        );
+        let events = r.unwrap().events.unwrap();
+        let fired: Vec<u64> = events
+            .iter()
+            .filter(|e| matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "crash-point", .. }))
+            .map(|e| e.at_us)
+            .collect();
+        assert!(!fired.is_empty(), "seed {seed}: the point fires within the window");
+        assert!(fired.iter().all(|t| *t <= 1_000_000), "seed {seed}: fired after the window: {fired:?}");
+    }
+}

@@ -274,6 +274,14 @@ fn cli_outputs_never_touch_other_files_or_follow_links() {
     assert!(o.status.success());
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(stdout.lines().filter(|l| l.starts_with("{\"scenario\"")).count(), 2, "- is standard output");
+    assert!(
+        stdout.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "nothing but JSON lines on standard output: {stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2 seeds, 0 failing"),
+        "the text goes to standard error"
+    );
 }
 
 #[test]
