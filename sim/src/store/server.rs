@@ -254,6 +254,12 @@ impl Node {
 
     async fn replicate(&self, epoch: u64, records: Vec<(u64, Writes)>) -> StoreRsp {
         let mut st = self.state.lock().await;
+        // Checked again under the lock: a request that waited for it behind one
+        // whose fsync failed must not ack what that failure dropped (the table
+        // and `seq` ran ahead of the disk).
+        if self.failed.load(Ordering::Relaxed) {
+            return StoreRsp::Unavailable;
+        }
         if self.set.is_primary(self.me) {
             return StoreRsp::NotReplica;
         }
@@ -283,6 +289,9 @@ impl Node {
 
     async fn install(&self, epoch: u64, seq: u64, rows: Vec<(Key, Value)>) -> StoreRsp {
         let mut st = self.state.lock().await;
+        if self.failed.load(Ordering::Relaxed) {
+            return StoreRsp::Unavailable;
+        }
         if self.set.is_primary(self.me) {
             return StoreRsp::NotReplica;
         }
