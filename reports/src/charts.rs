@@ -6,31 +6,30 @@ use plotters::prelude::*;
 
 const SIZE: (u32, u32) = (760, 420);
 
+/// The file names of the charts, in the order the report shows them.
+pub const FILES: [&str; 5] =
+    ["latency-cdf.svg", "consistency-cdf.svg", "intensity.svg", "intensity-latency.svg", "messages.svg"];
+
 /// (file name, SVG) of every chart, in the order the report shows them.
 pub fn all(s: &Summary) -> Vec<(String, String)> {
-    vec![
-        (
-            "latency-cdf.svg".into(),
-            cdf(
-                s,
-                "End-to-end latency per protocol (CDF over seeds)",
-                "median order latency of a seed (ms)",
-                |g| &g.seed_latency_p50,
-            ),
+    let charts = [
+        cdf(
+            s,
+            "End-to-end latency per protocol (CDF over seeds)",
+            "median order latency of a seed (ms)",
+            |g| &g.seed_latency_p50,
         ),
-        (
-            "consistency-cdf.svg".into(),
-            cdf(
-                s,
-                "Time to consistency per protocol (CDF over seeds)",
-                "p99 time to consistency of a seed (ms)",
-                |g| &g.seed_ttc_p99,
-            ),
+        cdf(
+            s,
+            "Time to consistency per protocol (CDF over seeds)",
+            "p99 time to consistency of a seed (ms)",
+            |g| &g.seed_ttc_p99,
         ),
-        ("intensity.svg".into(), intensity(s, Measure::Completed)),
-        ("intensity-latency.svg".into(), intensity(s, Measure::Latency)),
-        ("messages.svg".into(), messages(s)),
-    ]
+        intensity(s, Measure::Completed),
+        intensity(s, Measure::Latency),
+        messages(s),
+    ];
+    FILES.iter().map(|f| f.to_string()).zip(charts).collect()
 }
 
 fn colour(i: usize) -> RGBColor {

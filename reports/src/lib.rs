@@ -168,5 +168,17 @@ mod tests {
     fn a_bad_line_is_named() {
         let err = record::parse("{\"seed\":1}\nnot json\n", "runs.jsonl").unwrap_err();
         assert!(err.starts_with("runs.jsonl, line 2:"), "{err}");
+        // A last line cut off mid-write is left out, and said to be.
+        let mut n = 0;
+        let read = record::read("{\"seed\":1}\n{\"seed\":2,\"ver".as_bytes(), "runs.jsonl", |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert!(read.torn && n == 1);
+        // A line far too long is refused without being held whole.
+        let long = format!("{{\"detail\":\"{}\"}}\n", "x".repeat(record::MAX_LINE));
+        let err = record::parse(&long, "big.jsonl").unwrap_err();
+        assert!(err.contains("longer than"), "{err}");
     }
 }

@@ -83,17 +83,27 @@ pub struct ScenarioText {
     pub text: String,
 }
 
+/// What a sweep set out to run, as the first line of its runs.jsonl
+/// (`{"sweep_plan": {...}}`): a report can tell an interrupted sweep's file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepPlan {
+    pub runs: u64,
+}
+
 /// One line of a file of runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Line {
     Run(Box<Record>),
     Text(ScenarioText),
+    Plan(SweepPlan),
 }
 
 #[derive(Deserialize)]
 struct Probe {
     #[serde(default)]
     scenario_text: Option<ScenarioText>,
+    #[serde(default)]
+    sweep_plan: Option<SweepPlan>,
 }
 
 /// The longest line read: a run's line is a few KB; anything far longer is
@@ -114,22 +124,27 @@ impl std::error::Error for LineError {}
 
 /// Parses one line (already known not to be blank).
 pub fn parse_line(line: &str) -> Result<Line, serde_json::Error> {
-    if line.contains("\"scenario_text\"") {
-        if let Some(t) = serde_json::from_str::<Probe>(line)?.scenario_text {
+    if line.contains("\"scenario_text\"") || line.contains("\"sweep_plan\"") {
+        let probe = serde_json::from_str::<Probe>(line)?;
+        if let Some(t) = probe.scenario_text {
             return Ok(Line::Text(t));
+        }
+        if let Some(p) = probe.sweep_plan {
+            return Ok(Line::Plan(p));
         }
     }
     Ok(Line::Run(Box::new(serde_json::from_str(line)?)))
 }
 
 /// Reads lines from `input` one at a time and hands each to `each`; blank
-/// lines are skipped; an error names `origin` and the line. Memory stays
-/// bounded by [`MAX_LINE`] whatever the input.
+/// lines are skipped; an error names `origin` and the line. A last line cut
+/// off mid-write (no newline, not whole JSON: a killed writer's) is left out,
+/// and the result says so. Memory stays bounded by [`MAX_LINE`] whatever the input.
 pub fn read(
     input: impl BufRead,
     origin: &str,
     mut each: impl FnMut(Line) -> Result<(), String>,
-) -> Result<(), LineError> {
+) -> Result<Read, LineError> {
     let mut input = input.take(u64::MAX);
     let mut buf = Vec::new();
     for number in 1.. {
@@ -137,7 +152,7 @@ pub fn read(
         input.set_limit(MAX_LINE as u64 + 1);
         let n = input.read_until(b'\n', &mut buf).map_err(|e| LineError(format!("{origin}: {e}")))?;
         if n == 0 {
-            return Ok(());
+            return Ok(Read { torn: false });
         }
         let at = |msg: String| LineError(format!("{origin}, line {number}: {msg}"));
         if buf.len() > MAX_LINE {
@@ -145,18 +160,30 @@ pub fn read(
         }
         // Only the last line can lack its newline: a write that was cut off.
         let torn = buf.last() != Some(&b'\n');
-        let at = |msg: String| match torn {
-            true => at(format!("cut off (no newline): an interrupted write? {msg}")),
-            false => at(msg),
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            return match torn {
+                true => Ok(Read { torn }),
+                false => Err(at("not UTF-8".into())),
+            };
         };
-        let text = std::str::from_utf8(&buf).map_err(|e| at(e.to_string()))?;
         if text.trim().is_empty() {
             continue;
         }
-        let line = parse_line(text.trim()).map_err(|e| at(e.to_string()))?;
+        let line = match parse_line(text.trim()) {
+            Ok(line) => line,
+            Err(_) if torn => return Ok(Read { torn }),
+            Err(e) => return Err(at(e.to_string())),
+        };
         each(line).map_err(at)?;
     }
-    Ok(())
+    Ok(Read { torn: false })
+}
+
+/// What [`read`] found besides the lines.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Read {
+    /// The last line was cut off mid-write and left out.
+    pub torn: bool,
 }
 
 /// Parses JSON lines held in memory, keeping the runs; an error names the line.

@@ -218,6 +218,20 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     out.finish()
 }
 
+/// Removes the report files in `dir` (and only those: the names a report
+/// writes, and only regular files), so none outlives the runs it described.
+pub fn remove_report(dir: &Path) -> Result<(), OutputError> {
+    let names = ["report.html", "report.md"].into_iter().chain(faultline_reports::charts::FILES);
+    for path in names.map(|n| dir.join(n)) {
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => std::fs::remove_file(&path)
+                .map_err(|source| OutputError::Write { path: path.display().to_string(), source })?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Writes a report's files into `dir` (created if missing), each whole.
 pub fn write_report(report: &faultline_reports::Report, dir: &Path) -> Result<(), OutputError> {
     std::fs::create_dir_all(dir)

@@ -69,11 +69,11 @@ pub fn main(registry: Registry) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(BadInput(e)) if e.is::<interrupt::Interrupted>() => {
-            eprintln!("\n{e}");
+            eprintln!("\n{}", printable(&e.to_string()));
             ExitCode::from(interrupt::EXIT)
         }
         Err(BadInput(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", printable(&format!("{e:#}")));
             // A write that failed is not the user's input at fault.
             match e.downcast_ref::<OutputError>() {
                 Some(OutputError::Write { .. }) => ExitCode::from(3),
@@ -93,6 +93,14 @@ pub(crate) fn text_to_stderr() -> bool {
 /// Sends the human-readable text to standard error from now on.
 pub(crate) fn stdout_is_data() {
     TEXT_TO_STDERR.store(true, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `text` with every control character shown as an escape: an error may
+/// quote a path or a name from the user, and a terminal must show it, not obey it.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// What every subcommand works with.

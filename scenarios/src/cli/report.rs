@@ -34,6 +34,8 @@ struct Merged {
     /// Scenario name → the hashes of the texts its runs ran.
     hashes: BTreeMap<String, BTreeSet<String>>,
     texts: BTreeSet<ScenarioText>,
+    /// Runs a sweep planned, in the input being read.
+    planned: Option<u64>,
 }
 
 impl Merged {
@@ -44,6 +46,10 @@ impl Merged {
                     return Err(format!("the text of scenario {:?} does not match its hash", t.name));
                 }
                 self.texts.insert(t);
+                return Ok(());
+            }
+            Line::Plan(p) => {
+                self.planned = Some(p.runs);
                 return Ok(());
             }
             Line::Run(r) => r,
@@ -86,7 +92,22 @@ pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
         let file = if input.is_dir() { input.join("runs.jsonl") } else { input.clone() };
         let reader = open(&file)?;
         let origin = file.display().to_string();
-        record::read(reader, &origin, |line| merged.take(line, a.allow_mixed)).map_err(|e| anyhow!(e))?;
+        let mut lines = 0;
+        merged.planned = None;
+        let read = record::read(reader, &origin, |line| {
+            lines += usize::from(matches!(line, Line::Run(_)));
+            merged.take(line, a.allow_mixed)
+        })
+        .map_err(|e| anyhow!(e))?;
+        if read.torn {
+            eprintln!("warning: {origin}: its last line was cut off mid-write (a killed run?); left out");
+        }
+        if let Some(planned) = merged.planned.filter(|p| (lines as u64) < *p) {
+            eprintln!(
+                "warning: {origin} holds {lines} of the {planned} runs its sweep planned: an interrupted \
+                 sweep (the same sweep command with --resume carries it on)"
+            );
+        }
     }
     let runs = merged.seen.len();
     if runs == 0 {

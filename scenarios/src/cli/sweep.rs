@@ -11,7 +11,7 @@ use crate::scenario::{Scenario, CATALOG};
 use crate::shrink;
 use anyhow::anyhow;
 use faultline_protocols::check::Invariant;
-use faultline_reports::record::{self, parse_line, Line, Record, ScenarioText};
+use faultline_reports::record::{self, parse_line, Line, Record, ScenarioText, SweepPlan};
 use faultline_reports::summary::SummaryBuilder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -106,7 +106,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let mut journal = match a.resume {
         true => Journal::resume(&runs, |line| {
             let r = match parse_line(line).map_err(|e| e.to_string())? {
-                Line::Text(_) => return Ok(()),
+                Line::Text(_) | Line::Plan(_) => return Ok(()),
                 Line::Run(r) => *r,
             };
             if r.version.as_deref() != Some(version) {
@@ -126,14 +126,19 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             }
             Ok(())
         })?,
-        false => Journal::create(&runs)?,
+        false => {
+            // The report files beside the old runs describe them, not these.
+            output::remove_report(out)?;
+            Journal::create(&runs)?
+        }
     };
+    let total = scenarios.len() as u64 * variants.len() as u64 * a.intensity.len() as u64 * a.seeds;
+    journal.line(&serde_json::json!({ "sweep_plan": SweepPlan { runs: total } }).to_string())?;
     // The texts travel with the runs, so a report anywhere can show them.
     for line in scenarios.iter().filter_map(text_line) {
         journal.line(&line)?;
     }
 
-    let total = scenarios.len() as u64 * variants.len() as u64 * a.intensity.len() as u64 * a.seeds;
     println!(
         "sweep: {} scenarios × {} protocols × {} intensities × {} seeds = {total} runs, {jobs} jobs{}",
         scenarios.len(),
@@ -171,9 +176,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     if let Err(e) = journal.line(&line) {
                         write_err.get_or_insert(e);
                     }
-                    match parse_line(&line) {
-                        Ok(Line::Run(r)) => take(*r, &mut summary),
-                        _ => unreachable!("a run's own line reads back"),
+                    if let Ok(Line::Run(r)) = parse_line(&line) {
+                        take(*r, &mut summary);
                     }
                     bar.inc(1);
                 });

@@ -26,7 +26,7 @@ fn dir(name: &str) -> PathBuf {
 /// The run lines of a file of runs, as a set (texts left out).
 fn runs(path: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines().filter(|l| !l.starts_with("{\"scenario_text\"")).map(str::to_string).collect()
+    text.lines().filter(|l| l.contains("\"seed\"")).map(str::to_string).collect()
 }
 
 fn lines_in(path: &Path) -> usize {
@@ -90,11 +90,19 @@ fn a_sweep_killed_and_resumed_has_the_records_of_one_never_stopped() {
     let killed_args = args(&killed);
     let killed_args: Vec<&str> = killed_args.iter().map(String::as_str).collect();
     let file = killed.join("runs.jsonl");
+    // A report of an earlier sweep in the same place must not outlive it.
+    std::fs::write(killed.join("report.html"), "an older sweep's").unwrap();
     let o = interrupt(&killed_args, &file, 20, SIGKILL);
     assert_eq!(o.status.code(), None, "killed by the signal");
+    assert!(!killed.join("report.html").exists(), "no stale report beside the new runs");
     let part = runs(&file);
     assert!(part.len() < want.len(), "killed before the end: {} runs", part.len());
     assert!(part.is_subset(&want), "what a kill leaves is right as far as it goes");
+    // A report of the cut file says so.
+    let o =
+        faultline(&["report", killed.to_str().unwrap(), "--out", killed.join("partial").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(&format!("holds {} of the {} runs", part.len(), want.len())), "{}", text(&o));
     // A line cut off mid-write, as a kill can leave one.
     let mut torn = std::fs::read_to_string(&file).unwrap();
     torn.push_str("{\"scenario\":\"calm\",\"proto");
