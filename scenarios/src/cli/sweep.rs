@@ -121,6 +121,21 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             if r.scenario_hash != s.origin.as_ref().map(|o| o.hash.clone()) {
                 return Err(format!("a run of another text of scenario {}", r.scenario));
             }
+            let planned = variants.iter().any(|v| {
+                v.protocol.name() == r.protocol
+                    && v.mutant.map(|m| m.name) == r.mutant.as_deref()
+                    && (v.swarm && s.plan.is_none()) == r.swarm.is_some()
+            }) && a.intensity.contains(&r.intensity())
+                && seeds.contains(&r.seed);
+            if !planned {
+                return Err(format!(
+                    "{} / {} seed {} at intensity {} is not a run of this sweep (same flags as the first time?)",
+                    r.scenario,
+                    r.protocol,
+                    r.seed,
+                    r.intensity()
+                ));
+            }
             if done.insert(r.key()) {
                 take(r, &mut summary);
             }

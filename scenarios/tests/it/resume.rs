@@ -117,6 +117,12 @@ fn a_sweep_killed_and_resumed_has_the_records_of_one_never_stopped() {
     let o = faultline(&resumed);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(runs(&file), want);
+    // Resuming with other flags would mix two sweeps: refused, the file untouched.
+    let fewer: Vec<&str> = resumed.iter().map(|a| if *a == "12" { "6" } else { a }).collect();
+    let o = faultline(&fewer);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a run of this sweep"), "{}", text(&o));
+    assert_eq!(runs(&file), want);
 }
 
 #[test]
