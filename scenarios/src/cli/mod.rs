@@ -350,3 +350,38 @@ pub(crate) fn print_expectation(scenario: &Scenario, protocol: ProtocolRef) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any value of a numeric flag: accepted within its range, refused
+        /// outside it, never a panic or an overflow.
+        #[test]
+        fn numeric_flags_are_bounded(first in any::<u64>(), count in any::<u64>(), jobs_flag in any::<usize>(), factor in any::<f64>()) {
+            match seed_range(first, count) {
+                Ok(r) => prop_assert!(count <= MAX_SEEDS && r.end - r.start == count),
+                Err(_) => prop_assert!(count > MAX_SEEDS || first.checked_add(count).is_none()),
+            }
+            prop_assert_eq!(jobs(Some(jobs_flag)).is_ok(), (1..=MAX_JOBS).contains(&jobs_flag));
+            let s = Scenario::parse("name = \"x\"\nsettle_ms = 9000\n", "x", &Registry::builtin()).unwrap();
+            prop_assert_eq!(at_intensity(s, factor).is_ok(), (0.0..=MAX_INTENSITY).contains(&factor));
+        }
+
+        /// Any text as a flag's value: clap parses or refuses it, never panics.
+        #[test]
+        fn any_flag_text_parses_or_is_refused(flag in prop::sample::select(vec!["--seeds", "--first-seed", "--jobs", "--intensity", "--mutant", "-p"]), value in ".{0,40}") {
+            let _ = Cli::try_parse_from(["faultline", "run", "calm", "-p", "saga", flag, &value]);
+            let _ = Cli::try_parse_from(["faultline", "sweep", "--out", "x", flag, &value]);
+        }
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
+    }
+}

@@ -98,11 +98,14 @@ struct Node {
     set: Arc<ReplicaSet>,
     disk: Arc<Disk>,
     state: Mutex<State>,
-    /// The highest sequence number the replica acknowledged, for semi-sync waits. A plain value
-    /// and a `Notify`, not a `watch` channel: tokio's `watch` picks a waker
-    /// shard with a process-wide RNG, which made semi-sync runs depend on what
-    /// else the process ran.
-    shipped: std::sync::atomic::AtomicU64,
+    /// The highest sequence number the replica acknowledged, and in which
+    /// epoch, for semi-sync waits: sequence numbers are reused after a
+    /// failover (the log continues from the new primary's), so a number alone
+    /// could vouch for a record the replica never got. A plain value and a
+    /// `Notify`, not a `watch` channel: tokio's `watch` picks a waker shard
+    /// with a process-wide RNG, which made semi-sync runs depend on what else
+    /// the process ran.
+    shipped: std::sync::Mutex<(u64, u64)>,
     shipped_changed: Notify,
     wake_shipper: Notify,
     failed: AtomicBool,
@@ -133,7 +136,7 @@ pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
         set,
         disk,
         state: Mutex::new(state),
-        shipped: std::sync::atomic::AtomicU64::new(0),
+        shipped: std::sync::Mutex::new((0, 0)),
         shipped_changed: Notify::new(),
         wake_shipper: Notify::new(),
         failed: AtomicBool::new(false),
@@ -176,7 +179,7 @@ impl Node {
                 // does not have yet, so under semi-sync it waits like one.
                 let must_ship = st.seq;
                 drop(st);
-                return match self.shipped_or_fenced(must_ship).await {
+                return match self.shipped_or_fenced(epoch, must_ship).await {
                     true => StoreRsp::Txn(Err(e)),
                     false => StoreRsp::NotPrimary,
                 };
@@ -202,7 +205,7 @@ impl Node {
         // not yet on the replica, and must not be answered before it is.
         let must_ship = st.seq;
         drop(st);
-        if !self.shipped_or_fenced(must_ship).await {
+        if !self.shipped_or_fenced(epoch, must_ship).await {
             return StoreRsp::NotPrimary;
         }
         if !writes.is_empty() && self.set.epoch() != epoch {
@@ -223,26 +226,33 @@ impl Node {
         StoreRsp::Txn(Ok(results))
     }
 
-    /// Under semi-sync, waits until the replica has everything up to `seq`; false
-    /// if this node stopped being primary meanwhile. Under async, returns at once.
-    async fn shipped_or_fenced(&self, seq: u64) -> bool {
+    /// Under semi-sync, waits until the replica has everything up to `seq` of
+    /// `epoch`; false if this node stopped being that epoch's primary meanwhile
+    /// (deposed, even if promoted again since: the write may be gone). Under
+    /// async, returns at once.
+    async fn shipped_or_fenced(&self, epoch: u64, seq: u64) -> bool {
         if self.set.members.len() < 2 {
             return true;
         }
         self.wake_shipper.notify_one();
-        self.set.mode != Replication::SemiSync || self.wait_shipped(seq).await
+        self.set.mode != Replication::SemiSync || self.wait_shipped(epoch, seq).await
     }
 
-    /// Waits until the replica has `seq`; false if this node stopped being primary.
-    async fn wait_shipped(&self, seq: u64) -> bool {
+    /// Waits until the replica has `seq` of `epoch`; false if this node is no
+    /// longer that epoch's primary.
+    async fn wait_shipped(&self, epoch: u64, seq: u64) -> bool {
         loop {
             // Registered before the check, so an update in between still wakes us.
             let changed = self.shipped_changed.notified();
-            if self.shipped.load(Ordering::Relaxed) >= seq {
-                return true;
-            }
-            if !self.set.is_primary(self.me) || self.failed.load(Ordering::Relaxed) {
+            if self.set.epoch() != epoch
+                || !self.set.is_primary(self.me)
+                || self.failed.load(Ordering::Relaxed)
+            {
                 return false;
+            }
+            let (shipped_epoch, shipped) = *self.shipped.lock().unwrap();
+            if shipped_epoch == epoch && shipped >= seq {
+                return true;
             }
             tokio::select! {
                 biased;
@@ -297,6 +307,9 @@ impl Node {
         }
         let body = Body::Snapshot(rows);
         log::apply_record(&mut st.table, &body);
+        // What this node shipped as a primary is history: the snapshot replaces
+        // it, and the numbers of those records will be reused.
+        st.backlog.clear();
         self.disk.append(&Record { epoch, seq, body }.encode());
         if self.disk.sync().await.is_err() {
             self.fail();
@@ -334,8 +347,12 @@ impl Node {
                     Some(a) if a >= st.seq => continue,
                     Some(a) if st.backlog.contains_key(&(a + 1)) => {
                         st.backlog.retain(|s, _| *s > a);
-                        let records =
-                            st.backlog.iter().take(SHIP_BATCH).map(|(s, w)| (*s, w.clone())).collect();
+                        let records = st
+                            .backlog
+                            .range(..=st.seq)
+                            .take(SHIP_BATCH)
+                            .map(|(s, w)| (*s, w.clone()))
+                            .collect();
                         StoreReq::Replicate { epoch, records }
                     }
                     _ => {
@@ -347,7 +364,7 @@ impl Node {
             match ep.call(peer, req, SHIP_TIMEOUT).await {
                 Ok(StoreRsp::Acked { seq }) => {
                     acked = Some(seq);
-                    self.shipped.store(seq, Ordering::Relaxed);
+                    *self.shipped.lock().unwrap() = (epoch, seq);
                     self.shipped_changed.notify_waiters();
                     // More may be waiting: go again without the tick.
                     self.wake_shipper.notify_one();
