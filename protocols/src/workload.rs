@@ -5,17 +5,38 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// One order as the customer placed it. Money is in cents.
+/// One line of an order: a SKU and how many units of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub sku: u32,
+    pub qty: i64,
+}
+
+/// One order as the customer placed it: one or more lines, each of a
+/// different SKU. Money is in cents.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Order {
     pub id: u32,
     pub customer: u32,
-    pub sku: u32,
-    pub qty: i64,
+    pub lines: Vec<Line>,
     pub amount: i64,
     pub points: i64,
     /// When the client first submits it, in ms after the start.
     pub submit_at_ms: u64,
+}
+
+impl Order {
+    /// Units over all lines.
+    pub fn units(&self) -> i64 {
+        self.lines.iter().map(|l| l.qty).sum()
+    }
+
+    /// The units of `sku` the order asks for (0 if it has no such line).
+    pub fn qty_of(&self, sku: u32) -> i64 {
+        self.lines.iter().filter(|l| l.sku == sku).map(|l| l.qty).sum()
+    }
 }
 
 /// The sizes and ranges a workload is drawn from.
@@ -31,8 +52,10 @@ pub struct WorkloadSpec {
     pub balance: (i64, i64),
     /// Unit price in cents.
     pub price: (i64, i64),
-    /// Units per order.
+    /// Units per line.
     pub qty: (i64, i64),
+    /// Lines per order, each of a different SKU (at most `skus`).
+    pub lines: (u32, u32),
     /// Orders arrive uniformly over this many ms from the start.
     pub arrival_ms: u64,
 }
@@ -47,6 +70,7 @@ impl Default for WorkloadSpec {
             balance: (5_000, 20_000),
             price: (500, 3_000),
             qty: (1, 3),
+            lines: (1, 4),
             arrival_ms: 5_000,
         }
     }
@@ -69,11 +93,26 @@ impl Workload {
     pub fn validate(&self) -> Result<(), String> {
         let mut ids = std::collections::BTreeSet::new();
         for o in &self.orders {
-            if o.customer as usize >= self.balances.len() || o.sku as usize >= self.stock.len() {
-                return Err(format!("order {}: no customer {} or sku {}", o.id, o.customer, o.sku));
+            if o.customer as usize >= self.balances.len() {
+                return Err(format!("order {}: no customer {}", o.id, o.customer));
             }
-            if o.qty < 1 || o.amount < 0 || o.points < 0 {
-                return Err(format!("order {}: qty, amount and points must be positive", o.id));
+            if o.lines.is_empty() {
+                return Err(format!("order {}: an order has at least one line", o.id));
+            }
+            let mut skus = std::collections::BTreeSet::new();
+            for l in &o.lines {
+                if l.sku as usize >= self.stock.len() {
+                    return Err(format!("order {}: no sku {}", o.id, l.sku));
+                }
+                if !skus.insert(l.sku) {
+                    return Err(format!("order {}: two lines of sku {}", o.id, l.sku));
+                }
+                if l.qty < 1 {
+                    return Err(format!("order {}: a line has at least one unit", o.id));
+                }
+            }
+            if o.amount < 0 || o.points < 0 {
+                return Err(format!("order {}: amount and points must not be negative", o.id));
             }
             if !ids.insert(o.id) {
                 return Err(format!("order id {} appears twice", o.id));
@@ -101,6 +140,9 @@ impl WorkloadSpec {
         if self.qty.0 == 0 {
             return Err("workload.qty: an order has at least one unit".into());
         }
+        if self.lines.0 == 0 || self.lines.0 > self.lines.1 {
+            return Err(format!("workload.lines: [{}, {}]: from 1 line up", self.lines.0, self.lines.1));
+        }
         Ok(())
     }
 
@@ -113,14 +155,25 @@ impl WorkloadSpec {
         let prices: Vec<i64> = (0..self.skus).map(|_| range(self.price)).collect();
         let mut orders: Vec<Order> = (0..self.orders)
             .map(|id| {
-                let sku = rng.gen_range(0..self.skus);
-                let qty = rng.gen_range(self.qty.0..=self.qty.1);
-                let amount = prices[sku as usize] * qty;
+                // Single-line workloads draw exactly as before lines existed, so
+                // a scenario that says `lines = [1, 1]` keeps its seeds' runs.
+                let lines: Vec<Line> = if self.lines == (1, 1) {
+                    let sku = rng.gen_range(0..self.skus);
+                    vec![Line { sku, qty: rng.gen_range(self.qty.0..=self.qty.1) }]
+                } else {
+                    let n = rng.gen_range(self.lines.0..=self.lines.1).min(self.skus);
+                    let mut skus =
+                        rand::seq::index::sample(&mut rng, self.skus as usize, n as usize).into_vec();
+                    skus.sort_unstable();
+                    skus.into_iter()
+                        .map(|sku| Line { sku: sku as u32, qty: rng.gen_range(self.qty.0..=self.qty.1) })
+                        .collect()
+                };
+                let amount = lines.iter().map(|l| prices[l.sku as usize] * l.qty).sum::<i64>();
                 Order {
                     id,
                     customer: rng.gen_range(0..self.customers),
-                    sku,
-                    qty,
+                    lines,
                     amount,
                     points: amount / 100,
                     submit_at_ms: rng.gen_range(0..=self.arrival_ms),
@@ -144,7 +197,8 @@ mod tests {
         assert_ne!(w, spec.generate(4));
         assert_eq!(w.orders.len(), 20);
         // Demand exceeds supply on average: the workload exercises failure paths.
-        let demand: i64 = w.orders.iter().map(|o| o.qty).sum();
+        let demand: i64 = w.orders.iter().map(Order::units).sum();
+        assert!(w.orders.iter().any(|o| o.lines.len() > 1), "multi-line orders");
         let supply: i64 = w.stock.iter().sum();
         assert!(demand > supply, "demand {demand} supply {supply}");
     }

@@ -21,6 +21,8 @@ pub const MAX_BALANCE: i64 = 1_000_000_000_000_000;
 /// orders stays far inside an i64 of cents.
 pub const MAX_PRICE: i64 = 10_000_000;
 pub const MAX_QTY: i64 = 10_000;
+/// Lines in one order (each of a different SKU).
+pub const MAX_LINES: u32 = 64;
 /// Faults drawn per minute of fault window, per kind.
 pub const MAX_RATE_PER_MIN: f64 = 120.0;
 /// Events in an explicit plan, and nodes or stores a model may target.
@@ -154,6 +156,8 @@ fn workload(s: &Scenario, deadline: u64) -> Result<(), Broken> {
     in_range("workload.balance", w.balance, 0, MAX_BALANCE)?;
     in_range("workload.price", w.price, 1, MAX_PRICE)?;
     in_range("workload.qty", w.qty, 1, MAX_QTY)?;
+    let lines = (i64::from(w.lines.0), i64::from(w.lines.1));
+    in_range("workload.lines", lines, 1, i64::from(MAX_LINES))?;
     at_most("workload.arrival_ms", w.arrival_ms, MAX_MS)?;
     let last_arrival = match &s.explicit_workload {
         Some(e) => explicit(e)?,
@@ -192,10 +196,13 @@ fn explicit(e: &faultline_protocols::workload::Workload) -> Result<u64, Broken> 
     let mut last = 0;
     for o in &e.orders {
         let field = format!("explicit_workload.orders (order {})", o.id);
-        if !(1..=MAX_QTY).contains(&o.qty) {
-            return broken(field, format!("qty {} is not within 1 to {MAX_QTY}", o.qty));
+        if o.lines.len() > MAX_LINES as usize {
+            return broken(field, format!("{} lines; at most {MAX_LINES}", o.lines.len()));
         }
-        let max = MAX_PRICE * MAX_QTY;
+        if let Some(l) = o.lines.iter().find(|l| !(1..=MAX_QTY).contains(&l.qty)) {
+            return broken(field, format!("qty {} is not within 1 to {MAX_QTY}", l.qty));
+        }
+        let max = MAX_PRICE * MAX_QTY * MAX_LINES as i64;
         if !(0..=max).contains(&o.amount) || !(0..=max).contains(&o.points) {
             return broken(field, format!("amount and points are within 0 to {max}"));
         }
@@ -230,7 +237,7 @@ fn is_pair(path: &[String]) -> bool {
         ["latency_ms"] => true,
         ["faults", key] => key.ends_with("_ms"),
         ["gateway", "callback_delay_ms"] => true,
-        ["workload", "stock" | "balance" | "price" | "qty"] => true,
+        ["workload", "stock" | "balance" | "price" | "qty" | "lines"] => true,
         ["plan", _, "extra_latency_ms"] => true,
         _ => false,
     }

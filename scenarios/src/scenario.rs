@@ -119,13 +119,14 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 11] = [
+pub const CATALOG: [(&str, &str); 12] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("slow-network", include_str!("../catalog/slow-network.toml")),
     ("crash-restart", include_str!("../catalog/crash-restart.toml")),
     ("partition-heal", include_str!("../catalog/partition-heal.toml")),
     ("flash-sale", include_str!("../catalog/flash-sale.toml")),
+    ("multi-line-flash-sale", include_str!("../catalog/multi-line-flash-sale.toml")),
     ("disk-faults", include_str!("../catalog/disk-faults.toml")),
     ("callback-chaos", include_str!("../catalog/callback-chaos.toml")),
     ("failover-async", include_str!("../catalog/failover-async.toml")),

@@ -9,7 +9,7 @@ use crate::runner::{self, Variant};
 use crate::scenario::{Expectation, Scenario};
 use faultline_protocols::check::{Invariant, Violation};
 use faultline_protocols::run::{run, RunSpec};
-use faultline_protocols::workload::Order;
+use faultline_protocols::workload::{Order, Workload};
 use faultline_sim::{FaultModel, TimedFault};
 use serde::Serialize;
 
@@ -199,15 +199,30 @@ impl Shrinker {
         }
     }
 
-    /// Smaller numbers: each order down to one unit, each SKU's stock halved.
+    /// Smaller numbers: each order down to its first line, then to one unit;
+    /// each SKU's stock halved.
     fn simplify_orders(&mut self) {
+        let priced = |w: &Workload, o: &mut Order| {
+            o.amount = o.lines.iter().map(|l| w.prices[l.sku as usize] * l.qty).sum();
+            o.points = o.amount / 100;
+        };
         for i in 0..self.spec.workload.orders.len() {
-            let o = &self.spec.workload.orders[i];
-            if o.qty > 1 {
+            if self.spec.workload.orders[i].lines.len() > 1 {
                 let mut candidate = self.spec.clone();
-                let price = candidate.workload.prices[o.sku as usize];
-                let c = &mut candidate.workload.orders[i];
-                (c.qty, c.amount, c.points) = (1, price, price / 100);
+                let mut c = candidate.workload.orders[i].clone();
+                c.lines.truncate(1);
+                priced(&candidate.workload, &mut c);
+                candidate.workload.orders[i] = c;
+                if self.fails(&candidate) {
+                    self.spec = candidate;
+                }
+            }
+            if self.spec.workload.orders[i].units() > self.spec.workload.orders[i].lines.len() as i64 {
+                let mut candidate = self.spec.clone();
+                let mut c = candidate.workload.orders[i].clone();
+                c.lines.iter_mut().for_each(|l| l.qty = 1);
+                priced(&candidate.workload, &mut c);
+                candidate.workload.orders[i] = c;
                 if self.fails(&candidate) {
                     self.spec = candidate;
                 }

@@ -178,7 +178,7 @@ impl Coordinator {
                 Phase::Undo => {
                     self.stats.compensation();
                     self.step(s.payment, PaymentReq::Refund { order: o.id }).await;
-                    self.step(s.inventory, InventoryReq::Restock { order: o.id, sku: o.sku }).await;
+                    self.restock(&o).await;
                     self.step(s.order, OrderReq::Cancel(o.id)).await;
                     Phase::Cancelled
                 }
@@ -191,12 +191,11 @@ impl Coordinator {
     /// Deducts and charges at once; both must succeed.
     async fn reserve(&self, o: &Order) -> Phase {
         let s = &self.shop;
-        let stock = InventoryReq::Deduct { order: o.id, sku: o.sku, qty: o.qty };
         let charge = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
         if mutant::acts(&self.ep, &EARLY_CANCEL) {
-            return self.reserve_early_cancel(o, stock, charge).await;
+            return self.reserve_early_cancel(o, charge).await;
         }
-        let (stock, charge) = tokio::join!(self.step(s.inventory, stock), self.step(s.payment, charge));
+        let (stock, charge) = tokio::join!(self.deduct(o), self.step(s.payment, charge));
         match (stock, charge) {
             (Reply::Done, Reply::Done) => Phase::Award,
             _ => Phase::Undo,
@@ -205,7 +204,7 @@ impl Coordinator {
 
     /// The bug: the first failure cancels, without waiting for the other
     /// branch; only a charge that already succeeded is refunded.
-    async fn reserve_early_cancel(&self, o: &Order, stock: InventoryReq, charge: PaymentReq) -> Phase {
+    async fn reserve_early_cancel(&self, o: &Order, charge: PaymentReq) -> Phase {
         let s = self.shop.clone();
         let charged = Arc::new(Mutex::new(None));
         let (me, c) = (self.clone(), charged.clone());
@@ -214,16 +213,34 @@ impl Coordinator {
             *c.lock().unwrap() = Some(reply);
             reply
         });
-        if self.step(self.shop.inventory, stock).await == Reply::Done {
+        if self.deduct(o).await == Reply::Done {
             if charging.await.ok() == Some(Reply::Done) {
                 return Phase::Award;
             }
-            self.step(self.shop.inventory, InventoryReq::Restock { order: o.id, sku: o.sku }).await;
+            self.restock(o).await;
         } else if *charged.lock().unwrap() == Some(Reply::Done) {
             self.step(self.shop.payment, PaymentReq::Refund { order: o.id }).await;
         }
         self.step(self.shop.order, OrderReq::Cancel(o.id)).await;
         Phase::Cancelled
+    }
+
+    /// The stock of every line, one step each; the first line that fails fails it.
+    async fn deduct(&self, o: &Order) -> Reply {
+        for (line, l) in (0u32..).zip(&o.lines) {
+            let req = InventoryReq::Deduct { order: o.id, line, sku: l.sku, qty: l.qty };
+            if self.step(self.shop.inventory, req).await != Reply::Done {
+                return Reply::Failed(faultline_protocols::shop::Failure::OutOfStock);
+            }
+        }
+        Reply::Done
+    }
+
+    /// Puts back every line (a line never deducted is barred from a late deduction).
+    async fn restock(&self, o: &Order) {
+        for (line, l) in (0u32..).zip(&o.lines) {
+            self.step(self.shop.inventory, InventoryReq::Restock { order: o.id, line, sku: l.sku }).await;
+        }
     }
 
     /// One step, retried until its outcome is known (every step is idempotent).

@@ -10,7 +10,8 @@ use crate::shop::payment::{self, PaymentState::*};
 use crate::shop::{inventory, points, Failure, Reply, GATEWAY_TIMEOUT};
 use faultline_sim::{Endpoint, NodeId, Op, StoreClient, TxnError};
 
-/// The branches' names in their barrier rows.
+/// The branches' names in their barrier rows; an order's stock branches are
+/// one per line, `inventory/{line}` (see [`inventory`]).
 pub const INVENTORY: &str = "inventory";
 pub const PAYMENT: &str = "payment";
 pub const POINTS: &str = "points";
@@ -22,19 +23,31 @@ pub fn hold_key(order: u32) -> String {
 
 // ---- inventory: hold the stock, then sell it or release it ----
 
-pub async fn reserve(store: &StoreClient, order: u32, sku: u32, qty: i64, lock: Option<&str>) -> Reply {
+/// The barrier name of an order line's stock branch: several branches of one
+/// transaction meet at the inventory, and their rows must not be confused.
+pub fn inventory(line: u32) -> String {
+    format!("{INVENTORY}/{line}")
+}
+
+pub async fn reserve(
+    store: &StoreClient,
+    (order, line): (u32, u32),
+    sku: u32,
+    qty: i64,
+    lock: Option<&str>,
+) -> Reply {
     let hold = inventory::hold(sku, qty, inventory::floor(store.endpoint())).to_vec();
-    barrier::try_branch(store, order, INVENTORY, qty, lock, hold, |_| Failure::OutOfStock).await
+    barrier::try_branch(store, order, &inventory(line), qty, lock, hold, |_| Failure::OutOfStock).await
 }
 
-pub async fn sell(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
-    let sell = |qty: i64| inventory::sell_held(order, sku, qty).to_vec();
-    barrier::confirm_branch(store, order, INVENTORY, lock, sell).await
+pub async fn sell(store: &StoreClient, (order, line): (u32, u32), sku: u32, lock: Option<&str>) -> Reply {
+    let sell = |qty: i64| inventory::sell_held(order, line, sku, qty).to_vec();
+    barrier::confirm_branch(store, order, &inventory(line), lock, sell).await
 }
 
-pub async fn release(store: &StoreClient, order: u32, sku: u32, lock: Option<&str>) -> Reply {
+pub async fn release(store: &StoreClient, (order, line): (u32, u32), sku: u32, lock: Option<&str>) -> Reply {
     let release = |qty: i64| inventory::release_held(sku, qty).to_vec();
-    barrier::cancel_branch(store, order, INVENTORY, lock, release).await
+    barrier::cancel_branch(store, order, &inventory(line), lock, release).await
 }
 
 // ---- payment: authorize at the gateway, then capture or void ----

@@ -56,15 +56,21 @@ impl LogState for Status {
     }
 }
 
-/// The branches, in the order TCC tries them.
-#[derive(Clone, Copy, Debug)]
+/// A branch of an order's transaction: the payment, one per order line at the
+/// inventory, the points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Branch {
     Payment,
-    Inventory,
+    /// The stock of line `n` of the order.
+    Inventory(u32),
     Points,
 }
 
-pub const BRANCHES: [Branch; 3] = [Branch::Payment, Branch::Inventory, Branch::Points];
+/// An order's branches, in the order TCC tries them.
+pub fn branches(o: &Order) -> Vec<Branch> {
+    let lines = (0..o.lines.len() as u32).map(Branch::Inventory);
+    std::iter::once(Branch::Payment).chain(lines).chain([Branch::Points]).collect()
+}
 
 /// The crash point after phase one, before the decision is logged.
 pub const BEFORE_DECISION: &str = "coordinator-before-decision";
@@ -154,7 +160,7 @@ impl Coordinator {
                     phases.phase_one(self.clone(), o.clone()).await
                 }
                 Status::Confirming => {
-                    for b in BRANCHES {
+                    for b in branches(&o) {
                         let confirm = || phases.confirm(self.clone(), b, o.clone());
                         until_known(&self.ep, &self.stats, confirm).await;
                     }
@@ -169,7 +175,7 @@ impl Coordinator {
                 }
                 Status::Cancelling => {
                     self.stats.compensation();
-                    for b in BRANCHES {
+                    for b in branches(&o) {
                         until_known(&self.ep, &self.stats, || phases.cancel(self.clone(), b, o.clone()))
                             .await;
                     }

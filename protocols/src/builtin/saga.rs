@@ -171,9 +171,18 @@ impl Orchestrator {
         let s = &self.shop;
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Create(o.clone())).await,
+            // One request per line, in order: a line out of stock fails the
+            // step, and its compensation puts back every line (a line never
+            // deducted is recorded as compensated, so a late deduction is refused).
             Step::DeductStock => {
-                let req = InventoryReq::Deduct { order: o.id, sku: o.sku, qty: o.qty };
-                self.call(s.inventory, req).await
+                for (line, l) in (0u32..).zip(&o.lines) {
+                    let req = InventoryReq::Deduct { order: o.id, line, sku: l.sku, qty: l.qty };
+                    match self.call(s.inventory, req).await {
+                        Reply::Done => {}
+                        other => return other,
+                    }
+                }
+                Reply::Done
             }
             Step::Charge => {
                 let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
@@ -198,7 +207,14 @@ impl Orchestrator {
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Cancel(o.id)).await,
             Step::DeductStock => {
-                self.call(s.inventory, InventoryReq::Restock { order: o.id, sku: o.sku }).await
+                for (line, l) in (0u32..).zip(&o.lines) {
+                    let req = InventoryReq::Restock { order: o.id, line, sku: l.sku };
+                    match self.call(s.inventory, req).await {
+                        Reply::Done => {}
+                        other => return other,
+                    }
+                }
+                Reply::Done
             }
             Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
             Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,

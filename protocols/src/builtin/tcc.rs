@@ -13,7 +13,7 @@
 //! are harmless. After a coordinator crash, recovery finishes every confirming
 //! or cancelling transaction and cancels every one still trying.
 
-use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase, BRANCHES};
+use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
 use super::{barrier, branches};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
@@ -35,17 +35,20 @@ const TRY_ATTEMPTS: u32 = 3;
 pub enum TccReq {
     StockTry {
         order: u32,
+        line: u32,
         sku: u32,
         qty: i64,
     },
     StockConfirm {
         order: u32,
+        line: u32,
         sku: u32,
     },
     /// `qty` is the Try's, as TCC frameworks pass a branch's business
     /// parameters to all three phases; a correct Cancel reads its Try row instead.
     StockCancel {
         order: u32,
+        line: u32,
         sku: u32,
         qty: i64,
     },
@@ -100,15 +103,17 @@ pub fn participants(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway
 
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TccReq) -> Reply {
     match req {
-        TccReq::StockTry { order, sku, qty } => branches::reserve(&store, order, sku, qty, None).await,
-        TccReq::StockConfirm { order, sku } => branches::sell(&store, order, sku, None).await,
-        TccReq::StockCancel { order, sku, qty } => {
+        TccReq::StockTry { order, line, sku, qty } => {
+            branches::reserve(&store, (order, line), sku, qty, None).await
+        }
+        TccReq::StockConfirm { order, line, sku } => branches::sell(&store, (order, line), sku, None).await,
+        TccReq::StockCancel { order, line, sku, qty } => {
             if mutant::acts(&ep, &mutant::TCC_NO_EMPTY_ROLLBACK) {
-                if let Some(reply) = empty_rollback_bug(&store, order, sku, qty).await {
+                if let Some(reply) = empty_rollback_bug(&store, (order, line), sku, qty).await {
                     return reply;
                 }
             }
-            branches::release(&store, order, sku, None).await
+            branches::release(&store, (order, line), sku, None).await
         }
         TccReq::PayTry { order, customer, amount } => {
             branches::authorize(&store, &ep, gw, order, customer, amount, None).await
@@ -125,15 +130,18 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TccReq) 
 
 /// The bug: a Cancel whose Try never arrived "releases" the quantity it was
 /// given, into stock that never left. `None`: the Try did run; cancel normally.
-async fn empty_rollback_bug(store: &StoreClient, order: u32, sku: u32, qty: i64) -> Option<Reply> {
-    let tried = store.txn(vec![Op::Get(barrier::key(order, branches::INVENTORY, barrier::Phase::Try))]).await;
+async fn empty_rollback_bug(
+    store: &StoreClient,
+    (order, line): (u32, u32),
+    sku: u32,
+    qty: i64,
+) -> Option<Reply> {
+    let branch = branches::inventory(line);
+    let tried = store.txn(vec![Op::Get(barrier::key(order, &branch, barrier::Phase::Try))]).await;
     match tried {
         Ok(r) if r[0].value().is_none() => {
             let ops = vec![
-                Op::InsertIfAbsent(
-                    barrier::key(order, branches::INVENTORY, barrier::Phase::Cancel),
-                    1.into(),
-                ),
+                Op::InsertIfAbsent(barrier::key(order, &branch, barrier::Phase::Cancel), 1.into()),
                 Op::Incr { key: inventory::available(sku), by: qty, floor: 0 },
             ];
             Some(match store.txn(ops).await {
@@ -157,7 +165,7 @@ impl TwoPhase for Tcc {
     /// answer in time counts as failed.
     fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status> {
         Box::pin(async move {
-            for b in BRANCHES {
+            for b in coordinator::branches(&o) {
                 let mut attempts = 0;
                 let ok = loop {
                     attempts += 1;
@@ -186,8 +194,9 @@ impl TwoPhase for Tcc {
             let s = &c.shop;
             match b {
                 Branch::Payment => c.call(s.payment, TccReq::PayConfirm { order: o.id }).await,
-                Branch::Inventory => {
-                    c.call(s.inventory, TccReq::StockConfirm { order: o.id, sku: o.sku }).await
+                Branch::Inventory(line) => {
+                    let sku = o.lines[line as usize].sku;
+                    c.call(s.inventory, TccReq::StockConfirm { order: o.id, line, sku }).await
                 }
                 Branch::Points => {
                     c.call(s.points, TccReq::PointsConfirm { order: o.id, customer: o.customer }).await
@@ -201,8 +210,10 @@ impl TwoPhase for Tcc {
             let s = &c.shop;
             match b {
                 Branch::Payment => c.call(s.payment, TccReq::PayCancel { order: o.id }).await,
-                Branch::Inventory => {
-                    c.call(s.inventory, TccReq::StockCancel { order: o.id, sku: o.sku, qty: o.qty }).await
+                Branch::Inventory(line) => {
+                    let l = o.lines[line as usize];
+                    c.call(s.inventory, TccReq::StockCancel { order: o.id, line, sku: l.sku, qty: l.qty })
+                        .await
                 }
                 Branch::Points => {
                     c.call(s.points, TccReq::PointsCancel { order: o.id, customer: o.customer }).await
@@ -218,8 +229,9 @@ async fn try_branch(c: &Coordinator, b: Branch, o: &Order) -> Reply {
         Branch::Payment => {
             c.call(s.payment, TccReq::PayTry { order: o.id, customer: o.customer, amount: o.amount }).await
         }
-        Branch::Inventory => {
-            c.call(s.inventory, TccReq::StockTry { order: o.id, sku: o.sku, qty: o.qty }).await
+        Branch::Inventory(line) => {
+            let l = o.lines[line as usize];
+            c.call(s.inventory, TccReq::StockTry { order: o.id, line, sku: l.sku, qty: l.qty }).await
         }
         Branch::Points => {
             c.call(s.points, TccReq::PointsTry { order: o.id, customer: o.customer, points: o.points }).await

@@ -18,7 +18,7 @@
 //! stock, held money and cancelled orders, not in a broken invariant.
 
 use super::branches;
-use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase, BRANCHES};
+use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
@@ -71,9 +71,9 @@ where
 /// What the coordinator asks a participant.
 #[derive(Clone, Debug, Serialize)]
 pub enum TwoPcReq {
-    StockPrepare { order: u32, sku: u32, qty: i64 },
-    StockCommit { order: u32, sku: u32 },
-    StockAbort { order: u32, sku: u32 },
+    StockPrepare { order: u32, line: u32, sku: u32, qty: i64 },
+    StockCommit { order: u32, line: u32, sku: u32 },
+    StockAbort { order: u32, line: u32, sku: u32 },
     PayPrepare { order: u32, customer: u32, amount: i64 },
     PayCommit { order: u32, customer: u32 },
     PayAbort { order: u32, customer: u32 },
@@ -108,12 +108,16 @@ pub fn participants(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq) -> Reply {
     let s = &store;
     match req {
-        TwoPcReq::StockPrepare { order, sku, qty } => {
+        TwoPcReq::StockPrepare { order, line, sku, qty } => {
             let lock = sku_lock(sku);
-            lock_wait(&ep, || branches::reserve(s, order, sku, qty, Some(&lock))).await
+            lock_wait(&ep, || branches::reserve(s, (order, line), sku, qty, Some(&lock))).await
         }
-        TwoPcReq::StockCommit { order, sku } => branches::sell(s, order, sku, Some(&sku_lock(sku))).await,
-        TwoPcReq::StockAbort { order, sku } => branches::release(s, order, sku, Some(&sku_lock(sku))).await,
+        TwoPcReq::StockCommit { order, line, sku } => {
+            branches::sell(s, (order, line), sku, Some(&sku_lock(sku))).await
+        }
+        TwoPcReq::StockAbort { order, line, sku } => {
+            branches::release(s, (order, line), sku, Some(&sku_lock(sku))).await
+        }
         TwoPcReq::PayPrepare { order, customer, amount } => {
             let lock = customer_lock(customer);
             lock_wait(&ep, || branches::authorize(s, &ep, gw, order, customer, amount, Some(&lock))).await
@@ -147,10 +151,13 @@ impl TwoPhase for TwoPc {
     /// Every participant votes at once; a vote that does not arrive is a no.
     fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status> {
         Box::pin(async move {
-            let votes = BRANCHES.map(|b| {
-                let (c, o) = (c.clone(), o.clone());
-                tokio::spawn(async move { prepare(&c, b, &o).await })
-            });
+            let votes: Vec<_> = coordinator::branches(&o)
+                .into_iter()
+                .map(|b| {
+                    let (c, o) = (c.clone(), o.clone());
+                    tokio::spawn(async move { prepare(&c, b, &o).await })
+                })
+                .collect();
             let mut all_yes = true;
             for vote in votes {
                 all_yes &= vote.await.expect("a vote task is never cancelled") == Reply::Done;
@@ -168,7 +175,10 @@ impl TwoPhase for TwoPc {
             let (s, order, customer) = (&c.shop, o.id, o.customer);
             match b {
                 Branch::Payment => c.call(s.payment, TwoPcReq::PayCommit { order, customer }).await,
-                Branch::Inventory => c.call(s.inventory, TwoPcReq::StockCommit { order, sku: o.sku }).await,
+                Branch::Inventory(line) => {
+                    let sku = o.lines[line as usize].sku;
+                    c.call(s.inventory, TwoPcReq::StockCommit { order, line, sku }).await
+                }
                 Branch::Points => c.call(s.points, TwoPcReq::PointsCommit { order, customer }).await,
             }
         })
@@ -179,7 +189,10 @@ impl TwoPhase for TwoPc {
             let (s, order, customer) = (&c.shop, o.id, o.customer);
             match b {
                 Branch::Payment => c.call(s.payment, TwoPcReq::PayAbort { order, customer }).await,
-                Branch::Inventory => c.call(s.inventory, TwoPcReq::StockAbort { order, sku: o.sku }).await,
+                Branch::Inventory(line) => {
+                    let sku = o.lines[line as usize].sku;
+                    c.call(s.inventory, TwoPcReq::StockAbort { order, line, sku }).await
+                }
                 Branch::Points => c.call(s.points, TwoPcReq::PointsAbort { order, customer }).await,
             }
         })
@@ -192,8 +205,9 @@ async fn prepare(c: &Coordinator, b: Branch, o: &Order) -> Reply {
         Branch::Payment => {
             c.call(s.payment, TwoPcReq::PayPrepare { order, customer, amount: o.amount }).await
         }
-        Branch::Inventory => {
-            c.call(s.inventory, TwoPcReq::StockPrepare { order, sku: o.sku, qty: o.qty }).await
+        Branch::Inventory(line) => {
+            let l = o.lines[line as usize];
+            c.call(s.inventory, TwoPcReq::StockPrepare { order, line, sku: l.sku, qty: l.qty }).await
         }
         Branch::Points => {
             c.call(s.points, TwoPcReq::PointsPrepare { order, customer, points: o.points }).await

@@ -14,11 +14,22 @@ pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
             continue; // not settled: eventual-settlement reports it
         }
         let completed = state == order::COMPLETED;
-        let stock_kept = g.inventory.contains_key(&inventory::deducted(o.id))
-            && int(&g.inventory, &inventory::restocked(o.id)) == 0;
+        // Every line's stock kept for a completed order, none for a cancelled one.
+        let kept = (0..o.lines.len() as u32)
+            .filter(|l| {
+                g.inventory.contains_key(&inventory::deducted(o.id, *l))
+                    && int(&g.inventory, &inventory::restocked(o.id, *l)) == 0
+            })
+            .count();
+        if kept != if completed { o.lines.len() } else { 0 } {
+            let d = format!(
+                "order is {state} but inventory kept the stock of {kept} of its {} lines",
+                o.lines.len()
+            );
+            out.add(Agreement, format!("order {}", o.id), d);
+        }
         let paid = g.payment_state(o.id) == Some(PaymentState::Charged.name());
         let views = [
-            ("inventory deducted", stock_kept),
             ("payment charged", paid),
             ("points awarded", g.points.contains_key(&points::awarded(o.id))),
             ("customer notified", g.notifications.contains_key(&notification::notified(o.id))),

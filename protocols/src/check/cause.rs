@@ -68,7 +68,9 @@ impl Touched {
                 match entity(key).or_else(|| g.broker.as_ref().and_then(|b| message_of(b, key))) {
                     Some(Entity::Order(id)) => {
                         if let Some(o) = g.workload.orders.iter().find(|o| o.id == id) {
-                            t.skus.entry(o.sku).or_insert_with(|| what.clone());
+                            for l in &o.lines {
+                                t.skus.entry(l.sku).or_insert_with(|| what.clone());
+                            }
                             t.customers.entry(o.customer).or_insert_with(|| what.clone());
                         }
                         t.orders.entry(id).or_insert(what);

@@ -14,8 +14,7 @@ fn consistent() -> GroundTruth {
     let order = |id, qty, amount| Order {
         id,
         customer: 0,
-        sku: 0,
-        qty,
+        lines: vec![crate::workload::Line { sku: 0, qty }],
         amount,
         points: amount / 100,
         submit_at_ms: 0,
@@ -32,8 +31,8 @@ fn consistent() -> GroundTruth {
         inventory: table(&[
             ("stock/000/available", 4.into()),
             ("stock/000/sold", 1.into()),
-            ("deduct/000000", 1.into()),
-            ("restock/000001", 0.into()),
+            ("deduct/000000/0", 1.into()),
+            ("restock/000001/0", 0.into()),
         ]),
         payments: table(&[("pay/000000", t("charged"))]),
         points: table(&[("points/0000", 10.into()), ("award/000000", 10.into())]),
@@ -171,6 +170,24 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
 }
 
 #[test]
+fn agreement_counts_every_line_of_an_order() {
+    use crate::workload::Line;
+    let mut g = consistent();
+    // Order 0, completed, gets a second line whose stock was never taken.
+    g.workload.orders[0].lines.push(Line { sku: 0, qty: 1 });
+    let v = check(&g);
+    assert!(
+        v.iter().any(|v| v.invariant == Agreement && v.detail.contains("kept the stock of 1 of its 2 lines")),
+        "{v:?}"
+    );
+    // Order 1, cancelled, with a line's stock still taken.
+    let mut g = consistent();
+    g.inventory.insert("deduct/000001/0".into(), 1.into());
+    g.inventory.insert("restock/000001/0".into(), 0.into());
+    assert!(broken(&g).contains(&Agreement), "a cancelled order keeping a line's stock");
+}
+
+#[test]
 fn violations_carry_the_numbers() {
     let mut g = consistent();
     g.points.insert("points/0000".into(), 20.into());
@@ -200,7 +217,7 @@ fn every_coverage_fact_shows_when_it_happened_and_only_then() {
     let none = BTreeMap::new();
     assert_eq!(observed(&g, &none), [OrderCompleted, OrderCancelled].into(), "a calm run's facts");
     let mut g = consistent();
-    g.inventory.insert("restock/000001".into(), 9.into());
+    g.inventory.insert("restock/000001/0".into(), 9.into());
     assert!(observed(&g, &none).contains(&OrderCompensated), "stock put back for a cancelled order");
     let mut g = consistent();
     g.payment_history.push((5, 1, Some("authorized".into())));

@@ -1,8 +1,8 @@
 //! The inventory service: per SKU, `available + reserved + sold` is the initial
 //! stock. The stock effects every protocol applies are defined here once; the
 //! service's own API is the direct pair — deduct and restock — each recorded
-//! per order, so both are idempotent and a deduction that arrives after its
-//! compensation is refused.
+//! per order line, so both are idempotent and a deduction that arrives after
+//! its compensation is refused. Lines are numbered from 0 in the order.
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
 use crate::mutant;
@@ -19,13 +19,13 @@ pub fn reserved(sku: u32) -> String {
 pub fn sold(sku: u32) -> String {
     format!("stock/{sku:03}/sold")
 }
-/// Present once the order's stock was deducted; holds the quantity.
-pub fn deducted(order: u32) -> String {
-    format!("deduct/{order:06}")
+/// Present once line `line` of the order was deducted; holds the quantity.
+pub fn deducted(order: u32, line: u32) -> String {
+    format!("deduct/{order:06}/{line}")
 }
-/// Present once the order's deduction was compensated; holds what was put back.
-pub fn restocked(order: u32) -> String {
-    format!("restock/{order:06}")
+/// Present once that line's deduction was compensated; holds what was put back.
+pub fn restocked(order: u32, line: u32) -> String {
+    format!("restock/{order:06}/{line}")
 }
 
 // ---- the stock effects, defined once for every protocol ----
@@ -45,12 +45,12 @@ pub fn hold(sku: u32, qty: i64, floor: i64) -> [Op; 2] {
     [Op::Incr { key: available(sku), by: -qty, floor }, Op::Incr { key: reserved(sku), by: qty, floor: 0 }]
 }
 
-/// Sells what [`hold`] set aside, with the order's sale record.
-pub fn sell_held(order: u32, sku: u32, qty: i64) -> [Op; 3] {
+/// Sells what [`hold`] set aside, with the order line's sale record.
+pub fn sell_held(order: u32, line: u32, sku: u32, qty: i64) -> [Op; 3] {
     [
         Op::Incr { key: reserved(sku), by: -qty, floor: 0 },
         Op::Incr { key: sold(sku), by: qty, floor: 0 },
-        Op::Put(deducted(order), qty.into()),
+        Op::Put(deducted(order, line), qty.into()),
     ]
 }
 
@@ -71,10 +71,10 @@ pub fn floor(ep: &Endpoint) -> i64 {
 
 #[derive(Clone, Debug, Serialize)]
 pub enum InventoryReq {
-    /// Take the stock now.
-    Deduct { order: u32, sku: u32, qty: i64 },
-    /// Put back what the order took, if anything; bars a later deduction.
-    Restock { order: u32, sku: u32 },
+    /// Take the stock of one line now.
+    Deduct { order: u32, line: u32, sku: u32, qty: i64 },
+    /// Put back what the line took, if anything; bars a later deduction.
+    Restock { order: u32, line: u32, sku: u32 },
 }
 
 labels!(InventoryReq {
@@ -88,9 +88,11 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
 
 async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Reply {
     match req {
-        InventoryReq::Deduct { order, sku, qty } => {
-            let mut ops =
-                vec![Op::Expect(restocked(order), None), Op::InsertIfAbsent(deducted(order), qty.into())];
+        InventoryReq::Deduct { order, line, sku, qty } => {
+            let mut ops = vec![
+                Op::Expect(restocked(order, line), None),
+                Op::InsertIfAbsent(deducted(order, line), qty.into()),
+            ];
             ops.extend(take(sku, qty, floor(&ep)));
             match store.txn(ops).await {
                 Ok(_) => Reply::Done,
@@ -101,20 +103,21 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
                 }),
             }
         }
-        InventoryReq::Restock { order, sku } => restock(&store, order, sku).await,
+        InventoryReq::Restock { order, line, sku } => restock(&store, order, line, sku).await,
     }
 }
 
-async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
+async fn restock(store: &StoreClient, order: u32, line: u32, sku: u32) -> Reply {
     if mutant::acts(store.endpoint(), &mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT) {
         // Puts back what the order took, without asking whether it already did.
-        let Ok(seen) = store.txn(vec![Op::Get(deducted(order))]).await else { return Reply::Unknown };
+        let Ok(seen) = store.txn(vec![Op::Get(deducted(order, line))]).await else { return Reply::Unknown };
         let Some(qty) = seen[0].value().and_then(Value::as_int) else {
-            let ops = vec![Op::Put(restocked(order), 0.into()), Op::Expect(deducted(order), None)];
+            let ops =
+                vec![Op::Put(restocked(order, line), 0.into()), Op::Expect(deducted(order, line), None)];
             return if store.txn(ops).await.is_ok() { Reply::Done } else { Reply::Unknown };
         };
         let ops = vec![
-            Op::Put(restocked(order), qty.into()),
+            Op::Put(restocked(order, line), qty.into()),
             Op::Incr { key: available(sku), by: qty, floor: 0 },
             Op::Incr { key: sold(sku), by: -qty, floor: i64::MIN },
         ];
@@ -122,24 +125,28 @@ async fn restock(store: &StoreClient, order: u32, sku: u32) -> Reply {
     }
     // Read, then write guarded by what was read; retry if a deduction raced us.
     for _ in 0..5 {
-        let seen = match store.txn(vec![Op::Get(deducted(order)), Op::Get(restocked(order))]).await {
-            Ok(r) => r,
-            Err(_) => return Reply::Unknown,
-        };
+        let seen =
+            match store.txn(vec![Op::Get(deducted(order, line)), Op::Get(restocked(order, line))]).await {
+                Ok(r) => r,
+                Err(_) => return Reply::Unknown,
+            };
         if seen[1].value().is_some() {
             return Reply::Done;
         }
         let ops = match seen[0].value().cloned() {
             Some(Value::Int(qty)) => {
                 let mut ops = vec![
-                    Op::InsertIfAbsent(restocked(order), qty.into()),
-                    Op::Expect(deducted(order), Some(qty.into())),
+                    Op::InsertIfAbsent(restocked(order, line), qty.into()),
+                    Op::Expect(deducted(order, line), Some(qty.into())),
                 ];
                 ops.extend(put_back(sku, qty));
                 ops
             }
             // Never deducted: record the compensation so a late deduction is refused.
-            _ => vec![Op::InsertIfAbsent(restocked(order), 0.into()), Op::Expect(deducted(order), None)],
+            _ => vec![
+                Op::InsertIfAbsent(restocked(order, line), 0.into()),
+                Op::Expect(deducted(order, line), None),
+            ],
         };
         match store.txn(ops).await {
             Ok(_) => return Reply::Done,

@@ -81,7 +81,7 @@ fn outbox_inbox_absorbs_redeliveries() {
         .orders
         .iter()
         .filter(|o| r.truth.orders.get(&format!("order/{:06}", o.id)) == Some(&Value::from("completed")))
-        .map(|o| o.qty)
+        .map(|o| o.units())
         .sum();
     assert!(completed > 0);
     assert_eq!(sold(&r), completed, "stock taken once per completed order, however often delivered");

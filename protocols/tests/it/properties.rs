@@ -11,7 +11,7 @@ use faultline_protocols::mutant::{self, Mutant};
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::topology;
-use faultline_protocols::workload::{Order, Workload};
+use faultline_protocols::workload::{Line, Order, Workload};
 use faultline_protocols::ProtocolRef;
 use faultline_sim::{Fault, FaultPlan, Replication, ReplicationConfig, TimedFault, WorldConfig};
 use proptest::prelude::*;
@@ -27,7 +27,9 @@ fn cases() -> u32 {
 fn workload() -> impl Strategy<Value = Workload> {
     (1usize..=4, 1usize..=3)
         .prop_flat_map(|(customers, skus)| {
-            let order = (0..customers as u32, 0..skus as u32, 1i64..=3, 0u64..WINDOW_MS);
+            // A second line, of the next SKU, in some orders.
+            let order =
+                (0..customers as u32, 0..skus as u32, 1i64..=3, 0u64..WINDOW_MS, prop::option::of(1i64..=3));
             (
                 prop::collection::vec(0i64..=20_000, customers),
                 prop::collection::vec(0i64..=8, skus),
@@ -39,9 +41,13 @@ fn workload() -> impl Strategy<Value = Workload> {
             let mut orders: Vec<Order> = orders
                 .into_iter()
                 .enumerate()
-                .map(|(id, (customer, sku, qty, submit_at_ms))| {
-                    let amount = prices[sku as usize] * qty;
-                    Order { id: id as u32, customer, sku, qty, amount, points: amount / 100, submit_at_ms }
+                .map(|(id, (customer, sku, qty, submit_at_ms, second))| {
+                    let mut lines = vec![Line { sku, qty }];
+                    if let Some(qty) = second.filter(|_| prices.len() > 1) {
+                        lines.push(Line { sku: (sku + 1) % prices.len() as u32, qty });
+                    }
+                    let amount = lines.iter().map(|l| prices[l.sku as usize] * l.qty).sum::<i64>();
+                    Order { id: id as u32, customer, lines, amount, points: amount / 100, submit_at_ms }
                 })
                 .collect();
             orders.sort_by_key(|o| (o.submit_at_ms, o.id));

@@ -87,13 +87,13 @@ fn int(t: &Table, k: &str) -> i64 {
 
 const O: u32 = 7;
 fn try_stock() -> Call {
-    Call::Inventory(TccReq::StockTry { order: O, sku: 0, qty: 3 })
+    Call::Inventory(TccReq::StockTry { order: O, line: 0, sku: 0, qty: 3 })
 }
 fn confirm_stock() -> Call {
-    Call::Inventory(TccReq::StockConfirm { order: O, sku: 0 })
+    Call::Inventory(TccReq::StockConfirm { order: O, line: 0, sku: 0 })
 }
 fn cancel_stock() -> Call {
-    Call::Inventory(TccReq::StockCancel { order: O, sku: 0, qty: 3 })
+    Call::Inventory(TccReq::StockCancel { order: O, line: 0, sku: 0, qty: 3 })
 }
 
 #[test]

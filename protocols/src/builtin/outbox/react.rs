@@ -17,18 +17,34 @@ pub use super::node::Svc;
 pub async fn react(svc: &Svc, event: &Event) -> bool {
     let o = &event.order;
     let applied = match (svc.service, event.kind) {
+        // One event per order: every line's stock in one local transaction,
+        // all or none; a line out of stock rejects the whole order.
         (Service::Inventory, Kind::OrderPlaced) => {
-            let mut take = vec![Op::Put(inventory::deducted(o.id), o.qty.into())];
-            take.extend(inventory::take(o.sku, o.qty, inventory::floor(&svc.ep)));
+            let floor = inventory::floor(&svc.ep);
+            let take: Vec<Op> = (0u32..)
+                .zip(&o.lines)
+                .flat_map(|(i, l)| {
+                    let [available, sold] = inventory::take(l.sku, l.qty, floor);
+                    [Op::Put(inventory::deducted(o.id, i), l.qty.into()), available, sold]
+                })
+                .collect();
             match apply(svc, event, take, &[Event::new(Kind::StockReserved, o)]).await {
-                Applied::Refused(1) => apply(svc, event, vec![], &[Event::new(Kind::StockRejected, o)]).await,
+                // Op 3i + 1 is line i's `available`: that line is out of stock.
+                Applied::Refused(n) if n % 3 == 1 => {
+                    apply(svc, event, vec![], &[Event::new(Kind::StockRejected, o)]).await
+                }
                 other => other,
             }
         }
         (Service::Inventory, Kind::PaymentFailed) => {
             svc.stats.compensation();
-            let mut put_back = vec![Op::Put(inventory::restocked(o.id), o.qty.into())];
-            put_back.extend(inventory::put_back(o.sku, o.qty));
+            let put_back: Vec<Op> = (0u32..)
+                .zip(&o.lines)
+                .flat_map(|(i, l)| {
+                    let [available, sold] = inventory::put_back(l.sku, l.qty);
+                    [Op::Put(inventory::restocked(o.id, i), l.qty.into()), available, sold]
+                })
+                .collect();
             apply(svc, event, put_back, &[]).await
         }
         (Service::Payment, Kind::StockReserved) => {
