@@ -95,6 +95,12 @@ pub const TCC_BARRIER_OUTSIDE_TXN: Mutant = Mutant {
     breaks: &[ExactlyOnceEffects, StockConservation, Agreement],
     hunt: Hunt { scenario: "flaky-network", within: 20 },
 };
+pub const BARRIER_WITHOUT_LINE: Mutant = Mutant {
+    name: "barrier-without-line",
+    mechanism: "an inventory branch's barrier row is keyed by order alone, not by order line: an order's second line finds the first line's rows and is taken for a repeat, so its stock is never held or sold though the order completes",
+    breaks: &[ExactlyOnceEffects, Agreement],
+    hunt: Hunt { scenario: "calm", within: 5 },
+};
 pub const OUTBOX_DUAL_WRITE: Mutant = Mutant {
     name: "outbox-dual-write",
     mechanism: "a reaction commits, then publishes its event directly, once, instead of through the outbox",
@@ -142,7 +148,7 @@ mod tests {
     fn names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 13);
+        assert_eq!(all.len(), 14);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

@@ -31,7 +31,11 @@ fn the_parallel_saga_passes_the_whole_catalogue() {
         .run();
     report.assert_ok(); // no unexpected violation, and every required coverage fact showed
     assert!(report.uncovered().is_empty());
-    assert_eq!(report.runs.len(), 11, "every catalogue scenario ran");
+    assert_eq!(
+        report.runs.len(),
+        faultline_scenarios::scenario::CATALOG.len(),
+        "every catalogue scenario ran"
+    );
     for run in &report.runs {
         let name = &run.scenario.name;
         let completed: u64 = run.outcomes.iter().map(|o| o.metrics.orders_completed).sum();

@@ -5,6 +5,7 @@
 //! shop's effects ([`inventory::hold`], [`points::promise`], …).
 
 use super::barrier;
+use crate::mutant;
 use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
 use crate::shop::payment::{self, PaymentState::*};
 use crate::shop::{inventory, points, Failure, Reply, GATEWAY_TIMEOUT};
@@ -25,8 +26,11 @@ pub fn hold_key(order: u32) -> String {
 
 /// The barrier name of an order line's stock branch: several branches of one
 /// transaction meet at the inventory, and their rows must not be confused.
-pub fn inventory(line: u32) -> String {
-    format!("{INVENTORY}/{line}")
+pub fn inventory(ep: &Endpoint, line: u32) -> String {
+    match mutant::acts(ep, &mutant::BARRIER_WITHOUT_LINE) {
+        true => INVENTORY.to_string(), // one row for every line of the order
+        false => format!("{INVENTORY}/{line}"),
+    }
 }
 
 pub async fn reserve(
@@ -37,17 +41,18 @@ pub async fn reserve(
     lock: Option<&str>,
 ) -> Reply {
     let hold = inventory::hold(sku, qty, inventory::floor(store.endpoint())).to_vec();
-    barrier::try_branch(store, order, &inventory(line), qty, lock, hold, |_| Failure::OutOfStock).await
+    let branch = inventory(store.endpoint(), line);
+    barrier::try_branch(store, order, &branch, qty, lock, hold, |_| Failure::OutOfStock).await
 }
 
 pub async fn sell(store: &StoreClient, (order, line): (u32, u32), sku: u32, lock: Option<&str>) -> Reply {
     let sell = |qty: i64| inventory::sell_held(order, line, sku, qty).to_vec();
-    barrier::confirm_branch(store, order, &inventory(line), lock, sell).await
+    barrier::confirm_branch(store, order, &inventory(store.endpoint(), line), lock, sell).await
 }
 
 pub async fn release(store: &StoreClient, (order, line): (u32, u32), sku: u32, lock: Option<&str>) -> Reply {
     let release = |qty: i64| inventory::release_held(sku, qty).to_vec();
-    barrier::cancel_branch(store, order, &inventory(line), lock, release).await
+    barrier::cancel_branch(store, order, &inventory(store.endpoint(), line), lock, release).await
 }
 
 // ---- payment: authorize at the gateway, then capture or void ----

@@ -136,7 +136,7 @@ async fn empty_rollback_bug(
     sku: u32,
     qty: i64,
 ) -> Option<Reply> {
-    let branch = branches::inventory(line);
+    let branch = branches::inventory(store.endpoint(), line);
     let tried = store.txn(vec![Op::Get(barrier::key(order, &branch, barrier::Phase::Try))]).await;
     match tried {
         Ok(r) if r[0].value().is_none() => {
@@ -285,6 +285,7 @@ impl Protocol for Tcc {
             mutant::TCC_CONFIRM_NOT_IDEMPOTENT,
             mutant::TCC_BARRIER_OUTSIDE_TXN,
             mutant::STOCK_CHECK_OFF_BY_ONE,
+            mutant::BARRIER_WITHOUT_LINE,
         ]
     }
 }

@@ -252,6 +252,6 @@ impl Protocol for TwoPc {
     }
 
     fn mutants(&self) -> &'static [Mutant] {
-        &[mutant::STOCK_CHECK_OFF_BY_ONE]
+        &[mutant::STOCK_CHECK_OFF_BY_ONE, mutant::BARRIER_WITHOUT_LINE]
     }
 }
