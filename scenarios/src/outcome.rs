@@ -62,6 +62,9 @@ pub struct Metrics {
     pub messages_dropped: u64,
     pub retries: u64,
     pub compensations: u64,
+    /// Refunds the payment gateway booked (money returned after a charge).
+    #[serde(default)]
+    pub refunds: u64,
     pub sim_ms: u64,
     pub latency_ms: Percentiles,
     /// Submission to the last write any service made for the order.
@@ -147,6 +150,7 @@ impl RunOutcome {
             messages_dropped: r.counts.iter().filter(|(k, _)| k.starts_with("drop-")).map(|(_, v)| v).sum(),
             retries: r.retries,
             compensations: r.compensations,
+            refunds: r.truth.ledger.iter().filter(|e| e.amount < 0).count() as u64,
             sim_ms: r.sim_ms,
             latency_ms: Percentiles::of(&r.latencies_ms),
             time_to_consistency_ms: Percentiles::of(&r.consistency_ms),
@@ -230,6 +234,7 @@ pub struct Summary {
     pub messages_sent: u64,
     pub retries: u64,
     pub compensations: u64,
+    pub refunds: u64,
     pub sim_ms: u64,
     pub faults: BTreeMap<String, u64>,
     /// Per coverage fact, the seeds that showed it.
@@ -290,6 +295,7 @@ impl SummaryBuilder {
         s.messages_sent += m.messages_sent;
         s.retries += m.retries;
         s.compensations += m.compensations;
+        s.refunds += m.refunds;
         s.sim_ms += m.sim_ms;
         for (k, v) in &m.faults {
             *s.faults.entry(k.clone()).or_insert(0) += v;

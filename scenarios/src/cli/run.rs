@@ -330,11 +330,12 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
     let faults: Vec<_> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
     say!("  faults fired: {}", if faults.is_empty() { "none".to_string() } else { faults.join(", ") });
     say!(
-        "  messages: {} ({:.1} per order); retries {}; compensations {}",
+        "  messages: {} ({:.1} per order); retries {}; compensations {}; refunds {}",
         s.messages_sent,
         s.messages_sent as f64 / s.orders_submitted.max(1) as f64,
         s.retries,
-        s.compensations
+        s.compensations,
+        s.refunds
     );
     let l = &s.latency_p99_ms;
     say!("  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}", l.p50, l.p90, l.max);
