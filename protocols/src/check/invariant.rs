@@ -54,7 +54,7 @@ impl Invariant {
     /// What it states.
     pub fn statement(self) -> &'static str {
         match self {
-            Invariant::NoDoubleCharge => "per order, gateway charges minus refunds is 0 or the order amount, and equals the amount iff the order completed",
+            Invariant::NoDoubleCharge => "per order, gateway charges minus refunds is 0 or the order amount, and equals the amount iff the order completed; refunds never exceed what was charged, at any point of the ledger",
             Invariant::StockConservation => "per SKU, initial = available + reserved + sold, and no count is negative",
             Invariant::MoneyConservation => "customer balances plus the merchant's account equal the initial total; no balance is negative",
             Invariant::ExactlyOnceEffects => "stock sold, points and notifications per customer equal the sums over completed orders: nothing applied twice",

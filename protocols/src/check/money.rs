@@ -5,9 +5,20 @@ use super::{Findings, GroundTruth, Invariant::*};
 use std::collections::BTreeMap;
 
 pub(super) fn no_double_charge(g: &GroundTruth, out: &mut Findings) {
+    // Per payment, in the gateway's booking order: refunds never exceed what was
+    // charged so far — not even for a moment that a later charge evens out.
     let mut net: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut over: BTreeMap<u32, i64> = BTreeMap::new();
     for e in &g.ledger {
-        *net.entry(e.order).or_insert(0) += e.amount;
+        let n = net.entry(e.order).or_insert(0);
+        *n += e.amount;
+        if *n < 0 {
+            over.entry(e.order).or_insert(-*n);
+        }
+    }
+    for (order, by) in over {
+        let d = format!("refunded {by} more than was charged at one point of the gateway's ledger");
+        out.add(NoDoubleCharge, format!("order {order}"), d);
     }
     for o in &g.workload.orders {
         let n = net.get(&o.id).copied().unwrap_or(0);

@@ -188,6 +188,21 @@ fn agreement_counts_every_line_of_an_order() {
 }
 
 #[test]
+fn a_refund_never_exceeds_the_charge_even_for_a_moment() {
+    let mut g = consistent();
+    // Order 1 (cancelled) is refunded before it is charged: net 0 at the end.
+    g.ledger.push(Entry { order: 1, customer: 0, amount: -9_000 });
+    g.ledger.push(Entry { order: 1, customer: 0, amount: 9_000 });
+    let v = check(&g);
+    assert!(v.iter().any(|v| v.invariant == NoDoubleCharge && v.subject == "order 1"), "{v:?}");
+    // Charged, then refunded in full: fine.
+    let mut g = consistent();
+    g.ledger.push(Entry { order: 1, customer: 0, amount: 9_000 });
+    g.ledger.push(Entry { order: 1, customer: 0, amount: -9_000 });
+    assert_eq!(check(&g), vec![]);
+}
+
+#[test]
 fn violations_carry_the_numbers() {
     let mut g = consistent();
     g.points.insert("points/0000".into(), 20.into());
