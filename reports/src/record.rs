@@ -56,6 +56,7 @@ pub struct Metrics {
     pub messages_sent: u64,
     pub retries: u64,
     pub compensations: u64,
+    pub refunds: u64,
     pub latency_ms: Percentiles,
     pub time_to_consistency_ms: Percentiles,
     pub longest_inconsistency_ms: f64,

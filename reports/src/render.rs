@@ -97,7 +97,7 @@ fn verdict_cell(s: &Summary, scenario: &str, protocol: &str) -> (&'static str, S
     }
 }
 
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 16] = [
     "protocol",
     "seeds",
     "completed",
@@ -110,6 +110,7 @@ const COLUMNS: [&str; 15] = [
     "msgs/order",
     "retries",
     "compensations",
+    "refunds",
     "reserved unit·s",
     "held $·s",
     "locks s",
@@ -130,6 +131,7 @@ fn row(s: &Summary, scenario: &str, protocol: &str) -> Option<Vec<String>> {
         format!("{:.1}", g.messages_per_order),
         g.retries.to_string(),
         g.compensations.to_string(),
+        g.refunds.to_string(),
         format!("{:.1}", g.reserved_unit_s),
         format!("{:.0}", g.held_dollar_s),
         format!("{:.1}", g.locked_s),

@@ -26,6 +26,8 @@ pub struct Group {
     pub messages_per_order: f64,
     pub retries: u64,
     pub compensations: u64,
+    /// Refunds the gateway booked, summed over seeds.
+    pub refunds: u64,
     pub reserved_unit_s: f64,
     pub held_dollar_s: f64,
     pub locked_s: f64,
@@ -174,6 +176,7 @@ impl SummaryBuilder {
         acc.messages += m.messages_sent;
         g.retries += m.retries;
         g.compensations += m.compensations;
+        g.refunds += m.refunds;
         g.reserved_unit_s += m.reserved_unit_s;
         g.held_dollar_s += m.authorized_cent_s / 100.0;
         g.locked_s += m.locked_s;

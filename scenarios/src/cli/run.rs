@@ -267,11 +267,12 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
         "msgs/order",
         "retries",
         "compens.",
+        "refunds",
         "reserved",
         "held $",
         "locks s",
     ];
-    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 10, 10, 9];
+    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 8, 10, 10, 9];
     let row = |cells: Vec<String>| {
         let line: Vec<String> = cells
             .iter()
@@ -297,6 +298,7 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
             format!("{per_order:.1}"),
             s.retries.to_string(),
             s.compensations.to_string(),
+            s.refunds.to_string(),
             format!("{:.1}", s.reserved_unit_s),
             format!("{:.0}", s.authorized_cent_s / 100.0),
             format!("{:.1}", s.locked_s),
