@@ -11,6 +11,7 @@ use faultline_sim::broker::BrokerConfig;
 use faultline_sim::{Fault, FaultModel, FaultPlan, ReplicationConfig, TimedFault, WorldConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// A parsed, validated scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,14 +139,26 @@ pub const CATALOG: [(&str, &str); 12] = [
 /// well under this; anything larger is not a scenario.
 pub const MAX_FILE: u64 = 4 << 20;
 
+/// Opens an input file the user named, refusing what is not a regular file:
+/// opened without blocking (a FIFO would wait for a writer), then checked by
+/// the handle itself, so what is checked is what is read. Returns the file and
+/// its size; a directory, FIFO or device is an `InvalidInput` error.
+pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        let why = "not a regular file (a directory, FIFO or device)";
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    }
+    Ok((file, meta.len()))
+}
+
 /// The text of the scenario file `arg`, refusing what is not a small regular file.
 fn read_file(arg: &str) -> Result<String, String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Opened without blocking (a FIFO would wait for a writer), then checked
-    // by the handle itself, so what is checked is what is read.
-    let file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(arg) {
-        Ok(f) => f,
+    let (file, len) = match open_regular(Path::new(arg)) {
+        Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let names: Vec<_> = CATALOG.iter().map(|(n, _)| *n).collect();
             return Err(format!(
@@ -155,12 +168,8 @@ fn read_file(arg: &str) -> Result<String, String> {
         }
         Err(e) => return Err(format!("{arg}: {e}")),
     };
-    let meta = file.metadata().map_err(|e| format!("{arg}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{arg}: not a regular file (a directory, FIFO or device is not a scenario)"));
-    }
-    if meta.len() > MAX_FILE {
-        return Err(format!("{arg}: {} bytes; a scenario file is at most {MAX_FILE}", meta.len()));
+    if len > MAX_FILE {
+        return Err(format!("{arg}: {len} bytes; a scenario file is at most {MAX_FILE}"));
     }
     let mut bytes = Vec::new();
     // The file may grow after the check: read no more than allowed.

@@ -5,6 +5,7 @@
 
 use super::sweep::provenance;
 use super::{BadInput, Ctx};
+use crate::scenario::open_regular;
 use anyhow::anyhow;
 use faultline_reports::record::{self, content_hash, Line, ScenarioText};
 use faultline_reports::summary::SummaryBuilder;
@@ -135,22 +136,8 @@ pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
     Ok(())
 }
 
-/// A file of lines to read: a regular file, checked by the handle that reads it
-/// (a FIFO or a device is refused before anything is read).
+/// A file of lines to read: a regular file (see [`open_regular`]).
 fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, BadInput> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-    let meta = file.metadata().map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(anyhow!(
-            "{}: not a regular file (a FIFO or device is not a file of runs)",
-            path.display()
-        )
-        .into());
-    }
+    let (file, _) = open_regular(path).map_err(|e| anyhow!("cannot read {}: {e}", path.display()))?;
     Ok(std::io::BufReader::new(file))
 }
