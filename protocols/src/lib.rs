@@ -5,7 +5,7 @@
 //! - [`protocol`] — the boundary: the [`Protocol`] trait and the [`Registry`].
 //! - [`workload`] — customers, SKUs with limited stock, orders over time.
 //! - [`shop`] — the participants (order, inventory, payment, points,
-//!   notification), each in front of its own store, and the payment gateway.
+//!   notification, shipping), each in front of its own store, and the payment gateway.
 //! - [`check`] — the invariants, computed from ground truth.
 //! - [`run`] — one run: world, nemesis, settlement, ground truth, check.
 //! - [`mutant`] — known bugs that can be switched on, for the checker to catch.
@@ -58,8 +58,8 @@ pub fn deploy(
     let stats = Arc::new(Stats::default());
     let setup = Setup { workload, gateway, stats: stats.clone() };
     let d = protocol.deploy(world, &setup);
-    let (orders, st, entry) = (workload.orders.clone(), stats.clone(), d.entry);
-    world.node("client", move |ctx| (entry.client)(ctx, entry.node, orders.clone(), st.clone()));
+    let (orders, st, entry, shipping) = (workload.orders.clone(), stats.clone(), d.entry, d.shop.shipping);
+    world.node("client", move |ctx| (entry.client)(ctx, (entry.node, shipping), orders.clone(), st.clone()));
     Deployment { protocol, shop: d.shop, stores: d.stores, broker_db: d.broker, stats }
 }
 

@@ -139,6 +139,18 @@ pub const STOCK_CHECK_OFF_BY_ONE: Mutant = Mutant {
     breaks: &[StockConservation],
     hunt: Hunt { scenario: "flash-sale", within: 10 },
 };
+pub const SHIP_IGNORES_CANCEL: Mutant = Mutant {
+    name: "ship-ignores-cancel",
+    mechanism: "the warehouse ships without looking for the customer's cancellation: one already accepted is overwritten, and the order ships and completes",
+    breaks: &[CancellationHonoured],
+    hunt: Hunt { scenario: "refund-race", within: 10 },
+};
+pub const RETURN_KEEPS_POINTS: Mutant = Mutant {
+    name: "return-keeps-points",
+    mechanism: "the return after a failed or cancelled shipment refunds and restocks but forgets the points the order was granted",
+    breaks: &[ExactlyOnceEffects, Agreement],
+    hunt: Hunt { scenario: "refund-race", within: 10 },
+};
 
 #[cfg(test)]
 mod tests {
@@ -148,7 +160,7 @@ mod tests {
     fn names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 14);
+        assert_eq!(all.len(), 16);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

@@ -96,13 +96,14 @@ pub struct Entry {
     pub(crate) client: Client,
 }
 
-/// The client node's life, given the entry node, the orders and the stats.
-pub(crate) type Client = Arc<dyn Fn(NodeCtx, NodeId, Vec<Order>, Arc<Stats>) -> Body + Send + Sync>;
+/// The client node's life, given the entry node and the shipping service's
+/// (where customers cancel), the orders and the stats.
+pub(crate) type Client = Arc<dyn Fn(NodeCtx, (NodeId, NodeId), Vec<Order>, Arc<Stats>) -> Body + Send + Sync>;
 
 impl Entry {
     pub fn new<R: Request<Response = Reply> + 'static>(node: NodeId, place: fn(Order) -> R) -> Entry {
-        let client = move |ctx, entry, orders, stats| -> Body {
-            Box::pin(crate::client::run(ctx, entry, orders, stats, place))
+        let client = move |ctx, nodes, orders, stats| -> Body {
+            Box::pin(crate::client::run(ctx, nodes, orders, stats, place))
         };
         Entry { node, client: Arc::new(client) }
     }

@@ -10,6 +10,8 @@ use std::sync::Mutex;
 pub struct Stats {
     retries: AtomicU64,
     compensations: AtomicU64,
+    cancels_accepted: AtomicU64,
+    cancels_refused: AtomicU64,
     submitted_us: Mutex<BTreeMap<u32, u64>>,
 }
 
@@ -20,6 +22,17 @@ impl Stats {
     pub fn compensation(&self) {
         self.compensations.fetch_add(1, Ordering::Relaxed);
     }
+    /// A customer's cancellation was answered: accepted, or refused as shipped.
+    pub fn cancellation(&self, accepted: bool) {
+        let counter = if accepted { &self.cancels_accepted } else { &self.cancels_refused };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cancellations (accepted, refused).
+    pub fn cancellations(&self) -> (u64, u64) {
+        (self.cancels_accepted.load(Ordering::Relaxed), self.cancels_refused.load(Ordering::Relaxed))
+    }
+
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }

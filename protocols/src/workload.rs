@@ -25,6 +25,14 @@ pub struct Order {
     pub points: i64,
     /// When the client first submits it, in ms after the start.
     pub submit_at_ms: u64,
+    /// The customer asks to cancel this long after submitting, if at all —
+    /// racing the order's fulfilment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_after_ms: Option<u64>,
+    /// The warehouse cannot fulfil it (an item damaged at pick, an address
+    /// that turns out undeliverable): shipping it fails, after payment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undeliverable: bool,
 }
 
 impl Order {
@@ -58,6 +66,12 @@ pub struct WorkloadSpec {
     pub lines: (u32, u32),
     /// Orders arrive uniformly over this many ms from the start.
     pub arrival_ms: u64,
+    /// The share of orders the customer asks to cancel, at a time drawn
+    /// uniformly from 0 to `cancel_within_ms` after submitting.
+    pub cancel_rate: f64,
+    pub cancel_within_ms: u64,
+    /// The share of orders the warehouse cannot fulfil once they are paid.
+    pub undeliverable_rate: f64,
 }
 
 impl Default for WorkloadSpec {
@@ -72,6 +86,9 @@ impl Default for WorkloadSpec {
             qty: (1, 3),
             lines: (1, 4),
             arrival_ms: 5_000,
+            cancel_rate: 0.1,
+            cancel_within_ms: 3_000,
+            undeliverable_rate: 0.05,
         }
     }
 }
@@ -140,6 +157,12 @@ impl WorkloadSpec {
         if self.qty.0 == 0 {
             return Err("workload.qty: an order has at least one unit".into());
         }
+        for (name, p) in [("cancel_rate", self.cancel_rate), ("undeliverable_rate", self.undeliverable_rate)]
+        {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("workload.{name}: {p:?} is not a probability (0 to 1)"));
+            }
+        }
         if self.lines.0 == 0 || self.lines.0 > self.lines.1 {
             return Err(format!("workload.lines: [{}, {}]: from 1 line up", self.lines.0, self.lines.1));
         }
@@ -177,9 +200,19 @@ impl WorkloadSpec {
                     amount,
                     points: amount / 100,
                     submit_at_ms: rng.gen_range(0..=self.arrival_ms),
+                    cancel_after_ms: None,
+                    undeliverable: false,
                 }
             })
             .collect();
+        // What happens after payment is drawn from a stream of its own, so the
+        // orders themselves are the same whatever these rates are.
+        let mut after = ChaCha8Rng::seed_from_u64(seed ^ 0x6166_7465_722d_7061);
+        for o in &mut orders {
+            o.undeliverable = after.gen_bool(self.undeliverable_rate);
+            let cancels = after.gen_bool(self.cancel_rate);
+            o.cancel_after_ms = cancels.then(|| after.gen_range(0..=self.cancel_within_ms));
+        }
         orders.sort_by_key(|o| (o.submit_at_ms, o.id));
         Workload { balances, stock, prices, orders }
     }

@@ -159,6 +159,9 @@ fn workload(s: &Scenario, deadline: u64) -> Result<(), Broken> {
     let lines = (i64::from(w.lines.0), i64::from(w.lines.1));
     in_range("workload.lines", lines, 1, i64::from(MAX_LINES))?;
     at_most("workload.arrival_ms", w.arrival_ms, MAX_MS)?;
+    probability("workload.cancel_rate", w.cancel_rate)?;
+    at_most("workload.cancel_within_ms", w.cancel_within_ms, MAX_MS)?;
+    probability("workload.undeliverable_rate", w.undeliverable_rate)?;
     let last_arrival = match &s.explicit_workload {
         Some(e) => explicit(e)?,
         None => w.arrival_ms,
@@ -207,6 +210,7 @@ fn explicit(e: &faultline_protocols::workload::Workload) -> Result<u64, Broken> 
             return broken(field, format!("amount and points are within 0 to {max}"));
         }
         at_most(&field, o.submit_at_ms, MAX_MS)?;
+        at_most(&field, o.cancel_after_ms.unwrap_or(0), MAX_MS)?;
         last = last.max(o.submit_at_ms);
     }
     Ok(last)

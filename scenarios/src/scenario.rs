@@ -120,7 +120,7 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 12] = [
+pub const CATALOG: [(&str, &str); 13] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("slow-network", include_str!("../catalog/slow-network.toml")),
@@ -130,6 +130,7 @@ pub const CATALOG: [(&str, &str); 12] = [
     ("multi-line-flash-sale", include_str!("../catalog/multi-line-flash-sale.toml")),
     ("disk-faults", include_str!("../catalog/disk-faults.toml")),
     ("callback-chaos", include_str!("../catalog/callback-chaos.toml")),
+    ("refund-race", include_str!("../catalog/refund-race.toml")),
     ("failover-async", include_str!("../catalog/failover-async.toml")),
     ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
     ("everything", include_str!("../catalog/everything.toml")),

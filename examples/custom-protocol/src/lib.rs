@@ -1,9 +1,10 @@
 //! A team's own protocol, written only against faultline's public API: a
 //! **parallel Saga**. It creates the order, then deducts the stock and charges
 //! the customer *at the same time* (the checkout is faster by one round trip),
-//! then awards points, notifies and completes. If either branch fails, it
-//! waits for the other to be known, then compensates both — refund and
-//! restock, each idempotent and safe for a step that never ran — and cancels.
+//! then ships, awards points, notifies and completes. If either branch fails,
+//! it waits for the other to be known, then compensates both — refund and
+//! restock, each idempotent and safe for a step that never ran — and cancels;
+//! a shipment that fails (or that the customer cancelled first) is undone the same way.
 //!
 //! Its known bug, [`EARLY_CANCEL`], is the classic mistake of this design:
 //! when one branch fails, cancel at once and refund only a charge already
@@ -20,6 +21,7 @@ use faultline_protocols::shop::notification::NotifyReq;
 use faultline_protocols::shop::order::OrderReq;
 use faultline_protocols::shop::payment::PaymentReq;
 use faultline_protocols::shop::points::PointsReq;
+use faultline_protocols::shop::shipping::ShipReq;
 use faultline_protocols::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use faultline_protocols::stats::Stats;
 use faultline_protocols::workload::Order;
@@ -49,6 +51,7 @@ enum Phase {
     Create,
     /// Stock and payment, in parallel.
     Reserve,
+    Ship,
     Award,
     Notify,
     Complete,
@@ -58,9 +61,10 @@ enum Phase {
     Cancelled,
 }
 
-const PHASES: [(Phase, &str); 8] = [
+const PHASES: [(Phase, &str); 9] = [
     (Phase::Create, "create"),
     (Phase::Reserve, "reserve"),
+    (Phase::Ship, "ship"),
     (Phase::Award, "award"),
     (Phase::Notify, "notify"),
     (Phase::Complete, "complete"),
@@ -162,6 +166,10 @@ impl Coordinator {
                     _ => Phase::Undo,
                 },
                 Phase::Reserve => self.reserve(&o).await,
+                Phase::Ship => match self.step(s.shipping, ShipReq::Ship(o.clone())).await {
+                    Reply::Done => Phase::Award,
+                    _ => Phase::Undo,
+                },
                 Phase::Award => {
                     let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                     self.step(s.points, req).await;
@@ -197,7 +205,7 @@ impl Coordinator {
         }
         let (stock, charge) = tokio::join!(self.deduct(o), self.step(s.payment, charge));
         match (stock, charge) {
-            (Reply::Done, Reply::Done) => Phase::Award,
+            (Reply::Done, Reply::Done) => Phase::Ship,
             _ => Phase::Undo,
         }
     }
@@ -215,7 +223,7 @@ impl Coordinator {
         });
         if self.deduct(o).await == Reply::Done {
             if charging.await.ok() == Some(Reply::Done) {
-                return Phase::Award;
+                return Phase::Ship;
             }
             self.restock(o).await;
         } else if *charged.lock().unwrap() == Some(Reply::Done) {

@@ -131,6 +131,12 @@ pub async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lo
         .await
 }
 
+/// After a commit, for an order that could not ship: refund the capture in
+/// full, once (the gateway knows it by the authorization's key).
+pub async fn refund(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Reply {
+    payment::refund_charge(store, ep, gw, order, &hold_key(order)).await
+}
+
 // ---- points: promise, then grant or withdraw ----
 
 pub async fn promise(

@@ -3,13 +3,22 @@
 //! phase two — confirm or cancel every branch until each answers — and
 //! recovery: a transaction found still trying after a restart is cancelled
 //! (presumed abort), one confirming or cancelling is finished.
+//!
+//! After a commit the order ships. A shipment that fails (the warehouse
+//! cannot fulfil it, or the customer cancelled first) is a business fact after
+//! the transaction, not a vote in it: the coordinator logs `returning` and
+//! takes every committed branch back with its own compensation — refund the
+//! capture, restock the sold lines, revoke the granted points — then cancels
+//! the order.
 
 use crate::builtin::txlog::{Drivers, LogState, TxLog};
 use crate::check::GroundTruth;
+use crate::mutant;
 use crate::protocol::{CrashPoint, Unsettled};
 use crate::retry::until_known;
 use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
+use crate::shop::shipping::ShipReq;
 use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::workload::Order;
@@ -25,6 +34,8 @@ pub enum Status {
     Trying,
     Confirming,
     Cancelling,
+    /// Committed, but the order could not ship: every branch is being taken back.
+    Returning,
     Completed,
     Cancelled,
 }
@@ -39,6 +50,7 @@ impl LogState for Status {
             Status::Trying => "trying",
             Status::Confirming => "confirming",
             Status::Cancelling => "cancelling",
+            Status::Returning => "returning",
             Status::Completed => "completed",
             Status::Cancelled => "cancelled",
         })
@@ -49,6 +61,7 @@ impl LogState for Status {
             Some("trying") => Status::Trying,
             Some("confirming") => Status::Confirming,
             Some("cancelling") => Status::Cancelling,
+            Some("returning") => Status::Returning,
             Some("completed") => Status::Completed,
             Some("cancelled") => Status::Cancelled,
             other => panic!("bad TCC status {other:?}"),
@@ -95,6 +108,9 @@ pub trait TwoPhase: Send + Sync + 'static {
     fn confirm(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
     /// Rolls branch `b` back, whether or not phase one reached it; idempotent.
     fn cancel(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
+    /// Takes back committed branch `b` of an order that could not ship
+    /// (refund, restock, revoke); idempotent.
+    fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
 }
 
 /// A coordinator node's state, cloned into every transaction's driver.
@@ -164,14 +180,34 @@ impl Coordinator {
                         let confirm = || phases.confirm(self.clone(), b, o.clone());
                         until_known(&self.ep, &self.stats, confirm).await;
                     }
-                    let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
-                    until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
+                    let ship = || self.call(self.shop.shipping, ShipReq::Ship(o.clone()));
+                    if until_known(&self.ep, &self.stats, ship).await != Reply::Done {
+                        Status::Returning
+                    } else {
+                        let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
+                        until_known(&self.ep, &self.stats, || {
+                            self.call(self.shop.notification, notify.clone())
+                        })
                         .await;
-                    until_known(&self.ep, &self.stats, || {
-                        self.call(self.shop.order, OrderReq::Complete(o.id))
-                    })
-                    .await;
-                    Status::Completed
+                        until_known(&self.ep, &self.stats, || {
+                            self.call(self.shop.order, OrderReq::Complete(o.id))
+                        })
+                        .await;
+                        Status::Completed
+                    }
+                }
+                Status::Returning => {
+                    self.stats.compensation();
+                    for b in branches(&o) {
+                        if b == Branch::Points && mutant::acts(&self.ep, &mutant::RETURN_KEEPS_POINTS) {
+                            continue;
+                        }
+                        until_known(&self.ep, &self.stats, || phases.give_back(self.clone(), b, o.clone()))
+                            .await;
+                    }
+                    until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Cancel(o.id)))
+                        .await;
+                    Status::Cancelled
                 }
                 Status::Cancelling => {
                     self.stats.compensation();

@@ -2,9 +2,11 @@
 //! orchestration style of Seata's Saga mode and Temporal workflows).
 //!
 //! An orchestrator node runs each order as a sequence of local transactions —
-//! create order → deduct stock → charge → award points → notify → complete —
-//! and on a definitive failure runs the compensations of every step up to and
-//! including the failed one, in reverse (refund, restock, cancel order).
+//! create order → deduct stock → charge → ship → award points → notify →
+//! complete — and on a definitive failure runs the compensations of every step
+//! up to and including the failed one, in reverse (refund, restock, cancel
+//! order). Shipping fails after payment — the warehouse cannot fulfil the
+//! order, or the customer cancelled first — so a paid order is refunded.
 //!
 //! Before each step the orchestrator persists the step it is about to run in its
 //! saga log (its own store), so that after a crash recovery resumes every
@@ -22,6 +24,7 @@ use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
 use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
+use crate::shop::shipping::ShipReq;
 use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::workload::Order;
@@ -37,15 +40,17 @@ pub enum Step {
     CreateOrder,
     DeductStock,
     Charge,
+    Ship,
     AwardPoints,
     Notify,
     CompleteOrder,
 }
 
-const STEPS: [Step; 6] = [
+const STEPS: [Step; 7] = [
     Step::CreateOrder,
     Step::DeductStock,
     Step::Charge,
+    Step::Ship,
     Step::AwardPoints,
     Step::Notify,
     Step::CompleteOrder,
@@ -188,6 +193,7 @@ impl Orchestrator {
                 let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
                 self.call(s.payment, req).await
             }
+            Step::Ship => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
             Step::AwardPoints => {
                 let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                 self.call(s.points, req).await
@@ -199,9 +205,10 @@ impl Orchestrator {
         }
     }
 
-    /// Undoes a step that may have been applied. Steps that cannot fail
-    /// (points, notify, complete) are never compensated: a saga only compensates
-    /// from a step that failed, and everything after it never ran.
+    /// Undoes a step that may have been applied. A failed shipment shipped
+    /// nothing, and the steps after it (points, notify, complete) cannot fail,
+    /// so they are never compensated: a saga only compensates from a step
+    /// that failed, and everything after it never ran.
     async fn compensate(&self, step: Step, o: &Order) -> Reply {
         let s = &self.shop;
         match step {
@@ -217,7 +224,7 @@ impl Orchestrator {
                 Reply::Done
             }
             Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
-            Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,
+            Step::Ship | Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,
         }
     }
 }
@@ -261,6 +268,7 @@ impl Protocol for Saga {
             mutant::PAYMENT_NO_IDEMPOTENCY_KEY,
             mutant::CALLBACK_NOT_DEDUPED,
             mutant::STOCK_CHECK_OFF_BY_ONE,
+            mutant::SHIP_IGNORES_CANCEL,
         ]
     }
 }

@@ -19,7 +19,9 @@ use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry;
-use crate::shop::{inventory, labels, request_api, run_service, Body, Reply, Service, ServiceBody, Shop};
+use crate::shop::{
+    inventory, labels, points, request_api, run_service, Body, Reply, Service, ServiceBody, Shop,
+};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value, World};
 use serde::Serialize;
@@ -76,6 +78,19 @@ pub enum TccReq {
         order: u32,
         customer: u32,
     },
+    /// After a commit, for an order that could not ship: take the branch back.
+    StockReturn {
+        order: u32,
+        line: u32,
+        sku: u32,
+    },
+    PayRefund {
+        order: u32,
+    },
+    PointsRevoke {
+        order: u32,
+        customer: u32,
+    },
 }
 
 labels!(TccReq {
@@ -88,6 +103,9 @@ labels!(TccReq {
     TccReq::PointsTry { .. } => "points-try",
     TccReq::PointsConfirm { .. } => "points-confirm",
     TccReq::PointsCancel { .. } => "points-cancel",
+    TccReq::StockReturn { .. } => "stock-return",
+    TccReq::PayRefund { .. } => "pay-refund",
+    TccReq::PointsRevoke { .. } => "points-revoke",
 });
 
 /// The service nodes under TCC: the branches serve [`TccReq`], the order and
@@ -97,7 +115,7 @@ pub fn participants(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway
         Service::Inventory | Service::Payment | Service::Points => {
             Box::pin(run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)))
         }
-        Service::Order | Service::Notification => request_api(ctx, service, db, gateway),
+        Service::Order | Service::Notification | Service::Shipping => request_api(ctx, service, db, gateway),
     }
 }
 
@@ -125,6 +143,9 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TccReq) 
         }
         TccReq::PointsConfirm { order, customer } => branches::grant(&store, order, customer, None).await,
         TccReq::PointsCancel { order, customer } => branches::withdraw(&store, order, customer, None).await,
+        TccReq::StockReturn { order, line, sku } => inventory::restock(&store, order, line, sku).await,
+        TccReq::PayRefund { order } => branches::refund(&store, &ep, gw, order).await,
+        TccReq::PointsRevoke { order, customer } => points::revoke(&store, order, customer).await,
     }
 }
 
@@ -221,6 +242,22 @@ impl TwoPhase for Tcc {
             }
         })
     }
+
+    fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let (s, order) = (&c.shop, o.id);
+            match b {
+                Branch::Payment => c.call(s.payment, TccReq::PayRefund { order }).await,
+                Branch::Inventory(line) => {
+                    let sku = o.lines[line as usize].sku;
+                    c.call(s.inventory, TccReq::StockReturn { order, line, sku }).await
+                }
+                Branch::Points => {
+                    c.call(s.points, TccReq::PointsRevoke { order, customer: o.customer }).await
+                }
+            }
+        })
+    }
 }
 
 async fn try_branch(c: &Coordinator, b: Branch, o: &Order) -> Reply {
@@ -286,6 +323,8 @@ impl Protocol for Tcc {
             mutant::TCC_BARRIER_OUTSIDE_TXN,
             mutant::STOCK_CHECK_OFF_BY_ONE,
             mutant::BARRIER_WITHOUT_LINE,
+            mutant::SHIP_IGNORES_CANCEL,
+            mutant::RETURN_KEEPS_POINTS,
         ]
     }
 }

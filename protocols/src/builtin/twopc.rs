@@ -22,7 +22,9 @@ use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
-use crate::shop::{labels, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop};
+use crate::shop::{
+    inventory, labels, points, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop,
+};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient, Value, World};
 use serde::Serialize;
@@ -71,15 +73,61 @@ where
 /// What the coordinator asks a participant.
 #[derive(Clone, Debug, Serialize)]
 pub enum TwoPcReq {
-    StockPrepare { order: u32, line: u32, sku: u32, qty: i64 },
-    StockCommit { order: u32, line: u32, sku: u32 },
-    StockAbort { order: u32, line: u32, sku: u32 },
-    PayPrepare { order: u32, customer: u32, amount: i64 },
-    PayCommit { order: u32, customer: u32 },
-    PayAbort { order: u32, customer: u32 },
-    PointsPrepare { order: u32, customer: u32, points: i64 },
-    PointsCommit { order: u32, customer: u32 },
-    PointsAbort { order: u32, customer: u32 },
+    StockPrepare {
+        order: u32,
+        line: u32,
+        sku: u32,
+        qty: i64,
+    },
+    StockCommit {
+        order: u32,
+        line: u32,
+        sku: u32,
+    },
+    StockAbort {
+        order: u32,
+        line: u32,
+        sku: u32,
+    },
+    PayPrepare {
+        order: u32,
+        customer: u32,
+        amount: i64,
+    },
+    PayCommit {
+        order: u32,
+        customer: u32,
+    },
+    PayAbort {
+        order: u32,
+        customer: u32,
+    },
+    PointsPrepare {
+        order: u32,
+        customer: u32,
+        points: i64,
+    },
+    PointsCommit {
+        order: u32,
+        customer: u32,
+    },
+    PointsAbort {
+        order: u32,
+        customer: u32,
+    },
+    /// After a commit, for an order that could not ship: take the part back.
+    StockReturn {
+        order: u32,
+        line: u32,
+        sku: u32,
+    },
+    PayRefund {
+        order: u32,
+    },
+    PointsRevoke {
+        order: u32,
+        customer: u32,
+    },
 }
 
 labels!(TwoPcReq {
@@ -92,6 +140,9 @@ labels!(TwoPcReq {
     TwoPcReq::PointsPrepare { .. } => "points-prepare",
     TwoPcReq::PointsCommit { .. } => "points-commit",
     TwoPcReq::PointsAbort { .. } => "points-abort",
+    TwoPcReq::StockReturn { .. } => "stock-return",
+    TwoPcReq::PayRefund { .. } => "pay-refund",
+    TwoPcReq::PointsRevoke { .. } => "points-revoke",
 });
 
 /// The service nodes under 2PC: the participants serve [`TwoPcReq`], the order
@@ -101,7 +152,7 @@ pub fn participants(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway
         Service::Inventory | Service::Payment | Service::Points => {
             Box::pin(run_service(ctx, db, move |store, ep, req| handle(store, ep, gateway, req)))
         }
-        Service::Order | Service::Notification => request_api(ctx, service, db, gateway),
+        Service::Order | Service::Notification | Service::Shipping => request_api(ctx, service, db, gateway),
     }
 }
 
@@ -138,6 +189,11 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq
         TwoPcReq::PointsAbort { order, customer } => {
             branches::withdraw(s, order, customer, Some(&customer_lock(customer))).await
         }
+        // The transaction is over and its locks are gone: these are the
+        // shop's own compensations, which need none.
+        TwoPcReq::StockReturn { order, line, sku } => inventory::restock(s, order, line, sku).await,
+        TwoPcReq::PayRefund { order } => branches::refund(s, &ep, gw, order).await,
+        TwoPcReq::PointsRevoke { order, customer } => points::revoke(s, order, customer).await,
     }
 }
 
@@ -197,6 +253,20 @@ impl TwoPhase for TwoPc {
             }
         })
     }
+
+    fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let (s, order, customer) = (&c.shop, o.id, o.customer);
+            match b {
+                Branch::Payment => c.call(s.payment, TwoPcReq::PayRefund { order }).await,
+                Branch::Inventory(line) => {
+                    let sku = o.lines[line as usize].sku;
+                    c.call(s.inventory, TwoPcReq::StockReturn { order, line, sku }).await
+                }
+                Branch::Points => c.call(s.points, TwoPcReq::PointsRevoke { order, customer }).await,
+            }
+        })
+    }
 }
 
 async fn prepare(c: &Coordinator, b: Branch, o: &Order) -> Reply {
@@ -252,6 +322,11 @@ impl Protocol for TwoPc {
     }
 
     fn mutants(&self) -> &'static [Mutant] {
-        &[mutant::STOCK_CHECK_OFF_BY_ONE, mutant::BARRIER_WITHOUT_LINE]
+        &[
+            mutant::STOCK_CHECK_OFF_BY_ONE,
+            mutant::BARRIER_WITHOUT_LINE,
+            mutant::SHIP_IGNORES_CANCEL,
+            mutant::RETURN_KEEPS_POINTS,
+        ]
     }
 }

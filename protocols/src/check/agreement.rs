@@ -1,8 +1,10 @@
 //! `agreement`: every service's records tell the same fate for each settled
-//! order — completed everywhere, or cancelled everywhere.
+//! order — completed everywhere (stock kept, charged, shipped, points kept,
+//! notified), or cancelled everywhere.
 
 use super::{int, Findings, GroundTruth, Invariant::Agreement};
 use crate::shop::payment::PaymentState;
+use crate::shop::shipping::Fate;
 use crate::shop::{inventory, notification, order, points};
 
 pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
@@ -29,9 +31,12 @@ pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
             out.add(Agreement, format!("order {}", o.id), d);
         }
         let paid = g.payment_state(o.id) == Some(PaymentState::Charged.name());
+        let points_kept =
+            g.points.contains_key(&points::awarded(o.id)) && !g.points.contains_key(&points::revoked(o.id));
         let views = [
             ("payment charged", paid),
-            ("points awarded", g.points.contains_key(&points::awarded(o.id))),
+            ("shipped", g.shipment(o.id) == Some(Fate::Shipped.name())),
+            ("points awarded", points_kept),
             ("customer notified", g.notifications.contains_key(&notification::notified(o.id))),
         ];
         for (what, yes) in views {

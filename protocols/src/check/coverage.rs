@@ -6,6 +6,7 @@
 
 use super::{int, GroundTruth};
 use crate::shop::payment::PaymentState;
+use crate::shop::shipping::Fate;
 use crate::shop::{inventory, order};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,12 @@ pub enum Coverage {
     OrderCompensated,
     /// The gateway refunded money it had charged.
     ChargeRefunded,
+    /// The warehouse could not fulfil a paid order.
+    ShipmentFailed,
+    /// A customer's cancellation stopped a shipment.
+    CancellationAccepted,
+    /// A customer's cancellation came after the order had shipped.
+    CancellationTooLate,
     NodeRestarted,
     MessageDropped,
     MessageDuplicated,
@@ -39,11 +46,14 @@ pub enum Coverage {
 }
 
 impl Coverage {
-    pub const ALL: [Coverage; 14] = [
+    pub const ALL: [Coverage; 17] = [
         Coverage::OrderCompleted,
         Coverage::OrderCancelled,
         Coverage::OrderCompensated,
         Coverage::ChargeRefunded,
+        Coverage::ShipmentFailed,
+        Coverage::CancellationAccepted,
+        Coverage::CancellationTooLate,
         Coverage::NodeRestarted,
         Coverage::MessageDropped,
         Coverage::MessageDuplicated,
@@ -63,6 +73,9 @@ impl Coverage {
             Coverage::OrderCancelled => "order-cancelled",
             Coverage::OrderCompensated => "order-compensated",
             Coverage::ChargeRefunded => "charge-refunded",
+            Coverage::ShipmentFailed => "shipment-failed",
+            Coverage::CancellationAccepted => "cancellation-accepted",
+            Coverage::CancellationTooLate => "cancellation-too-late",
             Coverage::NodeRestarted => "node-restarted",
             Coverage::MessageDropped => "message-dropped",
             Coverage::MessageDuplicated => "message-duplicated",
@@ -83,6 +96,9 @@ impl Coverage {
             Coverage::OrderCancelled => "some order was cancelled",
             Coverage::OrderCompensated => "a cancelled order had an effect undone: its stock put back, or its payment charged or authorized first",
             Coverage::ChargeRefunded => "the gateway refunded money it had charged",
+            Coverage::ShipmentFailed => "the warehouse could not fulfil a paid order",
+            Coverage::CancellationAccepted => "a customer's cancellation stopped a shipment",
+            Coverage::CancellationTooLate => "a customer's cancellation came after the order had shipped",
             Coverage::NodeRestarted => "a crashed node came back",
             Coverage::MessageDropped => "the network lost a message (loss or partition)",
             Coverage::MessageDuplicated => "the network delivered a message twice",
@@ -148,6 +164,14 @@ pub fn observed(g: &GroundTruth, counts: &BTreeMap<&'static str, u64>) -> BTreeS
     }
     if g.ledger.iter().any(|e| e.amount < 0) {
         out.insert(Coverage::ChargeRefunded);
+    }
+    for o in &g.workload.orders {
+        match g.shipment(o.id).and_then(Fate::parse) {
+            Some(Fate::Failed) => out.insert(Coverage::ShipmentFailed),
+            Some(Fate::Stopped) => out.insert(Coverage::CancellationAccepted),
+            Some(Fate::Shipped) if o.cancel_after_ms.is_some() => out.insert(Coverage::CancellationTooLate),
+            _ => false,
+        };
     }
     for fact in Coverage::ALL {
         if fact.events().iter().any(|e| counts.get(e).copied().unwrap_or(0) > 0) {

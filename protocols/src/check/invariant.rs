@@ -17,6 +17,7 @@ pub enum Invariant {
     EventualSettlement,
     LegalTransitions,
     NoPhantomEvents,
+    CancellationHonoured,
     /// Not a business invariant: the run itself stopped on a failed assertion
     /// in a protocol or the simulator. Reported in place of one.
     #[serde(alias = "panic")]
@@ -24,7 +25,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::NoDoubleCharge,
         Invariant::StockConservation,
         Invariant::MoneyConservation,
@@ -33,6 +34,7 @@ impl Invariant {
         Invariant::EventualSettlement,
         Invariant::LegalTransitions,
         Invariant::NoPhantomEvents,
+        Invariant::CancellationHonoured,
         Invariant::NoPanic,
     ];
 
@@ -47,6 +49,7 @@ impl Invariant {
             Invariant::EventualSettlement => "eventual-settlement",
             Invariant::LegalTransitions => "legal-transitions",
             Invariant::NoPhantomEvents => "no-phantom-events",
+            Invariant::CancellationHonoured => "cancellation-honoured",
             Invariant::NoPanic => "no-panic",
         }
     }
@@ -58,10 +61,11 @@ impl Invariant {
             Invariant::StockConservation => "per SKU, initial = available + reserved + sold, and no count is negative",
             Invariant::MoneyConservation => "customer balances plus the merchant's account equal the initial total; no balance is negative",
             Invariant::ExactlyOnceEffects => "stock sold, points and notifications per customer equal the sums over completed orders: nothing applied twice",
-            Invariant::Agreement => "every service agrees on each order's fate: completed everywhere or cancelled everywhere",
+            Invariant::Agreement => "every service agrees on each order's fate: completed (stock kept, charged, shipped, points, notified) everywhere or cancelled everywhere",
             Invariant::EventualSettlement => "after faults heal, every order is terminal and no hold, in-flight step or unfinished protocol state remains by the settle deadline",
             Invariant::LegalTransitions => "orders and payments move only along their state machines' edges, and an acknowledged state is never lost",
             Invariant::NoPhantomEvents => "every event the broker holds was committed by its service, and every committed event reached the broker",
+            Invariant::CancellationHonoured => "a cancellation the customer was told succeeded ends with the order cancelled, its stock back and its money refunded: nothing ships after it",
             Invariant::NoPanic => "no assertion in a protocol or the simulator fails during the run",
         }
     }

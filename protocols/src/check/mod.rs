@@ -6,6 +6,7 @@
 //! One module per invariant family; [`Invariant`] names them all.
 
 mod agreement;
+mod cancellation;
 mod cause;
 mod coverage;
 mod effects;
@@ -23,7 +24,7 @@ pub use settlement::pending;
 
 use crate::protocol::Protocol;
 use crate::shop::gateway::Entry;
-use crate::shop::{order, payment};
+use crate::shop::{order, payment, shipping};
 use crate::workload::Workload;
 use crate::Deployment;
 use faultline_sim::broker::Contents;
@@ -55,6 +56,7 @@ pub struct GroundTruth {
     pub payments: Table,
     pub points: Table,
     pub notifications: Table,
+    pub shipments: Table,
     /// The protocol's own stores (a coordinator's log), by store name.
     pub own: BTreeMap<String, Table>,
     /// What the message broker holds, if the protocol talks through one.
@@ -70,6 +72,8 @@ pub struct GroundTruth {
     pub order_history: Vec<History>,
     /// The same for payment rows.
     pub payment_history: Vec<History>,
+    /// The same for shipment rows.
+    pub ship_history: Vec<History>,
 }
 
 impl GroundTruth {
@@ -86,6 +90,7 @@ impl GroundTruth {
             payments: table(&s.payment_db),
             points: table(&s.points_db),
             notifications: table(&s.notification_db),
+            shipments: table(&s.shipping_db),
             own: dep.stores.iter().map(|set| (set.name.clone(), table(set))).collect(),
             broker: dep.broker_db.as_deref().map(|db| Contents::read(&table(db))),
             balances: ledger.balances,
@@ -95,6 +100,7 @@ impl GroundTruth {
             lost: sim.lost_writes().clone(),
             order_history: history(sim, &s.order_db, "order/"),
             payment_history: history(sim, &s.payment_db, "pay/"),
+            ship_history: history(sim, &s.shipping_db, "ship/"),
         }
     }
 
@@ -110,6 +116,11 @@ impl GroundTruth {
         self.payments.get(&payment::key(id)).and_then(Value::as_text)
     }
 
+    /// The order's shipment row, as its text (`shipped`, `failed`, `stopped`).
+    pub fn shipment(&self, id: u32) -> Option<&str> {
+        self.shipments.get(&shipping::key(id)).and_then(Value::as_text)
+    }
+
     /// The rows of the protocol's own store `store` whose keys start with `prefix`.
     pub fn own_rows<'a>(
         &'a self,
@@ -119,8 +130,8 @@ impl GroundTruth {
         self.own.get(store).into_iter().flat_map(move |t| rows(t, prefix))
     }
 
-    pub fn shop_tables(&self) -> [&Table; 5] {
-        [&self.orders, &self.inventory, &self.payments, &self.points, &self.notifications]
+    pub fn shop_tables(&self) -> [&Table; 6] {
+        [&self.orders, &self.inventory, &self.payments, &self.points, &self.notifications, &self.shipments]
     }
 
     /// The message ids of the events services committed under `prefix`
@@ -182,6 +193,7 @@ pub fn check(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Violation> {
     events::no_phantoms(g, &mut out);
     settlement::check(g, protocol, &mut out);
     transitions::check(g, &mut out);
+    cancellation::honoured(g, &mut out);
     cause::attribute(g, &mut out.0);
     out.0
 }

@@ -18,6 +18,8 @@ fn consistent() -> GroundTruth {
         amount,
         points: amount / 100,
         submit_at_ms: 0,
+        cancel_after_ms: None,
+        undeliverable: false,
     };
     let t = |s: &str| Value::from(s);
     GroundTruth {
@@ -37,6 +39,7 @@ fn consistent() -> GroundTruth {
         payments: table(&[("pay/000000", t("charged"))]),
         points: table(&[("points/0000", 10.into()), ("award/000000", 10.into())]),
         notifications: table(&[("sent/0000", 1.into()), ("notified/000000", 1.into())]),
+        shipments: table(&[("ship/000000", t("shipped"))]),
         own: BTreeMap::new(),
         broker: None,
         balances: vec![9_000],
@@ -51,6 +54,7 @@ fn consistent() -> GroundTruth {
             (4, 1, Some("cancelled".into())),
         ],
         payment_history: vec![(2, 0, Some("charging".into())), (3, 0, Some("charged".into()))],
+        ship_history: vec![(3, 0, Some("shipped".into()))],
     }
 }
 
@@ -108,6 +112,28 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     let mut g = consistent();
     g.notifications.remove("notified/000000");
     assert_eq!(broken(&g), only(&[Agreement]), "completed but never notified");
+
+    let mut g = consistent();
+    g.shipments.remove("ship/000000");
+    assert_eq!(broken(&g), only(&[Agreement]), "completed but never shipped");
+
+    let mut g = consistent();
+    g.points.insert("revoke/000000".into(), 10.into());
+    assert_eq!(broken(&g), only(&[Agreement]), "completed but its points taken back");
+
+    let mut g = consistent();
+    g.ship_history.insert(0, (2, 0, Some("stopped".into())));
+    let v = check(&g);
+    assert_eq!(broken(&g), only(&[CancellationHonoured]), "an accepted cancellation overwritten: {v:?}");
+    assert_eq!(v.len(), 1, "reported once: {v:?}");
+
+    let mut g = consistent();
+    g.shipments.insert("ship/000001".into(), Value::from("stopped"));
+    g.ship_history.push((4, 1, Some("stopped".into())));
+    assert_eq!(check(&g), vec![], "a cancellation that won, honoured");
+    g.orders.insert("order/000001".into(), Value::from("completed"));
+    g.order_history.push((5, 1, Some("completed".into())));
+    assert!(broken(&g).contains(&CancellationHonoured), "a cancelled order completed after all");
 
     let mut g = consistent();
     g.inventory.insert("stock/000/available".into(), 3.into());
@@ -240,6 +266,16 @@ fn every_coverage_fact_shows_when_it_happened_and_only_then() {
     let mut g = consistent();
     g.ledger.push(Entry { order: 0, customer: 0, amount: -1_000 });
     assert!(observed(&g, &none).contains(&ChargeRefunded));
+    let shipment = |order: &str, fate: &str| {
+        let mut g = consistent();
+        g.shipments.insert(format!("ship/{order}"), Value::from(fate));
+        g.workload.orders[0].cancel_after_ms = Some(10);
+        observed(&g, &none)
+    };
+    assert!(shipment("000001", "failed").contains(&ShipmentFailed));
+    assert!(shipment("000001", "stopped").contains(&CancellationAccepted));
+    assert!(shipment("000000", "shipped").contains(&CancellationTooLate), "cancelled after it shipped");
+    assert!(!observed(&consistent(), &none).contains(&CancellationTooLate), "nobody cancelled");
     for fact in Coverage::ALL {
         for event in fact.events() {
             let counts: BTreeMap<&'static str, u64> = [(*event, 1)].into();

@@ -107,7 +107,9 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, req: InventoryReq) -> Rep
     }
 }
 
-async fn restock(store: &StoreClient, order: u32, line: u32, sku: u32) -> Reply {
+/// Puts back what line `line` of `order` took, once; a line never deducted is
+/// recorded as compensated, so a late deduction is refused.
+pub async fn restock(store: &StoreClient, order: u32, line: u32, sku: u32) -> Reply {
     if mutant::acts(store.endpoint(), &mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT) {
         // Puts back what the order took, without asking whether it already did.
         let Ok(seen) = store.txn(vec![Op::Get(deducted(order, line))]).await else { return Reply::Unknown };

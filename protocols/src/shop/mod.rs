@@ -1,4 +1,4 @@
-//! The shop: the workflow's participants — five services, each a stateless
+//! The shop: the workflow's participants — six services, each a stateless
 //! node in front of its own store node — and the external payment gateway.
 //! Each participant module owns its keys (the contract the checker reads),
 //! its business effects (defined once, as store ops, for every protocol) and
@@ -12,6 +12,7 @@ pub mod notification;
 pub mod order;
 pub mod payment;
 pub mod points;
+pub mod shipping;
 
 use crate::protocol::Setup;
 use faultline_sim::store::{self, StoreClient};
@@ -51,6 +52,12 @@ pub enum Failure {
     Inconsistent,
     /// 2PC: another transaction held the lock past the lock-wait timeout.
     Locked,
+    /// The warehouse cannot fulfil the order.
+    Undeliverable,
+    /// The customer cancelled the order before it shipped.
+    CancelledByCustomer,
+    /// Too late to cancel: the order shipped.
+    Shipped,
 }
 
 impl faultline_sim::Message for Reply {
@@ -63,6 +70,9 @@ impl faultline_sim::Message for Reply {
             Reply::Failed(Failure::NotPending) => "not-pending",
             Reply::Failed(Failure::Inconsistent) => "inconsistent",
             Reply::Failed(Failure::Locked) => "locked",
+            Reply::Failed(Failure::Undeliverable) => "undeliverable",
+            Reply::Failed(Failure::CancelledByCustomer) => "cancelled-by-customer",
+            Reply::Failed(Failure::Shipped) => "shipped",
             Reply::Unknown => "unknown",
         }
     }
@@ -118,11 +128,18 @@ pub enum Service {
     Payment,
     Points,
     Notification,
+    Shipping,
 }
 
 impl Service {
-    pub const ALL: [Service; 5] =
-        [Service::Order, Service::Inventory, Service::Payment, Service::Points, Service::Notification];
+    pub const ALL: [Service; 6] = [
+        Service::Order,
+        Service::Inventory,
+        Service::Payment,
+        Service::Points,
+        Service::Notification,
+        Service::Shipping,
+    ];
 
     /// The node's name; its store is `{name}-db`.
     pub fn name(self) -> &'static str {
@@ -132,6 +149,7 @@ impl Service {
             Service::Payment => "payment",
             Service::Points => "points",
             Service::Notification => "notification",
+            Service::Shipping => "shipping",
         }
     }
 }
@@ -149,6 +167,7 @@ pub fn request_api(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
         Service::Payment => Box::pin(payment::serve(ctx, db, gateway)),
         Service::Points => Box::pin(points::serve(ctx, db)),
         Service::Notification => Box::pin(notification::serve(ctx, db)),
+        Service::Shipping => Box::pin(shipping::serve(ctx, db)),
     }
 }
 
@@ -160,12 +179,14 @@ pub struct Shop {
     pub payment: NodeId,
     pub points: NodeId,
     pub notification: NodeId,
+    pub shipping: NodeId,
     pub gateway: NodeId,
     pub order_db: Arc<ReplicaSet>,
     pub inventory_db: Arc<ReplicaSet>,
     pub payment_db: Arc<ReplicaSet>,
     pub points_db: Arc<ReplicaSet>,
     pub notification_db: Arc<ReplicaSet>,
+    pub shipping_db: Arc<ReplicaSet>,
     pub ledger: Arc<Mutex<Ledger>>,
 }
 
@@ -186,6 +207,7 @@ impl Shop {
         let payment_db = world.store("payment-db");
         let points_db = world.store("points-db");
         let notification_db = world.store("notification-db");
+        let shipping_db = world.store("shipping-db");
         let (l, config) = (ledger.clone(), setup.gateway.clone());
         let gateway = world.node("gateway", move |ctx| gateway::serve(ctx, l.clone(), config.clone()));
         let mut node = |service: Service, db: &Arc<ReplicaSet>| {
@@ -197,6 +219,7 @@ impl Shop {
         let payment = node(Service::Payment, &payment_db);
         let points = node(Service::Points, &points_db);
         let notification = node(Service::Notification, &notification_db);
+        let shipping = node(Service::Shipping, &shipping_db);
         let stock: Vec<_> = setup
             .workload
             .stock
@@ -213,12 +236,14 @@ impl Shop {
             payment,
             points,
             notification,
+            shipping,
             gateway,
             order_db,
             inventory_db,
             payment_db,
             points_db,
             notification_db,
+            shipping_db,
             ledger,
         }
     }
@@ -231,6 +256,7 @@ impl Shop {
             Service::Payment => &self.payment_db,
             Service::Points => &self.points_db,
             Service::Notification => &self.notification_db,
+            Service::Shipping => &self.shipping_db,
         }
     }
 }

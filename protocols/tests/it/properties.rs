@@ -28,8 +28,16 @@ fn workload() -> impl Strategy<Value = Workload> {
     (1usize..=4, 1usize..=3)
         .prop_flat_map(|(customers, skus)| {
             // A second line, of the next SKU, in some orders.
-            let order =
-                (0..customers as u32, 0..skus as u32, 1i64..=3, 0u64..WINDOW_MS, prop::option::of(1i64..=3));
+            // Some customers cancel, racing fulfilment; some orders cannot ship.
+            let after = (prop::option::of(0u64..=2_000), prop::bool::weighted(0.2));
+            let order = (
+                0..customers as u32,
+                0..skus as u32,
+                1i64..=3,
+                0u64..WINDOW_MS,
+                prop::option::of(1i64..=3),
+                after,
+            );
             (
                 prop::collection::vec(0i64..=20_000, customers),
                 prop::collection::vec(0i64..=8, skus),
@@ -41,13 +49,23 @@ fn workload() -> impl Strategy<Value = Workload> {
             let mut orders: Vec<Order> = orders
                 .into_iter()
                 .enumerate()
-                .map(|(id, (customer, sku, qty, submit_at_ms, second))| {
+                .map(|(id, (customer, sku, qty, submit_at_ms, second, (cancel_after_ms, undeliverable)))| {
                     let mut lines = vec![Line { sku, qty }];
                     if let Some(qty) = second.filter(|_| prices.len() > 1) {
                         lines.push(Line { sku: (sku + 1) % prices.len() as u32, qty });
                     }
                     let amount = lines.iter().map(|l| prices[l.sku as usize] * l.qty).sum::<i64>();
-                    Order { id: id as u32, customer, lines, amount, points: amount / 100, submit_at_ms }
+                    let points = amount / 100;
+                    Order {
+                        id: id as u32,
+                        customer,
+                        lines,
+                        amount,
+                        points,
+                        submit_at_ms,
+                        cancel_after_ms,
+                        undeliverable,
+                    }
                 })
                 .collect();
             orders.sort_by_key(|o| (o.submit_at_ms, o.id));

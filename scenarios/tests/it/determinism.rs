@@ -106,4 +106,4 @@ fn determinism_golden_hashes() {
     }
 }
 
-const GOLDEN: [&str; 4] = ["ef6a7a62cfc000de", "672e7e9beb870f54", "72ef0061eef2d980", "e89ff0f226e3c1d3"];
+const GOLDEN: [&str; 4] = ["7d34646b78fd8679", "94533e3531df2fb1", "ba57aaa8e96d8c50", "ed58d4f29ddf968c"];

@@ -15,7 +15,9 @@ use faultline_scenarios::scenario::Scenario;
 #[test]
 fn expectations_a_bug_no_failover_explains_fails_on_failover_async() {
     let registry = Registry::builtin();
-    let s = Scenario::load("failover-async", &registry).unwrap();
+    let mut s = Scenario::load("failover-async", &registry).unwrap();
+    // Stock enough that most orders reach the charge, where the second bug acts.
+    s.workload.stock = (30, 60);
     let expectation = s.expectation(&Saga).expect("failover-async explains the Saga's losses");
     // Real bugs: the saga log written fire-and-forget, so a crash of its store
     // loses steps (unsynced, not failed over); a timed-out charge taken for a

@@ -4,9 +4,10 @@
 //! No orchestrator: each service reacts to events. The order service writes the
 //! order and an `OrderPlaced` event in one local transaction; inventory reserves
 //! stock (or rejects), payment charges (or fails, a timeout resolved by asking
-//! the gateway), the order completes or is cancelled, points and the customer's
-//! notification follow a completed order, and a failed payment puts the stock
-//! back. Every reaction is one local transaction that writes its effect, the
+//! the gateway), shipping ships the paid order (or cannot, or finds the
+//! customer cancelled first), the order completes or is cancelled, points and
+//! the customer's notification follow a shipped order; a failed payment puts
+//! the stock back, and a failed shipment puts it back and refunds the charge. Every reaction is one local transaction that writes its effect, the
 //! consumed message's **inbox** row and the next events' **outbox** rows together.
 //!
 //! - [`relay`] — publishes a service's outbox rows, marking each sent only after
@@ -43,17 +44,21 @@ impl Service {
             Service::Payment => "payments",
             Service::Points => "points",
             Service::Notification => "notifications",
+            Service::Shipping => "shipments",
         }
     }
 
     /// The events this service reacts to.
     pub fn subscribes(self) -> &'static [Kind] {
         match self {
-            Service::Order => &[Kind::StockRejected, Kind::PaymentSucceeded, Kind::PaymentFailed],
-            Service::Inventory => &[Kind::OrderPlaced, Kind::PaymentFailed],
-            Service::Payment => &[Kind::StockReserved],
-            Service::Points => &[Kind::PaymentSucceeded],
+            Service::Order => {
+                &[Kind::StockRejected, Kind::PaymentFailed, Kind::OrderShipped, Kind::ShipmentFailed]
+            }
+            Service::Inventory => &[Kind::OrderPlaced, Kind::PaymentFailed, Kind::ShipmentFailed],
+            Service::Payment => &[Kind::StockReserved, Kind::ShipmentFailed],
+            Service::Points => &[Kind::OrderShipped],
             Service::Notification => &[Kind::OrderCompleted],
+            Service::Shipping => &[Kind::PaymentSucceeded],
         }
     }
 
@@ -74,16 +79,21 @@ pub enum Kind {
     StockRejected,
     PaymentSucceeded,
     PaymentFailed,
+    OrderShipped,
+    /// The order will not ship: the warehouse could not, or the customer cancelled.
+    ShipmentFailed,
     OrderCompleted,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::OrderPlaced,
         Kind::StockReserved,
         Kind::StockRejected,
         Kind::PaymentSucceeded,
         Kind::PaymentFailed,
+        Kind::OrderShipped,
+        Kind::ShipmentFailed,
         Kind::OrderCompleted,
     ];
 
@@ -94,6 +104,8 @@ impl Kind {
             Kind::StockRejected => "stock-rejected",
             Kind::PaymentSucceeded => "payment-succeeded",
             Kind::PaymentFailed => "payment-failed",
+            Kind::OrderShipped => "order-shipped",
+            Kind::ShipmentFailed => "shipment-failed",
             Kind::OrderCompleted => "order-completed",
         }
     }
@@ -103,6 +115,7 @@ impl Kind {
             Kind::OrderPlaced | Kind::OrderCompleted => Service::Order,
             Kind::StockReserved | Kind::StockRejected => Service::Inventory,
             Kind::PaymentSucceeded | Kind::PaymentFailed => Service::Payment,
+            Kind::OrderShipped | Kind::ShipmentFailed => Service::Shipping,
         }
     }
 }
@@ -226,6 +239,7 @@ impl Protocol for Outbox {
             mutant::CONSUMER_NO_INBOX,
             mutant::PAYMENT_NO_IDEMPOTENCY_KEY,
             mutant::STOCK_CHECK_OFF_BY_ONE,
+            mutant::SHIP_IGNORES_CANCEL,
         ]
     }
 }

@@ -1,10 +1,12 @@
 //! A service node in the choreography: its relay, a consumer per topic it
 //! listens to, and its request API (the order service takes new orders, the
-//! payment service the gateway's callbacks), all in one incarnation.
+//! payment service the gateway's callbacks, shipping the customers'
+//! cancellations), all in one incarnation.
 
 use super::{consumer, relay, Service};
 use crate::shop::order;
 use crate::shop::payment::{self, PaymentReq};
+use crate::shop::shipping::{self, ShipReq};
 use crate::shop::{labels, unknown_or, Reply, STORE_TIMEOUT};
 use crate::stats::Stats;
 use crate::workload::Order;
@@ -88,6 +90,8 @@ pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
             let ep2 = ep.clone();
             ep.serve(move |req: PaymentReq, _from| payment::handle(store.clone(), ep2.clone(), gateway, req))
         }
+        // The customer's cancellation, racing the shipment the consumer makes.
+        Service::Shipping => ep.serve(move |req: ShipReq, _from| shipping::handle(store.clone(), req)),
         Service::Inventory | Service::Points | Service::Notification => {}
     }
     std::future::pending::<()>().await

@@ -1,14 +1,16 @@
 //! What each service does with each event it subscribes to: one local
 //! transaction per reaction, through [`consumer::apply`](super::consumer::apply).
 //! Compensating events undo earlier steps: a failed payment cancels the order
-//! and puts the stock back.
+//! and puts the stock back; a failed shipment also refunds the charge.
 
 use super::consumer::{apply, Applied};
 use super::{Event, Kind, Service};
+use crate::mutant;
 use crate::shop::order::{self, CANCELLED, COMPLETED, PENDING};
 use crate::shop::payment::{self, PaymentReq};
+use crate::shop::shipping::{self, Fate};
 use crate::shop::{inventory, notification, points, Reply};
-use faultline_sim::Op;
+use faultline_sim::{Op, Value};
 
 pub use super::node::Svc;
 
@@ -36,7 +38,7 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
                 other => other,
             }
         }
-        (Service::Inventory, Kind::PaymentFailed) => {
+        (Service::Inventory, Kind::PaymentFailed | Kind::ShipmentFailed) => {
             svc.stats.compensation();
             let put_back: Vec<Op> = (0u32..)
                 .zip(&o.lines)
@@ -58,14 +60,25 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
             };
             apply(svc, event, vec![], &[Event::new(next, o)]).await
         }
-        (Service::Order, Kind::StockRejected | Kind::PaymentFailed) => {
+        (Service::Payment, Kind::ShipmentFailed) => {
+            let refund = PaymentReq::Refund { order: o.id };
+            match payment::handle(svc.store.clone(), svc.ep.clone(), svc.gateway, refund).await {
+                Reply::Unknown => return false,
+                _ => apply(svc, event, vec![], &[]).await,
+            }
+        }
+        (Service::Shipping, Kind::PaymentSucceeded) => match ship(svc, event).await {
+            Some(applied) => applied,
+            None => return false,
+        },
+        (Service::Order, Kind::StockRejected | Kind::PaymentFailed | Kind::ShipmentFailed) => {
             svc.stats.compensation();
             finish(svc, event, CANCELLED, &[]).await
         }
-        (Service::Order, Kind::PaymentSucceeded) => {
+        (Service::Order, Kind::OrderShipped) => {
             finish(svc, event, COMPLETED, &[Event::new(Kind::OrderCompleted, o)]).await
         }
-        (Service::Points, Kind::PaymentSucceeded) => {
+        (Service::Points, Kind::OrderShipped) => {
             let award =
                 vec![Op::Put(points::awarded(o.id), o.points.into()), points::credit(o.customer, o.points)];
             apply(svc, event, award, &[]).await
@@ -88,6 +101,34 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
             matches!(apply(svc, event, vec![], &[]).await, Applied::Now | Applied::Before)
         }
     }
+}
+
+/// Ships the paid order unless its row is decided already (the customer's
+/// cancellation got there first), and announces what the row says, in one
+/// local transaction guarded by what was read. `None`: try again later.
+async fn ship(svc: &Svc, event: &Event) -> Option<Applied> {
+    let o = &event.order;
+    let fate = shipping::outcome(o);
+    if fate == Fate::Shipped && mutant::acts(&svc.ep, &mutant::SHIP_IGNORES_CANCEL) {
+        let ops = vec![Op::Put(shipping::key(o.id), fate.name().into())];
+        return Some(apply(svc, event, ops, &[Event::new(Kind::OrderShipped, o)]).await);
+    }
+    for _ in 0..5 {
+        let now = svc.store.txn(vec![Op::Get(shipping::key(o.id))]).await.ok()?;
+        let (guard, fate) = match now[0].value().and_then(Value::as_text).and_then(Fate::parse) {
+            Some(decided) => (Op::Expect(shipping::key(o.id), Some(decided.name().into())), decided),
+            None => (Op::InsertIfAbsent(shipping::key(o.id), fate.name().into()), fate),
+        };
+        let next = match fate {
+            Fate::Shipped => Kind::OrderShipped,
+            Fate::Failed | Fate::Stopped => Kind::ShipmentFailed,
+        };
+        match apply(svc, event, vec![guard], &[Event::new(next, o)]).await {
+            Applied::Refused(_) => continue, // decided under us: read again
+            other => return Some(other),
+        }
+    }
+    None
 }
 
 /// Moves a pending order to `to`.

@@ -60,24 +60,40 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, gateway: NodeId) {
 }
 
 pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeId, req: PaymentReq) -> Reply {
-    let order = match req {
-        PaymentReq::Charge { order, .. } | PaymentReq::Refund { order } => order,
-        PaymentReq::Callback { key, status } => return callback(&store, &key, status).await,
-    };
-    // A few rounds of read-decide-write; each write is guarded by what was read.
+    match req {
+        PaymentReq::Charge { order, customer, amount } => {
+            settle(&store, order, |state| charge(&store, &ep, gateway, order, customer, amount, state)).await
+        }
+        PaymentReq::Refund { order } => refund_charge(&store, &ep, gateway, order, &charge_key(order)).await,
+        PaymentReq::Callback { key, status } => callback(&store, &key, status).await,
+    }
+}
+
+/// Refunds the payment of `order`, which the gateway knows by `key` (the
+/// charge's, or a captured authorization's), in full and once.
+pub async fn refund_charge(
+    store: &StoreClient,
+    ep: &Endpoint,
+    gateway: NodeId,
+    order: u32,
+    key: &str,
+) -> Reply {
+    settle(store, order, |state| refund(store, ep, gateway, order, key, state)).await
+}
+
+/// A few rounds of read-decide-write; each write is guarded by what was read,
+/// and `step` answers `None` when the state moved under it.
+async fn settle<F, Fut>(store: &StoreClient, order: u32, step: F) -> Reply
+where
+    F: Fn(Option<PaymentState>) -> Fut,
+    Fut: std::future::Future<Output = Option<Reply>>,
+{
     for _ in 0..5 {
         let state = match store.txn(vec![Op::Get(key(order))]).await {
             Ok(r) => r[0].value().and_then(Value::as_text).map(parse_state),
             Err(_) => return Reply::Unknown,
         };
-        let step = match &req {
-            PaymentReq::Charge { customer, amount, .. } => {
-                charge(&store, &ep, gateway, order, *customer, *amount, state).await
-            }
-            PaymentReq::Refund { .. } => refund(&store, &ep, gateway, order, state).await,
-            PaymentReq::Callback { .. } => unreachable!("answered above"),
-        };
-        if let Some(reply) = step {
+        if let Some(reply) = step(state).await {
             return reply;
         }
     }
@@ -198,11 +214,12 @@ async fn refund(
     ep: &Endpoint,
     gateway: NodeId,
     order: u32,
+    key_: &str,
     state: Option<PaymentState>,
 ) -> Option<Reply> {
     if mutant::acts(ep, &mutant::SAGA_COMPENSATION_NOT_IDEMPOTENT) {
         // No look at what was already refunded, and no key for this refund.
-        let req = GatewayReq::RefundUnkeyed { key: charge_key(order) };
+        let req = GatewayReq::RefundUnkeyed { key: key_.to_string() };
         return match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
             Ok(_) => set(store, order, state, Refunded).await.err().unwrap_or(Some(Reply::Done)),
             Err(_) => Some(Reply::Unknown),
@@ -218,7 +235,7 @@ async fn refund(
             }
         }
     }
-    match ep.call(gateway, GatewayReq::Refund { key: charge_key(order) }, GATEWAY_TIMEOUT).await {
+    match ep.call(gateway, GatewayReq::Refund { key: key_.to_string() }, GATEWAY_TIMEOUT).await {
         Ok(GatewayRsp::Done(Status::Refunded | Status::Void | Status::Declined)) => {}
         Ok(other) => panic!("gateway answered a refund with {other:?}"),
         Err(_) => return Some(Reply::Unknown),
