@@ -8,6 +8,8 @@
 //!   notification, shipping), each in front of its own store, and the payment gateway.
 //! - [`check`] — the invariants, computed from ground truth.
 //! - [`run`] — one run: world, nemesis, settlement, ground truth, check.
+//! - [`reconcile`] — the reconciler: compares the books with the gateway's
+//!   statement and repairs what disagrees, with any protocol.
 //! - [`mutant`] — known bugs that can be switched on, for the checker to catch.
 //! - [`client`] — the workload driver that places orders.
 //! - [`retry`], [`stats`] — building blocks for protocols: backoff, and what
@@ -21,6 +23,7 @@ pub mod check;
 pub mod client;
 pub mod mutant;
 pub mod protocol;
+pub mod reconcile;
 pub mod retry;
 pub mod run;
 pub mod shop;
@@ -31,6 +34,7 @@ pub use protocol::{Protocol, ProtocolRef, Registry};
 
 use faultline_sim::{NodeId, ReplicaSet, ReplicationConfig, World};
 use protocol::Setup;
+use reconcile::ReconcileConfig;
 use shop::gateway::GatewayConfig;
 use shop::Shop;
 use stats::Stats;
@@ -45,22 +49,28 @@ pub struct Deployment {
     pub stores: Vec<Arc<ReplicaSet>>,
     /// The message broker's store, if the protocol talks through one.
     pub broker_db: Option<Arc<ReplicaSet>>,
+    /// The reconciler's journal, if it runs.
+    pub reconcile_db: Option<Arc<ReplicaSet>>,
     pub stats: Arc<Stats>,
 }
 
-/// Adds the protocol (with its shop) and the workload driver to `world`.
+/// Adds the protocol (with its shop), the workload driver and, if asked, the
+/// reconciler to `world` — the reconciler last, so every other node and store
+/// has the same id with it or without.
 pub fn deploy(
     world: &mut World,
     workload: &Workload,
     protocol: ProtocolRef,
     gateway: &GatewayConfig,
+    reconcile: Option<&ReconcileConfig>,
 ) -> Deployment {
     let stats = Arc::new(Stats::default());
     let setup = Setup { workload, gateway, stats: stats.clone() };
     let d = protocol.deploy(world, &setup);
     let (orders, st, entry, shipping) = (workload.orders.clone(), stats.clone(), d.entry, d.shop.shipping);
     world.node("client", move |ctx| (entry.client)(ctx, (entry.node, shipping), orders.clone(), st.clone()));
-    Deployment { protocol, shop: d.shop, stores: d.stores, broker_db: d.broker, stats }
+    let reconcile_db = reconcile.map(|config| reconcile::deploy(world, &d.shop, &workload.orders, config));
+    Deployment { protocol, shop: d.shop, stores: d.stores, broker_db: d.broker, reconcile_db, stats }
 }
 
 /// The names of every node a deployment of `protocol` has under `replication`,
@@ -70,7 +80,7 @@ pub fn topology(protocol: ProtocolRef, replication: &ReplicationConfig) -> Topol
     let config = faultline_sim::WorldConfig { replication: replication.clone(), ..Default::default() };
     let mut world = World::new(0, config);
     let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
-    deploy(&mut world, &workload, protocol, &GatewayConfig::default());
+    deploy(&mut world, &workload, protocol, &GatewayConfig::default(), None);
     let sim = world.sim();
     let nodes = (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect();
     let sets = sim.replica_sets();

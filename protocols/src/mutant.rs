@@ -49,6 +49,12 @@ pub fn acts(ep: &Endpoint, m: &Mutant) -> bool {
     on
 }
 
+/// Whether `m` is this run's mutant, without recording that it acted: for a
+/// bug that changes what code looks at. Call [`acts`] where it changes what is done.
+pub fn on(ep: &Endpoint, m: &Mutant) -> bool {
+    ep.sim().mutant() == Some(m.name)
+}
+
 // The built-in protocols' bugs. They are defined here, not with each protocol,
 // because several act in the shop's shared participant code.
 
@@ -152,6 +158,21 @@ pub const RETURN_KEEPS_POINTS: Mutant = Mutant {
     hunt: Hunt { scenario: "refund-race", within: 10 },
 };
 
+// The reconciler's bugs: it runs with any protocol, so every built-in lists them.
+
+pub const RECONCILE_TRUSTS_PAYMENT_ROW: Mutant = Mutant {
+    name: "reconcile-trusts-payment-row",
+    mechanism: "the reconciler reads a cancelled order's payment row instead of the gateway's statement, takes `refunded` for money still held, and refunds again without a key of its own",
+    breaks: &[NoDoubleCharge, MoneyConservation],
+    hunt: Hunt { scenario: "self-healing", within: 10 },
+};
+pub const RECONCILE_REFUNDS_IN_FLIGHT: Mutant = Mutant {
+    name: "reconcile-refunds-in-flight",
+    mechanism: "the reconciler does not give the protocol time: it refunds a paid order still in flight, which then ships and completes unpaid",
+    breaks: &[NoDoubleCharge, RepairsJustified],
+    hunt: Hunt { scenario: "self-healing", within: 10 },
+};
+
 #[cfg(test)]
 mod tests {
     use crate::Registry;
@@ -160,7 +181,7 @@ mod tests {
     fn names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 16);
+        assert_eq!(all.len(), 18);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

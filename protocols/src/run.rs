@@ -28,6 +28,8 @@ pub struct RunSpec {
     pub crash_points: BTreeMap<String, u32>,
     /// The known bug switched on, if any.
     pub mutant: Option<crate::mutant::Mutant>,
+    /// Run the reconciler beside the protocol.
+    pub reconcile: Option<crate::reconcile::ReconcileConfig>,
 }
 
 /// What a run produced.
@@ -75,7 +77,8 @@ pub fn run(spec: &RunSpec) -> RunResult {
     for (point, times) in &spec.crash_points {
         world.sim().arm_crash_point(point, *times);
     }
-    let dep = crate::deploy(&mut world, &spec.workload, spec.protocol, &spec.gateway);
+    let dep =
+        crate::deploy(&mut world, &spec.workload, spec.protocol, &spec.gateway, spec.reconcile.as_ref());
     let sim = world.sim().clone();
     let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;
     world.run(async {
@@ -86,7 +89,9 @@ pub fn run(spec: &RunSpec) -> RunResult {
         tokio::time::sleep(Duration::from_micros(last_order_us.saturating_sub(Sim::now_us()))).await;
         loop {
             let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
-            if check::pending(&truth, spec.protocol).is_empty() || Sim::now_us() >= deadline_us {
+            // With the reconciler, settled also means it has judged every order.
+            let judged = truth.journal.as_ref().is_none_or(|j| j.clean_ms.is_some());
+            if (judged && check::pending(&truth, spec.protocol).is_empty()) || Sim::now_us() >= deadline_us {
                 break;
             }
             tokio::time::sleep(SETTLE_POLL).await;

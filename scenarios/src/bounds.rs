@@ -85,6 +85,11 @@ fn per_min(field: &str, r: f64) -> Result<(), Broken> {
 pub fn check(s: &Scenario) -> Result<(), Broken> {
     at_most("fault_window_ms", s.fault_window_ms, MAX_MS)?;
     at_most("settle_ms", s.settle_ms, MAX_MS)?;
+    if let Some(r) = &s.reconcile {
+        // A pass at least every 10 ms would be the reconciler drowning the shop.
+        in_range("reconcile.interval_ms", (r.interval_ms as i64, r.interval_ms as i64), 10, MAX_MS as i64)?;
+        at_most("reconcile.after_ms", r.after_ms, MAX_MS)?;
+    }
     if !(0.0..0.9).contains(&s.clock_skew) {
         return broken("clock_skew", format!("{:?} is not a drift bound in [0, 0.9)", s.clock_skew));
     }

@@ -30,6 +30,9 @@ pub struct RunOutcome {
     /// In swarm mode, the fault model this seed drew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<faultline_sim::FaultModel>,
+    /// The reconciler ran beside the protocol.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile: bool,
     /// Hex of the trace hash: same scenario, protocol and seed → same value.
     pub trace_hash: String,
     pub violations: Vec<Violation>,
@@ -65,6 +68,19 @@ pub struct Metrics {
     /// Refunds the payment gateway booked (money returned after a charge).
     #[serde(default)]
     pub refunds: u64,
+    /// With the reconciler: the discrepancies it found (order × kind), the
+    /// repairs it made, found-to-repaired times, and money found wrong times
+    /// how long it stayed so.
+    #[serde(default)]
+    pub discrepancies: u64,
+    #[serde(default)]
+    pub repairs: u64,
+    #[serde(default)]
+    pub heal_ms_p50: f64,
+    #[serde(default)]
+    pub heal_ms_p99: f64,
+    #[serde(default)]
+    pub at_risk_dollar_s: f64,
     pub sim_ms: u64,
     pub latency_ms: Percentiles,
     /// Submission to the last write any service made for the order.
@@ -141,6 +157,8 @@ impl RunOutcome {
             }
         }
         let submitted = r.truth.workload.orders.len() as u64;
+        let journal = r.truth.journal.clone().unwrap_or_default();
+        let heal = Percentiles::of(&journal.heal_ms(&r.truth));
         let metrics = Metrics {
             orders_submitted: submitted,
             orders_completed: completed,
@@ -151,6 +169,11 @@ impl RunOutcome {
             retries: r.retries,
             compensations: r.compensations,
             refunds: r.truth.ledger.iter().filter(|e| e.amount < 0).count() as u64,
+            discrepancies: journal.found(),
+            repairs: journal.repaired(),
+            heal_ms_p50: heal.p50,
+            heal_ms_p99: heal.p99,
+            at_risk_dollar_s: journal.at_risk_dollar_s(&r.truth, r.sim_ms),
             sim_ms: r.sim_ms,
             latency_ms: Percentiles::of(&r.latencies_ms),
             time_to_consistency_ms: Percentiles::of(&r.consistency_ms),
@@ -172,6 +195,7 @@ impl RunOutcome {
             protocol: protocol.to_string(),
             mutant: None,
             swarm: None,
+            reconcile: false,
             intensity: None,
             seed,
             trace_hash: format!("{:016x}", r.trace_hash),
@@ -198,6 +222,7 @@ impl RunOutcome {
             protocol: protocol.to_string(),
             mutant: None,
             swarm: None,
+            reconcile: false,
             intensity: None,
             seed,
             trace_hash: String::new(),
@@ -235,6 +260,13 @@ pub struct Summary {
     pub retries: u64,
     pub compensations: u64,
     pub refunds: u64,
+    /// The runs had the reconciler beside the protocol.
+    pub reconciled: bool,
+    pub discrepancies: u64,
+    pub repairs: u64,
+    /// Percentiles of the seeds' p99 found-to-repaired times (seeds with repairs).
+    pub heal_p99_ms: Percentiles,
+    pub at_risk_dollar_s: f64,
     pub sim_ms: u64,
     pub faults: BTreeMap<String, u64>,
     /// Per coverage fact, the seeds that showed it.
@@ -268,6 +300,7 @@ pub struct SummaryBuilder {
     p50s: Vec<f64>,
     p99s: Vec<f64>,
     ttc: Vec<f64>,
+    heal: Vec<f64>,
 }
 
 impl SummaryBuilder {
@@ -296,6 +329,13 @@ impl SummaryBuilder {
         s.retries += m.retries;
         s.compensations += m.compensations;
         s.refunds += m.refunds;
+        s.reconciled |= o.reconcile;
+        s.discrepancies += m.discrepancies;
+        s.repairs += m.repairs;
+        s.at_risk_dollar_s += m.at_risk_dollar_s;
+        if m.repairs > 0 {
+            self.heal.push(m.heal_ms_p99);
+        }
         s.sim_ms += m.sim_ms;
         for (k, v) in &m.faults {
             *s.faults.entry(k.clone()).or_insert(0) += v;
@@ -316,6 +356,7 @@ impl SummaryBuilder {
         if self.s.by_invariant.is_empty() {
             self.s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
         }
+        self.s.heal_p99_ms = Percentiles::of(&self.heal);
         self.s.latency_p50_ms = Percentiles::of(&self.p50s);
         self.s.consistency_p99_ms = Percentiles::of(&self.ttc);
         self.s.latency_p99_ms = Percentiles::of(&self.p99s);

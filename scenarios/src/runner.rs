@@ -19,11 +19,13 @@ pub struct Variant {
     pub mutant: Option<Mutant>,
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     pub swarm: bool,
+    /// Run the reconciler beside the protocol (a scenario with `[reconcile]` always does).
+    pub reconcile: bool,
 }
 
 impl From<ProtocolRef> for Variant {
     fn from(protocol: ProtocolRef) -> Variant {
-        Variant { protocol, mutant: None, swarm: false }
+        Variant { protocol, mutant: None, swarm: false, reconcile: false }
     }
 }
 
@@ -37,17 +39,20 @@ impl Variant {
         if let Some(m) = mutant {
             registry.check_mutant(protocol, m)?;
         }
-        Ok(Variant { protocol, mutant, swarm: false })
+        Ok(Variant { protocol, mutant, swarm: false, reconcile: false })
     }
 }
 
 /// Everything that determines one run of `scenario` with `seed`.
 pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record: bool) -> RunSpec {
-    let Variant { protocol, mutant, swarm } = variant.into();
-    let plan = match scenario.swarm_model(seed).filter(|_| swarm) {
-        Some(model) => scenario.plan_with(seed, protocol, &model),
-        None => scenario.plan_for(seed, protocol),
-    };
+    let Variant { protocol, mutant, swarm, reconcile } = variant.into();
+    let model = scenario.swarm_model(seed).filter(|_| swarm).unwrap_or_else(|| scenario.faults.clone());
+    let mut plan = scenario.plan_with(seed, protocol, &model);
+    let reconcile = scenario.reconciles(reconcile);
+    if reconcile.is_some() {
+        plan.events.extend(scenario.reconciler_faults(seed, &model));
+        plan.events.sort_by_key(|e| e.at_ms); // stable: the protocol's faults keep their order
+    }
     RunSpec {
         seed,
         protocol,
@@ -59,6 +64,7 @@ pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record:
         gateway: scenario.gateway.clone(),
         crash_points: scenario.crash_points.clone(),
         mutant,
+        reconcile,
     }
 }
 
@@ -96,6 +102,7 @@ pub fn run_seed(
         outcome.scenario_hash = Some(origin.hash.clone());
     }
     outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
+    outcome.reconcile = scenario.reconciles(variant.reconcile).is_some();
     (outcome, result)
 }
 

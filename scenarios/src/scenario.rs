@@ -4,6 +4,7 @@
 //! window and a settle deadline. Errors name the file, the line and the field.
 
 use faultline_protocols::check::{Cause, Coverage, Invariant, Violation};
+use faultline_protocols::reconcile::{self, ReconcileConfig};
 use faultline_protocols::shop::gateway::GatewayConfig;
 use faultline_protocols::workload::{Workload, WorkloadSpec};
 use faultline_protocols::{Protocol, ProtocolRef, Registry, Topology};
@@ -60,6 +61,10 @@ pub struct Scenario {
     /// crashes its node when reached (see `faultline list fault-points`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub crash_points: BTreeMap<String, u32>,
+    /// Run the reconciler beside every protocol, so configured
+    /// (`--reconcile` runs it on any scenario, with its defaults if this is absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<ReconcileConfig>,
     /// Per protocol, the violations this scenario is known to cause and why. A
     /// protocol not listed is expected to keep every invariant.
     #[serde(default)]
@@ -120,7 +125,7 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 13] = [
+pub const CATALOG: [(&str, &str); 14] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("slow-network", include_str!("../catalog/slow-network.toml")),
@@ -133,6 +138,7 @@ pub const CATALOG: [(&str, &str); 13] = [
     ("refund-race", include_str!("../catalog/refund-race.toml")),
     ("failover-async", include_str!("../catalog/failover-async.toml")),
     ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
+    ("self-healing", include_str!("../catalog/self-healing.toml")),
     ("everything", include_str!("../catalog/everything.toml")),
 ];
 
@@ -277,7 +283,8 @@ impl Scenario {
         }
         // Names are checked against every protocol's deployment together: a
         // scenario may name the coordinator, which only some protocols have.
-        let Topology { nodes, stores, replicated } = Topology::union(registry.all(), &s.replication);
+        let Topology { mut nodes, stores, replicated } = Topology::union(registry.all(), &s.replication);
+        nodes.push(reconcile::NODE.to_string()); // a target when the reconciler runs
         for store in s.replication.stores.keys() {
             if !stores.contains(store) {
                 let msg = format!("unknown store {store:?}; stores are: {}", stores.join(", "));
@@ -341,6 +348,33 @@ impl Scenario {
     /// outbox has no coordinator, an orchestrator no broker) do not apply to it.
     pub fn plan_for(&self, seed: u64, protocol: ProtocolRef) -> FaultPlan {
         self.plan_with(seed, protocol, &self.faults)
+    }
+
+    /// The reconciler's config when it runs: always with `[reconcile]`, and
+    /// with `--reconcile` (`forced`) on any scenario, with the defaults.
+    pub fn reconciles(&self, forced: bool) -> Option<ReconcileConfig> {
+        match &self.reconcile {
+            Some(config) => Some(config.clone()),
+            None => forced.then(ReconcileConfig::default),
+        }
+    }
+
+    /// The reconciler's own faults, when it runs and the model targets it:
+    /// its crashes and pauses, from a stream of their own, so every other
+    /// fault of the seed is the same with the reconciler or without.
+    pub fn reconciler_faults(&self, seed: u64, model: &FaultModel) -> Vec<TimedFault> {
+        if self.plan.is_some() || !model.targets.iter().any(|t| t == reconcile::NODE) {
+            return vec![];
+        }
+        let only = FaultModel {
+            crash_rate_per_min: model.crash_rate_per_min,
+            restart_after_ms: model.restart_after_ms,
+            pause_rate_per_min: model.pause_rate_per_min,
+            pause_ms: model.pause_ms,
+            targets: vec![reconcile::NODE.to_string()],
+            ..FaultModel::default()
+        };
+        only.generate(seed ^ 0x7265_636f_6e63_696c, self.fault_window_ms).events
     }
 
     /// A seed's own fault model in swarm mode (see [`FaultModel::swarm`]); an

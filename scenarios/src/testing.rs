@@ -204,6 +204,9 @@ impl Report {
         if self.variant.swarm {
             flags.push_str(" --swarm");
         }
+        if self.variant.reconcile {
+            flags.push_str(" --reconcile");
+        }
         let seed = f.outcome.seed;
         ["replay", "shrink"].map(|cmd| format!("{} {cmd} {arg} {flags} --seed {seed}", self.program))
     }

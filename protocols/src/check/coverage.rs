@@ -29,6 +29,8 @@ pub enum Coverage {
     CancellationAccepted,
     /// A customer's cancellation came after the order had shipped.
     CancellationTooLate,
+    /// The reconciler repaired a discrepancy.
+    Repaired,
     NodeRestarted,
     MessageDropped,
     MessageDuplicated,
@@ -46,7 +48,7 @@ pub enum Coverage {
 }
 
 impl Coverage {
-    pub const ALL: [Coverage; 17] = [
+    pub const ALL: [Coverage; 18] = [
         Coverage::OrderCompleted,
         Coverage::OrderCancelled,
         Coverage::OrderCompensated,
@@ -54,6 +56,7 @@ impl Coverage {
         Coverage::ShipmentFailed,
         Coverage::CancellationAccepted,
         Coverage::CancellationTooLate,
+        Coverage::Repaired,
         Coverage::NodeRestarted,
         Coverage::MessageDropped,
         Coverage::MessageDuplicated,
@@ -76,6 +79,7 @@ impl Coverage {
             Coverage::ShipmentFailed => "shipment-failed",
             Coverage::CancellationAccepted => "cancellation-accepted",
             Coverage::CancellationTooLate => "cancellation-too-late",
+            Coverage::Repaired => "repaired",
             Coverage::NodeRestarted => "node-restarted",
             Coverage::MessageDropped => "message-dropped",
             Coverage::MessageDuplicated => "message-duplicated",
@@ -99,6 +103,7 @@ impl Coverage {
             Coverage::ShipmentFailed => "the warehouse could not fulfil a paid order",
             Coverage::CancellationAccepted => "a customer's cancellation stopped a shipment",
             Coverage::CancellationTooLate => "a customer's cancellation came after the order had shipped",
+            Coverage::Repaired => "the reconciler repaired a discrepancy between the books and the gateway's statement",
             Coverage::NodeRestarted => "a crashed node came back",
             Coverage::MessageDropped => "the network lost a message (loss or partition)",
             Coverage::MessageDuplicated => "the network delivered a message twice",
@@ -164,6 +169,9 @@ pub fn observed(g: &GroundTruth, counts: &BTreeMap<&'static str, u64>) -> BTreeS
     }
     if g.ledger.iter().any(|e| e.amount < 0) {
         out.insert(Coverage::ChargeRefunded);
+    }
+    if g.journal.as_ref().is_some_and(|j| j.repaired() > 0) {
+        out.insert(Coverage::Repaired);
     }
     for o in &g.workload.orders {
         match g.shipment(o.id).and_then(Fate::parse) {

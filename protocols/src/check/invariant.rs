@@ -18,6 +18,7 @@ pub enum Invariant {
     LegalTransitions,
     NoPhantomEvents,
     CancellationHonoured,
+    RepairsJustified,
     /// Not a business invariant: the run itself stopped on a failed assertion
     /// in a protocol or the simulator. Reported in place of one.
     #[serde(alias = "panic")]
@@ -25,7 +26,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 10] = [
+    pub const ALL: [Invariant; 11] = [
         Invariant::NoDoubleCharge,
         Invariant::StockConservation,
         Invariant::MoneyConservation,
@@ -35,6 +36,7 @@ impl Invariant {
         Invariant::LegalTransitions,
         Invariant::NoPhantomEvents,
         Invariant::CancellationHonoured,
+        Invariant::RepairsJustified,
         Invariant::NoPanic,
     ];
 
@@ -50,6 +52,7 @@ impl Invariant {
             Invariant::LegalTransitions => "legal-transitions",
             Invariant::NoPhantomEvents => "no-phantom-events",
             Invariant::CancellationHonoured => "cancellation-honoured",
+            Invariant::RepairsJustified => "repairs-justified",
             Invariant::NoPanic => "no-panic",
         }
     }
@@ -66,6 +69,7 @@ impl Invariant {
             Invariant::LegalTransitions => "orders and payments move only along their state machines' edges, and an acknowledged state is never lost",
             Invariant::NoPhantomEvents => "every event the broker holds was committed by its service, and every committed event reached the broker",
             Invariant::CancellationHonoured => "a cancellation the customer was told succeeded ends with the order cancelled, its stock back and its money refunded: nothing ships after it",
+            Invariant::RepairsJustified => "every repair the reconciler made agrees with how the order ended: it never refunds or restocks an order that completes, nor completes, awards or notifies one that is cancelled",
             Invariant::NoPanic => "no assertion in a protocol or the simulator fails during the run",
         }
     }

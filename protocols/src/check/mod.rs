@@ -13,6 +13,7 @@ mod effects;
 mod events;
 mod invariant;
 mod money;
+mod repairs;
 mod settlement;
 mod stock;
 mod transitions;
@@ -23,6 +24,7 @@ pub use invariant::Invariant;
 pub use settlement::pending;
 
 use crate::protocol::Protocol;
+use crate::reconcile::Journal;
 use crate::shop::gateway::Entry;
 use crate::shop::{order, payment, shipping};
 use crate::workload::Workload;
@@ -74,6 +76,8 @@ pub struct GroundTruth {
     pub payment_history: Vec<History>,
     /// The same for shipment rows.
     pub ship_history: Vec<History>,
+    /// The reconciler's journal, if it ran.
+    pub journal: Option<Journal>,
 }
 
 impl GroundTruth {
@@ -101,6 +105,7 @@ impl GroundTruth {
             order_history: history(sim, &s.order_db, "order/"),
             payment_history: history(sim, &s.payment_db, "pay/"),
             ship_history: history(sim, &s.shipping_db, "ship/"),
+            journal: dep.reconcile_db.as_deref().map(|db| Journal::read(&table(db))),
         }
     }
 
@@ -194,6 +199,7 @@ pub fn check(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Violation> {
     settlement::check(g, protocol, &mut out);
     transitions::check(g, &mut out);
     cancellation::honoured(g, &mut out);
+    repairs::justified(g, &mut out);
     cause::attribute(g, &mut out.0);
     out.0
 }

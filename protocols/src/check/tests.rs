@@ -55,6 +55,7 @@ fn consistent() -> GroundTruth {
         ],
         payment_history: vec![(2, 0, Some("charging".into())), (3, 0, Some("charged".into()))],
         ship_history: vec![(3, 0, Some("shipped".into()))],
+        journal: None,
     }
 }
 
@@ -139,6 +140,21 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     g.inventory.insert("stock/000/available".into(), 3.into());
     g.inventory.insert("stock/000/reserved".into(), 1.into());
     assert_eq!(broken(&g), only(&[EventualSettlement]), "a reservation left behind");
+
+    // The reconciler's repairs must agree with how each order ended.
+    use crate::reconcile::{Finding, Journal};
+    let journal = |rows: &[(&str, Finding)]| Journal {
+        entries: rows.iter().map(|(s, f)| ((s.to_string(), *f), (20_000, Some(20_000)))).collect(),
+        clean_ms: Some(21_000),
+    };
+    let mut g = consistent();
+    g.journal = Some(journal(&[("000001", Finding::ChargedButCancelled), ("000000", Finding::NotNotified)]));
+    assert_eq!(check(&g), vec![], "a refund of a cancelled order, a notification of a completed one");
+    g.journal = Some(journal(&[("000000", Finding::ChargedButCancelled)]));
+    assert_eq!(broken(&g), only(&[RepairsJustified]), "a refund of an order that completed");
+    g.journal =
+        Some(journal(&[("000001", Finding::PointsMissing), ("sku-000", Finding::StockStillReserved)]));
+    assert_eq!(broken(&g), only(&[RepairsJustified]), "points awarded to a cancelled order");
 
     let mut g = consistent();
     g.order_history.push((5, 0, Some("pending".into())));
@@ -276,6 +292,10 @@ fn every_coverage_fact_shows_when_it_happened_and_only_then() {
     assert!(shipment("000001", "stopped").contains(&CancellationAccepted));
     assert!(shipment("000000", "shipped").contains(&CancellationTooLate), "cancelled after it shipped");
     assert!(!observed(&consistent(), &none).contains(&CancellationTooLate), "nobody cancelled");
+    let mut g = consistent();
+    let entries = [(("000001".to_string(), crate::reconcile::Finding::Stuck), (1, Some(2)))].into();
+    g.journal = Some(crate::reconcile::Journal { entries, clean_ms: None });
+    assert!(observed(&g, &none).contains(&Repaired));
     for fact in Coverage::ALL {
         for event in fact.events() {
             let counts: BTreeMap<&'static str, u64> = [(*event, 1)].into();

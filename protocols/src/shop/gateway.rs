@@ -61,6 +61,9 @@ pub enum GatewayReq {
     Query {
         key: String,
     },
+    /// The channel's bill: every key's payment and each order's net booked,
+    /// as a reconciliation job downloads it.
+    Statement,
 }
 
 /// What the gateway knows of a key.
@@ -87,6 +90,16 @@ pub enum GatewayRsp {
     Accepted,
     /// The answer to a query.
     Is(Status),
+    Statement(Statement),
+}
+
+/// The gateway's statement: what a reconciler compares the shop's books with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Statement {
+    /// Every key that moved or holds money: (key, order, amount, status).
+    pub keys: Vec<(String, u32, i64, Status)>,
+    /// Per order, charges and captures minus refunds.
+    pub net: BTreeMap<u32, i64>,
 }
 
 impl Message for GatewayReq {
@@ -100,6 +113,7 @@ impl Message for GatewayReq {
             GatewayReq::Capture { .. } => "gw-capture",
             GatewayReq::Void { .. } => "gw-void",
             GatewayReq::Query { .. } => "gw-query",
+            GatewayReq::Statement => "gw-statement",
         }
     }
 }
@@ -110,6 +124,7 @@ impl Message for GatewayRsp {
             GatewayRsp::Done(_) => "gw-done",
             GatewayRsp::Accepted => "gw-accepted",
             GatewayRsp::Is(_) => "gw-status",
+            GatewayRsp::Statement(_) => "gw-statement",
         }
     }
 }
@@ -223,7 +238,23 @@ impl Ledger {
                 other => other,
             },
             GatewayReq::Query { key } => self.status(key),
+            GatewayReq::Statement => Status::Unknown,
         }
+    }
+
+    /// The statement as of now.
+    pub fn statement(&self) -> Statement {
+        let mut net = BTreeMap::new();
+        for e in &self.entries {
+            *net.entry(e.order).or_insert(0) += e.amount;
+        }
+        let keys = self
+            .keys
+            .iter()
+            .filter(|(_, p)| !matches!(p.status, Status::Void | Status::Declined))
+            .map(|(k, p)| (k.clone(), p.order, p.amount, p.status))
+            .collect();
+        Statement { keys, net }
     }
 
     /// Charges or holds `amount` under a new key; a known key answers as before.
@@ -269,6 +300,7 @@ pub async fn serve(ctx: NodeCtx, ledger: Arc<Mutex<Ledger>>, config: GatewayConf
             status
         };
         let rsp = match (&req, status) {
+            (GatewayReq::Statement, _) => GatewayRsp::Statement(ledger.lock().unwrap().statement()),
             (GatewayReq::Query { .. }, s) => GatewayRsp::Is(s),
             (GatewayReq::ChargeAsync { key, notify, .. }, s) => {
                 callback(&ctx2, &ep2, &config, *notify, key.clone(), s);

@@ -23,6 +23,7 @@ fn spec(seed: u64, gateway: GatewayConfig) -> RunSpec {
         gateway,
         crash_points: Default::default(),
         mutant: None,
+        reconcile: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn spec(protocol: ProtocolRef, world: WorldConfig, crash_points: &[(&str, u32)])
         gateway: GatewayConfig::default(),
         crash_points: crash_points.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
         mutant: None,
+        reconcile: None,
     }
 }
 

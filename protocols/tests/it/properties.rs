@@ -145,6 +145,8 @@ fn check_with(
         gateway: GatewayConfig::default(),
         crash_points: Default::default(),
         mutant,
+        // Every other case with the reconciler, which must never harm a healthy run.
+        reconcile: (seed % 2 == 1).then(faultline_protocols::reconcile::ReconcileConfig::default),
     };
     // A fresh thread per run, as the runner does.
     let r = std::thread::scope(|s| s.spawn(|| run(&spec)).join()).expect("the run panicked");

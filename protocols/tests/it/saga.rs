@@ -18,6 +18,7 @@ fn spec(seed: u64, plan: FaultPlan) -> RunSpec {
         gateway: Default::default(),
         crash_points: Default::default(),
         mutant: None,
+        reconcile: None,
     }
 }
 

@@ -162,6 +162,7 @@ fn tcc_end_to_end_holds_stock_only_while_it_decides() {
         gateway: GatewayConfig::default(),
         crash_points: Default::default(),
         mutant: None,
+        reconcile: None,
     };
     let (tcc, saga) = (run(&spec(&Tcc as ProtocolRef)), run(&spec(&Saga as ProtocolRef)));
     assert!(tcc.violations.is_empty() && saga.violations.is_empty());

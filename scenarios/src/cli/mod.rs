@@ -251,6 +251,9 @@ pub struct How {
     /// Scale the scenario's fault rates by this factor (0: calm, 2: twice as rough; at most 100).
     #[arg(long, default_value_t = 1.0)]
     pub intensity: f64,
+    /// Run the reconciler beside the protocol (the scenario's `[reconcile]`, else its defaults).
+    #[arg(long)]
+    pub reconcile: bool,
 }
 
 impl OneSeed {
@@ -259,7 +262,8 @@ impl OneSeed {
         let s = Scenario::load(&self.scenario, &ctx.registry).map_err(|e| anyhow!(e))?;
         let s = at_intensity(s, self.how.intensity)?;
         let p = ctx.registry.get(&self.protocol)?;
-        Ok((s, Variant { swarm: self.how.swarm, ..variant(ctx, p, self.how.mutant.as_deref())? }))
+        let v = variant(ctx, p, self.how.mutant.as_deref())?;
+        Ok((s, Variant { swarm: self.how.swarm, reconcile: self.how.reconcile, ..v }))
     }
 }
 
@@ -279,6 +283,9 @@ pub(crate) fn flags(v: Variant, intensity: f64) -> String {
     }
     if v.swarm {
         f.push_str(" --swarm");
+    }
+    if v.reconcile {
+        f.push_str(" --reconcile");
     }
     f
 }

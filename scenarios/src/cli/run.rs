@@ -55,7 +55,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         jobs,
         json,
         resume,
-        how: How { mutant, swarm, intensity },
+        how: How { mutant, swarm, intensity, reconcile },
         check_determinism,
     } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
@@ -82,6 +82,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     say!("{}", describe(&scenario));
     for v in &mut variants {
         v.swarm = swarm;
+        v.reconcile = reconcile;
     }
     // A resumed file's runs count as if run now: they are this run's first part.
     let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
@@ -103,6 +104,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                 o.protocol == v.protocol.name()
                     && o.mutant.as_deref() == v.mutant.map(|m| m.name)
                     && o.swarm.is_some() == (v.swarm && scenario.plan.is_none())
+                    && o.reconcile == scenario.reconciles(v.reconcile).is_some()
                     && seeds.contains(&o.seed)
             };
             let i = variants.iter().position(of).ok_or("a run this command would not make")?;
@@ -271,11 +273,16 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
         "reserved",
         "held $",
         "locks s",
+        "repairs",
+        "heal p99",
     ];
-    let widths = [8, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 8, 10, 10, 9];
+    let widths = [17, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 8, 10, 10, 9, 8, 9];
+    let reconciled = table.iter().any(|(_, s)| s.reconciled);
+    let shown = if reconciled { head.len() } else { head.len() - 2 };
     let row = |cells: Vec<String>| {
         let line: Vec<String> = cells
             .iter()
+            .take(shown)
             .zip(widths)
             .enumerate()
             .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
@@ -285,8 +292,9 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
     row(head.iter().map(|h| h.to_string()).collect());
     for (p, s) in table {
         let per_order = s.messages_sent as f64 / s.orders_submitted.max(1) as f64;
+        let label = if s.reconciled { format!("{} +reconcile", p.name()) } else { p.name().to_string() };
         row(vec![
-            p.name().to_string(),
+            label,
             s.failing_seeds.len().to_string(),
             s.expected_seeds.to_string(),
             s.orders_completed.to_string(),
@@ -302,6 +310,8 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
             format!("{:.1}", s.reserved_unit_s),
             format!("{:.0}", s.authorized_cent_s / 100.0),
             format!("{:.1}", s.locked_s),
+            s.repairs.to_string(),
+            format!("{:.0}", s.heal_p99_ms.max),
         ]);
     }
     say!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
@@ -309,6 +319,10 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
     say!("  window max: the longest time two services could disagree on one order; reserved: stock");
     say!("  held in reservations, unit-seconds; held $: customers' money on hold, dollar-seconds;");
     say!("  locks s: row locks held (2PC), lock-seconds; all three summed over seeds.");
+    if reconciled {
+        say!("  repairs: the reconciler's, summed over seeds; heal p99: the worst seed's p99 time from");
+        say!("  finding a discrepancy to repairing it, ms.");
+    }
 }
 
 pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
@@ -339,6 +353,17 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
         s.compensations,
         s.refunds
     );
+    if s.reconciled {
+        let h = &s.heal_p99_ms;
+        say!(
+            "  reconciler: {} discrepancies found, {} repaired; time to heal p99 ms: median {:.0}, max {:.0}; money at risk {:.1} dollar-seconds",
+            s.discrepancies,
+            s.repairs,
+            h.p50,
+            h.max,
+            s.at_risk_dollar_s
+        );
+    }
     let l = &s.latency_p99_ms;
     say!("  per-seed p99 latency ms: median {:.1}, p90 {:.1}, max {:.1}", l.p50, l.p90, l.max);
     say!(
