@@ -22,8 +22,8 @@ pub struct Provenance {
     pub version: String,
     /// (name, text) of every scenario file the runs came from.
     pub scenarios: Vec<(String, String)>,
-    /// Shrunk counterexamples, by violation class: (scenario, protocol, mutant,
-    /// invariant) → the minimal run's sequence diagram.
+    /// Shrunk counterexamples, by violation class: (scenario, protocol as
+    /// tables label it, mutant, invariant) → the minimal run's sequence diagram.
     pub counterexamples: std::collections::BTreeMap<(String, String, Option<String>, String), String>,
 }
 
@@ -124,6 +124,22 @@ mod tests {
             r.markdown
         );
         assert!(r.html.contains("shrink calm --protocol saga --intensity 2 --swarm --seed 4"));
+    }
+
+    #[test]
+    fn a_protocol_with_the_reconciler_is_a_row_of_its_own() {
+        let with = r#"{"scenario":"failover-async","protocol":"saga","seed":2,"reconcile":true,"verdict":"fail","violations":[{"invariant":"repairs-justified","subject":"order 1","detail":"x"}],"metrics":{"repairs":3,"heal_ms_p99":20500.0,"at_risk_dollar_s":12.5}}"#;
+        let without = r#"{"scenario":"failover-async","protocol":"saga","seed":2,"verdict":"pass","violations":[],"metrics":{}}"#;
+        let r = report(&format!("{with}\n{without}"));
+        assert!(r.markdown.contains("| saga +reconcile | 1 |"), "{}", r.markdown);
+        assert!(r.markdown.contains("| saga | 1 |"), "{}", r.markdown);
+        assert!(r.markdown.contains("| repairs | heal p99 ms | at risk $·s |"), "{}", r.markdown);
+        assert!(r.markdown.contains("| 3 | 20500 | 12.5 |"), "{}", r.markdown);
+        assert!(
+            r.markdown.contains("replay failover-async --protocol saga --reconcile --seed 2"),
+            "{}",
+            r.markdown
+        );
     }
 
     #[test]

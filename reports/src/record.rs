@@ -23,6 +23,8 @@ pub struct Record {
     pub intensity: Option<f64>,
     /// In swarm mode, the fault model the seed drew (only its presence is used).
     pub swarm: Option<serde_json::Value>,
+    /// The reconciler ran beside the protocol.
+    pub reconcile: bool,
     pub trace_hash: String,
     pub violations: Vec<Violation>,
     /// `pass`, `expected` or `fail`.
@@ -57,6 +59,10 @@ pub struct Metrics {
     pub retries: u64,
     pub compensations: u64,
     pub refunds: u64,
+    pub discrepancies: u64,
+    pub repairs: u64,
+    pub heal_ms_p99: f64,
+    pub at_risk_dollar_s: f64,
     pub latency_ms: Percentiles,
     pub time_to_consistency_ms: Percentiles,
     pub longest_inconsistency_ms: f64,
@@ -223,25 +229,49 @@ impl Record {
         key(
             self.version.as_deref().unwrap_or(""),
             (&self.scenario, self.scenario_hash.as_deref().unwrap_or("")),
-            &self.protocol,
-            self.mutant.as_deref(),
+            self.variant(),
             self.intensity(),
-            self.swarm.is_some(),
             self.seed,
         )
     }
+
+    pub fn variant(&self) -> Variant<'_> {
+        Variant {
+            protocol: &self.protocol,
+            mutant: self.mutant.as_deref(),
+            swarm: self.swarm.is_some(),
+            reconcile: self.reconcile,
+        }
+    }
+
+    /// How tables name the run's protocol: `saga`, or `saga +reconcile`.
+    pub fn label(&self) -> String {
+        label(&self.protocol, self.reconcile)
+    }
+}
+
+/// A protocol's name in a table, with the reconciler if it ran.
+pub fn label(protocol: &str, reconcile: bool) -> String {
+    match reconcile {
+        true => format!("{protocol} +reconcile"),
+        false => protocol.to_string(),
+    }
+}
+
+/// What ran, beside the scenario and the seed: the protocol and how.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Variant<'a> {
+    pub protocol: &'a str,
+    pub mutant: Option<&'a str>,
+    pub swarm: bool,
+    pub reconcile: bool,
 }
 
 /// The key of a run (see [`Record::key`]), from its parts.
-pub fn key(
-    version: &str,
-    (scenario, hash): (&str, &str),
-    protocol: &str,
-    mutant: Option<&str>,
-    intensity: f64,
-    swarm: bool,
-    seed: u64,
-) -> String {
+pub fn key(version: &str, (scenario, hash): (&str, &str), v: Variant, intensity: f64, seed: u64) -> String {
+    let Variant { protocol, mutant, swarm, reconcile } = v;
     let mutant = mutant.unwrap_or("");
-    format!("{version}\u{0}{scenario}\u{0}{hash}\u{0}{protocol}\u{0}{mutant}\u{0}{intensity}\u{0}{swarm}\u{0}{seed}")
+    format!(
+        "{version}\u{0}{scenario}\u{0}{hash}\u{0}{protocol}\u{0}{mutant}\u{0}{intensity}\u{0}{swarm}\u{0}{reconcile}\u{0}{seed}"
+    )
 }

@@ -77,7 +77,12 @@ pub fn shell_word(word: &str) -> String {
 /// Commands that replay and shrink a seed of a class.
 fn commands(c: &ViolationClass, seed: u64) -> (String, String) {
     let intensity = c.intensity.as_ref().map(|i| format!(" --intensity {i}")).unwrap_or_default();
-    let swarm = if c.swarm { " --swarm" } else { "" };
+    let swarm = match (c.swarm, c.reconcile) {
+        (true, true) => " --swarm --reconcile",
+        (true, false) => " --swarm",
+        (false, true) => " --reconcile",
+        (false, false) => "",
+    };
     let scenario = shell_word(c.source.as_deref().unwrap_or(&c.scenario));
     let protocol = shell_word(&c.protocol);
     let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {}", shell_word(m))).unwrap_or_default();
@@ -97,7 +102,7 @@ fn verdict_cell(s: &Summary, scenario: &str, protocol: &str) -> (&'static str, S
     }
 }
 
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 19] = [
     "protocol",
     "seeds",
     "completed",
@@ -114,11 +119,22 @@ const COLUMNS: [&str; 16] = [
     "reserved unit·s",
     "held $·s",
     "locks s",
+    "repairs",
+    "heal p99 ms",
+    "at risk $·s",
 ];
+
+/// The comparison's columns: the reconciler's three only when some runs had it.
+fn columns(s: &Summary) -> &'static [&'static str] {
+    match s.groups.values().any(|g| g.reconcile) {
+        true => &COLUMNS,
+        false => &COLUMNS[..COLUMNS.len() - 3],
+    }
+}
 
 fn row(s: &Summary, scenario: &str, protocol: &str) -> Option<Vec<String>> {
     let g = s.groups.get(&(scenario.to_string(), protocol.to_string()))?;
-    Some(vec![
+    let mut cells = vec![
         protocol.to_string(),
         g.runs.to_string(),
         g.completed.to_string(),
@@ -135,7 +151,12 @@ fn row(s: &Summary, scenario: &str, protocol: &str) -> Option<Vec<String>> {
         format!("{:.1}", g.reserved_unit_s),
         format!("{:.0}", g.held_dollar_s),
         format!("{:.1}", g.locked_s),
-    ])
+        if g.reconcile { g.repairs.to_string() } else { "—".into() },
+        if g.reconcile { format!("{:.0}", g.heal_p99_ms) } else { "—".into() },
+        if g.reconcile { format!("{:.1}", g.at_risk_dollar_s) } else { "—".into() },
+    ];
+    cells.truncate(columns(s).len());
+    Some(cells)
 }
 
 pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String {
@@ -170,7 +191,7 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
     let _ = writeln!(h, "<h2>Comparison per scenario</h2>");
     for sc in &s.scenarios {
         let _ = writeln!(h, "<h3>{}</h3>\n<table><tr>", esc(sc));
-        for c in COLUMNS {
+        for c in columns(s) {
             let _ = write!(h, "<th>{}</th>", esc(c));
         }
         let _ = writeln!(h, "</tr>");
@@ -212,7 +233,8 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
         if let Some((seed, detail)) = seeds.first.first() {
             let (replay, shrink) = commands(c, *seed);
             let _ = writeln!(h, "<p>first: {}</p><pre>{}\n{}</pre>", esc(detail), esc(&replay), esc(&shrink));
-            let key = (c.scenario.clone(), c.protocol.clone(), c.mutant.clone(), c.invariant.clone());
+            let protocol = crate::record::label(&c.protocol, c.reconcile);
+            let key = (c.scenario.clone(), protocol, c.mutant.clone(), c.invariant.clone());
             if let Some(diagram) = p.counterexamples.get(&key) {
                 let _ = writeln!(
                     h,
@@ -245,8 +267,8 @@ pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> Str
     let _ = writeln!(m, "\n## Comparison per scenario");
     for sc in &s.scenarios {
         let _ = writeln!(m, "\n### {}\n", md(sc));
-        let _ = writeln!(m, "| {} |", COLUMNS.join(" | "));
-        let _ = writeln!(m, "|---|{}", "---:|".repeat(COLUMNS.len() - 1));
+        let _ = writeln!(m, "| {} |", columns(s).join(" | "));
+        let _ = writeln!(m, "|---|{}", "---:|".repeat(columns(s).len() - 1));
         for pr in &s.protocols {
             if let Some(cells) = row(s, sc, pr) {
                 let cells: Vec<String> = cells.iter().map(|c| md(c)).collect();

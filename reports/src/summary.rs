@@ -28,6 +28,14 @@ pub struct Group {
     pub compensations: u64,
     /// Refunds the gateway booked, summed over seeds.
     pub refunds: u64,
+    /// The reconciler ran in these runs.
+    pub reconcile: bool,
+    /// The reconciler's repairs, summed over seeds.
+    pub repairs: u64,
+    /// The worst seed's p99 time to heal, ms.
+    pub heal_p99_ms: f64,
+    /// Money found wrong times how long it stayed wrong, summed over seeds.
+    pub at_risk_dollar_s: f64,
     pub reserved_unit_s: f64,
     pub held_dollar_s: f64,
     pub locked_s: f64,
@@ -55,6 +63,8 @@ pub struct ViolationClass {
     pub intensity: Option<String>,
     /// Whether the runs were swarm runs (`--swarm`).
     pub swarm: bool,
+    /// Whether the reconciler ran (`--reconcile`).
+    pub reconcile: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -126,8 +136,10 @@ impl SummaryBuilder {
         if !s.scenarios.contains(&r.scenario) {
             s.scenarios.push(r.scenario.clone());
         }
-        if !s.protocols.contains(&r.protocol) {
-            s.protocols.push(r.protocol.clone());
+        // A protocol with the reconciler is a row of its own: "saga +reconcile".
+        let label = r.label();
+        if !s.protocols.contains(&label) {
+            s.protocols.push(label.clone());
         }
         if !s.intensities.iter().any(|i| *i == r.intensity()) {
             s.intensities.push(r.intensity());
@@ -143,6 +155,7 @@ impl SummaryBuilder {
                 verdict: r.verdict.clone(),
                 intensity: (r.intensity() != 1.0).then(|| r.intensity().to_string()),
                 swarm: r.swarm.is_some(),
+                reconcile: r.reconcile,
             };
             if classes.insert(class.clone()) {
                 let evidence = match &v.evidence {
@@ -155,8 +168,7 @@ impl SummaryBuilder {
                     .add(r.seed, format!("{}: {}{evidence}", v.subject, v.detail));
             }
         }
-        let acc =
-            self.per.entry((r.scenario.clone(), r.protocol.clone(), r.intensity().to_bits())).or_default();
+        let acc = self.per.entry((r.scenario.clone(), label, r.intensity().to_bits())).or_default();
         let g = &mut acc.g;
         g.runs += 1;
         match r.verdict.as_str() {
@@ -177,6 +189,10 @@ impl SummaryBuilder {
         g.retries += m.retries;
         g.compensations += m.compensations;
         g.refunds += m.refunds;
+        g.reconcile |= r.reconcile;
+        g.repairs += m.repairs;
+        g.heal_p99_ms = g.heal_p99_ms.max(m.heal_ms_p99);
+        g.at_risk_dollar_s += m.at_risk_dollar_s;
         g.reserved_unit_s += m.reserved_unit_s;
         g.held_dollar_s += m.authorized_cent_s / 100.0;
         g.locked_s += m.locked_s;

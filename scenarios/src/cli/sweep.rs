@@ -38,6 +38,10 @@ pub struct Args {
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
+    /// Run every protocol twice: without the reconciler and with it (rows
+    /// `saga` and `saga +reconcile`); a scenario with `[reconcile]` always has it.
+    #[arg(long)]
+    pub reconcile: bool,
     /// Where runs.jsonl, report.html, report.md and the charts go.
     #[arg(long)]
     pub out: PathBuf,
@@ -76,7 +80,13 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     }
     .into_iter()
     .map(|v| v.map(|v| Variant { swarm: a.swarm, ..v }))
-    .collect::<Result<_, _>>()?;
+    .collect::<Result<Vec<_>, _>>()?
+    .into_iter()
+    .flat_map(|v| {
+        let with = a.reconcile.then_some(Variant { reconcile: true, ..v });
+        std::iter::once(v).chain(with)
+    })
+    .collect();
     if let Some(bad) = a.intensity.iter().find(|i| !(0.0..=MAX_INTENSITY).contains(*i)) {
         return Err(anyhow!("--intensity {bad}: each factor from 0 to {MAX_INTENSITY}").into());
     }
@@ -96,7 +106,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         count += 1;
         if r.intensity() == 1.0 && r.verdict != "pass" {
             for v in &r.violations {
-                let key = (r.scenario.clone(), r.protocol.clone(), r.mutant.clone(), v.invariant.clone());
+                let key = (r.scenario.clone(), r.label(), r.mutant.clone(), v.invariant.clone());
                 firsts.entry(key).or_insert_with(|| r.clone());
             }
         }
@@ -121,10 +131,11 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             if r.scenario_hash != s.origin.as_ref().map(|o| o.hash.clone()) {
                 return Err(format!("a run of another text of scenario {}", r.scenario));
             }
-            let planned = variants.iter().any(|v| {
+            let planned = variants_of(s, &variants).iter().any(|v| {
                 v.protocol.name() == r.protocol
                     && v.mutant.map(|m| m.name) == r.mutant.as_deref()
                     && (v.swarm && s.plan.is_none()) == r.swarm.is_some()
+                    && v.reconcile == r.reconcile
             }) && a.intensity.contains(&r.intensity())
                 && seeds.contains(&r.seed);
             if !planned {
@@ -147,7 +158,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             Journal::create(&runs)?
         }
     };
-    let total = scenarios.len() as u64 * variants.len() as u64 * a.intensity.len() as u64 * a.seeds;
+    let runs_per_seed: usize = scenarios.iter().map(|s| variants_of(s, &variants).len()).sum();
+    let total = runs_per_seed as u64 * a.intensity.len() as u64 * a.seeds;
     journal.line(&serde_json::json!({ "sweep_plan": SweepPlan { runs: total } }).to_string())?;
     // The texts travel with the runs, so a report anywhere can show them.
     for line in scenarios.iter().filter_map(text_line) {
@@ -178,12 +190,17 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         let scenario = (s.name.as_str(), s.origin.as_ref().map_or("", |o| o.hash.as_str()));
         for &factor in &a.intensity {
             let scaled = s.scaled(factor);
-            for &v in &variants {
-                bar.set_message(format!("{} / {} ×{factor}", s.name, v.protocol.name()));
+            for v in variants_of(s, &variants) {
+                bar.set_message(format!(
+                    "{} / {} ×{factor}",
+                    s.name,
+                    record::label(v.protocol.name(), v.reconcile)
+                ));
                 let mutant = v.mutant.map(|m| m.name);
                 let swarm = v.swarm && s.plan.is_none();
-                let key =
-                    |seed| record::key(version, scenario, v.protocol.name(), mutant, factor, swarm, seed);
+                let what =
+                    record::Variant { protocol: v.protocol.name(), mutant, swarm, reconcile: v.reconcile };
+                let key = |seed| record::key(version, scenario, what, factor, seed);
                 let skip = |seed| done.contains(&key(seed));
                 runner::for_each_new_seed(&scaled, v, seeds.clone(), jobs, skip, |mut o| {
                     o.intensity = Some(factor);
@@ -232,6 +249,19 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     Ok(failing == 0)
 }
 
+/// The variants `s` runs, each as its records will say: with `[reconcile]`
+/// every one reconciles, so a with-and-without pair is one variant there.
+fn variants_of(s: &Scenario, variants: &[Variant]) -> Vec<Variant> {
+    let mut out: Vec<Variant> = Vec::new();
+    for v in variants {
+        let v = Variant { reconcile: s.reconciles(v.reconcile).is_some(), ..*v };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 /// The line that carries `s`'s text in a file of runs, if it came from one.
 pub(super) fn text_line(s: &Scenario) -> Option<String> {
     let o = s.origin.as_ref()?;
@@ -267,7 +297,7 @@ pub(super) fn counterexamples(
             continue;
         };
         let Ok(variant) = variant(ctx, p, r.mutant.as_deref()) else { continue };
-        let variant = Variant { swarm: r.swarm.is_some(), ..variant };
+        let variant = Variant { swarm: r.swarm.is_some(), reconcile: r.reconcile, ..variant };
         let Ok(shrunk) = shrink::shrink_for(s, variant, r.seed, Some(invariant), |_, _| {}) else {
             continue;
         };

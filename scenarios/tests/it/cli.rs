@@ -338,3 +338,37 @@ fn cli_every_printed_command_reproduces_its_seed_at_its_intensity() {
     let o = faultline(&["run", "calm", "-p", "saga", "--intensity", "1e12"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn cli_refund_race_refunds_in_every_protocol_and_reconcile_heals_failover_async() {
+    let json = temp("refund-race.jsonl");
+    let o = faultline(&[
+        "run",
+        "refund-race",
+        "--protocol",
+        "all",
+        "--seeds",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = std::fs::read_to_string(&json).unwrap();
+    for p in ["saga", "tcc", "outbox", "2pc"] {
+        let refunds: u64 = lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["protocol"] == p)
+            .map(|r| r["metrics"]["refunds"].as_u64().unwrap_or(0))
+            .sum();
+        assert!(refunds > 0, "{p} refunds on refund-race");
+    }
+
+    let o = faultline(&["run", "failover-async", "--protocol", "all", "--reconcile", "--seeds", "30"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("saga +reconcile") && t.contains("heal p99"), "{t}");
+    assert!(t.contains("reconciler:") && t.contains("repaired; time to heal"), "{t}");
+    // A failing seed's command carries the flag, so it replays what ran.
+    assert!(!t.contains("failing seeds:") || t.contains("--reconcile"), "{t}");
+}

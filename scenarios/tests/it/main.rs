@@ -6,5 +6,6 @@ mod cli;
 mod determinism;
 mod expectations;
 mod mutants;
+mod reconcile;
 mod report;
 mod resume;
