@@ -75,7 +75,11 @@ pub async fn authorize(
     }
     let req = GatewayReq::Authorize { key: hold_key(order), order, customer, amount };
     let (to, reply) = match ep.call(gw, req, GATEWAY_TIMEOUT).await {
-        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured)) => (Authorized, Reply::Done),
+        // Captured, or captured and refunded since (the order did not ship): a
+        // repeated Try finds the whole story already told.
+        Ok(GatewayRsp::Done(Status::Authorized | Status::Captured | Status::Refunded)) => {
+            (Authorized, Reply::Done)
+        }
         // Voided: our own Cancel reached the gateway first.
         Ok(GatewayRsp::Done(Status::Declined | Status::Void | Status::Voided)) => {
             (Declined, Reply::Failed(Failure::Declined))

@@ -138,15 +138,16 @@ impl Journal {
     }
 
     /// Money found wrong, times how long it stayed wrong (from when it could
-    /// first have gone wrong to its repair, or to `end_ms`), in dollar·seconds.
+    /// first have gone wrong to its repair, or to `end_ms`), in dollar·seconds:
+    /// a money finding, or an order left unsettled while the gateway held its money.
     pub fn at_risk_dollar_s(&self, g: &GroundTruth, end_ms: u64) -> f64 {
         let since = Since::of(g);
+        let charged = |id: u32| g.ledger.iter().filter(|e| e.order == id).map(|e| e.amount).sum::<i64>() != 0;
         let mut cent_ms = 0.0;
         for ((subject, f), (_, repaired)) in &self.entries {
-            let Some(o) = Journal::order_of(subject).filter(|_| f.is_money()).and_then(|id| since.order(id))
-            else {
-                continue;
-            };
+            let Some(id) = Journal::order_of(subject) else { continue };
+            let unsettled_paid = matches!(f, Finding::Stuck | Finding::StuckShipped) && charged(id);
+            let Some(o) = since.order(id).filter(|_| f.is_money() || unsettled_paid) else { continue };
             let wrong_ms = repaired.unwrap_or(end_ms).saturating_sub(since.subject(subject));
             cent_ms += o.amount as f64 * wrong_ms as f64;
         }
