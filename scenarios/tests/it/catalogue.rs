@@ -240,14 +240,14 @@ fn seeds_that_found_simulator_bugs_stay_fixed() {
 }
 
 /// Seeds that once exposed a bug in a protocol, kept as regressions:
-/// - `slow-network` / tcc / 301: a payment Try delivered late, after the order
+/// - `slow-network` / tcc / 301 and 553: a payment Try delivered late, after the order
 ///   was captured, failed to ship and was refunded, found its key `refunded`
 ///   at the gateway, which the Try took for impossible (a panic). A Try now
 ///   takes a refunded key as the whole story already told.
 #[test]
 fn seeds_that_found_protocol_bugs_stay_fixed() {
     let registry = Registry::builtin();
-    for (scenario, protocol, seed) in [("slow-network", "tcc", 301)] {
+    for (scenario, protocol, seed) in [("slow-network", "tcc", 301), ("slow-network", "tcc", 553)] {
         let s = Scenario::load(scenario, &registry).unwrap();
         let (o, _) = faultline_scenarios::runner::run_seed(&s, registry.get(protocol).unwrap(), seed, false);
         assert_eq!(o.verdict, Verdict::Pass, "{scenario} / {protocol} / {seed}: {:?}", o.violations);
