@@ -157,6 +157,12 @@ pub const RETURN_KEEPS_POINTS: Mutant = Mutant {
     breaks: &[ExactlyOnceEffects, Agreement],
     hunt: Hunt { scenario: "refund-race", within: 10 },
 };
+pub const PARTIAL_REFUND_ROUNDING: Mutant = Mutant {
+    name: "partial-refund-rounding",
+    mechanism: "a line the order ships without is refunded in whole dollars: the cents of its price are kept",
+    breaks: &[NoDoubleCharge],
+    hunt: Hunt { scenario: "refund-race", within: 10 },
+};
 
 // The reconciler's bugs: it runs with any protocol, so every built-in lists them.
 
@@ -181,7 +187,7 @@ mod tests {
     fn names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 18);
+        assert_eq!(all.len(), 19);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

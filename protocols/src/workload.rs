@@ -5,12 +5,21 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// One line of an order: a SKU and how many units of it.
+/// One line of an order: a SKU, how many units of it, and what they cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Line {
     pub sku: u32,
     pub qty: i64,
+    /// The line's share of the order's amount, in cents: what a partial
+    /// refund of this line gives back. (Absent in files written before lines
+    /// had amounts: then the first line carries the whole amount.)
+    #[serde(default)]
+    pub amount: i64,
+    /// The warehouse cannot ship this line (damaged at pick, out of the
+    /// carrier's reach): the order ships without it, or not at all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undeliverable: bool,
 }
 
 /// One order as the customer placed it: one or more lines, each of a
@@ -29,10 +38,6 @@ pub struct Order {
     /// racing the order's fulfilment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_after_ms: Option<u64>,
-    /// The warehouse cannot fulfil it (an item damaged at pick, an address
-    /// that turns out undeliverable): shipping it fails, after payment.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub undeliverable: bool,
 }
 
 impl Order {
@@ -44,6 +49,30 @@ impl Order {
     /// The units of `sku` the order asks for (0 if it has no such line).
     pub fn qty_of(&self, sku: u32) -> i64 {
         self.lines.iter().filter(|l| l.sku == sku).map(|l| l.qty).sum()
+    }
+
+    /// The lines the warehouse cannot ship, by number.
+    pub fn short_lines(&self) -> impl Iterator<Item = (u32, &Line)> {
+        (0u32..).zip(&self.lines).filter(|(_, l)| l.undeliverable)
+    }
+
+    /// No line can ship: the whole order fails at the warehouse.
+    pub fn undeliverable(&self) -> bool {
+        self.lines.iter().all(|l| l.undeliverable)
+    }
+
+    /// What the order comes to once shipped: its amount, less every line it
+    /// ships without (0 if none ships).
+    pub fn due(&self) -> i64 {
+        match self.undeliverable() {
+            true => 0,
+            false => self.amount - self.short_lines().map(|(_, l)| l.amount).sum::<i64>(),
+        }
+    }
+
+    /// The units of `sku` the order keeps once shipped.
+    pub fn shipped_qty_of(&self, sku: u32) -> i64 {
+        self.lines.iter().filter(|l| l.sku == sku && !l.undeliverable).map(|l| l.qty).sum()
     }
 }
 
@@ -70,8 +99,11 @@ pub struct WorkloadSpec {
     /// uniformly from 0 to `cancel_within_ms` after submitting.
     pub cancel_rate: f64,
     pub cancel_within_ms: u64,
-    /// The share of orders the warehouse cannot fulfil once they are paid.
+    /// The share of order lines the warehouse cannot ship once paid. Without
+    /// `partial_fulfilment`, one such line fails the whole order.
     pub undeliverable_rate: f64,
+    /// An order ships the lines it can, and its short lines are refunded.
+    pub partial_fulfilment: bool,
 }
 
 impl Default for WorkloadSpec {
@@ -89,6 +121,7 @@ impl Default for WorkloadSpec {
             cancel_rate: 0.1,
             cancel_within_ms: 3_000,
             undeliverable_rate: 0.05,
+            partial_fulfilment: false,
         }
     }
 }
@@ -131,6 +164,13 @@ impl Workload {
             if o.amount < 0 || o.points < 0 {
                 return Err(format!("order {}: amount and points must not be negative", o.id));
             }
+            let lines: i64 = o.lines.iter().map(|l| l.amount).sum();
+            if lines != o.amount && o.lines.iter().any(|l| l.amount != 0) {
+                return Err(format!(
+                    "order {}: line amounts sum to {lines}, not the amount {}",
+                    o.id, o.amount
+                ));
+            }
             if !ids.insert(o.id) {
                 return Err(format!("order id {} appears twice", o.id));
             }
@@ -139,6 +179,20 @@ impl Workload {
             return Err("one price per sku".into());
         }
         Ok(())
+    }
+}
+
+impl Workload {
+    /// Orders from files written before lines had amounts: the first line
+    /// carries the whole amount, so nothing can be refunded by line.
+    pub fn normalize(&mut self) {
+        for o in &mut self.orders {
+            if o.lines.iter().all(|l| l.amount == 0) {
+                if let Some(first) = o.lines.first_mut() {
+                    first.amount = o.amount;
+                }
+            }
+        }
     }
 }
 
@@ -180,19 +234,21 @@ impl WorkloadSpec {
             .map(|id| {
                 // Single-line workloads draw exactly as before lines existed, so
                 // a scenario that says `lines = [1, 1]` keeps its seeds' runs.
+                let line =
+                    |sku, qty| Line { sku, qty, amount: prices[sku as usize] * qty, undeliverable: false };
                 let lines: Vec<Line> = if self.lines == (1, 1) {
                     let sku = rng.gen_range(0..self.skus);
-                    vec![Line { sku, qty: rng.gen_range(self.qty.0..=self.qty.1) }]
+                    vec![line(sku, rng.gen_range(self.qty.0..=self.qty.1))]
                 } else {
                     let n = rng.gen_range(self.lines.0..=self.lines.1).min(self.skus);
                     let mut skus =
                         rand::seq::index::sample(&mut rng, self.skus as usize, n as usize).into_vec();
                     skus.sort_unstable();
                     skus.into_iter()
-                        .map(|sku| Line { sku: sku as u32, qty: rng.gen_range(self.qty.0..=self.qty.1) })
+                        .map(|sku| line(sku as u32, rng.gen_range(self.qty.0..=self.qty.1)))
                         .collect()
                 };
-                let amount = lines.iter().map(|l| prices[l.sku as usize] * l.qty).sum::<i64>();
+                let amount = lines.iter().map(|l| l.amount).sum::<i64>();
                 Order {
                     id,
                     customer: rng.gen_range(0..self.customers),
@@ -201,7 +257,6 @@ impl WorkloadSpec {
                     points: amount / 100,
                     submit_at_ms: rng.gen_range(0..=self.arrival_ms),
                     cancel_after_ms: None,
-                    undeliverable: false,
                 }
             })
             .collect();
@@ -209,7 +264,12 @@ impl WorkloadSpec {
         // orders themselves are the same whatever these rates are.
         let mut after = ChaCha8Rng::seed_from_u64(seed ^ 0x6166_7465_722d_7061);
         for o in &mut orders {
-            o.undeliverable = after.gen_bool(self.undeliverable_rate);
+            for l in &mut o.lines {
+                l.undeliverable = after.gen_bool(self.undeliverable_rate);
+            }
+            if !self.partial_fulfilment && o.lines.iter().any(|l| l.undeliverable) {
+                o.lines.iter_mut().for_each(|l| l.undeliverable = true);
+            }
             let cancels = after.gen_bool(self.cancel_rate);
             o.cancel_after_ms = cancels.then(|| after.gen_range(0..=self.cancel_within_ms));
         }
@@ -234,5 +294,44 @@ mod tests {
         assert!(w.orders.iter().any(|o| o.lines.len() > 1), "multi-line orders");
         let supply: i64 = w.stock.iter().sum();
         assert!(demand > supply, "demand {demand} supply {supply}");
+        for o in &w.orders {
+            assert_eq!(o.lines.iter().map(|l| l.amount).sum::<i64>(), o.amount, "lines price the order");
+        }
+    }
+
+    #[test]
+    fn short_lines_fail_whole_orders_unless_partial_fulfilment() {
+        let spec = WorkloadSpec { orders: 400, undeliverable_rate: 0.3, ..WorkloadSpec::default() };
+        let whole = spec.generate(1);
+        assert!(whole.orders.iter().all(|o| o.undeliverable() || o.short_lines().next().is_none()));
+        assert!(whole.orders.iter().any(Order::undeliverable));
+        let partial = WorkloadSpec { partial_fulfilment: true, ..spec.clone() }.generate(1);
+        let some = partial.orders.iter().find(|o| !o.undeliverable() && o.short_lines().next().is_some());
+        let o = some.expect("an order shipped short");
+        assert!(o.due() < o.amount && o.due() > 0);
+        // The orders themselves do not change with what happens after payment.
+        let strip = |w: &Workload| -> Vec<(u32, i64)> {
+            w.orders.iter().flat_map(|o| o.lines.iter().map(|l| (l.sku, l.qty))).collect()
+        };
+        assert_eq!(strip(&whole), strip(&partial));
+        assert_eq!(strip(&whole), strip(&WorkloadSpec { undeliverable_rate: 0.0, ..spec }.generate(1)));
+    }
+
+    #[test]
+    fn files_written_before_lines_had_amounts_still_load() {
+        let line = Line { sku: 0, qty: 2, amount: 0, undeliverable: false };
+        let o = Order {
+            id: 0,
+            customer: 0,
+            lines: vec![line, line],
+            amount: 40,
+            points: 0,
+            submit_at_ms: 0,
+            cancel_after_ms: None,
+        };
+        let mut w = Workload { balances: vec![100], stock: vec![5], prices: vec![10], orders: vec![o] };
+        w.normalize();
+        assert_eq!(w.orders[0].lines[0].amount, 40, "the first line carries the amount");
+        assert_eq!(w.orders[0].due(), 40);
     }
 }

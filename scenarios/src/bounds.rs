@@ -215,6 +215,12 @@ fn explicit(e: &faultline_protocols::workload::Workload) -> Result<u64, Broken> 
         if let Some(l) = o.lines.iter().find(|l| !(1..=MAX_QTY).contains(&l.qty)) {
             return broken(field, format!("qty {} is not within 1 to {MAX_QTY}", l.qty));
         }
+        if let Some(l) = o.lines.iter().find(|l| !(0..=MAX_PRICE * MAX_QTY).contains(&l.amount)) {
+            return broken(
+                field,
+                format!("line amount {} is not within 0 to {}", l.amount, MAX_PRICE * MAX_QTY),
+            );
+        }
         let max = MAX_PRICE * MAX_QTY * MAX_LINES as i64;
         if !(0..=max).contains(&o.amount) || !(0..=max).contains(&o.points) {
             return broken(field, format!("amount and points are within 0 to {max}"));

@@ -210,7 +210,7 @@ impl Scenario {
     /// Parses and validates against the protocols of `registry`; `origin`
     /// names the file in errors.
     pub fn parse(text: &str, origin: &str, registry: &Registry) -> Result<Scenario, String> {
-        let s: Scenario = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+        let mut s: Scenario = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
         let at = |field: &str, msg: String| {
             // The line of the field's last named part (`plan.3` → the first `[[plan]]`).
             let key = field
@@ -237,7 +237,8 @@ impl Scenario {
             ));
         }
         s.workload.validate().map_err(|e| at("workload", e))?;
-        if let Some(w) = &s.explicit_workload {
+        if let Some(w) = &mut s.explicit_workload {
+            w.normalize();
             w.validate().map_err(|e| at("explicit_workload", e))?;
         }
         for point in s.crash_points.keys() {

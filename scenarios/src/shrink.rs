@@ -199,14 +199,28 @@ impl Shrinker {
         }
     }
 
-    /// Smaller numbers: each order down to its first line, then to one unit;
+    /// Smaller numbers: each order without its customer's cancellation and
+    /// with every line shippable, down to its first line, then to one unit;
     /// each SKU's stock halved.
     fn simplify_orders(&mut self) {
         let priced = |w: &Workload, o: &mut Order| {
-            o.amount = o.lines.iter().map(|l| w.prices[l.sku as usize] * l.qty).sum();
+            for l in &mut o.lines {
+                l.amount = w.prices[l.sku as usize] * l.qty;
+            }
+            o.amount = o.lines.iter().map(|l| l.amount).sum();
             o.points = o.amount / 100;
         };
         for i in 0..self.spec.workload.orders.len() {
+            let plain = |o: &Order| o.cancel_after_ms.is_none() && o.short_lines().next().is_none();
+            if !plain(&self.spec.workload.orders[i]) {
+                let mut candidate = self.spec.clone();
+                let c = &mut candidate.workload.orders[i];
+                c.cancel_after_ms = None;
+                c.lines.iter_mut().for_each(|l| l.undeliverable = false);
+                if self.fails(&candidate) {
+                    self.spec = candidate;
+                }
+            }
             if self.spec.workload.orders[i].lines.len() > 1 {
                 let mut candidate = self.spec.clone();
                 let mut c = candidate.workload.orders[i].clone();

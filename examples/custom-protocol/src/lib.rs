@@ -167,7 +167,19 @@ impl Coordinator {
                 },
                 Phase::Reserve => self.reserve(&o).await,
                 Phase::Ship => match self.step(s.shipping, ShipReq::Ship(o.clone())).await {
-                    Reply::Done => Phase::Award,
+                    Reply::Done => {
+                        // Shipped without some lines: refund and restock those.
+                        for (line, l) in o.short_lines() {
+                            self.step(
+                                s.payment,
+                                PaymentReq::RefundLine { order: o.id, line, amount: l.amount },
+                            )
+                            .await;
+                            self.step(s.inventory, InventoryReq::Restock { order: o.id, line, sku: l.sku })
+                                .await;
+                        }
+                        Phase::Award
+                    }
                     _ => Phase::Undo,
                 },
                 Phase::Award => {

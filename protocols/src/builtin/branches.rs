@@ -141,6 +141,11 @@ pub async fn refund(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) 
     payment::refund_charge(store, ep, gw, order, &hold_key(order)).await
 }
 
+/// After a commit, for an order shipped without line `line`: refund that line's `amount`, once.
+pub async fn refund_line(ep: &Endpoint, gw: NodeId, order: u32, line: u32, amount: i64) -> Reply {
+    payment::refund_line(ep, gw, &hold_key(order), line, amount).await
+}
+
 // ---- points: promise, then grant or withdraw ----
 
 pub async fn promise(

@@ -4,7 +4,8 @@
 //! recovery: a transaction found still trying after a restart is cancelled
 //! (presumed abort), one confirming or cancelling is finished.
 //!
-//! After a commit the order ships. A shipment that fails (the warehouse
+//! After a commit the order ships; the lines it ships without are restocked
+//! and refunded one by one. A shipment that fails (the warehouse
 //! cannot fulfil it, or the customer cancelled first) is a business fact after
 //! the transaction, not a vote in it: the coordinator logs `returning` and
 //! takes every committed branch back with its own compensation — refund the
@@ -111,6 +112,8 @@ pub trait TwoPhase: Send + Sync + 'static {
     /// Takes back committed branch `b` of an order that could not ship
     /// (refund, restock, revoke); idempotent.
     fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
+    /// Refunds line `line` of a committed order that shipped without it; idempotent.
+    fn refund_line(&self, c: Coordinator, line: u32, o: Order) -> Step<Reply>;
 }
 
 /// A coordinator node's state, cloned into every transaction's driver.
@@ -184,6 +187,14 @@ impl Coordinator {
                     if until_known(&self.ep, &self.stats, ship).await != Reply::Done {
                         Status::Returning
                     } else {
+                        // Shipped without some lines: those are restocked and refunded.
+                        for (line, _) in o.short_lines() {
+                            let restock =
+                                || phases.give_back(self.clone(), Branch::Inventory(line), o.clone());
+                            until_known(&self.ep, &self.stats, restock).await;
+                            let refund = || phases.refund_line(self.clone(), line, o.clone());
+                            until_known(&self.ep, &self.stats, refund).await;
+                        }
                         let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
                         until_known(&self.ep, &self.stats, || {
                             self.call(self.shop.notification, notify.clone())

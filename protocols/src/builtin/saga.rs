@@ -6,7 +6,8 @@
 //! complete — and on a definitive failure runs the compensations of every step
 //! up to and including the failed one, in reverse (refund, restock, cancel
 //! order). Shipping fails after payment — the warehouse cannot fulfil the
-//! order, or the customer cancelled first — so a paid order is refunded.
+//! order, or the customer cancelled first — so a paid order is refunded; an
+//! order shipped without some lines has those refunded and restocked.
 //!
 //! Before each step the orchestrator persists the step it is about to run in its
 //! saga log (its own store), so that after a crash recovery resumes every
@@ -41,16 +42,19 @@ pub enum Step {
     DeductStock,
     Charge,
     Ship,
+    /// The lines the order shipped without: refunded and restocked.
+    SettleShort,
     AwardPoints,
     Notify,
     CompleteOrder,
 }
 
-const STEPS: [Step; 7] = [
+const STEPS: [Step; 8] = [
     Step::CreateOrder,
     Step::DeductStock,
     Step::Charge,
     Step::Ship,
+    Step::SettleShort,
     Step::AwardPoints,
     Step::Notify,
     Step::CompleteOrder,
@@ -194,6 +198,18 @@ impl Orchestrator {
                 self.call(s.payment, req).await
             }
             Step::Ship => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
+            Step::SettleShort => {
+                for (line, l) in o.short_lines() {
+                    let refund = PaymentReq::RefundLine { order: o.id, line, amount: l.amount };
+                    let restock = InventoryReq::Restock { order: o.id, line, sku: l.sku };
+                    for reply in [self.call(s.payment, refund).await, self.call(s.inventory, restock).await] {
+                        if reply != Reply::Done {
+                            return reply;
+                        }
+                    }
+                }
+                Reply::Done
+            }
             Step::AwardPoints => {
                 let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                 self.call(s.points, req).await
@@ -224,7 +240,9 @@ impl Orchestrator {
                 Reply::Done
             }
             Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
-            Step::Ship | Step::AwardPoints | Step::Notify | Step::CompleteOrder => Reply::Done,
+            Step::Ship | Step::SettleShort | Step::AwardPoints | Step::Notify | Step::CompleteOrder => {
+                Reply::Done
+            }
         }
     }
 }
@@ -271,6 +289,7 @@ impl Protocol for Saga {
             mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
             mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
+            mutant::PARTIAL_REFUND_ROUNDING,
         ]
     }
 }

@@ -87,6 +87,11 @@ pub enum TccReq {
     PayRefund {
         order: u32,
     },
+    PayRefundLine {
+        order: u32,
+        line: u32,
+        amount: i64,
+    },
     PointsRevoke {
         order: u32,
         customer: u32,
@@ -105,6 +110,7 @@ labels!(TccReq {
     TccReq::PointsCancel { .. } => "points-cancel",
     TccReq::StockReturn { .. } => "stock-return",
     TccReq::PayRefund { .. } => "pay-refund",
+    TccReq::PayRefundLine { .. } => "pay-refund-line",
     TccReq::PointsRevoke { .. } => "points-revoke",
 });
 
@@ -145,6 +151,9 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TccReq) 
         TccReq::PointsCancel { order, customer } => branches::withdraw(&store, order, customer, None).await,
         TccReq::StockReturn { order, line, sku } => inventory::restock(&store, order, line, sku).await,
         TccReq::PayRefund { order } => branches::refund(&store, &ep, gw, order).await,
+        TccReq::PayRefundLine { order, line, amount } => {
+            branches::refund_line(&ep, gw, order, line, amount).await
+        }
         TccReq::PointsRevoke { order, customer } => points::revoke(&store, order, customer).await,
     }
 }
@@ -258,6 +267,13 @@ impl TwoPhase for Tcc {
             }
         })
     }
+
+    fn refund_line(&self, c: Coordinator, line: u32, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let amount = o.lines[line as usize].amount;
+            c.call(c.shop.payment, TccReq::PayRefundLine { order: o.id, line, amount }).await
+        })
+    }
 }
 
 async fn try_branch(c: &Coordinator, b: Branch, o: &Order) -> Reply {
@@ -326,6 +342,7 @@ impl Protocol for Tcc {
             mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
             mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
+            mutant::PARTIAL_REFUND_ROUNDING,
             mutant::RETURN_KEEPS_POINTS,
         ]
     }

@@ -124,6 +124,11 @@ pub enum TwoPcReq {
     PayRefund {
         order: u32,
     },
+    PayRefundLine {
+        order: u32,
+        line: u32,
+        amount: i64,
+    },
     PointsRevoke {
         order: u32,
         customer: u32,
@@ -142,6 +147,7 @@ labels!(TwoPcReq {
     TwoPcReq::PointsAbort { .. } => "points-abort",
     TwoPcReq::StockReturn { .. } => "stock-return",
     TwoPcReq::PayRefund { .. } => "pay-refund",
+    TwoPcReq::PayRefundLine { .. } => "pay-refund-line",
     TwoPcReq::PointsRevoke { .. } => "points-revoke",
 });
 
@@ -193,6 +199,9 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq
         // shop's own compensations, which need none.
         TwoPcReq::StockReturn { order, line, sku } => inventory::restock(s, order, line, sku).await,
         TwoPcReq::PayRefund { order } => branches::refund(s, &ep, gw, order).await,
+        TwoPcReq::PayRefundLine { order, line, amount } => {
+            branches::refund_line(&ep, gw, order, line, amount).await
+        }
         TwoPcReq::PointsRevoke { order, customer } => points::revoke(s, order, customer).await,
     }
 }
@@ -267,6 +276,13 @@ impl TwoPhase for TwoPc {
             }
         })
     }
+
+    fn refund_line(&self, c: Coordinator, line: u32, o: Order) -> Step<Reply> {
+        Box::pin(async move {
+            let amount = o.lines[line as usize].amount;
+            c.call(c.shop.payment, TwoPcReq::PayRefundLine { order: o.id, line, amount }).await
+        })
+    }
 }
 
 async fn prepare(c: &Coordinator, b: Branch, o: &Order) -> Reply {
@@ -328,6 +344,7 @@ impl Protocol for TwoPc {
             mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
             mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
+            mutant::PARTIAL_REFUND_ROUNDING,
             mutant::RETURN_KEEPS_POINTS,
         ]
     }

@@ -16,16 +16,21 @@ pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
             continue; // not settled: eventual-settlement reports it
         }
         let completed = state == order::COMPLETED;
-        // Every line's stock kept for a completed order, none for a cancelled one.
-        let kept = (0..o.lines.len() as u32)
-            .filter(|l| {
-                g.inventory.contains_key(&inventory::deducted(o.id, *l))
-                    && int(&g.inventory, &inventory::restocked(o.id, *l)) == 0
-            })
-            .count();
-        if kept != if completed { o.lines.len() } else { 0 } {
+        // A completed order kept the stock of every line it shipped and none
+        // other; a cancelled one kept none.
+        let kept = |l: u32| {
+            g.inventory.contains_key(&inventory::deducted(o.id, l))
+                && int(&g.inventory, &inventory::restocked(o.id, l)) == 0
+        };
+        let wrong: Vec<u32> = (0u32..)
+            .zip(&o.lines)
+            .filter(|(n, line)| kept(*n) != (completed && !line.undeliverable))
+            .map(|(n, _)| n)
+            .collect();
+        if !wrong.is_empty() {
+            let n = (0..o.lines.len() as u32).filter(|l| kept(*l)).count();
             let d = format!(
-                "order is {state} but inventory kept the stock of {kept} of its {} lines",
+                "order is {state} but inventory kept the stock of {n} of its {} lines (wrong: lines {wrong:?})",
                 o.lines.len()
             );
             out.add(Agreement, format!("order {}", o.id), d);

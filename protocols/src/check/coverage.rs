@@ -29,6 +29,8 @@ pub enum Coverage {
     CancellationAccepted,
     /// A customer's cancellation came after the order had shipped.
     CancellationTooLate,
+    /// A completed order shipped without some of its lines, which were refunded.
+    PartiallyShipped,
     /// The reconciler repaired a discrepancy.
     Repaired,
     NodeRestarted,
@@ -48,7 +50,7 @@ pub enum Coverage {
 }
 
 impl Coverage {
-    pub const ALL: [Coverage; 18] = [
+    pub const ALL: [Coverage; 19] = [
         Coverage::OrderCompleted,
         Coverage::OrderCancelled,
         Coverage::OrderCompensated,
@@ -56,6 +58,7 @@ impl Coverage {
         Coverage::ShipmentFailed,
         Coverage::CancellationAccepted,
         Coverage::CancellationTooLate,
+        Coverage::PartiallyShipped,
         Coverage::Repaired,
         Coverage::NodeRestarted,
         Coverage::MessageDropped,
@@ -79,6 +82,7 @@ impl Coverage {
             Coverage::ShipmentFailed => "shipment-failed",
             Coverage::CancellationAccepted => "cancellation-accepted",
             Coverage::CancellationTooLate => "cancellation-too-late",
+            Coverage::PartiallyShipped => "partially-shipped",
             Coverage::Repaired => "repaired",
             Coverage::NodeRestarted => "node-restarted",
             Coverage::MessageDropped => "message-dropped",
@@ -103,6 +107,7 @@ impl Coverage {
             Coverage::ShipmentFailed => "the warehouse could not fulfil a paid order",
             Coverage::CancellationAccepted => "a customer's cancellation stopped a shipment",
             Coverage::CancellationTooLate => "a customer's cancellation came after the order had shipped",
+            Coverage::PartiallyShipped => "a completed order shipped without some of its lines, which were refunded",
             Coverage::Repaired => "the reconciler repaired a discrepancy between the books and the gateway's statement",
             Coverage::NodeRestarted => "a crashed node came back",
             Coverage::MessageDropped => "the network lost a message (loss or partition)",
@@ -172,6 +177,9 @@ pub fn observed(g: &GroundTruth, counts: &BTreeMap<&'static str, u64>) -> BTreeS
     }
     if g.journal.as_ref().is_some_and(|j| j.repaired() > 0) {
         out.insert(Coverage::Repaired);
+    }
+    if g.workload.orders.iter().any(|o| g.completed(o.id) && o.short_lines().next().is_some()) {
+        out.insert(Coverage::PartiallyShipped);
     }
     for o in &g.workload.orders {
         match g.shipment(o.id).and_then(Fate::parse) {

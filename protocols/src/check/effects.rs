@@ -8,7 +8,7 @@ pub(super) fn exactly_once(g: &GroundTruth, out: &mut Findings) {
     let w = &g.workload;
     let done: Vec<_> = w.orders.iter().filter(|o| g.completed(o.id)).collect();
     for sku in 0..w.stock.len() as u32 {
-        let want: i64 = done.iter().map(|o| o.qty_of(sku)).sum();
+        let want: i64 = done.iter().map(|o| o.shipped_qty_of(sku)).sum();
         let sold = int(&g.inventory, &inventory::sold(sku));
         if sold != want {
             let d = format!("sold {sold}, completed orders account for {want}");

@@ -60,10 +60,10 @@ impl Invariant {
     /// What it states.
     pub fn statement(self) -> &'static str {
         match self {
-            Invariant::NoDoubleCharge => "per order, gateway charges minus refunds is 0 or the order amount, and equals the amount iff the order completed; refunds never exceed what was charged, at any point of the ledger",
+            Invariant::NoDoubleCharge => "per order, gateway charges minus refunds is what the order came to if it completed (its amount, less the lines it shipped without) and 0 otherwise; refunds never exceed what was charged, at any point of the ledger",
             Invariant::StockConservation => "per SKU, initial = available + reserved + sold, and no count is negative",
             Invariant::MoneyConservation => "customer balances plus the merchant's account equal the initial total; no balance is negative",
-            Invariant::ExactlyOnceEffects => "stock sold, points and notifications per customer equal the sums over completed orders: nothing applied twice",
+            Invariant::ExactlyOnceEffects => "stock sold (of the lines shipped), points and notifications per customer equal the sums over completed orders: nothing applied twice",
             Invariant::Agreement => "every service agrees on each order's fate: completed (stock kept, charged, shipped, points, notified) everywhere or cancelled everywhere",
             Invariant::EventualSettlement => "after faults heal, every order is terminal and no hold, in-flight step or unfinished protocol state remains by the settle deadline",
             Invariant::LegalTransitions => "orders and payments move only along their state machines' edges, and an acknowledged state is never lost",

@@ -22,12 +22,19 @@ pub(super) fn no_double_charge(g: &GroundTruth, out: &mut Findings) {
     }
     for o in &g.workload.orders {
         let n = net.get(&o.id).copied().unwrap_or(0);
-        let subject = format!("order {}", o.id);
-        if n != 0 && n != o.amount {
-            out.add(NoDoubleCharge, subject, format!("net charged {n}, order amount {}", o.amount));
-        } else if g.completed(o.id) != (n == o.amount) {
+        // A completed order pays what it shipped; any other, nothing.
+        let due = if g.completed(o.id) { o.due() } else { 0 };
+        if n != due {
             let state = g.order_state(o.id).unwrap_or("missing");
-            out.add(NoDoubleCharge, subject, format!("order is {state} but net charged {n} of {}", o.amount));
+            let d = match o.due() == o.amount {
+                true => format!("order is {state} but net charged {n} of {}", o.amount),
+                false => format!(
+                    "order is {state} but net charged {n}; shipped, it comes to {} of {}",
+                    o.due(),
+                    o.amount
+                ),
+            };
+            out.add(NoDoubleCharge, format!("order {}", o.id), d);
         }
     }
 }

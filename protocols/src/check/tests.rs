@@ -14,12 +14,11 @@ fn consistent() -> GroundTruth {
     let order = |id, qty, amount| Order {
         id,
         customer: 0,
-        lines: vec![crate::workload::Line { sku: 0, qty }],
+        lines: vec![crate::workload::Line { sku: 0, qty, amount, undeliverable: false }],
         amount,
         points: amount / 100,
         submit_at_ms: 0,
         cancel_after_ms: None,
-        undeliverable: false,
     };
     let t = |s: &str| Value::from(s);
     GroundTruth {
@@ -216,12 +215,28 @@ fn agreement_counts_every_line_of_an_order() {
     use crate::workload::Line;
     let mut g = consistent();
     // Order 0, completed, gets a second line whose stock was never taken.
-    g.workload.orders[0].lines.push(Line { sku: 0, qty: 1 });
+    g.workload.orders[0].lines.push(Line { sku: 0, qty: 1, amount: 0, undeliverable: false });
     let v = check(&g);
     assert!(
         v.iter().any(|v| v.invariant == Agreement && v.detail.contains("kept the stock of 1 of its 2 lines")),
         "{v:?}"
     );
+    // Shipped without that line: its stock is not to be kept, its amount refunded.
+    let mut g = consistent();
+    g.workload.orders[0].lines.push(Line { sku: 0, qty: 1, amount: 400, undeliverable: true });
+    g.workload.orders[0].amount = 1_400;
+    assert_eq!(check(&g), vec![], "a line shipped short, never taken, charged only for the rest");
+    g.inventory.insert("deduct/000000/1".into(), 1.into());
+    assert!(broken(&g).contains(&Agreement), "a short line's stock kept");
+    let mut g = consistent();
+    g.workload.orders[0].lines.push(Line { sku: 0, qty: 1, amount: 400, undeliverable: true });
+    g.workload.orders[0].amount = 1_400;
+    g.ledger[0].amount = 1_400;
+    g.balances[0] -= 400;
+    g.merchant += 400;
+    let v = check(&g);
+    assert_eq!(broken(&g), only(&[NoDoubleCharge]), "the short line never refunded: {v:?}");
+    assert!(v[0].detail.contains("comes to 1000 of 1400"), "{v:?}");
     // Order 1, cancelled, with a line's stock still taken.
     let mut g = consistent();
     g.inventory.insert("deduct/000001/0".into(), 1.into());

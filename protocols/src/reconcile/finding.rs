@@ -21,6 +21,9 @@ pub enum Finding {
     PaymentRowWrong,
     /// A completed order's line without its stock taken: taken again.
     StockNotTaken,
+    /// A completed order shipped without a line whose refund or restock is
+    /// missing: refunded (that line's amount) and restocked.
+    ShortNotSettled,
     /// A cancelled order's line whose stock was never put back: restocked.
     StockNotReturned,
     /// A completed order without its points: awarded.
@@ -56,6 +59,7 @@ impl Finding {
             Finding::ChargedTwice => "charged-twice",
             Finding::PaymentRowWrong => "payment-row-wrong",
             Finding::StockNotTaken => "stock-not-taken",
+            Finding::ShortNotSettled => "short-not-settled",
             Finding::StockNotReturned => "stock-not-returned",
             Finding::PointsMissing => "points-missing",
             Finding::PointsKept => "points-kept",
@@ -74,7 +78,7 @@ impl Finding {
         Finding::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    pub const ALL: [Finding; 18] = [
+    pub const ALL: [Finding; 19] = [
         Finding::Stuck,
         Finding::StuckShipped,
         Finding::ChargedButCancelled,
@@ -82,6 +86,7 @@ impl Finding {
         Finding::ChargedTwice,
         Finding::PaymentRowWrong,
         Finding::StockNotTaken,
+        Finding::ShortNotSettled,
         Finding::StockNotReturned,
         Finding::PointsMissing,
         Finding::PointsKept,
@@ -104,6 +109,7 @@ impl Finding {
             Finding::StuckShipped
             | Finding::ChargedTwice
             | Finding::StockNotTaken
+            | Finding::ShortNotSettled
             | Finding::PointsMissing
             | Finding::NotNotified
             | Finding::ShipmentUnrecorded => Some(true),
@@ -117,6 +123,7 @@ impl Finding {
         matches!(
             self,
             Finding::ChargedButCancelled
+                | Finding::ShortNotSettled
                 | Finding::HeldAfterSettle
                 | Finding::ChargedTwice
                 | Finding::CompletedUnpaid

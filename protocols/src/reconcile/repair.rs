@@ -196,13 +196,29 @@ impl Reconciler {
             }
             Finding::StockNotTaken => {
                 let mut all = true;
-                for (line, l) in (0u32..).zip(&o.lines).filter(|(n, _)| v.line_untouched(o, *n)) {
+                let untouched =
+                    |(n, l): &(u32, &crate::workload::Line)| !l.undeliverable && v.line_untouched(o, *n);
+                for (line, l) in (0u32..).zip(&o.lines).filter(untouched) {
                     let mut ops = vec![
                         Op::InsertIfAbsent(inventory::deducted(id, line), l.qty.into()),
                         Op::Expect(inventory::restocked(id, line), None),
                     ];
                     ops.extend(inventory::take(l.sku, l.qty, 0));
                     all &= self.txn(Service::Inventory, ops).await;
+                }
+                all
+            }
+            Finding::ShortNotSettled => {
+                let mut all = true;
+                for key in v.keys(id, &[Status::Charged, Status::Captured]) {
+                    for (line, l) in o.short_lines() {
+                        all &= payment::refund_line(&self.ep, self.gateway, &key, line, l.amount).await
+                            == Reply::Done;
+                    }
+                }
+                for (line, l) in o.short_lines().filter(|(n, _)| v.line_kept(o, *n)) {
+                    let is = self.store(Service::Inventory);
+                    all &= inventory::restock(is, id, line, l.sku).await == Reply::Done;
                 }
                 all
             }

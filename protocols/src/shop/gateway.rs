@@ -41,6 +41,14 @@ pub enum GatewayReq {
     Refund {
         key: String,
     },
+    /// Refunds `amount` of a charge — one part of it, `part` (an order line),
+    /// once: the key and the part are the refund's idempotency key. The
+    /// charge stays charged; a later full refund returns what is left.
+    RefundPart {
+        key: String,
+        part: u32,
+        amount: i64,
+    },
     /// A refund request sent without an idempotency key of its own: every call
     /// is a new refund of the charge's amount (only mutants send it).
     RefundUnkeyed {
@@ -109,6 +117,7 @@ impl Message for GatewayReq {
             GatewayReq::ChargeAsync { .. } => "gw-charge-async",
             GatewayReq::Refund { .. } => "gw-refund",
             GatewayReq::RefundUnkeyed { .. } => "gw-refund-unkeyed",
+            GatewayReq::RefundPart { .. } => "gw-refund-part",
             GatewayReq::Authorize { .. } => "gw-authorize",
             GatewayReq::Capture { .. } => "gw-capture",
             GatewayReq::Void { .. } => "gw-void",
@@ -160,6 +169,8 @@ struct Payment {
     customer: u32,
     amount: i64,
     status: Status,
+    /// Refunded so far by parts.
+    refunded: i64,
 }
 
 /// The gateway's books.
@@ -172,6 +183,8 @@ pub struct Ledger {
     /// `(µs, cents on hold)` each time the held total changed.
     pub held_over_time: Vec<(u64, i64)>,
     keys: BTreeMap<String, Payment>,
+    /// The parts refunded, by (key, part).
+    parts: BTreeMap<(String, u32), i64>,
 }
 
 impl Ledger {
@@ -208,15 +221,36 @@ impl Ledger {
             GatewayReq::Refund { key } | GatewayReq::RefundUnkeyed { key } => match self.status(key) {
                 Status::Charged | Status::Captured => {
                     let p = self.keys.get_mut(key).expect("known");
-                    self.balances[p.customer as usize] += p.amount;
-                    self.merchant -= p.amount;
-                    self.entries.push(Entry { order: p.order, customer: p.customer, amount: -p.amount });
+                    let rest = p.amount - p.refunded;
+                    self.balances[p.customer as usize] += rest;
+                    self.merchant -= rest;
+                    self.entries.push(Entry { order: p.order, customer: p.customer, amount: -rest });
                     p.status = Status::Refunded;
                     Status::Refunded
                 }
                 Status::Unknown => self.kill(key),
                 other => other,
             },
+            GatewayReq::RefundPart { key, part, amount } => {
+                let status = self.status(key);
+                if self.parts.contains_key(&(key.clone(), *part)) {
+                    return Status::Refunded;
+                }
+                let Some(p) =
+                    self.keys.get_mut(key).filter(|_| matches!(status, Status::Charged | Status::Captured))
+                else {
+                    return status; // nothing charged to take a part of
+                };
+                if *amount < 0 || p.refunded + amount > p.amount {
+                    return status; // more than is left: refused
+                }
+                p.refunded += amount;
+                self.balances[p.customer as usize] += amount;
+                self.merchant -= amount;
+                self.entries.push(Entry { order: p.order, customer: p.customer, amount: -amount });
+                self.parts.insert((key.clone(), *part), *amount);
+                Status::Refunded
+            }
             GatewayReq::Capture { key } => match self.status(key) {
                 Status::Authorized => {
                     let p = self.keys.get_mut(key).expect("known");
@@ -271,12 +305,12 @@ impl Ledger {
                 self.entries.push(Entry { order, customer, amount });
             }
         }
-        self.keys.insert(key.to_string(), Payment { order, customer, amount, status });
+        self.keys.insert(key.to_string(), Payment { order, customer, amount, status, refunded: 0 });
         status
     }
 
     fn kill(&mut self, key: &str) -> Status {
-        let dead = Payment { order: 0, customer: 0, amount: 0, status: Status::Void };
+        let dead = Payment { order: 0, customer: 0, amount: 0, status: Status::Void, refunded: 0 };
         self.keys.insert(key.to_string(), dead);
         Status::Void
     }

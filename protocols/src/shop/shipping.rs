@@ -61,7 +61,7 @@ impl Fate {
 
 /// The fate a shipment of `o` meets if nothing stopped it first.
 pub fn outcome(o: &Order) -> Fate {
-    match o.undeliverable {
+    match o.undeliverable() {
         true => Fate::Failed,
         false => Fate::Shipped,
     }

@@ -28,8 +28,10 @@ fn workload() -> impl Strategy<Value = Workload> {
     (1usize..=4, 1usize..=3)
         .prop_flat_map(|(customers, skus)| {
             // A second line, of the next SKU, in some orders.
-            // Some customers cancel, racing fulfilment; some orders cannot ship.
-            let after = (prop::option::of(0u64..=2_000), prop::bool::weighted(0.2));
+            // Some customers cancel, racing fulfilment; some lines cannot ship
+            // (an order ships the others, or nothing if none can).
+            let after =
+                (prop::option::of(0u64..=2_000), prop::bool::weighted(0.2), prop::bool::weighted(0.2));
             let order = (
                 0..customers as u32,
                 0..skus as u32,
@@ -49,23 +51,20 @@ fn workload() -> impl Strategy<Value = Workload> {
             let mut orders: Vec<Order> = orders
                 .into_iter()
                 .enumerate()
-                .map(|(id, (customer, sku, qty, submit_at_ms, second, (cancel_after_ms, undeliverable)))| {
-                    let mut lines = vec![Line { sku, qty }];
-                    if let Some(qty) = second.filter(|_| prices.len() > 1) {
-                        lines.push(Line { sku: (sku + 1) % prices.len() as u32, qty });
-                    }
-                    let amount = lines.iter().map(|l| prices[l.sku as usize] * l.qty).sum::<i64>();
-                    let points = amount / 100;
-                    Order {
-                        id: id as u32,
-                        customer,
-                        lines,
-                        amount,
-                        points,
-                        submit_at_ms,
-                        cancel_after_ms,
+                .map(|(id, (customer, sku, qty, submit_at_ms, second, (cancel_after_ms, short0, short1)))| {
+                    let line = |sku: u32, qty: i64, undeliverable| Line {
+                        sku,
+                        qty,
+                        amount: prices[sku as usize] * qty,
                         undeliverable,
+                    };
+                    let mut lines = vec![line(sku, qty, short0)];
+                    if let Some(qty) = second.filter(|_| prices.len() > 1) {
+                        lines.push(line((sku + 1) % prices.len() as u32, qty, short1));
                     }
+                    let amount = lines.iter().map(|l| l.amount).sum::<i64>();
+                    let points = amount / 100;
+                    Order { id: id as u32, customer, lines, amount, points, submit_at_ms, cancel_after_ms }
                 })
                 .collect();
             orders.sort_by_key(|o| (o.submit_at_ms, o.id));

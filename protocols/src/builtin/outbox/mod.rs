@@ -7,7 +7,8 @@
 //! the gateway), shipping ships the paid order (or cannot, or finds the
 //! customer cancelled first), the order completes or is cancelled, points and
 //! the customer's notification follow a shipped order; a failed payment puts
-//! the stock back, and a failed shipment puts it back and refunds the charge. Every reaction is one local transaction that writes its effect, the
+//! the stock back, and a failed shipment puts it back and refunds the charge;
+//! an order shipped without some lines has those restocked and refunded. Every reaction is one local transaction that writes its effect, the
 //! consumed message's **inbox** row and the next events' **outbox** rows together.
 //!
 //! - [`relay`] — publishes a service's outbox rows, marking each sent only after
@@ -54,8 +55,10 @@ impl Service {
             Service::Order => {
                 &[Kind::StockRejected, Kind::PaymentFailed, Kind::OrderShipped, Kind::ShipmentFailed]
             }
-            Service::Inventory => &[Kind::OrderPlaced, Kind::PaymentFailed, Kind::ShipmentFailed],
-            Service::Payment => &[Kind::StockReserved, Kind::ShipmentFailed],
+            Service::Inventory => {
+                &[Kind::OrderPlaced, Kind::PaymentFailed, Kind::OrderShipped, Kind::ShipmentFailed]
+            }
+            Service::Payment => &[Kind::StockReserved, Kind::OrderShipped, Kind::ShipmentFailed],
             Service::Points => &[Kind::OrderShipped],
             Service::Notification => &[Kind::OrderCompleted],
             Service::Shipping => &[Kind::PaymentSucceeded],
@@ -242,6 +245,7 @@ impl Protocol for Outbox {
             mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
             mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
+            mutant::PARTIAL_REFUND_ROUNDING,
         ]
     }
 }

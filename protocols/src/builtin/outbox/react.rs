@@ -60,6 +60,26 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
             };
             apply(svc, event, vec![], &[Event::new(next, o)]).await
         }
+        // Shipped without some lines (none, mostly): those are restocked and refunded.
+        (Service::Inventory, Kind::OrderShipped) => {
+            let put_back: Vec<Op> = o
+                .short_lines()
+                .flat_map(|(i, l)| {
+                    let [available, sold] = inventory::put_back(l.sku, l.qty);
+                    [Op::Put(inventory::restocked(o.id, i), l.qty.into()), available, sold]
+                })
+                .collect();
+            apply(svc, event, put_back, &[]).await
+        }
+        (Service::Payment, Kind::OrderShipped) => {
+            for (line, l) in o.short_lines() {
+                let key = payment::charge_key(o.id);
+                if payment::refund_line(&svc.ep, svc.gateway, &key, line, l.amount).await != Reply::Done {
+                    return false;
+                }
+            }
+            apply(svc, event, vec![], &[]).await
+        }
         (Service::Payment, Kind::ShipmentFailed) => {
             let refund = PaymentReq::Refund { order: o.id };
             match payment::handle(svc.store.clone(), svc.ep.clone(), svc.gateway, refund).await {

@@ -38,6 +38,12 @@ pub enum PaymentReq {
     Refund {
         order: u32,
     },
+    /// Refund one line the order shipped without: `amount` of its charge, once.
+    RefundLine {
+        order: u32,
+        line: u32,
+        amount: i64,
+    },
     /// From the gateway: the outcome of an asynchronous charge.
     Callback {
         key: String,
@@ -48,6 +54,7 @@ pub enum PaymentReq {
 labels!(PaymentReq {
     PaymentReq::Charge { .. } => "pay-charge",
     PaymentReq::Refund { .. } => "pay-refund",
+    PaymentReq::RefundLine { .. } => "pay-refund-line",
     PaymentReq::Callback { .. } => "pay-callback",
 });
 
@@ -65,6 +72,9 @@ pub(crate) async fn handle(store: StoreClient, ep: Arc<Endpoint>, gateway: NodeI
             settle(&store, order, |state| charge(&store, &ep, gateway, order, customer, amount, state)).await
         }
         PaymentReq::Refund { order } => refund_charge(&store, &ep, gateway, order, &charge_key(order)).await,
+        PaymentReq::RefundLine { order, line, amount } => {
+            refund_line(&ep, gateway, &charge_key(order), line, amount).await
+        }
         PaymentReq::Callback { key, status } => callback(&store, &key, status).await,
     }
 }
@@ -79,6 +89,22 @@ pub async fn refund_charge(
     key: &str,
 ) -> Reply {
     settle(store, order, |state| refund(store, ep, gateway, order, key, state)).await
+}
+
+/// Refunds line `line` of a charge the gateway knows by `key`: `amount`, once
+/// (the gateway keys the refund by charge and line). The payment stays
+/// charged: the order completed, without that line.
+pub async fn refund_line(ep: &Endpoint, gateway: NodeId, key: &str, line: u32, amount: i64) -> Reply {
+    let amount = match mutant::acts(ep, &mutant::PARTIAL_REFUND_ROUNDING) {
+        true => amount / 100 * 100, // worked out in whole dollars: the cents are lost
+        false => amount,
+    };
+    let req = GatewayReq::RefundPart { key: key.to_string(), part: line, amount };
+    match ep.call(gateway, req, GATEWAY_TIMEOUT).await {
+        Ok(GatewayRsp::Done(_)) => Reply::Done,
+        Ok(other) => panic!("gateway answered a partial refund with {other:?}"),
+        Err(_) => Reply::Unknown,
+    }
 }
 
 /// A few rounds of read-decide-write; each write is guarded by what was read,
