@@ -12,8 +12,14 @@ fn seeds() -> u64 {
     std::env::var("FAULTLINE_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(200)
 }
 
-const LOST: [faultline_protocols::check::Invariant; 5] =
-    [NoDoubleCharge, ExactlyOnceEffects, Agreement, EventualSettlement, LegalTransitions];
+const LOST: [faultline_protocols::check::Invariant; 6] = [
+    NoDoubleCharge,
+    ExactlyOnceEffects,
+    Agreement,
+    EventualSettlement,
+    LegalTransitions,
+    CancellationHonoured,
+];
 const WHY: &str =
     "async replication loses acknowledged writes at failover; the log and the stores then disagree";
 /// With the reconciler, money is always right: only history stays rewritten.

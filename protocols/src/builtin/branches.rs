@@ -5,11 +5,15 @@
 //! shop's effects ([`inventory::hold`], [`points::promise`], …).
 
 use super::barrier;
+use super::coordinator::Branch;
 use crate::mutant;
 use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
 use crate::shop::payment::{self, PaymentState::*};
+use crate::shop::Shop;
 use crate::shop::{inventory, points, Failure, Reply, GATEWAY_TIMEOUT};
+use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeId, Op, StoreClient, TxnError};
+use serde::Serialize;
 
 /// The branches' names in their barrier rows; an order's stock branches are
 /// one per line, `inventory/{line}` (see [`inventory`]).
@@ -135,15 +139,53 @@ pub async fn void(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32, lo
         .await
 }
 
-/// After a commit, for an order that could not ship: refund the capture in
-/// full, once (the gateway knows it by the authorization's key).
-pub async fn refund(store: &StoreClient, ep: &Endpoint, gw: NodeId, order: u32) -> Reply {
-    payment::refund_charge(store, ep, gw, order, &hold_key(order)).await
+// ---- after the commit: give a part back ----
+
+/// What a coordinator asks a participant after the commit, for an order that
+/// did not ship (every part) or shipped without some lines (those lines'
+/// stock and money). The same in TCC and 2PC: the transaction is over, so
+/// these are the shop's own compensations, with no barrier and no lock.
+#[derive(Clone, Debug, Serialize)]
+pub enum GiveBack {
+    /// Put back the stock line `line` took.
+    Stock { order: u32, line: u32, sku: u32 },
+    /// Refund the capture in full (the gateway knows it by the authorization's key).
+    Payment { order: u32 },
+    /// Refund `amount`, line `line`'s, of the capture: once.
+    PaymentLine { order: u32, line: u32, amount: i64 },
+    /// Take back the points granted.
+    Points { order: u32, customer: u32 },
 }
 
-/// After a commit, for an order shipped without line `line`: refund that line's `amount`, once.
-pub async fn refund_line(ep: &Endpoint, gw: NodeId, order: u32, line: u32, amount: i64) -> Reply {
-    payment::refund_line(ep, gw, &hold_key(order), line, amount).await
+impl GiveBack {
+    /// The participant that takes it, and the request, for branch `b` of `o`
+    /// (the whole branch), or `line`'s money with `Branch::Payment`.
+    pub fn of(shop: &Shop, b: Branch, o: &Order, line: Option<u32>) -> (NodeId, GiveBack) {
+        let order = o.id;
+        match (b, line) {
+            (Branch::Payment, None) => (shop.payment, GiveBack::Payment { order }),
+            (Branch::Payment, Some(line)) => {
+                let amount = o.lines[line as usize].amount;
+                (shop.payment, GiveBack::PaymentLine { order, line, amount })
+            }
+            (Branch::Inventory(line), _) => {
+                (shop.inventory, GiveBack::Stock { order, line, sku: o.lines[line as usize].sku })
+            }
+            (Branch::Points, _) => (shop.points, GiveBack::Points { order, customer: o.customer }),
+        }
+    }
+}
+
+/// Serves a [`GiveBack`]; idempotent.
+pub async fn give_back(store: &StoreClient, ep: &Endpoint, gw: NodeId, req: GiveBack) -> Reply {
+    match req {
+        GiveBack::Stock { order, line, sku } => inventory::restock(store, order, line, sku).await,
+        GiveBack::Payment { order } => payment::refund_charge(store, ep, gw, order, &hold_key(order)).await,
+        GiveBack::PaymentLine { order, line, amount } => {
+            payment::refund_line(ep, gw, &hold_key(order), line, amount).await
+        }
+        GiveBack::Points { order, customer } => points::revoke(store, order, customer).await,
+    }
 }
 
 // ---- points: promise, then grant or withdraw ----

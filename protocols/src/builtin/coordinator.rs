@@ -12,6 +12,7 @@
 //! capture, restock the sold lines, revoke the granted points — then cancels
 //! the order.
 
+use crate::builtin::branches::GiveBack;
 use crate::builtin::txlog::{Drivers, LogState, TxLog};
 use crate::check::GroundTruth;
 use crate::mutant;
@@ -109,11 +110,9 @@ pub trait TwoPhase: Send + Sync + 'static {
     fn confirm(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
     /// Rolls branch `b` back, whether or not phase one reached it; idempotent.
     fn cancel(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
-    /// Takes back committed branch `b` of an order that could not ship
-    /// (refund, restock, revoke); idempotent.
-    fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply>;
-    /// Refunds line `line` of a committed order that shipped without it; idempotent.
-    fn refund_line(&self, c: Coordinator, line: u32, o: Order) -> Step<Reply>;
+    /// Sends `req` — a part of a committed order given back because it did
+    /// not ship — to the participant `to`, in the protocol's request type.
+    fn give_back(&self, c: Coordinator, to: NodeId, req: GiveBack) -> Step<Reply>;
 }
 
 /// A coordinator node's state, cloned into every transaction's driver.
@@ -189,11 +188,9 @@ impl Coordinator {
                     } else {
                         // Shipped without some lines: those are restocked and refunded.
                         for (line, _) in o.short_lines() {
-                            let restock =
-                                || phases.give_back(self.clone(), Branch::Inventory(line), o.clone());
-                            until_known(&self.ep, &self.stats, restock).await;
-                            let refund = || phases.refund_line(self.clone(), line, o.clone());
-                            until_known(&self.ep, &self.stats, refund).await;
+                            for b in [Branch::Inventory(line), Branch::Payment] {
+                                self.give_back(b, &o, Some(line)).await;
+                            }
                         }
                         let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
                         until_known(&self.ep, &self.stats, || {
@@ -213,8 +210,7 @@ impl Coordinator {
                         if b == Branch::Points && mutant::acts(&self.ep, &mutant::RETURN_KEEPS_POINTS) {
                             continue;
                         }
-                        until_known(&self.ep, &self.stats, || phases.give_back(self.clone(), b, o.clone()))
-                            .await;
+                        self.give_back(b, &o, None).await;
                     }
                     until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Cancel(o.id)))
                         .await;
@@ -238,6 +234,12 @@ impl Coordinator {
             recovered = false;
             status = self.log.persist(&o, status, next).await;
         }
+    }
+
+    /// Gives back branch `b` of `o` (or `line`'s money), until it is done.
+    async fn give_back(&self, b: Branch, o: &Order, line: Option<u32>) {
+        let (to, req) = GiveBack::of(&self.shop, b, o, line);
+        until_known(&self.ep, &self.stats, || self.phases.give_back(self.clone(), to, req.clone())).await;
     }
 
     /// One request to a participant; no answer in time is `Unknown`.

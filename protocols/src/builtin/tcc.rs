@@ -13,15 +13,14 @@
 //! are harmless. After a coordinator crash, recovery finishes every confirming
 //! or cancelling transaction and cancels every one still trying.
 
+use super::barrier;
+use super::branches::{self, GiveBack};
 use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
-use super::{barrier, branches};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry;
-use crate::shop::{
-    inventory, labels, points, request_api, run_service, Body, Reply, Service, ServiceBody, Shop,
-};
+use crate::shop::{inventory, labels, request_api, run_service, Body, Reply, Service, ServiceBody, Shop};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value, World};
 use serde::Serialize;
@@ -78,24 +77,8 @@ pub enum TccReq {
         order: u32,
         customer: u32,
     },
-    /// After a commit, for an order that could not ship: take the branch back.
-    StockReturn {
-        order: u32,
-        line: u32,
-        sku: u32,
-    },
-    PayRefund {
-        order: u32,
-    },
-    PayRefundLine {
-        order: u32,
-        line: u32,
-        amount: i64,
-    },
-    PointsRevoke {
-        order: u32,
-        customer: u32,
-    },
+    /// After the commit, for an order that did not ship or shipped short.
+    GiveBack(GiveBack),
 }
 
 labels!(TccReq {
@@ -108,10 +91,7 @@ labels!(TccReq {
     TccReq::PointsTry { .. } => "points-try",
     TccReq::PointsConfirm { .. } => "points-confirm",
     TccReq::PointsCancel { .. } => "points-cancel",
-    TccReq::StockReturn { .. } => "stock-return",
-    TccReq::PayRefund { .. } => "pay-refund",
-    TccReq::PayRefundLine { .. } => "pay-refund-line",
-    TccReq::PointsRevoke { .. } => "points-revoke",
+    TccReq::GiveBack(_) => "give-back",
 });
 
 /// The service nodes under TCC: the branches serve [`TccReq`], the order and
@@ -149,12 +129,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TccReq) 
         }
         TccReq::PointsConfirm { order, customer } => branches::grant(&store, order, customer, None).await,
         TccReq::PointsCancel { order, customer } => branches::withdraw(&store, order, customer, None).await,
-        TccReq::StockReturn { order, line, sku } => inventory::restock(&store, order, line, sku).await,
-        TccReq::PayRefund { order } => branches::refund(&store, &ep, gw, order).await,
-        TccReq::PayRefundLine { order, line, amount } => {
-            branches::refund_line(&ep, gw, order, line, amount).await
-        }
-        TccReq::PointsRevoke { order, customer } => points::revoke(&store, order, customer).await,
+        TccReq::GiveBack(g) => branches::give_back(&store, &ep, gw, g).await,
     }
 }
 
@@ -252,27 +227,8 @@ impl TwoPhase for Tcc {
         })
     }
 
-    fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
-        Box::pin(async move {
-            let (s, order) = (&c.shop, o.id);
-            match b {
-                Branch::Payment => c.call(s.payment, TccReq::PayRefund { order }).await,
-                Branch::Inventory(line) => {
-                    let sku = o.lines[line as usize].sku;
-                    c.call(s.inventory, TccReq::StockReturn { order, line, sku }).await
-                }
-                Branch::Points => {
-                    c.call(s.points, TccReq::PointsRevoke { order, customer: o.customer }).await
-                }
-            }
-        })
-    }
-
-    fn refund_line(&self, c: Coordinator, line: u32, o: Order) -> Step<Reply> {
-        Box::pin(async move {
-            let amount = o.lines[line as usize].amount;
-            c.call(c.shop.payment, TccReq::PayRefundLine { order: o.id, line, amount }).await
-        })
+    fn give_back(&self, c: Coordinator, to: NodeId, req: GiveBack) -> Step<Reply> {
+        Box::pin(async move { c.call(to, TccReq::GiveBack(req)).await })
     }
 }
 

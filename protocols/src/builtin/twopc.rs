@@ -17,14 +17,12 @@
 //! gives up after the lock-wait timeout. That shows in lock-seconds, reserved
 //! stock, held money and cancelled orders, not in a broken invariant.
 
-use super::branches;
+use super::branches::{self, GiveBack};
 use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
 use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
-use crate::shop::{
-    inventory, labels, points, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop,
-};
+use crate::shop::{labels, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient, Value, World};
 use serde::Serialize;
@@ -115,24 +113,8 @@ pub enum TwoPcReq {
         order: u32,
         customer: u32,
     },
-    /// After a commit, for an order that could not ship: take the part back.
-    StockReturn {
-        order: u32,
-        line: u32,
-        sku: u32,
-    },
-    PayRefund {
-        order: u32,
-    },
-    PayRefundLine {
-        order: u32,
-        line: u32,
-        amount: i64,
-    },
-    PointsRevoke {
-        order: u32,
-        customer: u32,
-    },
+    /// After the commit, for an order that did not ship or shipped short.
+    GiveBack(GiveBack),
 }
 
 labels!(TwoPcReq {
@@ -145,10 +127,7 @@ labels!(TwoPcReq {
     TwoPcReq::PointsPrepare { .. } => "points-prepare",
     TwoPcReq::PointsCommit { .. } => "points-commit",
     TwoPcReq::PointsAbort { .. } => "points-abort",
-    TwoPcReq::StockReturn { .. } => "stock-return",
-    TwoPcReq::PayRefund { .. } => "pay-refund",
-    TwoPcReq::PayRefundLine { .. } => "pay-refund-line",
-    TwoPcReq::PointsRevoke { .. } => "points-revoke",
+    TwoPcReq::GiveBack(_) => "give-back",
 });
 
 /// The service nodes under 2PC: the participants serve [`TwoPcReq`], the order
@@ -197,12 +176,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq
         }
         // The transaction is over and its locks are gone: these are the
         // shop's own compensations, which need none.
-        TwoPcReq::StockReturn { order, line, sku } => inventory::restock(s, order, line, sku).await,
-        TwoPcReq::PayRefund { order } => branches::refund(s, &ep, gw, order).await,
-        TwoPcReq::PayRefundLine { order, line, amount } => {
-            branches::refund_line(&ep, gw, order, line, amount).await
-        }
-        TwoPcReq::PointsRevoke { order, customer } => points::revoke(s, order, customer).await,
+        TwoPcReq::GiveBack(g) => branches::give_back(s, &ep, gw, g).await,
     }
 }
 
@@ -263,25 +237,8 @@ impl TwoPhase for TwoPc {
         })
     }
 
-    fn give_back(&self, c: Coordinator, b: Branch, o: Order) -> Step<Reply> {
-        Box::pin(async move {
-            let (s, order, customer) = (&c.shop, o.id, o.customer);
-            match b {
-                Branch::Payment => c.call(s.payment, TwoPcReq::PayRefund { order }).await,
-                Branch::Inventory(line) => {
-                    let sku = o.lines[line as usize].sku;
-                    c.call(s.inventory, TwoPcReq::StockReturn { order, line, sku }).await
-                }
-                Branch::Points => c.call(s.points, TwoPcReq::PointsRevoke { order, customer }).await,
-            }
-        })
-    }
-
-    fn refund_line(&self, c: Coordinator, line: u32, o: Order) -> Step<Reply> {
-        Box::pin(async move {
-            let amount = o.lines[line as usize].amount;
-            c.call(c.shop.payment, TwoPcReq::PayRefundLine { order: o.id, line, amount }).await
-        })
+    fn give_back(&self, c: Coordinator, to: NodeId, req: GiveBack) -> Step<Reply> {
+        Box::pin(async move { c.call(to, TwoPcReq::GiveBack(req)).await })
     }
 }
 
