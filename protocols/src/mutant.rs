@@ -157,6 +157,12 @@ pub const RETURN_KEEPS_POINTS: Mutant = Mutant {
     breaks: &[ExactlyOnceEffects, Agreement],
     hunt: Hunt { scenario: "refund-race", within: 10 },
 };
+pub const CANCEL_REFUNDS_EACH_REQUEST: Mutant = Mutant {
+    name: "cancel-refunds-each-request",
+    mechanism: "shipping refunds the charge as soon as it accepts a customer's cancellation, with no key of its own: a duplicated or retried cancellation refunds again",
+    breaks: &[NoDoubleCharge, MoneyConservation],
+    hunt: Hunt { scenario: "refund-race", within: 20 },
+};
 pub const PARTIAL_REFUND_ROUNDING: Mutant = Mutant {
     name: "partial-refund-rounding",
     mechanism: "a line the order ships without is refunded in whole dollars: the cents of its price are kept",
@@ -187,7 +193,7 @@ mod tests {
     fn names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 19);
+        assert_eq!(all.len(), 20);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

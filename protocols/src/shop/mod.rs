@@ -167,7 +167,7 @@ pub fn request_api(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
         Service::Payment => Box::pin(payment::serve(ctx, db, gateway)),
         Service::Points => Box::pin(points::serve(ctx, db)),
         Service::Notification => Box::pin(notification::serve(ctx, db)),
-        Service::Shipping => Box::pin(shipping::serve(ctx, db)),
+        Service::Shipping => Box::pin(shipping::serve(ctx, db, gateway)),
     }
 }
 

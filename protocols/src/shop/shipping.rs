@@ -4,10 +4,11 @@
 //! `ship/{order}`, written once: whichever of the shipment and the customer's
 //! cancellation writes it first wins the race, and the other is told so.
 
-use super::{labels, run_service, unknown_or, Failure, Reply};
+use super::gateway::GatewayReq;
+use super::{labels, payment, run_service, unknown_or, Failure, Reply, GATEWAY_TIMEOUT};
 use crate::mutant;
 use crate::workload::Order;
-use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, Value};
+use faultline_sim::{NodeCtx, NodeId, Op, ReplicaSet, StoreClient, Value};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -80,11 +81,11 @@ labels!(ShipReq {
     ShipReq::Cancel { .. } => "ship-cancel",
 });
 
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>) {
-    run_service(ctx, db, |store, _ep, req| handle(store, req)).await
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, gateway: NodeId) {
+    run_service(ctx, db, move |store, _ep, req| handle(store, gateway, req)).await
 }
 
-pub(crate) async fn handle(store: StoreClient, req: ShipReq) -> Reply {
+pub(crate) async fn handle(store: StoreClient, gateway: NodeId, req: ShipReq) -> Reply {
     match req {
         ShipReq::Ship(o) => {
             let fate = outcome(&o);
@@ -98,7 +99,14 @@ pub(crate) async fn handle(store: StoreClient, req: ShipReq) -> Reply {
             decide(&store, o.id, fate).await.map_or(Reply::Unknown, Fate::ship_reply)
         }
         ShipReq::Cancel { order } => {
-            decide(&store, order, Fate::Stopped).await.map_or(Reply::Unknown, Fate::cancel_reply)
+            let reply = decide(&store, order, Fate::Stopped).await.map_or(Reply::Unknown, Fate::cancel_reply);
+            if reply == Reply::Done && mutant::acts(store.endpoint(), &mutant::CANCEL_REFUNDS_EACH_REQUEST) {
+                // "Refund at once on cancel", without a key of its own: every
+                // copy of the request — a duplicate, a client's retry — refunds again.
+                let req = GatewayReq::RefundUnkeyed { key: payment::charge_key(order) };
+                let _ = store.endpoint().call(gateway, req, GATEWAY_TIMEOUT).await;
+            }
+            reply
         }
     }
 }

@@ -245,6 +245,7 @@ impl Protocol for Outbox {
             mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
             mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
+            mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
         ]
     }

@@ -91,7 +91,9 @@ pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
             ep.serve(move |req: PaymentReq, _from| payment::handle(store.clone(), ep2.clone(), gateway, req))
         }
         // The customer's cancellation, racing the shipment the consumer makes.
-        Service::Shipping => ep.serve(move |req: ShipReq, _from| shipping::handle(store.clone(), req)),
+        Service::Shipping => {
+            ep.serve(move |req: ShipReq, _from| shipping::handle(store.clone(), gateway, req))
+        }
         Service::Inventory | Service::Points | Service::Notification => {}
     }
     std::future::pending::<()>().await
