@@ -47,35 +47,8 @@ impl Reconciler {
     pub async fn pass(&self, now_ms: u64) {
         let Some(v) = View::read(&self.stores, &self.ep, self.gateway).await else { return };
         let due = |o: &Order| now_ms >= o.submit_at_ms + self.config.after_ms;
-        let settled = |o: &Order| due(o) && v.terminal(o.id);
         // Counters first: stock a lost sale left reserved is what a re-taken line takes.
-        let skus: BTreeSet<u32> = self.orders.iter().flat_map(|o| o.lines.iter().map(|l| l.sku)).collect();
-        for sku in skus {
-            let mine = || self.orders.iter().filter(|o| o.qty_of(sku) > 0);
-            if v.reserved(sku) > 0 && mine().all(settled) {
-                let r = v.reserved(sku);
-                let ops = vec![
-                    Op::Expect(inventory::reserved(sku), Some(r.into())),
-                    Op::Incr { key: inventory::reserved(sku), by: -r, floor: 0 },
-                    Op::Incr { key: inventory::available(sku), by: r, floor: 0 },
-                ];
-                let release = self.txn(Service::Inventory, ops);
-                self.act(&format!("sku-{sku:03}"), Finding::StockStillReserved, now_ms, release).await;
-            }
-        }
-        let customers: BTreeSet<u32> = self.orders.iter().map(|o| o.customer).collect();
-        for c in customers {
-            let p = v.points_pending(c);
-            if p > 0 && self.orders.iter().filter(|o| o.customer == c).all(settled) {
-                let ops = vec![
-                    Op::Expect(points::pending(c), Some(p.into())),
-                    Op::Incr { key: points::pending(c), by: -p, floor: 0 },
-                ];
-                let withdraw = self.txn(Service::Points, ops);
-                self.act(&format!("customer-{c:04}"), Finding::PointsStillPending, now_ms, withdraw).await;
-            }
-        }
-        let mut clean = self.orders.iter().all(due);
+        let mut clean = !self.counters(&v, now_ms, &due).await && self.orders.iter().all(due);
         for o in self.orders.iter() {
             let found = match due(o) {
                 true => findings(&v, o, &self.ep),
@@ -94,6 +67,41 @@ impl Reconciler {
             // Every order judged and nothing left to repair: the run may end.
             let _ = self.journal.txn(vec![Op::Put(super::CLEAN.into(), (now_ms as i64).into())]).await;
         }
+    }
+
+    /// Releases stock still reserved and points still promised once every
+    /// order behind them has settled; true if there was any.
+    async fn counters(&self, v: &View, now_ms: u64, due: &impl Fn(&Order) -> bool) -> bool {
+        let settled = |o: &Order| due(o) && v.terminal(o.id);
+        let mut found = false;
+        let skus: BTreeSet<u32> = self.orders.iter().flat_map(|o| o.lines.iter().map(|l| l.sku)).collect();
+        for sku in skus {
+            let r = v.reserved(sku);
+            if r > 0 && self.orders.iter().filter(|o| o.qty_of(sku) > 0).all(settled) {
+                found = true;
+                let ops = vec![
+                    Op::Expect(inventory::reserved(sku), Some(r.into())),
+                    Op::Incr { key: inventory::reserved(sku), by: -r, floor: 0 },
+                    Op::Incr { key: inventory::available(sku), by: r, floor: 0 },
+                ];
+                let release = self.txn(Service::Inventory, ops);
+                self.act(&format!("sku-{sku:03}"), Finding::StockStillReserved, now_ms, release).await;
+            }
+        }
+        let customers: BTreeSet<u32> = self.orders.iter().map(|o| o.customer).collect();
+        for c in customers {
+            let p = v.points_pending(c);
+            if p > 0 && self.orders.iter().filter(|o| o.customer == c).all(settled) {
+                found = true;
+                let ops = vec![
+                    Op::Expect(points::pending(c), Some(p.into())),
+                    Op::Incr { key: points::pending(c), by: -p, floor: 0 },
+                ];
+                let withdraw = self.txn(Service::Points, ops);
+                self.act(&format!("customer-{c:04}"), Finding::PointsStillPending, now_ms, withdraw).await;
+            }
+        }
+        found
     }
 
     /// Journals the finding, then repairs it; a finding the journal could not
