@@ -88,13 +88,20 @@ impl Check {
     pub fn mutant(mut self, m: Mutant) -> Check {
         let v =
             Variant::new(&self.registry, self.variant.protocol, Some(m)).unwrap_or_else(|e| panic!("{e}"));
-        self.variant = Variant { swarm: self.variant.swarm, ..v };
+        self.variant = Variant { swarm: self.variant.swarm, reconcile: self.variant.reconcile, ..v };
         self
     }
 
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     pub fn swarm(mut self) -> Check {
         self.variant.swarm = true;
+        self
+    }
+
+    /// Runs the reconciler beside the protocol (`--reconcile`): a scenario's
+    /// `[reconcile]`, else its defaults.
+    pub fn reconcile(mut self) -> Check {
+        self.variant.reconcile = true;
         self
     }
 

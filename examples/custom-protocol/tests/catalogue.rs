@@ -68,3 +68,21 @@ fn the_parallel_saga_passes_the_whole_catalogue() {
         }
     }
 }
+
+/// With the reconciler beside it, the team's protocol keeps its money right
+/// on failover-async too: no-double-charge is no longer excused there.
+#[test]
+fn the_parallel_saga_with_the_reconciler_keeps_money_right_on_failover_async() {
+    let report = Check::new(&registry(), &ParallelSaga)
+        .scenario("failover-async")
+        .seeds(0..seeds() / 4)
+        .jobs(2)
+        .reconcile()
+        .expect("failover-async", &[Cause::FailoverLostWrites], &HEALED, WHY)
+        .command("cargo run -p faultline-example-custom --")
+        .run();
+    report.assert_ok();
+    let outcomes = &report.runs[0].outcomes;
+    assert!(outcomes.iter().all(|o| o.reconcile), "every run had the reconciler");
+    assert!(outcomes.iter().map(|o| o.metrics.repairs).sum::<u64>() > 0, "and it repaired something");
+}
