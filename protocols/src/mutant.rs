@@ -89,6 +89,12 @@ pub const TCC_NO_HANG_GUARD: Mutant = Mutant {
     breaks: &[EventualSettlement],
     hunt: Hunt { scenario: "slow-network", within: 400 },
 };
+pub const TCC_TRY_CHECK_THEN_ACT: Mutant = Mutant {
+    name: "tcc-try-check-then-act",
+    mechanism: "a Try checks for its Cancel in one store round trip and reserves in a second; a Cancel that lands between them is missed, and the reservation hangs",
+    breaks: &[EventualSettlement],
+    hunt: Hunt { scenario: "slow-network", within: 100 },
+};
 pub const TCC_CONFIRM_NOT_IDEMPOTENT: Mutant = Mutant {
     name: "tcc-confirm-not-idempotent",
     mechanism: "a retried or duplicated Confirm sells the reservation (and grants the points) again",
@@ -193,7 +199,7 @@ mod tests {
     fn names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 20);
+        assert_eq!(all.len(), 21);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

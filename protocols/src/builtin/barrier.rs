@@ -54,9 +54,19 @@ pub async fn try_branch(
     on_business: impl FnOnce(usize) -> Failure,
 ) -> Reply {
     let ep = store.endpoint();
-    let hang_guard = match mutant::acts(ep, &mutant::TCC_NO_HANG_GUARD) {
-        true => Op::Get(key(order, branch, Phase::Cancel)), // looks, refuses nothing
-        false => Op::Expect(key(order, branch, Phase::Cancel), None),
+    let cancelled = key(order, branch, Phase::Cancel);
+    let hang_guard = if mutant::acts(ep, &mutant::TCC_NO_HANG_GUARD) {
+        Op::Get(cancelled) // looks, refuses nothing
+    } else if mutant::acts(ep, &mutant::TCC_TRY_CHECK_THEN_ACT) {
+        // The hand-written barrier DTM warns about: check for the Cancel in one
+        // round trip, reserve in another; a Cancel landing between is missed.
+        match store.txn(vec![Op::Get(cancelled.clone())]).await {
+            Ok(r) if r[0].value().is_some() => return Reply::Failed(Failure::Compensated),
+            Ok(_) => Op::Get(cancelled),
+            Err(_) => return Reply::Unknown,
+        }
+    } else {
+        Op::Expect(cancelled, None)
     };
     let mut ops = vec![Op::InsertIfAbsent(key(order, branch, Phase::Try), Value::Int(value)), hang_guard];
     let locks = lock.map(|l| vec![Op::InsertIfAbsent(l.to_string(), Value::Int(order as i64))]);

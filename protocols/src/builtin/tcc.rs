@@ -291,6 +291,7 @@ impl Protocol for Tcc {
         &[
             mutant::TCC_NO_EMPTY_ROLLBACK,
             mutant::TCC_NO_HANG_GUARD,
+            mutant::TCC_TRY_CHECK_THEN_ACT,
             mutant::TCC_CONFIRM_NOT_IDEMPOTENT,
             mutant::TCC_BARRIER_OUTSIDE_TXN,
             mutant::STOCK_CHECK_OFF_BY_ONE,

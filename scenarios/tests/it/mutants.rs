@@ -36,7 +36,7 @@ fn mutants_every_mutant_is_hunted_in_every_protocol_it_is_in() {
             m.hunt.scenario
         );
     }
-    assert_eq!(hunts.len(), 39);
+    assert_eq!(hunts.len(), 40);
 }
 
 #[test]
