@@ -119,7 +119,7 @@ impl Percentiles {
     }
 }
 
-const FAULT_EVENTS: [&str; 16] = [
+const FAULT_EVENTS: [&str; 18] = [
     "crash",
     "restart",
     "pause",
@@ -136,6 +136,8 @@ const FAULT_EVENTS: [&str; 16] = [
     "callback-duplicated",
     "clock-skew",
     "disk-latency",
+    "targeted",
+    "targeted-missed",
 ];
 
 impl RunOutcome {

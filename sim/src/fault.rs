@@ -32,6 +32,19 @@ pub enum Fault {
     DiskLatency { min_ms: u64, max_ms: u64, duration_ms: u64 },
     /// Disk faults on every disk: failing fsyncs, torn writes at crashes, slow syncs.
     Disk { fsync_fail_rate: f64, torn_write_rate: f64, extra_latency_ms: (u64, u64), duration_ms: u64 },
+    /// One message, chosen: the `nth` (from 1) message labelled `label` that
+    /// `from` sends to `to` once the fault is armed — a request or a reply —
+    /// is dropped or delivered twice. A run says whether it found its target
+    /// (a `targeted` event, or `targeted-missed` when the window ends first).
+    Message { from: String, to: String, label: String, nth: u32, action: MessageAction },
+}
+
+/// What a targeted [`Fault::Message`] does to its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageAction {
+    Drop,
+    Duplicate,
 }
 
 impl Fault {
@@ -47,6 +60,7 @@ impl Fault {
             Fault::Failover { .. } => "failover",
             Fault::Disk { .. } => "disk",
             Fault::DiskLatency { .. } => "disk-latency",
+            Fault::Message { .. } => "message",
         }
     }
 
@@ -67,7 +81,7 @@ impl Fault {
             | Fault::Duplication { duration_ms: d, .. }
             | Fault::DiskLatency { duration_ms: d, .. }
             | Fault::Disk { duration_ms: d, .. } => Some(d),
-            Fault::Failover { .. } => None,
+            Fault::Failover { .. } | Fault::Message { .. } => None,
         }
     }
 
@@ -76,7 +90,7 @@ impl Fault {
         match self {
             Fault::Crash { node, .. } | Fault::Pause { node, .. } => vec![node],
             Fault::Partition { side, .. } => side.iter().map(String::as_str).collect(),
-            Fault::LinkCut { a, b, .. } => vec![a, b],
+            Fault::LinkCut { a, b, .. } | Fault::Message { from: a, to: b, .. } => vec![a, b],
             _ => vec![],
         }
     }
@@ -136,6 +150,12 @@ impl FaultPlan {
                     if min_ms > max_ms =>
                 {
                     return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
+                }
+                Fault::Message { nth: 0, .. } => {
+                    return Err(format!("fault #{i}: nth counts from 1"));
+                }
+                Fault::Message { label, .. } if label.is_empty() || label.len() > 64 => {
+                    return Err(format!("fault #{i}: a message label is 1 to 64 characters"));
                 }
                 Fault::Partition { side, .. } if side.is_empty() => {
                     return Err(format!("fault #{i}: a partition needs a non-empty side"));

@@ -26,7 +26,7 @@ pub mod trace;
 pub mod world;
 
 pub use cluster::{ReplicaSet, Replication, ReplicationConfig};
-pub use fault::{Fault, FaultModel, FaultPlan, TimedFault};
+pub use fault::{Fault, FaultModel, FaultPlan, MessageAction, TimedFault};
 pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};
 pub use trace::{DropReason, Event, EventKind, NodeId, Trace};

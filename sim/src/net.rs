@@ -54,13 +54,34 @@ pub(crate) struct NetState {
     next_partition: u64,
     pub loss_rate: f64,
     pub dup_rate: f64,
+    /// Targeted message faults, armed and not yet fired.
+    pub targets: Vec<Target>,
+}
+
+/// A [`crate::Fault::Message`], armed: it fires on the `left`-th matching message.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub label: String,
+    /// Matching messages still to let pass, this one included.
+    pub left: u32,
+    pub nth: u32,
+    pub action: crate::MessageAction,
 }
 
 impl NetState {
     pub fn new(nodes: usize) -> Self {
         assert!(nodes <= MAX_NODES, "a world has at most {MAX_NODES} nodes, got {nodes}");
         let up = if nodes == 64 { u64::MAX } else { (1u64 << nodes) - 1 };
-        NetState { up, partitions: Vec::new(), next_partition: 0, loss_rate: 0.0, dup_rate: 0.0 }
+        NetState {
+            up,
+            partitions: Vec::new(),
+            next_partition: 0,
+            loss_rate: 0.0,
+            dup_rate: 0.0,
+            targets: Vec::new(),
+        }
     }
 
     pub fn set_up(&mut self, id: NodeId, up: bool) {
@@ -73,6 +94,17 @@ impl NetState {
 
     pub fn is_up(&self, id: NodeId) -> bool {
         self.up & (1 << id.0) != 0
+    }
+
+    /// Counts a message sent from `from` to `to` labelled `label` against
+    /// every armed target; the ones that fire on it are disarmed and returned.
+    pub fn target(&mut self, from: NodeId, to: NodeId, label: &str) -> Vec<Target> {
+        for t in self.targets.iter_mut().filter(|t| t.from == from && t.to == to && t.label == label) {
+            t.left = t.left.saturating_sub(1);
+        }
+        let (fired, armed) = std::mem::take(&mut self.targets).into_iter().partition(|t| t.left == 0);
+        self.targets = armed;
+        fired
     }
 
     pub fn link_cut(&self, a: NodeId, b: NodeId) -> bool {

@@ -177,6 +177,24 @@ impl Endpoint {
 
     async fn transmit<M: Message>(&self, to: NodeId, tag: u64, call: u64, msg: M) {
         let label = msg.label();
+        let fired = self.sim.net().target(self.me, to, label);
+        let mut targeted = None;
+        for t in fired {
+            let detail = format!(
+                "{} → {} {label} #{}: {:?}",
+                self.sim.name(self.me),
+                self.sim.name(to),
+                t.nth,
+                t.action
+            );
+            self.sim.record(self.me, EventKind::Injected { fault: "targeted", detail });
+            targeted = targeted.or(Some(t.action));
+        }
+        if targeted == Some(crate::MessageAction::Drop) {
+            let reason = DropReason::Targeted;
+            self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
+            return;
+        }
         let (blocked, duplicate) = {
             let net = self.sim.net();
             let blocked = net.blocked(self.me, to).or_else(|| {
@@ -184,7 +202,8 @@ impl Endpoint {
                 lost.then_some(DropReason::Loss)
             });
             let dup = net.dup_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.dup_rate);
-            (blocked, dup && blocked.is_none())
+            let forced = targeted == Some(crate::MessageAction::Duplicate);
+            (blocked, (dup || forced) && blocked.is_none())
         };
         if let Some(reason) = blocked {
             let kind = EventKind::Drop { from: self.me, to, call, msg: label, reason };

@@ -28,6 +28,8 @@ pub enum DropReason {
     NodeDown,
     /// A response that arrived after its caller gave up.
     Late,
+    /// A targeted fault chose this very message.
+    Targeted,
 }
 
 /// What happened. Message kinds are static labels so hashing stays cheap.
@@ -161,6 +163,7 @@ impl EventKind {
             EventKind::Drop { reason: DropReason::Partition, .. } => "drop-partition",
             EventKind::Drop { reason: DropReason::NodeDown, .. } => "drop-node-down",
             EventKind::Drop { reason: DropReason::Late, .. } => "drop-late",
+            EventKind::Drop { reason: DropReason::Targeted, .. } => "drop-targeted",
             EventKind::Timeout { .. } => "timeout",
             EventKind::Crash { .. } => "crash",
             EventKind::Failover { .. } => "failover",
@@ -332,6 +335,7 @@ impl Event {
                     DropReason::Partition => 1,
                     DropReason::NodeDown => 2,
                     DropReason::Late => 3,
+                    DropReason::Targeted => 4,
                 });
             }
             EventKind::Timeout { to, call, msg } => message(h, 6, *to, *call, msg),

@@ -688,6 +688,13 @@ impl Sim {
         self.record(NodeId::WORLD, EventKind::Duplication { rate_ppm: (rate * 1e6) as u32 });
     }
 
+    /// Arms a targeted message fault: the `nth` message labelled `label` from
+    /// `from` to `to` sent from now on gets `action`.
+    pub fn aim(&self, from: NodeId, to: NodeId, label: String, nth: u32, action: crate::MessageAction) {
+        let target = crate::net::Target { from, to, label, left: nth, nth, action };
+        self.net().targets.push(target);
+    }
+
     /// Ends every fault: restarts crashed nodes, resumes paused ones, reconnects
     /// all links, and puts latency, loss and duplication back to their base.
     pub fn heal_all(&self) {
@@ -703,10 +710,17 @@ impl Sim {
         }
         let base = self.config.latency_us;
         madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range(base));
-        {
+        let missed = {
             let mut net = self.net();
             net.loss_rate = 0.0;
             net.dup_rate = 0.0;
+            std::mem::take(&mut net.targets)
+        };
+        // A targeted fault whose message never came found nothing: say so.
+        for t in missed {
+            let detail =
+                format!("{} → {} {} #{}: never sent", self.name(t.from), self.name(t.to), t.label, t.nth);
+            self.record(NodeId::WORLD, EventKind::Injected { fault: "targeted-missed", detail });
         }
         for i in 0..self.node_count() {
             let id = NodeId(i as u16);

@@ -126,7 +126,7 @@ impl Coverage {
     pub(crate) fn events(self) -> &'static [&'static str] {
         match self {
             Coverage::NodeRestarted => &["restart"],
-            Coverage::MessageDropped => &["drop-loss", "drop-partition"],
+            Coverage::MessageDropped => &["drop-loss", "drop-partition", "drop-targeted"],
             Coverage::MessageDuplicated => &["duplicate"],
             Coverage::NodesIsolated => &["partition", "link-cut"],
             Coverage::CallbackLost => &["callback-lost"],

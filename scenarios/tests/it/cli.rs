@@ -372,3 +372,58 @@ fn cli_refund_race_refunds_in_every_protocol_and_reconcile_heals_failover_async(
     // A failing seed's command carries the flag, so it replays what ran.
     assert!(!t.contains("failing seeds:") || t.contains("--reconcile"), "{t}");
 }
+
+#[test]
+fn cli_a_targeted_message_fault_finds_its_message_or_says_it_did_not() {
+    let file = temp("targeted.toml");
+    let plan = |from: &str, to: &str, label: &str, nth: u32, action: &str| {
+        format!(
+            "[[plan]]\nat_ms = 0\nkind = \"message\"\nfrom = \"{from}\"\nto = \"{to}\"\nlabel = \"{label}\"\nnth = {nth}\naction = \"{action}\"\n"
+        )
+    };
+    let scenario = [
+        "name = \"targeted\"\nsettle_ms = 30000\nfault_window_ms = 5000\n[workload]\norders = 4\narrival_ms = 1000\n".to_string(),
+        plan("client", "coordinator", "place-order", 2, "drop"),
+        plan("coordinator", "payment", "pay-charge", 1, "duplicate"),
+        plan("coordinator", "payment", "no-such-label", 1, "drop"),
+    ]
+    .concat();
+    std::fs::write(&file, scenario).unwrap();
+    let json = temp("targeted.jsonl");
+    let o = faultline(&[
+        "run",
+        file.to_str().unwrap(),
+        "-p",
+        "saga",
+        "--seeds",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = std::fs::read_to_string(&json).unwrap();
+    let runs: Vec<serde_json::Value> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &serde_json::Value| r["seed"].is_u64())
+        .collect();
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(r["metrics"]["faults"]["targeted"], 2, "both real messages were found: {r}");
+        assert_eq!(r["metrics"]["faults"]["targeted-missed"], 1, "the third says it found nothing: {r}");
+        assert!(r["coverage"].as_array().unwrap().iter().any(|c| c == "message-dropped"), "{r}");
+    }
+    let o = faultline(&["replay", file.to_str().unwrap(), "-p", "saga", "--seed", "0"]);
+    let t = text(&o);
+    assert!(t.contains("place-order #2: Drop") && t.contains("DROPPED (Targeted)"), "{t}");
+
+    std::fs::write(
+        &file,
+        plan("client", "coordinator", "place-order", 0, "drop")
+            .replace("[[plan]]", "name = \"t\"\nsettle_ms = 30000\nfault_window_ms = 5000\n[[plan]]"),
+    )
+    .unwrap();
+    let o = faultline(&["run", file.to_str().unwrap(), "-p", "saga"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("nth counts from 1"), "{}", text(&o));
+}
