@@ -125,7 +125,7 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 14] = [
+pub const CATALOG: [(&str, &str); 15] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("slow-network", include_str!("../catalog/slow-network.toml")),
@@ -136,6 +136,7 @@ pub const CATALOG: [(&str, &str); 14] = [
     ("disk-faults", include_str!("../catalog/disk-faults.toml")),
     ("callback-chaos", include_str!("../catalog/callback-chaos.toml")),
     ("refund-race", include_str!("../catalog/refund-race.toml")),
+    ("check-then-act", include_str!("../catalog/check-then-act.toml")),
     ("failover-async", include_str!("../catalog/failover-async.toml")),
     ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
     ("self-healing", include_str!("../catalog/self-healing.toml")),

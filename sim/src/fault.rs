@@ -34,9 +34,24 @@ pub enum Fault {
     Disk { fsync_fail_rate: f64, torn_write_rate: f64, extra_latency_ms: (u64, u64), duration_ms: u64 },
     /// One message, chosen: the `nth` (from 1) message labelled `label` that
     /// `from` sends to `to` once the fault is armed — a request or a reply —
-    /// is dropped or delivered twice. A run says whether it found its target
-    /// (a `targeted` event, or `targeted-missed` when the window ends first).
-    Message { from: String, to: String, label: String, nth: u32, action: MessageAction },
+    /// is dropped, delivered twice, taken up `ms` late (a request handled,
+    /// a reply handed to its caller, that much later: a write that lands after
+    /// its caller gave up, say), or finds `to` paused for `ms`. A run says
+    /// whether it found its target (a `targeted` event, or `targeted-missed`
+    /// when the window ends first).
+    Message {
+        from: String,
+        to: String,
+        label: String,
+        nth: u32,
+        action: MessageAction,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        ms: u64,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a targeted [`Fault::Message`] does to its message.
@@ -45,6 +60,17 @@ pub enum Fault {
 pub enum MessageAction {
     Drop,
     Duplicate,
+    /// Taken up the fault's `ms` after it arrives.
+    Delay,
+    /// Pause the receiver for the fault's `ms` as the message is sent.
+    PauseReceiver,
+}
+
+impl MessageAction {
+    /// Whether the action lasts the fault's `ms`.
+    pub fn timed(self) -> bool {
+        matches!(self, MessageAction::Delay | MessageAction::PauseReceiver)
+    }
 }
 
 impl Fault {
@@ -81,6 +107,9 @@ impl Fault {
             | Fault::Duplication { duration_ms: d, .. }
             | Fault::DiskLatency { duration_ms: d, .. }
             | Fault::Disk { duration_ms: d, .. } => Some(d),
+            Fault::Message { action: MessageAction::Delay | MessageAction::PauseReceiver, ms: d, .. } => {
+                Some(d)
+            }
             Fault::Failover { .. } | Fault::Message { .. } => None,
         }
     }
@@ -153,6 +182,10 @@ impl FaultPlan {
                 }
                 Fault::Message { nth: 0, .. } => {
                     return Err(format!("fault #{i}: nth counts from 1"));
+                }
+                Fault::Message { action, ms, .. } if action.timed() != (*ms > 0) => {
+                    let rule = "ms goes with action \"delay\" or \"pause-receiver\", and only with them";
+                    return Err(format!("fault #{i}: {rule}"));
                 }
                 Fault::Message { label, .. } if label.is_empty() || label.len() > 64 => {
                     return Err(format!("fault #{i}: a message label is 1 to 64 characters"));

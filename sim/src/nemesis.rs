@@ -57,8 +57,8 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                 sim.set_disk_latency(Some((min_ms * 1000, max_ms * 1000)));
                 later(&sim, at(end + duration_ms), |s| s.set_disk_latency(None));
             }
-            Fault::Message { from, to, label, nth, action } => {
-                sim.aim(id(&from), id(&to), label, nth, action)
+            Fault::Message { from, to, label, nth, action, ms } => {
+                sim.aim(id(&from), id(&to), label, nth, (action, ms))
             }
             Fault::Duplication { rate, duration_ms } => {
                 sim.set_duplication(rate);

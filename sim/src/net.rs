@@ -68,6 +68,7 @@ pub(crate) struct Target {
     pub left: u32,
     pub nth: u32,
     pub action: crate::MessageAction,
+    pub ms: u64,
 }
 
 impl NetState {

@@ -51,6 +51,8 @@ struct Envelope {
     call: u64,
     label: &'static str,
     body: Box<dyn Any + Send + Sync>,
+    /// A targeted fault's delay: the receiver takes it up this much later.
+    late: Duration,
 }
 
 /// A node's network endpoint: make calls, serve requests.
@@ -129,6 +131,11 @@ impl Endpoint {
                 });
                 let (ep, handler) = (ep.clone(), handler.clone());
                 tokio::spawn(async move {
+                    // A targeted delay: the request is taken up late. (Only
+                    // then: even a zero sleep is a scheduling point.)
+                    if !env.late.is_zero() {
+                        tokio::time::sleep(env.late).await;
+                    }
                     let rsp = handler(req, from).await;
                     ep.transmit(from, RESPONSE, env.call, rsp).await;
                 });
@@ -136,11 +143,27 @@ impl Endpoint {
         });
     }
 
-    async fn route_responses(&self) {
+    async fn route_responses(self: Arc<Self>) {
         loop {
             let Some((env, from)) = self.receive(RESPONSE).await else {
                 continue;
             };
+            if !env.late.is_zero() {
+                // A targeted delay: handed over late, while others pass.
+                let ep = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(env.late).await;
+                    ep.hand_over(env, from);
+                });
+                continue;
+            }
+            self.hand_over(env, from);
+        }
+    }
+
+    /// Gives a response to the call waiting for it, if it still waits.
+    fn hand_over(&self, env: Envelope, from: NodeId) {
+        {
             let waiter = self.pending.lock().unwrap().remove(&env.call);
             match waiter {
                 // The caller may have given up between our lookup and now; fine.
@@ -179,6 +202,7 @@ impl Endpoint {
         let label = msg.label();
         let fired = self.sim.net().target(self.me, to, label);
         let mut targeted = None;
+        let mut late = Duration::ZERO;
         for t in fired {
             let detail = format!(
                 "{} → {} {label} #{}: {:?}",
@@ -188,6 +212,16 @@ impl Endpoint {
                 t.action
             );
             self.sim.record(self.me, EventKind::Injected { fault: "targeted", detail });
+            if t.action == crate::MessageAction::PauseReceiver {
+                // The receiver stalls now, with this message on its way to it.
+                self.sim.pause(to);
+                self.sim.after(Duration::from_millis(t.ms), move |s| s.resume(to));
+                continue;
+            }
+            if t.action == crate::MessageAction::Delay {
+                late = late.max(Duration::from_millis(t.ms));
+                continue;
+            }
             targeted = targeted.or(Some(t.action));
         }
         if targeted == Some(crate::MessageAction::Drop) {
@@ -218,10 +252,10 @@ impl Endpoint {
         let dst = net::addr_of(to);
         if duplicate {
             self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
-            let copy = Envelope { call, label, body: Box::new(msg.clone()) };
+            let copy = Envelope { call, label, body: Box::new(msg.clone()), late };
             self.socket.send_to_raw(dst, tag, Box::new(copy)).await.expect("send");
         }
-        let env = Envelope { call, label, body: Box::new(msg) };
+        let env = Envelope { call, label, body: Box::new(msg), late };
         self.socket.send_to_raw(dst, tag, Box::new(env)).await.expect("send");
     }
 }

@@ -690,8 +690,16 @@ impl Sim {
 
     /// Arms a targeted message fault: the `nth` message labelled `label` from
     /// `from` to `to` sent from now on gets `action`.
-    pub fn aim(&self, from: NodeId, to: NodeId, label: String, nth: u32, action: crate::MessageAction) {
-        let target = crate::net::Target { from, to, label, left: nth, nth, action };
+    pub fn aim(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        label: String,
+        nth: u32,
+        action: (crate::MessageAction, u64),
+    ) {
+        let (action, ms) = action;
+        let target = crate::net::Target { from, to, label, left: nth, nth, action, ms };
         self.net().targets.push(target);
     }
 

@@ -4,6 +4,7 @@
 //! tests run them on the same scenarios and seeds).
 
 use faultline_protocols::builtin::tcc::Tcc;
+use faultline_protocols::check::Invariant::EventualSettlement;
 use faultline_protocols::mutant::{self, Mutant};
 use faultline_protocols::{ProtocolRef, Registry};
 use faultline_scenarios::outcome::Verdict;
@@ -80,4 +81,26 @@ fn mutants_a_mutant_of_another_protocol_is_refused() {
     let err =
         Variant::new(&Registry::builtin(), &Tcc, Some(mutant::CONSUMER_NO_INBOX)).unwrap_err().to_string();
     assert!(err.contains("consumer-no-inbox is a bug in outbox, not in tcc"), "{err}");
+}
+
+/// A race between two messages is found on purpose, not by luck: on
+/// `check-then-act`, targeted faults hold the Try's second store round trip
+/// and lose its retries, and the check-then-act Try hangs at every seed —
+/// while random faults on `slow-network` catch it in a few seeds per thousand.
+#[test]
+fn mutants_a_placed_race_catches_check_then_act_at_every_seed() {
+    let registry = Registry::builtin();
+    let s = Scenario::load("check-then-act", &registry).unwrap();
+    let buggy = Variant::new(&registry, &Tcc, Some(mutant::TCC_TRY_CHECK_THEN_ACT)).unwrap();
+    for seed in 0..5 {
+        let (o, _) = run_seed(&s, buggy, seed, false);
+        assert!(
+            o.violations.iter().any(|v| v.invariant == EventualSettlement && v.detail.contains("reserved")),
+            "seed {seed}: {:?}",
+            o.violations
+        );
+        assert_eq!(o.metrics.faults.get("targeted"), Some(&3), "all three messages were found");
+        let (o, _) = run_seed(&s, &Tcc as ProtocolRef, seed, false);
+        assert_eq!(o.verdict, Verdict::Pass, "the barrier in one transaction refuses the late write");
+    }
 }
