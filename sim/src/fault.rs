@@ -36,7 +36,8 @@ pub enum Fault {
     /// `from` sends to `to` once the fault is armed — a request or a reply —
     /// is dropped, delivered twice, taken up `ms` late (a request handled,
     /// a reply handed to its caller, that much later: a write that lands after
-    /// its caller gave up, say), or finds `to` paused for `ms`. A run says
+    /// its caller gave up, say), or finds `to` paused for `ms`, or crashed
+    /// (restarted `ms` later). A run says
     /// whether it found its target (a `targeted` event, or `targeted-missed`
     /// when the window ends first).
     Message {
@@ -64,12 +65,15 @@ pub enum MessageAction {
     Delay,
     /// Pause the receiver for the fault's `ms` as the message is sent.
     PauseReceiver,
+    /// Crash the receiver as the message is sent (it never gets it), and
+    /// restart it the fault's `ms` later: a crash between two steps of a handler.
+    CrashReceiver,
 }
 
 impl MessageAction {
     /// Whether the action lasts the fault's `ms`.
     pub fn timed(self) -> bool {
-        matches!(self, MessageAction::Delay | MessageAction::PauseReceiver)
+        matches!(self, MessageAction::Delay | MessageAction::PauseReceiver | MessageAction::CrashReceiver)
     }
 }
 
@@ -107,9 +111,7 @@ impl Fault {
             | Fault::Duplication { duration_ms: d, .. }
             | Fault::DiskLatency { duration_ms: d, .. }
             | Fault::Disk { duration_ms: d, .. } => Some(d),
-            Fault::Message { action: MessageAction::Delay | MessageAction::PauseReceiver, ms: d, .. } => {
-                Some(d)
-            }
+            Fault::Message { action, ms: d, .. } if action.timed() => Some(d),
             Fault::Failover { .. } | Fault::Message { .. } => None,
         }
     }
@@ -184,7 +186,7 @@ impl FaultPlan {
                     return Err(format!("fault #{i}: nth counts from 1"));
                 }
                 Fault::Message { action, ms, .. } if action.timed() != (*ms > 0) => {
-                    let rule = "ms goes with action \"delay\" or \"pause-receiver\", and only with them";
+                    let rule = "ms goes with action \"delay\", \"pause-receiver\" or \"crash-receiver\", and only with them";
                     return Err(format!("fault #{i}: {rule}"));
                 }
                 Fault::Message { label, .. } if label.is_empty() || label.len() > 64 => {

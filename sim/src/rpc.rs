@@ -218,6 +218,12 @@ impl Endpoint {
                 self.sim.after(Duration::from_millis(t.ms), move |s| s.resume(to));
                 continue;
             }
+            if t.action == crate::MessageAction::CrashReceiver {
+                // The receiver dies now; the message finds it down.
+                self.sim.crash(to);
+                self.sim.after(Duration::from_millis(t.ms), move |s| s.restart(to));
+                continue;
+            }
             if t.action == crate::MessageAction::Delay {
                 late = late.max(Duration::from_millis(t.ms));
                 continue;

@@ -417,6 +417,30 @@ fn cli_a_targeted_message_fault_finds_its_message_or_says_it_did_not() {
     let t = text(&o);
     assert!(t.contains("place-order #2: Drop") && t.contains("DROPPED (Targeted)"), "{t}");
 
+    // A crash placed between two steps of a handler: the inventory dies as
+    // its store answers the first transaction, and comes back 500 ms later.
+    let crash = plan("inventory-db", "inventory", "txn-ok", 1, "crash-receiver") + "ms = 500\n";
+    let head = "name = \"t\"\nsettle_ms = 30000\nfault_window_ms = 5000\n[workload]\norders = 4\narrival_ms = 1000\n";
+    std::fs::write(&file, format!("{head}{crash}")).unwrap();
+    let o = faultline(&[
+        "run",
+        file.to_str().unwrap(),
+        "-p",
+        "all",
+        "--seeds",
+        "5",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for l in std::fs::read_to_string(&json).unwrap().lines() {
+        let r: serde_json::Value = serde_json::from_str(l).unwrap();
+        if r["seed"].is_u64() {
+            let faults = &r["metrics"]["faults"];
+            assert!(faults["targeted"] == 1 && faults["crash"] == 1 && faults["restart"] == 1, "{r}");
+        }
+    }
+
     std::fs::write(
         &file,
         plan("client", "coordinator", "place-order", 0, "drop")
