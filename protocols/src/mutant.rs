@@ -176,7 +176,11 @@ pub const PARTIAL_REFUND_ROUNDING: Mutant = Mutant {
     hunt: Hunt { scenario: "refund-race", within: 10 },
 };
 
-// The reconciler's bugs: it runs with any protocol, so every built-in lists them.
+// The reconciler's bugs: it runs beside any protocol, so the registry gives
+// them to every protocol it holds (a team's too).
+
+/// The harness's own bugs, in every registered protocol's list.
+pub const HARNESS: [Mutant; 2] = [RECONCILE_TRUSTS_PAYMENT_ROW, RECONCILE_REFUNDS_IN_FLIGHT];
 
 pub const RECONCILE_TRUSTS_PAYMENT_ROW: Mutant = Mutant {
     name: "reconcile-trusts-payment-row",

@@ -196,11 +196,12 @@ impl Registry {
         self.protocols.iter().map(|p| p.name()).collect()
     }
 
-    /// Every mutant once, in registration order, with the protocols it lives in.
+    /// Every mutant once, in registration order, with the protocols it lives
+    /// in — the harness's own (the reconciler's) in every one.
     pub fn mutants(&self) -> Vec<(Mutant, Vec<ProtocolRef>)> {
         let mut out: Vec<(Mutant, Vec<ProtocolRef>)> = Vec::new();
         for p in &self.protocols {
-            for m in p.mutants() {
+            for m in p.mutants().iter().chain(&crate::mutant::HARNESS) {
                 match out.iter_mut().find(|(known, _)| known == m) {
                     Some((_, ps)) => ps.push(*p),
                     None => out.push((*m, vec![*p])),
@@ -226,7 +227,7 @@ impl Registry {
 
     /// An error unless `m` is a bug in `protocol`'s code.
     pub fn check_mutant(&self, protocol: ProtocolRef, m: Mutant) -> Result<(), LookupError> {
-        if protocol.mutants().contains(&m) {
+        if protocol.mutants().contains(&m) || crate::mutant::HARNESS.contains(&m) {
             return Ok(());
         }
         let in_: Vec<_> = self.protocols_with(m).iter().map(|p| p.name()).collect();

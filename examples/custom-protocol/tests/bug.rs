@@ -50,8 +50,12 @@ fn the_bug_is_hunted_like_the_built_ins() {
     // Its hunting ground comes with it: `bench detect` and the zoo find it.
     let hunts = faultline_scenarios::zoo::hunts(&registry());
     let mine: Vec<_> = hunts.iter().filter(|h| h.1.name() == "parallel-saga").collect();
-    assert_eq!(mine.len(), 1);
-    assert_eq!((mine[0].0, mine[0].2), (EARLY_CANCEL, "calm"));
+    assert!(mine.iter().any(|h| (h.0, h.2) == (EARLY_CANCEL, "calm")), "its own bug");
+    // And the reconciler's bugs, which run beside any protocol, are hunted beside it too.
+    for m in faultline_protocols::mutant::HARNESS {
+        assert!(mine.iter().any(|h| h.0 == m), "{}", m.name);
+    }
+    assert_eq!(mine.len(), 1 + faultline_protocols::mutant::HARNESS.len());
 }
 
 #[test]

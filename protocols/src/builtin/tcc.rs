@@ -296,8 +296,6 @@ impl Protocol for Tcc {
             mutant::TCC_BARRIER_OUTSIDE_TXN,
             mutant::STOCK_CHECK_OFF_BY_ONE,
             mutant::BARRIER_WITHOUT_LINE,
-            mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
-            mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::RETURN_KEEPS_POINTS,

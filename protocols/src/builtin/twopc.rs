@@ -298,8 +298,6 @@ impl Protocol for TwoPc {
         &[
             mutant::STOCK_CHECK_OFF_BY_ONE,
             mutant::BARRIER_WITHOUT_LINE,
-            mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
-            mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::RETURN_KEEPS_POINTS,

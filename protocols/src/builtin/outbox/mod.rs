@@ -242,8 +242,6 @@ impl Protocol for Outbox {
             mutant::CONSUMER_NO_INBOX,
             mutant::PAYMENT_NO_IDEMPOTENCY_KEY,
             mutant::STOCK_CHECK_OFF_BY_ONE,
-            mutant::RECONCILE_TRUSTS_PAYMENT_ROW,
-            mutant::RECONCILE_REFUNDS_IN_FLIGHT,
             mutant::SHIP_IGNORES_CANCEL,
             mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
