@@ -37,7 +37,7 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     if show(What::Invariants) {
         section("invariants:");
         for i in Invariant::ALL {
-            println!("{indent}{:<20} {}", i.name(), i.statement());
+            println!("{indent}{:<22} {}", i.name(), i.statement());
         }
     }
     if show(What::Mutants) {
