@@ -99,9 +99,16 @@ impl NetState {
 
     /// Counts a message sent from `from` to `to` labelled `label` against
     /// every armed target; the ones that fire on it are disarmed and returned.
+    /// Every message passes here: with nothing armed, or nothing firing, it
+    /// allocates nothing.
     pub fn target(&mut self, from: NodeId, to: NodeId, label: &str) -> Vec<Target> {
+        let mut fired = false;
         for t in self.targets.iter_mut().filter(|t| t.from == from && t.to == to && t.label == label) {
             t.left = t.left.saturating_sub(1);
+            fired |= t.left == 0;
+        }
+        if !fired {
+            return Vec::new();
         }
         let (fired, armed) = std::mem::take(&mut self.targets).into_iter().partition(|t| t.left == 0);
         self.targets = armed;

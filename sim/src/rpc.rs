@@ -5,6 +5,7 @@
 //! late response is traced and dropped instead of piling up in a mailbox.
 //! Every call has a timeout: a lost or partitioned peer never blocks a caller.
 
+use crate::fault::MessageAction;
 use crate::net::{self, PORT};
 use crate::trace::{DropReason, EventKind, NodeId};
 use crate::world::Sim;
@@ -163,21 +164,13 @@ impl Endpoint {
 
     /// Gives a response to the call waiting for it, if it still waits.
     fn hand_over(&self, env: Envelope, from: NodeId) {
-        {
-            let waiter = self.pending.lock().unwrap().remove(&env.call);
-            match waiter {
-                // The caller may have given up between our lookup and now; fine.
-                Some(tx) => drop(tx.send(env.body)),
-                None => self.sim.record(
-                    self.me,
-                    EventKind::Drop {
-                        from,
-                        to: self.me,
-                        call: env.call,
-                        msg: env.label,
-                        reason: DropReason::Late,
-                    },
-                ),
+        let waiter = self.pending.lock().unwrap().remove(&env.call);
+        match waiter {
+            // The caller may have given up between our lookup and now; fine.
+            Some(tx) => drop(tx.send(env.body)),
+            None => {
+                let (call, msg, reason) = (env.call, env.label, DropReason::Late);
+                self.sim.record(self.me, EventKind::Drop { from, to: self.me, call, msg, reason });
             }
         }
     }
@@ -212,25 +205,23 @@ impl Endpoint {
                 t.action
             );
             self.sim.record(self.me, EventKind::Injected { fault: "targeted", detail });
-            if t.action == crate::MessageAction::PauseReceiver {
+            let ms = Duration::from_millis(t.ms);
+            match t.action {
                 // The receiver stalls now, with this message on its way to it.
-                self.sim.pause(to);
-                self.sim.after(Duration::from_millis(t.ms), move |s| s.resume(to));
-                continue;
-            }
-            if t.action == crate::MessageAction::CrashReceiver {
+                MessageAction::PauseReceiver => {
+                    self.sim.pause(to);
+                    self.sim.after(ms, move |s| s.resume(to));
+                }
                 // The receiver dies now; the message finds it down.
-                self.sim.crash(to);
-                self.sim.after(Duration::from_millis(t.ms), move |s| s.restart(to));
-                continue;
+                MessageAction::CrashReceiver => {
+                    self.sim.crash(to);
+                    self.sim.after(ms, move |s| s.restart(to));
+                }
+                MessageAction::Delay => late = late.max(ms),
+                MessageAction::Drop | MessageAction::Duplicate => targeted = targeted.or(Some(t.action)),
             }
-            if t.action == crate::MessageAction::Delay {
-                late = late.max(Duration::from_millis(t.ms));
-                continue;
-            }
-            targeted = targeted.or(Some(t.action));
         }
-        if targeted == Some(crate::MessageAction::Drop) {
+        if targeted == Some(MessageAction::Drop) {
             let reason = DropReason::Targeted;
             self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
             return;
@@ -242,7 +233,7 @@ impl Endpoint {
                 lost.then_some(DropReason::Loss)
             });
             let dup = net.dup_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.dup_rate);
-            let forced = targeted == Some(crate::MessageAction::Duplicate);
+            let forced = targeted == Some(MessageAction::Duplicate);
             (blocked, (dup || forced) && blocked.is_none())
         };
         if let Some(reason) = blocked {
