@@ -7,7 +7,7 @@ use crate::shop::shipping::ShipReq;
 use crate::shop::{Reply, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::workload::Order;
-use faultline_sim::{Endpoint, NodeCtx, NodeId, Request, Sim};
+use faultline_sim::{order, Endpoint, NodeCtx, NodeId, Request, Sim};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,13 +25,14 @@ pub async fn run<R: Request<Response = Reply>>(
         tokio::time::sleep_until(start + Duration::from_millis(order.submit_at_ms)).await;
         if let Some(after) = order.cancel_after_ms {
             let (ep, stats, id) = (ep.clone(), stats.clone(), order.id);
-            tokio::spawn(async move {
+            tokio::spawn(order::scope(Some(id), async move {
                 tokio::time::sleep_until(start + Duration::from_millis(order.submit_at_ms + after)).await;
                 cancel(&ep, shipping, id, &stats).await;
-            });
+            }));
         }
         let (ep, stats) = (ep.clone(), stats.clone());
-        tokio::spawn(async move {
+        // Everything done for the order, here and downstream, is traced as its.
+        tokio::spawn(order::scope(Some(order.id), async move {
             stats.submitted(order.id, Sim::now_us());
             let mut backoff = 50;
             while ep.call(entry, place(order.clone()), STEP_TIMEOUT).await != Ok(Reply::Done) {
@@ -39,7 +40,7 @@ pub async fn run<R: Request<Response = Reply>>(
                 retry::pause(&ep, backoff).await;
                 backoff = (backoff * 2).min(1_000);
             }
-        });
+        }));
     }
     std::future::pending::<()>().await
 }

@@ -93,7 +93,7 @@ pub const TCC_TRY_CHECK_THEN_ACT: Mutant = Mutant {
     name: "tcc-try-check-then-act",
     mechanism: "a Try checks for its Cancel in one store round trip and reserves in a second; a Cancel that lands between them is missed, and the reservation hangs",
     breaks: &[EventualSettlement],
-    hunt: Hunt { scenario: "slow-network", within: 100 },
+    hunt: Hunt { scenario: "check-then-act", within: 5 },
 };
 pub const TCC_CONFIRM_NOT_IDEMPOTENT: Mutant = Mutant {
     name: "tcc-confirm-not-idempotent",

@@ -1,10 +1,9 @@
 //! Retrying a step whose outcome is unknown, with capped exponential backoff
-//! and jitter drawn from the run's seed.
+//! and jitter drawn from the node's stream for the order it works for.
 
 use crate::shop::Reply;
 use crate::stats::Stats;
-use faultline_sim::Endpoint;
-use madsim::rand::Rng;
+use faultline_sim::{Endpoint, Purpose};
 use std::future::Future;
 use std::time::Duration;
 
@@ -33,6 +32,6 @@ where
 /// Sleeps between half and all of `ms` on the node's clock, so retries of many
 /// callers spread out.
 pub async fn pause(ep: &Endpoint, ms: u64) {
-    let jittered = madsim::rand::thread_rng().gen_range(ms / 2..=ms);
+    let jittered = ep.sim().draw(ep.node(), Purpose::Backoff).within(ms / 2, ms);
     ep.sleep(Duration::from_millis(jittered)).await;
 }

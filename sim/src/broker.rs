@@ -12,9 +12,11 @@
 use crate::cluster::ReplicaSet;
 use crate::rpc::{Endpoint, Message, Request};
 use crate::store::{Op, StoreClient, Value};
+use crate::stream::Purpose;
 use crate::trace::NodeId;
 use crate::world::{NodeCtx, Sim};
-use madsim::rand::seq::SliceRandom;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -126,6 +128,7 @@ struct Group {
 }
 
 struct Broker {
+    ep: Arc<Endpoint>,
     store: StoreClient,
     config: BrokerConfig,
     /// The visibility timeout in simulated µs, as this node's clock measures it.
@@ -153,6 +156,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
     let ep = ctx.endpoint().await;
     let visibility = Duration::from_millis(config.visibility_ms);
     let broker = Arc::new(Broker {
+        ep: ep.clone(),
         visibility_us: ctx.sim().real(ctx.id(), visibility).as_micros() as u64,
         store: StoreClient::new(ep.clone(), db, STORE_TIMEOUT),
         config,
@@ -276,7 +280,8 @@ impl Broker {
             }
         }
         if self.config.reorder {
-            out.shuffle(&mut madsim::rand::thread_rng());
+            let draw = self.ep.sim().draw(self.ep.node(), Purpose::Delivery);
+            out.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(draw.0));
         }
         Some(BrokerRsp::Messages(out))
     }

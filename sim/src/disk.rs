@@ -6,8 +6,10 @@
 //! (and then the unsynced records are gone: the kernel drops the dirty pages).
 //! The disk belongs to the world, not to the node, so it survives restarts.
 
-use madsim::rand::Rng;
+use crate::stream::{Purpose, Streams};
+use crate::trace::NodeId;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -50,6 +52,9 @@ pub struct CrashLoss {
 pub struct Disk {
     config: DiskConfig,
     inner: Mutex<Inner>,
+    /// Where its latencies, failures and torn writes are drawn: this node's streams.
+    streams: Arc<Streams>,
+    node: NodeId,
 }
 
 #[derive(Debug, Default)]
@@ -68,7 +73,12 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 
 impl Disk {
     pub fn new(config: DiskConfig) -> Disk {
-        Disk { config, inner: Mutex::new(Inner::default()) }
+        Disk { config, inner: Mutex::new(Inner::default()), streams: Arc::default(), node: NodeId(0) }
+    }
+
+    /// The disk of `node`, drawing from the world's `streams`.
+    pub(crate) fn drawing(self, streams: Arc<Streams>, node: NodeId) -> Disk {
+        Disk { streams, node, ..self }
     }
 
     /// Appends a record to the volatile tail. It is durable only after `sync`.
@@ -88,14 +98,16 @@ impl Disk {
     /// as if anything since the last good sync were durable.
     pub async fn sync(&self) -> Result<(), SyncFailed> {
         let faults = self.inner.lock().unwrap().faults;
-        let mut rng = madsim::rand::thread_rng();
+        // Three draws whatever the faults: a disk fault more or less moves no other draw.
+        let order = crate::order::current();
+        let [base, extra, fail] = [(); 3].map(|_| self.streams.draw(self.node, Purpose::Sync, order));
         let (lo, hi) = self.config.sync_latency_us;
         let (xlo, xhi) = faults.extra_latency_us;
-        let us = rng.gen_range(lo..=hi.max(lo)) + if xhi > 0 { rng.gen_range(xlo..=xhi.max(xlo)) } else { 0 };
+        let us = base.within(lo, hi) + if xhi > 0 { extra.within(xlo, xhi) } else { 0 };
         if us > 0 {
             tokio::time::sleep(Duration::from_micros(us)).await;
         }
-        let failed = faults.fsync_fail_rate > 0.0 && rng.gen_bool(faults.fsync_fail_rate);
+        let failed = fail.chance(faults.fsync_fail_rate);
         let mut inner = self.inner.lock().unwrap();
         let tail = std::mem::take(&mut inner.unsynced);
         if failed {
@@ -142,9 +154,10 @@ impl Disk {
         let unsynced = std::mem::take(&mut inner.unsynced);
         let mut loss = CrashLoss { unsynced_lost: unsynced.len() as u32, torn: false };
         let rate = inner.faults.torn_write_rate;
+        let [torn, at] = [(); 2].map(|_| self.streams.draw(self.node, Purpose::Crash, None));
         if let Some(first) = unsynced.first() {
-            if rate > 0.0 && madsim::rand::thread_rng().gen_bool(rate) {
-                let cut = madsim::rand::thread_rng().gen_range(1..first.len());
+            if torn.chance(rate) {
+                let cut = at.within(1, first.len() as u64 - 1) as usize;
                 inner.durable.push(first[..cut].to_vec());
                 loss.torn = true;
             }

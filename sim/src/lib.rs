@@ -13,6 +13,8 @@
 //! - [`fault`] — fault plans (timed events) and the model they are drawn from.
 //! - [`nemesis`] — executes a plan in the fault window, then heals everything.
 //! - [`trace`] — the event trace of a run and its stable hash.
+//! - [`order`] — the order a task works for, carried by its messages.
+//! - [`stream`] — independent random streams, one per purpose, node and order.
 
 pub mod broker;
 pub mod cluster;
@@ -20,8 +22,10 @@ pub mod disk;
 pub mod fault;
 pub mod nemesis;
 pub(crate) mod net;
+pub mod order;
 pub mod rpc;
 pub mod store;
+pub mod stream;
 pub mod trace;
 pub mod world;
 
@@ -29,5 +33,6 @@ pub use cluster::{ReplicaSet, Replication, ReplicationConfig};
 pub use fault::{Fault, FaultModel, FaultPlan, MessageAction, TimedFault};
 pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};
+pub use stream::{Draw, Purpose};
 pub use trace::{DropReason, Event, EventKind, NodeId, Trace};
 pub use world::{LostWrites, NodeCtx, Sim, World, WorldConfig, FAILOVER_LOST_WRITES};

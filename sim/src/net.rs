@@ -1,6 +1,6 @@
-//! The network's fault state: which nodes are up, which links are cut, and the
-//! loss and duplication rates. Latency is madsim's (set through `NetSim`); drops
-//! are decided here so that every one of them lands in the trace with its reason.
+//! The network's fault state: which nodes are up, which links are cut, the
+//! latency range and the loss and duplication rates. Drops are decided here so
+//! that every one of them lands in the trace with its reason.
 
 use crate::trace::{DropReason, NodeId};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -52,6 +52,8 @@ pub(crate) struct NetState {
     /// Active cuts, by id.
     partitions: Vec<(u64, Cut)>,
     next_partition: u64,
+    /// One-way latency, in µs: drawn per message from its order's stream.
+    pub latency_us: (u64, u64),
     pub loss_rate: f64,
     pub dup_rate: f64,
     /// Targeted message faults, armed and not yet fired.
@@ -72,13 +74,14 @@ pub(crate) struct Target {
 }
 
 impl NetState {
-    pub fn new(nodes: usize) -> Self {
+    pub fn new(nodes: usize, latency_us: (u64, u64)) -> Self {
         assert!(nodes <= MAX_NODES, "a world has at most {MAX_NODES} nodes, got {nodes}");
         let up = if nodes == 64 { u64::MAX } else { (1u64 << nodes) - 1 };
         NetState {
             up,
             partitions: Vec::new(),
             next_partition: 0,
+            latency_us,
             loss_rate: 0.0,
             dup_rate: 0.0,
             targets: Vec::new(),
@@ -120,8 +123,6 @@ impl NetState {
     }
 
     /// Why a message from `from` to `to` cannot be sent now, if it cannot.
-    /// Random loss is drawn by the caller, after this check, so that a message that
-    /// would be dropped anyway does not consume randomness.
     pub fn blocked(&self, from: NodeId, to: NodeId) -> Option<DropReason> {
         if !self.is_up(to) {
             Some(DropReason::NodeDown)
@@ -171,7 +172,7 @@ mod tests {
 
     #[test]
     fn partition_cuts_exactly_the_crossing_links() {
-        let mut net = NetState::new(4);
+        let mut net = NetState::new(4, (0, 0));
         let p = net.add_partition(Cut::Side(mask_of(&[NodeId(0), NodeId(1)])));
         assert!(!net.link_cut(NodeId(0), NodeId(1)), "same side stays connected");
         assert!(!net.link_cut(NodeId(2), NodeId(3)), "other side stays connected");
@@ -187,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_link_cut_cuts_one_link_both_ways() {
-        let mut net = NetState::new(3);
+        let mut net = NetState::new(3, (0, 0));
         net.add_partition(Cut::Link(NodeId(0), NodeId(2)));
         assert!(net.link_cut(NodeId(0), NodeId(2)));
         assert!(net.link_cut(NodeId(2), NodeId(0)));

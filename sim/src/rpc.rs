@@ -7,9 +7,9 @@
 
 use crate::fault::MessageAction;
 use crate::net::{self, PORT};
+use crate::stream::{Draw, Purpose};
 use crate::trace::{DropReason, EventKind, NodeId};
 use crate::world::Sim;
-use madsim::rand::Rng;
 use serde::Serialize;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -52,8 +52,20 @@ struct Envelope {
     call: u64,
     label: &'static str,
     body: Box<dyn Any + Send + Sync>,
-    /// A targeted fault's delay: the receiver takes it up this much later.
-    late: Duration,
+    /// The order the sender worked for: the handler works for it too.
+    order: Option<u32>,
+    /// When it reaches the receiver: after its drawn latency, and a targeted
+    /// fault's delay. (madsim delivers at once; the receiver holds it till then.)
+    due: tokio::time::Instant,
+}
+
+impl Envelope {
+    /// Whether it is still due later. madsim's send and receive take 1 ms
+    /// each (its shortest sleep), so a latency is exact from 2 ms up; one due
+    /// within the next millisecond arrives now rather than wait out another.
+    fn in_flight(&self) -> bool {
+        self.due > tokio::time::Instant::now() + Duration::from_millis(1)
+    }
 }
 
 /// A node's network endpoint: make calls, serve requests.
@@ -124,41 +136,40 @@ impl Endpoint {
         let handler = Arc::new(handler);
         tokio::spawn(async move {
             loop {
-                let Some((env, from)) = ep.receive(REQUEST).await else {
-                    continue;
-                };
-                let req = *env.body.downcast::<R>().unwrap_or_else(|_| {
-                    panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
-                });
+                let (env, from) = ep.receive(REQUEST).await;
                 let (ep, handler) = (ep.clone(), handler.clone());
-                tokio::spawn(async move {
-                    // A targeted delay: the request is taken up late. (Only
-                    // then: even a zero sleep is a scheduling point.)
-                    if !env.late.is_zero() {
-                        tokio::time::sleep(env.late).await;
-                    }
+                // One task per request, from its arrival to its answer, working
+                // for the request's order.
+                tokio::spawn(crate::order::scope(env.order, async move {
+                    let Some(env) = ep.arrive(env, from).await else {
+                        return;
+                    };
+                    let req = *env.body.downcast::<R>().unwrap_or_else(|_| {
+                        panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
+                    });
                     let rsp = handler(req, from).await;
                     ep.transmit(from, RESPONSE, env.call, rsp).await;
-                });
+                }));
             }
         });
     }
 
     async fn route_responses(self: Arc<Self>) {
         loop {
-            let Some((env, from)) = self.receive(RESPONSE).await else {
-                continue;
-            };
-            if !env.late.is_zero() {
-                // A targeted delay: handed over late, while others pass.
-                let ep = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(env.late).await;
-                    ep.hand_over(env, from);
-                });
+            let (env, from) = self.receive(RESPONSE).await;
+            if !env.in_flight() {
+                if let Some(env) = self.arrive(env, from).await {
+                    self.hand_over(env, from);
+                }
                 continue;
             }
-            self.hand_over(env, from);
+            // Still in flight: it arrives later, while others pass.
+            let ep = self.clone();
+            tokio::spawn(async move {
+                if let Some(env) = ep.arrive(env, from).await {
+                    ep.hand_over(env, from);
+                }
+            });
         }
     }
 
@@ -170,29 +181,45 @@ impl Endpoint {
             Some(tx) => drop(tx.send(env.body)),
             None => {
                 let (call, msg, reason) = (env.call, env.label, DropReason::Late);
-                self.sim.record(self.me, EventKind::Drop { from, to: self.me, call, msg, reason });
+                self.sim.record_for(
+                    self.me,
+                    EventKind::Drop { from, to: self.me, call, msg, reason },
+                    env.order,
+                );
             }
         }
     }
 
-    /// Takes the next message on `tag`; `None` when the network ate it because the
-    /// link was cut while it was in flight.
-    async fn receive(&self, tag: u64) -> Option<(Envelope, NodeId)> {
+    /// Takes the next message on `tag`, as madsim hands it over: still in flight.
+    async fn receive(&self, tag: u64) -> (Envelope, NodeId) {
         let (payload, addr) = self.socket.recv_from_raw(tag).await.expect("endpoint closed");
         let env = *payload.downcast::<Envelope>().expect("foreign payload on a faultline port");
-        let from = net::node_of(addr);
-        let (call, msg) = (env.call, env.label);
+        (env, net::node_of(addr))
+    }
+
+    /// Waits until `env` is due and takes it in; `None` when the network ate
+    /// it because the link was cut while it was in flight. (A receiver that
+    /// crashes meanwhile takes this task down with it: the message is lost.)
+    async fn arrive(&self, env: Envelope, from: NodeId) -> Option<Envelope> {
+        if env.in_flight() {
+            tokio::time::sleep_until(env.due).await;
+        }
+        let (call, msg, order) = (env.call, env.label, env.order);
         if self.sim.net().link_cut(from, self.me) {
             let reason = DropReason::Partition;
-            self.sim.record(self.me, EventKind::Drop { from, to: self.me, call, msg, reason });
+            self.sim.record_for(self.me, EventKind::Drop { from, to: self.me, call, msg, reason }, order);
             return None;
         }
-        self.sim.record(self.me, EventKind::Recv { from, call, msg });
-        Some((env, from))
+        self.sim.record_for(self.me, EventKind::Recv { from, call, msg }, order);
+        Some(env)
     }
 
     async fn transmit<M: Message>(&self, to: NodeId, tag: u64, call: u64, msg: M) {
         let label = msg.label();
+        // Every message draws its latency, loss, duplication and the copy's
+        // latency from its own order's stream on this link, whatever becomes
+        // of it: one fault or order more or less moves no other message's draws.
+        let draws = [(); 4].map(|_| self.sim.draw(self.me, Purpose::Message { to }));
         let fired = self.sim.net().target(self.me, to, label);
         let mut targeted = None;
         let mut late = Duration::ZERO;
@@ -226,15 +253,14 @@ impl Endpoint {
             self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
             return;
         }
-        let (blocked, duplicate) = {
+        let (blocked, duplicate, [latency, copy_latency]) = {
             let net = self.sim.net();
-            let blocked = net.blocked(self.me, to).or_else(|| {
-                let lost = net.loss_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.loss_rate);
-                lost.then_some(DropReason::Loss)
-            });
-            let dup = net.dup_rate > 0.0 && madsim::rand::thread_rng().gen_bool(net.dup_rate);
-            let forced = targeted == Some(MessageAction::Duplicate);
-            (blocked, (dup || forced) && blocked.is_none())
+            let (lo, hi) = net.latency_us;
+            let latency = |d: Draw| Duration::from_nanos(d.within(lo * 1000, hi * 1000));
+            let lost = draws[1].chance(net.loss_rate).then_some(DropReason::Loss);
+            let blocked = net.blocked(self.me, to).or(lost);
+            let dup = draws[2].chance(net.dup_rate) || targeted == Some(MessageAction::Duplicate);
+            (blocked, dup && blocked.is_none(), [latency(draws[0]), latency(draws[3])])
         };
         if let Some(reason) = blocked {
             let kind = EventKind::Drop { from: self.me, to, call, msg: label, reason };
@@ -247,12 +273,15 @@ impl Endpoint {
         };
         self.sim.record(self.me, kind);
         let dst = net::addr_of(to);
+        let (order, now) = (crate::order::current(), tokio::time::Instant::now());
+        let due = now + latency + late;
         if duplicate {
             self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
-            let copy = Envelope { call, label, body: Box::new(msg.clone()), late };
+            let due = now + copy_latency + late;
+            let copy = Envelope { call, label, body: Box::new(msg.clone()), order, due };
             self.socket.send_to_raw(dst, tag, Box::new(copy)).await.expect("send");
         }
-        let env = Envelope { call, label, body: Box::new(msg), late };
+        let env = Envelope { call, label, body: Box::new(msg), order, due };
         self.socket.send_to_raw(dst, tag, Box::new(env)).await.expect("send");
     }
 }

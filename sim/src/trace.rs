@@ -191,11 +191,14 @@ impl EventKind {
     }
 }
 
-/// One entry of the trace: simulated time since the start, the node it happened on.
+/// One entry of the trace: simulated time since the start, the node it
+/// happened on, and the order it was for (see [`crate::order`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Event {
     pub at_us: u64,
     pub node: NodeId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -310,12 +313,13 @@ impl Fnv64 {
 }
 
 impl Event {
-    /// The canonical encoding: time (u64 LE), node (u16 LE), then a one-byte
-    /// tag per kind and its fields in order — integers little-endian at fixed
+    /// The canonical encoding: time (u64 LE), node (u16 LE), order (u32 LE,
+    /// u32::MAX for none), then a one-byte tag per kind and its fields in order — integers little-endian at fixed
     /// width, strings and lists length-prefixed. Tags are never reused.
     fn encode(&self, h: &mut Fnv64) {
         h.u64(self.at_us);
         h.u16(self.node.0);
+        h.u32(self.order.unwrap_or(u32::MAX));
         let message = |h: &mut Fnv64, tag, node: NodeId, call, msg| {
             h.u8(tag);
             h.u16(node.0);
@@ -426,7 +430,7 @@ mod tests {
     use super::*;
 
     fn ev(at_us: u64, kind: EventKind) -> Event {
-        Event { at_us, node: NodeId(1), kind }
+        Event { at_us, node: NodeId(1), order: None, kind }
     }
 
     #[test]
@@ -468,7 +472,17 @@ mod tests {
         t.push(ev(9, EventKind::Partition { side: vec![NodeId(3), NodeId(4)] }));
         t.push(ev(9, EventKind::ClockSkew { ppm: -200 }));
         t.push(ev(10, EventKind::Note { text: "ab".into() }));
-        assert_eq!(format!("{:016x}", t.hash()), "ab3174408777ebfb");
+        let mut for_order = ev(11, EventKind::Recv { from: NodeId(2), call: 7, msg: "done" });
+        for_order.order = Some(3);
+        t.push(for_order);
+        assert_eq!(format!("{:016x}", t.hash()), "f2b2d7867934d769");
+        // The order an event was for is part of what happened.
+        let (mut a, mut b) = (Trace::new(false), Trace::new(false));
+        let mut e = ev(1, EventKind::Restart);
+        a.push(e.clone());
+        e.order = Some(0);
+        b.push(e);
+        assert_ne!(a.hash(), b.hash());
         // Length prefixes keep field boundaries: "ab"+"c" is not "a"+"bc".
         let (mut a, mut b) = (Trace::new(false), Trace::new(false));
         a.push(ev(1, EventKind::FailoverImpossible { store: "ab".into(), reason: "c".into() }));

@@ -7,6 +7,7 @@ use crate::disk::{Disk, DiskConfig, DiskFaults};
 use crate::net::{self, Cut, NetState};
 use crate::rpc::Endpoint;
 use crate::store::Commit;
+use crate::stream::{Draw, Purpose, Streams};
 use crate::trace::{Event, EventKind, NodeId, Trace};
 use madsim::runtime::Runtime;
 use std::future::Future;
@@ -87,13 +88,15 @@ impl Drop for World {
 impl World {
     pub fn new(seed: u64, config: WorldConfig) -> World {
         let mut mconfig = madsim::Config::default();
-        mconfig.net.send_latency = latency_range(config.latency_us);
+        // Latency is drawn by faultline, per order and link (see `crate::stream`),
+        // and applied at the receiver; madsim's own would come from its shared RNG.
+        mconfig.net.send_latency = Duration::ZERO..Duration::from_nanos(1);
         let rt = Runtime::with_seed_and_config(seed, mconfig);
         let sim = Arc::new(Sim {
             seed,
             config: config.clone(),
             nodes: Mutex::new(Vec::new()),
-            net: Mutex::new(NetState::new(0)),
+            net: Mutex::new(NetState::new(0, config.latency_us)),
             trace: Mutex::new(Trace::new(config.record)),
             commits: Mutex::new(Vec::new()),
             lost: Mutex::new(Vec::new()),
@@ -101,6 +104,7 @@ impl World {
             healed: AtomicBool::new(false),
             sets: Mutex::new(Vec::new()),
             disk_base_latency: Mutex::new((0, 0)),
+            streams: Arc::new(Streams::new(seed)),
             control: Mutex::new(None),
             crash_points: Mutex::new(Default::default()),
             any_crash_point: AtomicBool::new(false),
@@ -133,7 +137,7 @@ impl World {
             rate,
             name: name.to_string(),
             madsim_id: handle.id(),
-            disk: Arc::new(Disk::new(self.sim.config.disk.clone())),
+            disk: Arc::new(Disk::new(self.sim.config.disk.clone()).drawing(self.sim.streams.clone(), id)),
             paused: false,
         });
         self.sim.net().set_up(id, true);
@@ -198,6 +202,7 @@ impl World {
                         sim.trace.lock().unwrap().push(Event {
                             at_us: 0,
                             node: NodeId(i as u16),
+                            order: None,
                             kind: EventKind::ClockSkew { ppm },
                         });
                     }
@@ -234,11 +239,6 @@ fn clock_rate(seed: u64, id: NodeId, skew: f64) -> f64 {
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x636c_6f63_6b00_0000 ^ u64::from(id.0));
     1.0 + rng.gen_range(-skew..=skew)
-}
-
-fn latency_range((min, max): (u64, u64)) -> std::ops::Range<Duration> {
-    // madsim draws from a half-open range, which must not be empty.
-    Duration::from_micros(min)..Duration::from_micros(max.max(min + 1))
 }
 
 struct NodeInfo {
@@ -322,6 +322,8 @@ pub struct Sim {
     sets: Mutex<Vec<Arc<ReplicaSet>>>,
     /// The extra sync latency of the current disk faults, restored after a spike.
     disk_base_latency: Mutex<(u64, u64)>,
+    /// Every draw a run makes, but the scheduler's (see [`crate::stream`]).
+    streams: Arc<Streams>,
     control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
     /// Armed crash points: name → how many more times it fires.
     crash_points: Mutex<std::collections::BTreeMap<String, u32>>,
@@ -352,9 +354,21 @@ impl Sim {
         self.seed
     }
 
+    /// Records what happened on `node`, for the order the running task works for.
     pub fn record(&self, node: NodeId, kind: EventKind) {
-        let event = Event { at_us: Sim::now_us(), node, kind };
+        self.record_for(node, kind, crate::order::current())
+    }
+
+    /// Records what happened on `node` for `order`.
+    pub fn record_for(&self, node: NodeId, kind: EventKind, order: Option<u32>) {
+        let event = Event { at_us: Sim::now_us(), node, order, kind };
         self.trace.lock().unwrap().push(event);
+    }
+
+    /// The next draw of `node`'s random stream for `purpose`, for the order
+    /// the running task works for (see [`crate::stream`]).
+    pub fn draw(&self, node: NodeId, purpose: Purpose) -> Draw {
+        self.streams.draw(node, purpose, crate::order::current())
     }
 
     pub fn trace(&self) -> MutexGuard<'_, Trace> {
@@ -385,6 +399,7 @@ impl Sim {
         *self.commits.lock().unwrap() = Vec::new();
         *self.lost.lock().unwrap() = Vec::new();
         self.trace.lock().unwrap().release();
+        self.streams.clear();
     }
 
     /// The writes each failover lost: what the old primary had committed
@@ -674,7 +689,7 @@ impl Sim {
 
     /// Sets the one-way latency range in microseconds (a jitter spike, or back to base).
     pub fn set_latency(&self, (min, max): (u64, u64)) {
-        madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range((min, max)));
+        self.net().latency_us = (min, max);
         self.record(NodeId::WORLD, EventKind::Latency { min_ms: min / 1000, max_ms: max / 1000 });
     }
 
@@ -716,10 +731,9 @@ impl Sim {
         for cut in self.net().clear_partitions() {
             self.record_healed(cut);
         }
-        let base = self.config.latency_us;
-        madsim::net::NetSim::current().update_config(|c| c.send_latency = latency_range(base));
         let missed = {
             let mut net = self.net();
+            net.latency_us = self.config.latency_us;
             net.loss_rate = 0.0;
             net.dup_rate = 0.0;
             std::mem::take(&mut net.targets)

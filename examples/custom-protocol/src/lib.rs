@@ -228,7 +228,8 @@ impl Coordinator {
         let s = self.shop.clone();
         let charged = Arc::new(Mutex::new(None));
         let (me, c) = (self.clone(), charged.clone());
-        let charging = tokio::spawn(async move {
+        // Spawned on the order's behalf: its messages stay the order's.
+        let charging = faultline_sim::order::spawn(async move {
             let reply = me.step(s.payment, charge).await;
             *c.lock().unwrap() = Some(reply);
             reply

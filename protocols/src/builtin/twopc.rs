@@ -194,7 +194,7 @@ impl TwoPhase for TwoPc {
                 .into_iter()
                 .map(|b| {
                     let (c, o) = (c.clone(), o.clone());
-                    tokio::spawn(async move { prepare(&c, b, &o).await })
+                    faultline_sim::order::spawn(async move { prepare(&c, b, &o).await })
                 })
                 .collect();
             let mut all_yes = true;

@@ -41,7 +41,7 @@ impl Drivers {
     /// Runs `drive` for `order` unless the order already has a driver.
     pub fn start(&self, order: u32, drive: impl Future<Output = ()> + Send + 'static) {
         if self.0.lock().unwrap().insert(order) {
-            tokio::spawn(drive);
+            tokio::spawn(faultline_sim::order::scope(Some(order), drive));
         }
     }
 }
@@ -120,7 +120,7 @@ impl TxLog {
         ];
         if self.unsynced() {
             let store = self.store.clone();
-            tokio::spawn(async move { store.txn(ops).await });
+            faultline_sim::order::spawn(async move { store.txn(ops).await });
             return Placed::New;
         }
         match self.store.txn(ops).await {
@@ -168,7 +168,7 @@ impl TxLog {
                 self.store.clone(),
                 vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key, next.encode())],
             );
-            tokio::spawn(async move { store.txn(cas).await });
+            faultline_sim::order::spawn(async move { store.txn(cas).await });
             return next;
         }
         loop {

@@ -55,13 +55,17 @@ impl Reconciler {
                 false => early_findings(&v, o, &self.ep),
             };
             clean &= !found.iter().any(|f| repairable(*f));
-            for f in found {
-                let subject = format!("{:06}", o.id);
-                match repairable(f) {
-                    true => self.act(&subject, f, now_ms, self.repair(&v, o, f)).await,
-                    false => drop(self.note(&subject, f, now_ms).await),
+            // A repair is work for its order, traced as such.
+            faultline_sim::order::scope(Some(o.id), async {
+                for f in found {
+                    let subject = format!("{:06}", o.id);
+                    match repairable(f) {
+                        true => self.act(&subject, f, now_ms, self.repair(&v, o, f)).await,
+                        false => drop(self.note(&subject, f, now_ms).await),
+                    }
                 }
-            }
+            })
+            .await;
         }
         if clean {
             // Every order judged and nothing left to repair: the run may end.

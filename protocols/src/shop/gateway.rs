@@ -15,8 +15,7 @@
 
 use super::payment::PaymentReq;
 use super::Reply;
-use faultline_sim::{Message, NodeCtx, NodeId, Request};
-use madsim::rand::Rng;
+use faultline_sim::{Message, NodeCtx, NodeId, Purpose, Request};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -357,24 +356,26 @@ fn callback(
     key: String,
     status: Status,
 ) {
-    let mut rng = madsim::rand::thread_rng();
+    // Four draws from the order's stream whatever happens: one callback's
+    // chaos more or less moves no other draw.
+    let [lost, dup, first, second] = [(); 4].map(|_| ep.sim().draw(ep.node(), Purpose::Callback));
     // Callback chaos is a fault like any other: it stops when the window heals.
     let chaos = !ep.sim().healed();
-    if chaos && config.callback_loss_rate > 0.0 && rng.gen_bool(config.callback_loss_rate) {
+    if chaos && lost.chance(config.callback_loss_rate) {
         ctx.injected("callback-lost", format!("callback for {key} ({status:?}) never sent"));
         return;
     }
-    let copies = if chaos && config.callback_dup_rate > 0.0 && rng.gen_bool(config.callback_dup_rate) {
+    let copies = if chaos && dup.chance(config.callback_dup_rate) {
         ctx.injected("callback-duplicated", format!("callback for {key} sent twice"));
         2
     } else {
         1
     };
     let (lo, hi) = if chaos { config.callback_delay_ms } else { (0, 0) };
-    for _ in 0..copies {
-        let delay = Duration::from_millis(if hi > 0 { rng.gen_range(lo..=hi.max(lo)) } else { 0 });
+    for draw in [first, second].into_iter().take(copies) {
+        let delay = Duration::from_millis(if hi > 0 { draw.within(lo, hi) } else { 0 });
         let (ep, key) = (ep.clone(), key.clone());
-        tokio::spawn(async move {
+        faultline_sim::order::spawn(async move {
             tokio::time::sleep(delay).await;
             for _ in 0..CALLBACK_TRIES {
                 let req = PaymentReq::Callback { key: key.clone(), status };

@@ -106,4 +106,4 @@ fn determinism_golden_hashes() {
     }
 }
 
-const GOLDEN: [&str; 4] = ["4b6ad70ec56fa8a2", "ad740699c00c7c31", "2cd392a91f8e08ac", "7f69b374e3d286e6"];
+const GOLDEN: [&str; 4] = ["cc1a0a8720e0a19d", "fc9d38ce778fdef2", "8a93178631275189", "be78e916c463532c"];

@@ -21,10 +21,12 @@ fn expectations_a_bug_no_failover_explains_fails_on_failover_async() {
     let expectation = s.expectation(&Saga).expect("failover-async explains the Saga's losses");
     // Real bugs: the saga log written fire-and-forget, so a crash of its store
     // loses steps (unsynced, not failed over); a timed-out charge taken for a
-    // decline, so the customer pays for a cancelled order. Judge their runs as
+    // decline, so the customer pays for a cancelled order; a charge retried
+    // without its idempotency key, so the customer pays twice. Judge their runs as
     // if they were the protocol as shipped, by the scenario's expectation.
     let (mut untouched, mut excused, mut double_charges) = (0, 0, 0);
-    let bugs = [mutant::SAGA_LOG_UNSYNCED, mutant::SAGA_TIMEOUT_IS_FAILURE];
+    let bugs =
+        [mutant::SAGA_LOG_UNSYNCED, mutant::SAGA_TIMEOUT_IS_FAILURE, mutant::PAYMENT_NO_IDEMPOTENCY_KEY];
     for (bug, seed) in bugs.into_iter().flat_map(|b| (0..60).map(move |s| (b, s))) {
         let buggy = Variant::new(&registry, &Saga, Some(bug)).unwrap();
         let r = run(&spec(&s, buggy, seed, false));

@@ -31,18 +31,19 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
         idle = POLL_BUSY;
         for d in batch {
             let (svc, broker) = (svc.clone(), broker.clone());
-            tokio::spawn(async move {
+            let event = Event::decode(&d.payload).expect("a published event decodes");
+            // The reaction, its store transaction and the ack work for the event's order.
+            tokio::spawn(faultline_sim::order::scope(Some(event.order.id), async move {
                 if d.attempt > 1 {
                     svc.stats.retry(); // a redelivery
                 }
-                let event = Event::decode(&d.payload).expect("a published event decodes");
                 // Other services' events on a shared topic are acked untouched.
                 let applied =
                     !svc.service.subscribes().contains(&event.kind) || react::react(&svc, &event).await;
                 if applied {
                     broker.ack(topic, group, d.seq).await;
                 }
-            });
+            }));
         }
         svc.ctx.sleep(POLL_BUSY).await;
     }

@@ -42,19 +42,26 @@ pub async fn run(
             let text = payload.as_text().expect("an outbox row is text");
             let event = Event::decode(text).expect("an outbox row decodes");
             let order = event.order.id.to_string();
-            if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
-                // Sent, as far as the outbox knows — whatever the broker says next.
-                if store.txn(vec![Op::Delete(key.clone())]).await.is_ok() {
-                    broker.publish(service.topic(), &event.id(), &order, text).await;
+            // Publishing an event is work for its order.
+            let relayed = faultline_sim::order::scope(Some(event.order.id), async {
+                if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
+                    // Sent, as far as the outbox knows — whatever the broker says next.
+                    if store.txn(vec![Op::Delete(key.clone())]).await.is_ok() {
+                        broker.publish(service.topic(), &event.id(), &order, text).await;
+                    }
+                    return true;
                 }
-                continue;
-            }
-            if !broker.publish(service.topic(), &event.id(), &order, text).await {
+                if !broker.publish(service.topic(), &event.id(), &order, text).await {
+                    return false;
+                }
+                ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
+                // An unknown outcome leaves the row: it is published again, harmlessly.
+                let _ = store.txn(vec![Op::Delete(key.clone())]).await;
+                true
+            });
+            if !relayed.await {
                 break; // the broker is away: keep the rows, try on the next round
             }
-            ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
-            // An unknown outcome leaves the row: it is published again, harmlessly.
-            let _ = store.txn(vec![Op::Delete(key.clone())]).await;
         }
     }
 }

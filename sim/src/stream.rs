@@ -1,0 +1,136 @@
+//! Independent random streams. Every draw comes from the stream of what it is
+//! for — one link's messages for one order, one node's backoffs for one order,
+//! one disk — and is a pure function of the seed, the stream and how many draws
+//! that stream gave before. Removing an order or a fault from a run leaves every
+//! other stream as it was, so everyone else's timing stays put: what lets a
+//! shrinker cut a broad run down without the failure slipping away.
+
+use crate::trace::NodeId;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What a draw is for, on `node`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Purpose {
+    /// A message to this node: its latency, loss and duplication.
+    Message { to: NodeId },
+    /// A retry's backoff jitter.
+    Backoff,
+    /// A webhook's misbehaviour (loss, duplication, delay).
+    Callback,
+    /// An fsync's latency and failure.
+    Sync,
+    /// A crash's torn write.
+    Crash,
+    /// The order a broker hands a batch out in.
+    Delivery,
+}
+
+/// One draw: 64 uniformly distributed bits, with the two uses faultline has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw(pub u64);
+
+impl Draw {
+    /// True with probability `p`.
+    pub fn chance(self, p: f64) -> bool {
+        // 53 bits: exactly representable, so p = 1.0 is always true.
+        p > 0.0 && ((self.0 >> 11) as f64) < p * (1u64 << 53) as f64
+    }
+
+    /// A value in `lo..=hi` (`lo` when the range is empty).
+    pub fn within(self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        // Multiply-shift: unbiased enough for timings, one draw whatever the range.
+        lo + ((u128::from(self.0) * u128::from(hi - lo + 1)) >> 64) as u64
+    }
+}
+
+/// A stream: whose draws, for what, for which order.
+type Key = (NodeId, Purpose, Option<u32>);
+
+/// The run's streams: how many draws each has given.
+#[derive(Debug, Default)]
+pub(crate) struct Streams {
+    seed: u64,
+    drawn: Mutex<BTreeMap<Key, u64>>,
+}
+
+impl Streams {
+    pub fn new(seed: u64) -> Streams {
+        Streams { seed, drawn: Mutex::default() }
+    }
+
+    /// The next draw of `node`'s stream for `purpose` and `order`.
+    pub fn draw(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> Draw {
+        let n = {
+            let mut drawn = self.drawn.lock().unwrap();
+            let n = drawn.entry((node, purpose, order)).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let (kind, peer) = match purpose {
+            Purpose::Message { to } => (1, u64::from(to.0)),
+            Purpose::Backoff => (2, 0),
+            Purpose::Callback => (3, 0),
+            Purpose::Sync => (4, 0),
+            Purpose::Crash => (5, 0),
+            Purpose::Delivery => (6, 0),
+        };
+        let order = order.map_or(0, |o| u64::from(o) + 1);
+        let mut h = mix(self.seed ^ 0x7374_7265_616d_0000);
+        for part in [u64::from(node.0), kind, peer, order, n] {
+            h = mix(h ^ part);
+        }
+        Draw(h)
+    }
+
+    pub fn clear(&self) {
+        *self.drawn.lock().unwrap() = BTreeMap::new();
+    }
+}
+
+/// SplitMix64's finaliser: every input bit flips about half the output bits.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_does_not_depend_on_the_others() {
+        let (a, b) = (Streams::new(7), Streams::new(7));
+        let link = Purpose::Message { to: NodeId(2) };
+        let first: Vec<_> = (0..5).map(|_| a.draw(NodeId(1), link, Some(3))).collect();
+        // b draws for other orders, links and purposes in between: order 3's stream is unmoved.
+        let second: Vec<_> = (0..5)
+            .map(|i| {
+                b.draw(NodeId(1), link, Some(10 + i));
+                b.draw(NodeId(1), Purpose::Backoff, Some(3));
+                b.draw(NodeId(1), link, Some(3))
+            })
+            .collect();
+        assert_eq!(first, second);
+        assert_ne!(first[0], first[1], "successive draws differ");
+        assert_ne!(first[0], Streams::new(8).draw(NodeId(1), link, Some(3)), "the seed matters");
+    }
+
+    #[test]
+    fn draws_map_into_their_ranges_evenly() {
+        let s = Streams::new(1);
+        let draws: Vec<_> = (0..10_000).map(|_| s.draw(NodeId(0), Purpose::Sync, None)).collect();
+        assert!(draws.iter().all(|d| (10..=20).contains(&d.within(10, 20))));
+        assert_eq!(Draw(u64::MAX).within(5, 5), 5);
+        let hits = draws.iter().filter(|d| d.chance(0.25)).count();
+        assert!((2_200..2_800).contains(&hits), "{hits} of 10000 at p = 0.25");
+        assert!(draws.iter().all(|d| d.chance(1.0) && !d.chance(0.0)));
+        let low = draws.iter().filter(|d| d.within(0, 9) < 5).count();
+        assert!((4_600..5_400).contains(&low), "{low} of 10000 in the lower half");
+    }
+}
