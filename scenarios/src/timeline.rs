@@ -1,4 +1,5 @@
-//! A run's trace as a readable timeline: one line per event, with node names.
+//! A run's trace as a readable timeline: one line per event, with node names;
+//! per node; or as a sequence diagram — all of it, or one order's story.
 
 use faultline_sim::{Event, EventKind, NodeId};
 use std::fmt::Write;
@@ -108,38 +109,62 @@ pub fn by_node(events: &[Event], nodes: &[String]) -> String {
     out
 }
 
+/// One order's story: the events done for it (its messages, stores
+/// included, and its notes) and the faults around them, which were done for
+/// no order — a crash, a partition, a failover is part of every story.
+pub fn of_order(events: &[Event], order: u32) -> Vec<Event> {
+    let message = |k: &EventKind| {
+        matches!(
+            k,
+            EventKind::Send { .. }
+                | EventKind::Recv { .. }
+                | EventKind::Reply { .. }
+                | EventKind::Duplicate { .. }
+                | EventKind::Drop { .. }
+                | EventKind::Timeout { .. }
+                | EventKind::Note { .. }
+        )
+    };
+    let mine = |e: &&Event| e.order == Some(order) || (e.order.is_none() && !message(&e.kind));
+    events.iter().filter(mine).cloned().collect()
+}
+
 /// A message sequence diagram in text: one lifeline per node in `show`, a row
 /// per message between them (─▶ request, ┄▶ reply), per loss or timeout (✗, ⌛)
-/// and per crash, restart or pause (X, R, P). Rows inside `focus` (a time
-/// window in µs: the violating order's life) are marked with `»`.
-pub fn sequence(events: &[Event], nodes: &[String], show: &[NodeId], focus: Option<(u64, u64)>) -> String {
-    const COL: usize = 12;
-    let col = |id: NodeId| show.iter().position(|n| *n == id);
+/// and per crash, restart or pause (X, R, P). Rows done for the order `focus`
+/// (the violated one) are marked with `»`, message by message.
+pub fn sequence(events: &[Event], nodes: &[String], show: &[NodeId], focus: Option<u32>) -> String {
     let name = |id: NodeId| nodes.get(id.0 as usize).map(String::as_str).unwrap_or("nemesis");
+    // Lifelines share about 110 columns, 8 to 15 each; a name too long is
+    // cut but keeps its "-db", so "coordinator" and "coordinator-db" differ.
+    let widest = show.iter().map(|n| name(*n).chars().count()).max().unwrap_or(0);
+    let col_width = (widest + 1).min(110 / show.len().max(1)).clamp(8, 15);
+    let col = |id: NodeId| show.iter().position(|n| *n == id);
     let mut out = String::new();
-    let header: String = show.iter().map(|n| format!("{:<COL$}", truncate(name(*n), COL - 1))).collect();
+    let header: String =
+        show.iter().map(|n| format!("{:<col_width$}", short(name(*n), col_width - 1))).collect();
     let _ = writeln!(out, "{:>13}  {header}", "");
     for e in events {
-        let mut cells = vec![' '; show.len() * COL];
+        let mut cells = vec![' '; show.len() * col_width];
         for i in 0..show.len() {
-            cells[i * COL] = '│';
+            cells[i * col_width] = '│';
         }
         let label = match &e.kind {
             EventKind::Send { to, call, msg } | EventKind::Reply { to, call, msg } => {
                 let (Some(a), Some(b)) = (col(e.node), col(*to)) else { continue };
                 let dash = if matches!(e.kind, EventKind::Send { .. }) { '─' } else { '┄' };
-                arrow(&mut cells, a * COL, b * COL, dash);
+                arrow(&mut cells, a * col_width, b * col_width, dash);
                 format!("{msg} #{call}")
             }
             EventKind::Drop { from, to, call, msg, reason } => {
                 let (Some(a), Some(b)) = (col(*from), col(*to)) else { continue };
-                arrow(&mut cells, a * COL, b * COL, '╌');
-                cells[b * COL] = '✗';
+                arrow(&mut cells, a * col_width, b * col_width, '╌');
+                cells[b * col_width] = '✗';
                 format!("{msg} #{call} lost ({reason:?})")
             }
             EventKind::Timeout { to, call, msg } => {
                 let Some(a) = col(e.node) else { continue };
-                cells[a * COL] = '⌛';
+                cells[a * col_width] = '⌛';
                 format!("{msg} #{call} to {} timed out", name(*to))
             }
             EventKind::Crash { .. } | EventKind::Restart | EventKind::Pause | EventKind::Resume => {
@@ -150,18 +175,17 @@ pub fn sequence(events: &[Event], nodes: &[String], show: &[NodeId], focus: Opti
                     EventKind::Pause => ('P', "pause"),
                     _ => ('r', "resume"),
                 };
-                cells[a * COL] = mark;
+                cells[a * col_width] = mark;
                 format!("{} {what}", name(e.node))
             }
             EventKind::Injected { fault, detail } => {
                 let Some(a) = col(e.node) else { continue };
-                cells[a * COL] = '!';
+                cells[a * col_width] = '!';
                 format!("{fault} {detail}")
             }
             _ => continue,
         };
-        let inside = focus.is_some_and(|(lo, hi)| (lo..=hi).contains(&e.at_us));
-        let mark = if inside { '»' } else { ' ' };
+        let mark = if focus.is_some() && e.order == focus { '»' } else { ' ' };
         let row: String = cells.into_iter().collect();
         let _ = writeln!(out, "{mark}{:>11.6}s  {}  {label}", e.at_us as f64 / 1e6, row.trim_end());
     }
@@ -170,6 +194,17 @@ pub fn sequence(events: &[Event], nodes: &[String], show: &[NodeId], focus: Opti
 
 fn truncate(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+/// `name` in at most `n` characters, keeping a store's "-db" suffix.
+fn short(name: &str, n: usize) -> String {
+    if name.chars().count() <= n {
+        return name.to_string();
+    }
+    match name.strip_suffix("-db") {
+        Some(base) if n > 4 => format!("{}-db", truncate(base, n - 3)),
+        _ => truncate(name, n).to_string(),
+    }
 }
 
 /// Draws an arrow from column `a` to column `b` (either direction).

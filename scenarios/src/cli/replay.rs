@@ -1,5 +1,6 @@
 //! `faultline replay`: one seed again, with its whole trace — as a timeline,
-//! per node, or as a sequence diagram with the violating order's life marked.
+//! per node, or as a sequence diagram with the violated order's messages
+//! marked — or with one order's story only (`--order`).
 
 use super::{compact, describe, flags, print_expectation, BadInput, Ctx, Format, OneSeed, View};
 use crate::outcome::{RunOutcome, Verdict};
@@ -16,13 +17,17 @@ pub struct Args {
     /// How to show the trace: one timeline, per node, or a sequence diagram.
     #[arg(long, value_enum, default_value_t = View::Timeline)]
     pub view: View,
-    /// The lifelines of the sequence diagram (default: every node but the stores).
+    /// The lifelines of the sequence diagram (default: every node but the
+    /// stores; with --order, every node the order's messages touch).
     #[arg(long, value_delimiter = ',')]
     pub nodes: Vec<String>,
+    /// Follow one order: only its messages (stores included) and the faults.
+    #[arg(long)]
+    pub order: Option<u32>,
 }
 
 pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
-    let Args { run, format, view, nodes: lifelines } = a;
+    let Args { run, format, view, nodes: lifelines, order } = a;
     let (scenario, variant) = run.load(ctx)?;
     let seed = run.seed;
     let protocol = variant.protocol;
@@ -35,7 +40,17 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             return Ok(false);
         }
     };
-    let events = result.events.as_deref().unwrap_or_default();
+    let mut events = result.events.as_deref().unwrap_or_default();
+    let story;
+    if let Some(id) = order {
+        let orders = &result.truth.workload.orders;
+        if !orders.iter().any(|o| o.id == id) {
+            let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+            return Err(anyhow!("no order {id} in this run; its orders are {}", ids.join(", ")).into());
+        }
+        story = timeline::of_order(events, id);
+        events = &story;
+    }
     if format == Format::Json {
         let doc = serde_json::json!({ "outcome": outcome, "nodes": result.nodes, "events": events });
         println!("{doc}");
@@ -49,7 +64,7 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     match view {
         View::Timeline => print!("\n{}", timeline::render(events, &result.nodes)),
         View::Nodes => print!("\n{}", timeline::by_node(events, &result.nodes)),
-        View::Sequence => print!("\n{}", sequence_of(&result, &outcome, &lifelines)?),
+        View::Sequence => print!("\n{}", sequence_of(&result, events, &outcome, &lifelines, order)?),
     }
     let m = &outcome.metrics;
     println!(
@@ -74,40 +89,44 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     Ok(outcome.verdict != Verdict::Fail)
 }
 
-/// A run's sequence diagram: `lifelines` (default: every node but the stores),
-/// with the first violated order's life marked.
+/// A run's sequence diagram of `events`: `lifelines` (default: every node but
+/// the stores; following an order, every node its messages touch), with the
+/// violated order's messages marked (or the followed order's).
 pub(crate) fn sequence_of(
     result: &faultline_protocols::run::RunResult,
+    events: &[faultline_sim::Event],
     outcome: &RunOutcome,
     lifelines: &[String],
+    order: Option<u32>,
 ) -> Result<String, BadInput> {
-    let events = result.events.as_deref().unwrap_or_default();
-    let id = |n: &str| result.nodes.iter().position(|x| x == n).map(|i| faultline_sim::NodeId(i as u16));
-    let show: Vec<_> = if lifelines.is_empty() {
-        let service = |n: &&String| !n.contains("-db");
-        result.nodes.iter().filter(service).filter_map(|n| id(n)).collect()
-    } else {
+    use faultline_sim::{EventKind, NodeId};
+    let id = |n: &str| result.nodes.iter().position(|x| x == n).map(|i| NodeId(i as u16));
+    let show: Vec<_> = if !lifelines.is_empty() {
         let mut show = Vec::new();
         for n in lifelines {
             let valid = result.nodes.join(", ");
             show.push(id(n).ok_or_else(|| anyhow!("unknown node {n:?}; nodes are: {valid}"))?);
         }
         show
+    } else if order.is_some() {
+        let touched = |n: &NodeId| {
+            events.iter().any(|e| {
+                e.order.is_some()
+                    && (e.node == *n
+                        || matches!(e.kind, EventKind::Send { to, .. } | EventKind::Reply { to, .. } if to == *n))
+            })
+        };
+        (0..result.nodes.len() as u16).map(NodeId).filter(touched).collect()
+    } else {
+        let service = |n: &&String| !n.contains("-db");
+        result.nodes.iter().filter(service).filter_map(|n| id(n)).collect()
     };
-    // The first violated order's life: from submission to its last state write.
-    let focus = outcome.violations.iter().find_map(|v| {
-        let id: u32 = v.subject.strip_prefix("order ")?.parse().ok()?;
-        let o = result.truth.workload.orders.iter().find(|o| o.id == id)?;
-        let last = result.truth.order_history.iter().filter(|h| h.1 == id).map(|h| h.0).max();
-        Some((o.submit_at_ms * 1000, last.unwrap_or(u64::MAX)))
-    });
+    // The order to mark: the one followed, else the first violated one.
+    let focus = order
+        .or_else(|| outcome.violations.iter().find_map(|v| v.subject.strip_prefix("order ")?.parse().ok()));
     let mut out = String::new();
-    if let Some((lo, hi)) = focus {
-        let hi = if hi == u64::MAX { "the end".to_string() } else { format!("{:.3}s", hi as f64 / 1e6) };
-        out.push_str(&format!(
-            "» marks the life of the first violated order: {:.3}s to {hi}\n\n",
-            lo as f64 / 1e6
-        ));
+    if let Some(id) = focus {
+        out.push_str(&format!("» marks the messages of order {id}\n\n"));
     }
     out.push_str(&timeline::sequence(events, &result.nodes, &show, focus));
     Ok(out)

@@ -303,7 +303,9 @@ pub(super) fn counterexamples(
         };
         let (outcome, result) = runner::run_seed(&shrunk.scenario, variant, r.seed, true);
         if let Ok(result) = result {
-            if let Ok(diagram) = sequence_of(&result, &outcome, &[]) {
+            if let Ok(diagram) =
+                sequence_of(&result, result.events.as_deref().unwrap_or_default(), &outcome, &[], None)
+            {
                 let (b, a) = (shrunk.before, shrunk.after);
                 let head = format!(
                     "{} orders / {} faults shrunk to {} / {}, seed {}\n",

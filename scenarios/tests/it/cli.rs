@@ -170,16 +170,35 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
         t.lines().filter(|l| !l.starts_with("# Reproduce")).collect::<Vec<_>>().join("\n")
     };
     assert_eq!(body(&out), body(&again), "only the path in the header differs");
-    // Its story, as a sequence diagram with the violating order's life marked.
+    // Its story, as a sequence diagram with the violated order's messages marked.
     let mutant = ["-p", "saga", "--mutant", "payment-no-idempotency-key", "--seed", "3"];
     let view = |v: &str| faultline(&[&["replay", file][..], &mutant, &["--view", v]].concat());
     let r = view("sequence");
     let t = text(&r);
-    assert!(t.contains("» marks the life of the first violated order"), "{t}");
+    assert!(t.contains("» marks the messages of order "), "{t}");
     assert!(t.contains("gw-charge-async") && t.contains('▶') && t.contains('»'), "{t}");
     assert!(t.matches("MUTANT").count() == 0 && t.contains("mutant payment-no-idempotency-key"), "{t}");
     let r = view("nodes");
     assert!(text(&r).contains("── gateway (") && text(&r).contains("── payment ("), "{}", text(&r));
+    // Following the violated order: its messages only, stores included, on one screen.
+    let order = t.split("» marks the messages of order ").nth(1).unwrap().split_whitespace().next().unwrap();
+    let follow = |o: &str| {
+        faultline(&[&["replay", file][..], &mutant, &["--view", "sequence", "--order", o]].concat())
+    };
+    let r = follow(order);
+    let t = text(&r);
+    let rows: Vec<&str> = t.lines().filter(|l| l.contains('│')).collect();
+    let header = t.lines().find(|l| l.contains("gateway")).unwrap();
+    assert!(header.matches("-db").count() >= 3 && t.contains("txn #"), "the stores' lifelines are in: {t}");
+    assert!(rows.iter().all(|l| l.starts_with('»')), "every row is the order's: {t}");
+    // One screen: at most 70 rows, lifelines within 130 columns.
+    assert!(rows.len() <= 70, "{} rows: {t}", rows.len());
+    let wide =
+        |l: &&str| l.chars().count() - l.rsplit_once("  ").map_or(0, |(_, label)| label.chars().count());
+    assert!(rows.iter().map(wide).max().unwrap() <= 130, "{t}");
+    let r = follow("4242");
+    assert_eq!(r.status.code(), Some(2));
+    assert!(text(&r).contains("no order 4242 in this run"), "{}", text(&r));
     let r = faultline(&[
         "replay",
         file,
