@@ -7,6 +7,7 @@ use crate::runner::Variant;
 use crate::scenario::Scenario;
 use crate::{shrink, zoo};
 use anyhow::anyhow;
+use faultline_protocols::mutant::Mutant;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -33,6 +34,9 @@ pub enum Bench {
         /// Write the table as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Only these mutants (default: every one).
+        #[arg(long, value_delimiter = ',')]
+        mutant: Vec<String>,
     },
 }
 
@@ -40,7 +44,12 @@ pub enum Bench {
 /// number of seeds until the first catch, plain and in swarm mode, and the
 /// ratio between them (swarm / plain: below 1, swarm finds it sooner).
 pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
-    let Bench::Detect { starts, budget, jobs, on, json } = what;
+    let Bench::Detect { starts, budget, jobs, on, json, mutant } = what;
+    for name in &mutant {
+        if !zoo::hunts(&ctx.registry).iter().any(|h| h.0.name == name) {
+            return Err(anyhow!("unknown mutant {name:?} (see `faultline list mutants`)").into());
+        }
+    }
     let on = on.as_deref();
     let jobs = super::jobs(jobs)?;
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
@@ -56,7 +65,8 @@ pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
         None => format!(">{budget}"),
     };
     let mut rows = Vec::new();
-    for (m, p, ground, _) in zoo::hunts(&ctx.registry) {
+    let chosen = |m: &Mutant| mutant.is_empty() || mutant.iter().any(|n| n == m.name);
+    for (m, p, ground, _) in zoo::hunts(&ctx.registry).into_iter().filter(|h| chosen(&h.0)) {
         let name = on.unwrap_or(ground);
         let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
         let plain = Variant::new(&ctx.registry, p, Some(m))?;
