@@ -5,6 +5,7 @@
 //! - [`outcome`] — the per-seed record (a JSON line) and the summary.
 //! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
 //! - [`shrink`] — a failing seed cut down to a minimal, replayable scenario file.
+//! - [`signature`] — what makes two failures the same: invariant, step, first fault.
 //! - [`output`] — every file written whole, never through a link or over a device.
 //! - [`zoo`] — where each mutant is hunted, and the detection benchmark.
 //! - [`cli`] — the command line, one module per subcommand, over any registry.
@@ -17,6 +18,7 @@ pub mod output;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
+pub mod signature;
 pub mod testing;
 pub mod timeline;
 pub mod zoo;

@@ -2,7 +2,7 @@
 //! the catalogue scenario where it is hunted, and how many seeds it takes to
 //! catch it — with one hand-tuned fault model, and with swarm testing.
 
-use crate::runner::{run_seeds, Variant};
+use crate::runner::{run_seed, run_seeds, Variant};
 use crate::scenario::Scenario;
 use faultline_protocols::mutant::Mutant;
 use faultline_protocols::{ProtocolRef, Registry};
@@ -80,4 +80,41 @@ pub fn detect(scenario: &Scenario, v: Variant, starts: u64, budget: u64, jobs: u
         d.caught_at.push(caught);
     }
     d
+}
+
+/// The distinct failure signatures of `seeds` (see [`crate::signature`]), each
+/// with how many runs showed it. Failing seeds run again with their trace
+/// recorded, `jobs` at a time; the answer does not depend on `jobs`.
+pub fn signatures(
+    scenario: &Scenario,
+    v: Variant,
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+) -> std::collections::BTreeMap<crate::signature::Signature, u32> {
+    let failing: Vec<u64> = run_seeds(scenario, v, seeds, jobs, |_| {})
+        .into_iter()
+        .filter(|o| o.verdict == crate::outcome::Verdict::Fail)
+        .map(|o| o.seed)
+        .collect();
+    let mut found = std::collections::BTreeMap::new();
+    for chunk in failing.chunks(jobs.max(1)) {
+        let traced: Vec<_> = std::thread::scope(|s| {
+            let runs: Vec<_> =
+                chunk.iter().map(|&seed| s.spawn(move || run_seed(scenario, v, seed, true))).collect();
+            runs.into_iter().map(|r| r.join().expect("run_seed catches panics")).collect()
+        });
+        for (outcome, result) in traced {
+            let events = result.as_ref().ok().and_then(|r| r.events.as_deref()).unwrap_or_default();
+            // What names the failure: the first violation of the mutant's, or
+            // without one, the first no evidence excuses.
+            let named = |x: &&faultline_protocols::check::Violation| match v.mutant {
+                Some(m) => m.breaks.contains(&x.invariant),
+                None => x.evidence.is_none(),
+            };
+            if let Some(v) = outcome.violations.iter().find(named) {
+                *found.entry(crate::signature::of(v, events)).or_insert(0) += 1;
+            }
+        }
+    }
+    found
 }

@@ -1,6 +1,7 @@
 //! `faultline bench detect`: for every mutant on its hunting ground, the
 //! median number of seeds until the first catch, plain and in swarm mode, and
 //! the ratio between them (swarm / plain: below 1, swarm finds it sooner).
+//! `faultline bench signatures`: how many distinct failures each mode finds.
 
 use super::{BadInput, Ctx};
 use crate::runner::Variant;
@@ -38,20 +39,58 @@ pub enum Bench {
         #[arg(long, value_delimiter = ',')]
         mutant: Vec<String>,
     },
+    /// Distinct failure signatures per scenario, plain and in swarm mode, with
+    /// the zoo's mutants switched on one at a time.
+    Signatures {
+        /// Seeds per scenario, mutant and mode.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Only these scenarios (default: the whole catalogue).
+        #[arg(long, value_delimiter = ',')]
+        on: Vec<String>,
+        /// Only these mutants (default: every one).
+        #[arg(long, value_delimiter = ',')]
+        mutant: Vec<String>,
+        /// Write every signature found, with its counts, as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 /// The detection benchmark: for each mutant on its hunting ground, the median
 /// number of seeds until the first catch, plain and in swarm mode, and the
 /// ratio between them (swarm / plain: below 1, swarm finds it sooner).
 pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
-    let Bench::Detect { starts, budget, jobs, on, json, mutant } = what;
-    for name in &mutant {
-        if !zoo::hunts(&ctx.registry).iter().any(|h| h.0.name == name) {
-            return Err(anyhow!("unknown mutant {name:?} (see `faultline list mutants`)").into());
+    match what {
+        Bench::Detect { starts, budget, jobs, on, json, mutant } => {
+            known_mutants(ctx, &mutant)?;
+            detect(ctx, starts, budget, super::jobs(jobs)?, on.as_deref(), json, &mutant)
+        }
+        Bench::Signatures { seeds, jobs, on, mutant, json } => {
+            known_mutants(ctx, &mutant)?;
+            signatures(ctx, seeds, super::jobs(jobs)?, &on, &mutant, json)
         }
     }
-    let on = on.as_deref();
-    let jobs = super::jobs(jobs)?;
+}
+
+fn known_mutants(ctx: &Ctx, names: &[String]) -> Result<(), BadInput> {
+    match names.iter().find(|n| !zoo::hunts(&ctx.registry).iter().any(|h| h.0.name == n.as_str())) {
+        Some(n) => Err(anyhow!("unknown mutant {n:?} (see `faultline list mutants`)").into()),
+        None => Ok(()),
+    }
+}
+
+fn detect(
+    ctx: &Ctx,
+    starts: u64,
+    budget: u64,
+    jobs: usize,
+    on: Option<&str>,
+    json: Option<PathBuf>,
+    mutant: &[String],
+) -> Result<(), BadInput> {
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
     let head =
         ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms", "shrunk"];
@@ -109,6 +148,68 @@ pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     println!("\nseeds: median over starts of seeds run until the first run that breaks one of the");
     println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time;");
     println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events).");
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
+        crate::output::write_whole(&path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The distinct-signature table: per scenario and mode, how many different
+/// failures (mutant, protocol, signature) its seeds showed, and in how many runs.
+fn signatures(
+    ctx: &Ctx,
+    seeds: u64,
+    jobs: usize,
+    on: &[String],
+    mutant: &[String],
+    json: Option<PathBuf>,
+) -> Result<(), BadInput> {
+    let names: Vec<String> = match on.is_empty() {
+        true => crate::scenario::CATALOG.iter().map(|(n, _)| n.to_string()).collect(),
+        false => on.to_vec(),
+    };
+    let chosen = |m: &Mutant| mutant.is_empty() || mutant.iter().any(|n| n == m.name);
+    println!("distinct failure signatures: {seeds} seeds per scenario, mutant and mode\n");
+    println!(
+        "{:<22} {:>13} {:>9} {:>13} {:>9}",
+        "scenario", "plain failing", "distinct", "swarm failing", "distinct"
+    );
+    let mut rows = Vec::new();
+    let mut totals = [std::collections::BTreeSet::new(), std::collections::BTreeSet::new()];
+    for name in &names {
+        let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
+        let mut cells = Vec::new();
+        for (mode, swarm) in [(0, false), (1, true)] {
+            let (mut failing, mut distinct) = (0, Vec::new());
+            for (m, p, _, _) in zoo::hunts(&ctx.registry).into_iter().filter(|h| chosen(&h.0)) {
+                let v = Variant { swarm, ..Variant::new(&ctx.registry, p, Some(m))? };
+                for (sig, n) in zoo::signatures(&scenario, v, 0..seeds, jobs) {
+                    failing += n;
+                    let key = (m.name, p.name(), sig.to_string());
+                    totals[mode].insert((name.clone(), key.clone()));
+                    distinct.push(key);
+                }
+            }
+            cells.push((failing, distinct));
+        }
+        println!(
+            "{:<22} {:>13} {:>9} {:>13} {:>9}",
+            name,
+            cells[0].0,
+            cells[0].1.len(),
+            cells[1].0,
+            cells[1].1.len()
+        );
+        rows.push(serde_json::json!({
+            "scenario": name,
+            "plain": { "failing": cells[0].0, "signatures": cells[0].1 },
+            "swarm": { "failing": cells[1].0, "signatures": cells[1].1 },
+        }));
+    }
+    println!("{:<22} {:>13} {:>9} {:>13} {:>9}", "all", "", totals[0].len(), "", totals[1].len());
+    println!("\nfailing: runs that broke an invariant (a mutant's own); distinct: different");
+    println!("(mutant, protocol, invariant, step, first fault) among them — see `faultline replay`.");
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
         crate::output::write_whole(&path, text.as_bytes())?;
