@@ -148,11 +148,7 @@ fn detect(
     println!("\nseeds: median over starts of seeds run until the first run that breaks one of the");
     println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time;");
     println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events).");
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
-        crate::output::write_whole(&path, text.as_bytes())?;
-    }
-    Ok(())
+    write_json(json, &rows)
 }
 
 /// The distinct-signature table: per scenario and mode, how many different
@@ -210,8 +206,13 @@ fn signatures(
     println!("{:<22} {:>13} {:>9} {:>13} {:>9}", "all", "", totals[0].len(), "", totals[1].len());
     println!("\nfailing: runs that broke an invariant (a mutant's own); distinct: different");
     println!("(mutant, protocol, invariant, step, first fault) among them — see `faultline replay`.");
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
+    write_json(json, &rows)
+}
+
+/// Writes a table's rows as JSON to `path`, if one was given.
+fn write_json(path: Option<PathBuf>, rows: &[serde_json::Value]) -> Result<(), BadInput> {
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(rows).expect("rows serialize");
         crate::output::write_whole(&path, text.as_bytes())?;
     }
     Ok(())
