@@ -5,6 +5,7 @@
 //! - [`outcome`] — the per-seed record (a JSON line) and the summary.
 //! - [`timeline`] — a trace rendered as a readable timeline for `replay`.
 //! - [`shrink`] — a failing seed cut down to a minimal, replayable scenario file.
+//! - [`pct`] — PCT-style change points: one order's message held back, at random.
 //! - [`signature`] — what makes two failures the same: invariant, step, first fault.
 //! - [`output`] — every file written whole, never through a link or over a device.
 //! - [`zoo`] — where each mutant is hunted, and the detection benchmark.
@@ -15,6 +16,7 @@ pub mod bounds;
 pub mod cli;
 pub mod outcome;
 pub mod output;
+pub mod pct;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

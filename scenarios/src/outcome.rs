@@ -30,6 +30,9 @@ pub struct RunOutcome {
     /// In swarm mode, the fault model this seed drew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<faultline_sim::FaultModel>,
+    /// PCT-style change points were added to the plan (see [`crate::pct`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pct: bool,
     /// The reconciler ran beside the protocol.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,
@@ -197,6 +200,7 @@ impl RunOutcome {
             protocol: protocol.to_string(),
             mutant: None,
             swarm: None,
+            pct: false,
             reconcile: false,
             intensity: None,
             seed,
@@ -224,6 +228,7 @@ impl RunOutcome {
             protocol: protocol.to_string(),
             mutant: None,
             swarm: None,
+            pct: false,
             reconcile: false,
             intensity: None,
             seed,

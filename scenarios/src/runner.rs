@@ -21,16 +21,21 @@ pub struct Variant {
     pub swarm: bool,
     /// Run the reconciler beside the protocol (a scenario with `[reconcile]` always does).
     pub reconcile: bool,
+    /// PCT-style change points on top of the drawn plan (see [`crate::pct`];
+    /// a scenario with `pct = true` always has them).
+    pub pct: bool,
 }
 
 impl From<ProtocolRef> for Variant {
     fn from(protocol: ProtocolRef) -> Variant {
-        Variant { protocol, mutant: None, swarm: false, reconcile: false }
+        Variant { protocol, mutant: None, swarm: false, reconcile: false, pct: false }
     }
 }
 
 impl Variant {
-    /// A protocol with `mutant`; an error if the bug is not in that protocol's code.
+    /// A protocol with `mutant`; an error if the bug is not in that protocol's
+    /// code. A bug of the harness's reconciler brings the reconciler along:
+    /// without it the bug would sit in code that never runs.
     pub fn new(
         registry: &Registry,
         protocol: ProtocolRef,
@@ -39,15 +44,21 @@ impl Variant {
         if let Some(m) = mutant {
             registry.check_mutant(protocol, m)?;
         }
-        Ok(Variant { protocol, mutant, swarm: false, reconcile: false })
+        let reconcile = mutant.is_some_and(|m| faultline_protocols::mutant::HARNESS.contains(&m));
+        Ok(Variant { protocol, mutant, swarm: false, reconcile, pct: false })
     }
 }
 
 /// Everything that determines one run of `scenario` with `seed`.
 pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record: bool) -> RunSpec {
-    let Variant { protocol, mutant, swarm, reconcile } = variant.into();
+    let Variant { protocol, mutant, swarm, reconcile, pct } = variant.into();
     let model = scenario.swarm_model(seed).filter(|_| swarm).unwrap_or_else(|| scenario.faults.clone());
     let mut plan = scenario.plan_with(seed, protocol, &model);
+    let workload = scenario.workload_for(seed);
+    if (pct || scenario.pct) && scenario.plan.is_none() {
+        plan.events.extend(crate::pct::change_points(seed, workload.orders.iter().map(|o| o.id)));
+        plan.events.sort_by_key(|e| e.at_ms);
+    }
     let reconcile = scenario.reconciles(reconcile);
     if reconcile.is_some() {
         plan.events.extend(scenario.reconciler_faults(seed, &model));
@@ -103,6 +114,7 @@ pub fn run_seed(
     }
     outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
     outcome.reconcile = scenario.reconciles(variant.reconcile).is_some();
+    outcome.pct = (variant.pct || scenario.pct) && scenario.plan.is_none();
     (outcome, result)
 }
 

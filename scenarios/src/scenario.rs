@@ -57,6 +57,10 @@ pub struct Scenario {
     /// An explicit fault plan; when present it replaces the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<TimedFault>>,
+    /// Add PCT-style change points to every drawn plan (see `crate::pct`), as
+    /// `--pct` does. An explicit plan is the whole plan: nothing is added.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pct: bool,
     /// Fault points in protocol code, armed: name → how many times each
     /// crashes its node when reached (see `faultline list fault-points`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -54,13 +54,13 @@ pub fn shrink_for(
 ) -> Result<Shrunk, String> {
     let spec = runner::spec(scenario, variant, seed, false);
     let first = run_caught(&spec).ok_or_else(|| format!("seed {seed} panics; nothing to shrink"))?;
-    // A mutant's violations are never excused; otherwise the scenario's evidence may.
-    let expectation =
-        variant.mutant.is_none().then(|| scenario.expectation(variant.protocol)).flatten().cloned();
+    // What the scenario's evidence explains is nobody's bug, a mutant's
+    // included: the shrinker keeps a failure nothing in the run excuses.
+    let expectation = scenario.expectation(variant.protocol).cloned();
     let unexcused = |v: &&Violation| !expectation.as_ref().is_some_and(|e| e.excuses(v));
     let target = match (invariant, variant.mutant) {
         (Some(inv), _) => first.0.iter().filter(unexcused).find(|v| v.invariant == inv),
-        (None, Some(m)) => first.0.iter().find(|v| m.breaks.contains(&v.invariant)),
+        (None, Some(m)) => first.0.iter().filter(unexcused).find(|v| m.breaks.contains(&v.invariant)),
         (None, None) => first.0.iter().find(unexcused),
     };
     let Some(target) = target.map(|v| v.invariant) else {

@@ -4,6 +4,7 @@
 
 use crate::runner::{run_seed, run_seeds, Variant};
 use crate::scenario::Scenario;
+use faultline_protocols::check::Violation;
 use faultline_protocols::mutant::Mutant;
 use faultline_protocols::{ProtocolRef, Registry};
 use serde::Serialize;
@@ -18,17 +19,24 @@ pub fn hunts(registry: &Registry) -> Vec<(Mutant, ProtocolRef, &'static str, u64
     each.collect()
 }
 
-/// The first seed of `seeds` whose run breaks one of the mutant's invariants.
+/// Whether `x`, in a run of `v` on `scenario`, catches `v`'s mutant: one of
+/// the invariants it breaks, broken where nothing the scenario declares (a
+/// failover's lost writes, say) explains it — a mutant must earn its catch.
+pub fn catches(scenario: &Scenario, v: Variant, x: &Violation) -> bool {
+    let explained = scenario.expectation(v.protocol).is_some_and(|e| e.excuses(x));
+    v.mutant.is_some_and(|m| m.breaks.contains(&x.invariant)) && !explained
+}
+
+/// The first seed of `seeds` whose run catches the mutant (see [`catches`]).
 /// Seeds run `jobs` at a time, in order, so the answer does not depend on `jobs`.
 pub fn first_catch(scenario: &Scenario, v: Variant, seeds: std::ops::Range<u64>, jobs: usize) -> Option<u64> {
-    let m = v.mutant.expect("a mutant to catch");
+    v.mutant.expect("a mutant to catch");
     let chunk = (jobs.max(1) * 4) as u64;
     let mut start = seeds.start;
     while start < seeds.end {
         let end = (start + chunk).min(seeds.end);
         let outcomes = run_seeds(scenario, v, start..end, jobs, |_| {});
-        let caught =
-            |o: &&crate::outcome::RunOutcome| o.violations.iter().any(|x| m.breaks.contains(&x.invariant));
+        let caught = |o: &&crate::outcome::RunOutcome| o.violations.iter().any(|x| catches(scenario, v, x));
         if let Some(o) = outcomes.iter().find(caught) {
             return Some(o.seed);
         }
@@ -105,10 +113,10 @@ pub fn signatures(
         });
         for (outcome, result) in traced {
             let events = result.as_ref().ok().and_then(|r| r.events.as_deref()).unwrap_or_default();
-            // What names the failure: the first violation of the mutant's, or
-            // without one, the first no evidence excuses.
-            let named = |x: &&faultline_protocols::check::Violation| match v.mutant {
-                Some(m) => m.breaks.contains(&x.invariant),
+            // What names the failure: the first violation that catches the
+            // mutant, or without one, the first no evidence excuses.
+            let named = |x: &&Violation| match v.mutant {
+                Some(_) => catches(scenario, v, x),
                 None => x.evidence.is_none(),
             };
             if let Some(v) = outcome.violations.iter().find(named) {

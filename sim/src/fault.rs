@@ -49,6 +49,17 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "is_zero")]
         ms: u64,
     },
+    /// One message of one order, chosen by when it comes, not by where it
+    /// goes: the `nth` (from 1) message sent for `order` once armed, on any
+    /// link, gets `action` as in [`Fault::Message`]. What a strategy places
+    /// (see `pct`) without knowing a protocol's messages.
+    OrderMessage {
+        order: u32,
+        nth: u32,
+        action: MessageAction,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        ms: u64,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -91,6 +102,7 @@ impl Fault {
             Fault::Disk { .. } => "disk",
             Fault::DiskLatency { .. } => "disk-latency",
             Fault::Message { .. } => "message",
+            Fault::OrderMessage { .. } => "order-message",
         }
     }
 
@@ -111,8 +123,10 @@ impl Fault {
             | Fault::Duplication { duration_ms: d, .. }
             | Fault::DiskLatency { duration_ms: d, .. }
             | Fault::Disk { duration_ms: d, .. } => Some(d),
-            Fault::Message { action, ms: d, .. } if action.timed() => Some(d),
-            Fault::Failover { .. } | Fault::Message { .. } => None,
+            Fault::Message { action, ms: d, .. } | Fault::OrderMessage { action, ms: d, .. } if action.timed() => {
+                Some(d)
+            }
+            Fault::Failover { .. } | Fault::Message { .. } | Fault::OrderMessage { .. } => None,
         }
     }
 
@@ -182,10 +196,12 @@ impl FaultPlan {
                 {
                     return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
                 }
-                Fault::Message { nth: 0, .. } => {
+                Fault::Message { nth: 0, .. } | Fault::OrderMessage { nth: 0, .. } => {
                     return Err(format!("fault #{i}: nth counts from 1"));
                 }
-                Fault::Message { action, ms, .. } if action.timed() != (*ms > 0) => {
+                Fault::Message { action, ms, .. } | Fault::OrderMessage { action, ms, .. }
+                    if action.timed() != (*ms > 0) =>
+                {
                     let rule = "ms goes with action \"delay\", \"pause-receiver\" or \"crash-receiver\", and only with them";
                     return Err(format!("fault #{i}: {rule}"));
                 }

@@ -31,6 +31,7 @@ pub mod world;
 
 pub use cluster::{ReplicaSet, Replication, ReplicationConfig};
 pub use fault::{Fault, FaultModel, FaultPlan, MessageAction, TimedFault};
+pub use net::Aim;
 pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};
 pub use stream::{Draw, Purpose};

@@ -2,6 +2,7 @@
 //! everything so the liveness phase can begin (TigerBeetle's
 //! `transition_to_liveness_mode`).
 
+use crate::net::Aim;
 use crate::disk::DiskFaults;
 use crate::fault::{Fault, FaultPlan};
 use crate::trace::NodeId;
@@ -58,7 +59,11 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                 later(&sim, at(end + duration_ms), |s| s.set_disk_latency(None));
             }
             Fault::Message { from, to, label, nth, action, ms } => {
-                sim.aim(id(&from), id(&to), label, nth, (action, ms))
+                let target = Aim { from: Some(id(&from)), to: Some(id(&to)), label: Some(label), order: None };
+                sim.aim(target, nth, (action, ms))
+            }
+            Fault::OrderMessage { order, nth, action, ms } => {
+                sim.aim(Aim { from: None, to: None, label: None, order: Some(order) }, nth, (action, ms))
             }
             Fault::Duplication { rate, duration_ms } => {
                 sim.set_duplication(rate);

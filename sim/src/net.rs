@@ -60,12 +60,30 @@ pub(crate) struct NetState {
     pub targets: Vec<Target>,
 }
 
-/// A [`crate::Fault::Message`], armed: it fires on the `left`-th matching message.
+/// Which messages a targeted fault counts: those matching every field given.
+#[derive(Clone, Debug)]
+pub struct Aim {
+    pub from: Option<NodeId>,
+    pub to: Option<NodeId>,
+    pub label: Option<String>,
+    /// Sent for this order (see [`crate::order`]).
+    pub order: Option<u32>,
+}
+
+impl Aim {
+    fn matches(&self, from: NodeId, to: NodeId, label: &str, order: Option<u32>) -> bool {
+        self.from.is_none_or(|f| f == from)
+            && self.to.is_none_or(|t| t == to)
+            && self.label.as_deref().is_none_or(|l| l == label)
+            && self.order.is_none_or(|o| Some(o) == order)
+    }
+}
+
+/// A [`crate::Fault::Message`] or [`crate::Fault::OrderMessage`], armed: it
+/// fires on the `left`-th matching message.
 #[derive(Debug)]
 pub(crate) struct Target {
-    pub from: NodeId,
-    pub to: NodeId,
-    pub label: String,
+    pub aim: Aim,
     /// Matching messages still to let pass, this one included.
     pub left: u32,
     pub nth: u32,
@@ -100,13 +118,13 @@ impl NetState {
         self.up & (1 << id.0) != 0
     }
 
-    /// Counts a message sent from `from` to `to` labelled `label` against
-    /// every armed target; the ones that fire on it are disarmed and returned.
-    /// Every message passes here: with nothing armed, or nothing firing, it
-    /// allocates nothing.
-    pub fn target(&mut self, from: NodeId, to: NodeId, label: &str) -> Vec<Target> {
+    /// Counts a message sent from `from` to `to` labelled `label` for `order`
+    /// against every armed target; the ones that fire on it are disarmed and
+    /// returned. Every message passes here: with nothing armed, or nothing
+    /// firing, it allocates nothing.
+    pub fn target(&mut self, from: NodeId, to: NodeId, label: &str, order: Option<u32>) -> Vec<Target> {
         let mut fired = false;
-        for t in self.targets.iter_mut().filter(|t| t.from == from && t.to == to && t.label == label) {
+        for t in self.targets.iter_mut().filter(|t| t.aim.matches(from, to, label, order)) {
             t.left = t.left.saturating_sub(1);
             fired |= t.left == 0;
         }

@@ -220,17 +220,15 @@ impl Endpoint {
         // latency from its own order's stream on this link, whatever becomes
         // of it: one fault or order more or less moves no other message's draws.
         let draws = [(); 4].map(|_| self.sim.draw(self.me, Purpose::Message { to }));
-        let fired = self.sim.net().target(self.me, to, label);
+        let fired = self.sim.net().target(self.me, to, label, crate::order::current());
         let mut targeted = None;
         let mut late = Duration::ZERO;
         for t in fired {
-            let detail = format!(
-                "{} → {} {label} #{}: {:?}",
-                self.sim.name(self.me),
-                self.sim.name(to),
-                t.nth,
-                t.action
-            );
+            let (me, peer) = (self.sim.name(self.me), self.sim.name(to));
+            let detail = match t.aim.order {
+                Some(_) => format!("{} ({me} → {peer} {label}): {:?}", self.sim.aim_text(&t.aim, t.nth), t.action),
+                None => format!("{}: {:?}", self.sim.aim_text(&t.aim, t.nth), t.action),
+            };
             self.sim.record(self.me, EventKind::Injected { fault: "targeted", detail });
             let ms = Duration::from_millis(t.ms);
             match t.action {

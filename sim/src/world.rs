@@ -4,7 +4,7 @@
 
 use crate::cluster::{ReplicaSet, Replication, ReplicationConfig};
 use crate::disk::{Disk, DiskConfig, DiskFaults};
-use crate::net::{self, Cut, NetState};
+use crate::net::{self, Aim, Cut, NetState};
 use crate::rpc::Endpoint;
 use crate::store::Commit;
 use crate::stream::{Draw, Purpose, Streams};
@@ -703,19 +703,25 @@ impl Sim {
         self.record(NodeId::WORLD, EventKind::Duplication { rate_ppm: (rate * 1e6) as u32 });
     }
 
-    /// Arms a targeted message fault: the `nth` message labelled `label` from
-    /// `from` to `to` sent from now on gets `action`.
-    pub fn aim(
-        &self,
-        from: NodeId,
-        to: NodeId,
-        label: String,
-        nth: u32,
-        action: (crate::MessageAction, u64),
-    ) {
+    /// Arms a targeted message fault: the `nth` message `aim` matches, sent
+    /// from now on, gets `action`.
+    pub fn aim(&self, aim: Aim, nth: u32, action: (crate::MessageAction, u64)) {
         let (action, ms) = action;
-        let target = crate::net::Target { from, to, label, left: nth, nth, action, ms };
+        let target = crate::net::Target { aim, left: nth, nth, action, ms };
         self.net().targets.push(target);
+    }
+
+    /// A targeted fault's target, in words: "inventory → inventory-db txn #2",
+    /// "order 3's message #12".
+    pub(crate) fn aim_text(&self, aim: &Aim, nth: u32) -> String {
+        let name = |n: Option<NodeId>| n.map_or("any".to_string(), |n| self.name(n));
+        match (aim.order, &aim.label) {
+            (Some(o), None) => format!("order {o}'s message #{nth}"),
+            (_, label) => {
+                let label = label.as_deref().unwrap_or("any");
+                format!("{} → {} {label} #{nth}", name(aim.from), name(aim.to))
+            }
+        }
     }
 
     /// Ends every fault: restarts crashed nodes, resumes paused ones, reconnects
@@ -740,8 +746,7 @@ impl Sim {
         };
         // A targeted fault whose message never came found nothing: say so.
         for t in missed {
-            let detail =
-                format!("{} → {} {} #{}: never sent", self.name(t.from), self.name(t.to), t.label, t.nth);
+            let detail = format!("{}: never sent", self.aim_text(&t.aim, t.nth));
             self.record(NodeId::WORLD, EventKind::Injected { fault: "targeted-missed", detail });
         }
         for i in 0..self.node_count() {

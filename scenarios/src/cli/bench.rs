@@ -1,6 +1,6 @@
 //! `faultline bench detect`: for every mutant on its hunting ground, the
-//! median number of seeds until the first catch, plain and in swarm mode, and
-//! the ratio between them (swarm / plain: below 1, swarm finds it sooner).
+//! median number of seeds until the first catch — plain, in swarm mode and
+//! with PCT-style change points — and how small the first catch shrinks.
 //! `faultline bench signatures`: how many distinct failures each mode finds.
 
 use super::{BadInput, Ctx};
@@ -19,7 +19,7 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
-    /// For every mutant, seeds until it is first caught, with and without --swarm.
+    /// For every mutant, seeds until it is first caught: plain, --swarm and --pct.
     Detect {
         /// Starting seeds per mutant and mode; the table shows medians over them.
         #[arg(long, default_value_t = 5)]
@@ -59,9 +59,7 @@ pub enum Bench {
     },
 }
 
-/// The detection benchmark: for each mutant on its hunting ground, the median
-/// number of seeds until the first catch, plain and in swarm mode, and the
-/// ratio between them (swarm / plain: below 1, swarm finds it sooner).
+/// The benchmarks: detection (seeds to a first catch) and distinct failures.
 pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     match what {
         Bench::Detect { starts, budget, jobs, on, json, mutant } => {
@@ -92,11 +90,10 @@ fn detect(
     mutant: &[String],
 ) -> Result<(), BadInput> {
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
-    let head =
-        ["mutant", "protocol", "scenario", "plain", "swarm", "swarm/plain", "plain ms", "swarm ms", "shrunk"];
+    let head = ["mutant", "protocol", "scenario", "plain", "swarm", "pct", "plain ms", "swarm ms", "pct ms", "shrunk"];
     println!(
-        "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9} {:>14}",
-        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8]
+        "{:<34} {:<8} {:<15} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10}",
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9]
     );
     let show = |d: &zoo::Detection| match d.median_seeds() {
         Some(s) if d.caught() as u64 == starts => s.to_string(),
@@ -109,45 +106,47 @@ fn detect(
         let name = on.unwrap_or(ground);
         let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
         let plain = Variant::new(&ctx.registry, p, Some(m))?;
-        let swarm = Variant { swarm: true, ..plain };
-        let (a, b) = (
-            zoo::detect(&scenario, plain, starts, budget, jobs),
-            zoo::detect(&scenario, swarm, starts, budget, jobs),
-        );
-        let ratio = match (a.median_seeds(), b.median_seeds()) {
-            (Some(x), Some(y)) => format!("{:.2}", y as f64 / x as f64),
-            _ => "-".into(),
+        let modes = [plain, Variant { swarm: true, ..plain }, Variant { pct: true, ..plain }];
+        let [a, b, c] = modes.map(|v| zoo::detect(&scenario, v, starts, budget, jobs));
+        // The first plain catch, shrunk — how small the counterexample gets —
+        // and run again from the shrunk file: it must still catch the mutant.
+        let shrunk = a.caught_at.iter().flatten().next().and_then(|seed| {
+            let s = shrink::shrink(&scenario, plain, *seed, |_, _| {}).ok()?;
+            let (o, _) = crate::runner::run_seed(&s.scenario, plain, *seed, false);
+            let reproduces = o.violations.iter().any(|x| zoo::catches(&s.scenario, plain, x));
+            Some((s.after, reproduces))
+        });
+        let small = match shrunk {
+            Some((s, true)) => format!("{}o {}f", s.orders, s.faults),
+            Some((s, false)) => format!("{}o {}f NOT", s.orders, s.faults),
+            None => "-".to_string(),
         };
-        // The first plain catch, shrunk: how small the counterexample gets.
-        let shrunk = a
-            .caught_at
-            .iter()
-            .flatten()
-            .next()
-            .and_then(|seed| shrink::shrink(&scenario, plain, *seed, |_, _| {}).ok().map(|s| s.after));
-        let small = shrunk.map_or("-".to_string(), |s| format!("{}o {}f", s.orders, s.faults));
         println!(
-            "{:<34} {:<8} {:<15} {:>7} {:>7} {:>11} {:>9} {:>9} {:>14}",
+            "{:<34} {:<8} {:<15} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10}",
             m.name,
             p.name(),
             name,
             show(&a),
             show(&b),
-            ratio,
+            show(&c),
             a.median_wall_ms(),
             b.median_wall_ms(),
+            c.median_wall_ms(),
             small
         );
+        let mode = |d: &zoo::Detection| {
+            serde_json::json!({ "median_seeds": d.median_seeds(), "median_wall_ms": d.median_wall_ms(), "per_start": d })
+        };
         rows.push(serde_json::json!({
             "mutant": m.name, "protocol": p.name(), "scenario": name,
-            "plain": { "median_seeds": a.median_seeds(), "median_wall_ms": a.median_wall_ms(), "per_start": a },
-            "swarm": { "median_seeds": b.median_seeds(), "median_wall_ms": b.median_wall_ms(), "per_start": b },
-            "shrunk_size": shrunk,
+            "plain": mode(&a), "swarm": mode(&b), "pct": mode(&c),
+            "shrunk_size": shrunk.map(|s| s.0), "reproduces": shrunk.map(|s| s.1),
         }));
     }
     println!("\nseeds: median over starts of seeds run until the first run that breaks one of the");
     println!("mutant's expected invariants; * some starts missed within the budget; ms: wall time;");
-    println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events).");
+    println!("shrunk: the first plain catch cut down by `faultline shrink` (orders, fault events),");
+    println!("then run again: NOT if the shrunk file no longer catches the mutant.");
     write_json(json, &rows)
 }
 

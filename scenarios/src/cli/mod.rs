@@ -248,6 +248,10 @@ pub struct How {
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
+    /// PCT-style exploration: about half the orders get one message held back
+    /// (or its receiver stalled) 0.5–4 s, at a random point of their life.
+    #[arg(long)]
+    pub pct: bool,
     /// Scale the scenario's fault rates by this factor (0: calm, 2: twice as rough; at most 100).
     #[arg(long, default_value_t = 1.0)]
     pub intensity: f64,
@@ -263,7 +267,8 @@ impl OneSeed {
         let s = at_intensity(s, self.how.intensity)?;
         let p = ctx.registry.get(&self.protocol)?;
         let v = variant(ctx, p, self.how.mutant.as_deref())?;
-        Ok((s, Variant { swarm: self.how.swarm, reconcile: self.how.reconcile, ..v }))
+        let (swarm, pct, reconcile) = (self.how.swarm, self.how.pct, self.how.reconcile || v.reconcile);
+        Ok((s, Variant { swarm, pct, reconcile, ..v }))
     }
 }
 
@@ -283,6 +288,9 @@ pub(crate) fn flags(v: Variant, intensity: f64) -> String {
     }
     if v.swarm {
         f.push_str(" --swarm");
+    }
+    if v.pct {
+        f.push_str(" --pct");
     }
     if v.reconcile {
         f.push_str(" --reconcile");

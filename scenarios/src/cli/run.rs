@@ -55,7 +55,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         jobs,
         json,
         resume,
-        how: How { mutant, swarm, intensity, reconcile },
+        how: How { mutant, swarm, pct, intensity, reconcile },
         check_determinism,
     } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
@@ -82,7 +82,9 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     say!("{}", describe(&scenario));
     for v in &mut variants {
         v.swarm = swarm;
-        v.reconcile = reconcile;
+        v.pct = pct;
+        // A reconciler's bug brings its reconciler (see `Variant::new`).
+        v.reconcile |= reconcile;
     }
     // A resumed file's runs count as if run now: they are this run's first part.
     let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
@@ -105,6 +107,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     && o.mutant.as_deref() == v.mutant.map(|m| m.name)
                     && o.swarm.is_some() == (v.swarm && scenario.plan.is_none())
                     && o.reconcile == scenario.reconciles(v.reconcile).is_some()
+                    && o.pct == ((v.pct || scenario.pct) && scenario.plan.is_none())
                     && seeds.contains(&o.seed)
             };
             let i = variants.iter().position(of).ok_or("a run this command would not make")?;
