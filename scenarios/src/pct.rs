@@ -32,8 +32,12 @@ pub fn change_points(seed: u64, orders: impl IntoIterator<Item = u32>) -> Vec<Ti
         // A stream per order: the plan's other faults are drawn as without
         // PCT, and an order's point does not depend on which orders came before.
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7063_742d_6368_616e ^ u64::from(order) << 20);
-        let (on, nth, hold, pause) =
-            (rng.gen_bool(0.5), rng.gen_range(1..=STEPS), rng.gen_range(HOLD_MS.0..=HOLD_MS.1), rng.gen_bool(0.5));
+        let (on, nth, hold, pause) = (
+            rng.gen_bool(0.5),
+            rng.gen_range(1..=STEPS),
+            rng.gen_range(HOLD_MS.0..=HOLD_MS.1),
+            rng.gen_bool(0.5),
+        );
         if on {
             let action = if pause { MessageAction::PauseReceiver } else { MessageAction::Delay };
             points.push(TimedFault { at_ms: 0, fault: Fault::OrderMessage { order, nth, action, ms: hold } });

@@ -53,6 +53,8 @@ pub fn of(v: &Violation, events: &[Event]) -> Signature {
             EventKind::Drop { reason: DropReason::Late, .. } => None,
             EventKind::Drop { .. } => Some("drop"),
             EventKind::Duplicate { .. } | EventKind::Timeout { .. } => Some(e.kind.name()),
+            // A mutant's marker says where the bug acted, not what set it off.
+            EventKind::Injected { fault: "mutant", .. } => None,
             EventKind::Injected { fault, .. } => Some(*fault),
             EventKind::Crash { .. } | EventKind::Pause => Some(e.kind.name()),
             _ => None,

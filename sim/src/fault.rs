@@ -123,7 +123,9 @@ impl Fault {
             | Fault::Duplication { duration_ms: d, .. }
             | Fault::DiskLatency { duration_ms: d, .. }
             | Fault::Disk { duration_ms: d, .. } => Some(d),
-            Fault::Message { action, ms: d, .. } | Fault::OrderMessage { action, ms: d, .. } if action.timed() => {
+            Fault::Message { action, ms: d, .. } | Fault::OrderMessage { action, ms: d, .. }
+                if action.timed() =>
+            {
                 Some(d)
             }
             Fault::Failover { .. } | Fault::Message { .. } | Fault::OrderMessage { .. } => None,

@@ -2,9 +2,9 @@
 //! everything so the liveness phase can begin (TigerBeetle's
 //! `transition_to_liveness_mode`).
 
-use crate::net::Aim;
 use crate::disk::DiskFaults;
 use crate::fault::{Fault, FaultPlan};
+use crate::net::Aim;
 use crate::trace::NodeId;
 use crate::world::Sim;
 use std::sync::Arc;
@@ -59,7 +59,8 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                 later(&sim, at(end + duration_ms), |s| s.set_disk_latency(None));
             }
             Fault::Message { from, to, label, nth, action, ms } => {
-                let target = Aim { from: Some(id(&from)), to: Some(id(&to)), label: Some(label), order: None };
+                let target =
+                    Aim { from: Some(id(&from)), to: Some(id(&to)), label: Some(label), order: None };
                 sim.aim(target, nth, (action, ms))
             }
             Fault::OrderMessage { order, nth, action, ms } => {

@@ -226,7 +226,9 @@ impl Endpoint {
         for t in fired {
             let (me, peer) = (self.sim.name(self.me), self.sim.name(to));
             let detail = match t.aim.order {
-                Some(_) => format!("{} ({me} → {peer} {label}): {:?}", self.sim.aim_text(&t.aim, t.nth), t.action),
+                Some(_) => {
+                    format!("{} ({me} → {peer} {label}): {:?}", self.sim.aim_text(&t.aim, t.nth), t.action)
+                }
                 None => format!("{}: {:?}", self.sim.aim_text(&t.aim, t.nth), t.action),
             };
             self.sim.record(self.me, EventKind::Injected { fault: "targeted", detail });

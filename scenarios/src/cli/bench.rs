@@ -90,7 +90,9 @@ fn detect(
     mutant: &[String],
 ) -> Result<(), BadInput> {
     println!("detection: {starts} starting seeds per mutant and mode, at most {budget} seeds each\n");
-    let head = ["mutant", "protocol", "scenario", "plain", "swarm", "pct", "plain ms", "swarm ms", "pct ms", "shrunk"];
+    let head = [
+        "mutant", "protocol", "scenario", "plain", "swarm", "pct", "plain ms", "swarm ms", "pct ms", "shrunk",
+    ];
     println!(
         "{:<34} {:<8} {:<15} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>10}",
         head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7], head[8], head[9]
@@ -134,9 +136,7 @@ fn detect(
             c.median_wall_ms(),
             small
         );
-        let mode = |d: &zoo::Detection| {
-            serde_json::json!({ "median_seeds": d.median_seeds(), "median_wall_ms": d.median_wall_ms(), "per_start": d })
-        };
+        let mode = |d: &zoo::Detection| serde_json::json!({ "median_seeds": d.median_seeds(), "median_wall_ms": d.median_wall_ms(), "per_start": d });
         rows.push(serde_json::json!({
             "mutant": m.name, "protocol": p.name(), "scenario": name,
             "plain": mode(&a), "swarm": mode(&b), "pct": mode(&c),

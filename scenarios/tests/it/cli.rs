@@ -470,3 +470,32 @@ fn cli_a_targeted_message_fault_finds_its_message_or_says_it_did_not() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("nth counts from 1"), "{}", text(&o));
 }
+
+#[test]
+fn cli_bench_detect_shrinks_and_reruns_each_catch_and_signatures_count_distinct_failures() {
+    let json = temp("detect.json");
+    let file = json.to_str().unwrap();
+    let mutant = "tcc-try-check-then-act";
+    let args =
+        ["bench", "detect", "--on", "check-then-act", "--starts", "2", "--budget", "5", "--mutant", mutant];
+    let o = faultline(&[&args[..], &["--json", file]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["plain"]["median_seeds"], 1, "{row}");
+    assert_eq!(row["reproduces"], true, "{row}");
+    assert!(row["shrunk_size"]["orders"] == 1 && row["pct"]["median_seeds"].is_u64(), "{row}");
+    let o = faultline(&["bench", "detect", "--mutant", "no-such-bug"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Three failing seeds of one placed race: one failure, told apart from none.
+    let sig = temp("signatures.json");
+    let args = ["bench", "signatures", "--on", "check-then-act", "--seeds", "3", "--mutant", mutant];
+    let o = faultline(&[&args[..], &["--json", sig.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    let row = t.lines().find(|l| l.starts_with("check-then-act")).expect(&t);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1..3], ["3", "1"], "3 failing runs, 1 distinct signature: {t}");
+    let doc = std::fs::read_to_string(&sig).unwrap();
+    assert!(doc.contains("eventual-settlement at ") && doc.contains(" after targeted"), "{doc}");
+}

@@ -104,3 +104,27 @@ fn mutants_a_placed_race_catches_check_then_act_at_every_seed() {
         assert_eq!(o.verdict, Verdict::Pass, "the barrier in one transaction refuses the late write");
     }
 }
+
+/// PCT-style change points find the races random faults leave to luck: on
+/// `everything`, a Try that lands after its Cancel (tcc-no-hang-guard) was not
+/// caught in 300 seeds from any of five starts without them; with them, a
+/// median of 7. The catch is a change point that fired on one order's
+/// message, and the correct TCC passes the same seeds.
+#[test]
+fn mutants_pct_catches_what_random_faults_miss() {
+    let registry = Registry::builtin();
+    let s = Scenario::load("everything", &registry).unwrap();
+    let buggy = Variant::new(&registry, &Tcc, Some(mutant::TCC_NO_HANG_GUARD)).unwrap();
+    let pct = Variant { pct: true, ..buggy };
+    assert_eq!(first_catch(&s, buggy, 0..30, 2), None, "random faults: not in 30 seeds");
+    let seed = first_catch(&s, pct, 0..60, 2).expect("PCT catches it within 60 seeds");
+    let (o, r) = run_seed(&s, pct, seed, true);
+    assert!(o.pct && o.verdict == Verdict::Fail);
+    let events = r.unwrap().events.unwrap();
+    let fired = |e: &&faultline_sim::Event| matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "targeted", detail } if detail.starts_with("order "));
+    assert!(events.iter().any(|e| fired(&e)), "a change point found its message");
+    for seed in 0..30 {
+        let (o, _) = run_seed(&s, Variant { pct: true, ..Variant::from(&Tcc as ProtocolRef) }, seed, false);
+        assert_ne!(o.verdict, Verdict::Fail, "seed {seed}: {:?}", o.violations);
+    }
+}
