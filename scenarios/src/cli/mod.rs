@@ -248,8 +248,8 @@ pub struct How {
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
-    /// PCT-style exploration: about half the orders get one message held back
-    /// (or its receiver stalled) 0.5–4 s, at a random point of their life.
+    /// PCT-style exploration: every order gets one message held back (or its
+    /// receiver stalled) 0.5–4 s, at a random point of its life.
     #[arg(long)]
     pub pct: bool,
     /// Scale the scenario's fault rates by this factor (0: calm, 2: twice as rough; at most 100).

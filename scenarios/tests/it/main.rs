@@ -7,5 +7,6 @@ mod determinism;
 mod expectations;
 mod mutants;
 mod reconcile;
+mod regressions;
 mod report;
 mod resume;

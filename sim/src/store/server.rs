@@ -305,6 +305,13 @@ impl Node {
         if self.set.is_primary(self.me) {
             return StoreRsp::NotReplica;
         }
+        // A snapshot older than what this replica has — a slow copy overtaken
+        // by a newer one while the replica was paused, say — must not roll it
+        // back: it would forget writes the primary acknowledged since.
+        let (following, at) = (st.following.unwrap_or(0), st.seq);
+        if epoch < following || (epoch == following && seq < at) {
+            return StoreRsp::Acked { seq: at };
+        }
         let body = Body::Snapshot(rows);
         log::apply_record(&mut st.table, &body);
         // What this node shipped as a primary is history: the snapshot replaces
