@@ -8,6 +8,10 @@
 //! log may hold writes the new primary never had. So a demoted primary never
 //! serves stale writes: it discards its divergent suffix before it follows.
 //! A failed fsync stops the node from serving; the control plane restarts it.
+//! Every shipment names the primary's shipping *run* (one per incarnation and
+//! epoch): messages overtake each other, so a replica installs a snapshot
+//! only if it is not older than its own — an earlier run, or the same run's
+//! earlier sequence — and applies records of its own run only.
 
 use super::log::{self, Body, Record};
 use super::{apply, Commit, Key, Op, OpResult, Table, TxnError, Value};
