@@ -60,6 +60,18 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "is_zero")]
         ms: u64,
     },
+    /// The store `node`'s `nth` (from 1) commit once armed, made durable and
+    /// not yet acknowledged: `node` crashes there (restarted `ms` later; the
+    /// client never hears the commit) or pauses for `ms` (the answer waits).
+    AfterCommit { node: String, nth: u32, action: CommitAction, ms: u64 },
+}
+
+/// What an [`Fault::AfterCommit`] does to its store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitAction {
+    Crash,
+    Pause,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -103,6 +115,7 @@ impl Fault {
             Fault::DiskLatency { .. } => "disk-latency",
             Fault::Message { .. } => "message",
             Fault::OrderMessage { .. } => "order-message",
+            Fault::AfterCommit { .. } => "after-commit",
         }
     }
 
@@ -128,6 +141,7 @@ impl Fault {
             {
                 Some(d)
             }
+            Fault::AfterCommit { ms: d, .. } => Some(d),
             Fault::Failover { .. } | Fault::Message { .. } | Fault::OrderMessage { .. } => None,
         }
     }
@@ -135,7 +149,9 @@ impl Fault {
     /// The nodes this fault names.
     pub fn nodes(&self) -> Vec<&str> {
         match self {
-            Fault::Crash { node, .. } | Fault::Pause { node, .. } => vec![node],
+            Fault::Crash { node, .. } | Fault::Pause { node, .. } | Fault::AfterCommit { node, .. } => {
+                vec![node]
+            }
             Fault::Partition { side, .. } => side.iter().map(String::as_str).collect(),
             Fault::LinkCut { a, b, .. } | Fault::Message { from: a, to: b, .. } => vec![a, b],
             _ => vec![],
@@ -198,7 +214,9 @@ impl FaultPlan {
                 {
                     return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
                 }
-                Fault::Message { nth: 0, .. } | Fault::OrderMessage { nth: 0, .. } => {
+                Fault::Message { nth: 0, .. }
+                | Fault::OrderMessage { nth: 0, .. }
+                | Fault::AfterCommit { nth: 0, .. } => {
                     return Err(format!("fault #{i}: nth counts from 1"));
                 }
                 Fault::Message { action, ms, .. } | Fault::OrderMessage { action, ms, .. }

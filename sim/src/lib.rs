@@ -30,7 +30,7 @@ pub mod trace;
 pub mod world;
 
 pub use cluster::{ReplicaSet, Replication, ReplicationConfig};
-pub use fault::{Fault, FaultModel, FaultPlan, MessageAction, TimedFault};
+pub use fault::{CommitAction, Fault, FaultModel, FaultPlan, MessageAction, TimedFault};
 pub use net::Aim;
 pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};

@@ -63,6 +63,7 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                     Aim { from: Some(id(&from)), to: Some(id(&to)), label: Some(label), order: None };
                 sim.aim(target, nth, (action, ms))
             }
+            Fault::AfterCommit { node, nth, action, ms } => sim.after_commit(id(&node), nth, (action, ms)),
             Fault::OrderMessage { order, nth, action, ms } => {
                 sim.aim(Aim { from: None, to: None, label: None, order: Some(order) }, nth, (action, ms))
             }

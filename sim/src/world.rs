@@ -107,6 +107,7 @@ impl World {
             streams: Arc::new(Streams::new(seed)),
             control: Mutex::new(None),
             crash_points: Mutex::new(Default::default()),
+            commit_triggers: Mutex::new(Vec::new()),
             any_crash_point: AtomicBool::new(false),
             mutant: std::sync::OnceLock::new(),
         });
@@ -304,6 +305,16 @@ pub struct LostWrites {
     pub writes: Vec<(crate::store::Key, Option<crate::Value>)>,
 }
 
+/// An armed [`crate::Fault::AfterCommit`].
+struct CommitTrigger {
+    node: NodeId,
+    /// Commits still to let pass, this one included.
+    left: u32,
+    nth: u32,
+    action: crate::CommitAction,
+    ms: u64,
+}
+
 /// Work for the control plane: run this after that delay.
 type Job = (Duration, Box<dyn FnOnce(&Arc<Sim>) + Send>);
 
@@ -325,10 +336,12 @@ pub struct Sim {
     /// Every draw a run makes, but the scheduler's (see [`crate::stream`]).
     streams: Arc<Streams>,
     control: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Job>>>,
+    /// Armed after-commit faults: (store node, commits still to let pass, nth, action, ms).
+    commit_triggers: Mutex<Vec<CommitTrigger>>,
     /// Armed crash points: name → how many more times it fires.
     crash_points: Mutex<std::collections::BTreeMap<String, u32>>,
-    /// Whether any crash point was ever armed: every commit passes a crash
-    /// point, and most runs arm none, so they skip the lock.
+    /// Whether any crash point or after-commit fault was ever armed: every
+    /// commit passes both checks, and most runs arm none, so they skip the locks.
     any_crash_point: AtomicBool,
     /// The one known bug switched on in this run, by name (see [`Sim::mutant`]).
     mutant: std::sync::OnceLock<String>,
@@ -475,6 +488,42 @@ impl Sim {
     pub fn arm_crash_point(&self, name: &str, times: u32) {
         self.crash_points.lock().unwrap().insert(name.to_string(), times);
         self.any_crash_point.store(true, Ordering::Relaxed);
+    }
+
+    /// Arms a [`crate::Fault::AfterCommit`]: `node`'s `nth` commit from now on.
+    pub fn after_commit(&self, node: NodeId, nth: u32, (action, ms): (crate::CommitAction, u64)) {
+        self.commit_triggers.lock().unwrap().push(CommitTrigger { node, left: nth, nth, action, ms });
+        self.any_crash_point.store(true, Ordering::Relaxed);
+    }
+
+    /// A store `node` made a commit durable and is about to acknowledge it: an
+    /// armed [`crate::Fault::AfterCommit`] counting its commits may fire here.
+    pub(crate) async fn committed(&self, node: NodeId) {
+        if !self.any_crash_point.load(Ordering::Relaxed) {
+            return;
+        }
+        let fired = {
+            let mut triggers = self.commit_triggers.lock().unwrap();
+            triggers.iter_mut().filter(|t| t.node == node).for_each(|t| t.left = t.left.saturating_sub(1));
+            let at = triggers.iter().position(|t| t.node == node && t.left == 0);
+            at.map(|i| triggers.remove(i))
+        };
+        let Some(t) = fired else { return };
+        let detail = format!("{}'s commit #{}: {:?}", self.name(node), t.nth, t.action);
+        self.record(node, EventKind::Injected { fault: "targeted", detail });
+        let ms = Duration::from_millis(t.ms);
+        match t.action {
+            crate::CommitAction::Crash => {
+                self.crash(node);
+                self.after(ms, move |s| s.restart(node));
+                // This task belongs to the dead node: it is never polled again.
+                std::future::pending::<()>().await
+            }
+            crate::CommitAction::Pause => {
+                self.pause(node);
+                self.after(ms, move |s| s.resume(node));
+            }
+        }
     }
 
     /// [`NodeCtx::crash_point`] for code that has the world but no context.
@@ -733,6 +782,10 @@ impl Sim {
         // firings they had left.
         self.crash_points.lock().unwrap().clear();
         self.any_crash_point.store(false, Ordering::Relaxed);
+        for t in std::mem::take(&mut *self.commit_triggers.lock().unwrap()) {
+            let detail = format!("{}'s commit #{}: never made", self.name(t.node), t.nth);
+            self.record(NodeId::WORLD, EventKind::Injected { fault: "targeted-missed", detail });
+        }
         self.set_disk_faults(DiskFaults::default());
         for cut in self.net().clear_partitions() {
             self.record_healed(cut);

@@ -283,3 +283,49 @@ fn multi_line_orders_complete_in_every_protocol_on_every_scenario() {
         }
     }
 }
+
+/// An event-triggered fault: a store crashes right after its nth commit is
+/// durable and before it is acknowledged — where it lands does not depend on
+/// timing — or the run says it never found its commit.
+#[test]
+fn catalogue_after_commit_faults_fire_on_their_commit_or_say_they_missed() {
+    let text = |nth: u32| {
+        format!(
+            r#"
+name = "after-commit"
+fault_window_ms = 20000
+settle_ms = 60000
+[workload]
+orders = 3
+[[plan]]
+at_ms = 0
+kind = "after-commit"
+node = "inventory-db"
+nth = {nth}
+action = "crash"
+ms = 400
+"#
+        )
+    };
+    let registry = Registry::builtin();
+    for p in registry.all().iter().copied() {
+        let s = Scenario::parse(&text(2), "inline.toml", &registry).unwrap();
+        let (o, r) = faultline_scenarios::runner::run_seed(&s, p, 0, true);
+        assert_ne!(o.verdict, Verdict::Fail, "{}: {:?}", p.name(), o.violations);
+        let r = r.unwrap();
+        let events = r.events.as_deref().unwrap();
+        let at = events
+            .iter()
+            .position(|e| matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "targeted", detail } if detail == "inventory-db's commit #2: Crash"))
+            .unwrap_or_else(|| panic!("{}: the second commit was found", p.name()));
+        let crash = &events[at + 1];
+        assert!(matches!(crash.kind, faultline_sim::EventKind::Crash { .. }), "{:?}", crash);
+        assert_eq!(
+            (crash.at_us, r.nodes[crash.node.0 as usize].as_str()),
+            (events[at].at_us, "inventory-db")
+        );
+        let s = Scenario::parse(&text(10_000), "inline.toml", &registry).unwrap();
+        let (o, _) = faultline_scenarios::runner::run_seed(&s, p, 0, false);
+        assert_eq!(o.metrics.faults.get("targeted-missed"), Some(&1), "{}", p.name());
+    }
+}

@@ -225,6 +225,7 @@ impl Node {
         if !writes.is_empty() {
             // Durable, not acknowledged: the client will not know it committed.
             self.sim.crash_point(self.me, AFTER_COMMIT, Duration::from_millis(300)).await;
+            self.sim.committed(self.me).await;
             // Stamped with the commit time, not the acknowledgement's: under
             // semi-sync, waiting writes are acknowledged together, out of order.
             self.sim.push_commit(Commit { at_us: committed_at, store: self.me, writes });
