@@ -39,8 +39,8 @@ pub enum Bench {
         #[arg(long, value_delimiter = ',')]
         mutant: Vec<String>,
     },
-    /// Distinct failure signatures per scenario, plain and in swarm mode, with
-    /// the zoo's mutants switched on one at a time.
+    /// Distinct failure signatures per scenario — plain, --swarm and --pct —
+    /// with the zoo's mutants switched on one at a time.
     Signatures {
         /// Seeds per scenario, mutant and mode.
         #[arg(long, default_value_t = 1000)]
@@ -166,43 +166,46 @@ fn signatures(
     };
     let chosen = |m: &Mutant| mutant.is_empty() || mutant.iter().any(|n| n == m.name);
     println!("distinct failure signatures: {seeds} seeds per scenario, mutant and mode\n");
-    println!(
-        "{:<22} {:>13} {:>9} {:>13} {:>9}",
-        "scenario", "plain failing", "distinct", "swarm failing", "distinct"
-    );
+    const MODES: [&str; 3] = ["plain", "swarm", "pct"];
+    let line = |name: &str, cells: [String; 6]| {
+        let [a, b, c, d, e, f] = cells;
+        println!("{name:<22} {a:>13} {b:>9} {c:>13} {d:>9} {e:>13} {f:>9}");
+    };
+    let head = |m: &str| [format!("{m} failing"), "distinct".to_string()];
+    let [a, b] = head("plain");
+    let [c, d] = head("swarm");
+    let [e, f] = head("pct");
+    line("scenario", [a, b, c, d, e, f]);
     let mut rows = Vec::new();
-    let mut totals = [std::collections::BTreeSet::new(), std::collections::BTreeSet::new()];
+    let mut totals: [std::collections::BTreeSet<_>; 3] = Default::default();
     for name in &names {
         let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
         let mut cells = Vec::new();
-        for (mode, swarm) in [(0, false), (1, true)] {
+        for (mode, total) in totals.iter_mut().enumerate() {
             let (mut failing, mut distinct) = (0, Vec::new());
             for (m, p, _, _) in zoo::hunts(&ctx.registry).into_iter().filter(|h| chosen(&h.0)) {
-                let v = Variant { swarm, ..Variant::new(&ctx.registry, p, Some(m))? };
+                let (swarm, pct) = (mode == 1, mode == 2);
+                let v = Variant { swarm, pct, ..Variant::new(&ctx.registry, p, Some(m))? };
                 for (sig, n) in zoo::signatures(&scenario, v, 0..seeds, jobs) {
                     failing += n;
                     let key = (m.name, p.name(), sig.to_string());
-                    totals[mode].insert((name.clone(), key.clone()));
+                    total.insert((name.clone(), key.clone()));
                     distinct.push(key);
                 }
             }
             cells.push((failing, distinct));
         }
-        println!(
-            "{:<22} {:>13} {:>9} {:>13} {:>9}",
-            name,
-            cells[0].0,
-            cells[0].1.len(),
-            cells[1].0,
-            cells[1].1.len()
-        );
-        rows.push(serde_json::json!({
-            "scenario": name,
-            "plain": { "failing": cells[0].0, "signatures": cells[0].1 },
-            "swarm": { "failing": cells[1].0, "signatures": cells[1].1 },
-        }));
+        let n = |i: usize| [cells[i].0.to_string(), cells[i].1.len().to_string()];
+        let ([a, b], [c, d], [e, f]) = (n(0), n(1), n(2));
+        line(name, [a, b, c, d, e, f]);
+        let mut row = serde_json::json!({ "scenario": name });
+        for (i, mode) in MODES.iter().enumerate() {
+            row[*mode] = serde_json::json!({ "failing": cells[i].0, "signatures": cells[i].1 });
+        }
+        rows.push(row);
     }
-    println!("{:<22} {:>13} {:>9} {:>13} {:>9}", "all", "", totals[0].len(), "", totals[1].len());
+    let t = |i: usize| totals[i].len().to_string();
+    line("all", [String::new(), t(0), String::new(), t(1), String::new(), t(2)]);
     println!("\nfailing: runs that broke an invariant (a mutant's own); distinct: different");
     println!("(mutant, protocol, invariant, step, first fault) among them — see `faultline replay`.");
     write_json(json, &rows)
