@@ -127,6 +127,19 @@ mod tests {
     }
 
     #[test]
+    fn printed_commands_carry_pct_and_a_pct_run_is_not_the_plain_one() {
+        let line = |pct: bool| {
+            format!(
+                r#"{{"scenario":"calm","protocol":"tcc","seed":4,"pct":{pct},"trace_hash":"{pct}","verdict":"fail","violations":[{{"invariant":"agreement","subject":"order 1","detail":"x"}}],"metrics":{{}}}}"#
+            )
+        };
+        let r = report(&line(true));
+        assert!(r.markdown.contains("replay calm --protocol tcc --pct --seed 4"), "{}", r.markdown);
+        let record = |pct| serde_json::from_str::<crate::record::Record>(&line(pct)).unwrap();
+        assert_ne!(record(true).key(), record(false).key(), "same seed, another run");
+    }
+
+    #[test]
     fn a_protocol_with_the_reconciler_is_a_row_of_its_own() {
         let with = r#"{"scenario":"failover-async","protocol":"saga","seed":2,"reconcile":true,"verdict":"fail","violations":[{"invariant":"repairs-justified","subject":"order 1","detail":"x"}],"metrics":{"repairs":3,"heal_ms_p99":20500.0,"at_risk_dollar_s":12.5}}"#;
         let without = r#"{"scenario":"failover-async","protocol":"saga","seed":2,"verdict":"pass","violations":[],"metrics":{}}"#;

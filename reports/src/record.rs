@@ -25,6 +25,8 @@ pub struct Record {
     pub swarm: Option<serde_json::Value>,
     /// The reconciler ran beside the protocol.
     pub reconcile: bool,
+    /// PCT-style change points were added to the plan (`--pct`).
+    pub pct: bool,
     pub trace_hash: String,
     pub violations: Vec<Violation>,
     /// `pass`, `expected` or `fail`.
@@ -241,6 +243,7 @@ impl Record {
             mutant: self.mutant.as_deref(),
             swarm: self.swarm.is_some(),
             reconcile: self.reconcile,
+            pct: self.pct,
         }
     }
 
@@ -265,13 +268,14 @@ pub struct Variant<'a> {
     pub mutant: Option<&'a str>,
     pub swarm: bool,
     pub reconcile: bool,
+    pub pct: bool,
 }
 
 /// The key of a run (see [`Record::key`]), from its parts.
 pub fn key(version: &str, (scenario, hash): (&str, &str), v: Variant, intensity: f64, seed: u64) -> String {
-    let Variant { protocol, mutant, swarm, reconcile } = v;
+    let Variant { protocol, mutant, swarm, reconcile, pct } = v;
     let mutant = mutant.unwrap_or("");
     format!(
-        "{version}\u{0}{scenario}\u{0}{hash}\u{0}{protocol}\u{0}{mutant}\u{0}{intensity}\u{0}{swarm}\u{0}{reconcile}\u{0}{seed}"
+        "{version}\u{0}{scenario}\u{0}{hash}\u{0}{protocol}\u{0}{mutant}\u{0}{intensity}\u{0}{swarm}\u{0}{reconcile}\u{0}{pct}\u{0}{seed}"
     )
 }

@@ -77,12 +77,8 @@ pub fn shell_word(word: &str) -> String {
 /// Commands that replay and shrink a seed of a class.
 fn commands(c: &ViolationClass, seed: u64) -> (String, String) {
     let intensity = c.intensity.as_ref().map(|i| format!(" --intensity {i}")).unwrap_or_default();
-    let swarm = match (c.swarm, c.reconcile) {
-        (true, true) => " --swarm --reconcile",
-        (true, false) => " --swarm",
-        (false, true) => " --reconcile",
-        (false, false) => "",
-    };
+    let flag = |on: bool, name: &str| if on { format!(" --{name}") } else { String::new() };
+    let swarm = [flag(c.swarm, "swarm"), flag(c.pct, "pct"), flag(c.reconcile, "reconcile")].concat();
     let scenario = shell_word(c.source.as_deref().unwrap_or(&c.scenario));
     let protocol = shell_word(&c.protocol);
     let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {}", shell_word(m))).unwrap_or_default();

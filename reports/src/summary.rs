@@ -65,6 +65,8 @@ pub struct ViolationClass {
     pub swarm: bool,
     /// Whether the reconciler ran (`--reconcile`).
     pub reconcile: bool,
+    /// Whether the runs had PCT-style change points (`--pct`).
+    pub pct: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -156,6 +158,7 @@ impl SummaryBuilder {
                 intensity: (r.intensity() != 1.0).then(|| r.intensity().to_string()),
                 swarm: r.swarm.is_some(),
                 reconcile: r.reconcile,
+                pct: r.pct,
             };
             if classes.insert(class.clone()) {
                 let evidence = match &v.evidence {

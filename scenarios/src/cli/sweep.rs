@@ -198,8 +198,13 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                 ));
                 let mutant = v.mutant.map(|m| m.name);
                 let swarm = v.swarm && s.plan.is_none();
-                let what =
-                    record::Variant { protocol: v.protocol.name(), mutant, swarm, reconcile: v.reconcile };
+                let what = record::Variant {
+                    protocol: v.protocol.name(),
+                    mutant,
+                    swarm,
+                    reconcile: v.reconcile,
+                    pct: v.pct,
+                };
                 let key = |seed| record::key(version, scenario, what, factor, seed);
                 let skip = |seed| done.contains(&key(seed));
                 runner::for_each_new_seed(&scaled, v, seeds.clone(), jobs, skip, |mut o| {
