@@ -55,7 +55,7 @@ pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record:
     let model = scenario.swarm_model(seed).filter(|_| swarm).unwrap_or_else(|| scenario.faults.clone());
     let mut plan = scenario.plan_with(seed, protocol, &model);
     let workload = scenario.workload_for(seed);
-    if (pct || scenario.pct) && scenario.plan.is_none() {
+    if scenario.pct_on(pct) {
         plan.events.extend(crate::pct::change_points(seed, workload.orders.iter().map(|o| o.id)));
         plan.events.sort_by_key(|e| e.at_ms);
     }
@@ -67,7 +67,7 @@ pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record:
     RunSpec {
         seed,
         protocol,
-        workload: scenario.workload_for(seed),
+        workload,
         plan,
         fault_window_ms: scenario.fault_window_ms,
         settle_ms: scenario.settle_ms,
@@ -114,7 +114,7 @@ pub fn run_seed(
     }
     outcome.swarm = scenario.swarm_model(seed).filter(|_| variant.swarm);
     outcome.reconcile = scenario.reconciles(variant.reconcile).is_some();
-    outcome.pct = (variant.pct || scenario.pct) && scenario.plan.is_none();
+    outcome.pct = scenario.pct_on(variant.pct);
     (outcome, result)
 }
 

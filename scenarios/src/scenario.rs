@@ -356,6 +356,12 @@ impl Scenario {
         self.plan_with(seed, protocol, &self.faults)
     }
 
+    /// Whether runs get PCT-style change points: asked for (`--pct`) or set
+    /// here, and only on a drawn plan — an explicit plan is the whole plan.
+    pub fn pct_on(&self, asked: bool) -> bool {
+        (asked || self.pct) && self.plan.is_none()
+    }
+
     /// The reconciler's config when it runs: always with `[reconcile]`, and
     /// with `--reconcile` (`forced`) on any scenario, with the defaults.
     pub fn reconciles(&self, forced: bool) -> Option<ReconcileConfig> {

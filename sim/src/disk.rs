@@ -100,7 +100,7 @@ impl Disk {
         let faults = self.inner.lock().unwrap().faults;
         // Three draws whatever the faults: a disk fault more or less moves no other draw.
         let order = crate::order::current();
-        let [base, extra, fail] = [(); 3].map(|_| self.streams.draw(self.node, Purpose::Sync, order));
+        let [base, extra, fail] = self.streams.draws(self.node, Purpose::Sync, order);
         let (lo, hi) = self.config.sync_latency_us;
         let (xlo, xhi) = faults.extra_latency_us;
         let us = base.within(lo, hi) + if xhi > 0 { extra.within(xlo, xhi) } else { 0 };
@@ -154,7 +154,7 @@ impl Disk {
         let unsynced = std::mem::take(&mut inner.unsynced);
         let mut loss = CrashLoss { unsynced_lost: unsynced.len() as u32, torn: false };
         let rate = inner.faults.torn_write_rate;
-        let [torn, at] = [(); 2].map(|_| self.streams.draw(self.node, Purpose::Crash, None));
+        let [torn, at] = self.streams.draws(self.node, Purpose::Crash, None);
         if let Some(first) = unsynced.first() {
             if torn.chance(rate) {
                 let cut = at.within(1, first.len() as u64 - 1) as usize;

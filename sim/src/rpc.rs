@@ -219,7 +219,7 @@ impl Endpoint {
         // Every message draws its latency, loss, duplication and the copy's
         // latency from its own order's stream on this link, whatever becomes
         // of it: one fault or order more or less moves no other message's draws.
-        let draws = [(); 4].map(|_| self.sim.draw(self.me, Purpose::Message { to }));
+        let draws: [Draw; 4] = self.sim.draws(self.me, Purpose::Message { to });
         let fired = self.sim.net().target(self.me, to, label, crate::order::current());
         let mut targeted = None;
         let mut late = Duration::ZERO;

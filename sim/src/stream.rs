@@ -62,13 +62,15 @@ impl Streams {
         Streams { seed, drawn: Mutex::default() }
     }
 
-    /// The next draw of `node`'s stream for `purpose` and `order`.
-    pub fn draw(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> Draw {
-        let n = {
+    /// The next `N` draws of `node`'s stream for `purpose` and `order`, in
+    /// one step: the same values as `N` single draws, for one lookup (every
+    /// message takes four).
+    pub fn draws<const N: usize>(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> [Draw; N] {
+        let before = {
             let mut drawn = self.drawn.lock().unwrap();
             let n = drawn.entry((node, purpose, order)).or_insert(0);
-            *n += 1;
-            *n
+            *n += N as u64;
+            *n - N as u64
         };
         let (kind, peer) = match purpose {
             Purpose::Message { to } => (1, u64::from(to.0)),
@@ -79,11 +81,17 @@ impl Streams {
             Purpose::Delivery => (6, 0),
         };
         let order = order.map_or(0, |o| u64::from(o) + 1);
-        let mut h = mix(self.seed ^ 0x7374_7265_616d_0000);
-        for part in [u64::from(node.0), kind, peer, order, n] {
-            h = mix(h ^ part);
+        let mut stream = mix(self.seed ^ 0x7374_7265_616d_0000);
+        for part in [u64::from(node.0), kind, peer, order] {
+            stream = mix(stream ^ part);
         }
-        Draw(h)
+        std::array::from_fn(|i| Draw(mix(stream ^ (before + 1 + i as u64))))
+    }
+
+    /// The next draw of `node`'s stream for `purpose` and `order`.
+    pub fn draw(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> Draw {
+        let [d] = self.draws(node, purpose, order);
+        d
     }
 
     pub fn clear(&self) {
@@ -108,6 +116,11 @@ mod tests {
         let (a, b) = (Streams::new(7), Streams::new(7));
         let link = Purpose::Message { to: NodeId(2) };
         let first: Vec<_> = (0..5).map(|_| a.draw(NodeId(1), link, Some(3))).collect();
+        assert_eq!(
+            Streams::new(7).draws::<5>(NodeId(1), link, Some(3)).to_vec(),
+            first,
+            "in one step, the same"
+        );
         // b draws for other orders, links and purposes in between: order 3's stream is unmoved.
         let second: Vec<_> = (0..5)
             .map(|i| {

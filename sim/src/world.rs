@@ -384,6 +384,11 @@ impl Sim {
         self.streams.draw(node, purpose, crate::order::current())
     }
 
+    /// The next `N` draws of that stream, in one step (see [`Sim::draw`]).
+    pub fn draws<const N: usize>(&self, node: NodeId, purpose: Purpose) -> [Draw; N] {
+        self.streams.draws(node, purpose, crate::order::current())
+    }
+
     pub fn trace(&self) -> MutexGuard<'_, Trace> {
         self.trace.lock().unwrap()
     }

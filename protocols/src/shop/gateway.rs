@@ -358,7 +358,7 @@ fn callback(
 ) {
     // Four draws from the order's stream whatever happens: one callback's
     // chaos more or less moves no other draw.
-    let [lost, dup, first, second] = [(); 4].map(|_| ep.sim().draw(ep.node(), Purpose::Callback));
+    let [lost, dup, first, second] = ep.sim().draws(ep.node(), Purpose::Callback);
     // Callback chaos is a fault like any other: it stops when the window heals.
     let chaos = !ep.sim().healed();
     if chaos && lost.chance(config.callback_loss_rate) {

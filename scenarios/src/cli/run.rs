@@ -107,7 +107,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     && o.mutant.as_deref() == v.mutant.map(|m| m.name)
                     && o.swarm.is_some() == (v.swarm && scenario.plan.is_none())
                     && o.reconcile == scenario.reconciles(v.reconcile).is_some()
-                    && o.pct == ((v.pct || scenario.pct) && scenario.plan.is_none())
+                    && o.pct == scenario.pct_on(v.pct)
                     && seeds.contains(&o.seed)
             };
             let i = variants.iter().position(of).ok_or("a run this command would not make")?;

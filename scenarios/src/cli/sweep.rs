@@ -83,7 +83,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     .collect::<Result<Vec<_>, _>>()?
     .into_iter()
     .flat_map(|v| {
-        let with = a.reconcile.then_some(Variant { reconcile: true, ..v });
+        // A reconciler's bug runs with the reconciler already: not twice.
+        let with = (a.reconcile && !v.reconcile).then_some(Variant { reconcile: true, ..v });
         std::iter::once(v).chain(with)
     })
     .collect();

@@ -308,6 +308,23 @@ ms = 400
         )
     };
     let registry = Registry::builtin();
+    // The store pauses instead: the answer waits, the store keeps its state.
+    let paused = text(2).replace(r#"action = "crash""#, r#"action = "pause""#);
+    let s = Scenario::parse(&paused, "inline.toml", &registry).unwrap();
+    let (o, r) = faultline_scenarios::runner::run_seed(
+        &s,
+        &faultline_protocols::builtin::tcc::Tcc as ProtocolRef,
+        0,
+        true,
+    );
+    assert_ne!(o.verdict, Verdict::Fail, "{:?}", o.violations);
+    let events = r.unwrap().events.unwrap();
+    let fired = |e: &faultline_sim::Event| matches!(&e.kind, faultline_sim::EventKind::Injected { fault: "targeted", detail } if detail == "inventory-db's commit #2: Pause");
+    let at = events.iter().position(fired).expect("the second commit was found");
+    assert_eq!(
+        (&events[at + 1].kind, events[at + 1].at_us),
+        (&faultline_sim::EventKind::Pause, events[at].at_us)
+    );
     for p in registry.all().iter().copied() {
         let s = Scenario::parse(&text(2), "inline.toml", &registry).unwrap();
         let (o, r) = faultline_scenarios::runner::run_seed(&s, p, 0, true);
