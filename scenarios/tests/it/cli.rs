@@ -191,10 +191,11 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
     let header = t.lines().find(|l| l.contains("gateway")).unwrap();
     assert!(header.matches("-db").count() >= 3 && t.contains("txn #"), "the stores' lifelines are in: {t}");
     assert!(rows.iter().all(|l| l.starts_with('»')), "every row is the order's: {t}");
-    // One screen: at most 70 rows, lifelines within 130 columns.
-    assert!(rows.len() <= 70, "{} rows: {t}", rows.len());
-    let wide =
-        |l: &&str| l.chars().count() - l.rsplit_once("  ").map_or(0, |(_, label)| label.chars().count());
+    // One screen: at most 40 rows (answered requests, late replies and retry
+    // loops folded), lifelines within 130 columns.
+    assert!(rows.len() <= 40, "{} rows: {t}", rows.len());
+    // How far the lifelines reach: to the last lifeline or arrowhead mark.
+    let wide = |l: &&str| l.chars().enumerate().filter(|(_, c)| "│▶✗⌛!".contains(*c)).last().unwrap().0 + 1;
     assert!(rows.iter().map(wide).max().unwrap() <= 130, "{t}");
     let r = follow("4242");
     assert_eq!(r.status.code(), Some(2));
