@@ -27,13 +27,14 @@ pub enum Bench {
         /// The most seeds one hunt may run.
         #[arg(long, default_value_t = 1000)]
         budget: u64,
+        /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
         /// Hunt every mutant on this scenario instead of its own hunting ground.
         #[arg(long)]
         on: Option<String>,
-        /// Write the table as JSON to this file.
-        #[arg(long)]
+        /// Write the table as JSON to FILE (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
         /// Only these mutants (default: every one).
         #[arg(long, value_delimiter = ',')]
@@ -45,6 +46,7 @@ pub enum Bench {
         /// Seeds per scenario, mutant and mode.
         #[arg(long, default_value_t = 1000)]
         seeds: u64,
+        /// Worker threads (default: all cores). Results do not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
         /// Only these scenarios (default: the whole catalogue).
@@ -53,8 +55,8 @@ pub enum Bench {
         /// Only these mutants (default: every one).
         #[arg(long, value_delimiter = ',')]
         mutant: Vec<String>,
-        /// Write every signature found, with its counts, as JSON to this file.
-        #[arg(long)]
+        /// Write every signature found, with its counts, as JSON to FILE (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
 }

@@ -8,6 +8,7 @@ use faultline_protocols::check::{Cause, Coverage, Invariant};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Only this part of the catalogue (default: all of it).
     #[arg(value_enum)]
     pub what: Option<What>,
 }

@@ -167,6 +167,55 @@ pub(crate) fn seed_range(first: u64, count: u64) -> Result<std::ops::Range<u64>,
     }
 }
 
+/// `--shard K/N`: the K-th of N disjoint slices of the runs a command would
+/// make, so N machines cover them with no overlap and no gap. The runs are
+/// numbered in the command's own order (scenario, intensity, protocol, seed)
+/// and dealt round-robin: every slice gets a like share of every cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    k: u64,
+    n: u64,
+}
+
+/// The most slices a run list is cut into.
+pub const MAX_SHARDS: u64 = 1_000_000;
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { k: 1, n: 1 };
+
+    /// Whether the run numbered `index` is this slice's.
+    pub fn takes(self, index: u64) -> bool {
+        index % self.n == self.k - 1
+    }
+
+    /// How many of the runs numbered `start..start + len` are this slice's.
+    pub fn share(self, start: u64, len: u64) -> u64 {
+        let below = |x: u64| x / self.n + u64::from(x % self.n > self.k - 1);
+        below(start + len) - below(start)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("{text:?}: a shard is K/N, 1 ≤ K ≤ N ≤ {MAX_SHARDS} (e.g. 2/3)");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (k, n) =
+            (k.trim().parse::<u64>().map_err(|_| bad())?, n.trim().parse::<u64>().map_err(|_| bad())?);
+        if k == 0 || k > n || n > MAX_SHARDS {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "faultline",
@@ -214,12 +263,6 @@ pub enum View {
     Timeline,
     Nodes,
     Sequence,
-}
-
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 /// One seed of one variant, as a failing run printed it: what `replay` and
@@ -393,6 +436,50 @@ mod tests {
             let _ = Cli::try_parse_from(["faultline", "run", "calm", "-p", "saga", flag, &value]);
             let _ = Cli::try_parse_from(["faultline", "sweep", "--out", "x", flag, &value]);
         }
+    }
+
+    /// Shards cover every run once, and `share` counts what `takes` takes.
+    #[test]
+    fn shards_are_disjoint_and_cover_everything() {
+        for n in 1..=5u64 {
+            let shards: Vec<Shard> = (1..=n).map(|k| format!("{k}/{n}").parse().unwrap()).collect();
+            for i in 0..40 {
+                assert_eq!(shards.iter().filter(|s| s.takes(i)).count(), 1, "run {i} of {n} slices");
+            }
+            for s in &shards {
+                for (start, len) in [(0, 0), (0, 7), (3, 11), (10, 1)] {
+                    assert_eq!(
+                        s.share(start, len),
+                        (start..start + len).filter(|i| s.takes(*i)).count() as u64
+                    );
+                }
+            }
+        }
+        for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/1000001", "-1/2", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    /// `faultline <every subcommand> --help` has text for every argument.
+    #[test]
+    fn every_argument_is_explained() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let cli = Cli::command();
+        walk(&cli, "faultline", &mut missing);
+        assert!(missing.is_empty(), "arguments without help text: {missing:?}");
+        assert!(cli.get_subcommands().count() >= 7, "the walk saw the subcommands");
     }
 
     #[test]

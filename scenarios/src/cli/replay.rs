@@ -2,7 +2,7 @@
 //! per node, or as a sequence diagram with the violated order's messages
 //! marked — or with one order's story only (`--order`).
 
-use super::{compact, describe, flags, print_expectation, BadInput, Ctx, Format, OneSeed, View};
+use super::{compact, describe, flags, print_expectation, BadInput, Ctx, OneSeed, View};
 use crate::outcome::{RunOutcome, Verdict};
 use crate::{runner, timeline};
 use anyhow::anyhow;
@@ -11,9 +11,10 @@ use anyhow::anyhow;
 pub struct Args {
     #[command(flatten)]
     pub run: OneSeed,
-    /// Text for people, or one JSON document (the outcome, the nodes, every event).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Also write one JSON document — the outcome, the nodes, every event — to
+    /// FILE (`-`: standard output, instead of the text).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
     /// How to show the trace: one timeline, per node, or a sequence diagram.
     #[arg(long, value_enum, default_value_t = View::Timeline)]
     pub view: View,
@@ -27,7 +28,7 @@ pub struct Args {
 }
 
 pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
-    let Args { run, format, view, nodes: lifelines, order } = a;
+    let Args { run, json, view, nodes: lifelines, order } = a;
     let (scenario, variant) = run.load(ctx)?;
     let seed = run.seed;
     let protocol = variant.protocol;
@@ -51,10 +52,12 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         story = timeline::of_order(events, id);
         events = &story;
     }
-    if format == Format::Json {
+    if let Some(path) = &json {
         let doc = serde_json::json!({ "outcome": outcome, "nodes": result.nodes, "events": events });
-        println!("{doc}");
-        return Ok(outcome.verdict != Verdict::Fail);
+        crate::output::write_whole(path, format!("{doc}\n").as_bytes())?;
+        if path.as_os_str() == "-" {
+            return Ok(outcome.verdict != Verdict::Fail);
+        }
     }
     println!("{}", describe(&scenario));
     println!("  {}, seed {seed}, trace hash {}", flags(variant, run.how.intensity), outcome.trace_hash);

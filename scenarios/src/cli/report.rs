@@ -17,6 +17,7 @@ pub struct Args {
     /// Files of JSON lines (`run --json`), or sweep directories (their runs.jsonl).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// The directory to write report.html, report.md and the charts into.
     #[arg(long)]
     pub out: PathBuf,
     /// Merge runs of different faultline versions or scenario texts anyway.

@@ -38,6 +38,10 @@ pub struct Args {
     /// cut off mid-write is redone, and only the missing seeds run.
     #[arg(long, requires = "json")]
     pub resume: bool,
+    /// Run only the K-th of N disjoint slices of the (protocol, seed) runs,
+    /// e.g. `--shard 2/3` on the second of three machines; `report` merges the slices.
+    #[arg(long, value_name = "K/N", default_value_t = super::Shard::WHOLE)]
+    pub shard: super::Shard,
     #[command(flatten)]
     pub how: How,
     /// Run every seed twice more, recording the traces, and report the first
@@ -55,6 +59,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         jobs,
         json,
         resume,
+        shard,
         how: How { mutant, swarm, pct, intensity, reconcile },
         check_determinism,
     } = a;
@@ -66,6 +71,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let scenario = super::at_intensity(scenario, intensity)?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
     let seeds = super::seed_range(first, seeds)?;
+    let count = seeds.end - seeds.start;
     let mut variants: Vec<Variant> = match mutant {
         // A mutant runs in the protocols whose code it is in.
         Some(m) if protocols == "all" => {
@@ -111,6 +117,9 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     && seeds.contains(&o.seed)
             };
             let i = variants.iter().position(of).ok_or("a run this command would not make")?;
+            if !shard.takes(i as u64 * count + (o.seed - seeds.start)) {
+                return Err(format!("seed {} is not in shard {shard}", o.seed));
+            }
             if !tallies[i].done.insert(o.seed) {
                 return Err(format!("seed {} twice", o.seed));
             }
@@ -132,9 +141,20 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     if swarm && scenario.plan.is_some() {
         say!("  (--swarm: the scenario's explicit plan has no model to draw from; it runs as written)");
     }
-    for (&v, mut tally) in variants.iter().zip(tallies) {
+    for (i, (&v, mut tally)) in variants.iter().zip(tallies).enumerate() {
         let protocol = v.protocol;
-        say!("\n== protocol {}, seeds {}..{}, {jobs} jobs", protocol.name(), seeds.start, seeds.end);
+        // Runs are numbered protocol by protocol, seed by seed: `--shard` takes its slice.
+        let base = i as u64 * count;
+        let of_shard = match shard == super::Shard::WHOLE {
+            true => String::new(),
+            false => format!(", shard {shard}: {} of them", shard.share(base, count)),
+        };
+        say!(
+            "\n== protocol {}, seeds {}..{}{of_shard}, {jobs} jobs",
+            protocol.name(),
+            seeds.start,
+            seeds.end
+        );
         match v.mutant {
             Some(m) => say!(
                 "  mutant {}: {}\n  expected to break: {}",
@@ -144,7 +164,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             ),
             None => print_expectation(&scenario, protocol),
         }
-        let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
+        let bar = indicatif::ProgressBar::new(shard.share(base, count));
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}")
                 .expect("template"),
@@ -160,7 +180,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             v,
             seeds.clone(),
             jobs,
-            |s| done.contains(&s),
+            |s| done.contains(&s) || !shard.takes(base + (s - seeds.start)),
             |mut o| {
                 o.intensity = (intensity != 1.0).then_some(intensity);
                 if let Some(f) = file.as_mut() {

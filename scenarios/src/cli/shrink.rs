@@ -16,13 +16,15 @@ pub struct Args {
     /// Where to write the counterexample (default: built from the inputs).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print one JSON object instead of progress.
-    #[arg(long)]
-    pub json: bool,
+    /// Also write the sizes before and after as one JSON object to FILE (`-`:
+    /// standard output, instead of the progress).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let Args { run, out, json } = a;
+    let quiet = json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     let (scenario, variant) = run.load(ctx)?;
     let (arg, seed) = (run.scenario.as_str(), run.seed);
     let out = out.unwrap_or_else(|| {
@@ -32,11 +34,11 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let wall = std::time::Instant::now();
     let program = &ctx.program;
     let show = |step: &str, s: shrinker::Size| {
-        if !json {
+        if !quiet {
             println!("  {step:<28} {} orders, {} faults", s.orders, s.faults);
         }
     };
-    if !json {
+    if !quiet {
         println!("shrinking {} {} --seed {seed}", shell_word(arg), flags(variant, run.how.intensity));
     }
     let shrunk = shrinker::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
@@ -56,7 +58,7 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let reproduces = o.violations.iter().any(|v| v.invariant == shrunk.invariant);
     let (b, a) = (shrunk.before, shrunk.after);
     let wall_ms = wall.elapsed().as_millis() as u64;
-    if json {
+    if let Some(path) = &json {
         let doc = serde_json::json!({
             "invariant": shrunk.invariant,
             "orders_before": b.orders, "orders_after": a.orders,
@@ -65,8 +67,9 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             "out": out.display().to_string(),
             "reproduces": reproduces, "runs": shrunk.runs, "wall_ms": wall_ms,
         });
-        println!("{doc}");
-    } else {
+        output::write_whole(path, format!("{doc}\n").as_bytes())?;
+    }
+    if !quiet {
         println!(
             "\n{}: {} → {} orders, {} → {} faults, {} → {} simulated ms ({} runs, {:.1} s)",
             shrunk.invariant,

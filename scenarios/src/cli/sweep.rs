@@ -20,13 +20,16 @@ use std::path::PathBuf;
 pub struct Args {
     /// Catalogue names or scenario files (default: the whole catalogue).
     pub scenarios: Vec<String>,
+    /// A protocol, a comma-separated list, or `all`.
     #[arg(long, short, default_value = "all")]
     pub protocol: String,
+    /// Seeds per scenario, protocol and intensity.
     #[arg(long, default_value_t = 50)]
     pub seeds: u64,
     /// The first seed.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
+    /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Fault intensities: each scenario's fault rates scaled by these factors (0 to 100).
@@ -49,6 +52,11 @@ pub struct Args {
     /// runs.jsonl stand (a line cut off mid-write is redone), the rest run.
     #[arg(long)]
     pub resume: bool,
+    /// Run only the K-th of N disjoint slices of the sweep's runs (scenario ×
+    /// intensity × protocol × seed), e.g. `--shard $((JOB_COMPLETION_INDEX+1))/N`;
+    /// `report` merges the slices' runs.jsonl into the whole sweep's report.
+    #[arg(long, value_name = "K/N", default_value_t = super::Shard::WHOLE)]
+    pub shard: super::Shard,
     /// Shrink the first seed of every violation class and put its sequence
     /// diagram in the report.
     #[arg(long)]
@@ -113,6 +121,28 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     };
     let version = env!("CARGO_PKG_VERSION");
+    // A run's number in the sweep's order (scenario, intensity, protocol),
+    // for `--shard`: its cell's, times the seeds, plus the seed's.
+    let cell_of = |r: &Record| -> Option<u64> {
+        let mut cell = 0u64;
+        for s in &scenarios {
+            for &factor in &a.intensity {
+                for v in variants_of(s, &variants) {
+                    let same = s.name == r.scenario
+                        && factor == r.intensity()
+                        && v.protocol.name() == r.protocol
+                        && v.mutant.map(|m| m.name) == r.mutant.as_deref()
+                        && (v.swarm && s.plan.is_none()) == r.swarm.is_some()
+                        && v.reconcile == r.reconcile;
+                    if same {
+                        return Some(cell);
+                    }
+                    cell += 1;
+                }
+            }
+        }
+        None
+    };
     let mut done = BTreeSet::new();
     let mut journal = match a.resume {
         true => Journal::resume(&runs, |line| {
@@ -139,6 +169,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     && v.reconcile == r.reconcile
             }) && a.intensity.contains(&r.intensity())
                 && seeds.contains(&r.seed);
+            let planned = planned
+                && cell_of(&r).is_some_and(|cell| a.shard.takes(cell * a.seeds + (r.seed - seeds.start)));
             if !planned {
                 return Err(format!(
                     "{} / {} seed {} at intensity {} is not a run of this sweep (same flags as the first time?)",
@@ -159,8 +191,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
             Journal::create(&runs)?
         }
     };
-    let runs_per_seed: usize = scenarios.iter().map(|s| variants_of(s, &variants).len()).sum();
-    let total = runs_per_seed as u64 * a.intensity.len() as u64 * a.seeds;
+    let cells = scenarios.iter().map(|s| variants_of(s, &variants).len() * a.intensity.len()).sum::<usize>();
+    let total: u64 = (0..cells as u64).map(|cell| a.shard.share(cell * a.seeds, a.seeds)).sum();
     journal.line(&serde_json::json!({ "sweep_plan": SweepPlan { runs: total } }).to_string())?;
     // The texts travel with the runs, so a report anywhere can show them.
     for line in scenarios.iter().filter_map(text_line) {
@@ -168,11 +200,12 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     }
 
     println!(
-        "sweep: {} scenarios × {} protocols × {} intensities × {} seeds = {total} runs, {jobs} jobs{}",
+        "sweep: {} scenarios × {} protocols × {} intensities × {} seeds{} = {total} runs, {jobs} jobs{}",
         scenarios.len(),
         variants.len(),
         a.intensity.len(),
         a.seeds,
+        if a.shard == super::Shard::WHOLE { String::new() } else { format!(", shard {}", a.shard) },
         if done.is_empty() {
             String::new()
         } else {
@@ -187,6 +220,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     bar.inc(done.len() as u64);
     let wall = std::time::Instant::now();
     let mut write_err = None;
+    let mut cell = 0u64;
     'all: for s in &scenarios {
         let scenario = (s.name.as_str(), s.origin.as_ref().map_or("", |o| o.hash.as_str()));
         for &factor in &a.intensity {
@@ -207,7 +241,10 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     pct: v.pct,
                 };
                 let key = |seed| record::key(version, scenario, what, factor, seed);
-                let skip = |seed| done.contains(&key(seed));
+                // Runs are numbered cell by cell, seed by seed: `--shard` takes its slice.
+                let base = cell * a.seeds;
+                cell += 1;
+                let skip = |seed| !a.shard.takes(base + (seed - seeds.start)) || done.contains(&key(seed));
                 runner::for_each_new_seed(&scaled, v, seeds.clone(), jobs, skip, |mut o| {
                     o.intensity = Some(factor);
                     let line = serde_json::to_string(&o).expect("outcome serializes");

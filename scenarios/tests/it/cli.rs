@@ -116,7 +116,7 @@ fn cli_replay_prints_a_timeline_with_crashes_and_partitions() {
     assert!(t.contains("no invariant violated"));
     let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1"]);
     assert!(text(&o).contains("PARTITION"), "partitions shown");
-    let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1", "--format", "json"]);
+    let o = faultline(&["replay", "flaky-network", "-p", "saga", "--seed", "1", "--json", "-"]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(doc["events"].as_array().unwrap().len() > 100);
 }
@@ -141,7 +141,7 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
     let args = |out: &str| {
         let args = ["shrink", "callback-chaos", "-p", "saga", "--mutant", "payment-no-idempotency-key"];
         let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.extend(["--seed", "3", "--json", "--out", out].map(String::from));
+        v.extend(["--seed", "3", "--json", "-", "--out", out].map(String::from));
         v
     };
     let run = |out: &std::path::Path| {
@@ -347,7 +347,7 @@ fn cli_every_printed_command_reproduces_its_seed_at_its_intensity() {
     for cmd in replays {
         assert!(cmd.contains("--intensity 2") && cmd.contains("--swarm"), "{cmd}");
         let words: Vec<&str> = cmd.split_whitespace().skip(1).collect();
-        let o = faultline(&[&words[..], &["--format", "json"]].concat());
+        let o = faultline(&[&words[..], &["--json", "-"]].concat());
         let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let seed = doc["outcome"]["seed"].as_u64().unwrap();
         let line = lines.iter().find(|l| l["seed"] == seed).unwrap();

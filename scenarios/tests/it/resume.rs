@@ -210,7 +210,7 @@ fn every_command_a_sweeps_report_prints_replays_its_seed() {
         // The quoted path is one word; the rest split on spaces.
         let (path, rest) = cmd["faultline replay '".len()..].split_once("' ").unwrap();
         let words: Vec<&str> = [&["replay", path][..], &rest.split(' ').collect::<Vec<_>>()].concat();
-        let o = faultline(&[&words[..], &["--format", "json"]].concat());
+        let o = faultline(&[&words[..], &["--json", "-"]].concat());
         assert!(o.status.code() == Some(1), "{cmd}: {}", text(&o));
         let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let (seed, intensity) = (&doc["outcome"]["seed"], &doc["outcome"]["intensity"]);
@@ -269,4 +269,56 @@ fn report_drops_duplicates_and_refuses_to_mix() {
     assert!(text(&o).contains("different trace hashes"), "{}", text(&o));
     let o = faultline(&["report", "/dev/zero", "--out", report.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "a device is not a file of runs: {}", text(&o));
+}
+
+/// `--shard K/N` slices a sweep with no overlap and no gap: three slices,
+/// merged by `report`, are the whole sweep's runs, and its report but for the
+/// line naming the command that made it. `run --shard` slices the same way.
+#[test]
+fn shards_merge_into_the_whole_sweep() {
+    let d = dir("shards");
+    let sweep = ["sweep", "calm", "crash-restart", "-p", "saga,tcc", "--seeds", "7", "--jobs", "2"];
+    let at = |name: &str| d.join(name).to_str().unwrap().to_string();
+    let o = faultline(&[&sweep[..], &["--out", &at("all")]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    let mut slices = Vec::new();
+    for k in 1..=3 {
+        let o = faultline(
+            &[&sweep[..], &["--out", &at(&format!("s{k}")), "--shard", &format!("{k}/3")]].concat(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        slices.push(runs(&d.join(format!("s{k}/runs.jsonl"))));
+    }
+    let whole = runs(&d.join("all/runs.jsonl"));
+    assert_eq!(whole.len(), 2 * 2 * 7);
+    assert!(slices.iter().all(|s| !s.is_empty() && s.len() <= 10), "a like share each: {slices:?}");
+    assert_eq!(slices.iter().map(BTreeSet::len).sum::<usize>(), whole.len(), "no overlap");
+    assert_eq!(slices.iter().flatten().cloned().collect::<BTreeSet<_>>(), whole, "no gap");
+    let o = faultline(&["report", &at("s1"), &at("s2"), &at("s3"), "--out", &at("merged")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = faultline(&["report", &at("all"), "--out", &at("again")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let body = |p: &str| {
+        let t = std::fs::read_to_string(d.join(p)).unwrap();
+        t.lines().filter(|l| !l.contains("report ") || !l.contains("--out")).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(body("merged/report.md"), body("again/report.md"));
+    assert_eq!(body("merged/report.html"), body("again/report.html"));
+    // `run` deals (protocol, seed) the same way; a bad slice is refused.
+    let run = ["run", "calm", "-p", "saga,tcc", "--seeds", "5", "--jobs", "1"];
+    let mut seen = BTreeSet::new();
+    for k in 1..=2 {
+        let file = at(&format!("run{k}.jsonl"));
+        let o = faultline(&[&run[..], &["--shard", &format!("{k}/2"), "--json", &file]].concat());
+        assert!(o.status.success(), "{}", text(&o));
+        for line in runs(Path::new(&file)) {
+            assert!(seen.insert(line), "a run in two slices");
+        }
+    }
+    assert_eq!(seen.len(), 10);
+    for bad in ["0/2", "3/2", "1/0", "x"] {
+        let o = faultline(&[&run[..], &["--shard", bad]].concat());
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(text(&o).contains("a shard is K/N"), "{}", text(&o));
+    }
 }

@@ -23,7 +23,7 @@ pub(crate) struct Record {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        bincode::serialize(self).expect("encode record")
+        postcard::to_stdvec(self).expect("encode record")
     }
 }
 
@@ -40,7 +40,7 @@ pub(crate) fn encode_writes(epoch: u64, seq: u64, writes: &[(Key, Option<Value>)
         seq: u64,
         body: BodyRef<'a>,
     }
-    bincode::serialize(&RecordRef { epoch, seq, body: BodyRef::Writes(writes) }).expect("encode record")
+    postcard::to_stdvec(&RecordRef { epoch, seq, body: BodyRef::Writes(writes) }).expect("encode record")
 }
 
 /// A store's durable state.
@@ -58,7 +58,7 @@ pub(crate) fn recover_full(disk: &Disk) -> Recovered {
     let (raw, torn_dropped) = disk.recover();
     let mut out = Recovered { torn_dropped, ..Recovered::default() };
     for bytes in raw {
-        let rec: Record = bincode::deserialize(&bytes).expect("a checksummed record decodes");
+        let rec: Record = postcard::from_bytes(&bytes).expect("a checksummed record decodes");
         apply_record(&mut out.table, &rec.body);
         out.seq = rec.seq;
         out.records.push(rec);
@@ -69,7 +69,7 @@ pub(crate) fn recover_full(disk: &Disk) -> Recovered {
 /// Whether the live `disk` durably holds record `seq` of `epoch`; reads only.
 pub(crate) fn holds(disk: &Disk, epoch: u64, seq: u64) -> bool {
     disk.peek().iter().any(|bytes| {
-        let rec: Record = bincode::deserialize(bytes).expect("a checksummed record decodes");
+        let rec: Record = postcard::from_bytes(bytes).expect("a checksummed record decodes");
         rec.epoch == epoch && rec.seq == seq
     })
 }
