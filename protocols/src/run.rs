@@ -66,8 +66,13 @@ pub struct RunResult {
     pub compensations: u64,
 }
 
-/// How often the liveness phase looks at ground truth to see if all settled.
-const SETTLE_POLL: Duration = Duration::from_millis(250);
+/// How often the liveness phase looks at ground truth to see if all settled:
+/// every 250 ms for up to 200 orders, and as much longer as the workload is
+/// bigger — a look reads every store's log, so a flash sale of 10,000 orders
+/// polled every 250 ms would spend its time reading, not running.
+fn settle_poll(orders: usize) -> Duration {
+    Duration::from_millis(250) * (orders / 200).max(1) as u32
+}
 
 pub fn run(spec: &RunSpec) -> RunResult {
     let mut world = World::new(spec.seed, spec.world.clone());
@@ -94,7 +99,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
             if (judged && check::pending(&truth, spec.protocol).is_empty()) || Sim::now_us() >= deadline_us {
                 break;
             }
-            tokio::time::sleep(SETTLE_POLL).await;
+            tokio::time::sleep(settle_poll(spec.workload.orders.len())).await;
         }
     });
     let sim_ms = world.run(async { Sim::now_us() / 1000 });

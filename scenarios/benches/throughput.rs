@@ -65,36 +65,9 @@ fn madsim_pingpong() -> f64 {
     )
 }
 
-/// madsim's own RPC, as its `rpc` feature does it in simulation — that
-/// feature is off here (it pulls in bincode 1.x, see vendor/README.md), so
-/// its few lines are repeated: the request on the request type's tag with a
-/// random reply tag, a task spawned per request, the caller under a timeout.
+/// madsim's own RPC: the floor `faultline bench perf` measures too.
 fn madsim_rpc() -> f64 {
-    const REQUEST: u64 = 0x7069_6e67;
-    madsim_pair(
-        |addr| async move {
-            let ep = std::sync::Arc::new(madsim::net::Endpoint::bind(addr).await.unwrap());
-            loop {
-                let (msg, from) = ep.recv_from_raw(REQUEST).await.unwrap();
-                let (reply_tag, i) = *msg.downcast::<(u64, u64)>().expect("a ping");
-                let ep = ep.clone();
-                madsim::task::spawn(async move {
-                    ep.send_to_raw(from, reply_tag, Box::new(i)).await.unwrap();
-                });
-            }
-        },
-        |server| async move {
-            let ep = madsim::net::Endpoint::bind("10.0.0.2:1").await.unwrap();
-            for i in 0..PINGS {
-                let call = async {
-                    let reply_tag = madsim::rand::random::<u64>();
-                    ep.send_to_raw(server, REQUEST, Box::new((reply_tag, i))).await.unwrap();
-                    ep.recv_from_raw(reply_tag).await.unwrap()
-                };
-                madsim::time::timeout(Duration::from_secs(1), call).await.unwrap();
-            }
-        },
-    )
+    faultline_scenarios::perf::madsim_rpc_floor(PINGS)
 }
 
 #[derive(Clone, Serialize)]

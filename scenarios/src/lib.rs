@@ -17,6 +17,7 @@ pub mod cli;
 pub mod outcome;
 pub mod output;
 pub mod pct;
+pub mod perf;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;

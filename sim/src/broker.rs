@@ -8,6 +8,11 @@
 //! partition, an SQS FIFO message group); across keys order is free, and with
 //! `reorder` the broker shuffles it. Leases live in the broker's memory: a
 //! broker crash forgets them, and everything unacknowledged is redelivered.
+//!
+//! Built to scale with the work, not the history: publishes that arrive
+//! while one is being written are committed together in the next store
+//! transaction (group commit), and a poll starts from its group's floor — the
+//! first message not yet acknowledged — instead of the start of the topic.
 
 use crate::cluster::ReplicaSet;
 use crate::rpc::{Endpoint, Message, Request};
@@ -21,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{oneshot, Mutex, Notify};
 
 /// Broker behaviour; plain data, printable with the seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,11 +125,46 @@ struct Topic {
     groups: BTreeMap<String, Group>,
 }
 
-#[derive(Default)]
 struct Group {
+    /// Every message below this sequence number is acknowledged (or gone).
+    floor: u64,
+    /// Acknowledged messages at or above the floor.
     acked: BTreeSet<u64>,
     /// seq → (visible again at, deliveries so far)
     leases: BTreeMap<u64, (u64, u32)>,
+}
+
+impl Default for Group {
+    fn default() -> Group {
+        Group { floor: 1, acked: BTreeSet::new(), leases: BTreeMap::new() }
+    }
+}
+
+impl Group {
+    fn ack(&mut self, seq: u64) {
+        if seq >= self.floor {
+            self.acked.insert(seq);
+        }
+        self.leases.remove(&seq);
+    }
+
+    /// Raises the floor past the acknowledged messages at its bottom.
+    fn settle(&mut self, messages: &BTreeMap<u64, Stored>) {
+        while let Some((&seq, _)) = messages.range(self.floor..).next() {
+            if !self.acked.remove(&seq) {
+                break;
+            }
+            self.floor = seq + 1;
+        }
+    }
+}
+
+/// A publish waiting for the next group commit.
+struct Pending {
+    topic: String,
+    id: String,
+    key: String,
+    payload: String,
 }
 
 struct Broker {
@@ -135,6 +175,10 @@ struct Broker {
     visibility_us: u64,
     /// `None` until loaded from the store, and again after an unknown outcome.
     topics: Mutex<Option<BTreeMap<String, Topic>>>,
+    /// Publishes waiting for the next group commit, with whom to answer.
+    queue: std::sync::Mutex<Vec<(Pending, oneshot::Sender<BrokerRsp>)>>,
+    /// Wakes the writer when the queue was empty.
+    wake: Notify,
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(150);
@@ -161,16 +205,26 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
         store: StoreClient::new(ep.clone(), db, STORE_TIMEOUT),
         config,
         topics: Mutex::new(None),
+        queue: std::sync::Mutex::new(Vec::new()),
+        wake: Notify::new(),
     });
+    tokio::spawn(broker.clone().write_publishes());
     ep.serve(move |req: BrokerReq, _from| broker.clone().handle(req));
     std::future::pending::<()>().await
 }
 
 impl Broker {
     async fn handle(self: Arc<Self>, req: BrokerReq) -> BrokerRsp {
-        if let BrokerReq::Ack { topic, group, seq } = req {
-            return self.ack(topic, group, seq).await;
-        }
+        let (topic, group, max) = match req {
+            BrokerReq::Ack { topic, group, seq } => return self.ack(topic, group, seq).await,
+            BrokerReq::Publish { topic, id, key, payload } => {
+                let (tx, rx) = oneshot::channel();
+                self.queue.lock().unwrap().push((Pending { topic, id, key, payload }, tx));
+                self.wake.notify_one();
+                return rx.await.unwrap_or(BrokerRsp::Unavailable);
+            }
+            BrokerReq::Poll { topic, group, max } => (topic, group, max),
+        };
         let mut guard = self.topics.lock().await;
         if guard.is_none() {
             match self.load().await {
@@ -178,19 +232,26 @@ impl Broker {
                 None => return BrokerRsp::Unavailable,
             }
         }
-        let topics = guard.as_mut().expect("loaded");
-        let rsp = match req {
-            BrokerReq::Publish { topic, id, key, payload } => {
-                self.publish(topics, topic, id, key, payload).await
+        self.poll(guard.as_mut().expect("loaded"), &topic, group, max)
+    }
+
+    /// The writer: commits whatever publishes queued up while the last batch
+    /// was being written, in one store transaction, and answers them all.
+    async fn write_publishes(self: Arc<Self>) {
+        loop {
+            self.wake.notified().await;
+            loop {
+                let batch = std::mem::take(&mut *self.queue.lock().unwrap());
+                if batch.is_empty() {
+                    break;
+                }
+                let (pending, answers): (Vec<Pending>, Vec<_>) = batch.into_iter().unzip();
+                let rsp = self.publish(pending).await;
+                for answer in answers {
+                    drop(answer.send(rsp.clone())); // a caller gone (timed out) hears nothing
+                }
             }
-            BrokerReq::Poll { topic, group, max } => self.poll(topics, &topic, group, max),
-            BrokerReq::Ack { .. } => unreachable!("answered above"),
-        };
-        if rsp.is_none() {
-            // The store's answer was lost: what it holds is unknown. Reload.
-            *guard = None;
         }
-        rsp.unwrap_or(BrokerRsp::Unavailable)
     }
 
     /// Rebuilds the index from the store; leases start empty, so every
@@ -212,36 +273,53 @@ impl Broker {
                 panic!("bad ack row {k}")
             };
             let t = topics.entry(topic.to_string()).or_default();
-            t.groups.entry(group.to_string()).or_default().acked.insert(seq.parse().expect("seq"));
+            t.groups.entry(group.to_string()).or_default().ack(seq.parse().expect("seq"));
         }
         Some(topics)
     }
 
-    async fn publish(
-        &self,
-        topics: &mut BTreeMap<String, Topic>,
-        topic: String,
-        id: String,
-        key: String,
-        payload: String,
-    ) -> Option<BrokerRsp> {
-        let t = topics.entry(topic.clone()).or_default();
-        if t.ids.contains(&id) {
-            return Some(BrokerRsp::Published);
+    /// Stores a batch of publishes durably, all or none: ids already stored
+    /// are answered at once, the others get the next sequence numbers.
+    async fn publish(&self, batch: Vec<Pending>) -> BrokerRsp {
+        let mut guard = self.topics.lock().await;
+        if guard.is_none() {
+            match self.load().await {
+                Some(t) => *guard = Some(t),
+                None => return BrokerRsp::Unavailable,
+            }
         }
-        let seq = t.messages.keys().next_back().map_or(1, |s| s + 1);
-        let stored = Stored { id: id.clone(), key, payload };
-        let row = Value::Text(serde_json::to_string(&stored).expect("a message encodes"));
-        let ops = vec![
-            Op::InsertIfAbsent(id_key(&topic, &id), Value::Int(seq as i64)),
-            Op::InsertIfAbsent(msg_key(&topic, seq), row),
-        ];
+        let topics = guard.as_mut().expect("loaded");
+        let mut ops = Vec::new();
+        let mut fresh: Vec<(String, u64, Stored)> = Vec::new();
+        for Pending { topic, id, key, payload } in batch {
+            let t = topics.entry(topic.clone()).or_default();
+            let queued = |f: &(String, u64, Stored)| f.0 == topic && f.2.id == id;
+            if t.ids.contains(&id) || fresh.iter().any(queued) {
+                continue;
+            }
+            let last = fresh.iter().filter(|f| f.0 == topic).map(|f| f.1).max();
+            let seq = last.or(t.messages.keys().next_back().copied()).map_or(1, |s| s + 1);
+            let stored = Stored { id: id.clone(), key, payload };
+            let row = Value::Text(serde_json::to_string(&stored).expect("a message encodes"));
+            ops.push(Op::InsertIfAbsent(id_key(&topic, &id), Value::Int(seq as i64)));
+            ops.push(Op::InsertIfAbsent(msg_key(&topic, seq), row));
+            fresh.push((topic, seq, stored));
+        }
+        if ops.is_empty() {
+            return BrokerRsp::Published;
+        }
         // Ok: stored. A failed condition or no answer: our index is stale or the
         // outcome unknown — reload before the next request.
-        self.store.txn(ops).await.ok()?;
-        t.ids.insert(id);
-        t.messages.insert(seq, stored);
-        Some(BrokerRsp::Published)
+        if self.store.txn(ops).await.is_err() {
+            *guard = None;
+            return BrokerRsp::Unavailable;
+        }
+        for (topic, seq, stored) in fresh {
+            let t = topics.entry(topic).or_default();
+            t.ids.insert(stored.id.clone());
+            t.messages.insert(seq, stored);
+        }
+        BrokerRsp::Published
     }
 
     fn poll(
@@ -250,15 +328,16 @@ impl Broker {
         topic: &str,
         group: String,
         max: usize,
-    ) -> Option<BrokerRsp> {
-        let Some(t) = topics.get_mut(topic) else { return Some(BrokerRsp::Messages(vec![])) };
+    ) -> BrokerRsp {
+        let Some(t) = topics.get_mut(topic) else { return BrokerRsp::Messages(vec![]) };
         let g = t.groups.entry(group).or_default();
+        g.settle(&t.messages);
         let now = Sim::now_us();
         let visibility = self.visibility_us;
         // A key is blocked behind its oldest unacknowledged message.
         let mut blocked: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
-        for (seq, m) in &t.messages {
+        for (seq, m) in t.messages.range(g.floor..) {
             if g.acked.contains(seq) || !blocked.insert(m.key.as_str()) {
                 continue;
             }
@@ -283,7 +362,7 @@ impl Broker {
             let draw = self.ep.sim().draw(self.ep.node(), Purpose::Delivery);
             out.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(draw.0));
         }
-        Some(BrokerRsp::Messages(out))
+        BrokerRsp::Messages(out)
     }
 
     /// An ack is a durable write of its own row, so it needs the index only
@@ -295,9 +374,7 @@ impl Broker {
         }
         // Not loaded: the load will read the ack row.
         if let Some(topics) = self.topics.lock().await.as_mut() {
-            let g = topics.entry(topic).or_default().groups.entry(group).or_default();
-            g.acked.insert(seq);
-            g.leases.remove(&seq);
+            topics.entry(topic).or_default().groups.entry(group).or_default().ack(seq);
         }
         BrokerRsp::Acked
     }

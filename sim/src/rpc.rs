@@ -1,12 +1,17 @@
-//! Typed request/response messaging between nodes over madsim's network.
+//! Typed request/response messaging between nodes.
 //!
-//! Each node binds one [`Endpoint`]. Requests travel on one tag and responses on
-//! another; a per-node pump routes responses to waiting calls by call id, so a
-//! late response is traced and dropped instead of piling up in a mailbox.
-//! Every call has a timeout: a lost or partitioned peer never blocks a caller.
+//! Each node binds one [`Endpoint`]: a mailbox for requests and one for
+//! responses, registered with the world. A message is put straight into the
+//! receiver's mailbox with the time it is due (faultline draws every latency,
+//! loss and duplication itself), and the receiver takes it in then. madsim's
+//! own sockets are not used: each of their sends and receives sleeps at least
+//! 1 ms of simulated time, which capped every node at ~1,000 messages a
+//! simulated second and made flash sales collapse under their own retries.
+//! A per-node pump routes responses to waiting calls by call id, so a late
+//! response is traced and dropped instead of piling up. Every call has a
+//! timeout: a lost or partitioned peer never blocks a caller.
 
 use crate::fault::MessageAction;
-use crate::net::{self, PORT};
 use crate::stream::{Draw, Purpose};
 use crate::trace::{DropReason, EventKind, NodeId};
 use crate::world::Sim;
@@ -14,13 +19,22 @@ use serde::Serialize;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-const REQUEST: u64 = 1;
-const RESPONSE: u64 = 2;
+/// Which of a node's two mailboxes a message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Tag {
+    Request,
+    Response,
+}
+
+/// A message on its way, and who sent it.
+pub(crate) type Delivery = (Envelope, NodeId);
+
+/// Where messages to one node's mailbox are put.
+pub(crate) type Mailbox = mpsc::UnboundedSender<Delivery>;
 
 /// Anything that crosses the network. `label` names it in the trace; it must be
 /// cheap (a static string), because it is taken for every message.
@@ -48,23 +62,21 @@ impl std::fmt::Display for RpcError {
 
 impl std::error::Error for RpcError {}
 
-struct Envelope {
+pub(crate) struct Envelope {
     call: u64,
     label: &'static str,
     body: Box<dyn Any + Send + Sync>,
     /// The order the sender worked for: the handler works for it too.
     order: Option<u32>,
     /// When it reaches the receiver: after its drawn latency, and a targeted
-    /// fault's delay. (madsim delivers at once; the receiver holds it till then.)
+    /// fault's delay. (It is in the mailbox at once; the receiver holds it till then.)
     due: tokio::time::Instant,
 }
 
 impl Envelope {
-    /// Whether it is still due later. madsim's send and receive take 1 ms
-    /// each (its shortest sleep), so a latency is exact from 2 ms up; one due
-    /// within the next millisecond arrives now rather than wait out another.
+    /// Whether it is still due later.
     fn in_flight(&self) -> bool {
-        self.due > tokio::time::Instant::now() + Duration::from_millis(1)
+        self.due > tokio::time::Instant::now()
     }
 }
 
@@ -72,15 +84,22 @@ impl Envelope {
 pub struct Endpoint {
     sim: Arc<Sim>,
     me: NodeId,
-    socket: madsim::net::Endpoint,
+    /// The receiving ends of this node's mailboxes, each taken by the one
+    /// loop that reads it.
+    inbox: Mutex<BTreeMap<Tag, mpsc::UnboundedReceiver<Delivery>>>,
     pending: Mutex<BTreeMap<u64, oneshot::Sender<Box<dyn Any + Send + Sync>>>>,
 }
 
 impl Endpoint {
     pub(crate) async fn bind(sim: Arc<Sim>, me: NodeId) -> Arc<Endpoint> {
-        let addr = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), PORT);
-        let socket = madsim::net::Endpoint::bind(addr).await.expect("bind endpoint");
-        let ep = Arc::new(Endpoint { sim, me, socket, pending: Mutex::new(BTreeMap::new()) });
+        let mut inbox = BTreeMap::new();
+        for tag in [Tag::Request, Tag::Response] {
+            let (tx, rx) = mpsc::unbounded_channel();
+            sim.bind_mailbox(me, tag, tx);
+            inbox.insert(tag, rx);
+        }
+        let inbox = Mutex::new(inbox);
+        let ep = Arc::new(Endpoint { sim, me, inbox, pending: Mutex::new(BTreeMap::new()) });
         let pump = ep.clone();
         tokio::spawn(async move { pump.route_responses().await });
         ep
@@ -110,7 +129,7 @@ impl Endpoint {
         let label = req.label();
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(call, tx);
-        self.transmit(to, REQUEST, call, req).await;
+        self.transmit(to, Tag::Request, call, req).await;
         // The timeout is measured by this node's clock, which may be skewed.
         match tokio::time::timeout(self.sim.real(self.me, timeout), rx).await {
             Ok(Ok(body)) => Ok(*body
@@ -134,9 +153,10 @@ impl Endpoint {
     {
         let ep = self.clone();
         let handler = Arc::new(handler);
+        let mut requests = self.take_inbox(Tag::Request);
         tokio::spawn(async move {
             loop {
-                let (env, from) = ep.receive(REQUEST).await;
+                let (env, from) = receive(&mut requests).await;
                 let (ep, handler) = (ep.clone(), handler.clone());
                 // One task per request, from its arrival to its answer, working
                 // for the request's order.
@@ -148,15 +168,16 @@ impl Endpoint {
                         panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
                     });
                     let rsp = handler(req, from).await;
-                    ep.transmit(from, RESPONSE, env.call, rsp).await;
+                    ep.transmit(from, Tag::Response, env.call, rsp).await;
                 }));
             }
         });
     }
 
     async fn route_responses(self: Arc<Self>) {
+        let mut responses = self.take_inbox(Tag::Response);
         loop {
-            let (env, from) = self.receive(RESPONSE).await;
+            let (env, from) = receive(&mut responses).await;
             if !env.in_flight() {
                 if let Some(env) = self.arrive(env, from).await {
                     self.hand_over(env, from);
@@ -190,11 +211,10 @@ impl Endpoint {
         }
     }
 
-    /// Takes the next message on `tag`, as madsim hands it over: still in flight.
-    async fn receive(&self, tag: u64) -> (Envelope, NodeId) {
-        let (payload, addr) = self.socket.recv_from_raw(tag).await.expect("endpoint closed");
-        let env = *payload.downcast::<Envelope>().expect("foreign payload on a faultline port");
-        (env, net::node_of(addr))
+    /// The receiving end of mailbox `tag`, for the one loop that reads it.
+    fn take_inbox(&self, tag: Tag) -> mpsc::UnboundedReceiver<Delivery> {
+        let taken = self.inbox.lock().unwrap().remove(&tag);
+        taken.unwrap_or_else(|| panic!("node {} reads its {tag:?} mailbox twice", self.me.0))
     }
 
     /// Waits until `env` is due and takes it in; `None` when the network ate
@@ -214,7 +234,7 @@ impl Endpoint {
         Some(env)
     }
 
-    async fn transmit<M: Message>(&self, to: NodeId, tag: u64, call: u64, msg: M) {
+    async fn transmit<M: Message>(&self, to: NodeId, tag: Tag, call: u64, msg: M) {
         let label = msg.label();
         // Every message draws its latency, loss, duplication and the copy's
         // latency from its own order's stream on this link, whatever becomes
@@ -268,20 +288,35 @@ impl Endpoint {
             return;
         }
         let kind = match tag {
-            REQUEST => EventKind::Send { to, call, msg: label },
-            _ => EventKind::Reply { to, call, msg: label },
+            Tag::Request => EventKind::Send { to, call, msg: label },
+            Tag::Response => EventKind::Reply { to, call, msg: label },
         };
         self.sim.record(self.me, kind);
-        let dst = net::addr_of(to);
         let (order, now) = (crate::order::current(), tokio::time::Instant::now());
         let due = now + latency + late;
+        // Up, but its endpoint not bound yet (just restarted): nobody to take it.
+        let Some(mailbox) = self.sim.mailbox(to, tag) else {
+            let reason = DropReason::NodeDown;
+            self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
+            return;
+        };
         if duplicate {
             self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
             let due = now + copy_latency + late;
             let copy = Envelope { call, label, body: Box::new(msg.clone()), order, due };
-            self.socket.send_to_raw(dst, tag, Box::new(copy)).await.expect("send");
+            // A receiver gone since (crashed) loses what was sent to it.
+            drop(mailbox.send((copy, self.me)));
         }
         let env = Envelope { call, label, body: Box::new(msg), order, due };
-        self.socket.send_to_raw(dst, tag, Box::new(env)).await.expect("send");
+        drop(mailbox.send((env, self.me)));
+    }
+}
+
+/// Takes the next message from a mailbox, still in flight. A node's mailboxes
+/// live as long as it does: its world never closes one under its readers.
+async fn receive(inbox: &mut mpsc::UnboundedReceiver<Delivery>) -> Delivery {
+    match inbox.recv().await {
+        Some(delivery) => delivery,
+        None => std::future::pending().await,
     }
 }

@@ -100,6 +100,7 @@ impl World {
             trace: Mutex::new(Trace::new(config.record)),
             commits: Mutex::new(Vec::new()),
             lost: Mutex::new(Vec::new()),
+            mailboxes: Mutex::new(std::collections::BTreeMap::new()),
             next_call: AtomicU64::new(1),
             healed: AtomicBool::new(false),
             sets: Mutex::new(Vec::new()),
@@ -126,13 +127,8 @@ impl World {
         assert!(nodes.iter().all(|n| n.name != name), "duplicate node name {name:?}");
         let id = NodeId(nodes.len() as u16);
         let ctx = NodeCtx { sim: self.sim.clone(), id };
-        let handle = self
-            .rt
-            .create_node()
-            .name(name)
-            .ip(net::addr_of(id).ip())
-            .init(move || init(ctx.clone()))
-            .build();
+        let handle =
+            self.rt.create_node().name(name).ip(net::addr_of(id)).init(move || init(ctx.clone())).build();
         let rate = clock_rate(self.sim.seed, id, self.sim.config.clock_skew);
         nodes.push(NodeInfo {
             rate,
@@ -328,6 +324,8 @@ pub struct Sim {
     commits: Mutex<Vec<Commit>>,
     /// What each failover lost, in full (the trace keeps a summary).
     lost: Mutex<Vec<LostWrites>>,
+    /// Each running node's mailboxes, by (node, tag): where messages to it go.
+    mailboxes: Mutex<std::collections::BTreeMap<(NodeId, crate::rpc::Tag), crate::rpc::Mailbox>>,
     next_call: AtomicU64,
     healed: AtomicBool,
     sets: Mutex<Vec<Arc<ReplicaSet>>>,
@@ -416,8 +414,19 @@ impl Sim {
         }
         *self.commits.lock().unwrap() = Vec::new();
         *self.lost.lock().unwrap() = Vec::new();
+        self.mailboxes.lock().unwrap().clear();
         self.trace.lock().unwrap().release();
         self.streams.clear();
+    }
+
+    /// Makes `tx` the mailbox for messages to `node` on `tag` (its endpoint binds).
+    pub(crate) fn bind_mailbox(&self, node: NodeId, tag: crate::rpc::Tag, tx: crate::rpc::Mailbox) {
+        self.mailboxes.lock().unwrap().insert((node, tag), tx);
+    }
+
+    /// Where messages to `node` on `tag` go, if its endpoint is bound.
+    pub(crate) fn mailbox(&self, node: NodeId, tag: crate::rpc::Tag) -> Option<crate::rpc::Mailbox> {
+        self.mailboxes.lock().unwrap().get(&(node, tag)).cloned()
     }
 
     /// The writes each failover lost: what the old primary had committed
@@ -573,6 +582,8 @@ impl Sim {
             return;
         }
         madsim::runtime::Handle::current().kill(self.madsim_id(id));
+        // What was on its way to it is lost with it; the next life binds anew.
+        self.mailboxes.lock().unwrap().retain(|(node, _), _| *node != id);
         self.nodes.lock().unwrap()[id.0 as usize].paused = false;
         self.net().set_up(id, false);
         let loss = self.disk(id).crash();

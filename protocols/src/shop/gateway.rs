@@ -109,6 +109,24 @@ pub struct Statement {
     pub net: BTreeMap<u32, i64>,
 }
 
+impl GatewayReq {
+    /// The payment the request is about (`None`: a statement).
+    fn key(&self) -> Option<&str> {
+        match self {
+            GatewayReq::Charge { key, .. }
+            | GatewayReq::ChargeAsync { key, .. }
+            | GatewayReq::Refund { key }
+            | GatewayReq::RefundPart { key, .. }
+            | GatewayReq::RefundUnkeyed { key }
+            | GatewayReq::Authorize { key, .. }
+            | GatewayReq::Capture { key }
+            | GatewayReq::Void { key }
+            | GatewayReq::Query { key } => Some(key),
+            GatewayReq::Statement => None,
+        }
+    }
+}
+
 impl Message for GatewayReq {
     fn label(&self) -> &'static str {
         match self {
@@ -194,6 +212,11 @@ impl Ledger {
     /// Money authorized but neither captured nor voided: customers' funds on hold.
     pub fn held(&self) -> i64 {
         self.keys.values().filter(|p| p.status == Status::Authorized).map(|p| p.amount).sum()
+    }
+
+    /// What the payment under `key` holds of the customer's funds.
+    fn held_by(&self, key: &str) -> i64 {
+        self.keys.get(key).filter(|p| p.status == Status::Authorized).map_or(0, |p| p.amount)
     }
 
     pub fn status(&self, key: &str) -> Status {
@@ -324,11 +347,15 @@ pub async fn serve(ctx: NodeCtx, ledger: Arc<Mutex<Ledger>>, config: GatewayConf
     ep.serve(move |req: GatewayReq, _from| {
         let status = {
             let mut l = ledger.lock().unwrap();
-            let before = l.held();
+            // A request moves one payment's money: the total on hold changes
+            // by that payment's hold alone (summing every payment per request
+            // made a flash sale quadratic).
+            let before = req.key().map_or(0, |k| l.held_by(k));
             let status = l.handle(&req);
-            let after = l.held();
+            let after = req.key().map_or(0, |k| l.held_by(k));
             if after != before {
-                l.held_over_time.push((faultline_sim::Sim::now_us(), after));
+                let total = l.held_over_time.last().map_or(0, |(_, h)| *h) + after - before;
+                l.held_over_time.push((faultline_sim::Sim::now_us(), total));
             }
             status
         };

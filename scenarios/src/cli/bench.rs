@@ -2,6 +2,7 @@
 //! median number of seeds until the first catch — plain, in swarm mode and
 //! with PCT-style change points — and how small the first catch shrinks.
 //! `faultline bench signatures`: how many distinct failures each mode finds.
+//! `faultline bench perf`: faultline's own speed (see `cli/perf.rs`).
 
 use super::{BadInput, Ctx};
 use crate::runner::Variant;
@@ -59,6 +60,18 @@ pub enum Bench {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// faultline's own speed, in one run: madsim's RPC floor, each protocol's
+    /// message rate against it, seeds and simulated seconds per wall second,
+    /// cost as the workload grows ×1 to ×64, --jobs 2 against --jobs 1.
+    Perf {
+        /// Seeds per protocol on crash-restart (a quarter as many on everything,
+        /// fewer as the workload grows).
+        #[arg(long, default_value_t = 200)]
+        seeds: u64,
+        /// Write the numbers as JSON to FILE (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 /// The benchmarks: detection (seeds to a first catch) and distinct failures.
@@ -72,6 +85,7 @@ pub(super) fn bench(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
             known_mutants(ctx, &mutant)?;
             signatures(ctx, seeds, super::jobs(jobs)?, &on, &mutant, json)
         }
+        Bench::Perf { seeds, json } => super::perf::perf(ctx, seeds, json),
     }
 }
 

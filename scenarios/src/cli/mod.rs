@@ -19,6 +19,7 @@ macro_rules! say {
 mod bench;
 mod interrupt;
 mod list;
+mod perf;
 mod replay;
 mod report;
 mod run;

@@ -106,4 +106,4 @@ fn determinism_golden_hashes() {
     }
 }
 
-const GOLDEN: [&str; 4] = ["cc1a0a8720e0a19d", "fc9d38ce778fdef2", "5520b547847c5fc4", "b9373544fb32d4ae"];
+const GOLDEN: [&str; 4] = ["f78b72b043e3296e", "4aa6e7cd4e772613", "013a643a4b6eb3fe", "0ef46d6102f7fd0a"];

@@ -22,7 +22,7 @@ use crate::trace::{EventKind, NodeId};
 use crate::world::{NodeCtx, Sim};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
@@ -114,6 +114,16 @@ struct Node {
     shipped_changed: Notify,
     wake_shipper: Notify,
     failed: AtomicBool,
+    /// Group commit: records a transaction appended, how many of them a sync
+    /// made durable, whether a sync is under way, and its end.
+    appended: AtomicU64,
+    synced: AtomicU64,
+    syncing: AtomicBool,
+    synced_changed: Notify,
+    /// The sequence number of the last record appended, and of the last one
+    /// durable: the shipper sends a replica only what is durable here.
+    appended_seq: AtomicU64,
+    durable_seq: AtomicU64,
 }
 
 struct State {
@@ -146,6 +156,12 @@ pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
         shipped_changed: Notify::new(),
         wake_shipper: Notify::new(),
         failed: AtomicBool::new(false),
+        appended: AtomicU64::new(0),
+        synced: AtomicU64::new(0),
+        syncing: AtomicBool::new(false),
+        synced_changed: Notify::new(),
+        appended_seq: AtomicU64::new(rec.seq),
+        durable_seq: AtomicU64::new(rec.seq),
     });
     let n = node.clone();
     ep.serve(move |req: StoreReq, _from| n.clone().handle(req));
@@ -181,10 +197,13 @@ impl Node {
         let (results, writes) = match apply(&mut st.table, &ops) {
             Ok(applied) => applied,
             Err(e) => {
-                // A failed condition is a read: it may reveal a write the replica
-                // does not have yet, so under semi-sync it waits like one.
-                let must_ship = st.seq;
+                // A failed condition is a read: it may reveal a write that is
+                // not durable yet, or not yet on the replica under semi-sync.
+                let (must_ship, must_sync) = (st.seq, self.appended.load(Ordering::Relaxed));
                 drop(st);
+                if !self.durable(must_sync).await {
+                    return StoreRsp::Unavailable;
+                }
                 return match self.shipped_or_fenced(epoch, must_ship).await {
                     true => StoreRsp::Txn(Err(e)),
                     false => StoreRsp::NotPrimary,
@@ -196,21 +215,26 @@ impl Node {
             st.seq += 1;
             seq = st.seq;
             self.disk.append(&log::encode_writes(epoch, seq, &writes));
-            // Held across the sync: transactions are serial, and none reads a
-            // write that is not yet durable here.
-            if self.disk.sync().await.is_err() {
-                self.fail();
-                return StoreRsp::Unavailable;
-            }
-            committed_at = Sim::now_us();
+            self.appended.fetch_add(1, Ordering::Relaxed);
+            self.appended_seq.store(seq, Ordering::Relaxed);
             if self.set.members.len() > 1 {
                 st.backlog.insert(seq, writes.clone());
             }
         }
+        // Transactions apply one at a time, in order, but wait for durability
+        // together: those appended while one sync runs share the next (group
+        // commit), instead of a sync each behind the lock. A read waits too: it
+        // may have seen a write that is not durable yet.
+        let (must_ship, must_sync) = (st.seq, self.appended.load(Ordering::Relaxed));
+        drop(st);
+        if !self.durable(must_sync).await {
+            return StoreRsp::Unavailable;
+        }
+        if !writes.is_empty() {
+            committed_at = Sim::now_us();
+        }
         // Under semi-sync even a read waits: it may have seen a write that is
         // not yet on the replica, and must not be answered before it is.
-        let must_ship = st.seq;
-        drop(st);
         if !self.shipped_or_fenced(epoch, must_ship).await {
             return StoreRsp::NotPrimary;
         }
@@ -231,6 +255,45 @@ impl Node {
             self.sim.push_commit(Commit { at_us: committed_at, store: self.me, writes });
         }
         StoreRsp::Txn(Ok(results))
+    }
+
+    /// After a replica's own sync: everything in its log, through `seq`, is durable.
+    fn all_durable(&self, seq: u64) {
+        self.appended_seq.store(seq, Ordering::Relaxed);
+        self.durable_seq.store(seq, Ordering::Relaxed);
+        self.synced.store(self.appended.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Waits until the first `appended` records of the transaction path are
+    /// durable: syncs if no sync is under way, else waits for it (and, if
+    /// that one started too early, syncs again). False if a sync failed.
+    async fn durable(&self, appended: u64) -> bool {
+        loop {
+            // Registered before the check, so a sync ending in between still wakes us.
+            let changed = self.synced_changed.notified();
+            if self.failed.load(Ordering::Relaxed) {
+                return false;
+            }
+            if self.synced.load(Ordering::Relaxed) >= appended {
+                return true;
+            }
+            if self.syncing.swap(true, Ordering::Relaxed) {
+                changed.await;
+                continue;
+            }
+            let ok = self.disk.sync().await.is_ok();
+            // The sync took every record appended until it ended.
+            let covered = self.appended.load(Ordering::Relaxed);
+            self.syncing.store(false, Ordering::Relaxed);
+            match ok {
+                true => {
+                    self.synced.fetch_max(covered, Ordering::Relaxed);
+                    self.durable_seq.store(self.appended_seq.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+                false => self.fail(),
+            }
+            self.synced_changed.notify_waiters();
+        }
     }
 
     /// Under semi-sync, waits until the replica has everything up to `seq` of
@@ -303,6 +366,7 @@ impl Node {
             self.fail();
             return StoreRsp::Unavailable;
         }
+        self.all_durable(st.seq);
         StoreRsp::Acked { seq: st.seq }
     }
 
@@ -334,6 +398,7 @@ impl Node {
             return StoreRsp::Unavailable;
         }
         st.seq = seq;
+        self.all_durable(seq);
         st.following = Some((epoch, run));
         self.set.replica_resynced(epoch);
         self.sim.record(self.me, EventKind::Resynced { seq });
@@ -364,18 +429,22 @@ impl Node {
             let Some(peer) = self.set.peer(self.me) else { continue };
             let req = {
                 let mut st = self.state.lock().await;
+                // Only what is durable here goes to the replica.
+                let durable = self.durable_seq.load(Ordering::Relaxed).min(st.seq);
                 match acked {
-                    Some(a) if a >= st.seq => continue,
+                    Some(a) if a >= durable => continue,
                     Some(a) if st.backlog.contains_key(&(a + 1)) => {
-                        st.backlog.retain(|s, _| *s > a);
+                        st.backlog = st.backlog.split_off(&(a + 1));
                         let records = st
                             .backlog
-                            .range(..=st.seq)
+                            .range(..=durable)
                             .take(SHIP_BATCH)
                             .map(|(s, w)| (*s, w.clone()))
                             .collect();
                         StoreReq::Replicate { epoch, run, records }
                     }
+                    // The table holds writes not durable yet: snapshot it once they are.
+                    _ if durable < st.seq => continue,
                     _ => {
                         let rows = st.table.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                         StoreReq::Snapshot { epoch, run, seq: st.seq, rows }

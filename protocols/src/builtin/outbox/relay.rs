@@ -38,30 +38,61 @@ pub async fn run(
             _ = ctx.sleep(SWEEP) => {}
         }
         let Ok(rows) = store.txn(vec![Op::Scan("outbox/".into())]).await else { continue };
+        // One task per order, its rows in turn (an order's events keep their
+        // order); the orders at once, so the broker commits their publishes
+        // together instead of one store round trip each.
+        let mut by_order: Vec<(u32, Vec<(String, String)>)> = Vec::new();
         for (key, payload) in rows[0].rows() {
-            let text = payload.as_text().expect("an outbox row is text");
-            let event = Event::decode(text).expect("an outbox row decodes");
-            let order = event.order.id.to_string();
-            // Publishing an event is work for its order.
-            let relayed = faultline_sim::order::scope(Some(event.order.id), async {
-                if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
-                    // Sent, as far as the outbox knows — whatever the broker says next.
-                    if store.txn(vec![Op::Delete(key.clone())]).await.is_ok() {
-                        broker.publish(service.topic(), &event.id(), &order, text).await;
-                    }
-                    return true;
-                }
-                if !broker.publish(service.topic(), &event.id(), &order, text).await {
-                    return false;
-                }
-                ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
-                // An unknown outcome leaves the row: it is published again, harmlessly.
-                let _ = store.txn(vec![Op::Delete(key.clone())]).await;
-                true
-            });
-            if !relayed.await {
-                break; // the broker is away: keep the rows, try on the next round
+            let text = payload.as_text().expect("an outbox row is text").to_string();
+            let order = Event::decode(&text).expect("an outbox row decodes").order.id;
+            match by_order.last_mut() {
+                Some((o, rows)) if *o == order => rows.push((key.clone(), text)),
+                _ => by_order.push((order, vec![(key.clone(), text)])),
             }
         }
+        let tasks: Vec<_> = by_order
+            .into_iter()
+            .map(|(order, rows)| {
+                let (ctx, store, broker) = (ctx.clone(), store.clone(), broker.clone());
+                // Publishing an event is work for its order.
+                tokio::spawn(faultline_sim::order::scope(Some(order), async move {
+                    for (key, text) in rows {
+                        if !relay_one(&ctx, service, &store, &broker, key, &text).await {
+                            break; // the broker is away: keep the rows, try on the next round
+                        }
+                    }
+                }))
+            })
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
     }
+}
+
+/// Publishes one outbox row and marks it sent; false if the broker did not take it.
+async fn relay_one(
+    ctx: &NodeCtx,
+    service: Service,
+    store: &StoreClient,
+    broker: &BrokerClient,
+    key: String,
+    text: &str,
+) -> bool {
+    let event = Event::decode(text).expect("an outbox row decodes");
+    let order = event.order.id.to_string();
+    if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
+        // Sent, as far as the outbox knows — whatever the broker says next.
+        if store.txn(vec![Op::Delete(key)]).await.is_ok() {
+            broker.publish(service.topic(), &event.id(), &order, text).await;
+        }
+        return true;
+    }
+    if !broker.publish(service.topic(), &event.id(), &order, text).await {
+        return false;
+    }
+    ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
+    // An unknown outcome leaves the row: it is published again, harmlessly.
+    let _ = store.txn(vec![Op::Delete(key)]).await;
+    true
 }

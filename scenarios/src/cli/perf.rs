@@ -1,0 +1,96 @@
+//! `faultline bench perf`: the speed of faultline itself, in one process and
+//! one run — madsim's RPC floor, each protocol's message rate against it,
+//! seeds and simulated seconds per wall second, cost as the workload grows,
+//! `--jobs 2` against `--jobs 1`, and peak memory (see [`crate::perf`]).
+
+use super::{BadInput, Ctx};
+use crate::perf;
+use crate::scenario::Scenario;
+use anyhow::anyhow;
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Round trips of the floor measurement.
+const PINGS: u64 = 100_000;
+/// Workload factors of the scaling rows, at the same arrival rate.
+const FACTORS: [u32; 4] = [1, 4, 16, 64];
+
+pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), BadInput> {
+    if seeds == 0 || seeds > 100_000 {
+        return Err(anyhow!("--seeds {seeds}: from 1 to 100000").into());
+    }
+    let load = |n: &str| Scenario::load(n, &ctx.registry).map_err(|e| anyhow!(e));
+    let (crash, everything) = (load("crash-restart")?, load("everything")?);
+    let floor = perf::madsim_rpc_floor(PINGS);
+    println!("madsim RPC floor: {floor:.0} messages/s (one thread, {PINGS} round trips)\n");
+    println!(
+        "{:<9} {:>12} {:>7} {:>9} {:>10} {:>12} {:>9} {:>10}",
+        "protocol", "messages/s", "ratio", "seeds/s", "sim s/s", "everything", "seeds/s", "sim s/s"
+    );
+    let mut protocols = Vec::new();
+    for p in ctx.registry.all() {
+        let c = perf::rates(&crash, *p, seeds);
+        let e = perf::rates(&everything, *p, seeds.div_ceil(4));
+        println!(
+            "{:<9} {:>12.0} {:>7.2} {:>9.1} {:>10.0} {:>12.0} {:>9.1} {:>10.0}",
+            p.name(),
+            c.msgs_per_s,
+            c.msgs_per_s / floor,
+            c.seeds_per_s,
+            c.sim_s_per_wall_s,
+            e.msgs_per_s,
+            e.seeds_per_s,
+            e.sim_s_per_wall_s
+        );
+        protocols.push(json!({
+            "name": p.name(),
+            "msgs_per_s": c.msgs_per_s,
+            "ratio": c.msgs_per_s / floor,
+            "seeds_per_s": c.seeds_per_s,
+            "sim_s_per_wall_s": c.sim_s_per_wall_s,
+            "everything": e,
+        }));
+    }
+    println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate");
+    println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
+    let mut scaling = Vec::new();
+    for p in ctx.registry.all() {
+        let mut base = None;
+        let mut cells = Vec::new();
+        for k in FACTORS {
+            // Fewer seeds as runs grow, at least one: wall time per seed.
+            let runs = (seeds / u64::from(k)).max(1);
+            let wall = perf::wall_per_seed(&perf::scaled(&crash, k), *p, runs);
+            let ratio = wall / *base.get_or_insert(wall);
+            cells.push(format!("{ratio:>10.1}"));
+            scaling.push(json!({ "protocol": p.name(), "orders_factor": k, "wall_per_seed_ratio": ratio,
+                                 "wall_per_seed_s": wall }));
+        }
+        println!("{:<9} {}", p.name(), cells.join(""));
+    }
+    let saga = ctx.registry.get("saga").map_err(|e| anyhow!(e))?;
+    let one = perf::seeds_per_s(&crash, saga, seeds, 1);
+    let two = perf::seeds_per_s(&crash, saga, seeds, 2);
+    let rss = perf::peak_rss_mb();
+    println!(
+        "\n--jobs 2 vs --jobs 1 (saga, crash-restart): {:.2}× ({two:.0} vs {one:.0} seeds/s)",
+        two / one
+    );
+    if let Some(mb) = rss {
+        println!("peak resident memory: {mb:.0} MB");
+    }
+    println!("\nratio: messages/s over the floor; sim s/s: simulated seconds per wall second, one thread;");
+    println!("scaling: wall time per seed over the ×1 row's.");
+    if let Some(path) = json {
+        let doc = json!({
+            "floor_msgs_per_s": floor,
+            "protocols": protocols,
+            "scaling": scaling,
+            "jobs2_speedup": two / one,
+            "peak_rss_mb": rss,
+        });
+        let text = serde_json::to_string_pretty(&doc).expect("numbers serialize");
+        crate::output::write_whole(&path, text.as_bytes())?;
+    }
+    Ok(())
+}
