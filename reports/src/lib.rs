@@ -5,10 +5,12 @@
 //!
 //! - [`record`] — one run as the report reads it (a subset of a JSON line).
 //! - [`summary`] — runs grouped per scenario, protocol and fault intensity.
+//! - [`decision`] — the answer first: one row and one sentence per protocol.
 //! - [`charts`] — the SVG charts, drawn with plotters.
 //! - [`render`] — the HTML and Markdown documents.
 
 pub mod charts;
+pub mod decision;
 pub mod record;
 pub mod render;
 pub mod summary;

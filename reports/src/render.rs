@@ -170,6 +170,26 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
         s.protocols.len(),
         s.base
     );
+    let decision = crate::decision::rows(s);
+    let _ = writeln!(h, "<h2 id=\"answer\">The answer</h2>\n<table class=\"decision\"><tr>");
+    for c in DECISION {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    let _ = writeln!(h, "</tr>");
+    for r in &decision {
+        let class = if r.broken.is_empty() { "pass" } else { "fail" };
+        let cells = decision_cells(r);
+        let _ = write!(h, "<tr><td>{}</td><td class=\"{class}\">{}</td>", esc(&cells[0]), esc(&cells[1]));
+        for c in &cells[2..] {
+            let _ = write!(h, "<td>{}</td>", esc(c));
+        }
+        let _ = writeln!(h, "</tr>");
+    }
+    let _ = writeln!(h, "</table>\n<ul class=\"tradeoffs\">");
+    for r in &decision {
+        let _ = writeln!(h, "<li>{}</li>", esc(&r.sentence()));
+    }
+    let _ = writeln!(h, "</ul>");
     let _ = writeln!(h, "<h2>Verdicts</h2>\n<table><tr><th>protocol</th>");
     for sc in &s.scenarios {
         let _ = write!(h, "<th>{}</th>", esc(sc));
@@ -249,9 +269,51 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
     h
 }
 
+/// The decision table's columns.
+const DECISION: [&str; 8] = [
+    "protocol",
+    "invariants",
+    "completed",
+    "p50 ms",
+    "p99 ms (worst)",
+    "ttc p99 ms",
+    "msgs/order",
+    "held per order",
+];
+
+fn decision_cells(r: &crate::decision::Row) -> Vec<String> {
+    let invariants = match r.broken.is_empty() {
+        true => format!("held all, on {} scenarios", r.scenarios),
+        false => format!("held on {} of {}; {}", r.held_on, r.scenarios, r.invariants()),
+    };
+    vec![
+        r.protocol.clone(),
+        invariants,
+        format!("{:.0}%", r.completed_share * 100.0),
+        format!("{:.0}", r.latency_p50_ms),
+        format!("{:.0} ({})", r.latency_p99_ms.0, r.latency_p99_ms.1),
+        format!("{:.0} ({})", r.ttc_p99_ms.0, r.ttc_p99_ms.1),
+        format!("{:.1}", r.messages_per_order),
+        r.resources(),
+    ]
+}
+
 pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "# faultline report\n");
+    let decision = crate::decision::rows(s);
+    let _ = writeln!(m, "## The answer\n");
+    let _ = writeln!(m, "| {} |", DECISION.join(" | "));
+    let _ = writeln!(m, "|---|---|{}", "---:|".repeat(DECISION.len() - 3) + "---|");
+    for r in &decision {
+        let cells: Vec<String> = decision_cells(r).iter().map(|c| md(c)).collect();
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
+    let _ = writeln!(m);
+    for r in &decision {
+        let _ = writeln!(m, "- {}", md(&r.sentence()));
+    }
+    let _ = writeln!(m, "\nThe full report, with per-scenario tables, charts and every violation's commands, is `report.html` beside this file.\n");
     let _ = writeln!(m, "## Verdicts\n");
     let _ =
         writeln!(m, "| protocol | {} |", s.scenarios.iter().map(|x| md(x)).collect::<Vec<_>>().join(" | "));

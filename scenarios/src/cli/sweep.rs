@@ -41,6 +41,10 @@ pub struct Args {
     /// Swarm testing: each seed draws its own fault model from the scenario's.
     #[arg(long)]
     pub swarm: bool,
+    /// PCT-style exploration: every order gets one message held back (or its
+    /// receiver stalled) 0.5–4 s, at a random point of its life.
+    #[arg(long)]
+    pub pct: bool,
     /// Run every protocol twice: without the reconciler and with it (rows
     /// `saga` and `saga +reconcile`); a scenario with `[reconcile]` always has it.
     #[arg(long)]
@@ -87,7 +91,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         m => parse_protocols(ctx, &a.protocol)?.into_iter().map(|p| variant(ctx, p, m)).collect::<Vec<_>>(),
     }
     .into_iter()
-    .map(|v| v.map(|v| Variant { swarm: a.swarm, ..v }))
+    .map(|v| v.map(|v| Variant { swarm: a.swarm, pct: a.pct, ..v }))
     .collect::<Result<Vec<_>, _>>()?
     .into_iter()
     .flat_map(|v| {
@@ -133,7 +137,8 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                         && v.protocol.name() == r.protocol
                         && v.mutant.map(|m| m.name) == r.mutant.as_deref()
                         && (v.swarm && s.plan.is_none()) == r.swarm.is_some()
-                        && v.reconcile == r.reconcile;
+                        && v.reconcile == r.reconcile
+                        && s.pct_on(v.pct) == r.pct;
                     if same {
                         return Some(cell);
                     }
@@ -167,6 +172,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     && v.mutant.map(|m| m.name) == r.mutant.as_deref()
                     && (v.swarm && s.plan.is_none()) == r.swarm.is_some()
                     && v.reconcile == r.reconcile
+                    && s.pct_on(v.pct) == r.pct
             }) && a.intensity.contains(&r.intensity())
                 && seeds.contains(&r.seed);
             let planned = planned
@@ -238,7 +244,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                     mutant,
                     swarm,
                     reconcile: v.reconcile,
-                    pct: v.pct,
+                    pct: s.pct_on(v.pct),
                 };
                 let key = |seed| record::key(version, scenario, what, factor, seed);
                 // Runs are numbered cell by cell, seed by seed: `--shard` takes its slice.

@@ -58,6 +58,15 @@ fn report_a_tiny_sweep_has_every_protocol_scenario_and_chart() {
         assert!(md.contains(&format!("({chart})")), "{chart} linked from report.md");
     }
     assert_eq!(html.matches("<svg").count(), 5);
+    // The answer first: the decision table, then a sentence per protocol, before anything else.
+    let at = |text: &str, what: &str| text.find(what).unwrap_or_else(|| panic!("{what} missing"));
+    assert!(at(&html, "The answer") < at(&html, "Verdicts"), "the decision table opens the report");
+    assert!(at(&md, "## The answer") < at(&md, "## Verdicts"));
+    for p in ["saga", "tcc", "outbox", "2pc"] {
+        let sentence = format!("<li>{p} held every invariant on all 2 scenarios");
+        assert!(html.contains(&sentence), "{sentence} in {html}");
+        assert!(md.contains(&format!("| {p} | held all, on 2 scenarios |")), "{md}");
+    }
     assert!(!out.join("runs.partial").exists() && !out.join("report.html.partial").exists());
     // The same report from the JSON lines alone (the tables; the provenance names the command).
     let again = dir("again");
@@ -138,4 +147,9 @@ fn report_renders_in_a_real_browser() {
     let coloured =
         bytes.chunks(px).filter(|p| p.len() >= 3 && (p[0] as i32 - p[1] as i32).abs() > 40).count();
     assert!(coloured > 500, "no colour rendered ({coloured} pixels)");
+    // The decision table is at the top: coloured verdict cells within the first 500 rows.
+    let top = &bytes[..(500 * info.width) as usize * px];
+    let tinted = |p: &[u8]| p.len() >= 3 && p[..3].iter().max().unwrap() - p[..3].iter().min().unwrap() > 15;
+    let coloured_top = top.chunks(px).filter(|p| tinted(p)).count();
+    assert!(coloured_top > 2000, "no decision table at the top ({coloured_top} tinted pixels)");
 }
