@@ -157,21 +157,22 @@ pub fn rows<'a>(table: &'a Table, prefix: &'a str) -> impl Iterator<Item = (&'a 
 
 /// Acknowledged writes to the rows `{prefix}{order:06}` of `set`, in commit order.
 fn history(sim: &Sim, set: &ReplicaSet, prefix: &str) -> Vec<History> {
-    let mut h: Vec<History> = sim
+    let mut h: Vec<((u64, u64), u32, Option<String>)> = sim
         .commits()
         .iter()
         .filter(|c| set.members.contains(&c.store))
         .flat_map(|c| {
             c.writes.iter().filter_map(move |(k, v)| {
                 let id = k.strip_prefix(prefix)?.parse().ok()?;
-                Some((c.at_us, id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
+                Some(((c.at_us, c.seq), id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
             })
         })
         .collect();
     // Acknowledgements can come out of commit order (semi-sync releases
-    // waiting writes together); the history is the commit order. Stable.
+    // waiting writes together, one sync makes a group durable at once); the
+    // history is the commit order: by time, then by place in the log. Stable.
     h.sort_by_key(|(at, _, _)| *at);
-    h
+    h.into_iter().map(|((at, _), id, state)| (at, id, state)).collect()
 }
 
 fn int(t: &Table, k: &str) -> i64 {

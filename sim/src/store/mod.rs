@@ -122,6 +122,9 @@ pub enum TxnError {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Commit {
     pub at_us: u64,
+    /// Its place in the store's log: transactions made durable by one sync
+    /// share `at_us`, and this orders them as they were applied.
+    pub seq: u64,
     pub store: NodeId,
     pub writes: Vec<(Key, Option<Value>)>,
 }

@@ -252,7 +252,7 @@ impl Node {
             self.sim.committed(self.me).await;
             // Stamped with the commit time, not the acknowledgement's: under
             // semi-sync, waiting writes are acknowledged together, out of order.
-            self.sim.push_commit(Commit { at_us: committed_at, store: self.me, writes });
+            self.sim.push_commit(Commit { at_us: committed_at, seq, store: self.me, writes });
         }
         StoreRsp::Txn(Ok(results))
     }
