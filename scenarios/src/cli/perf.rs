@@ -68,6 +68,23 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
         }
         println!("{:<9} {}", p.name(), cells.join(""));
     }
+    println!("\nflash-sale-10k (10,000 orders in 10 s with crashes), one seed, one thread:");
+    let text = include_str!("../../scale/flash-sale-10k.toml");
+    let big = Scenario::parse(text, "flash-sale-10k.toml", &ctx.registry).map_err(|e| anyhow!(e))?;
+    let mut flash = Vec::new();
+    for p in ctx.registry.all() {
+        let start = std::time::Instant::now();
+        let (o, _) = crate::runner::run_seed(&big, *p, 0, false);
+        let wall = start.elapsed().as_secs_f64();
+        println!(
+            "  {:<9} {wall:>6.1} s wall, {:?}, {} messages",
+            p.name(),
+            o.verdict,
+            o.metrics.messages_sent
+        );
+        flash.push(json!({ "protocol": p.name(), "wall_s": wall, "verdict": o.verdict,
+                           "sim_s": o.metrics.sim_ms as f64 / 1e3 }));
+    }
     let saga = ctx.registry.get("saga").map_err(|e| anyhow!(e))?;
     let one = perf::seeds_per_s(&crash, saga, seeds, 1);
     let two = perf::seeds_per_s(&crash, saga, seeds, 2);
@@ -87,6 +104,7 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
             "protocols": protocols,
             "scaling": scaling,
             "jobs2_speedup": two / one,
+            "flash_sale_10k": flash,
             "peak_rss_mb": rss,
         });
         let text = serde_json::to_string_pretty(&doc).expect("numbers serialize");

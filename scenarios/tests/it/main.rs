@@ -10,3 +10,4 @@ mod reconcile;
 mod regressions;
 mod report;
 mod resume;
+mod scale;

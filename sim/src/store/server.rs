@@ -124,6 +124,9 @@ struct Node {
     /// durable: the shipper sends a replica only what is durable here.
     appended_seq: AtomicU64,
     durable_seq: AtomicU64,
+    /// When the last sync ended: the commit time of every record it made
+    /// durable (their waiters wake a few scheduler ticks apart).
+    synced_at_us: AtomicU64,
 }
 
 struct State {
@@ -162,6 +165,7 @@ pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
         synced_changed: Notify::new(),
         appended_seq: AtomicU64::new(rec.seq),
         durable_seq: AtomicU64::new(rec.seq),
+        synced_at_us: AtomicU64::new(0),
     });
     let n = node.clone();
     ep.serve(move |req: StoreReq, _from| n.clone().handle(req));
@@ -201,7 +205,7 @@ impl Node {
                 // not durable yet, or not yet on the replica under semi-sync.
                 let (must_ship, must_sync) = (st.seq, self.appended.load(Ordering::Relaxed));
                 drop(st);
-                if !self.durable(must_sync).await {
+                if self.durable(must_sync).await.is_none() {
                     return StoreRsp::Unavailable;
                 }
                 return match self.shipped_or_fenced(epoch, must_ship).await {
@@ -227,11 +231,11 @@ impl Node {
         // may have seen a write that is not durable yet.
         let (must_ship, must_sync) = (st.seq, self.appended.load(Ordering::Relaxed));
         drop(st);
-        if !self.durable(must_sync).await {
+        let Some(synced_at) = self.durable(must_sync).await else {
             return StoreRsp::Unavailable;
-        }
+        };
         if !writes.is_empty() {
-            committed_at = Sim::now_us();
+            committed_at = synced_at;
         }
         // Under semi-sync even a read waits: it may have seen a write that is
         // not yet on the replica, and must not be answered before it is.
@@ -266,16 +270,17 @@ impl Node {
 
     /// Waits until the first `appended` records of the transaction path are
     /// durable: syncs if no sync is under way, else waits for it (and, if
-    /// that one started too early, syncs again). False if a sync failed.
-    async fn durable(&self, appended: u64) -> bool {
+    /// that one started too early, syncs again). The time the sync that made
+    /// them durable ended, or `None` if a sync failed.
+    async fn durable(&self, appended: u64) -> Option<u64> {
         loop {
             // Registered before the check, so a sync ending in between still wakes us.
             let changed = self.synced_changed.notified();
             if self.failed.load(Ordering::Relaxed) {
-                return false;
+                return None;
             }
             if self.synced.load(Ordering::Relaxed) >= appended {
-                return true;
+                return Some(self.synced_at_us.load(Ordering::Relaxed));
             }
             if self.syncing.swap(true, Ordering::Relaxed) {
                 changed.await;
@@ -287,6 +292,7 @@ impl Node {
             self.syncing.store(false, Ordering::Relaxed);
             match ok {
                 true => {
+                    self.synced_at_us.store(Sim::now_us(), Ordering::Relaxed);
                     self.synced.fetch_max(covered, Ordering::Relaxed);
                     self.durable_seq.store(self.appended_seq.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
