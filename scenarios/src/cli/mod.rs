@@ -10,10 +10,18 @@
 macro_rules! say {
     ($($arg:tt)*) => {
         match $crate::cli::text_to_stderr() {
-            true => eprintln!($($arg)*),
-            false => println!($($arg)*),
+            true => anstream::eprintln!($($arg)*),
+            false => anstream::println!($($arg)*),
         }
     };
+}
+
+/// `text` in red (bad news) or green (good), for `say!`: styled on a
+/// terminal, plain in a pipe or a file or under `NO_COLOR` (anstream decides).
+pub(crate) fn paint(text: impl std::fmt::Display, good: bool) -> String {
+    let colour = if good { anstyle::AnsiColor::Green } else { anstyle::AnsiColor::Red };
+    let style = anstyle::Style::new().fg_color(Some(colour.into())).bold();
+    format!("{style}{text}{style:#}")
 }
 
 mod bench;

@@ -349,10 +349,11 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
 }
 
 pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
+    let failing = s.failing_seeds.len();
     say!(
-        "\n{} seeds, {} failing, {} with expected violations",
+        "\n{} seeds, {}, {} with expected violations",
         s.seeds,
-        s.failing_seeds.len(),
+        super::paint(format!("{failing} failing"), failing == 0),
         s.expected_seeds
     );
     say!("  {:<22} {:>10} {:>8}", "invariant", "violations", "seeds");
@@ -460,7 +461,7 @@ pub(super) fn print_failures(
     if failing.is_empty() {
         return;
     }
-    say!("\nfailing seeds:");
+    say!("\n{}", super::paint("failing seeds:", false));
     for o in failing {
         let v = &o.violations[0];
         let broken: Vec<_> = o.broken().iter().map(|i| i.name()).collect();

@@ -105,6 +105,16 @@ fn cli_violations_exit_1_and_print_the_replay_command() {
     assert!(t.contains(EventualSettlement.name()), "{t}");
     let replay = format!("faultline replay {path} --protocol saga --mutant saga-log-unsynced --seed 0");
     assert!(t.contains(&replay), "the command names the file: {t}");
+    // Plain text in a pipe; colour when forced, and never under NO_COLOR.
+    assert!(!t.contains('\u{1b}'), "no escape codes in a pipe: {t}");
+    let run = ["run", path, "-p", "saga", "--mutant", "saga-log-unsynced", "--seeds", "1"];
+    let coloured = |env: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_faultline"));
+        c.args(run).env_remove("NO_COLOR").envs(env.iter().copied());
+        String::from_utf8_lossy(&c.output().unwrap().stdout).contains("\u{1b}[")
+    };
+    assert!(coloured(&[("CLICOLOR_FORCE", "1")]), "CLICOLOR_FORCE colours the verdicts");
+    assert!(!coloured(&[("NO_COLOR", "1")]), "NO_COLOR keeps them plain");
 }
 
 #[test]
