@@ -57,11 +57,23 @@ pub struct Disk {
     node: NodeId,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     durable: Vec<Vec<u8>>,
     unsynced: Vec<Vec<u8>>,
     faults: DiskFaults,
+    /// What a reader derived from the first n durable records (a store's
+    /// table), so the next recovery reads only the records after them.
+    memo: Option<(usize, Arc<dyn std::any::Any + Send + Sync>)>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("durable", &self.durable.len())
+            .field("unsynced", &self.unsynced.len())
+            .finish()
+    }
 }
 
 fn frame(payload: &[u8]) -> Vec<u8> {
@@ -133,6 +145,31 @@ impl Disk {
         (inner.durable.iter().map(|r| r[4..].to_vec()).collect(), dropped)
     }
 
+    /// Recovery as [`Disk::recover`], returning only the records after the
+    /// first `from` (the prefix never changes: the log only grows, and
+    /// recovery only ever cuts a torn tail). `None` if there are not `from`.
+    pub fn recover_from(&self, from: usize) -> Option<(Vec<Vec<u8>>, usize)> {
+        let mut inner = self.inner.lock().unwrap();
+        if from > inner.durable.len() {
+            return None;
+        }
+        let bad = |rec: &Vec<u8>| rec.len() < 4 || crc32fast::hash(&rec[4..]).to_le_bytes() != rec[..4];
+        let good = from + inner.durable[from..].iter().position(bad).unwrap_or(inner.durable.len() - from);
+        let dropped = inner.durable.len() - good;
+        inner.durable.truncate(good);
+        Some((inner.durable[from..].iter().map(|r| r[4..].to_vec()).collect(), dropped))
+    }
+
+    /// What a reader memoised of the first n durable records, if still whole.
+    pub(crate) fn memo(&self) -> Option<(usize, Arc<dyn std::any::Any + Send + Sync>)> {
+        let inner = self.inner.lock().unwrap();
+        inner.memo.clone().filter(|(n, _)| *n <= inner.durable.len())
+    }
+
+    pub(crate) fn set_memo(&self, records: usize, value: Arc<dyn std::any::Any + Send + Sync>) {
+        self.inner.lock().unwrap().memo = Some((records, value));
+    }
+
     /// The durable records up to the first bad one, without recovering: a
     /// look at a live disk that changes nothing.
     pub(crate) fn peek(&self) -> Vec<Vec<u8>> {
@@ -146,6 +183,7 @@ impl Disk {
         let mut inner = self.inner.lock().unwrap();
         inner.durable = Vec::new();
         inner.unsynced = Vec::new();
+        inner.memo = None;
     }
 
     /// Power loss: the volatile tail is gone, maybe leaving a torn prefix.

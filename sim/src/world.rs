@@ -623,12 +623,12 @@ impl Sim {
         // What the replica has of this primary's reign (its epoch): records are
         // numbered per epoch, so a sequence number from another epoch says nothing.
         let reign = set.epoch();
-        let replica = crate::store::log::recover_full(&self.disk(new)).records;
+        let replica = crate::store::log::records(&self.disk(new));
         let kept = replica.iter().filter(|r| r.epoch == reign).map(|r| r.seq).max().unwrap_or(0);
         let mut lost = 0;
         let mut lost_keys: Vec<String> = Vec::new();
         let mut writes = Vec::new();
-        for rec in crate::store::log::recover_full(&self.disk(old)).records {
+        for rec in crate::store::log::records(&self.disk(old)) {
             let gone = rec.epoch == reign && rec.seq > kept;
             if let (true, crate::store::log::Body::Writes(w)) = (gone, &rec.body) {
                 lost += 1;

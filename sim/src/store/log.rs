@@ -43,27 +43,11 @@ pub(crate) fn encode_writes(epoch: u64, seq: u64, writes: &[(Key, Option<Value>)
     postcard::to_stdvec(&RecordRef { epoch, seq, body: BodyRef::Writes(writes) }).expect("encode record")
 }
 
-/// A store's durable state.
-#[derive(Debug, Default)]
-pub(crate) struct Recovered {
-    pub table: Table,
-    /// Sequence number of the last record, 0 for none.
-    pub seq: u64,
-    /// Records dropped because a torn write ended the log.
-    pub torn_dropped: usize,
-    pub records: Vec<Record>,
-}
-
-pub(crate) fn recover_full(disk: &Disk) -> Recovered {
-    let (raw, torn_dropped) = disk.recover();
-    let mut out = Recovered { torn_dropped, ..Recovered::default() };
-    for bytes in raw {
-        let rec: Record = postcard::from_bytes(&bytes).expect("a checksummed record decodes");
-        apply_record(&mut out.table, &rec.body);
-        out.seq = rec.seq;
-        out.records.push(rec);
-    }
-    out
+/// Every durable record of `disk`, after recovery cut any torn tail: what a
+/// failover compares between a primary and its replica.
+pub(crate) fn records(disk: &Disk) -> Vec<Record> {
+    let (raw, _) = disk.recover();
+    raw.iter().map(|bytes| postcard::from_bytes(bytes).expect("a checksummed record decodes")).collect()
 }
 
 /// Whether the live `disk` durably holds record `seq` of `epoch`; reads only.
@@ -90,7 +74,29 @@ pub(crate) fn apply_record(table: &mut Table, body: &Body) {
 
 /// The durable table: every good record replayed in order.
 pub fn recover(disk: &Disk) -> Table {
-    recover_full(disk).table
+    recover_table(disk).0
+}
+
+/// Recovery for a store starting up, or a look at what a disk holds: the
+/// table, the last sequence number and how many torn records were dropped.
+/// Replays only the records after those the last recovery of this disk read
+/// (its table is memoised on the disk), so a store that restarts often, or a
+/// settle poll, costs the log's growth, not its length.
+pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
+    let memo = disk.memo().and_then(|(n, m)| Some((n, m.downcast::<(Table, u64)>().ok()?)));
+    let (from, mut table, mut seq) = match memo {
+        Some((n, m)) => (n, m.0.clone(), m.1),
+        None => (0, Table::new(), 0),
+    };
+    let (raw, torn) = disk.recover_from(from).expect("a memo never outruns its disk");
+    let read = from + raw.len();
+    for bytes in raw {
+        let rec: Record = postcard::from_bytes(&bytes).expect("a checksummed record decodes");
+        apply_record(&mut table, &rec.body);
+        seq = rec.seq;
+    }
+    disk.set_memo(read, std::sync::Arc::new((table.clone(), seq)));
+    (table, seq, torn)
 }
 
 /// Gives a store its initial rows, durably, before the run starts.

@@ -143,11 +143,11 @@ struct State {
 /// A store node's whole life: recover from disk, then serve and ship forever.
 pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
     let disk = ctx.disk();
-    let rec = log::recover_full(&disk);
-    if rec.torn_dropped > 0 {
-        ctx.sim().record(ctx.id(), EventKind::TornWriteDropped { records: rec.torn_dropped as u32 });
+    let (table, seq, torn_dropped) = log::recover_table(&disk);
+    if torn_dropped > 0 {
+        ctx.sim().record(ctx.id(), EventKind::TornWriteDropped { records: torn_dropped as u32 });
     }
-    let state = State { table: rec.table, seq: rec.seq, following: None, backlog: BTreeMap::new() };
+    let state = State { table, seq, following: None, backlog: BTreeMap::new() };
     let ep = ctx.endpoint().await;
     let node = Arc::new(Node {
         sim: ctx.sim().clone(),
@@ -163,8 +163,8 @@ pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
         synced: AtomicU64::new(0),
         syncing: AtomicBool::new(false),
         synced_changed: Notify::new(),
-        appended_seq: AtomicU64::new(rec.seq),
-        durable_seq: AtomicU64::new(rec.seq),
+        appended_seq: AtomicU64::new(seq),
+        durable_seq: AtomicU64::new(seq),
         synced_at_us: AtomicU64::new(0),
     });
     let n = node.clone();
