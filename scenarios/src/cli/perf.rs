@@ -86,8 +86,10 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
                            "sim_s": o.metrics.sim_ms as f64 / 1e3 }));
     }
     let saga = ctx.registry.get("saga").map_err(|e| anyhow!(e))?;
-    let one = perf::seeds_per_s(&crash, saga, seeds, 1);
-    let two = perf::seeds_per_s(&crash, saga, seeds, 2);
+    // Three times the seeds: a thread per seed, and a second job's share of
+    // the start and the tail, should not be what is measured.
+    let one = perf::seeds_per_s(&crash, saga, 3 * seeds, 1);
+    let two = perf::seeds_per_s(&crash, saga, 3 * seeds, 2);
     let rss = perf::peak_rss_mb();
     println!(
         "\n--jobs 2 vs --jobs 1 (saga, crash-restart): {:.2}× ({two:.0} vs {one:.0} seeds/s)",

@@ -29,6 +29,8 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
             continue;
         }
         idle = POLL_BUSY;
+        // A full batch means more is waiting: ask again at once.
+        let full = batch.len() == BATCH;
         for d in batch {
             let (svc, broker) = (svc.clone(), broker.clone());
             let event = Event::decode(&d.payload).expect("a published event decodes");
@@ -45,7 +47,9 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
                 }
             }));
         }
-        svc.ctx.sleep(POLL_BUSY).await;
+        if !full {
+            svc.ctx.sleep(POLL_BUSY).await;
+        }
     }
 }
 
