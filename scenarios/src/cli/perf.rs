@@ -22,6 +22,13 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
     let load = |n: &str| Scenario::load(n, &ctx.registry).map_err(|e| anyhow!(e));
     let (crash, everything) = (load("crash-restart")?, load("everything")?);
     let floor = perf::madsim_rpc_floor(PINGS);
+    // First, before the big runs below leave the heap large and scattered.
+    let saga = ctx.registry.get("saga").map_err(|e| anyhow!(e))?;
+    // Three times the seeds: a thread per seed, and a second job's share of
+    // the start and the tail, should not be what is measured.
+    perf::seeds_per_s(&crash, saga, seeds, 2); // warm up: caches, allocator, page faults
+    let one = perf::seeds_per_s(&crash, saga, 3 * seeds, 1);
+    let two = perf::seeds_per_s(&crash, saga, 3 * seeds, 2);
     println!("madsim RPC floor: {floor:.0} messages/s (one thread, {PINGS} round trips)\n");
     println!(
         "{:<9} {:>12} {:>7} {:>9} {:>10} {:>12} {:>9} {:>10}",
@@ -85,11 +92,6 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
         flash.push(json!({ "protocol": p.name(), "wall_s": wall, "verdict": o.verdict,
                            "sim_s": o.metrics.sim_ms as f64 / 1e3 }));
     }
-    let saga = ctx.registry.get("saga").map_err(|e| anyhow!(e))?;
-    // Three times the seeds: a thread per seed, and a second job's share of
-    // the start and the tail, should not be what is measured.
-    let one = perf::seeds_per_s(&crash, saga, 3 * seeds, 1);
-    let two = perf::seeds_per_s(&crash, saga, 3 * seeds, 2);
     let rss = perf::peak_rss_mb();
     println!(
         "\n--jobs 2 vs --jobs 1 (saga, crash-restart): {:.2}× ({two:.0} vs {one:.0} seeds/s)",
