@@ -367,21 +367,35 @@ pub(super) fn counterexamples(
     out
 }
 
-/// At most `max` rows of a sequence diagram: the header and the marked rows
-/// (the violated order's life) when there are any, else the first rows.
+/// At most `max` lines of a sequence diagram: the legend, the lifelines'
+/// header and the marked rows (the violated order's life) when there are
+/// any, else the first rows.
 pub(super) fn excerpt(diagram: &str, max: usize) -> String {
     let lines: Vec<&str> = diagram.lines().collect();
-    let body: Vec<&str> = match lines.iter().position(|l| l.starts_with('»')) {
-        Some(first) => lines[..first]
-            .iter()
-            .chain(lines[first..].iter().filter(|l| l.starts_with('»')))
-            .copied()
-            .collect(),
-        None => lines,
+    // Rows draw lifelines (│); the legend and the lifelines' header do not,
+    // and always stay. A marked row starts with `»`.
+    let row = |l: &str| l.contains('│');
+    let body: Vec<&str> = match lines.iter().any(|l| row(l) && l.starts_with('»')) {
+        true => lines.iter().filter(|l| !row(l) || l.starts_with('»')).copied().collect(),
+        false => lines,
     };
     let mut out = body.iter().take(max).copied().collect::<Vec<_>>().join("\n");
     if body.len() > max {
         out.push_str(&format!("\n… {} more rows: replay it with --view sequence", body.len() - max));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn an_excerpt_keeps_the_legend_and_the_lifelines_header() {
+        let diagram = "» marks the messages of order 3\n\n               order    order-db\n    0.001000s  │───────▶│  txn #1\n»   0.002000s  │───────▶│  txn #2\n";
+        let e = excerpt(diagram, 300);
+        assert!(e.contains("» marks the messages of order 3"), "{e}");
+        assert!(e.contains("order    order-db"), "the header stays: {e}");
+        assert!(e.contains("txn #2") && !e.contains("txn #1"), "only the marked rows: {e}");
+    }
 }
