@@ -10,7 +10,7 @@ use crate::scenario::{Expectation, Scenario};
 use faultline_protocols::check::{Invariant, Violation};
 use faultline_protocols::run::{run, RunSpec};
 use faultline_protocols::workload::{Order, Workload};
-use faultline_sim::{FaultModel, TimedFault};
+use faultline_sim::{DropReason, Event, EventKind, Fault, FaultModel, MessageAction, TimedFault};
 use serde::Serialize;
 
 /// How big a counterexample is.
@@ -73,6 +73,7 @@ pub fn shrink_for(
         let was = (s.spec.plan.events.len(), s.spec.workload.orders.len(), s.spec.fault_window_ms);
         let durations = durations(&s.spec.plan.events);
         let shape = s.spec.workload.clone();
+        s.explicit_losses();
         s.ddmin_faults();
         progress("fewer faults", s.size(0));
         s.ddmin_orders();
@@ -111,6 +112,31 @@ struct Shrinker {
 fn run_caught(spec: &RunSpec) -> Option<(Vec<Violation>, u64)> {
     let r = std::thread::scope(|s| s.spawn(|| run(spec)).join()).ok()?;
     Some((r.violations, r.sim_ms))
+}
+
+/// Every message a `loss` fault dropped as it was sent, as (its order, which
+/// of that order's messages it was, from 1) — what an `order-message` fault
+/// counts. Messages for no order are left to the loss fault (none is kept).
+fn lost_messages(events: &[Event]) -> Vec<(u32, u32)> {
+    let mut sent: std::collections::BTreeMap<u32, u32> = std::collections::BTreeMap::new();
+    let mut lost = Vec::new();
+    for e in events {
+        // One event per message sent: its send or reply, or its drop at the sender.
+        let (transmitted, loss) = match &e.kind {
+            EventKind::Send { .. } | EventKind::Reply { .. } => (true, false),
+            EventKind::Drop { from, reason, .. } if *from == e.node && *reason != DropReason::Late => {
+                (true, *reason == DropReason::Loss)
+            }
+            _ => (false, false),
+        };
+        let Some(order) = e.order.filter(|_| transmitted) else { continue };
+        let n = sent.entry(order).or_insert(0);
+        *n += 1;
+        if loss {
+            lost.push((order, *n));
+        }
+    }
+    lost
 }
 
 fn durations(events: &[TimedFault]) -> Vec<u64> {
@@ -183,6 +209,30 @@ impl Shrinker {
             s.workload.orders = orders;
             s
         });
+    }
+
+    /// Replaces the random `loss` faults by the drops they caused, each an
+    /// `order-message` drop of that order's nth message: the same run, told
+    /// explicitly, so that ddmin can keep the one drop that matters (and the
+    /// file says which message was lost). Kept only if the failure stays.
+    fn explicit_losses(&mut self) {
+        if !self.spec.plan.events.iter().any(|e| matches!(e.fault, Fault::Loss { .. })) {
+            return;
+        }
+        let mut traced = self.spec.clone();
+        traced.world.record = true;
+        let Ok(events) = std::thread::scope(|s| s.spawn(|| run(&traced).events).join()) else { return };
+        let drops = lost_messages(&events.unwrap_or_default());
+        let mut candidate = self.spec.clone();
+        candidate.plan.events.retain(|e| !matches!(e.fault, Fault::Loss { .. }));
+        candidate.plan.events.extend(drops.into_iter().map(|(order, nth)| TimedFault {
+            at_ms: 0,
+            fault: Fault::OrderMessage { order, nth, action: MessageAction::Drop, ms: 0 },
+        }));
+        candidate.plan.events.sort_by_key(|e| e.at_ms);
+        if self.fails(&candidate) {
+            self.spec = candidate;
+        }
     }
 
     /// Halves each fault's duration while the failure stays.
