@@ -276,9 +276,29 @@ pub(super) fn parse_protocols(ctx: &Ctx, arg: &str) -> Result<Vec<ProtocolRef>, 
     arg.split(',').map(|p| ctx.registry.get(p.trim()).map_err(|e| anyhow!("{e}, or all").into())).collect()
 }
 
-/// One row per protocol, on the same seeds: what each costs under these faults.
+/// One row per protocol, on the same seeds: what each costs under these
+/// faults — outcomes and latency in one table, costs in another, each within
+/// 100 columns (comfy-table sizes them).
 pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
     say!("\nside by side (same scenario, same seeds):");
+    let reconciled = table.iter().any(|(_, s)| s.reconciled);
+    let label = |p: &ProtocolRef, s: &Summary| match s.reconciled {
+        true => format!("{} +reconcile", p.name()),
+        false => p.name().to_string(),
+    };
+    let outcomes = table.iter().map(|(p, s)| {
+        vec![
+            label(p, s),
+            s.failing_seeds.len().to_string(),
+            s.expected_seeds.to_string(),
+            s.orders_completed.to_string(),
+            s.orders_cancelled.to_string(),
+            format!("{:.1}", s.latency_p50_ms.p50),
+            format!("{:.1}", s.latency_p99_ms.p50),
+            format!("{:.1}", s.consistency_p99_ms.p50),
+            format!("{:.1}", s.longest_inconsistency_ms),
+        ]
+    });
     let head = [
         "protocol",
         "failing",
@@ -289,56 +309,31 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
         "p99 ms",
         "ttc p99",
         "window max",
-        "msgs/order",
-        "retries",
-        "compens.",
-        "refunds",
-        "reserved",
-        "held $",
-        "locks s",
-        "repairs",
-        "heal p99",
     ];
-    let widths = [17, 8, 9, 10, 10, 9, 9, 9, 11, 11, 9, 9, 8, 10, 10, 9, 8, 9];
-    let reconciled = table.iter().any(|(_, s)| s.reconciled);
-    let shown = if reconciled { head.len() } else { head.len() - 2 };
-    let row = |cells: Vec<String>| {
-        let line: Vec<String> = cells
-            .iter()
-            .take(shown)
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
-            .collect();
-        say!("  {}", line.join(" "));
-    };
-    row(head.iter().map(|h| h.to_string()).collect());
-    for (p, s) in table {
-        let per_order = s.messages_sent as f64 / s.orders_submitted.max(1) as f64;
-        let label = if s.reconciled { format!("{} +reconcile", p.name()) } else { p.name().to_string() };
-        row(vec![
-            label,
-            s.failing_seeds.len().to_string(),
-            s.expected_seeds.to_string(),
-            s.orders_completed.to_string(),
-            s.orders_cancelled.to_string(),
-            format!("{:.1}", s.latency_p50_ms.p50),
-            format!("{:.1}", s.latency_p99_ms.p50),
-            format!("{:.1}", s.consistency_p99_ms.p50),
-            format!("{:.1}", s.longest_inconsistency_ms),
-            format!("{per_order:.1}"),
+    say!("{}", text_table(&head, outcomes));
+    let costs = table.iter().map(|(p, s)| {
+        let mut row = vec![
+            label(p, s),
+            format!("{:.1}", s.messages_sent as f64 / s.orders_submitted.max(1) as f64),
             s.retries.to_string(),
             s.compensations.to_string(),
             s.refunds.to_string(),
             format!("{:.1}", s.reserved_unit_s),
             format!("{:.0}", s.authorized_cent_s / 100.0),
             format!("{:.1}", s.locked_s),
-            s.repairs.to_string(),
-            format!("{:.0}", s.heal_p99_ms.max),
-        ]);
-    }
+        ];
+        if reconciled {
+            row.extend([s.repairs.to_string(), format!("{:.0}", s.heal_p99_ms.max)]);
+        }
+        row
+    });
+    let head = ["protocol", "msgs", "retries", "compens", "refunds", "reserved", "held $", "locks s"];
+    let head: Vec<&str> =
+        head.into_iter().chain(reconciled.then_some(["repairs", "heal p99"]).into_iter().flatten()).collect();
+    say!("{}", text_table(&head, costs));
     say!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
     say!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
+    say!("  msgs: messages per order; compens: compensations;");
     say!("  window max: the longest time two services could disagree on one order; reserved: stock");
     say!("  held in reservations, unit-seconds; held $: customers' money on hold, dollar-seconds;");
     say!("  locks s: row locks held (2PC), lock-seconds; all three summed over seeds.");
@@ -477,4 +472,25 @@ pub(super) fn print_failures(
     if total > failing.len() {
         say!("  … and {} more", total - failing.len());
     }
+}
+
+/// A plain text table at most 100 columns wide: names left, numbers right.
+fn text_table(head: &[&str], rows: impl Iterator<Item = Vec<String>>) -> comfy_table::Table {
+    use comfy_table::{presets::NOTHING, CellAlignment, ColumnConstraint, ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_preset(NOTHING).set_content_arrangement(ContentArrangement::Dynamic).set_width(100);
+    t.set_header(head.iter().copied());
+    for row in rows {
+        t.add_row(row);
+    }
+    for i in 1..head.len() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    // A protocol's name stays on one line; a long header wraps instead.
+    if let Some(c) = t.column_mut(0) {
+        c.set_constraint(ColumnConstraint::ContentWidth);
+    }
+    t
 }

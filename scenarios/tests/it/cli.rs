@@ -140,6 +140,8 @@ fn cli_protocol_all_prints_a_side_by_side_table() {
     for p in ["saga", "tcc", "outbox", "2pc"] {
         assert!(table.lines().any(|l| l.trim_start().starts_with(p)), "{p} row missing:\n{table}");
     }
+    let widest = table.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "tables fit 100 columns, not {widest}:\n{table}");
     let o = faultline(&["run", "calm", "-p", "saga,nope"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("valid protocols: saga, tcc, outbox, 2pc, or all"), "{}", text(&o));
