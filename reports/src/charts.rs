@@ -7,12 +7,28 @@ use plotters::prelude::*;
 const SIZE: (u32, u32) = (760, 420);
 
 /// The file names of the charts, in the order the report shows them.
-pub const FILES: [&str; 5] =
-    ["latency-cdf.svg", "consistency-cdf.svg", "intensity.svg", "intensity-latency.svg", "messages.svg"];
+pub const FILES: [&str; 7] = [
+    "orders-latency.svg",
+    "orders-consistency.svg",
+    "latency-cdf.svg",
+    "consistency-cdf.svg",
+    "intensity.svg",
+    "intensity-latency.svg",
+    "messages.svg",
+];
 
 /// (file name, SVG) of every chart, in the order the report shows them.
 pub fn all(s: &Summary) -> Vec<(String, String)> {
     let charts = [
+        orders_cdf(s, "Latency per order, by scenario (CDF over orders)", "order latency (ms, log)", |g| {
+            &g.latency_hist
+        }),
+        orders_cdf(
+            s,
+            "Time to consistency per order, by scenario (CDF over orders)",
+            "submission to last write (ms, log)",
+            |g| &g.ttc_hist,
+        ),
         cdf(
             s,
             "End-to-end latency per protocol (CDF over seeds)",
@@ -116,6 +132,70 @@ fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) 
         .label_font(("sans-serif", 13))
         .draw()
         .map_err(|e| e.to_string())
+}
+
+/// One panel per scenario, each a CDF over every order of every seed on a
+/// log axis, one line per protocol; the colour key sits in a strip above the
+/// panels, never over the data.
+fn orders_cdf(
+    s: &Summary,
+    title: &str,
+    x_desc: &str,
+    hist: fn(&crate::summary::Group) -> &crate::hist::LogHist,
+) -> String {
+    let n = s.scenarios.len().max(1);
+    let cols = n.min(3);
+    let rows = n.div_ceil(cols);
+    let (w, h) = (400u32, 270u32);
+    svg_sized((w * cols as u32, 70 + h * rows as u32), |root| {
+        let root = root.titled(title, ("sans-serif", 20)).map_err(|e| e.to_string())?;
+        let (key, body) = root.split_vertically(34);
+        for (i, p) in s.protocols.iter().enumerate() {
+            let x = 20 + 180 * i as i32;
+            let c = colour(i);
+            key.draw(&PathElement::new(vec![(x, 16), (x + 26, 16)], c.stroke_width(3)))
+                .map_err(|e| e.to_string())?;
+            key.draw_text(p, &("sans-serif", 14).into_font().color(&BLACK), (x + 32, 8))
+                .map_err(|e| e.to_string())?;
+        }
+        let panels = body.split_evenly((rows, cols));
+        for (area, sc) in panels.iter().zip(&s.scenarios) {
+            let lines: Vec<(usize, Vec<(f64, f64)>)> = (s.protocols.iter().enumerate())
+                .filter_map(|(i, p)| Some((i, hist(s.groups.get(&(sc.clone(), p.clone()))?).cdf())))
+                .filter(|(_, pts)| !pts.is_empty())
+                .collect();
+            let edges = || lines.iter().flat_map(|(_, pts)| pts.iter().map(|p| p.0));
+            let lo = edges().fold(f64::INFINITY, f64::min).clamp(0.1, 1e9) / 1.5;
+            let hi = edges().fold(0.0, f64::max).max(lo * 10.0) * 1.5;
+            let mut chart = ChartBuilder::on(area)
+                .caption(sc, ("sans-serif", 14))
+                .margin(8)
+                .x_label_area_size(34)
+                .y_label_area_size(42)
+                .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc("share of orders")
+                .x_labels(5)
+                .label_style(("sans-serif", 11))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (i, pts) in lines {
+                // A step per bucket: the share of orders at or below its upper edge.
+                let mut steps = vec![(pts[0].0 / 1.09, 0.0)];
+                for w in pts.windows(2) {
+                    steps.extend([w[0], (w[1].0, w[0].1)]);
+                }
+                steps.push(*pts.last().expect("non-empty"));
+                chart
+                    .draw_series(LineSeries::new(steps, colour(i).stroke_width(2)))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    })
 }
 
 fn max_of(values: impl Iterator<Item = f64>) -> f64 {

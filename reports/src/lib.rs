@@ -6,11 +6,13 @@
 //! - [`record`] — one run as the report reads it (a subset of a JSON line).
 //! - [`summary`] — runs grouped per scenario, protocol and fault intensity.
 //! - [`decision`] — the answer first: one row and one sentence per protocol.
+//! - [`hist`] — mergeable per-order latency histograms.
 //! - [`charts`] — the SVG charts, drawn with plotters.
 //! - [`render`] — the HTML and Markdown documents.
 
 pub mod charts;
 pub mod decision;
+pub mod hist;
 pub mod record;
 pub mod render;
 pub mod summary;
@@ -107,8 +109,8 @@ mod tests {
         assert!(r
             .html
             .contains("faultline shrink failover-async --protocol tcc --mutant tcc-no-hang-guard --seed 7"));
-        assert_eq!(r.charts.len(), 5);
-        assert_eq!(r.html.matches("<svg").count(), 5, "every chart inline");
+        assert_eq!(r.charts.len(), 7);
+        assert_eq!(r.html.matches("<svg").count(), 7, "every chart inline");
         // Self-contained: no script, and nothing fetched (the SVG namespace URI is a name, not a fetch).
         assert!(!r.html.contains("<script"));
         for fetch in ["src=", "href=", "url(", "@import"] {

@@ -67,6 +67,10 @@ pub struct Metrics {
     pub at_risk_dollar_s: f64,
     pub latency_ms: Percentiles,
     pub time_to_consistency_ms: Percentiles,
+    /// Every order's latency and time to consistency, bucketed (absent in
+    /// records older than these fields: the charts then have no orders).
+    pub latency_hist: crate::hist::LogHist,
+    pub consistency_hist: crate::hist::LogHist,
     pub longest_inconsistency_ms: f64,
     pub reserved_unit_s: f64,
     pub authorized_cent_s: f64,

@@ -42,6 +42,9 @@ pub struct Group {
     /// Per seed: median latency and p99 time to consistency, for the CDFs.
     pub seed_latency_p50: Vec<f64>,
     pub seed_ttc_p99: Vec<f64>,
+    /// Every order's latency and time to consistency, over all seeds.
+    pub latency_hist: crate::hist::LogHist,
+    pub ttc_hist: crate::hist::LogHist,
 }
 
 /// (fault intensity, completed share of orders, median p99 latency in ms).
@@ -200,6 +203,8 @@ impl SummaryBuilder {
         g.held_dollar_s += m.authorized_cent_s / 100.0;
         g.locked_s += m.locked_s;
         g.longest_inconsistency_ms = g.longest_inconsistency_ms.max(m.longest_inconsistency_ms);
+        g.latency_hist.merge(&m.latency_hist);
+        g.ttc_hist.merge(&m.consistency_hist);
         acc.p50.push(m.latency_ms.p50);
         acc.p90.push(m.latency_ms.p90);
         acc.p99.push(m.latency_ms.p99);

@@ -4,6 +4,7 @@
 use crate::scenario::Expectation;
 use faultline_protocols::check::{Coverage, Invariant, Violation};
 use faultline_protocols::run::RunResult;
+use faultline_reports::hist::LogHist;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,6 +89,12 @@ pub struct Metrics {
     pub latency_ms: Percentiles,
     /// Submission to the last write any service made for the order.
     pub time_to_consistency_ms: Percentiles,
+    /// Every order's latency and time to consistency, bucketed: what a
+    /// report adds up across runs to show distributions over orders.
+    #[serde(default)]
+    pub latency_hist: LogHist,
+    #[serde(default)]
+    pub consistency_hist: LogHist,
     /// The longest time two services could disagree about an order.
     pub longest_inconsistency_ms: f64,
     /// Stock held in reservations, in unit·seconds.
@@ -182,6 +189,8 @@ impl RunOutcome {
             sim_ms: r.sim_ms,
             latency_ms: Percentiles::of(&r.latencies_ms),
             time_to_consistency_ms: Percentiles::of(&r.consistency_ms),
+            latency_hist: LogHist::of(&r.latencies_ms),
+            consistency_hist: LogHist::of(&r.consistency_ms),
             longest_inconsistency_ms: r.inconsistency_ms.iter().copied().fold(0.0, f64::max),
             reserved_unit_s: r.reserved_unit_s,
             authorized_cent_s: r.authorized_cent_s,

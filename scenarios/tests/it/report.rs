@@ -18,14 +18,19 @@ fn report_a_tiny_sweep_has_every_protocol_scenario_and_chart() {
     for want in ["saga", "tcc", "outbox", "2pc", "calm", "crash-restart"] {
         assert!(html.contains(want) && md.contains(want), "{want} missing");
     }
-    for chart in
-        ["latency-cdf.svg", "consistency-cdf.svg", "intensity.svg", "intensity-latency.svg", "messages.svg"]
-    {
+    for chart in faultline_reports::charts::FILES {
         let svg = std::fs::read_to_string(out.join(chart)).unwrap();
         roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{chart}: {e}"));
         assert!(md.contains(&format!("({chart})")), "{chart} linked from report.md");
     }
-    assert_eq!(html.matches("<svg").count(), 5);
+    assert_eq!(html.matches("<svg").count(), 7);
+    // Distributions over orders: every run carries its orders' latencies, bucketed.
+    let first_run = runs.lines().find(|l| l.contains("\"seed\"")).unwrap();
+    assert!(first_run.contains("\"latency_hist\":{"), "{first_run}");
+    let orders = std::fs::read_to_string(out.join("orders-latency.svg")).unwrap();
+    assert!(
+        orders.contains("calm") && orders.contains("crash-restart") && orders.contains("share of orders")
+    );
     // The answer first: the decision table, then a sentence per protocol, before anything else.
     let at = |text: &str, what: &str| text.find(what).unwrap_or_else(|| panic!("{what} missing"));
     assert!(at(&html, "The answer") < at(&html, "Verdicts"), "the decision table opens the report");
