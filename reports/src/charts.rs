@@ -1,5 +1,6 @@
 //! The report's charts as SVG text, drawn with plotters' SVG backend: titles,
-//! axes with units, legends. One series per protocol, in a fixed colour each.
+//! axes with units, and a colour key above each plot (never over the data).
+//! One series per protocol, in a fixed colour each.
 
 use crate::summary::Summary;
 use plotters::prelude::*;
@@ -49,13 +50,17 @@ pub fn all(s: &Summary) -> Vec<(String, String)> {
 }
 
 fn colour(i: usize) -> RGBColor {
-    const C: [RGBColor; 6] = [
+    const C: [RGBColor; 10] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
         RGBColor(214, 39, 40),
         RGBColor(148, 103, 189),
         RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
     ];
     C[i % C.len()]
 }
@@ -101,8 +106,11 @@ fn frame<'a, 'b>(
     (x_desc, y_desc): (&str, &str),
     x_names: &[String],
 ) -> Result<Chart<'a, 'b>, String> {
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
+    let mut builder = ChartBuilder::on(root);
+    if !title.is_empty() {
+        builder.caption(title, ("sans-serif", 20));
+    }
+    let mut chart = builder
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -122,16 +130,32 @@ fn frame<'a, 'b>(
     Ok(chart)
 }
 
-/// The legend: one entry per protocol.
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(|e| e.to_string())
+type Area<'b> = DrawingArea<SVGBackend<'b>, plotters::coord::Shift>;
+
+/// The title, and under it the colour key — one entry per protocol, a line
+/// or a box — above the plot, never over the data (wrapping to a second row
+/// when the names do not fit); returns the area left for the plot.
+fn keyed<'b>(root: &Area<'b>, title: &str, protocols: &[String], boxes: bool) -> Result<Area<'b>, String> {
+    let root = root.titled(title, ("sans-serif", 20)).map_err(|e| e.to_string())?;
+    let width = root.dim_in_pixel().0 as i32;
+    let (key, body) = root.split_vertically(48);
+    let (mut x, mut y) = (60, 12);
+    for (i, p) in protocols.iter().enumerate() {
+        let w = 44 + 8 * p.chars().count() as i32;
+        if x + w > width && x > 60 {
+            (x, y) = (60, y + 22);
+        }
+        let c = colour(i);
+        let drawn = match boxes {
+            true => key.draw(&Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled())),
+            false => key.draw(&PathElement::new(vec![(x, y), (x + 26, y)], c.stroke_width(3))),
+        };
+        drawn.map_err(|e| e.to_string())?;
+        key.draw_text(p, &("sans-serif", 14).into_font().color(&BLACK), (x + 32, y - 8))
+            .map_err(|e| e.to_string())?;
+        x += w;
+    }
+    Ok(body)
 }
 
 /// One panel per scenario, each a CDF over every order of every seed on a
@@ -147,17 +171,8 @@ fn orders_cdf(
     let cols = n.min(3);
     let rows = n.div_ceil(cols);
     let (w, h) = (400u32, 270u32);
-    svg_sized((w * cols as u32, 70 + h * rows as u32), |root| {
-        let root = root.titled(title, ("sans-serif", 20)).map_err(|e| e.to_string())?;
-        let (key, body) = root.split_vertically(34);
-        for (i, p) in s.protocols.iter().enumerate() {
-            let x = 20 + 180 * i as i32;
-            let c = colour(i);
-            key.draw(&PathElement::new(vec![(x, 16), (x + 26, 16)], c.stroke_width(3)))
-                .map_err(|e| e.to_string())?;
-            key.draw_text(p, &("sans-serif", 14).into_font().color(&BLACK), (x + 32, 8))
-                .map_err(|e| e.to_string())?;
-        }
+    svg_sized((w * cols as u32, 84 + h * rows as u32), |root| {
+        let body = keyed(root, title, &s.protocols, false)?;
         let panels = body.split_evenly((rows, cols));
         for (area, sc) in panels.iter().zip(&s.scenarios) {
             let lines: Vec<(usize, Vec<(f64, f64)>)> = (s.protocols.iter().enumerate())
@@ -220,19 +235,16 @@ fn cdf(
         .collect();
     let x_max = max_of(series.iter().flat_map(|(_, v)| v.iter().copied()));
     svg(|root| {
-        let mut chart = frame(root, title, (0.0..x_max, 0.0..1.0), (x_label, "share of seeds"), &[])?;
-        for (i, (name, v)) in series.iter().enumerate() {
+        let body = keyed(root, title, &s.protocols, false)?;
+        let mut chart = frame(&body, "", (0.0..x_max, 0.0..1.0), (x_label, "share of seeds"), &[])?;
+        for (i, (_, v)) in series.iter().enumerate() {
             let n = v.len().max(1) as f64;
             let points: Vec<(f64, f64)> =
                 v.iter().enumerate().map(|(k, x)| (*x, (k + 1) as f64 / n)).collect();
             let c = colour(i);
-            chart
-                .draw_series(LineSeries::new(points, c.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart.draw_series(LineSeries::new(points, c.stroke_width(2))).map_err(|e| e.to_string())?;
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
+        Ok(())
     })
 }
 
@@ -258,7 +270,8 @@ fn intensity(s: &Summary, measure: Measure) -> String {
     };
     svg(|root| {
         let axes = ("fault intensity (× the scenario's rates)", y_desc);
-        let mut chart = frame(root, title, (0.0..x_max, 0.0..y_max), axes, &[])?;
+        let body = keyed(root, title, &s.protocols, false)?;
+        let mut chart = frame(&body, "", (0.0..x_max, 0.0..y_max), axes, &[])?;
         for (i, p) in s.protocols.iter().enumerate() {
             // Mean over scenarios at each intensity.
             let mut points: Vec<(f64, f64)> = Vec::new();
@@ -276,14 +289,12 @@ fn intensity(s: &Summary, measure: Measure) -> String {
             let c = colour(i);
             chart
                 .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(p.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .map_err(|e| e.to_string())?;
             chart
                 .draw_series(points.into_iter().map(|pt| Circle::new(pt, 4, c.filled())))
                 .map_err(|e| e.to_string())?;
         }
-        legend(&mut chart, SeriesLabelPosition::MiddleRight)
+        Ok(())
     })
 }
 
@@ -294,7 +305,8 @@ fn messages(s: &Summary) -> String {
     let width = SIZE.0.max(110 * n as u32);
     svg_sized((width, SIZE.1), |root| {
         let axes = ("scenario", "messages sent per order");
-        let mut chart = frame(root, "Messages per order", (0.0..n as f64, 0.0..y_max), axes, &s.scenarios)?;
+        let body = keyed(root, "Messages per order", &s.protocols, true)?;
+        let mut chart = frame(&body, "", (0.0..n as f64, 0.0..y_max), axes, &s.scenarios)?;
         let width = 0.8 / s.protocols.len().max(1) as f64;
         for (i, p) in s.protocols.iter().enumerate() {
             let c = colour(i);
@@ -308,12 +320,8 @@ fn messages(s: &Summary) -> String {
                     Some(Rectangle::new([(x0, 0.0), (x0 + width * 0.9, g.messages_per_order)], c.filled()))
                 })
                 .collect();
-            chart
-                .draw_series(bars)
-                .map_err(|e| e.to_string())?
-                .label(p.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+            chart.draw_series(bars).map_err(|e| e.to_string())?;
         }
-        legend(&mut chart, SeriesLabelPosition::MiddleRight)
+        Ok(())
     })
 }
