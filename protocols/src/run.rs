@@ -50,6 +50,9 @@ pub struct RunResult {
     pub sim_ms: u64,
     /// Per settled order: submission to its terminal state, in ms.
     pub latencies_ms: Vec<f64>,
+    /// Every order: when it was submitted and, if it finished (completed or
+    /// cancelled), when — µs of simulated time. For a run-over-time chart.
+    pub order_times: Vec<(u32, u64, Option<u64>)>,
     /// Per order: submission to the last write any service made to its records —
     /// from then on every service agrees (time to consistency), in ms.
     pub consistency_ms: Vec<f64>,
@@ -114,6 +117,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
     }
     let latencies_ms =
         done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
+    let order_times = submitted.iter().map(|(id, at)| (*id, *at, done_us.get(id).copied())).collect();
     let Costs { consistency_ms, inconsistency_ms, reserved_unit_s, locked_s } =
         costs(&dep, &sim, &submitted, sim_ms);
     let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
@@ -135,6 +139,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
             truth,
             sim_ms,
             latencies_ms,
+            order_times,
             retries: dep.stats.retries(),
             compensations: dep.stats.compensations(),
         }

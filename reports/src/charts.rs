@@ -8,7 +8,8 @@ use plotters::prelude::*;
 const SIZE: (u32, u32) = (760, 420);
 
 /// The file names of the charts, in the order the report shows them.
-pub const FILES: [&str; 7] = [
+pub const FILES: [&str; 8] = [
+    "timelines.svg",
     "orders-latency.svg",
     "orders-consistency.svg",
     "latency-cdf.svg",
@@ -19,8 +20,12 @@ pub const FILES: [&str; 7] = [
 ];
 
 /// (file name, SVG) of every chart, in the order the report shows them.
-pub fn all(s: &Summary) -> Vec<(String, String)> {
+pub fn all(
+    s: &Summary,
+    timelines: &std::collections::BTreeMap<String, Vec<crate::Timeline>>,
+) -> Vec<(String, String)> {
     let charts = [
+        over_time(s, timelines),
         orders_cdf(s, "Latency per order, by scenario (CDF over orders)", "order latency (ms, log)", |g| {
             &g.latency_hist
         }),
@@ -156,6 +161,81 @@ fn keyed<'b>(root: &Area<'b>, title: &str, protocols: &[String], boxes: bool) ->
         x += w;
     }
     Ok(body)
+}
+
+/// A run over time (after Jepsen's latency plots), one row per scenario and
+/// one panel per protocol: each order a point at its submission time and
+/// its latency (log axis), red at the top if it never finished; the fault
+/// windows shaded behind, one colour per kind, named in the key.
+fn over_time(s: &Summary, timelines: &std::collections::BTreeMap<String, Vec<crate::Timeline>>) -> String {
+    let rows: Vec<(&String, &Vec<crate::Timeline>)> =
+        s.scenarios.iter().filter_map(|sc| Some((sc, timelines.get(sc)?))).collect();
+    let cols = rows.iter().map(|(_, t)| t.len()).max().unwrap_or(1).max(1);
+    let kinds: Vec<&str> = {
+        let mut k: Vec<&str> = rows
+            .iter()
+            .flat_map(|(_, ts)| ts.iter().flat_map(|t| t.faults.iter().map(|f| f.0.as_str())))
+            .collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    let shade = |kind: &str| colour(kinds.iter().position(|k| *k == kind).unwrap_or(0)).mix(0.18);
+    let (w, h) = (340u32, 230u32);
+    let title = "A run over time: each order's latency at its submission, fault windows shaded";
+    svg_sized((w * cols as u32, 84 + h * rows.len().max(1) as u32), |root| {
+        let kind_names: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        let body = keyed(root, title, &kind_names, true)?;
+        if rows.is_empty() {
+            return body
+                .draw_text(
+                    "no runs over time in this report",
+                    &("sans-serif", 14).into_font().color(&BLACK),
+                    (20, 20),
+                )
+                .map_err(|e| e.to_string());
+        }
+        let panels = body.split_evenly((rows.len(), cols));
+        for (r, (sc, runs)) in rows.iter().enumerate() {
+            for (c, t) in runs.iter().enumerate() {
+                let area = &panels[r * cols + c];
+                let end = t.orders.iter().map(|o| o.0).fold(t.window_s, f64::max).max(1.0) * 1.02;
+                let top = t.orders.iter().filter_map(|o| o.1).fold(10.0, f64::max) * 2.0;
+                let mut chart = ChartBuilder::on(area)
+                    .caption(format!("{sc} · {} · seed {}", t.protocol, t.seed), ("sans-serif", 13))
+                    .margin(6)
+                    .x_label_area_size(28)
+                    .y_label_area_size(42)
+                    .build_cartesian_2d(0.0..end, (1.0..top).log_scale())
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .configure_mesh()
+                    .x_desc("simulated s")
+                    .y_desc("latency ms")
+                    .x_labels(5)
+                    .y_labels(4)
+                    .label_style(("sans-serif", 10))
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+                let windows = t.faults.iter().map(|(k, from, to)| {
+                    Rectangle::new([(*from, 1.0), (to.max(from + end * 0.004), top)], shade(k).filled())
+                });
+                chart.draw_series(windows).map_err(|e| e.to_string())?;
+                let done = t
+                    .orders
+                    .iter()
+                    .filter_map(|(at, l)| Some(Circle::new((*at, (*l)?.max(1.0)), 2, colour(0).filled())));
+                chart.draw_series(done).map_err(|e| e.to_string())?;
+                let stuck = t
+                    .orders
+                    .iter()
+                    .filter(|o| o.1.is_none())
+                    .map(|(at, _)| Cross::new((*at, top / 1.2), 4, RED.stroke_width(2)));
+                chart.draw_series(stuck).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// One panel per scenario, each a CDF over every order of every seed on a

@@ -29,6 +29,23 @@ pub struct Provenance {
     /// Shrunk counterexamples, by violation class: (scenario, protocol as
     /// tables label it, mutant, invariant) → the minimal run's sequence diagram.
     pub counterexamples: std::collections::BTreeMap<(String, String, Option<String>, String), String>,
+    /// A run over time per scenario (one seed, every protocol), for the
+    /// Jepsen-style chart: scenario → its runs.
+    pub timelines: std::collections::BTreeMap<String, Vec<Timeline>>,
+}
+
+/// One run over simulated time: each order's submission and latency, and
+/// the fault windows — what the run-over-time chart draws.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeline {
+    pub protocol: String,
+    pub seed: u64,
+    /// (submitted at, s; latency, ms — `None` if it never finished).
+    pub orders: Vec<(f64, Option<f64>)>,
+    /// (fault kind, from s, to s).
+    pub faults: Vec<(String, f64, f64)>,
+    /// Where the fault window ends, s.
+    pub window_s: f64,
 }
 
 /// A built report: the two documents and the charts the Markdown links to.
@@ -46,7 +63,7 @@ pub fn build(records: &[Record], provenance: &Provenance) -> Report {
 
 /// Builds the report from a summary streamed with [`summary::SummaryBuilder`].
 pub fn build_from(s: &summary::Summary, provenance: &Provenance) -> Report {
-    let charts = charts::all(s);
+    let charts = charts::all(s, &provenance.timelines);
     Report {
         html: render::html(s, &charts, provenance),
         markdown: render::markdown(s, &charts, provenance),
@@ -109,8 +126,8 @@ mod tests {
         assert!(r
             .html
             .contains("faultline shrink failover-async --protocol tcc --mutant tcc-no-hang-guard --seed 7"));
-        assert_eq!(r.charts.len(), 7);
-        assert_eq!(r.html.matches("<svg").count(), 7, "every chart inline");
+        assert_eq!(r.charts.len(), 8);
+        assert_eq!(r.html.matches("<svg").count(), 8, "every chart inline");
         // Self-contained: no script, and nothing fetched (the SVG namespace URI is a name, not a fetch).
         assert!(!r.html.contains("<script"));
         for fetch in ["src=", "href=", "url(", "@import"] {

@@ -16,6 +16,7 @@ pub mod bounds;
 pub mod cli;
 pub mod outcome;
 pub mod output;
+pub mod over_time;
 pub mod pct;
 pub mod perf;
 pub mod runner;

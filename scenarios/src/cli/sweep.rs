@@ -281,6 +281,11 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     })?;
     let texts = scenarios.iter().filter_map(|s| Some((s.name.clone(), s.origin.as_ref()?.text.to_string())));
     let mut made = provenance(texts.collect());
+    // A run over time per scenario: its first seed, every protocol.
+    for s in &scenarios {
+        made.timelines
+            .insert(s.name.clone(), crate::over_time::timelines(s, &variants_of(s, &variants), seeds.start));
+    }
     if a.shrink {
         println!("shrinking the first seed of every violation class…");
         made.counterexamples = counterexamples(ctx, &scenarios, firsts);
@@ -326,6 +331,7 @@ pub(crate) fn provenance(texts: Vec<(String, String)>) -> faultline_reports::Pro
         version: env!("CARGO_PKG_VERSION").to_string(),
         scenarios: texts,
         counterexamples: Default::default(),
+        timelines: Default::default(),
     }
 }
 

@@ -23,7 +23,13 @@ fn report_a_tiny_sweep_has_every_protocol_scenario_and_chart() {
         roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{chart}: {e}"));
         assert!(md.contains(&format!("({chart})")), "{chart} linked from report.md");
     }
-    assert_eq!(html.matches("<svg").count(), 7);
+    assert_eq!(html.matches("<svg").count(), 8);
+    // A run over time for every scenario and protocol, its fault windows shaded.
+    let over_time = std::fs::read_to_string(out.join("timelines.svg")).unwrap();
+    for panel in ["calm · saga · seed 0", "crash-restart · 2pc · seed 0"] {
+        assert!(over_time.contains(panel), "{panel} missing from the run over time");
+    }
+    assert!(over_time.contains("crash") && over_time.contains("opacity=\"0.18"), "crash windows shaded");
     // Distributions over orders: every run carries its orders' latencies, bucketed.
     let first_run = runs.lines().find(|l| l.contains("\"seed\"")).unwrap();
     assert!(first_run.contains("\"latency_hist\":{"), "{first_run}");
