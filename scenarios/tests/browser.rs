@@ -88,5 +88,26 @@ fn renders(browser: &Path) -> Result<(), Failed> {
     let tinted = |p: &[u8]| p.len() >= 3 && p[..3].iter().max().unwrap() - p[..3].iter().min().unwrap() > 15;
     let coloured_top = top.chunks(px).filter(|p| tinted(p)).count();
     assert!(coloured_top > 2000, "no decision table at the top ({coloured_top} tinted pixels)");
+    // The run over time and the per-scenario distributions render, not blank, in colour.
+    for chart in ["timelines.svg", "orders-latency.svg"] {
+        let png = out.join(format!("{chart}.png"));
+        screenshot(browser, &out.join(chart), &png, &out.join("profile"));
+        let (bytes, px) = pixels(&png);
+        let white = bytes.chunks(px).filter(|p| p[..3].iter().all(|c| *c > 250)).count();
+        let tinted = bytes.chunks(px).filter(|p| tinted(p)).count();
+        let total = bytes.len() / px;
+        assert!(white < total * 98 / 100, "{chart} renders blank");
+        assert!(tinted > 500, "{chart} has no colour ({tinted} tinted pixels)");
+    }
     Ok(())
+}
+
+/// A PNG's pixel bytes and bytes per pixel.
+fn pixels(png: &Path) -> (Vec<u8>, usize) {
+    let decoder = png::Decoder::new(std::fs::File::open(png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (buf, info.color_type.samples())
 }
