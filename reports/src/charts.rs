@@ -336,36 +336,48 @@ enum Measure {
 
 fn intensity(s: &Summary, measure: Measure) -> String {
     let x_max = s.intensities.iter().copied().fold(0.0, f64::max).max(1.0) * 1.05;
-    let value = |pt: &crate::summary::IntensityPoint| match measure {
-        Measure::Completed => pt.1,
-        Measure::Latency => pt.2,
+    // Completion is measured against what the same seeds completed without
+    // faults, where the report has intensity 0: orders the stock or a
+    // customer's balance turned away are no cost of the faults.
+    let baseline = s.intensities.contains(&0.0) && measure == Measure::Completed;
+    let value = |series: &[crate::summary::IntensityPoint], pt: &crate::summary::IntensityPoint| match measure
+    {
+        Measure::Latency => Some(pt.2),
+        Measure::Completed if !baseline => Some(pt.1),
+        Measure::Completed => {
+            let calm = series.iter().find(|q| q.0 == 0.0).map(|q| q.1).filter(|c| *c > 0.0)?;
+            Some(pt.1 / calm)
+        }
     };
-    let (title, y_desc, y_max) = match measure {
-        Measure::Completed => ("Completed orders as fault intensity grows", "completed / submitted", 1.0),
-        Measure::Latency => (
-            "Latency as fault intensity grows",
-            "median over seeds of p99 latency (ms)",
-            max_of(s.by_intensity.values().flatten().map(|pt| pt.2)),
+    let series = |p: &String, x: f64| -> Vec<f64> {
+        (s.by_intensity.iter().filter(|((_, q), _)| q == p))
+            .flat_map(|(_, v)| v.iter().filter(|pt| pt.0 == x).filter_map(|pt| value(v, pt)))
+            .collect()
+    };
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let lines: Vec<Vec<(f64, f64)>> = (s.protocols.iter())
+        .map(|p| s.intensities.iter().filter_map(|x| Some((*x, mean(&series(p, *x))?))).collect())
+        .collect();
+    let top = max_of(lines.iter().flatten().map(|pt| pt.1));
+    let (title, y_desc, y_max) = match (measure, baseline) {
+        (Measure::Completed, true) => (
+            "Orders completed as fault intensity grows, against the same seeds without faults",
+            "completed / completed at intensity 0",
+            top.max(1.05),
         ),
+        (Measure::Completed, false) => {
+            ("Completed orders as fault intensity grows", "completed / submitted", 1.0)
+        }
+        (Measure::Latency, _) => {
+            ("Latency as fault intensity grows", "median over seeds of p99 latency (ms)", top)
+        }
     };
     svg(|root| {
         let axes = ("fault intensity (× the scenario's rates)", y_desc);
         let body = keyed(root, title, &s.protocols, false)?;
         let mut chart = frame(&body, "", (0.0..x_max, 0.0..y_max), axes, &[])?;
-        for (i, p) in s.protocols.iter().enumerate() {
-            // Mean over scenarios at each intensity.
-            let mut points: Vec<(f64, f64)> = Vec::new();
-            for x in &s.intensities {
-                let shares: Vec<f64> = s
-                    .by_intensity
-                    .iter()
-                    .filter(|((_, q), _)| q == p)
-                    .flat_map(|(_, v)| v.iter().filter(|pt| pt.0 == *x).map(value))
-                    .collect();
-                if !shares.is_empty() {
-                    points.push((*x, shares.iter().sum::<f64>() / shares.len() as f64));
-                }
-            }
+        // Mean over scenarios at each intensity.
+        for (i, points) in lines.into_iter().enumerate() {
             let c = colour(i);
             chart
                 .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))

@@ -30,6 +30,9 @@ fn report_a_tiny_sweep_has_every_protocol_scenario_and_chart() {
         assert!(over_time.contains(panel), "{panel} missing from the run over time");
     }
     assert!(over_time.contains("crash") && over_time.contains("opacity=\"0.18"), "crash windows shaded");
+    // With intensity 0 in the sweep, completion is against the same seeds without faults.
+    let completion = std::fs::read_to_string(out.join("intensity.svg")).unwrap();
+    assert!(completion.contains("completed / completed at intensity 0"), "normalised completion");
     // Distributions over orders: every run carries its orders' latencies, bucketed.
     let first_run = runs.lines().find(|l| l.contains("\"seed\"")).unwrap();
     assert!(first_run.contains("\"latency_hist\":{"), "{first_run}");
