@@ -179,9 +179,13 @@ struct Broker {
     queue: std::sync::Mutex<Vec<(Pending, oneshot::Sender<BrokerRsp>)>>,
     /// Wakes the writer when the queue was empty.
     wake: Notify,
+    /// Wakes long polls when a batch of publishes is durable.
+    published: Notify,
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(150);
+/// How long an empty poll waits for a publish before answering.
+pub const LONG_POLL: Duration = Duration::from_millis(200);
 
 fn msg_key(topic: &str, seq: u64) -> String {
     format!("msg/{topic}/{seq:010}")
@@ -207,6 +211,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
         topics: Mutex::new(None),
         queue: std::sync::Mutex::new(Vec::new()),
         wake: Notify::new(),
+        published: Notify::new(),
     });
     tokio::spawn(broker.clone().write_publishes());
     ep.serve(move |req: BrokerReq, _from| broker.clone().handle(req));
@@ -225,6 +230,25 @@ impl Broker {
             }
             BrokerReq::Poll { topic, group, max } => (topic, group, max),
         };
+        // A long poll: an empty answer waits for the next durable publish (or
+        // LONG_POLL), then looks once more — a quiet topic costs one request
+        // per LONG_POLL, and a new message goes out as soon as it is stored.
+        let published = self.published.notified();
+        tokio::pin!(published);
+        published.as_mut().enable(); // registered now: a publish from here on wakes it
+        let first = self.poll_loaded(&topic, group.clone(), max).await;
+        if !matches!(&first, BrokerRsp::Messages(m) if m.is_empty()) {
+            return first;
+        }
+        tokio::select! {
+            biased;
+            _ = published => {}
+            _ = tokio::time::sleep(LONG_POLL) => {}
+        }
+        self.poll_loaded(&topic, group, max).await
+    }
+
+    async fn poll_loaded(&self, topic: &str, group: String, max: usize) -> BrokerRsp {
         let mut guard = self.topics.lock().await;
         if guard.is_none() {
             match self.load().await {
@@ -232,7 +256,7 @@ impl Broker {
                 None => return BrokerRsp::Unavailable,
             }
         }
-        self.poll(guard.as_mut().expect("loaded"), &topic, group, max)
+        self.poll(guard.as_mut().expect("loaded"), topic, group, max)
     }
 
     /// The writer: commits whatever publishes queued up while the last batch
@@ -319,6 +343,7 @@ impl Broker {
             t.ids.insert(stored.id.clone());
             t.messages.insert(seq, stored);
         }
+        self.published.notify_waiters();
         BrokerRsp::Published
     }
 
@@ -434,15 +459,17 @@ impl BrokerClient {
         self.ep.call(self.broker, req, self.timeout).await == Ok(BrokerRsp::Published)
     }
 
-    pub async fn poll(&self, topic: &str, group: &str, max: usize) -> Vec<Delivery> {
+    /// The next deliveries for `group`, waiting up to [`LONG_POLL`] for one
+    /// if there is none; `None` if the broker did not answer (or could not).
+    pub async fn poll(&self, topic: &str, group: &str, max: usize) -> Option<Vec<Delivery>> {
         assert!(
             !topic.contains('/') && !group.contains('/'),
             "topic {topic:?} / group {group:?} contains '/'"
         );
         let req = BrokerReq::Poll { topic: topic.into(), group: group.into(), max };
         match self.ep.call(self.broker, req, self.timeout).await {
-            Ok(BrokerRsp::Messages(m)) => m,
-            _ => vec![],
+            Ok(BrokerRsp::Messages(m)) => Some(m),
+            _ => None,
         }
     }
 

@@ -40,9 +40,9 @@ fn run(seed: u64, config: BrokerConfig, plan: FaultPlan, groups: &[&'static str]
         world.node(&format!("consumer-{group}"), move |ctx| {
             let log = log.clone();
             async move {
-                let b = BrokerClient::new(ctx.endpoint().await, broker, Duration::from_millis(200));
+                let b = BrokerClient::new(ctx.endpoint().await, broker, Duration::from_millis(500));
                 loop {
-                    for d in b.poll("orders", group, 8).await {
+                    for d in b.poll("orders", group, 8).await.unwrap_or_default() {
                         let (key, payload): (u32, u32) =
                             (d.key[1..].parse().unwrap(), d.payload.parse().unwrap());
                         log.lock()

@@ -11,8 +11,9 @@ use faultline_sim::{Op, TxnError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Poll again this soon after a poll that found messages; back off to
-/// `POLL_IDLE_MAX` while topics are quiet.
+/// After a poll the broker did not answer, wait this long, doubling to
+/// `POLL_IDLE_MAX`; an answered poll goes again at once (the broker holds an
+/// empty one until something is published: a long poll).
 const POLL_BUSY: Duration = Duration::from_millis(10);
 const POLL_IDLE_MAX: Duration = Duration::from_millis(160);
 const BATCH: usize = 16;
@@ -22,15 +23,12 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
     let group = svc.service.name();
     let mut idle = POLL_BUSY;
     loop {
-        let batch = broker.poll(topic, group, BATCH).await;
-        if batch.is_empty() {
+        let Some(batch) = broker.poll(topic, group, BATCH).await else {
             svc.ctx.sleep(idle).await;
             idle = (idle * 2).min(POLL_IDLE_MAX);
             continue;
-        }
+        };
         idle = POLL_BUSY;
-        // A full batch means more is waiting: ask again at once.
-        let full = batch.len() == BATCH;
         for d in batch {
             let (svc, broker) = (svc.clone(), broker.clone());
             let event = Event::decode(&d.payload).expect("a published event decodes");
@@ -46,9 +44,6 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
                     broker.ack(topic, group, d.seq).await;
                 }
             }));
-        }
-        if !full {
-            svc.ctx.sleep(POLL_BUSY).await;
         }
     }
 }
