@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub protocol: String,
-    pub runs: usize,
     /// Scenarios where every run passed, or whose violations were all explained.
     pub held_on: usize,
     pub scenarios: usize,
@@ -62,7 +61,6 @@ fn row(s: &Summary, protocol: &str) -> Option<Row> {
     p50.sort_by(f64::total_cmp);
     Some(Row {
         protocol: protocol.to_string(),
-        runs: groups.iter().map(|(_, g)| g.runs).sum(),
         held_on: groups.iter().filter(|(_, g)| g.fail == 0).count(),
         scenarios: groups.len(),
         broken,

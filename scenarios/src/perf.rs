@@ -90,13 +90,6 @@ pub fn scaled(scenario: &Scenario, factor: u32) -> Scenario {
     s
 }
 
-/// Wall seconds per seed of `scenario` run `seeds` times on one thread.
-pub fn wall_per_seed(scenario: &Scenario, protocol: ProtocolRef, seeds: u64) -> f64 {
-    let start = Instant::now();
-    runner::run_seeds(scenario, Variant::from(protocol), 0..seeds, 1, |_| {});
-    start.elapsed().as_secs_f64() / seeds as f64
-}
-
 /// Seeds a second of `scenario` with `jobs` worker threads.
 pub fn seeds_per_s(scenario: &Scenario, protocol: ProtocolRef, seeds: u64, jobs: usize) -> f64 {
     let start = Instant::now();

@@ -67,7 +67,7 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
         for k in FACTORS {
             // Fewer seeds as runs grow, at least one: wall time per seed.
             let runs = (seeds / u64::from(k)).max(1);
-            let wall = perf::wall_per_seed(&perf::scaled(&crash, k), *p, runs);
+            let wall = 1.0 / perf::seeds_per_s(&perf::scaled(&crash, k), *p, runs, 1);
             let ratio = wall / *base.get_or_insert(wall);
             cells.push(format!("{ratio:>10.1}"));
             scaling.push(json!({ "protocol": p.name(), "orders_factor": k, "wall_per_seed_ratio": ratio,
