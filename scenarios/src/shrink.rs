@@ -417,3 +417,30 @@ pub fn to_toml(s: &Scenario) -> Result<String, String> {
     }
     toml::to_string(&doc).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lost_messages;
+    use faultline_sim::{DropReason, Event, EventKind, NodeId};
+
+    fn at(node: u16, order: Option<u32>, kind: EventKind) -> Event {
+        Event { at_us: 0, node: NodeId(node), order, kind }
+    }
+
+    /// A loss at the sender is counted as that order's nth message; a loss on
+    /// arrival, or a message for no order, is not an `order-message` drop.
+    #[test]
+    fn losses_become_the_order_messages_they_dropped() {
+        let (a, b) = (NodeId(0), NodeId(1));
+        let lost = |reason| EventKind::Drop { from: a, to: b, call: 2, msg: "txn", reason };
+        let events = [
+            at(0, Some(7), EventKind::Send { to: b, call: 1, msg: "txn" }),
+            at(1, Some(7), EventKind::Reply { to: a, call: 1, msg: "txn-ok" }),
+            at(0, Some(7), lost(DropReason::Loss)),
+            at(1, Some(7), lost(DropReason::Partition)), // on arrival, at the receiver
+            at(0, None, lost(DropReason::Loss)),
+            at(0, Some(8), lost(DropReason::Loss)),
+        ];
+        assert_eq!(lost_messages(&events), vec![(7, 3), (8, 1)]);
+    }
+}
