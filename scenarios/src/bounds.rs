@@ -120,6 +120,7 @@ pub fn check(s: &Scenario) -> Result<(), Broken> {
         ("faults.pause_rate_per_min", f.pause_rate_per_min),
         ("faults.failover_rate_per_min", f.failover_rate_per_min),
         ("faults.disk_spike_rate_per_min", f.disk_spike_rate_per_min),
+        ("faults.slow_node_rate_per_min", f.slow_node_rate_per_min),
     ] {
         per_min(field, r)?;
     }
@@ -133,6 +134,8 @@ pub fn check(s: &Scenario) -> Result<(), Broken> {
         ("faults.disk_latency_ms", f.disk_latency_ms, MAX_LATENCY_MS),
         ("faults.disk_spike_latency_ms", f.disk_spike_latency_ms, MAX_LATENCY_MS),
         ("faults.disk_spike_ms", f.disk_spike_ms, MAX_MS),
+        ("faults.slow_node_latency_ms", f.slow_node_latency_ms, MAX_LATENCY_MS),
+        ("faults.slow_node_ms", f.slow_node_ms, MAX_MS),
         ("gateway.callback_delay_ms", s.gateway.callback_delay_ms, MAX_LATENCY_MS),
     ] {
         range(field, r, max)?;

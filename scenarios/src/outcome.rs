@@ -129,7 +129,7 @@ impl Percentiles {
     }
 }
 
-const FAULT_EVENTS: [&str; 18] = [
+const FAULT_EVENTS: [&str; 19] = [
     "crash",
     "restart",
     "pause",
@@ -148,6 +148,7 @@ const FAULT_EVENTS: [&str; 18] = [
     "disk-latency",
     "targeted",
     "targeted-missed",
+    "slow-node",
 ];
 
 impl RunOutcome {

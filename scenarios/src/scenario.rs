@@ -263,9 +263,11 @@ impl Scenario {
         let needs_targets = s.faults.crash_rate_per_min > 0.0
             || s.faults.pause_rate_per_min > 0.0
             || s.faults.partition_rate_per_min > 0.0
-            || s.faults.link_cut_rate_per_min > 0.0;
+            || s.faults.link_cut_rate_per_min > 0.0
+            || s.faults.slow_node_rate_per_min > 0.0;
         if needs_targets && s.faults.targets.is_empty() {
-            return Err(at("faults", "crashes, pauses, partitions or link cuts need `targets`".into()));
+            let msg = "crashes, pauses, partitions, link cuts or slow nodes need `targets`";
+            return Err(at("faults", msg.into()));
         }
         for (protocol, e) in &s.expect {
             registry.get(protocol).map_err(|err| at("expect", err.to_string()))?;

@@ -75,6 +75,10 @@ pub fn render(events: &[Event], nodes: &[String]) -> String {
             EventKind::LinkCut { a, b } => format!("LINK CUT {} ⇹ {}", name(*a), name(*b)),
             EventKind::LinkHealed { a, b } => format!("LINK HEALED {} ⇹ {}", name(*a), name(*b)),
             EventKind::Latency { min_ms, max_ms } => format!("LATENCY now {min_ms}..{max_ms} ms"),
+            EventKind::SlowNode { min_ms: 0, max_ms: 0 } => "SLOW no more".to_string(),
+            EventKind::SlowNode { min_ms, max_ms } => {
+                format!("SLOW: every message to or from here takes {min_ms}..{max_ms} ms")
+            }
             EventKind::Loss { rate_ppm } => format!("LOSS rate now {:.2}%", *rate_ppm as f64 / 1e4),
             EventKind::Duplication { rate_ppm } => {
                 format!("DUPLICATION rate now {:.2}%", *rate_ppm as f64 / 1e4)
@@ -232,6 +236,14 @@ fn rows<'a>(
                 };
                 cells[a * col_width] = mark;
                 format!("{} {what}", name(e.node))
+            }
+            EventKind::SlowNode { min_ms, max_ms } => {
+                let Some(a) = col(e.node) else { continue };
+                cells[a * col_width] = '~';
+                match (min_ms, max_ms) {
+                    (0, 0) => format!("{} slow no more", name(e.node)),
+                    _ => format!("{} slow: {min_ms}..{max_ms} ms a message", name(e.node)),
+                }
             }
             EventKind::Injected { fault, detail } => {
                 let Some(a) = col(e.node) else { continue };

@@ -22,6 +22,10 @@ pub enum Fault {
     LinkCut { a: String, b: String, duration_ms: u64 },
     /// A jitter spike: one-way latency drawn from `min_ms..max_ms`.
     Latency { min_ms: u64, max_ms: u64, duration_ms: u64 },
+    /// A gray failure ("limpware"): the node is up and answers, slowly — every
+    /// message to or from it takes `min_ms..max_ms`, drawn per message, so a
+    /// request sent early can land after one sent later.
+    SlowNode { node: String, min_ms: u64, max_ms: u64, duration_ms: u64 },
     /// Drop each message with probability `rate`.
     Loss { rate: f64, duration_ms: u64 },
     /// Deliver each message twice with probability `rate`.
@@ -108,6 +112,7 @@ impl Fault {
             Fault::Partition { .. } => "partition",
             Fault::LinkCut { .. } => "link-cut",
             Fault::Latency { .. } => "latency",
+            Fault::SlowNode { .. } => "slow-node",
             Fault::Loss { .. } => "loss",
             Fault::Duplication { .. } => "duplication",
             Fault::Failover { .. } => "failover",
@@ -132,6 +137,7 @@ impl Fault {
             | Fault::Partition { duration_ms: d, .. }
             | Fault::LinkCut { duration_ms: d, .. }
             | Fault::Latency { duration_ms: d, .. }
+            | Fault::SlowNode { duration_ms: d, .. }
             | Fault::Loss { duration_ms: d, .. }
             | Fault::Duplication { duration_ms: d, .. }
             | Fault::DiskLatency { duration_ms: d, .. }
@@ -149,7 +155,10 @@ impl Fault {
     /// The nodes this fault names.
     pub fn nodes(&self) -> Vec<&str> {
         match self {
-            Fault::Crash { node, .. } | Fault::Pause { node, .. } | Fault::AfterCommit { node, .. } => {
+            Fault::Crash { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::SlowNode { node, .. }
+            | Fault::AfterCommit { node, .. } => {
                 vec![node]
             }
             Fault::Partition { side, .. } => side.iter().map(String::as_str).collect(),
@@ -209,7 +218,9 @@ impl FaultPlan {
                         "fault #{i}: failover of {store:?}, which is not a replicated store; replicated stores: {stores}"
                     ));
                 }
-                Fault::Latency { min_ms, max_ms, .. } | Fault::DiskLatency { min_ms, max_ms, .. }
+                Fault::Latency { min_ms, max_ms, .. }
+                | Fault::SlowNode { min_ms, max_ms, .. }
+                | Fault::DiskLatency { min_ms, max_ms, .. }
                     if min_ms > max_ms =>
                 {
                     return Err(format!("fault #{i}: min_ms {min_ms} > max_ms {max_ms}"));
@@ -261,6 +272,11 @@ pub struct FaultModel {
     pub restart_after_ms: (u64, u64),
     pub pause_rate_per_min: f64,
     pub pause_ms: (u64, u64),
+    /// Gray failures: a target slow for `slow_node_ms`, each message to or
+    /// from it taking `slow_node_latency_ms`.
+    pub slow_node_rate_per_min: f64,
+    pub slow_node_latency_ms: (u64, u64),
+    pub slow_node_ms: (u64, u64),
     /// Nodes that crashes, pauses and partitions may hit.
     pub targets: Vec<String>,
     /// Forced failovers of replicated stores (named by their primary).
@@ -303,7 +319,7 @@ impl FaultModel {
         }
         let targets = &self.targets;
         let stores = &self.failover_targets;
-        let kinds: [(f64, &DrawFault); 7] = [
+        let kinds: [(f64, &DrawFault); 8] = [
             (self.disk_spike_rate_per_min, &|r| {
                 let (lo, hi) = self.disk_spike_latency_ms;
                 let min_ms = r.gen_range(lo..=hi.max(lo));
@@ -337,6 +353,13 @@ impl FaultModel {
             (self.pause_rate_per_min, &|r| {
                 let node = pick_distinct(r, targets, 1)?.remove(0);
                 Some(Fault::Pause { node, duration_ms: draw(r, self.pause_ms) })
+            }),
+            (self.slow_node_rate_per_min, &|r| {
+                let node = pick_distinct(r, targets, 1)?.remove(0);
+                let (lo, hi) = self.slow_node_latency_ms;
+                let min_ms = r.gen_range(lo..=hi.max(lo));
+                let max_ms = r.gen_range(min_ms..=hi.max(min_ms));
+                Some(Fault::SlowNode { node, min_ms, max_ms, duration_ms: draw(r, self.slow_node_ms) })
             }),
         ];
         for (rate_per_min, make) in kinds {
@@ -379,6 +402,7 @@ impl FaultModel {
             &mut m.pause_rate_per_min,
             &mut m.failover_rate_per_min,
             &mut m.disk_spike_rate_per_min,
+            &mut m.slow_node_rate_per_min,
         ] {
             *rate *= factor;
         }
@@ -407,6 +431,7 @@ impl FaultModel {
         rate(&mut r, &mut m.fsync_fail_rate, 1.0);
         rate(&mut r, &mut m.torn_write_rate, 1.0);
         rate(&mut r, &mut m.disk_spike_rate_per_min, f64::MAX);
+        rate(&mut r, &mut m.slow_node_rate_per_min, f64::MAX);
         for range in [
             &mut m.spike_latency_ms,
             &mut m.spike_ms,
@@ -417,6 +442,8 @@ impl FaultModel {
             &mut m.disk_latency_ms,
             &mut m.disk_spike_latency_ms,
             &mut m.disk_spike_ms,
+            &mut m.slow_node_latency_ms,
+            &mut m.slow_node_ms,
         ] {
             let lo = draw(&mut r, *range);
             *range = (lo, draw(&mut r, (lo, range.1)));
@@ -473,6 +500,9 @@ mod tests {
             restart_after_ms: (100, 3000),
             pause_rate_per_min: 6.0,
             pause_ms: (100, 1000),
+            slow_node_rate_per_min: 6.0,
+            slow_node_latency_ms: (100, 2000),
+            slow_node_ms: (500, 3000),
             targets: vec!["a".into(), "b".into(), "c".into()],
             ..FaultModel::default()
         }
@@ -488,7 +518,7 @@ mod tests {
     #[test]
     fn every_kind_is_drawn_within_bounds() {
         let plan = model().generate(1, 600_000);
-        for kind in ["crash", "pause", "partition", "link-cut", "latency", "loss"] {
+        for kind in ["crash", "pause", "partition", "link-cut", "latency", "slow-node", "loss"] {
             assert!(plan.events.iter().any(|e| e.fault.name() == kind), "no {kind} drawn");
         }
         assert!(plan.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "sorted");

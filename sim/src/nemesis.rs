@@ -43,6 +43,11 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                 sim.set_latency((min_ms * 1000, max_ms * 1000));
                 later(&sim, at(end + duration_ms), |s| s.set_latency(s.base_latency_us()));
             }
+            Fault::SlowNode { node, min_ms, max_ms, duration_ms } => {
+                let n = id(&node);
+                sim.set_slow(n, Some((min_ms * 1000, max_ms * 1000)));
+                later(&sim, at(end + duration_ms), move |s| s.set_slow(n, None));
+            }
             Fault::Loss { rate, duration_ms } => {
                 sim.set_loss(rate);
                 later(&sim, at(end + duration_ms), |s| s.set_loss(0.0));

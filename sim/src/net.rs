@@ -42,6 +42,9 @@ pub(crate) struct NetState {
     next_partition: u64,
     /// One-way latency, in µs: drawn per message from its order's stream.
     pub latency_us: (u64, u64),
+    /// Slow nodes (gray failures) and their one-way latency, in µs: a message
+    /// to or from one takes the slowest range that applies.
+    pub slow: Vec<(NodeId, (u64, u64))>,
     pub loss_rate: f64,
     pub dup_rate: f64,
     /// Targeted message faults, armed and not yet fired.
@@ -88,6 +91,7 @@ impl NetState {
             partitions: Vec::new(),
             next_partition: 0,
             latency_us,
+            slow: Vec::new(),
             loss_rate: 0.0,
             dup_rate: 0.0,
             targets: Vec::new(),
@@ -122,6 +126,12 @@ impl NetState {
         let (fired, armed) = std::mem::take(&mut self.targets).into_iter().partition(|t| t.left == 0);
         self.targets = armed;
         fired
+    }
+
+    /// The one-way latency range of a message from `a` to `b`, in µs.
+    pub fn latency(&self, a: NodeId, b: NodeId) -> (u64, u64) {
+        let slow = self.slow.iter().filter(|(n, _)| *n == a || *n == b);
+        slow.fold(self.latency_us, |(lo, hi), (_, (l, h))| (lo.max(*l), hi.max(*h)))
     }
 
     pub fn link_cut(&self, a: NodeId, b: NodeId) -> bool {

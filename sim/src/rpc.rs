@@ -275,7 +275,7 @@ impl Endpoint {
         }
         let (blocked, duplicate, [latency, copy_latency]) = {
             let net = self.sim.net();
-            let (lo, hi) = net.latency_us;
+            let (lo, hi) = net.latency(self.me, to);
             let latency = |d: Draw| Duration::from_nanos(d.within(lo * 1000, hi * 1000));
             let lost = draws[1].chance(net.loss_rate).then_some(DropReason::Loss);
             let blocked = net.blocked(self.me, to).or(lost);

@@ -123,6 +123,12 @@ pub enum EventKind {
         min_ms: u64,
         max_ms: u64,
     },
+    /// Messages to and from this node now take `min_ms..max_ms` (a gray
+    /// failure), or, both 0, the network's latency again.
+    SlowNode {
+        min_ms: u64,
+        max_ms: u64,
+    },
     Loss {
         rate_ppm: u32,
     },
@@ -180,6 +186,7 @@ impl EventKind {
             EventKind::LinkCut { .. } => "link-cut",
             EventKind::LinkHealed { .. } => "link-healed",
             EventKind::Latency { .. } => "latency",
+            EventKind::SlowNode { .. } => "slow-node",
             EventKind::Loss { .. } => "loss",
             EventKind::Duplication { .. } => "duplication",
             EventKind::HealAll => "heal-all",
@@ -420,6 +427,11 @@ impl Event {
             EventKind::Note { text } => {
                 h.u8(28);
                 h.str(text);
+            }
+            EventKind::SlowNode { min_ms, max_ms } => {
+                h.u8(29);
+                h.u64(*min_ms);
+                h.u64(*max_ms);
             }
         }
     }

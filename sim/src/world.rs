@@ -758,6 +758,18 @@ impl Sim {
         self.record(NodeId::WORLD, EventKind::Latency { min_ms: min / 1000, max_ms: max / 1000 });
     }
 
+    /// Makes every message to or from `id` take `min..max` µs (a gray
+    /// failure), or, `None`, ends that.
+    pub fn set_slow(&self, id: NodeId, range_us: Option<(u64, u64)>) {
+        let (min, max) = {
+            let mut net = self.net();
+            net.slow.retain(|(n, _)| *n != id);
+            net.slow.extend(range_us.map(|r| (id, r)));
+            range_us.unwrap_or((0, 0))
+        };
+        self.record(id, EventKind::SlowNode { min_ms: min / 1000, max_ms: max / 1000 });
+    }
+
     pub fn set_loss(&self, rate: f64) {
         self.net().loss_rate = rate;
         self.record(NodeId::WORLD, EventKind::Loss { rate_ppm: (rate * 1e6) as u32 });
@@ -805,6 +817,10 @@ impl Sim {
         self.set_disk_faults(DiskFaults::default());
         for cut in self.net().clear_partitions() {
             self.record_healed(cut);
+        }
+        let slow = std::mem::take(&mut self.net().slow);
+        for (id, _) in slow {
+            self.record(id, EventKind::SlowNode { min_ms: 0, max_ms: 0 });
         }
         let missed = {
             let mut net = self.net();

@@ -96,7 +96,7 @@ pub struct Journal {
 
 impl Journal {
     /// Reads the journal's rows (`found/…`, `repaired/…`) from its table.
-    pub fn read(table: &BTreeMap<String, Value>) -> Journal {
+    pub fn read(table: &faultline_sim::store::Table) -> Journal {
         let mut entries: BTreeMap<(String, Finding), (u64, Option<u64>)> = BTreeMap::new();
         for (k, v) in table {
             let mut parts = k.splitn(3, '/');

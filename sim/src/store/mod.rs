@@ -21,7 +21,6 @@ pub use server::serve;
 
 use crate::trace::NodeId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 pub type Key = String;
 
@@ -129,7 +128,10 @@ pub struct Commit {
     pub writes: Vec<(Key, Option<Value>)>,
 }
 
-pub type Table = BTreeMap<Key, Value>;
+/// A persistent (structure-sharing) map: a clone is O(1) and shares every
+/// node with its original, so recovery starts from a memoised table without
+/// copying it — a store that restarts often costs its log's growth, not its size.
+pub type Table = imbl::OrdMap<Key, Value>;
 
 type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
 

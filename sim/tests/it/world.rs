@@ -88,6 +88,7 @@ fn every_fault() -> FaultPlan {
             at(1300, Fault::Partition { side: vec!["db".into()], duration_ms: 300 }),
             at(1700, Fault::LinkCut { a: "db".into(), b: "client".into(), duration_ms: 80 }),
             at(1800, Fault::Latency { min_ms: 40, max_ms: 80, duration_ms: 300 }),
+            at(2200, Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 300 }),
             // Still down when the window ends: heal_all must bring it back.
             at(2900, Fault::Crash { node: "db".into(), restart_after_ms: 10_000 }),
         ],
@@ -112,6 +113,7 @@ fn world_every_fault_kind_fires_and_is_traced() {
         "duplicate",
         "timeout",
         "latency",
+        "slow-node",
         "loss",
         "heal-all",
     ] {
@@ -119,6 +121,41 @@ fn world_every_fault_kind_fires_and_is_traced() {
     }
     assert_eq!(out.counts["crash"], 2);
     assert_eq!(out.counts["restart"], 2, "the second crash is healed at the window's end");
+}
+
+/// A slow node's messages take its latency, drawn per message — so they
+/// overtake one another — and nobody else's do.
+#[test]
+fn world_a_slow_node_answers_late_and_out_of_order() {
+    let slow = Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 1000 };
+    let out = run(3, FaultPlan { events: vec![at(500, slow)] });
+    let ms = |e: &faultline_sim::Event| e.at_us / 1000;
+    let timeouts: Vec<u64> =
+        out.events.iter().filter(|e| matches!(e.kind, EventKind::Timeout { .. })).map(ms).collect();
+    assert!(!timeouts.is_empty(), "the client's 50 ms timeout never fired");
+    // A request sent before the slow window ends may time out up to 50 ms after it.
+    assert!(
+        timeouts.iter().all(|t| (500..1560).contains(t)),
+        "timeouts outside the slow window: {timeouts:?}"
+    );
+    let sent: std::collections::BTreeMap<u64, u64> = out
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Send { call, .. } => Some((call, e.at_us)),
+            _ => None,
+        })
+        .collect();
+    let received: Vec<u64> = out
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Recv { call, .. } => sent.get(&call).copied(),
+            _ => None,
+        })
+        .collect();
+    // Requests taken in by the store in another order than they were sent.
+    assert!(received.windows(2).any(|w| w[0] > w[1]), "no request overtook another");
 }
 
 #[test]
