@@ -140,6 +140,10 @@ pub async fn cancel_branch(
         match tried {
             Some(value) => {
                 ops.push(Op::Expect(key(order, branch, Phase::Try), Some(Value::Int(value))));
+                // Never undo a confirmed branch: a Cancel after the Confirm comes
+                // only from a coordinator that lost its decision, and putting the
+                // reservation back twice would take another order's.
+                ops.push(Op::Expect(key(order, branch, Phase::Confirm), None));
                 ops.extend(undo(value));
                 ops.extend(release(lock, order));
             }

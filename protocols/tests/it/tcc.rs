@@ -114,6 +114,24 @@ fn tcc_barrier_repeated_cancel_releases_once() {
     assert_eq!(int(&out.inventory, &inventory::reserved(0)), 0);
 }
 
+/// A Cancel after the Confirm — a coordinator that lost its decision in a
+/// failover — is refused: putting the sold units back into the reservation
+/// count would let another order's Confirm find its reservation gone.
+#[test]
+fn tcc_barrier_a_cancel_after_the_confirm_undoes_nothing() {
+    // Another order holds 3 units of the same SKU, so the count has them to lose.
+    let other = |req: fn(u32) -> TccReq| Call::Inventory(req(O + 1));
+    let try_other = other(|order| TccReq::StockTry { order, line: 0, sku: 0, qty: 3 });
+    let confirm_other = other(|order| TccReq::StockConfirm { order, line: 0, sku: 0 });
+    let out = script(vec![try_other, try_stock(), confirm_stock(), cancel_stock(), confirm_other]);
+    let refused = Reply::Failed(Failure::Inconsistent);
+    assert_eq!(out.replies, vec![Reply::Done, Reply::Done, Reply::Done, refused, Reply::Done]);
+    let inv = &out.inventory;
+    assert_eq!(int(inv, &inventory::available(0)), 4, "nothing put back");
+    assert_eq!(int(inv, &inventory::reserved(0)), 0);
+    assert_eq!(int(inv, &inventory::sold(0)), 6, "both orders sold");
+}
+
 #[test]
 fn tcc_barrier_empty_rollback_releases_nothing_and_a_hanging_try_is_refused() {
     let out = script(vec![cancel_stock(), try_stock()]);
