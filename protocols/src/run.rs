@@ -59,6 +59,8 @@ pub struct RunResult {
     /// Per order: first to last write to its records across services — while
     /// it lasts, two services can disagree about the order, in ms.
     pub inconsistency_ms: Vec<f64>,
+    /// The same windows in simulated time: (order, first write, last write), µs.
+    pub write_spans: Vec<(u32, u64, u64)>,
     /// Stock held in reservations over the run, in unit·seconds.
     pub reserved_unit_s: f64,
     /// Customers' money held by authorizations over the run, in cent·seconds.
@@ -118,7 +120,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
     let latencies_ms =
         done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
     let order_times = submitted.iter().map(|(id, at)| (*id, *at, done_us.get(id).copied())).collect();
-    let Costs { consistency_ms, inconsistency_ms, reserved_unit_s, locked_s } =
+    let Costs { consistency_ms, inconsistency_ms, write_spans, reserved_unit_s, locked_s } =
         costs(&dep, &sim, &submitted, sim_ms);
     let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
     let result = {
@@ -128,6 +130,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
             coverage: check::observed(&truth, &counts),
             consistency_ms,
             inconsistency_ms,
+            write_spans,
             reserved_unit_s,
             authorized_cent_s,
             locked_s,
@@ -158,6 +161,7 @@ fn order_of(key: &str) -> Option<u32> {
 struct Costs {
     consistency_ms: Vec<f64>,
     inconsistency_ms: Vec<f64>,
+    write_spans: Vec<(u32, u64, u64)>,
     reserved_unit_s: f64,
     locked_s: f64,
 }
@@ -225,6 +229,7 @@ fn costs(dep: &crate::Deployment, sim: &Sim, submitted: &BTreeMap<u32, u64>, end
     Costs {
         consistency_ms: consistency,
         inconsistency_ms: inconsistency,
+        write_spans: span.iter().map(|(id, (first, last))| (*id, *first, *last)).collect(),
         reserved_unit_s: units.seconds(end_ms * 1000),
         locked_s: locked.seconds(end_ms * 1000),
     }

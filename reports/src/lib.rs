@@ -32,6 +32,8 @@ pub struct Provenance {
     /// A run over time per scenario (one seed, every protocol), for the
     /// Jepsen-style chart: scenario → its runs.
     pub timelines: std::collections::BTreeMap<String, Vec<Timeline>>,
+    /// The first failing seed of each failure class, over time: (scenario, run).
+    pub failures: Vec<(String, Timeline)>,
 }
 
 /// One run over simulated time: each order's submission and latency, and
@@ -40,8 +42,14 @@ pub struct Provenance {
 pub struct Timeline {
     pub protocol: String,
     pub seed: u64,
+    /// What the run stands for: the first seed, or the failure it is the
+    /// first of ("eventual-settlement", with its mutant if any).
+    pub label: String,
     /// (submitted at, s; latency, ms — `None` if it never finished).
     pub orders: Vec<(f64, Option<f64>)>,
+    /// Per order, its first to its last write in any service (s): while it
+    /// lasts, two services can disagree about the order.
+    pub inconsistent: Vec<(f64, f64)>,
     /// (fault kind, from s, to s).
     pub faults: Vec<(String, f64, f64)>,
     /// Where the fault window ends, s.
@@ -63,7 +71,7 @@ pub fn build(records: &[Record], provenance: &Provenance) -> Report {
 
 /// Builds the report from a summary streamed with [`summary::SummaryBuilder`].
 pub fn build_from(s: &summary::Summary, provenance: &Provenance) -> Report {
-    let charts = charts::all(s, &provenance.timelines);
+    let charts = charts::all(s, provenance);
     Report {
         html: render::html(s, &charts, provenance),
         markdown: render::markdown(s, &charts, provenance),
@@ -126,8 +134,8 @@ mod tests {
         assert!(r
             .html
             .contains("faultline shrink failover-async --protocol tcc --mutant tcc-no-hang-guard --seed 7"));
-        assert_eq!(r.charts.len(), 8);
-        assert_eq!(r.html.matches("<svg").count(), 8, "every chart inline");
+        assert_eq!(r.charts.len(), charts::FILES.len());
+        assert_eq!(r.html.matches("<svg").count(), charts::FILES.len(), "every chart inline");
         // Self-contained: no script, and nothing fetched (the SVG namespace URI is a name, not a fetch).
         assert!(!r.html.contains("<script"));
         for fetch in ["src=", "href=", "url(", "@import"] {

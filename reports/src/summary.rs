@@ -45,6 +45,49 @@ pub struct Group {
     /// Every order's latency and time to consistency, over all seeds.
     pub latency_hist: crate::hist::LogHist,
     pub ttc_hist: crate::hist::LogHist,
+    /// The group's lowest seed, to draw a typical run over time.
+    pub first: Option<RunRef>,
+}
+
+/// One run, as far as running it again needs: the seed and the flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRef {
+    pub seed: u64,
+    pub protocol: String,
+    pub mutant: Option<String>,
+    pub intensity: f64,
+    pub swarm: bool,
+    pub reconcile: bool,
+    pub pct: bool,
+}
+
+impl RunRef {
+    fn of(r: &Record) -> RunRef {
+        RunRef {
+            seed: r.seed,
+            protocol: r.protocol.clone(),
+            mutant: r.mutant.clone(),
+            intensity: r.intensity(),
+            swarm: r.swarm.is_some(),
+            reconcile: r.reconcile,
+            pct: r.pct,
+        }
+    }
+}
+
+impl ViolationClass {
+    /// The class's first seed, to run again.
+    pub fn run(&self, seed: u64) -> RunRef {
+        RunRef {
+            seed,
+            protocol: self.protocol.clone(),
+            mutant: self.mutant.clone(),
+            intensity: self.intensity.as_deref().and_then(|i| i.parse().ok()).unwrap_or(1.0),
+            swarm: self.swarm,
+            reconcile: self.reconcile,
+            pct: self.pct,
+        }
+    }
 }
 
 /// (fault intensity, completed share of orders, median p99 latency in ms).
@@ -177,6 +220,9 @@ impl SummaryBuilder {
         let acc = self.per.entry((r.scenario.clone(), label, r.intensity().to_bits())).or_default();
         let g = &mut acc.g;
         g.runs += 1;
+        if g.first.as_ref().is_none_or(|f| r.seed < f.seed) {
+            g.first = Some(RunRef::of(r));
+        }
         match r.verdict.as_str() {
             "pass" => g.pass += 1,
             "expected" => g.expected += 1,

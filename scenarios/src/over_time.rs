@@ -1,18 +1,69 @@
-//! Runs over time for the report's Jepsen-style chart: one seed of a
-//! scenario run again for each protocol, keeping each order's submission and
-//! latency and the fault windows of its plan.
+//! Runs over time for the report's Jepsen-style charts: chosen seeds run
+//! again — each scenario's first seed per protocol, and the first seed of
+//! each failure class — keeping each order's submission, latency and write
+//! span, and the fault windows of its plan.
 
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
-use faultline_reports::Timeline;
+use faultline_protocols::Registry;
+use faultline_reports::summary::{RunRef, Summary};
+use faultline_reports::{Provenance, Timeline};
+use std::collections::BTreeMap;
 
-/// `seed` of `scenario` under each of `variants`, over time.
-pub fn timelines(scenario: &Scenario, variants: &[Variant], seed: u64) -> Vec<Timeline> {
-    variants.iter().filter_map(|v| timeline(scenario, *v, seed)).collect()
+/// At most this many failure classes get a run over time of their own: a
+/// report over a broken protocol stays readable.
+pub const MAX_FAILURES: usize = 12;
+
+/// Puts into `report` the runs over time it shows for `summary`: per
+/// scenario, its first seed under each protocol; then the first seed of each
+/// failing class (runs shared by several classes drawn once, named for all).
+/// Scenarios not in `scenarios` (their text unknown) are left out.
+pub fn choose(report: &mut Provenance, summary: &Summary, scenarios: &[Scenario], registry: &Registry) {
+    let find = |name: &str| scenarios.iter().find(|s| s.name == name);
+    let mut typical: BTreeMap<String, Vec<Timeline>> = BTreeMap::new();
+    for sc in &summary.scenarios {
+        for label in &summary.protocols {
+            let group = summary.groups.get(&(sc.clone(), label.clone()));
+            let (Some(s), Some(run)) = (find(sc), group.and_then(|g| g.first.as_ref())) else { continue };
+            if let Some(t) = timeline(s, registry, run, "first seed".to_string()) {
+                typical.entry(sc.clone()).or_default().push(t);
+            }
+        }
+    }
+    let mut firsts: Vec<(String, RunRef, Vec<String>)> = Vec::new();
+    for (class, seeds) in summary.violations.iter().filter(|(c, _)| c.verdict == "fail") {
+        let Some((seed, _)) = seeds.first.first() else { continue };
+        let run = class.run(*seed);
+        let what = match &class.mutant {
+            Some(m) => format!("{} ({m})", class.invariant),
+            None => class.invariant.clone(),
+        };
+        match firsts.iter().position(|(s, r, _)| *s == class.scenario && *r == run) {
+            Some(i) => firsts[i].2.push(what),
+            None if firsts.len() < MAX_FAILURES => firsts.push((class.scenario.clone(), run, vec![what])),
+            None => {}
+        }
+    }
+    report.timelines = typical;
+    report.failures = firsts
+        .into_iter()
+        .filter_map(|(sc, run, names)| {
+            let label = format!("first {}", names.join(", "));
+            Some((sc.clone(), timeline(find(&sc)?, registry, &run, label)?))
+        })
+        .collect();
 }
 
-fn timeline(scenario: &Scenario, variant: Variant, seed: u64) -> Option<Timeline> {
-    let spec = runner::spec(scenario, variant, seed, false);
+/// `run` of `scenario` again, over time; `None` if its protocol or mutant is
+/// not in `registry` or the run panicked.
+fn timeline(scenario: &Scenario, registry: &Registry, run: &RunRef, label: String) -> Option<Timeline> {
+    let protocol = registry.get(&run.protocol).ok()?;
+    let mutant = run.mutant.as_deref().map(|m| registry.mutant(m)).transpose().ok()?;
+    let plain = Variant::new(registry, protocol, mutant).ok()?;
+    let variant =
+        Variant { swarm: run.swarm, reconcile: run.reconcile || plain.reconcile, pct: run.pct, ..plain };
+    let scenario = scenario.scaled(run.intensity);
+    let spec = runner::spec(&scenario, variant, run.seed, false);
     let faults = spec
         .plan
         .events
@@ -24,12 +75,14 @@ fn timeline(scenario: &Scenario, variant: Variant, seed: u64) -> Option<Timeline
             (e.fault.name().to_string(), from, from + ms as f64 / 1e3)
         })
         .collect();
-    let (_, result) = runner::run_seed(scenario, variant, seed, false);
+    let (_, result) = runner::run_seed(&scenario, variant, run.seed, false);
     let r = result.ok()?;
     let orders = (r.order_times.iter())
         .map(|(_, at, done)| (*at as f64 / 1e6, done.map(|d| (d - at) as f64 / 1e3)))
         .collect();
+    let inconsistent =
+        r.write_spans.iter().map(|(_, from, to)| (*from as f64 / 1e6, *to as f64 / 1e6)).collect();
     let window_s = scenario.fault_window_ms as f64 / 1e3;
     let protocol = faultline_reports::record::label(variant.protocol.name(), variant.reconcile);
-    Some(Timeline { protocol, seed, orders, faults, window_s })
+    Some(Timeline { protocol, seed: run.seed, label, orders, inconsistent, faults, window_s })
 }

@@ -89,7 +89,7 @@ fn renders(browser: &Path) -> Result<(), Failed> {
     let coloured_top = top.chunks(px).filter(|p| tinted(p)).count();
     assert!(coloured_top > 2000, "no decision table at the top ({coloured_top} tinted pixels)");
     // The run over time and the per-scenario distributions render, not blank, in colour.
-    for chart in ["timelines.svg", "orders-latency.svg"] {
+    for chart in ["timelines.svg", "orders-latency.svg", "resources.svg"] {
         let png = out.join(format!("{chart}.png"));
         screenshot(browser, &out.join(chart), &png, &out.join("profile"));
         let (bytes, px) = pixels(&png);

@@ -5,7 +5,7 @@
 
 use super::sweep::provenance;
 use super::{BadInput, Ctx};
-use crate::scenario::open_regular;
+use crate::scenario::{open_regular, Scenario};
 use anyhow::anyhow;
 use faultline_reports::record::{self, content_hash, Line, ScenarioText};
 use faultline_reports::summary::SummaryBuilder;
@@ -88,7 +88,7 @@ impl Merged {
     }
 }
 
-pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
+pub(super) fn report(ctx: &Ctx, a: Args) -> Result<(), BadInput> {
     let mut merged = Merged::default();
     for input in &a.inputs {
         let file = if input.is_dir() { input.join("runs.jsonl") } else { input.clone() };
@@ -122,7 +122,16 @@ pub(super) fn report(_ctx: &Ctx, a: Args) -> Result<(), BadInput> {
         .filter(|t| merged.hashes.get(&t.name).is_some_and(|h| h.contains(&t.hash)))
         .map(|t| (t.name.clone(), t.text.clone()))
         .collect();
-    let report = faultline_reports::build_from(&merged.summary.finish(), &provenance(texts));
+    let summary = merged.summary.finish();
+    let mut made = provenance(texts);
+    // The scenarios as they ran, from their texts in the inputs: to run the
+    // chosen seeds again, over time. A text that no longer parses (a newer
+    // faultline's field, say) only goes without its runs over time.
+    let scenarios: Vec<Scenario> = (made.scenarios.iter())
+        .filter_map(|(name, text)| Scenario::parse(text, name, &ctx.registry).ok())
+        .collect();
+    crate::over_time::choose(&mut made, &summary, &scenarios, &ctx.registry);
+    let report = faultline_reports::build_from(&summary, &made);
     crate::output::write_report(&report, &a.out)?;
     let dropped = match merged.duplicates {
         0 => String::new(),

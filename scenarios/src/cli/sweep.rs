@@ -281,16 +281,14 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     })?;
     let texts = scenarios.iter().filter_map(|s| Some((s.name.clone(), s.origin.as_ref()?.text.to_string())));
     let mut made = provenance(texts.collect());
-    // A run over time per scenario: its first seed, every protocol.
-    for s in &scenarios {
-        made.timelines
-            .insert(s.name.clone(), crate::over_time::timelines(s, &variants_of(s, &variants), seeds.start));
-    }
+    let summary = summary.finish();
+    // Runs over time: each scenario's first seed per protocol, each failure's first seed.
+    crate::over_time::choose(&mut made, &summary, &scenarios, &ctx.registry);
     if a.shrink {
         println!("shrinking the first seed of every violation class…");
         made.counterexamples = counterexamples(ctx, &scenarios, firsts);
     }
-    let report = faultline_reports::build_from(&summary.finish(), &made);
+    let report = faultline_reports::build_from(&summary, &made);
     output::write_report(&report, out)?;
     println!(
         "{total} runs in {:.1} s, {failing} failing; wrote {}, {} ({} KB), {}",
@@ -332,6 +330,7 @@ pub(crate) fn provenance(texts: Vec<(String, String)>) -> faultline_reports::Pro
         scenarios: texts,
         counterexamples: Default::default(),
         timelines: Default::default(),
+        failures: Default::default(),
     }
 }
 
