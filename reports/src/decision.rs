@@ -81,7 +81,10 @@ impl Row {
     /// "held all 7" or "broke no-double-charge (callback-chaos), agreement (…)".
     pub fn invariants(&self) -> String {
         if self.broken.is_empty() {
-            return format!("held every invariant on all {} scenarios", self.scenarios);
+            return match self.scenarios {
+                1 => "held every invariant on its one scenario".to_string(),
+                n => format!("held every invariant on all {n} scenarios"),
+            };
         }
         let broken: Vec<String> =
             self.broken.iter().map(|(inv, where_)| format!("{inv} ({})", where_.join(", "))).collect();

@@ -42,8 +42,8 @@ pub struct Provenance {
 pub struct Timeline {
     pub protocol: String,
     pub seed: u64,
-    /// What the run stands for: the first seed, or the failure it is the
-    /// first of ("eventual-settlement", with its mutant if any).
+    /// What the run stands for: the first seed, or the failures it is the
+    /// first of ("first eventual-settlement").
     pub label: String,
     /// (submitted at, s; latency, ms — `None` if it never finished).
     pub orders: Vec<(f64, Option<f64>)>,
@@ -212,7 +212,7 @@ mod tests {
         let mut p = Provenance::default();
         let key = (
             "failover-async".into(),
-            "tcc".into(),
+            "tcc (tcc-no-hang-guard)".into(),
             Some("tcc-no-hang-guard".into()),
             "eventual-settlement".into(),
         );

@@ -251,17 +251,23 @@ impl Record {
         }
     }
 
-    /// How tables name the run's protocol: `saga`, or `saga +reconcile`.
+    /// How tables name what ran: `saga`, `saga +reconcile`, or with a
+    /// mutant `tcc (tcc-no-hang-guard)` — a row of its own, never mixed into
+    /// the protocol's.
     pub fn label(&self) -> String {
-        label(&self.protocol, self.reconcile)
+        label(&self.protocol, self.mutant.as_deref(), self.reconcile)
     }
 }
 
-/// A protocol's name in a table, with the reconciler if it ran.
-pub fn label(protocol: &str, reconcile: bool) -> String {
-    match reconcile {
+/// A protocol's name in a table, with its mutant and the reconciler if they ran.
+pub fn label(protocol: &str, mutant: Option<&str>, reconcile: bool) -> String {
+    let reconciled = match reconcile {
         true => format!("{protocol} +reconcile"),
         false => protocol.to_string(),
+    };
+    match mutant {
+        Some(m) => format!("{reconciled} ({m})"),
+        None => reconciled,
     }
 }
 

@@ -249,7 +249,7 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
         if let Some((seed, detail)) = seeds.first.first() {
             let (replay, shrink) = commands(c, *seed);
             let _ = writeln!(h, "<p>first: {}</p><pre>{}\n{}</pre>", esc(detail), esc(&replay), esc(&shrink));
-            let protocol = crate::record::label(&c.protocol, c.reconcile);
+            let protocol = crate::record::label(&c.protocol, c.mutant.as_deref(), c.reconcile);
             let key = (c.scenario.clone(), protocol, c.mutant.clone(), c.invariant.clone());
             if let Some(diagram) = p.counterexamples.get(&key) {
                 let _ = writeln!(
@@ -283,6 +283,7 @@ const DECISION: [&str; 8] = [
 
 fn decision_cells(r: &crate::decision::Row) -> Vec<String> {
     let invariants = match r.broken.is_empty() {
+        true if r.scenarios == 1 => "held all, on 1 scenario".to_string(),
         true => format!("held all, on {} scenarios", r.scenarios),
         false => format!("held on {} of {}; {}", r.held_on, r.scenarios, r.invariants()),
     };

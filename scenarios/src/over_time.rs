@@ -34,10 +34,7 @@ pub fn choose(report: &mut Provenance, summary: &Summary, scenarios: &[Scenario]
     for (class, seeds) in summary.violations.iter().filter(|(c, _)| c.verdict == "fail") {
         let Some((seed, _)) = seeds.first.first() else { continue };
         let run = class.run(*seed);
-        let what = match &class.mutant {
-            Some(m) => format!("{} ({m})", class.invariant),
-            None => class.invariant.clone(),
-        };
+        let what = class.invariant.clone();
         match firsts.iter().position(|(s, r, _)| *s == class.scenario && *r == run) {
             Some(i) => firsts[i].2.push(what),
             None if firsts.len() < MAX_FAILURES => firsts.push((class.scenario.clone(), run, vec![what])),
@@ -83,6 +80,7 @@ fn timeline(scenario: &Scenario, registry: &Registry, run: &RunRef, label: Strin
     let inconsistent =
         r.write_spans.iter().map(|(_, from, to)| (*from as f64 / 1e6, *to as f64 / 1e6)).collect();
     let window_s = scenario.fault_window_ms as f64 / 1e3;
-    let protocol = faultline_reports::record::label(variant.protocol.name(), variant.reconcile);
+    let mutant = variant.mutant.map(|m| m.name);
+    let protocol = faultline_reports::record::label(variant.protocol.name(), mutant, variant.reconcile);
     Some(Timeline { protocol, seed: run.seed, label, orders, inconsistent, faults, window_s })
 }

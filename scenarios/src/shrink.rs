@@ -1,9 +1,10 @@
 //! Shrinking: from a failing seed to the smallest run that still breaks the
 //! same invariant. The seed's workload and fault plan are made explicit, then
 //! cut down greedily — whole faults and orders by delta debugging (Zeller's
-//! ddmin), then each fault's duration, then the fault window — keeping every
-//! change after which the same invariant still breaks on the same seed. Every
-//! step is a deterministic run, so the same input shrinks to the same file.
+//! ddmin), then each fault's duration, then the fault window, then faults
+//! needed only for their timing (one removed while another slides) — keeping
+//! every change after which the same invariant still breaks on the same seed.
+//! Every step is a deterministic run, so the same input shrinks to the same file.
 
 use crate::runner::{self, Variant};
 use crate::scenario::{Expectation, Scenario};

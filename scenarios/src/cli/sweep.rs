@@ -235,7 +235,7 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
                 bar.set_message(format!(
                     "{} / {} ×{factor}",
                     s.name,
-                    record::label(v.protocol.name(), v.reconcile)
+                    record::label(v.protocol.name(), v.mutant.map(|m| m.name), v.reconcile)
                 ));
                 let mutant = v.mutant.map(|m| m.name);
                 let swarm = v.swarm && s.plan.is_none();

@@ -132,6 +132,7 @@ fn catalogue_everything() {
             "fsync-failed",
             "callback-lost",
             "callback-duplicated",
+            "slow-node",
         ],
     );
 }
