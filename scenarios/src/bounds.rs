@@ -148,6 +148,10 @@ pub fn check(s: &Scenario) -> Result<(), Broken> {
         return broken("broker.visibility_ms", "0: a message would be redelivered at once, forever".into());
     }
     at_most("broker.visibility_ms", s.broker.visibility_ms, MAX_MS)?;
+    if s.broker.partitions == 0 {
+        return broken("broker.partitions", "0: a topic needs at least one partition".into());
+    }
+    at_most("broker.partitions", u64::from(s.broker.partitions), 1024)?;
     for (point, n) in &s.crash_points {
         at_most(&format!("crash_points.{point}"), u64::from(*n), u64::from(MAX_CRASH_POINT_FIRINGS))?;
     }

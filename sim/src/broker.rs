@@ -4,9 +4,11 @@
 //! store (a replica set like any other, so it fails over like one). A consumer
 //! group leases messages for a visibility timeout and must ack them; an
 //! unacknowledged message is delivered again, so consumers see duplicates.
-//! Messages with the same key go out one at a time in publish order (a Kafka
-//! partition, an SQS FIFO message group); across keys order is free, and with
-//! `reorder` the broker shuffles it. Leases live in the broker's memory: a
+//! Messages with the same key go out one at a time in publish order; a topic
+//! is split into `partitions` by key (as Kafka's are), each with its own
+//! floor per group, so a message nobody acknowledges holds back only its own
+//! partition. Across keys order is free, and with `reorder` the broker
+//! shuffles it. Leases live in the broker's memory: a
 //! broker crash forgets them, and everything unacknowledged is redelivered.
 //!
 //! Built to scale with the work, not the history: publishes that arrive
@@ -36,12 +38,21 @@ pub struct BrokerConfig {
     pub visibility_ms: u64,
     /// Shuffle deliveries across keys (per-key order is always kept). Default off.
     pub reorder: bool,
+    /// Partitions per topic, a key always in the same one. Default 16.
+    pub partitions: u32,
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        BrokerConfig { visibility_ms: 500, reorder: false }
+        BrokerConfig { visibility_ms: 500, reorder: false, partitions: 16 }
     }
+}
+
+/// The partition of `key` among `n`: FNV-1a, the same on every machine.
+fn partition_of(key: &str, n: u32) -> u32 {
+    let h =
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (h % u64::from(n.max(1))) as u32
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -120,41 +131,51 @@ struct Stored {
 
 #[derive(Default)]
 struct Topic {
-    messages: BTreeMap<u64, Stored>,
+    /// Messages by partition, then by sequence number (one sequence per topic).
+    partitions: BTreeMap<u32, BTreeMap<u64, Stored>>,
+    /// The last sequence number given.
+    last: u64,
     ids: BTreeSet<String>,
     groups: BTreeMap<String, Group>,
 }
 
+impl Topic {
+    fn insert(&mut self, partition: u32, seq: u64, stored: Stored) {
+        self.ids.insert(stored.id.clone());
+        self.partitions.entry(partition).or_default().insert(seq, stored);
+        self.last = self.last.max(seq);
+    }
+}
+
+#[derive(Default)]
 struct Group {
-    /// Every message below this sequence number is acknowledged (or gone).
-    floor: u64,
-    /// Acknowledged messages at or above the floor.
+    /// Per partition: every message below this sequence number is
+    /// acknowledged (absent: from the start).
+    floors: BTreeMap<u32, u64>,
+    /// Acknowledged messages at or above their partition's floor.
     acked: BTreeSet<u64>,
     /// seq → (visible again at, deliveries so far)
     leases: BTreeMap<u64, (u64, u32)>,
-}
-
-impl Default for Group {
-    fn default() -> Group {
-        Group { floor: 1, acked: BTreeSet::new(), leases: BTreeMap::new() }
-    }
+    /// The partition the next poll starts at: each gets its turn first.
+    next: u32,
 }
 
 impl Group {
     fn ack(&mut self, seq: u64) {
-        if seq >= self.floor {
-            self.acked.insert(seq);
-        }
+        self.acked.insert(seq);
         self.leases.remove(&seq);
     }
 
-    /// Raises the floor past the acknowledged messages at its bottom.
-    fn settle(&mut self, messages: &BTreeMap<u64, Stored>) {
-        while let Some((&seq, _)) = messages.range(self.floor..).next() {
-            if !self.acked.remove(&seq) {
-                break;
+    /// Raises each partition's floor past the acknowledged messages at its bottom.
+    fn settle(&mut self, partitions: &BTreeMap<u32, BTreeMap<u64, Stored>>) {
+        for (p, messages) in partitions {
+            let floor = self.floors.entry(*p).or_insert(1);
+            while let Some((&seq, _)) = messages.range(*floor..).next() {
+                if !self.acked.remove(&seq) {
+                    break;
+                }
+                *floor = seq + 1;
             }
-            self.floor = seq + 1;
         }
     }
 }
@@ -286,9 +307,8 @@ impl Broker {
         for (k, v) in r[0].rows() {
             let (topic, seq) = k["msg/".len()..].rsplit_once('/').expect("msg/{topic}/{seq}");
             let stored: Stored = serde_json::from_str(v.as_text().expect("text")).expect("a stored message");
-            let t = topics.entry(topic.to_string()).or_default();
-            t.ids.insert(stored.id.clone());
-            t.messages.insert(seq.parse().expect("seq"), stored);
+            let p = partition_of(&stored.key, self.config.partitions);
+            topics.entry(topic.to_string()).or_default().insert(p, seq.parse().expect("seq"), stored);
         }
         for (k, _) in r[1].rows() {
             let mut parts = k["ack/".len()..].rsplitn(3, '/');
@@ -322,7 +342,7 @@ impl Broker {
                 continue;
             }
             let last = fresh.iter().filter(|f| f.0 == topic).map(|f| f.1).max();
-            let seq = last.or(t.messages.keys().next_back().copied()).map_or(1, |s| s + 1);
+            let seq = last.unwrap_or(t.last) + 1;
             let stored = Stored { id: id.clone(), key, payload };
             let row = Value::Text(serde_json::to_string(&stored).expect("a message encodes"));
             ops.push(Op::InsertIfAbsent(id_key(&topic, &id), Value::Int(seq as i64)));
@@ -339,9 +359,8 @@ impl Broker {
             return BrokerRsp::Unavailable;
         }
         for (topic, seq, stored) in fresh {
-            let t = topics.entry(topic).or_default();
-            t.ids.insert(stored.id.clone());
-            t.messages.insert(seq, stored);
+            let p = partition_of(&stored.key, self.config.partitions);
+            topics.entry(topic).or_default().insert(p, seq, stored);
         }
         self.published.notify_waiters();
         BrokerRsp::Published
@@ -356,13 +375,20 @@ impl Broker {
     ) -> BrokerRsp {
         let Some(t) = topics.get_mut(topic) else { return BrokerRsp::Messages(vec![]) };
         let g = t.groups.entry(group).or_default();
-        g.settle(&t.messages);
+        g.settle(&t.partitions);
         let now = Sim::now_us();
         let visibility = self.visibility_us;
         // A key is blocked behind its oldest unacknowledged message.
         let mut blocked: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
-        for (seq, m) in t.messages.range(g.floor..) {
+        // Each partition from its floor, starting at this poll's turn.
+        let (later, first): (Vec<_>, Vec<_>) = t.partitions.iter().partition(|(p, _)| **p < g.next);
+        g.next = g.next.wrapping_add(1) % self.config.partitions.max(1);
+        let walk = first
+            .into_iter()
+            .chain(later)
+            .flat_map(|(p, messages)| messages.range(g.floors.get(p).copied().unwrap_or(1)..));
+        for (seq, m) in walk {
             if g.acked.contains(seq) || !blocked.insert(m.key.as_str()) {
                 continue;
             }
@@ -476,5 +502,52 @@ impl BrokerClient {
     pub async fn ack(&self, topic: &str, group: &str, seq: u64) -> bool {
         let req = BrokerReq::Ack { topic: topic.into(), group: group.into(), seq };
         self.ep.call(self.broker, req, self.timeout).await == Ok(BrokerRsp::Acked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(key: &str) -> Stored {
+        Stored { id: key.into(), key: key.into(), payload: String::new() }
+    }
+
+    #[test]
+    fn a_key_has_one_partition_and_keys_spread_over_all() {
+        assert_eq!(partition_of("order-7", 16), partition_of("order-7", 16));
+        let mut seen = BTreeSet::new();
+        for k in 0..1000 {
+            seen.insert(partition_of(&format!("order-{k}"), 16));
+        }
+        assert_eq!(seen.len(), 16, "{seen:?}");
+        assert_eq!(partition_of("anything", 1), 0);
+    }
+
+    /// A message nobody acknowledges holds back its own partition's floor
+    /// only: the others' floors pass their acknowledged messages.
+    #[test]
+    fn an_unacknowledged_message_holds_back_only_its_partition() {
+        let mut t = Topic::default();
+        let (a, b) = (
+            "order-1",
+            (0..)
+                .map(|k| format!("order-{k}"))
+                .find(|k| partition_of(k, 16) != partition_of("order-1", 16))
+                .unwrap(),
+        );
+        let (pa, pb) = (partition_of(a, 16), partition_of(&b, 16));
+        t.insert(pa, 1, stored(a));
+        for seq in 2..=5 {
+            t.insert(pb, seq, stored(&b));
+        }
+        let mut g = Group::default();
+        for seq in 2..=5 {
+            g.ack(seq);
+        }
+        g.settle(&t.partitions);
+        assert_eq!(g.floors[&pa], 1, "seq 1 is not acknowledged");
+        assert_eq!(g.floors[&pb], 6, "the other partition moved past its acknowledged messages");
+        assert!(g.acked.is_empty(), "settled acks are forgotten");
     }
 }

@@ -71,8 +71,10 @@ fn outbox_relay_survives_crashes_between_publish_and_mark_sent() {
 fn outbox_inbox_absorbs_redeliveries() {
     // A visibility timeout shorter than any reaction: nearly every message is
     // delivered again while its first delivery is still being applied.
-    let world =
-        WorldConfig { broker: BrokerConfig { visibility_ms: 1, reorder: true }, ..Default::default() };
+    let world = WorldConfig {
+        broker: BrokerConfig { visibility_ms: 1, reorder: true, ..Default::default() },
+        ..Default::default()
+    };
     let r = run(&spec(&Outbox as ProtocolRef, world, &[]));
     assert!(r.retries > 20, "redeliveries happened: {}", r.retries);
     assert!(r.violations.is_empty(), "{:?}", r.violations);
