@@ -107,6 +107,7 @@ pub fn check(s: &Scenario) -> Result<(), Broken> {
         ("faults.duplicate_rate", f.duplicate_rate),
         ("faults.fsync_fail_rate", f.fsync_fail_rate),
         ("faults.torn_write_rate", f.torn_write_rate),
+        ("faults.slow_node_spared", f.slow_node_spared),
         ("gateway.callback_loss_rate", s.gateway.callback_loss_rate),
         ("gateway.callback_dup_rate", s.gateway.callback_dup_rate),
     ] {

@@ -24,8 +24,16 @@ pub enum Fault {
     Latency { min_ms: u64, max_ms: u64, duration_ms: u64 },
     /// A gray failure ("limpware"): the node is up and answers, slowly — every
     /// message to or from it takes `min_ms..max_ms`, drawn per message, so a
-    /// request sent early can land after one sent later.
-    SlowNode { node: String, min_ms: u64, max_ms: u64, duration_ms: u64 },
+    /// request sent early can land after one sent later; a share `spared` of
+    /// them (chosen per message) goes at the normal speed.
+    SlowNode {
+        node: String,
+        min_ms: u64,
+        max_ms: u64,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "is_zero_share")]
+        spared: f64,
+    },
     /// Drop each message with probability `rate`.
     Loss { rate: f64, duration_ms: u64 },
     /// Deliver each message twice with probability `rate`.
@@ -80,6 +88,10 @@ pub enum CommitAction {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_zero_share(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// What a targeted [`Fault::Message`] does to its message.
@@ -206,6 +218,9 @@ impl FaultPlan {
                 {
                     return Err(format!("fault #{i}: rate {rate} is not in 0..=1"));
                 }
+                Fault::SlowNode { spared: rate, .. } if !(0.0..=1.0).contains(rate) => {
+                    return Err(format!("fault #{i}: rate {rate} is not in 0..=1"));
+                }
                 Fault::Disk { torn_write_rate, .. } if !(0.0..=1.0).contains(torn_write_rate) => {
                     return Err(format!("fault #{i}: rate {torn_write_rate} is not in 0..=1"));
                 }
@@ -273,10 +288,11 @@ pub struct FaultModel {
     pub pause_rate_per_min: f64,
     pub pause_ms: (u64, u64),
     /// Gray failures: a target slow for `slow_node_ms`, each message to or
-    /// from it taking `slow_node_latency_ms`.
+    /// from it taking `slow_node_latency_ms` — but the share `slow_node_spared`.
     pub slow_node_rate_per_min: f64,
     pub slow_node_latency_ms: (u64, u64),
     pub slow_node_ms: (u64, u64),
+    pub slow_node_spared: f64,
     /// Nodes that crashes, pauses and partitions may hit.
     pub targets: Vec<String>,
     /// Forced failovers of replicated stores (named by their primary).
@@ -359,7 +375,8 @@ impl FaultModel {
                 let (lo, hi) = self.slow_node_latency_ms;
                 let min_ms = r.gen_range(lo..=hi.max(lo));
                 let max_ms = r.gen_range(min_ms..=hi.max(min_ms));
-                Some(Fault::SlowNode { node, min_ms, max_ms, duration_ms: draw(r, self.slow_node_ms) })
+                let (duration_ms, spared) = (draw(r, self.slow_node_ms), self.slow_node_spared);
+                Some(Fault::SlowNode { node, min_ms, max_ms, duration_ms, spared })
             }),
         ];
         for (rate_per_min, make) in kinds {

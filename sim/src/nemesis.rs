@@ -43,9 +43,9 @@ pub async fn run(sim: Arc<Sim>, plan: FaultPlan, window_ms: u64) {
                 sim.set_latency((min_ms * 1000, max_ms * 1000));
                 later(&sim, at(end + duration_ms), |s| s.set_latency(s.base_latency_us()));
             }
-            Fault::SlowNode { node, min_ms, max_ms, duration_ms } => {
+            Fault::SlowNode { node, min_ms, max_ms, duration_ms, spared } => {
                 let n = id(&node);
-                sim.set_slow(n, Some((min_ms * 1000, max_ms * 1000)));
+                sim.set_slow(n, Some(crate::net::Slow { range_us: (min_ms * 1000, max_ms * 1000), spared }));
                 later(&sim, at(end + duration_ms), move |s| s.set_slow(n, None));
             }
             Fault::Loss { rate, duration_ms } => {

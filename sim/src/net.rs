@@ -42,13 +42,21 @@ pub(crate) struct NetState {
     next_partition: u64,
     /// One-way latency, in µs: drawn per message from its order's stream.
     pub latency_us: (u64, u64),
-    /// Slow nodes (gray failures) and their one-way latency, in µs: a message
-    /// to or from one takes the slowest range that applies.
-    pub slow: Vec<(NodeId, (u64, u64))>,
+    /// Slow nodes (gray failures): their one-way latency in µs, and the
+    /// share of messages spared it. A message to or from one takes the
+    /// slowest range that applies.
+    pub slow: Vec<(NodeId, Slow)>,
     pub loss_rate: f64,
     pub dup_rate: f64,
     /// Targeted message faults, armed and not yet fired.
     pub targets: Vec<Target>,
+}
+
+/// A slow node's latency: the range, in µs, and the share of messages spared.
+#[derive(Clone, Copy, Debug)]
+pub struct Slow {
+    pub range_us: (u64, u64),
+    pub spared: f64,
 }
 
 /// Which messages a targeted fault counts: those matching every field given.
@@ -128,10 +136,15 @@ impl NetState {
         fired
     }
 
-    /// The one-way latency range of a message from `a` to `b`, in µs.
-    pub fn latency(&self, a: NodeId, b: NodeId) -> (u64, u64) {
+    /// The one-way latency, in ns, of a message from `a` to `b` with latency
+    /// draw `d`: from the base range, or a slow end's — unless the message is
+    /// one of those spared, decided by the same draw's other bits.
+    pub fn latency_ns(&self, a: NodeId, b: NodeId, d: crate::stream::Draw) -> u64 {
         let slow = self.slow.iter().filter(|(n, _)| *n == a || *n == b);
-        slow.fold(self.latency_us, |(lo, hi), (_, (l, h))| (lo.max(*l), hi.max(*h)))
+        let spared = |s: &Slow| crate::stream::Draw(d.0.rotate_left(32)).chance(s.spared);
+        let (lo, hi) = (slow.filter(|(_, s)| !spared(s)))
+            .fold(self.latency_us, |(lo, hi), (_, s)| (lo.max(s.range_us.0), hi.max(s.range_us.1)));
+        d.within(lo * 1000, hi * 1000)
     }
 
     pub fn link_cut(&self, a: NodeId, b: NodeId) -> bool {

@@ -275,8 +275,7 @@ impl Endpoint {
         }
         let (blocked, duplicate, [latency, copy_latency]) = {
             let net = self.sim.net();
-            let (lo, hi) = net.latency(self.me, to);
-            let latency = |d: Draw| Duration::from_nanos(d.within(lo * 1000, hi * 1000));
+            let latency = |d: Draw| Duration::from_nanos(net.latency_ns(self.me, to, d));
             let lost = draws[1].chance(net.loss_rate).then_some(DropReason::Loss);
             let blocked = net.blocked(self.me, to).or(lost);
             let dup = draws[2].chance(net.dup_rate) || targeted == Some(MessageAction::Duplicate);

@@ -758,14 +758,14 @@ impl Sim {
         self.record(NodeId::WORLD, EventKind::Latency { min_ms: min / 1000, max_ms: max / 1000 });
     }
 
-    /// Makes every message to or from `id` take `min..max` µs (a gray
-    /// failure), or, `None`, ends that.
-    pub fn set_slow(&self, id: NodeId, range_us: Option<(u64, u64)>) {
+    /// Makes every message to or from `id` but the share `spared` take
+    /// `min..max` µs (a gray failure), or, `None`, ends that.
+    pub fn set_slow(&self, id: NodeId, slow: Option<crate::net::Slow>) {
         let (min, max) = {
             let mut net = self.net();
             net.slow.retain(|(n, _)| *n != id);
-            net.slow.extend(range_us.map(|r| (id, r)));
-            range_us.unwrap_or((0, 0))
+            net.slow.extend(slow.map(|s| (id, s)));
+            slow.map_or((0, 0), |s| s.range_us)
         };
         self.record(id, EventKind::SlowNode { min_ms: min / 1000, max_ms: max / 1000 });
     }

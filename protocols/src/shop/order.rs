@@ -45,25 +45,37 @@ pub(crate) async fn handle(store: StoreClient, req: OrderReq) -> Reply {
 
 /// Moves a pending order to `to`; repeating a done move is a no-op.
 async fn finish(store: &StoreClient, id: u32, to: &str) -> Reply {
-    let pending = Some(Value::from(PENDING));
-    match store.txn(vec![Op::Expect(key(id), pending), Op::Put(key(id), to.into())]).await {
-        Ok(_) => Reply::Done,
-        Err(e) => match unknown_or(e, |_| Reply::Failed(Failure::NotPending)) {
-            Reply::Failed(_) => match store.txn(vec![Op::Get(key(id))]).await {
-                Ok(r) if r[0].value() == Some(&Value::from(to)) => Reply::Done,
-                // Cancelling an order never created (a coordinator rolled back
-                // before its create landed) records it cancelled, so the order
-                // still ends, and a late create finds it and changes nothing.
-                Ok(r) if r[0].value().is_none() && to == CANCELLED => {
-                    match store.txn(vec![Op::InsertIfAbsent(key(id), CANCELLED.into())]).await {
-                        Ok(_) => Reply::Done,
-                        Err(_) => Reply::Unknown, // raced a create: the retry sees it
-                    }
-                }
-                Ok(_) => Reply::Failed(Failure::NotPending),
-                Err(_) => Reply::Unknown,
+    let pending = Value::from(PENDING);
+    // A few rounds: a create still in flight can land between a move that
+    // found no order and the look that follows it.
+    for _ in 0..3 {
+        let moved = store.txn(vec![Op::Expect(key(id), Some(pending.clone())), Op::Put(key(id), to.into())]);
+        match moved.await {
+            Ok(_) => return Reply::Done,
+            Err(e) => match unknown_or(e, |_| Reply::Failed(Failure::NotPending)) {
+                Reply::Failed(_) => {}
+                other => return other,
             },
-            other => other,
-        },
+        }
+        match store.txn(vec![Op::Get(key(id))]).await {
+            Ok(r) if r[0].value() == Some(&Value::from(to)) => return Reply::Done,
+            // Created since the move looked: move it now.
+            Ok(r) if r[0].value() == Some(&pending) => continue,
+            // Cancelling an order never created (a coordinator rolled back
+            // before its create landed) records it cancelled, so the order
+            // still ends, and a late create finds it and changes nothing.
+            Ok(r) if r[0].value().is_none() && to == CANCELLED => {
+                match store.txn(vec![Op::InsertIfAbsent(key(id), CANCELLED.into())]).await {
+                    Ok(_) => return Reply::Done,
+                    Err(e) => match unknown_or(e, |_| Reply::Failed(Failure::NotPending)) {
+                        Reply::Failed(_) => continue, // raced a create: move it now
+                        other => return other,
+                    },
+                }
+            }
+            Ok(_) => return Reply::Failed(Failure::NotPending),
+            Err(_) => return Reply::Unknown,
+        }
     }
+    Reply::Unknown
 }

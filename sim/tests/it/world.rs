@@ -88,7 +88,10 @@ fn every_fault() -> FaultPlan {
             at(1300, Fault::Partition { side: vec!["db".into()], duration_ms: 300 }),
             at(1700, Fault::LinkCut { a: "db".into(), b: "client".into(), duration_ms: 80 }),
             at(1800, Fault::Latency { min_ms: 40, max_ms: 80, duration_ms: 300 }),
-            at(2200, Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 300 }),
+            at(
+                2200,
+                Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 300, spared: 0.0 },
+            ),
             // Still down when the window ends: heal_all must bring it back.
             at(2900, Fault::Crash { node: "db".into(), restart_after_ms: 10_000 }),
         ],
@@ -127,7 +130,7 @@ fn world_every_fault_kind_fires_and_is_traced() {
 /// overtake one another — and nobody else's do.
 #[test]
 fn world_a_slow_node_answers_late_and_out_of_order() {
-    let slow = Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 1000 };
+    let slow = Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 1000, spared: 0.0 };
     let out = run(3, FaultPlan { events: vec![at(500, slow)] });
     let ms = |e: &faultline_sim::Event| e.at_us / 1000;
     let timeouts: Vec<u64> =
@@ -156,6 +159,20 @@ fn world_a_slow_node_answers_late_and_out_of_order() {
         .collect();
     // Requests taken in by the store in another order than they were sent.
     assert!(received.windows(2).any(|w| w[0] > w[1]), "no request overtook another");
+}
+
+/// A limping node spares its share of messages: all spared, nothing times
+/// out; half spared, fewer calls time out than with none spared, but some do.
+#[test]
+fn world_a_slow_node_spares_its_share() {
+    let timeouts = |spared: f64| {
+        let slow = Fault::SlowNode { node: "db".into(), min_ms: 100, max_ms: 200, duration_ms: 1500, spared };
+        let out = run(5, FaultPlan { events: vec![at(500, slow)] });
+        out.events.iter().filter(|e| matches!(e.kind, EventKind::Timeout { .. })).count()
+    };
+    let (none, half, all) = (timeouts(0.0), timeouts(0.5), timeouts(1.0));
+    assert_eq!(all, 0, "every message spared");
+    assert!(0 < half && half < none, "half spared: {half} timeouts, none spared: {none}");
 }
 
 #[test]
