@@ -14,18 +14,33 @@ use std::collections::BTreeMap;
 /// report over a broken protocol stays readable.
 pub const MAX_FAILURES: usize = 12;
 
+/// At most this many orders are run again in all: a report over lines from
+/// elsewhere — a million-order scenario, say — stays a matter of seconds. A
+/// run that would go past it is left out of the charts.
+pub const ORDER_BUDGET: usize = 200_000;
+
 /// Puts into `report` the runs over time it shows for `summary`: per
 /// scenario, its first seed under each protocol; then the first seed of each
 /// failing class (runs shared by several classes drawn once, named for all).
 /// Scenarios not in `scenarios` (their text unknown) are left out.
 pub fn choose(report: &mut Provenance, summary: &Summary, scenarios: &[Scenario], registry: &Registry) {
+    choose_within(report, summary, scenarios, registry, ORDER_BUDGET)
+}
+
+fn choose_within(
+    report: &mut Provenance,
+    summary: &Summary,
+    scenarios: &[Scenario],
+    registry: &Registry,
+    mut budget: usize,
+) {
     let find = |name: &str| scenarios.iter().find(|s| s.name == name);
     let mut typical: BTreeMap<String, Vec<Timeline>> = BTreeMap::new();
     for sc in &summary.scenarios {
         for label in &summary.protocols {
             let group = summary.groups.get(&(sc.clone(), label.clone()));
             let (Some(s), Some(run)) = (find(sc), group.and_then(|g| g.first.as_ref())) else { continue };
-            if let Some(t) = timeline(s, registry, run, "first seed".to_string()) {
+            if let Some(t) = timeline(s, registry, run, "first seed".to_string(), &mut budget) {
                 typical.entry(sc.clone()).or_default().push(t);
             }
         }
@@ -46,14 +61,21 @@ pub fn choose(report: &mut Provenance, summary: &Summary, scenarios: &[Scenario]
         .into_iter()
         .filter_map(|(sc, run, names)| {
             let label = format!("first {}", names.join(", "));
-            Some((sc.clone(), timeline(find(&sc)?, registry, &run, label)?))
+            Some((sc.clone(), timeline(find(&sc)?, registry, &run, label, &mut budget)?))
         })
         .collect();
 }
 
-/// `run` of `scenario` again, over time; `None` if its protocol or mutant is
-/// not in `registry` or the run panicked.
-fn timeline(scenario: &Scenario, registry: &Registry, run: &RunRef, label: String) -> Option<Timeline> {
+/// `run` of `scenario` again, over time, its orders taken from `budget`;
+/// `None` if its protocol or mutant is not in `registry`, its orders are
+/// more than the budget left, or the run panicked.
+fn timeline(
+    scenario: &Scenario,
+    registry: &Registry,
+    run: &RunRef,
+    label: String,
+    budget: &mut usize,
+) -> Option<Timeline> {
     let protocol = registry.get(&run.protocol).ok()?;
     let mutant = run.mutant.as_deref().map(|m| registry.mutant(m)).transpose().ok()?;
     let plain = Variant::new(registry, protocol, mutant).ok()?;
@@ -61,6 +83,7 @@ fn timeline(scenario: &Scenario, registry: &Registry, run: &RunRef, label: Strin
         Variant { swarm: run.swarm, reconcile: run.reconcile || plain.reconcile, pct: run.pct, ..plain };
     let scenario = scenario.scaled(run.intensity);
     let spec = runner::spec(&scenario, variant, run.seed, false);
+    *budget = budget.checked_sub(spec.workload.orders.len())?;
     let faults = spec
         .plan
         .events
@@ -83,4 +106,26 @@ fn timeline(scenario: &Scenario, registry: &Registry, run: &RunRef, label: Strin
     let mutant = variant.mutant.map(|m| m.name);
     let protocol = faultline_reports::record::label(variant.protocol.name(), mutant, variant.reconcile);
     Some(Timeline { protocol, seed: run.seed, label, orders, inconsistent, faults, window_s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose orders do not fit what is left of the budget is left out.
+    #[test]
+    fn runs_over_time_stay_within_their_order_budget() {
+        let registry = Registry::builtin();
+        let calm = Scenario::load("calm", &registry).unwrap();
+        let (o, _) = runner::run_seed(&calm, registry.get("saga").unwrap(), 0, false);
+        let line = serde_json::to_string(&o).unwrap();
+        let summary = Summary::of(&faultline_reports::record::parse(&line, "test").unwrap());
+        let orders = calm.workload_for(0).orders.len();
+        let mut report = Provenance::default();
+        choose_within(&mut report, &summary, std::slice::from_ref(&calm), &registry, orders);
+        assert_eq!(report.timelines["calm"].len(), 1, "{orders} orders fit a budget of {orders}");
+        let mut report = Provenance::default();
+        choose_within(&mut report, &summary, &[calm], &registry, orders - 1);
+        assert!(report.timelines.is_empty(), "one order too many");
+    }
 }
