@@ -55,8 +55,10 @@ pub fn all(s: &Summary, provenance: &crate::Provenance) -> Vec<(String, String)>
     FILES.iter().map(|f| f.to_string()).zip(charts).collect()
 }
 
+/// Sixteen colours, so that every fault kind (there are more than ten) has
+/// its own in a run over time.
 fn colour(i: usize) -> RGBColor {
-    const C: [RGBColor; 10] = [
+    const C: [RGBColor; 16] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
@@ -67,6 +69,12 @@ fn colour(i: usize) -> RGBColor {
         RGBColor(127, 127, 127),
         RGBColor(188, 189, 34),
         RGBColor(23, 190, 207),
+        RGBColor(0, 0, 128),
+        RGBColor(128, 0, 0),
+        RGBColor(0, 128, 128),
+        RGBColor(128, 128, 0),
+        RGBColor(255, 215, 0),
+        RGBColor(112, 128, 144),
     ];
     C[i % C.len()]
 }
