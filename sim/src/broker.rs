@@ -177,6 +177,11 @@ impl Group {
                 *floor = seq + 1;
             }
         }
+        // A repeated ack of a message already below its floor would stay
+        // here for good: keep only acks still above their partition's floor.
+        let floors = &self.floors;
+        let pending = |seq: &u64| partitions.iter().any(|(p, m)| m.contains_key(seq) && *seq >= floors[p]);
+        self.acked.retain(pending);
     }
 }
 
@@ -549,5 +554,17 @@ mod tests {
         assert_eq!(g.floors[&pa], 1, "seq 1 is not acknowledged");
         assert_eq!(g.floors[&pb], 6, "the other partition moved past its acknowledged messages");
         assert!(g.acked.is_empty(), "settled acks are forgotten");
+        // A repeated ack of a settled message is forgotten too, once every floor is past it.
+        g.ack(3);
+        g.ack(1);
+        g.settle(&t.partitions);
+        assert_eq!(g.floors[&pa], 2);
+        assert!(g.acked.is_empty(), "{:?}", g.acked);
+        // An ack out of order waits above its floor until the floor reaches it.
+        t.insert(pa, 6, stored(a));
+        t.insert(pa, 7, stored(a));
+        g.ack(7);
+        g.settle(&t.partitions);
+        assert_eq!((g.floors[&pa], g.acked.iter().copied().collect::<Vec<_>>()), (2, vec![7]));
     }
 }
