@@ -222,7 +222,7 @@ fn over_time_key(kinds: &[String]) -> Vec<Key> {
     key.extend([
         Key { name: "orders in flight".into(), colour: BLACK.to_rgba(), boxed: false },
         Key { name: "orders mid-write (services may disagree)".into(), colour: RED.to_rgba(), boxed: false },
-        Key { name: "orders finished per s".into(), colour: RGBColor(150, 150, 150).to_rgba(), boxed: true },
+        Key { name: "orders finished per s".into(), colour: FINISHED.to_rgba(), boxed: true },
     ]);
     key
 }
@@ -293,23 +293,31 @@ fn runs_over_time<'t>(
     }))
 }
 
-/// One run over time: above, each order a point at its submission time and
-/// its latency (log axis), a red cross at the top if it never finished, the
-/// fault windows shaded behind, one colour per kind (a fault of the whole
-/// window a strip along the top); below, on the same time
-/// axis, how many orders were in flight and mid-write (first to last write
-/// in any service: the windows where services may disagree), and how many
-/// finished each second.
+/// One run over time: above, each order's latency at its submission, the
+/// fault windows shaded ([`latency_over_time`]); below, on the same time
+/// axis, orders in flight, mid-write and finished ([`counts_over_time`]).
 fn run_panel(area: &Area, sc: &str, t: &crate::Timeline, kinds: &[String]) -> Result<(), String> {
     let end =
         t.orders.iter().map(|o| o.0 + o.1.unwrap_or(0.0) / 1e3).fold(t.window_s, f64::max).max(1.0) * 1.02;
-    let top = t.orders.iter().filter_map(|o| o.1).fold(10.0, f64::max) * 2.0;
     let caption = format!("{sc} · {} · seed {}", t.protocol, t.seed);
     let area = area.titled(&caption, ("sans-serif", 13)).map_err(|e| e.to_string())?;
     let area = area.titled(&shortened(&t.label, 58), ("sans-serif", 11)).map_err(|e| e.to_string())?;
     let height = area.dim_in_pixel().1;
     let (upper, lower) = area.split_vertically(height * 3 / 5);
-    let mut chart = ChartBuilder::on(&upper)
+    latency_over_time(&upper, t, kinds, end)?;
+    counts_over_time(&lower, t, end)
+}
+
+/// The bars of orders finished per second.
+const FINISHED: RGBColor = RGBColor(150, 150, 150);
+
+/// Each order a point at its submission time and its latency (log axis), a
+/// red cross at the top if it never finished; the fault windows shaded
+/// behind, one colour per kind (a fault of the whole window a strip along
+/// the top, so it does not shade the whole plot).
+fn latency_over_time(area: &Area, t: &crate::Timeline, kinds: &[String], end: f64) -> Result<(), String> {
+    let top = t.orders.iter().filter_map(|o| o.1).fold(10.0, f64::max) * 2.0;
+    let mut chart = ChartBuilder::on(area)
         .margin(6)
         .x_label_area_size(18)
         .y_label_area_size(42)
@@ -324,8 +332,6 @@ fn run_panel(area: &Area, sc: &str, t: &crate::Timeline, kinds: &[String]) -> Re
         .draw()
         .map_err(|e| e.to_string())?;
     let kind = |k: &str| kinds.iter().position(|x| x == k).unwrap_or(0);
-    // Faults for the whole window (a loss rate, disk faults) would shade it
-    // all: each gets a strip along the top instead.
     let whole = |(_, from, to): &&(String, f64, f64)| *from <= 0.01 && *to >= t.window_s * 0.9;
     let windows = t.faults.iter().filter(|f| !whole(f)).map(|(k, from, to)| {
         Rectangle::new([(*from, 1.0), (to.max(from + end * 0.004), top)], shade(kind(k)).filled())
@@ -342,7 +348,13 @@ fn run_panel(area: &Area, sc: &str, t: &crate::Timeline, kinds: &[String]) -> Re
     let stuck = (t.orders.iter().filter(|o| o.1.is_none()))
         .map(|(at, _)| Cross::new((*at, top / 1.2), 4, RED.stroke_width(2)));
     chart.draw_series(stuck).map_err(|e| e.to_string())?;
-    // The lower panel: counts per bin of the same time axis.
+    Ok(())
+}
+
+/// Counts per bin of the time axis: orders in flight and mid-write (first
+/// to last write in any service: the windows where services may disagree)
+/// as lines, orders finished per second as bars.
+fn counts_over_time(area: &Area, t: &crate::Timeline, end: f64) -> Result<(), String> {
     const BINS: usize = 60;
     let dt = end / BINS as f64;
     let mid = |i: usize| (i as f64 + 0.5) * dt;
@@ -364,7 +376,7 @@ fn run_panel(area: &Area, sc: &str, t: &crate::Timeline, kinds: &[String]) -> Re
     let y_max =
         (in_flight.iter().chain(&mid_write).map(|p| p.1)).chain(per_s.iter().copied()).fold(1.0, f64::max)
             * 1.1;
-    let mut counts = ChartBuilder::on(&lower)
+    let mut counts = ChartBuilder::on(area)
         .margin(6)
         .x_label_area_size(28)
         .y_label_area_size(42)
@@ -379,10 +391,9 @@ fn run_panel(area: &Area, sc: &str, t: &crate::Timeline, kinds: &[String]) -> Re
         .label_style(("sans-serif", 10))
         .draw()
         .map_err(|e| e.to_string())?;
-    let grey = RGBColor(150, 150, 150);
     let bars = (per_s.iter().enumerate())
         .filter(|(_, n)| **n > 0.0)
-        .map(|(i, n)| Rectangle::new([(i as f64 * dt, 0.0), ((i as f64 + 0.9) * dt, *n)], grey.filled()));
+        .map(|(i, n)| Rectangle::new([(i as f64 * dt, 0.0), ((i as f64 + 0.9) * dt, *n)], FINISHED.filled()));
     counts.draw_series(bars).map_err(|e| e.to_string())?;
     counts.draw_series(LineSeries::new(in_flight, BLACK.stroke_width(2))).map_err(|e| e.to_string())?;
     counts.draw_series(LineSeries::new(mid_write, RED.stroke_width(2))).map_err(|e| e.to_string())?;

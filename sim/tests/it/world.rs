@@ -175,6 +175,19 @@ fn world_a_slow_node_spares_its_share() {
     assert!(0 < half && half < none, "half spared: {half} timeouts, none spared: {none}");
 }
 
+/// A slow window still open when the fault window ends is healed with the
+/// rest, and its own end, due later, does not fire after the heal: one end.
+#[test]
+fn world_a_slow_node_healed_at_the_window_ends_once() {
+    let slow = Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 2000, spared: 0.0 };
+    let out = run(4, FaultPlan { events: vec![at(2500, slow)] });
+    let ends: Vec<u64> = (out.events.iter())
+        .filter(|e| matches!(e.kind, EventKind::SlowNode { min_ms: 0, max_ms: 0 }))
+        .map(|e| e.at_us / 1000)
+        .collect();
+    assert_eq!(ends, vec![3000], "ended by the heal at 3 s, once");
+}
+
 #[test]
 fn world_acknowledged_writes_survive_crashes() {
     for seed in 0..20 {
