@@ -81,7 +81,7 @@ pub const TCC_NO_EMPTY_ROLLBACK: Mutant = Mutant {
     name: "tcc-no-empty-rollback",
     mechanism: "a Cancel for a Try that never arrived puts back stock that was never reserved",
     breaks: &[StockConservation],
-    hunt: Hunt { scenario: "calm", within: 10 },
+    hunt: Hunt { scenario: "scarce-stock", within: 10 },
 };
 pub const TCC_NO_HANG_GUARD: Mutant = Mutant {
     name: "tcc-no-hang-guard",

@@ -41,6 +41,13 @@ pub trait Protocol: Send + Sync + 'static {
     /// see what this protocol keeps from other orders. `None` for other rows.
     fn held(&self, service: Service, key: &str, value: Option<&Value>) -> Option<(Resource, i64)>;
 
+    /// Why a cancelled order was refused by the business, where the
+    /// protocol's own records say and no participant's reply did (the
+    /// outbox's events, say). `None`: nothing to add.
+    fn refusal(&self, _truth: &GroundTruth, _order: u32) -> Option<crate::check::CancelCause> {
+        None
+    }
+
     /// Named spots in the protocol's code where a scenario may crash its node.
     fn crash_points(&self) -> &'static [CrashPoint] {
         &[]

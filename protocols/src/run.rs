@@ -69,6 +69,8 @@ pub struct RunResult {
     pub locked_s: f64,
     pub retries: u64,
     pub compensations: u64,
+    /// Why each cancelled order ended cancelled.
+    pub cancel_causes: BTreeMap<u32, check::CancelCause>,
 }
 
 /// How often the liveness phase looks at ground truth to see if all settled:
@@ -84,6 +86,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
     if let Some(m) = spec.mutant {
         world.sim().set_mutant(m.name);
     }
+    world.sim().trace().watch_replies(check::REFUSALS);
     for (point, times) in &spec.crash_points {
         world.sim().arm_crash_point(point, *times);
     }
@@ -139,6 +142,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
             counts,
             events: trace.events().map(<[Event]>::to_vec),
             nodes: (0..sim.node_count()).map(|i| sim.name(faultline_sim::NodeId(i as u16))).collect(),
+            cancel_causes: check::cancel_causes(&truth, spec.protocol),
             truth,
             sim_ms,
             latencies_ms,

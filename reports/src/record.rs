@@ -57,6 +57,8 @@ pub struct Metrics {
     pub orders_submitted: u64,
     pub orders_completed: u64,
     pub orders_cancelled: u64,
+    /// Why the cancelled orders ended so (absent in older records: all zero).
+    pub cancelled_by: CancelledBy,
     pub messages_sent: u64,
     pub retries: u64,
     pub compensations: u64,
@@ -75,6 +77,65 @@ pub struct Metrics {
     pub reserved_unit_s: f64,
     pub authorized_cent_s: f64,
     pub locked_s: f64,
+}
+
+/// Cancelled orders by cause, as `run` writes them (`cancelled_by`): a fixed
+/// set of fields, so a line from elsewhere cannot grow the map.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct CancelledBy {
+    pub customer: u64,
+    pub out_of_stock: u64,
+    pub insufficient_funds: u64,
+    pub shipment_failed: u64,
+    pub lock_conflict: u64,
+    pub faults: u64,
+}
+
+impl CancelledBy {
+    /// (name, orders, whether the business said no), in a fixed order.
+    pub fn parts(&self) -> [(&'static str, u64, bool); 6] {
+        [
+            ("customer", self.customer, true),
+            ("out of stock", self.out_of_stock, true),
+            ("insufficient funds", self.insufficient_funds, true),
+            ("shipment failed", self.shipment_failed, true),
+            ("lock conflicts", self.lock_conflict, false),
+            ("faults", self.faults, false),
+        ]
+    }
+
+    /// Cancelled because the business said no.
+    pub fn business(&self) -> u64 {
+        self.parts().iter().filter(|p| p.2).fold(0u64, |a, p| a.saturating_add(p.1))
+    }
+
+    /// Cancelled by the protocol or the faults.
+    pub fn protocol(&self) -> u64 {
+        self.parts().iter().filter(|p| !p.2).fold(0u64, |a, p| a.saturating_add(p.1))
+    }
+
+    pub fn add(&mut self, o: &CancelledBy) {
+        self.customer = self.customer.saturating_add(o.customer);
+        self.out_of_stock = self.out_of_stock.saturating_add(o.out_of_stock);
+        self.insufficient_funds = self.insufficient_funds.saturating_add(o.insufficient_funds);
+        self.shipment_failed = self.shipment_failed.saturating_add(o.shipment_failed);
+        self.lock_conflict = self.lock_conflict.saturating_add(o.lock_conflict);
+        self.faults = self.faults.saturating_add(o.faults);
+    }
+
+    /// "out of stock 60%, insufficient funds 30%; lock conflicts 10%" of `of`.
+    pub fn shares(&self, of: u64) -> String {
+        let each = |business: bool| {
+            let parts = self.parts().into_iter().filter(move |p| p.2 == business && p.1 > 0);
+            parts
+                .map(|(name, n, _)| format!("{name} {:.0}%", 100.0 * n as f64 / of.max(1) as f64))
+                .collect::<Vec<_>>()
+        };
+        let parts: Vec<String> =
+            [each(true), each(false)].into_iter().filter(|p| !p.is_empty()).map(|p| p.join(", ")).collect();
+        parts.join("; ")
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]

@@ -102,7 +102,7 @@ const COLUMNS: [&str; 19] = [
     "protocol",
     "seeds",
     "completed",
-    "cancelled",
+    "cancelled: business + protocol",
     "p50 ms",
     "p90 ms",
     "p99 ms",
@@ -134,7 +134,10 @@ fn row(s: &Summary, scenario: &str, protocol: &str) -> Option<Vec<String>> {
         protocol.to_string(),
         g.runs.to_string(),
         g.completed.to_string(),
-        g.cancelled.to_string(),
+        match g.cancelled_by.business() + g.cancelled_by.protocol() == g.cancelled {
+            true => format!("{} + {}", g.cancelled_by.business(), g.cancelled_by.protocol()),
+            false => format!("{} (no split: older records)", g.cancelled),
+        },
         format!("{:.1}", g.latency_p50),
         format!("{:.1}", g.latency_p90),
         format!("{:.1}", g.latency_p99),
@@ -248,7 +251,12 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
         let _ = writeln!(h, "<p>seeds: {}{more}</p>", list.join(", "));
         if let Some((seed, detail)) = seeds.first.first() {
             let (replay, shrink) = commands(c, *seed);
-            let _ = writeln!(h, "<p>first: {}</p><pre>{}\n{}</pre>", esc(detail), esc(&replay), esc(&shrink));
+            // An expected class's seed breaks nothing it should keep: nothing to shrink.
+            let commands = match c.verdict == "fail" {
+                true => format!("{}\n{}", esc(&replay), esc(&shrink)),
+                false => esc(&replay),
+            };
+            let _ = writeln!(h, "<p>first: {}</p><pre>{commands}</pre>", esc(detail));
             let protocol = crate::record::label(&c.protocol, c.mutant.as_deref(), c.reconcile);
             let key = (c.scenario.clone(), protocol, c.mutant.clone(), c.invariant.clone());
             if let Some(diagram) = p.counterexamples.get(&key) {
@@ -290,7 +298,7 @@ fn decision_cells(r: &crate::decision::Row) -> Vec<String> {
     vec![
         r.protocol.clone(),
         invariants,
-        format!("{:.0}%", r.completed_share * 100.0),
+        r.completion(),
         format!("{:.0}", r.latency_p50_ms),
         format!("{:.0} ({})", r.latency_p99_ms.0, r.latency_p99_ms.1),
         format!("{:.0} ({})", r.ttc_p99_ms.0, r.ttc_p99_ms.1),

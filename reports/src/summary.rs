@@ -17,6 +17,7 @@ pub struct Group {
     pub submitted: u64,
     pub completed: u64,
     pub cancelled: u64,
+    pub cancelled_by: crate::record::CancelledBy,
     /// Medians over seeds of each seed's percentile.
     pub latency_p50: f64,
     pub latency_p90: f64,
@@ -237,6 +238,7 @@ impl SummaryBuilder {
         g.submitted += m.orders_submitted;
         g.completed += m.orders_completed;
         g.cancelled += m.orders_cancelled;
+        g.cancelled_by.add(&m.cancelled_by);
         acc.messages += m.messages_sent;
         g.retries += m.retries;
         g.compensations += m.compensations;

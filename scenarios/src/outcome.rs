@@ -2,7 +2,7 @@
 //! summary over many seeds. Data only: the CLI decides how it looks.
 
 use crate::scenario::Expectation;
-use faultline_protocols::check::{Coverage, Invariant, Violation};
+use faultline_protocols::check::{CancelCause, Coverage, Invariant, Violation};
 use faultline_protocols::run::RunResult;
 use faultline_reports::hist::LogHist;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,10 @@ pub struct Metrics {
     pub orders_completed: u64,
     pub orders_cancelled: u64,
     pub orders_unsettled: u64,
+    /// Why the cancelled orders ended so: the business (customer, stock,
+    /// funds, shipment) or the protocol and the faults.
+    #[serde(default)]
+    pub cancelled_by: BTreeMap<CancelCause, u64>,
     pub messages_sent: u64,
     pub messages_dropped: u64,
     pub retries: u64,
@@ -79,6 +83,9 @@ pub struct Metrics {
     pub discrepancies: u64,
     #[serde(default)]
     pub repairs: u64,
+    /// What it found and could not repair: left for a person.
+    #[serde(default)]
+    pub left_for_a_person: u64,
     #[serde(default)]
     pub heal_ms_p50: f64,
     #[serde(default)]
@@ -177,6 +184,10 @@ impl RunOutcome {
             orders_completed: completed,
             orders_cancelled: cancelled,
             orders_unsettled: submitted - completed - cancelled,
+            cancelled_by: r.cancel_causes.values().fold(BTreeMap::new(), |mut by, c| {
+                *by.entry(*c).or_default() += 1;
+                by
+            }),
             messages_sent: count("send") + count("reply") + count("duplicate"),
             messages_dropped: r.counts.iter().filter(|(k, _)| k.starts_with("drop-")).map(|(_, v)| v).sum(),
             retries: r.retries,
@@ -184,6 +195,7 @@ impl RunOutcome {
             refunds: r.truth.ledger.iter().filter(|e| e.amount < 0).count() as u64,
             discrepancies: journal.found(),
             repairs: journal.repaired(),
+            left_for_a_person: journal.for_a_person().count() as u64,
             heal_ms_p50: heal.p50,
             heal_ms_p99: heal.p99,
             at_risk_dollar_s: journal.at_risk_dollar_s(&r.truth, r.sim_ms),
@@ -273,6 +285,7 @@ pub struct Summary {
     pub orders_completed: u64,
     pub orders_cancelled: u64,
     pub orders_unsettled: u64,
+    pub cancelled_by: BTreeMap<CancelCause, u64>,
     pub messages_sent: u64,
     pub retries: u64,
     pub compensations: u64,
@@ -281,6 +294,7 @@ pub struct Summary {
     pub reconciled: bool,
     pub discrepancies: u64,
     pub repairs: u64,
+    pub left_for_a_person: u64,
     /// Percentiles of the seeds' p99 found-to-repaired times (seeds with repairs).
     pub heal_p99_ms: Percentiles,
     pub at_risk_dollar_s: f64,
@@ -342,6 +356,9 @@ impl SummaryBuilder {
         s.orders_completed += m.orders_completed;
         s.orders_cancelled += m.orders_cancelled;
         s.orders_unsettled += m.orders_unsettled;
+        for (c, n) in &m.cancelled_by {
+            *s.cancelled_by.entry(*c).or_default() += n;
+        }
         s.messages_sent += m.messages_sent;
         s.retries += m.retries;
         s.compensations += m.compensations;
@@ -349,6 +366,7 @@ impl SummaryBuilder {
         s.reconciled |= o.reconcile;
         s.discrepancies += m.discrepancies;
         s.repairs += m.repairs;
+        s.left_for_a_person += m.left_for_a_person;
         s.at_risk_dollar_s += m.at_risk_dollar_s;
         if m.repairs > 0 {
             self.heal.push(m.heal_ms_p99);
@@ -399,5 +417,22 @@ mod tests {
         assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
         assert_eq!(Percentiles::of(&[7.0]).p50, 7.0);
         assert_eq!(Percentiles::of(&[]), Percentiles::default());
+    }
+}
+
+/// "business 10 (out-of-stock 6, customer 4); protocol and faults 2 (faults 2)",
+/// or "none" when nothing was cancelled.
+pub fn cancel_split(by: &BTreeMap<CancelCause, u64>) -> String {
+    let part = |business: bool, name: &str| {
+        let of: Vec<_> = by.iter().filter(|(c, n)| c.business() == business && **n > 0).collect();
+        let total: u64 = of.iter().map(|(_, n)| **n).sum();
+        let each: Vec<_> = of.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        (total > 0).then(|| format!("{name} {total} ({})", each.join(", ")))
+    };
+    let parts: Vec<_> =
+        [part(true, "business"), part(false, "protocol and faults")].into_iter().flatten().collect();
+    match parts.is_empty() {
+        true => "none".into(),
+        false => parts.join("; "),
     }
 }

@@ -129,8 +129,9 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 15] = [
+pub const CATALOG: [(&str, &str); 16] = [
     ("calm", include_str!("../catalog/calm.toml")),
+    ("scarce-stock", include_str!("../catalog/scarce-stock.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
     ("slow-network", include_str!("../catalog/slow-network.toml")),
     ("crash-restart", include_str!("../catalog/crash-restart.toml")),

@@ -59,9 +59,12 @@ pub fn shrink_for(
     // included: the shrinker keeps a failure nothing in the run excuses.
     let expectation = scenario.expectation(variant.protocol).cloned();
     let unexcused = |v: &&Violation| !expectation.as_ref().is_some_and(|e| e.excuses(v));
+    // A mutant's own breaks first; else whatever the seed broke unexcused, so
+    // that every failing verdict `run` prints has a shrink that agrees with it.
     let target = match (invariant, variant.mutant) {
         (Some(inv), _) => first.0.iter().filter(unexcused).find(|v| v.invariant == inv),
-        (None, Some(m)) => first.0.iter().filter(unexcused).find(|v| m.breaks.contains(&v.invariant)),
+        (None, Some(m)) => (first.0.iter().filter(unexcused).find(|v| m.breaks.contains(&v.invariant)))
+            .or_else(|| first.0.iter().find(unexcused)),
         (None, None) => first.0.iter().find(unexcused),
     };
     let Some(target) = target.map(|v| v.invariant) else {

@@ -218,16 +218,43 @@ pub struct Trace {
     /// name is one of a few static strings and this runs for every message.
     counts: Vec<(&'static str, u64)>,
     events: Option<Vec<Event>>,
+    /// Reply labels to remember per order (see [`Trace::watch_replies`]).
+    watched: &'static [&'static str],
+    /// Per order, the first watched reply sent for it.
+    first_replies: BTreeMap<u32, &'static str>,
 }
 
 impl Trace {
     /// `record` keeps every event (for replay); otherwise only the hash and counts.
     pub fn new(record: bool) -> Self {
-        Trace { hasher: Fnv64::default(), counts: Vec::new(), events: record.then(Vec::new) }
+        Trace {
+            hasher: Fnv64::default(),
+            counts: Vec::new(),
+            events: record.then(Vec::new),
+            watched: &[],
+            first_replies: BTreeMap::new(),
+        }
+    }
+
+    /// Remembers, per order, the first reply sent with one of these labels
+    /// (a participant's business refusal, say) — without recording the trace,
+    /// and without touching the hash.
+    pub fn watch_replies(&mut self, labels: &'static [&'static str]) {
+        self.watched = labels;
+    }
+
+    /// Per order, the first watched reply sent for it.
+    pub fn first_replies(&self) -> &BTreeMap<u32, &'static str> {
+        &self.first_replies
     }
 
     pub fn push(&mut self, event: Event) {
         event.encode(&mut self.hasher);
+        if let (EventKind::Reply { msg, .. }, Some(order)) = (&event.kind, event.order) {
+            if !self.watched.is_empty() && self.watched.contains(msg) {
+                self.first_replies.entry(order).or_insert(msg);
+            }
+        }
         let name = event.kind.name();
         match self.counts.iter_mut().find(|(n, _)| std::ptr::eq(*n, name) || *n == name) {
             Some((_, c)) => *c += 1,
@@ -463,6 +490,25 @@ mod tests {
         assert_eq!(t2.events().unwrap().len(), 2);
         assert!(t1.events().is_none());
         assert_eq!(t1.count("restart"), 1);
+    }
+
+    #[test]
+    fn watched_replies_are_remembered_per_order_without_touching_the_hash() {
+        let reply = |order: Option<u32>, msg: &'static str| Event {
+            order,
+            ..ev(1, EventKind::Reply { to: NodeId(2), call: 1, msg })
+        };
+        let events =
+            [reply(Some(3), "done"), reply(Some(3), "no"), reply(Some(3), "maybe"), reply(None, "no")];
+        let (mut plain, mut watching) = (Trace::new(false), Trace::new(false));
+        watching.watch_replies(&["no", "maybe"]);
+        for e in events {
+            plain.push(e.clone());
+            watching.push(e);
+        }
+        assert_eq!(plain.hash(), watching.hash());
+        assert_eq!(watching.first_replies().iter().collect::<Vec<_>>(), [(&3, &"no")]);
+        assert!(plain.first_replies().is_empty());
     }
 
     #[test]

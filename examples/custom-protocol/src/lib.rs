@@ -42,7 +42,7 @@ pub const EARLY_CANCEL: Mutant = Mutant {
     name: "parallel-saga-early-cancel",
     mechanism: "when one branch fails, the saga cancels at once and refunds only a charge already known to have succeeded; a charge still in flight lands on a cancelled order",
     breaks: &[Invariant::NoDoubleCharge, Invariant::MoneyConservation, Invariant::Agreement],
-    hunt: Hunt { scenario: "calm", within: 20 },
+    hunt: Hunt { scenario: "scarce-stock", within: 20 },
 };
 
 /// Where a transaction is, as its log keeps it.

@@ -8,15 +8,16 @@ const COMMAND: &str = "cargo run -p faultline-example-custom --";
 
 #[test]
 fn the_early_cancel_bug_is_caught_and_shrunk() {
-    let check = || Check::new(&registry(), &ParallelSaga).scenario("calm").seeds(0..20).jobs(2);
+    let check = || Check::new(&registry(), &ParallelSaga).scenario("scarce-stock").seeds(0..20).jobs(2);
     let report = check().mutant(EARLY_CANCEL).command(COMMAND).run();
-    let caught = report.first_catch().expect("the bug is caught within 20 calm seeds");
+    let caught = report.first_catch().expect("the bug is caught within 20 scarce-stock seeds");
     let broken = caught.outcome.broken();
     assert!(broken.iter().any(|i| EARLY_CANCEL.breaks.contains(i)), "{broken:?}");
 
     let seed = caught.outcome.seed;
     let [replay, shrink] = report.commands(&caught);
-    let flags = format!("calm --protocol parallel-saga --mutant parallel-saga-early-cancel --seed {seed}");
+    let flags =
+        format!("scarce-stock --protocol parallel-saga --mutant parallel-saga-early-cancel --seed {seed}");
     assert_eq!(replay, format!("{COMMAND} replay {flags}"));
     assert_eq!(shrink, format!("{COMMAND} shrink {flags}"));
 
@@ -50,7 +51,7 @@ fn the_bug_is_hunted_like_the_built_ins() {
     // Its hunting ground comes with it: `bench detect` and the zoo find it.
     let hunts = faultline_scenarios::zoo::hunts(&registry());
     let mine: Vec<_> = hunts.iter().filter(|h| h.1.name() == "parallel-saga").collect();
-    assert!(mine.iter().any(|h| (h.0, h.2) == (EARLY_CANCEL, "calm")), "its own bug");
+    assert!(mine.iter().any(|h| (h.0, h.2) == (EARLY_CANCEL, "scarce-stock")), "its own bug");
     // And the reconciler's bugs, which run beside any protocol, are hunted beside it too.
     for m in faultline_protocols::mutant::HARNESS {
         assert!(mine.iter().any(|h| h.0 == m), "{}", m.name);
@@ -61,7 +62,7 @@ fn the_bug_is_hunted_like_the_built_ins() {
 #[test]
 fn a_failing_check_names_the_commands_that_replay_and_shrink_it() {
     let report = Check::new(&registry(), &ParallelSaga)
-        .scenario("calm")
+        .scenario("scarce-stock")
         .seeds(0..5)
         .jobs(2)
         .mutant(EARLY_CANCEL)
@@ -72,11 +73,11 @@ fn a_failing_check_names_the_commands_that_replay_and_shrink_it() {
     let message = message.downcast_ref::<String>().expect("a message");
     assert!(message.contains("broke an invariant they should keep"), "{message}");
     assert!(
-        message.contains(&format!("replay: {COMMAND} replay calm --protocol parallel-saga")),
+        message.contains(&format!("replay: {COMMAND} replay scarce-stock --protocol parallel-saga")),
         "{message}"
     );
     assert!(
-        message.contains(&format!("shrink: {COMMAND} shrink calm --protocol parallel-saga")),
+        message.contains(&format!("shrink: {COMMAND} shrink scarce-stock --protocol parallel-saga")),
         "{message}"
     );
 }

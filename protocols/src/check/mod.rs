@@ -7,6 +7,7 @@
 
 mod agreement;
 mod cancellation;
+mod cancelled;
 mod cause;
 mod coverage;
 mod effects;
@@ -18,6 +19,7 @@ mod settlement;
 mod stock;
 mod transitions;
 
+pub use cancelled::{causes as cancel_causes, CancelCause, REFUSALS};
 pub use cause::{Cause, Evidence};
 pub use coverage::{observed, Coverage};
 pub use invariant::Invariant;
@@ -78,6 +80,11 @@ pub struct GroundTruth {
     pub ship_history: Vec<History>,
     /// The reconciler's journal, if it ran.
     pub journal: Option<Journal>,
+    /// Per order, the first business refusal a participant answered (its
+    /// reply's label: `out-of-stock`, `declined`, …; see [`REFUSALS`]).
+    pub refusals: BTreeMap<u32, &'static str>,
+    /// Orders with a charge or hold the gateway declined.
+    pub declined: BTreeSet<u32>,
 }
 
 impl GroundTruth {
@@ -86,7 +93,7 @@ impl GroundTruth {
         // The truth of a replicated store is what its current primary has.
         let table = |set: &ReplicaSet| store::recover(&sim.disk(set.primary()));
         let ledger = s.ledger.lock().unwrap().clone();
-        let held = ledger.held();
+        let (held, declined) = (ledger.held(), ledger.declined());
         GroundTruth {
             workload: workload.clone(),
             orders: table(&s.order_db),
@@ -106,6 +113,8 @@ impl GroundTruth {
             payment_history: history(sim, &s.payment_db, "pay/"),
             ship_history: history(sim, &s.shipping_db, "ship/"),
             journal: dep.reconcile_db.as_deref().map(|db| Journal::read(&table(db))),
+            refusals: sim.trace().first_replies().clone(),
+            declined,
         }
     }
 

@@ -19,10 +19,13 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
     for o in &g.workload.orders {
         match g.order_state(o.id) {
             Some(order::COMPLETED | order::CANCELLED) => {}
-            other => out.push(Unsettled::new(
-                format!("order {}", o.id),
-                format!("order is {}", other.unwrap_or("missing")),
-            )),
+            other => {
+                let mut reason = format!("order is {}", other.unwrap_or("missing"));
+                if let Some(why) = left_for_a_person(g, o.id) {
+                    reason += &format!(": the reconciler left it for a person ({why})");
+                }
+                out.push(Unsettled::new(format!("order {}", o.id), reason))
+            }
         }
     }
     if g.held != 0 {
@@ -52,4 +55,12 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
     }
     out.extend(protocol.unsettled(g));
     out
+}
+
+/// What the reconciler found and could not repair for order `id`, if anything.
+fn left_for_a_person(g: &GroundTruth, id: u32) -> Option<String> {
+    let subject = format!("{id:06}");
+    let found = g.journal.as_ref()?.for_a_person().filter(|(s, ..)| *s == subject);
+    let said: Vec<_> = found.map(|(_, f, at)| format!("{} at {:.3}s", f.name(), at as f64 / 1e3)).collect();
+    (!said.is_empty()).then(|| said.join(", "))
 }

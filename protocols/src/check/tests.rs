@@ -44,7 +44,7 @@ fn consistent() -> GroundTruth {
         balances: vec![9_000],
         merchant: 1_000,
         held: 0,
-        ledger: vec![Entry { order: 0, customer: 0, amount: 1_000 }],
+        ledger: vec![Entry { order: 0, customer: 0, amount: 1_000, at_us: 0 }],
         lost: vec![],
         order_history: vec![
             (1, 0, Some("pending".into())),
@@ -55,6 +55,8 @@ fn consistent() -> GroundTruth {
         payment_history: vec![(2, 0, Some("charging".into())), (3, 0, Some("charged".into()))],
         ship_history: vec![(3, 0, Some("shipped".into()))],
         journal: None,
+        refusals: BTreeMap::new(),
+        declined: BTreeSet::new(),
     }
 }
 
@@ -86,7 +88,7 @@ fn a_consistent_state_passes() {
 #[test]
 fn every_invariant_fires_on_a_crafted_bad_state() {
     let mut g = consistent();
-    g.ledger.push(Entry { order: 0, customer: 0, amount: 1_000 });
+    g.ledger.push(Entry { order: 0, customer: 0, amount: 1_000, at_us: 0 });
     g.balances[0] -= 1_000;
     g.merchant += 1_000;
     assert_eq!(broken(&g), only(&[NoDoubleCharge]), "charged twice");
@@ -154,6 +156,26 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     g.journal =
         Some(journal(&[("000001", Finding::PointsMissing), ("sku-000", Finding::StockStillReserved)]));
     assert_eq!(broken(&g), only(&[RepairsJustified]), "points awarded to a cancelled order");
+
+    // A completion must be paid for (self-healing seed 777168: the reconciler
+    // completed a shipped order whose charge the protocol had refunded).
+    let mut g = consistent();
+    g.journal = Some(journal(&[("000000", Finding::StuckShipped)]));
+    g.ledger[0].at_us = 19_000_000;
+    assert_eq!(check(&g), vec![], "completed with its money at the gateway");
+    g.ledger.push(Entry { order: 0, customer: 0, amount: -1_000, at_us: 19_500_000 });
+    let v = check(&g).into_iter().find(|v| v.invariant == RepairsJustified).expect("an unpaid completion");
+    assert!(v.detail.contains("held 0 of the 1000"), "{}", v.detail);
+    g.ledger.push(Entry { order: 0, customer: 0, amount: 1_000, at_us: 25_000_000 });
+    assert_eq!(check(&g), vec![], "re-charged after the completion: paid in the end");
+    let mut g = consistent();
+    g.journal = Some(journal(&[("000000", Finding::StuckShipped)]));
+    g.ledger[0].at_us = 19_000_000;
+    g.ledger.push(Entry { order: 0, customer: 0, amount: -1_000, at_us: 30_000_000 });
+    assert!(
+        !broken(&g).contains(&RepairsJustified),
+        "refunded by someone else after a paid completion: not the repair's doing"
+    );
 
     let mut g = consistent();
     g.order_history.push((5, 0, Some("pending".into())));
@@ -248,14 +270,14 @@ fn agreement_counts_every_line_of_an_order() {
 fn a_refund_never_exceeds_the_charge_even_for_a_moment() {
     let mut g = consistent();
     // Order 1 (cancelled) is refunded before it is charged: net 0 at the end.
-    g.ledger.push(Entry { order: 1, customer: 0, amount: -9_000 });
-    g.ledger.push(Entry { order: 1, customer: 0, amount: 9_000 });
+    g.ledger.push(Entry { order: 1, customer: 0, amount: -9_000, at_us: 0 });
+    g.ledger.push(Entry { order: 1, customer: 0, amount: 9_000, at_us: 0 });
     let v = check(&g);
     assert!(v.iter().any(|v| v.invariant == NoDoubleCharge && v.subject == "order 1"), "{v:?}");
     // Charged, then refunded in full: fine.
     let mut g = consistent();
-    g.ledger.push(Entry { order: 1, customer: 0, amount: 9_000 });
-    g.ledger.push(Entry { order: 1, customer: 0, amount: -9_000 });
+    g.ledger.push(Entry { order: 1, customer: 0, amount: 9_000, at_us: 0 });
+    g.ledger.push(Entry { order: 1, customer: 0, amount: -9_000, at_us: 0 });
     assert_eq!(check(&g), vec![]);
 }
 
@@ -295,7 +317,7 @@ fn every_coverage_fact_shows_when_it_happened_and_only_then() {
     g.payment_history.push((5, 1, Some("authorized".into())));
     assert!(observed(&g, &none).contains(&OrderCompensated), "money held for a cancelled order");
     let mut g = consistent();
-    g.ledger.push(Entry { order: 0, customer: 0, amount: -1_000 });
+    g.ledger.push(Entry { order: 0, customer: 0, amount: -1_000, at_us: 0 });
     assert!(observed(&g, &none).contains(&ChargeRefunded));
     let shipment = |order: &str, fate: &str| {
         let mut g = consistent();

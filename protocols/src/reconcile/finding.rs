@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum Finding {
     /// Pending (or missing) long past its time, the goods not shipped: cancelled.
     Stuck,
-    /// Pending (or missing) long past its time, the goods shipped: completed.
+    /// Pending (or missing) long past its time, the goods shipped and paid
+    /// for (or an authorization held, captured once it completes): completed.
     StuckShipped,
     /// The gateway holds money for an order that did not complete: refunded.
     ChargedButCancelled,
@@ -47,6 +48,11 @@ pub enum Finding {
     CancelledButDelivered,
     /// A line of a completed order that cannot be taken again (out of stock, or restocked).
     StockUnrecoverable,
+    /// Pending (or missing) long past its time, the goods shipped, and the
+    /// gateway holding less than the order came to (refunded, or never
+    /// charged): completing it would book goods nobody paid for, cancelling it
+    /// would deny a delivery. Left pending for a person.
+    ShippedUnpaid,
 }
 
 impl Finding {
@@ -71,6 +77,7 @@ impl Finding {
             Finding::RefundedTwice => "refunded-twice",
             Finding::CancelledButDelivered => "cancelled-but-delivered",
             Finding::StockUnrecoverable => "stock-unrecoverable",
+            Finding::ShippedUnpaid => "shipped-unpaid",
         }
     }
 
@@ -78,7 +85,7 @@ impl Finding {
         Finding::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    pub const ALL: [Finding; 19] = [
+    pub const ALL: [Finding; 20] = [
         Finding::Stuck,
         Finding::StuckShipped,
         Finding::ChargedButCancelled,
@@ -98,6 +105,7 @@ impl Finding {
         Finding::RefundedTwice,
         Finding::CancelledButDelivered,
         Finding::StockUnrecoverable,
+        Finding::ShippedUnpaid,
     ];
 
     /// The order's fate a repair of this kind assumes: `Some(true)` completed,
@@ -128,6 +136,24 @@ impl Finding {
                 | Finding::ChargedTwice
                 | Finding::CompletedUnpaid
                 | Finding::RefundedTwice
+                | Finding::ShippedUnpaid
+        )
+    }
+
+    /// The repair of this kind completes the order.
+    pub fn completes(self) -> bool {
+        self == Finding::StuckShipped
+    }
+
+    /// Cannot be repaired, only reported: left for a person.
+    pub fn for_a_person(self) -> bool {
+        matches!(
+            self,
+            Finding::CompletedUnpaid
+                | Finding::RefundedTwice
+                | Finding::CancelledButDelivered
+                | Finding::StockUnrecoverable
+                | Finding::ShippedUnpaid
         )
     }
 }

@@ -9,9 +9,11 @@
 //! It gives each order `after_ms` from its placement before judging it — the
 //! protocol's own recovery goes first — and then decides the order's fate
 //! from the books: completed stays completed, cancelled stays cancelled, and
-//! an order still pending (or lost) is completed if its goods shipped and
-//! cancelled otherwise, after it has won the shipment row. Its repairs still
-//! race a protocol that recovers late; that race is part of what is tested.
+//! an order still pending (or lost) is completed if its goods shipped and the
+//! gateway has its money (or holds it, to capture), left for a person if they
+//! shipped unpaid, and cancelled otherwise, after it has won the shipment row.
+//! Its repairs still race a protocol that recovers late; that race is part of
+//! what is tested.
 //!
 //! - [`finding`] — the discrepancies, and the journal's keys.
 //! - `view` — one pass's snapshot of the books and the statement.
@@ -126,6 +128,12 @@ impl Journal {
 
     pub fn repaired(&self) -> u64 {
         self.entries.values().filter(|(_, r)| r.is_some()).count() as u64
+    }
+
+    /// What it found and could not repair: left for a person.
+    pub fn for_a_person(&self) -> impl Iterator<Item = (&str, Finding, u64)> {
+        let entries = self.entries.iter().filter(|((_, f), _)| f.for_a_person());
+        entries.map(|((subject, f), (found, _))| (subject.as_str(), *f, *found))
     }
 
     /// Time to heal, per repaired discrepancy, in ms: from when its subject

@@ -149,7 +149,9 @@ impl Reconciler {
             Finding::Stuck => {
                 // Win the shipment first, so the protocol cannot ship what is cancelled.
                 match shipping::decide(self.store(Service::Shipping), id, Fate::Stopped).await {
-                    Some(Fate::Shipped) => self.complete(id).await,
+                    // Shipped after all: the next pass judges it as shipped,
+                    // with the money in view (a completion must be paid for).
+                    Some(Fate::Shipped) => false,
                     Some(_) => {
                         let cancel = order::handle(self.store(Service::Order).clone(), OrderReq::Cancel(id));
                         cancel.await == Reply::Done
@@ -286,13 +288,7 @@ impl Reconciler {
 }
 
 fn repairable(f: Finding) -> bool {
-    !matches!(
-        f,
-        Finding::CompletedUnpaid
-            | Finding::RefundedTwice
-            | Finding::CancelledButDelivered
-            | Finding::StockUnrecoverable
-    )
+    !f.for_a_person()
 }
 
 /// What a payment row should say, from the statement and the order's fate,
@@ -397,7 +393,11 @@ fn findings(v: &View, o: &Order, ep: &Endpoint) -> Vec<Finding> {
                 out.push(Finding::CancelledButDelivered);
             }
         }
-        _ if v.shipment(id) == Some(Fate::Shipped) => out.push(Finding::StuckShipped),
+        // Completing books the sale: only with the money there, or held to capture.
+        _ if v.shipment(id) == Some(Fate::Shipped) => match net >= o.due() || !held.is_empty() {
+            true => out.push(Finding::StuckShipped),
+            false => out.push(Finding::ShippedUnpaid),
+        },
         _ => out.push(Finding::Stuck),
     }
     out

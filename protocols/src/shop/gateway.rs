@@ -178,6 +178,15 @@ pub struct Entry {
     pub customer: u32,
     /// Positive for a charge or capture, negative for a refund.
     pub amount: i64,
+    /// When the gateway booked it, in µs of simulated time.
+    pub at_us: u64,
+}
+
+impl Entry {
+    /// An entry booked now; [`serve`] stamps its time once the request is handled.
+    fn new(order: u32, customer: u32, amount: i64) -> Entry {
+        Entry { order, customer, amount, at_us: 0 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -219,6 +228,11 @@ impl Ledger {
         self.keys.get(key).filter(|p| p.status == Status::Authorized).map_or(0, |p| p.amount)
     }
 
+    /// The orders with a charge or hold the gateway declined.
+    pub fn declined(&self) -> std::collections::BTreeSet<u32> {
+        self.keys.values().filter(|p| p.status == Status::Declined).map(|p| p.order).collect()
+    }
+
     pub fn status(&self, key: &str) -> Status {
         self.keys.get(key).map_or(Status::Unknown, |p| p.status)
     }
@@ -237,7 +251,7 @@ impl Ledger {
                 let p = self.keys.get(key).expect("known");
                 self.balances[p.customer as usize] += p.amount;
                 self.merchant -= p.amount;
-                self.entries.push(Entry { order: p.order, customer: p.customer, amount: -p.amount });
+                self.entries.push(Entry::new(p.order, p.customer, -p.amount));
                 Status::Refunded
             }
             GatewayReq::Refund { key } | GatewayReq::RefundUnkeyed { key } => match self.status(key) {
@@ -246,7 +260,7 @@ impl Ledger {
                     let rest = p.amount - p.refunded;
                     self.balances[p.customer as usize] += rest;
                     self.merchant -= rest;
-                    self.entries.push(Entry { order: p.order, customer: p.customer, amount: -rest });
+                    self.entries.push(Entry::new(p.order, p.customer, -rest));
                     p.status = Status::Refunded;
                     Status::Refunded
                 }
@@ -269,7 +283,7 @@ impl Ledger {
                 p.refunded += amount;
                 self.balances[p.customer as usize] += amount;
                 self.merchant -= amount;
-                self.entries.push(Entry { order: p.order, customer: p.customer, amount: -amount });
+                self.entries.push(Entry::new(p.order, p.customer, -amount));
                 self.parts.insert((key.clone(), *part), *amount);
                 Status::Refunded
             }
@@ -277,7 +291,7 @@ impl Ledger {
                 Status::Authorized => {
                     let p = self.keys.get_mut(key).expect("known");
                     self.merchant += p.amount;
-                    self.entries.push(Entry { order: p.order, customer: p.customer, amount: p.amount });
+                    self.entries.push(Entry::new(p.order, p.customer, p.amount));
                     p.status = Status::Captured;
                     Status::Captured
                 }
@@ -324,7 +338,7 @@ impl Ledger {
             *balance -= amount;
             if to == Status::Charged {
                 self.merchant += amount;
-                self.entries.push(Entry { order, customer, amount });
+                self.entries.push(Entry::new(order, customer, amount));
             }
         }
         self.keys.insert(key.to_string(), Payment { order, customer, amount, status, refunded: 0 });
@@ -351,7 +365,10 @@ pub async fn serve(ctx: NodeCtx, ledger: Arc<Mutex<Ledger>>, config: GatewayConf
             // by that payment's hold alone (summing every payment per request
             // made a flash sale quadratic).
             let before = req.key().map_or(0, |k| l.held_by(k));
+            let booked = l.entries.len();
             let status = l.handle(&req);
+            let now = faultline_sim::Sim::now_us();
+            l.entries[booked..].iter_mut().for_each(|e| e.at_us = now);
             let after = req.key().map_or(0, |k| l.held_by(k));
             if after != before {
                 let total = l.held_over_time.last().map_or(0, |(_, h)| *h) + after - before;

@@ -83,9 +83,10 @@ pub fn main(registry: Registry) -> ExitCode {
         }
         Err(BadInput(e)) => {
             eprintln!("error: {}", printable(&format!("{e:#}")));
-            // A write that failed is not the user's input at fault.
+            // A write that failed is not the user's input at fault, nor is our own bug.
             match e.downcast_ref::<OutputError>() {
                 Some(OutputError::Write { .. }) => ExitCode::from(3),
+                _ if e.is::<Internal>() => ExitCode::from(INTERNAL_EXIT),
                 _ => ExitCode::from(2),
             }
         }
@@ -126,6 +127,14 @@ fn program_name() -> String {
     let name = std::path::Path::new(&arg0).file_stem().map(|s| s.to_string_lossy().into_owned());
     name.filter(|n| !n.is_empty()).unwrap_or_else(|| "faultline".into())
 }
+
+/// faultline contradicted itself (a shrunk counterexample that does not
+/// reproduce): exits 70, sysexits' `EX_SOFTWARE`, never mistaken for bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Internal(pub String);
+
+const INTERNAL_EXIT: u8 = 70;
 
 /// Bad input: exits 2, unlike a violated invariant.
 pub(crate) struct BadInput(anyhow::Error);

@@ -292,7 +292,10 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
             s.failing_seeds.len().to_string(),
             s.expected_seeds.to_string(),
             s.orders_completed.to_string(),
-            s.orders_cancelled.to_string(),
+            {
+                let business: u64 = s.cancelled_by.iter().filter(|(c, _)| c.business()).map(|(_, n)| n).sum();
+                format!("{business} + {}", s.orders_cancelled - business)
+            },
             format!("{:.1}", s.latency_p50_ms.p50),
             format!("{:.1}", s.latency_p99_ms.p50),
             format!("{:.1}", s.consistency_p99_ms.p50),
@@ -331,6 +334,7 @@ pub(super) fn print_comparison(table: &[(ProtocolRef, Summary)]) {
     let head: Vec<&str> =
         head.into_iter().chain(reconciled.then_some(["repairs", "heal p99"]).into_iter().flatten()).collect();
     say!("{}", text_table(&head, costs));
+    say!("  cancelled: by the business (customer, stock, funds, shipment) + by the protocol and faults;");
     say!("  latencies in ms: median over seeds of each seed's per-order p50 and p99; ttc p99: time to");
     say!("  consistency (submission to the order's last write in any service), median of seeds' p99;");
     say!("  msgs: messages per order; compens: compensations;");
@@ -362,6 +366,9 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
         s.orders_cancelled,
         s.orders_unsettled
     );
+    if s.orders_cancelled > 0 {
+        say!("  cancelled by: {}", crate::outcome::cancel_split(&s.cancelled_by));
+    }
     let faults: Vec<_> = s.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
     say!("  faults fired: {}", if faults.is_empty() { "none".to_string() } else { faults.join(", ") });
     say!(
@@ -375,9 +382,10 @@ pub(super) fn print_summary(s: &Summary, wall: std::time::Duration) {
     if s.reconciled {
         let h = &s.heal_p99_ms;
         say!(
-            "  reconciler: {} discrepancies found, {} repaired; time to heal p99 ms: median {:.0}, max {:.0}; money at risk {:.1} dollar-seconds",
+            "  reconciler: {} discrepancies found, {} repaired, {} left for a person; time to heal p99 ms: median {:.0}, max {:.0}; money at risk {:.1} dollar-seconds",
             s.discrepancies,
             s.repairs,
+            s.left_for_a_person,
             h.p50,
             h.max,
             s.at_risk_dollar_s

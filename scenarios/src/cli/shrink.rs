@@ -1,7 +1,8 @@
 //! `faultline shrink`: a failing seed cut down to the smallest run that breaks
-//! the same invariant, written as a scenario file that reproduces it.
+//! the same invariant, written as a scenario file that reproduces it. Exits 1
+//! like `run` on a failing seed: the file it wrote breaks an invariant.
 
-use super::{flags, BadInput, Ctx, OneSeed};
+use super::{flags, BadInput, Ctx, Internal, OneSeed};
 use crate::output;
 use crate::scenario::Scenario;
 use crate::{runner, shrink as shrinker};
@@ -69,6 +70,15 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         });
         output::write_whole(path, format!("{doc}\n").as_bytes())?;
     }
+    if let Some(m) = variant.mutant.filter(|m| !m.breaks.contains(&shrunk.invariant)).filter(|_| !quiet) {
+        let known: Vec<_> = m.breaks.iter().map(|i| i.name()).collect();
+        println!(
+            "\nnote: {} is known to break {}; seed {seed} broke {} where nothing in the run excuses it, so that is what was shrunk",
+            m.name,
+            known.join(" / "),
+            shrunk.invariant
+        );
+    }
     if !quiet {
         println!(
             "\n{}: {} → {} orders, {} → {} faults, {} → {} simulated ms ({} runs, {:.1} s)",
@@ -89,5 +99,14 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         );
         println!("  {program} run {} {} --seeds 1", out.display(), flags(variant, 1.0));
     }
-    Ok(reproduces)
+    match reproduces {
+        // A counterexample: like `run` on a failing seed, exit 1.
+        true => Ok(false),
+        false => Err(Internal(format!(
+            "the counterexample {} does not break {} on seed {seed}: a faultline bug, please report it",
+            out.display(),
+            shrunk.invariant
+        ))
+        .into()),
+    }
 }

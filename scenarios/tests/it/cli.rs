@@ -161,7 +161,8 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
         faultline(&a.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let o = run(&out);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Like `run` on a failing seed: the counterexample breaks an invariant.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["invariant"], NoDoubleCharge.name());
     assert_eq!(doc["reproduces"], true);
@@ -176,7 +177,7 @@ fn cli_shrink_writes_a_minimal_counterexample_that_reproduces_deterministically(
     assert!(text(&r).contains("seed 3: no-double-charge"), "{}", text(&r));
     // Same input, same minimal file.
     let again = temp("shrunk-again.toml");
-    assert!(run(&again).status.success());
+    assert_eq!(run(&again).status.code(), Some(1));
     let body = |p: &std::path::Path| {
         let t = std::fs::read_to_string(p).unwrap();
         t.lines().filter(|l| !l.starts_with("# Reproduce")).collect::<Vec<_>>().join("\n")
@@ -400,7 +401,7 @@ fn cli_refund_race_refunds_in_every_protocol_and_reconcile_heals_failover_async(
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("saga +reconcile") && t.contains("heal p99"), "{t}");
-    assert!(t.contains("reconciler:") && t.contains("repaired; time to heal"), "{t}");
+    assert!(t.contains("reconciler:") && t.contains("left for a person; time to heal"), "{t}");
     // A failing seed's command carries the flag, so it replays what ran.
     assert!(!t.contains("failing seeds:") || t.contains("--reconcile"), "{t}");
 }

@@ -6,6 +6,7 @@ mod cli;
 mod determinism;
 mod expectations;
 mod mutants;
+mod printed;
 mod reconcile;
 mod regressions;
 mod report;

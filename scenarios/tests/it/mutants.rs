@@ -64,7 +64,7 @@ fn mutants_stock_check_off_by_one_is_caught_in_every_protocol() {
 
 #[test]
 fn mutants_act_where_they_are_and_the_trace_says_so() {
-    let s = Scenario::load("calm", &Registry::builtin()).unwrap();
+    let s = Scenario::load("scarce-stock", &Registry::builtin()).unwrap();
     let v = Variant::new(&Registry::builtin(), &Tcc, Some(mutant::TCC_NO_EMPTY_ROLLBACK)).unwrap();
     let (_, r) = run_seed(&s, v, 0, true);
     let events = r.unwrap().events.unwrap();

@@ -88,7 +88,7 @@ fn report_draws_the_first_failing_seed_of_each_class_over_time() {
     let out = dir("failures");
     let o = faultline(&[
         "sweep",
-        "calm",
+        "scarce-stock",
         "-p",
         "tcc",
         "--mutant",
@@ -100,7 +100,7 @@ fn report_draws_the_first_failing_seed_of_each_class_over_time() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let failures = std::fs::read_to_string(out.join("failures-over-time.svg")).unwrap();
-    assert!(failures.contains("calm · tcc (tcc-no-empty-rollback) · seed 0"), "{failures}");
+    assert!(failures.contains("scarce-stock · tcc (tcc-no-empty-rollback) · seed 0"), "{failures}");
     assert!(failures.contains("first stock-conservation"), "{failures}");
     let again = dir("failures-again");
     let o = faultline(&["report", out.to_str().unwrap(), "--out", again.to_str().unwrap()]);

@@ -203,6 +203,13 @@ impl Protocol for Outbox {
         Deployed { entry: Entry::new(shop.order, node::Place), shop, stores: vec![], broker: Some(broker_db) }
     }
 
+    /// Stock refused by the inventory's reaction, on its own record: the
+    /// consumers answer no one, so no reply says it.
+    fn refusal(&self, truth: &GroundTruth, order: u32) -> Option<crate::check::CancelCause> {
+        let rejected = truth.inventory.contains_key(&event_key(order, Kind::StockRejected));
+        rejected.then_some(crate::check::CancelCause::OutOfStock)
+    }
+
     /// Events still in an outbox, and messages a subscribed group has not acked.
     fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
         let mut out: Vec<_> = (truth.event_ids("outbox/").into_iter())
