@@ -406,20 +406,6 @@ impl Summary {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let xs: Vec<f64> = (1..=100).map(f64::from).collect();
-        let p = Percentiles::of(&xs);
-        assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
-        assert_eq!(Percentiles::of(&[7.0]).p50, 7.0);
-        assert_eq!(Percentiles::of(&[]), Percentiles::default());
-    }
-}
-
 /// "business 10 (out-of-stock 6, customer 4); protocol and faults 2 (faults 2)",
 /// or "none" when nothing was cancelled.
 pub fn cancel_split(by: &BTreeMap<CancelCause, u64>) -> String {
@@ -434,5 +420,19 @@ pub fn cancel_split(by: &BTreeMap<CancelCause, u64>) -> String {
     match parts.is_empty() {
         true => "none".into(),
         false => parts.join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let xs: Vec<f64> = (1..=100).map(f64::from).collect();
+        let p = Percentiles::of(&xs);
+        assert_eq!((p.p50, p.p90, p.p99, p.max), (50.0, 90.0, 99.0, 100.0));
+        assert_eq!(Percentiles::of(&[7.0]).p50, 7.0);
+        assert_eq!(Percentiles::of(&[]), Percentiles::default());
     }
 }
