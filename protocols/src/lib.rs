@@ -1,7 +1,11 @@
 //! faultline-protocols: the shop domain, the protocol boundary, the protocols
 //! faultline ships, and the checker that judges any of them from ground truth.
 //!
-//! The module list is a map of the code. The harness side:
+//! The module list is a map of the code. The workflow model, at the bottom:
+//! - [`workflow`] — a team's order flow as data: participants, quantities,
+//!   operations, steps, state machines; the shop is one built-in workflow.
+//!
+//! The harness side:
 //! - [`protocol`] — the boundary: the [`Protocol`] trait and the [`Registry`].
 //! - [`workload`] — customers, SKUs with limited stock, orders over time.
 //! - [`shop`] — the participants (order, inventory, payment, points,
@@ -28,6 +32,7 @@ pub mod retry;
 pub mod run;
 pub mod shop;
 pub mod stats;
+pub mod workflow;
 pub mod workload;
 
 pub use protocol::{Protocol, ProtocolRef, Registry};
@@ -39,11 +44,14 @@ use shop::gateway::GatewayConfig;
 use shop::Shop;
 use stats::Stats;
 use std::sync::Arc;
+use workflow::Workflow;
 use workload::Workload;
 
 /// A shop with a protocol deployed on it, ready to run.
 pub struct Deployment {
     pub protocol: ProtocolRef,
+    /// The workflow it runs.
+    pub workflow: Arc<Workflow>,
     pub shop: Shop,
     /// The protocol's own stores.
     pub stores: Vec<Arc<ReplicaSet>>,
@@ -61,16 +69,25 @@ pub fn deploy(
     world: &mut World,
     workload: &Workload,
     protocol: ProtocolRef,
+    workflow: &Arc<Workflow>,
     gateway: &GatewayConfig,
     reconcile: Option<&ReconcileConfig>,
 ) -> Deployment {
     let stats = Arc::new(Stats::default());
-    let setup = Setup { workload, gateway, stats: stats.clone() };
+    let setup = Setup { workflow, workload, gateway, stats: stats.clone() };
     let d = protocol.deploy(world, &setup);
     let (orders, st, entry, shipping) = (workload.orders.clone(), stats.clone(), d.entry, d.shop.shipping);
     world.node("client", move |ctx| (entry.client)(ctx, (entry.node, shipping), orders.clone(), st.clone()));
     let reconcile_db = reconcile.map(|config| reconcile::deploy(world, &d.shop, &workload.orders, config));
-    Deployment { protocol, shop: d.shop, stores: d.stores, broker_db: d.broker, reconcile_db, stats }
+    Deployment {
+        protocol,
+        workflow: workflow.clone(),
+        shop: d.shop,
+        stores: d.stores,
+        broker_db: d.broker,
+        reconcile_db,
+        stats,
+    }
 }
 
 /// The names of every node a deployment of `protocol` has under `replication`,
@@ -80,7 +97,7 @@ pub fn topology(protocol: ProtocolRef, replication: &ReplicationConfig) -> Topol
     let config = faultline_sim::WorldConfig { replication: replication.clone(), ..Default::default() };
     let mut world = World::new(0, config);
     let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
-    deploy(&mut world, &workload, protocol, &GatewayConfig::default(), None);
+    deploy(&mut world, &workload, protocol, &workflow::builtin::shop(), &GatewayConfig::default(), None);
     let sim = world.sim();
     let nodes = (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect();
     let sets = sim.replica_sets();

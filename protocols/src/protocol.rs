@@ -78,6 +78,8 @@ impl Eq for dyn Protocol {}
 
 /// What a protocol is given to deploy itself.
 pub struct Setup<'a> {
+    /// The workflow to run.
+    pub workflow: &'a Arc<crate::workflow::Workflow>,
     pub workload: &'a Workload,
     pub gateway: &'a GatewayConfig,
     /// Where the protocol counts its retries and compensations (metrics only).

@@ -6,9 +6,11 @@ use crate::check::{self, Coverage, GroundTruth, Violation};
 use crate::protocol::{ProtocolRef, Resource};
 use crate::shop::gateway::GatewayConfig;
 use crate::shop::Service;
+use crate::workflow::Workflow;
 use crate::workload::Workload;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything that determines a run. Same spec → same trace hash.
@@ -16,6 +18,8 @@ use std::time::Duration;
 pub struct RunSpec {
     pub seed: u64,
     pub protocol: ProtocolRef,
+    /// The workflow the protocol runs.
+    pub workflow: Arc<Workflow>,
     pub workload: Workload,
     pub plan: FaultPlan,
     /// Faults act until this time; then everything is healed.
@@ -90,8 +94,14 @@ pub fn run(spec: &RunSpec) -> RunResult {
     for (point, times) in &spec.crash_points {
         world.sim().arm_crash_point(point, *times);
     }
-    let dep =
-        crate::deploy(&mut world, &spec.workload, spec.protocol, &spec.gateway, spec.reconcile.as_ref());
+    let dep = crate::deploy(
+        &mut world,
+        &spec.workload,
+        spec.protocol,
+        &spec.workflow,
+        &spec.gateway,
+        spec.reconcile.as_ref(),
+    );
     let sim = world.sim().clone();
     let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;
     world.run(async {

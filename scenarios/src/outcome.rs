@@ -21,6 +21,9 @@ pub struct RunOutcome {
     #[serde(default)]
     pub version: String,
     pub protocol: String,
+    /// The workflow the orders went through (records from before workflows: the shop).
+    #[serde(default = "shop")]
+    pub workflow: String,
     /// The known bug switched on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutant: Option<String>,
@@ -46,6 +49,10 @@ pub struct RunOutcome {
     /// Judged against the scenario's expectation for this protocol.
     pub verdict: Verdict,
     pub metrics: Metrics,
+}
+
+fn shop() -> String {
+    faultline_protocols::workflow::builtin::DEFAULT.to_string()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +227,7 @@ impl RunOutcome {
         RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
+            workflow: shop(),
             mutant: None,
             swarm: None,
             pct: false,
@@ -248,6 +256,7 @@ impl RunOutcome {
         RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
+            workflow: shop(),
             mutant: None,
             swarm: None,
             pct: false,

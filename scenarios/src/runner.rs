@@ -67,6 +67,7 @@ pub fn spec(scenario: &Scenario, variant: impl Into<Variant>, seed: u64, record:
     RunSpec {
         seed,
         protocol,
+        workflow: scenario.workflow(),
         workload,
         plan,
         fault_window_ms: scenario.fault_window_ms,
@@ -111,6 +112,7 @@ pub fn run_seed(
         }
     };
     outcome.mutant = mutant.map(str::to_string);
+    outcome.workflow = scenario.workflow.clone();
     if let Some(origin) = &scenario.origin {
         outcome.source = (origin.arg != scenario.name).then(|| origin.arg.clone());
         outcome.scenario_hash = Some(origin.hash.clone());

@@ -6,6 +6,7 @@
 use faultline_protocols::check::{Cause, Coverage, Invariant, Violation};
 use faultline_protocols::reconcile::{self, ReconcileConfig};
 use faultline_protocols::shop::gateway::GatewayConfig;
+use faultline_protocols::workflow::{builtin, Workflow};
 use faultline_protocols::workload::{Workload, WorkloadSpec};
 use faultline_protocols::{Protocol, ProtocolRef, Registry, Topology};
 use faultline_sim::broker::BrokerConfig;
@@ -13,6 +14,7 @@ use faultline_sim::{Fault, FaultModel, FaultPlan, ReplicationConfig, TimedFault,
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A parsed, validated scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,6 +23,10 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The workflow its orders go through: a built-in's name (`faultline
+    /// list workflows`); the shop unless it says.
+    #[serde(default = "default_workflow", skip_serializing_if = "is_default_workflow")]
+    pub workflow: String,
     /// Faults act during the first `fault_window_ms` of the run.
     #[serde(default)]
     pub fault_window_ms: u64,
@@ -122,6 +128,14 @@ impl Expectation {
         let caused = v.evidence.as_ref().is_some_and(|e| self.causes.contains(&e.cause));
         caused && (self.violations.is_empty() || self.violations.contains(&v.invariant))
     }
+}
+
+fn default_workflow() -> String {
+    builtin::DEFAULT.to_string()
+}
+
+fn is_default_workflow(name: &String) -> bool {
+    name == builtin::DEFAULT
 }
 
 fn default_latency() -> (u64, u64) {
@@ -242,6 +256,11 @@ impl Scenario {
                 "at most 500 characters, on one line, no control characters".into(),
             ));
         }
+        if builtin::named(&s.workflow).is_none() {
+            let names: Vec<_> = builtin::all().iter().map(|w| w.name.as_str()).collect();
+            let msg = format!("unknown workflow {:?}; workflows: {}", s.workflow, names.join(", "));
+            return Err(at("workflow", msg));
+        }
         s.workload.validate().map_err(|e| at("workload", e))?;
         if let Some(w) = &mut s.explicit_workload {
             w.normalize();
@@ -320,6 +339,11 @@ impl Scenario {
             plan.validate(&nodes, &replicated).map_err(|e| at("plan", e))?;
         }
         Ok(s)
+    }
+
+    /// The workflow its orders go through.
+    pub fn workflow(&self) -> Arc<Workflow> {
+        builtin::named(&self.workflow).expect("Scenario::parse checked the workflow's name")
     }
 
     /// What `protocol` is known to break here, and by what cause (usually nothing).

@@ -29,6 +29,7 @@ use crate::protocol::Protocol;
 use crate::reconcile::Journal;
 use crate::shop::gateway::Entry;
 use crate::shop::{order, payment, shipping};
+use crate::workflow::Workflow;
 use crate::workload::Workload;
 use crate::Deployment;
 use faultline_sim::broker::Contents;
@@ -36,6 +37,7 @@ use faultline_sim::store::{self, Table};
 use faultline_sim::{LostWrites, ReplicaSet, Sim, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// One broken invariant, with the subject it broke for and the numbers that disagree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,8 @@ pub type History = (u64, u32, Option<String>);
 /// Everything the checker may look at, gathered at the end of a run.
 #[derive(Clone, Debug)]
 pub struct GroundTruth {
+    /// The workflow the run ran: what the checker derives its rules from.
+    pub workflow: Arc<Workflow>,
     pub workload: Workload,
     pub orders: Table,
     pub inventory: Table,
@@ -95,6 +99,7 @@ impl GroundTruth {
         let ledger = s.ledger.lock().unwrap().clone();
         let (held, declined) = (ledger.held(), ledger.declined());
         GroundTruth {
+            workflow: dep.workflow.clone(),
             workload: workload.clone(),
             orders: table(&s.order_db),
             inventory: table(&s.inventory_db),

@@ -22,6 +22,7 @@ fn consistent() -> GroundTruth {
     };
     let t = |s: &str| Value::from(s);
     GroundTruth {
+        workflow: crate::workflow::builtin::shop(),
         workload: Workload {
             balances: vec![10_000],
             stock: vec![5],

@@ -5,18 +5,20 @@
 //! consecutive observations need only be *reachable* from each other.
 
 use super::{Findings, GroundTruth, History, Invariant::LegalTransitions};
-use crate::shop::order;
-use crate::shop::payment::PaymentState;
+use crate::workflow::Machine;
 use std::collections::BTreeMap;
 
+/// Walks the workflow's declared machines: the order's and the payment's.
 pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
     let order_now = |id: u32| g.order_state(id).map(str::to_string);
-    for (id, d) in transitions(&g.order_history, order_now, order_reachable) {
+    for (id, d) in transitions(&g.order_history, order_now, g.workflow.order_machine()) {
         out.add(LegalTransitions, format!("order {id}"), d);
     }
-    let payment_now = |id: u32| g.payment_state(id).map(str::to_string);
-    for (id, d) in transitions(&g.payment_history, payment_now, payment_reachable) {
-        out.add(LegalTransitions, format!("payment {id}"), d);
+    if let Some(payment) = g.workflow.machine("payment") {
+        let payment_now = |id: u32| g.payment_state(id).map(str::to_string);
+        for (id, d) in transitions(&g.payment_history, payment_now, payment) {
+            out.add(LegalTransitions, format!("payment {id}"), d);
+        }
     }
 }
 
@@ -25,8 +27,9 @@ pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
 fn transitions(
     history: &[History],
     durable: impl Fn(u32) -> Option<String>,
-    reachable: fn(Option<&str>, Option<&str>) -> bool,
+    machine: &Machine,
 ) -> Vec<(u32, String)> {
+    let reachable = |from: Option<&str>, to: Option<&str>| machine.reachable(from, to);
     let mut out = Vec::new();
     let mut last: BTreeMap<u32, Option<String>> = BTreeMap::new();
     for (at_us, id, to) in history {
@@ -45,26 +48,6 @@ fn transitions(
         }
     }
     out
-}
-
-/// A state text the payment machine does not know is reachable from nothing.
-fn payment_reachable(from: Option<&str>, to: Option<&str>) -> bool {
-    let parse = |s: Option<&str>| s.map(PaymentState::parse);
-    match (parse(from), parse(to)) {
-        _ if from == to => true,
-        (Some(None), _) | (_, Some(None)) => false,
-        (from, to) => PaymentState::reachable(from.flatten(), to.flatten()),
-    }
-}
-
-/// Whether an order can go from `from` to `to` in zero or more legal steps.
-fn order_reachable(from: Option<&str>, to: Option<&str>) -> bool {
-    from == to
-        || matches!(
-            (from, to),
-            (None, Some(order::PENDING | order::COMPLETED | order::CANCELLED))
-                | (Some(order::PENDING), Some(order::COMPLETED | order::CANCELLED))
-        )
 }
 
 fn show(s: &Option<String>) -> &str {

@@ -15,6 +15,7 @@ fn spec(seed: u64, gateway: GatewayConfig) -> RunSpec {
     RunSpec {
         seed,
         protocol: &Saga as ProtocolRef,
+        workflow: faultline_protocols::workflow::builtin::shop(),
         workload: WorkloadSpec::default().generate(seed),
         plan: FaultPlan::default(),
         fault_window_ms: 60_000,

@@ -17,6 +17,7 @@ fn spec(protocol: ProtocolRef, world: WorldConfig, crash_points: &[(&str, u32)])
     RunSpec {
         seed: 5,
         protocol,
+        workflow: faultline_protocols::workflow::builtin::shop(),
         workload: WorkloadSpec::default().generate(5),
         plan: FaultPlan::default(),
         // Crash points are faults: armed for the whole window, which covers the run.

@@ -136,6 +136,7 @@ fn check_with(
     let spec = RunSpec {
         seed: seed as u64,
         protocol,
+        workflow: faultline_protocols::workflow::builtin::shop(),
         workload,
         plan,
         fault_window_ms: WINDOW_MS,

@@ -10,6 +10,7 @@ fn spec(seed: u64, plan: FaultPlan) -> RunSpec {
     RunSpec {
         seed,
         protocol: &Saga as ProtocolRef,
+        workflow: faultline_protocols::workflow::builtin::shop(),
         workload: WorkloadSpec::default().generate(seed),
         plan,
         fault_window_ms: 10_000,

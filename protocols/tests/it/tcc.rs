@@ -41,7 +41,9 @@ fn script(calls: Vec<Call>) -> Outcome {
     }
     .generate(1);
     let gateway = GatewayConfig::default();
-    let setup = Setup { workload: &workload, gateway: &gateway, stats: Default::default() };
+    let workflow = faultline_protocols::workflow::builtin::shop();
+    let setup =
+        Setup { workflow: &workflow, workload: &workload, gateway: &gateway, stats: Default::default() };
     let shop = Shop::deploy_with(&mut world, &setup, Arc::new(tcc::participants));
     let replies = Arc::new(Mutex::new(Vec::new()));
     let (r, s) = (replies.clone(), shop.clone());
@@ -172,6 +174,7 @@ fn tcc_end_to_end_holds_stock_only_while_it_decides() {
     let spec = |protocol| RunSpec {
         seed: 3,
         protocol,
+        workflow: faultline_protocols::workflow::builtin::shop(),
         workload: WorkloadSpec::default().generate(3),
         plan: faultline_sim::FaultPlan::default(),
         fault_window_ms: 0,

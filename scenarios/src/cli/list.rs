@@ -1,10 +1,11 @@
-//! `faultline list`: the scenarios, protocols, invariants, mutants and fault
-//! points this binary knows. One category prints one row per item, name first.
+//! `faultline list`: the scenarios, workflows, protocols, invariants, mutants
+//! and fault points this binary knows. One category prints one row per item, name first.
 
 use super::{BadInput, Ctx, What};
 use crate::scenario::{Scenario, CATALOG};
 use anyhow::anyhow;
 use faultline_protocols::check::{Cause, Coverage, Invariant};
+use faultline_protocols::workflow::{builtin, Initial, Workflow};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +28,15 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
         for (name, text) in CATALOG {
             let s = Scenario::parse(text, name, &ctx.registry).map_err(|e| anyhow!(e))?;
             println!("{indent}{name:<20} {}", s.description);
+        }
+    }
+    if show(What::Workflows) {
+        section("workflows (a scenario's `workflow`):");
+        for w in builtin::all() {
+            println!("{indent}{:<20} {}", w.name, w.about);
+            for line in workflow_rows(w) {
+                println!("{indent}{:<20} {line}", "");
+            }
         }
     }
     if show(What::Protocols) {
@@ -69,4 +79,32 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
         }
     }
     Ok(())
+}
+
+/// A workflow's shape, a few lines: who takes part, what they keep, the steps.
+fn workflow_rows(w: &Workflow) -> Vec<String> {
+    let participants: Vec<_> = w.participants.iter().map(|p| p.name.as_str()).collect();
+    let externals: Vec<_> = w.externals.iter().map(|e| format!("{} ({})", e.name, e.kind.name())).collect();
+    let quantities: Vec<_> = w
+        .quantities
+        .iter()
+        .map(|q| {
+            let key: Vec<_> = q.key.iter().map(|d| d.name()).collect();
+            let initial = match q.initial {
+                Initial::Value(n) => n.to_string(),
+                Initial::Drawn(d) => format!("drawn from {}", d.name()),
+            };
+            let floor = if q.never_negative { ", never negative" } else { "" };
+            format!("{}[{}] at {} ({initial}{floor})", q.name, key.join(", "), q.at)
+        })
+        .collect();
+    let cancel = match &w.cancel_until {
+        Some(step) => format!("; customers may cancel until {step}"),
+        None => String::new(),
+    };
+    vec![
+        format!("participants: {}; external: {}", participants.join(", "), externals.join(", ")),
+        format!("quantities: {}", quantities.join(", ")),
+        format!("steps: {}{cancel}", super::steps(w)),
+    ]
 }

@@ -268,6 +268,7 @@ pub enum Cmd {
 #[derive(Clone, Copy, ValueEnum)]
 pub enum What {
     Scenarios,
+    Workflows,
     Protocols,
     Invariants,
     Mutants,
@@ -402,10 +403,31 @@ pub(crate) fn describe(s: &Scenario) -> String {
         ),
     };
     format!(
-        "scenario {}: {}\n  workload: {workload}\n  \
+        "scenario {}: {}\n  workflow: {}\n  workload: {workload}\n  \
          latency {}..{} ms; {replication}; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
-        s.name, s.description, s.latency_ms.0, s.latency_ms.1, s.fault_window_ms, s.settle_ms,
+        s.name,
+        s.description,
+        describe_workflow(&s.workflow()),
+        s.latency_ms.0,
+        s.latency_ms.1,
+        s.fault_window_ms,
+        s.settle_ms,
     )
+}
+
+/// A workflow in one line: its name and its steps.
+pub(crate) fn describe_workflow(w: &faultline_protocols::workflow::Workflow) -> String {
+    format!("{} — {}", w.name, steps(w))
+}
+
+/// A workflow's steps in order, the pivot marked.
+pub(crate) fn steps(w: &faultline_protocols::workflow::Workflow) -> String {
+    let steps: Vec<_> = w
+        .steps
+        .iter()
+        .map(|s| if s.pivot { format!("{} (pivot)", s.name) } else { s.name.clone() })
+        .collect();
+    steps.join(" → ")
 }
 
 pub(crate) fn print_expectation(scenario: &Scenario, protocol: ProtocolRef) {

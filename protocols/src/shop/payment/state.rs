@@ -1,6 +1,7 @@
-//! A payment's state machine, across protocols: charge (Saga, outbox) or
-//! authorize-capture (TCC, 2PC), then maybe a refund or a void. `refunded` and
-//! `voided` are final. The checker's `legal-transitions` walks these edges.
+//! A payment's states, across protocols: charge (Saga, outbox) or
+//! authorize-capture (TCC, 2PC), then maybe a refund or a void. The edges are
+//! the shop workflow's `payment` machine (`workflows/shop.toml`), which the
+//! checker's `legal-transitions` walks.
 
 /// Where a payment is, as the payment service records it in `pay/{order}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -16,26 +17,6 @@ pub enum PaymentState {
 }
 
 use PaymentState::*;
-
-/// The legal steps; `None` is "no payment row yet".
-const EDGES: [(Option<PaymentState>, PaymentState); 16] = [
-    (None, Charging),
-    (None, Refunding),
-    (None, Authorizing),
-    (None, Voided),
-    (Some(Charging), Charged),
-    (Some(Charging), Declined),
-    (Some(Charging), Refunding),
-    (Some(Charged), Refunding),
-    (Some(Declined), Refunding),
-    (Some(Declined), Voided),
-    (Some(Refunding), Refunded),
-    (Some(Authorizing), Authorized),
-    (Some(Authorizing), Declined),
-    (Some(Authorizing), Voided),
-    (Some(Authorized), Charged),
-    (Some(Authorized), Voided),
-];
 
 impl PaymentState {
     pub const ALL: [PaymentState; 8] =
@@ -63,24 +44,6 @@ impl PaymentState {
     pub fn in_flight(self) -> bool {
         matches!(self, Charging | Refunding)
     }
-
-    /// Whether a payment can go from `from` to `to` in zero or more legal steps.
-    pub fn reachable(from: Option<PaymentState>, to: Option<PaymentState>) -> bool {
-        let mut seen = vec![from];
-        let mut i = 0;
-        while i < seen.len() {
-            if seen[i] == to {
-                return true;
-            }
-            for (a, b) in EDGES {
-                if a == seen[i] && !seen.contains(&Some(b)) {
-                    seen.push(Some(b));
-                }
-            }
-            i += 1;
-        }
-        false
-    }
 }
 
 impl From<PaymentState> for faultline_sim::Value {
@@ -92,19 +55,24 @@ impl From<PaymentState> for faultline_sim::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::builtin;
 
     #[test]
-    fn names_parse_back_and_final_states_are_final() {
+    fn the_shop_declares_exactly_these_states_and_final_states_are_final() {
+        let shop = builtin::shop();
+        let m = shop.machine("payment").unwrap();
+        let names: Vec<_> = PaymentState::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(m.states, names);
         for s in PaymentState::ALL {
             assert_eq!(PaymentState::parse(s.name()), Some(s));
-            assert!(PaymentState::reachable(Some(s), Some(s)));
+            assert!(m.reachable(Some(s.name()), Some(s.name())));
         }
         for done in [Refunded, Voided] {
             let onward = PaymentState::ALL.iter().filter(|s| **s != done);
-            assert!(onward.clone().all(|s| !PaymentState::reachable(Some(done), Some(*s))), "{done:?}");
+            assert!(onward.clone().all(|s| !m.reachable(Some(done.name()), Some(s.name()))), "{done:?}");
         }
-        assert!(PaymentState::reachable(None, Some(Charged)));
-        assert!(!PaymentState::reachable(Some(Refunded), Some(Declined)), "a refund undone");
-        assert!(!PaymentState::reachable(Some(Charged), Some(Charging)));
+        assert!(m.reachable(None, Some("charged")));
+        assert!(!m.reachable(Some("refunded"), Some("declined")), "a refund undone");
+        assert!(!m.reachable(Some("charged"), Some("charging")));
     }
 }
