@@ -6,7 +6,7 @@
 //! A protocol lists the mutants its code can take ([`crate::Protocol::mutants`]);
 //! a team's protocol defines its own [`Mutant`] values the same way.
 
-use crate::check::Invariant::{self, *};
+use crate::invariant::Invariant::{self, *};
 use faultline_sim::{Endpoint, EventKind};
 
 /// A known bug, by stable name.
@@ -194,22 +194,3 @@ pub const RECONCILE_REFUNDS_IN_FLIGHT: Mutant = Mutant {
     breaks: &[NoDoubleCharge, RepairsJustified],
     hunt: Hunt { scenario: "self-healing", within: 10 },
 };
-
-#[cfg(test)]
-mod tests {
-    use crate::Registry;
-
-    #[test]
-    fn names_are_unique_and_parse_back() {
-        let r = Registry::builtin();
-        let all = r.mutants();
-        assert_eq!(all.len(), 21);
-        for (m, protocols) in &all {
-            assert_eq!(r.mutant(m.name), Ok(*m));
-            assert!(!protocols.is_empty() && !m.breaks.is_empty());
-            assert_eq!(all.iter().filter(|(o, _)| o.name == m.name).count(), 1, "{}", m.name);
-        }
-        let err = r.mutant("nope").unwrap_err().to_string();
-        assert!(err.contains("valid mutants: saga-timeout-is-failure"), "{err}");
-    }
-}

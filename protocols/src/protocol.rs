@@ -2,12 +2,12 @@
 //! registry the harness looks protocols up in. The four built-ins implement it
 //! exactly as a team's own protocol does; nothing in the harness names one.
 
-use crate::check::GroundTruth;
 use crate::mutant::Mutant;
-use crate::shop::gateway::GatewayConfig;
+pub use crate::shop::Setup;
 use crate::shop::{Body, Reply, Service, Shop};
 use crate::stats::Stats;
-use crate::workload::{Order, Workload};
+use crate::truth::GroundTruth;
+use crate::workload::Order;
 use faultline_sim::{NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use std::fmt;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub trait Protocol: Send + Sync + 'static {
     /// Why a cancelled order was refused by the business, where the
     /// protocol's own records say and no participant's reply did (the
     /// outbox's events, say). `None`: nothing to add.
-    fn refusal(&self, _truth: &GroundTruth, _order: u32) -> Option<crate::check::CancelCause> {
+    fn refusal(&self, _truth: &GroundTruth, _order: u32) -> Option<crate::cancel::CancelCause> {
         None
     }
 
@@ -75,16 +75,6 @@ impl PartialEq for dyn Protocol {
 }
 
 impl Eq for dyn Protocol {}
-
-/// What a protocol is given to deploy itself.
-pub struct Setup<'a> {
-    /// The workflow to run.
-    pub workflow: &'a Arc<crate::workflow::Workflow>,
-    pub workload: &'a Workload,
-    pub gateway: &'a GatewayConfig,
-    /// Where the protocol counts its retries and compensations (metrics only).
-    pub stats: Arc<Stats>,
-}
 
 /// What a protocol deployed.
 pub struct Deployed {
@@ -252,5 +242,24 @@ impl Registry {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Registry;
+
+    #[test]
+    fn mutant_names_are_unique_and_parse_back() {
+        let r = Registry::builtin();
+        let all = r.mutants();
+        assert_eq!(all.len(), 21);
+        for (m, protocols) in &all {
+            assert_eq!(r.mutant(m.name), Ok(*m));
+            assert!(!protocols.is_empty() && !m.breaks.is_empty());
+            assert_eq!(all.iter().filter(|(o, _)| o.name == m.name).count(), 1, "{}", m.name);
+        }
+        let err = r.mutant("nope").unwrap_err().to_string();
+        assert!(err.contains("valid mutants: saga-timeout-is-failure"), "{err}");
     }
 }

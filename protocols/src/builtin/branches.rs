@@ -8,7 +8,7 @@ use super::barrier;
 use super::coordinator::Branch;
 use crate::mutant;
 use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
-use crate::shop::payment::{self, PaymentState::*};
+use crate::shop::payment::{self, hold_key, PaymentState::*};
 use crate::shop::Shop;
 use crate::shop::{inventory, points, Failure, Reply, GATEWAY_TIMEOUT};
 use crate::workload::Order;
@@ -20,11 +20,6 @@ use serde::Serialize;
 pub const INVENTORY: &str = "inventory";
 pub const PAYMENT: &str = "payment";
 pub const POINTS: &str = "points";
-
-/// The idempotency key of an order's authorization at the gateway.
-pub fn hold_key(order: u32) -> String {
-    format!("hold-{order}")
-}
 
 // ---- inventory: hold the stock, then sell it or release it ----
 

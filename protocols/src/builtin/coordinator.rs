@@ -14,7 +14,6 @@
 
 use crate::builtin::branches::GiveBack;
 use crate::builtin::txlog::{Drivers, LogState, TxLog};
-use crate::check::GroundTruth;
 use crate::mutant;
 use crate::protocol::{CrashPoint, Unsettled};
 use crate::retry::until_known;
@@ -23,6 +22,7 @@ use crate::shop::order::OrderReq;
 use crate::shop::shipping::ShipReq;
 use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
+use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
 use std::future::Future;

@@ -16,7 +16,6 @@
 //! never "failed".
 
 use crate::builtin::txlog::{Drivers, LogState, TxLog};
-use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry::until_known;
@@ -28,6 +27,7 @@ use crate::shop::points::PointsReq;
 use crate::shop::shipping::ShipReq;
 use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
+use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use serde::{Deserialize, Serialize};

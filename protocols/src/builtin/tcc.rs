@@ -16,11 +16,11 @@
 use super::barrier;
 use super::branches::{self, GiveBack};
 use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
-use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry;
 use crate::shop::{inventory, labels, request_api, run_service, Body, Reply, Service, ServiceBody, Shop};
+use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value, World};
 use serde::Serialize;

@@ -19,10 +19,10 @@
 
 use super::branches::{self, GiveBack};
 use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
-use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::shop::{labels, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop};
+use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient, Value, World};
 use serde::Serialize;

@@ -6,76 +6,10 @@
 //! completion share means something only beside this split.
 
 use super::GroundTruth;
+use crate::cancel::CancelCause;
 use crate::protocol::Protocol;
 use crate::shop::{order, shipping};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// Why an order ended cancelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CancelCause {
-    /// The customer cancelled it before it shipped.
-    Customer,
-    /// A line's SKU did not have the units.
-    OutOfStock,
-    /// The gateway declined the charge: the customer's balance was short.
-    InsufficientFunds,
-    /// The warehouse could not fulfil it.
-    ShipmentFailed,
-    /// 2PC: another transaction held a row lock past the lock-wait timeout.
-    LockConflict,
-    /// No participant refused it: a timeout or a failure under faults, and
-    /// the compensations after it.
-    Faults,
-}
-
-impl CancelCause {
-    pub const ALL: [CancelCause; 6] = [
-        CancelCause::Customer,
-        CancelCause::OutOfStock,
-        CancelCause::InsufficientFunds,
-        CancelCause::ShipmentFailed,
-        CancelCause::LockConflict,
-        CancelCause::Faults,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CancelCause::Customer => "customer",
-            CancelCause::OutOfStock => "out-of-stock",
-            CancelCause::InsufficientFunds => "insufficient-funds",
-            CancelCause::ShipmentFailed => "shipment-failed",
-            CancelCause::LockConflict => "lock-conflict",
-            CancelCause::Faults => "faults",
-        }
-    }
-
-    /// The business said no: the same seed without faults would cancel it too
-    /// (as far as one order can tell: stock another order freed may differ).
-    pub fn business(self) -> bool {
-        !matches!(self, CancelCause::LockConflict | CancelCause::Faults)
-    }
-
-    /// A participant's refusal, by the label of its reply.
-    fn of_reply(label: &str) -> Option<CancelCause> {
-        match label {
-            "cancelled-by-customer" => Some(CancelCause::Customer),
-            "out-of-stock" => Some(CancelCause::OutOfStock),
-            "declined" => Some(CancelCause::InsufficientFunds),
-            "undeliverable" => Some(CancelCause::ShipmentFailed),
-            "locked" => Some(CancelCause::LockConflict),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for CancelCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The replies whose labels name a business refusal, remembered per order by
 /// the trace ([`faultline_sim::Trace::watch_replies`]).

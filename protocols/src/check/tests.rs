@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::builtin::{outbox::Outbox, saga::Saga};
-use crate::workload::Order;
+use crate::shop::gateway::Entry;
+use crate::workload::{Order, Workload};
+use faultline_sim::broker::Contents;
+use std::collections::{BTreeMap, BTreeSet};
 use Invariant::*;
 
 fn table(rows: &[(&str, Value)]) -> Table {

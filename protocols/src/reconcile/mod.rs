@@ -25,8 +25,8 @@ mod view;
 
 pub use finding::Finding;
 
-use crate::check::GroundTruth;
 use crate::shop::{Shop, STORE_TIMEOUT};
+use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{NodeCtx, ReplicaSet, Sim, StoreClient, Value, World};
 use serde::{Deserialize, Serialize};

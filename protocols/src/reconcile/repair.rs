@@ -6,11 +6,10 @@
 use super::finding::{found_key, repaired_key, Finding};
 use super::view::View;
 use super::ReconcileConfig;
-use crate::builtin::branches::hold_key;
 use crate::mutant;
 use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
 use crate::shop::order::{self, OrderReq};
-use crate::shop::payment::{self, charge_key, PaymentState};
+use crate::shop::payment::{self, charge_key, hold_key, PaymentState};
 use crate::shop::shipping::{self, Fate};
 use crate::shop::{inventory, notification, points, Reply, Service, Shop, GATEWAY_TIMEOUT, STORE_TIMEOUT};
 use crate::workload::Order;

@@ -14,7 +14,6 @@ pub mod payment;
 pub mod points;
 pub mod shipping;
 
-use crate::protocol::Setup;
 use faultline_sim::store::{self, StoreClient};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, TxnError, World};
 use gateway::Ledger;
@@ -169,6 +168,17 @@ pub fn request_api(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
         Service::Notification => Box::pin(notification::serve(ctx, db)),
         Service::Shipping => Box::pin(shipping::serve(ctx, db, gateway)),
     }
+}
+
+/// What deploying the shop needs, and what a protocol is given to deploy
+/// itself ([`crate::Protocol::deploy`]).
+pub struct Setup<'a> {
+    /// The workflow to run.
+    pub workflow: &'a Arc<crate::workflow::Workflow>,
+    pub workload: &'a crate::workload::Workload,
+    pub gateway: &'a gateway::GatewayConfig,
+    /// Where the protocol counts its retries and compensations (metrics only).
+    pub stats: Arc<crate::stats::Stats>,
 }
 
 /// The nodes and stores of a deployed shop.

@@ -24,10 +24,10 @@ pub mod relay;
 
 pub use node::{serve, Wiring};
 
-use crate::check::GroundTruth;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Entry, Protocol, Resource, Setup, Unsettled};
 use crate::shop::{Body, ServiceBody, Shop};
+use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Op, Value, World};
 use serde::{Deserialize, Serialize};
@@ -205,9 +205,9 @@ impl Protocol for Outbox {
 
     /// Stock refused by the inventory's reaction, on its own record: the
     /// consumers answer no one, so no reply says it.
-    fn refusal(&self, truth: &GroundTruth, order: u32) -> Option<crate::check::CancelCause> {
+    fn refusal(&self, truth: &GroundTruth, order: u32) -> Option<crate::cancel::CancelCause> {
         let rejected = truth.inventory.contains_key(&event_key(order, Kind::StockRejected));
-        rejected.then_some(crate::check::CancelCause::OutOfStock)
+        rejected.then_some(crate::cancel::CancelCause::OutOfStock)
     }
 
     /// Events still in an outbox, and messages a subscribed group has not acked.

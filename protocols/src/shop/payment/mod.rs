@@ -28,6 +28,13 @@ pub fn charge_key(order: u32) -> String {
     format!("charge-{order}")
 }
 
+/// The idempotency key of an order's authorization at the gateway (TCC's
+/// try, 2PC's prepare): the payment participant's convention, so the
+/// reconciler can tell an order's own payment from a stray one.
+pub fn hold_key(order: u32) -> String {
+    format!("hold-{order}")
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub enum PaymentReq {
     Charge {

@@ -1,0 +1,123 @@
+//! Ground truth: everything the checker may look at, gathered at the end of
+//! a run (and at every settle poll) — the durable tables of every store, the
+//! gateway's ledger, the history of acknowledged commits. The protocol
+//! boundary reads it too: a protocol says what in it is still unsettled.
+
+use crate::reconcile::Journal;
+use crate::shop::gateway::Entry;
+use crate::shop::{order, payment, shipping};
+use crate::workflow::Workflow;
+use crate::workload::Workload;
+use faultline_sim::broker::Contents;
+use faultline_sim::store::Table;
+use faultline_sim::{LostWrites, ReplicaSet, Sim, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// An acknowledged write to a state row: (time µs, order, new state).
+pub type History = (u64, u32, Option<String>);
+
+/// Everything the checker may look at, gathered at the end of a run.
+#[derive(Clone, Debug)]
+pub struct GroundTruth {
+    /// The workflow the run ran: what the checker derives its rules from.
+    pub workflow: Arc<Workflow>,
+    pub workload: Workload,
+    pub orders: Table,
+    pub inventory: Table,
+    pub payments: Table,
+    pub points: Table,
+    pub notifications: Table,
+    pub shipments: Table,
+    /// The protocol's own stores (a coordinator's log), by store name.
+    pub own: BTreeMap<String, Table>,
+    /// What the message broker holds, if the protocol talks through one.
+    pub broker: Option<Contents>,
+    pub balances: Vec<i64>,
+    pub merchant: i64,
+    /// Customers' funds authorized and not yet captured or voided.
+    pub held: i64,
+    pub ledger: Vec<Entry>,
+    /// What each failover lost (the writes the new primary never got).
+    pub lost: Vec<LostWrites>,
+    /// Acknowledged writes to order rows in commit order: (time µs, order, new state).
+    pub order_history: Vec<History>,
+    /// The same for payment rows.
+    pub payment_history: Vec<History>,
+    /// The same for shipment rows.
+    pub ship_history: Vec<History>,
+    /// The reconciler's journal, if it ran.
+    pub journal: Option<Journal>,
+    /// Per order, the first business refusal a participant answered (its
+    /// reply's label: `out-of-stock`, `declined`, …; see [`REFUSALS`]).
+    pub refusals: BTreeMap<u32, &'static str>,
+    /// Orders with a charge or hold the gateway declined.
+    pub declined: BTreeSet<u32>,
+}
+
+impl GroundTruth {
+    pub fn order_state(&self, id: u32) -> Option<&str> {
+        self.orders.get(&order::key(id)).and_then(Value::as_text)
+    }
+
+    pub fn completed(&self, id: u32) -> bool {
+        self.order_state(id) == Some(order::COMPLETED)
+    }
+
+    pub fn payment_state(&self, id: u32) -> Option<&str> {
+        self.payments.get(&payment::key(id)).and_then(Value::as_text)
+    }
+
+    /// The order's shipment row, as its text (`shipped`, `failed`, `stopped`).
+    pub fn shipment(&self, id: u32) -> Option<&str> {
+        self.shipments.get(&shipping::key(id)).and_then(Value::as_text)
+    }
+
+    /// The rows of the protocol's own store `store` whose keys start with `prefix`.
+    pub fn own_rows<'a>(
+        &'a self,
+        store: &str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.own.get(store).into_iter().flat_map(move |t| rows(t, prefix))
+    }
+
+    pub fn shop_tables(&self) -> [&Table; 6] {
+        [&self.orders, &self.inventory, &self.payments, &self.points, &self.notifications, &self.shipments]
+    }
+
+    /// The message ids of the events services committed under `prefix`
+    /// (`event/`: ever, `outbox/`: not yet sent), from rows `{prefix}{order}/{kind}`.
+    pub fn event_ids(&self, prefix: &str) -> BTreeSet<String> {
+        self.shop_tables()
+            .into_iter()
+            .flat_map(|t| rows(t, prefix))
+            .map(|(k, _)| k[prefix.len()..].replacen('/', "-", 1))
+            .collect()
+    }
+}
+
+/// The rows of `table` whose keys start with `prefix`, in key order.
+pub fn rows<'a>(table: &'a Table, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    table.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix))
+}
+
+/// Acknowledged writes to the rows `{prefix}{order:06}` of `set`, in commit order.
+pub(crate) fn history(sim: &Sim, set: &ReplicaSet, prefix: &str) -> Vec<History> {
+    let mut h: Vec<((u64, u64), u32, Option<String>)> = sim
+        .commits()
+        .iter()
+        .filter(|c| set.members.contains(&c.store))
+        .flat_map(|c| {
+            c.writes.iter().filter_map(move |(k, v)| {
+                let id = k.strip_prefix(prefix)?.parse().ok()?;
+                Some(((c.at_us, c.seq), id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
+            })
+        })
+        .collect();
+    // Acknowledgements can come out of commit order (semi-sync releases
+    // waiting writes together, one sync makes a group durable at once); the
+    // history is the commit order: by time, then by place in the log. Stable.
+    h.sort_by_key(|(at, _, _)| *at);
+    h.into_iter().map(|((at, _), id, state)| (at, id, state)).collect()
+}
