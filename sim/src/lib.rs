@@ -9,6 +9,8 @@
 //! - [`store`] — a transactional key-value store on a disk, served over the network,
 //!   replicated primary → replica.
 //! - [`broker`] — topics and consumer groups with at-least-once delivery.
+//! - [`cache`] — an in-memory counter cache (Redis-like), lost at a crash
+//!   unless an append-only log synced every second keeps part of it.
 //! - [`cluster`] — replica sets: who is primary, failover, replication modes.
 //! - [`fault`] — fault plans (timed events) and the model they are drawn from.
 //! - [`nemesis`] — executes a plan in the fault window, then heals everything.
@@ -17,6 +19,7 @@
 //! - [`stream`] — independent random streams, one per purpose, node and order.
 
 pub mod broker;
+pub mod cache;
 pub mod cluster;
 pub mod disk;
 pub mod fault;

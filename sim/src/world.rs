@@ -171,6 +171,13 @@ impl World {
         (id, db)
     }
 
+    /// Adds a cache node `name` (see [`crate::cache`]): what it holds lives
+    /// in memory, and only its append-only log, if `config` keeps one, on disk.
+    pub fn cache(&mut self, name: &str, config: crate::cache::CacheConfig) -> NodeId {
+        let starts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.node(name, move |ctx| crate::cache::serve(ctx, config, starts.clone()))
+    }
+
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
     }

@@ -1,0 +1,155 @@
+//! A cache node, as a flash sale puts Redis in front of its inventory
+//! database: integer counters held in memory and answered without touching a
+//! disk — fast, and gone when the node crashes. Optionally an append-only log
+//! synced every `aof_sync_ms` (Redis's `appendfsync everysec`), which a
+//! restart replays: what the last sync did not reach is lost all the same.
+//! Every answer carries the node's `run_id`, which changes at every start, so
+//! a client can tell the cache came back empty and rebuild it from its database.
+
+use crate::rpc::{Message, Request};
+use crate::world::NodeCtx;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How a cache keeps what it holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Log every write and sync the log this often (ms); `None`: memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aof_sync_ms: Option<u64>,
+}
+
+/// A request to a cache. Each is applied atomically, as one Redis command
+/// (or one Lua script) is.
+#[derive(Clone, Debug, Serialize)]
+pub enum CacheReq {
+    Get {
+        key: String,
+    },
+    /// Sets every entry: a rebuild from the database.
+    Load {
+        entries: Vec<(String, i64)>,
+    },
+    /// Takes `by` from `key` if it holds at least `by`: check and decrement in one step.
+    Take {
+        key: String,
+        by: i64,
+    },
+    /// Adds `by` to `key` (absent counts as 0).
+    Add {
+        key: String,
+        by: i64,
+    },
+}
+
+/// A cache's answer, with which life of the node gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CacheRsp {
+    /// 1 for the node's first start, then one more at every restart.
+    pub run_id: u64,
+    pub outcome: CacheOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum CacheOutcome {
+    /// What `Get` found (`None`: the key is absent — never set, or lost).
+    Value(Option<i64>),
+    /// `Take` took; this much is left.
+    Taken { left: i64 },
+    /// `Take` did not: the key held less (or was absent).
+    NotEnough { have: Option<i64> },
+    /// `Load` or `Add` applied; for `Add`, the new value.
+    Done(i64),
+}
+
+impl Message for CacheReq {
+    fn label(&self) -> &'static str {
+        match self {
+            CacheReq::Get { .. } => "cache-get",
+            CacheReq::Load { .. } => "cache-load",
+            CacheReq::Take { .. } => "cache-take",
+            CacheReq::Add { .. } => "cache-add",
+        }
+    }
+}
+
+impl Message for CacheRsp {
+    fn label(&self) -> &'static str {
+        match self.outcome {
+            CacheOutcome::Value(_) => "cache-value",
+            CacheOutcome::Taken { .. } => "cache-taken",
+            CacheOutcome::NotEnough { .. } => "cache-not-enough",
+            CacheOutcome::Done(_) => "cache-done",
+        }
+    }
+}
+
+impl Request for CacheReq {
+    type Response = CacheRsp;
+}
+
+/// One life of a cache node: replay the log if it keeps one, then serve.
+/// `starts` counts the node's lives across restarts (it belongs to the world).
+pub(crate) async fn serve(ctx: NodeCtx, config: CacheConfig, starts: Arc<AtomicU64>) {
+    let run_id = starts.fetch_add(1, Ordering::Relaxed) + 1;
+    let disk = ctx.disk();
+    let mut held = BTreeMap::new();
+    if config.aof_sync_ms.is_some() {
+        for record in disk.recover().0 {
+            // Each record is a key's new value: replaying them in order rebuilds the map.
+            let Ok((key, value)) = postcard::from_bytes::<(String, i64)>(&record) else { continue };
+            held.insert(key, value);
+        }
+    }
+    let held = Arc::new(Mutex::new(held));
+    let ep = ctx.endpoint().await;
+    let log = config.aof_sync_ms.map(|_| disk.clone());
+    ep.serve(move |req: CacheReq, _from| {
+        let outcome = apply(&mut held.lock().unwrap(), req, log.as_deref());
+        async move { CacheRsp { run_id, outcome } }
+    });
+    match config.aof_sync_ms {
+        // A failed sync loses its records, as the kernel drops dirty pages; the
+        // next one carries on (Redis logs the error and keeps serving).
+        Some(ms) => loop {
+            ctx.sleep(Duration::from_millis(ms.max(1))).await;
+            let _ = disk.sync().await;
+        },
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn apply(held: &mut BTreeMap<String, i64>, req: CacheReq, log: Option<&crate::disk::Disk>) -> CacheOutcome {
+    let set = |held: &mut BTreeMap<String, i64>, key: String, value: i64| {
+        if let Some(disk) = log {
+            disk.append(&postcard::to_stdvec(&(&key, value)).expect("a string and a number serialize"));
+        }
+        held.insert(key, value);
+    };
+    match req {
+        CacheReq::Get { key } => CacheOutcome::Value(held.get(&key).copied()),
+        CacheReq::Load { entries } => {
+            let n = entries.len() as i64;
+            for (key, value) in entries {
+                set(held, key, value);
+            }
+            CacheOutcome::Done(n)
+        }
+        CacheReq::Take { key, by } => match held.get(&key).copied() {
+            Some(have) if have >= by => {
+                set(held, key, have - by);
+                CacheOutcome::Taken { left: have - by }
+            }
+            have => CacheOutcome::NotEnough { have },
+        },
+        CacheReq::Add { key, by } => {
+            let value = held.get(&key).copied().unwrap_or(0) + by;
+            set(held, key, value);
+            CacheOutcome::Done(value)
+        }
+    }
+}
