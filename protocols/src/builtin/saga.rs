@@ -2,12 +2,16 @@
 //! orchestration style of Seata's Saga mode and Temporal workflows).
 //!
 //! An orchestrator node runs each order as a sequence of local transactions —
-//! create order → deduct stock → charge → ship → award points → notify →
-//! complete — and on a definitive failure runs the compensations of every step
-//! up to and including the failed one, in reverse (refund, restock, cancel
-//! order). Shipping fails after payment — the warehouse cannot fulfil the
-//! order, or the customer cancelled first — so a paid order is refunded; an
-//! order shipped without some lines has those refunded and restocked.
+//! create the order, then the workflow's steps in their declared order, then
+//! complete it (the shop: deduct stock → charge → ship → award points → notify)
+//! — and on a definitive failure runs the compensations of every step up to
+//! and including the failed one, in reverse (the shop: refund, restock,
+//! cancel the order). The plan comes from the workflow ([`Plan::of`]): each
+//! step's action and its compensation are its operation's, and the steps after
+//! the pivot only go forward. The shop's pivot fails after payment — the
+//! warehouse cannot fulfil the order, or the customer cancelled first — so a
+//! paid order is refunded; an order shipped without some lines has those
+//! lines undone in every step before (refunded and restocked).
 //!
 //! Before each step the orchestrator persists the step it is about to run in its
 //! saga log (its own store), so that after a crash recovery resumes every
@@ -28,6 +32,7 @@ use crate::shop::shipping::ShipReq;
 use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::truth::GroundTruth;
+use crate::workflow::{Effect, Per, Workflow};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use serde::{Deserialize, Serialize};
@@ -35,30 +40,80 @@ use std::sync::Arc;
 
 // ---- state ----
 
-/// The forward steps, in order. The index is the step number in the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One step of the plan. Its index is the step number in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     CreateOrder,
-    DeductStock,
-    Charge,
-    Ship,
-    /// The lines the order shipped without: refunded and restocked.
+    /// A workflow step, run by the shop service that implements its operation.
+    Run(Action),
+    /// After the pivot refused some lines: undo those lines in every step
+    /// before it that runs per line or charges, latest first.
     SettleShort,
-    AwardPoints,
-    Notify,
     CompleteOrder,
 }
 
-const STEPS: [Step; 8] = [
-    Step::CreateOrder,
-    Step::DeductStock,
-    Step::Charge,
-    Step::Ship,
-    Step::SettleShort,
-    Step::AwardPoints,
-    Step::Notify,
-    Step::CompleteOrder,
-];
+/// What the orchestrator asks of a shop service for one workflow step: the
+/// operation, bound to the participant that implements it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Take each line's units of stock (per line); undo: put them back.
+    Deduct,
+    /// Charge the order at the gateway; undo: refund it.
+    Charge,
+    /// Record the shipment, or refuse it; never undone (the pivot).
+    Ship,
+    /// Give the order's points; undo: take them back.
+    Award,
+    /// Send the customer a message; never undone.
+    Notify,
+}
+
+/// The saga's steps for a workflow: create, the workflow's steps (with the
+/// short lines settled right after the shipment, which refuses per line),
+/// complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan(Vec<Step>);
+
+impl Plan {
+    /// Derives the plan from `workflow`'s steps. Until participants are
+    /// generic, each operation must be one a shop service implements; the
+    /// error names the one that is not.
+    pub fn of(workflow: &Workflow) -> Result<Plan, String> {
+        let mut steps = vec![Step::CreateOrder];
+        for (step, op) in workflow.step_operations() {
+            let action = match (op.at.as_str(), &op.effect) {
+                ("inventory", Effect::Take { .. }) if op.per == Per::Line => Action::Deduct,
+                ("payment", Effect::Charge { .. }) => Action::Charge,
+                ("shipping", Effect::Record { .. }) => Action::Ship,
+                ("points", Effect::Give { .. }) if op.reversible => Action::Award,
+                ("notification", Effect::Give { .. }) if !op.reversible => Action::Notify,
+                _ => {
+                    return Err(format!(
+                        "saga: step {}: no shop service implements {} ({} at {})",
+                        step.name,
+                        op.name,
+                        op.effect.verb(),
+                        op.at
+                    ))
+                }
+            };
+            steps.push(Step::Run(action));
+            if action == Action::Ship {
+                steps.push(Step::SettleShort);
+            }
+        }
+        steps.push(Step::CompleteOrder);
+        Ok(Plan(steps))
+    }
+
+    /// The steps before step `n` a short line is undone in, latest first.
+    fn before(&self, n: usize) -> impl Iterator<Item = Action> + '_ {
+        self.0[..n].iter().rev().filter_map(|s| match s {
+            Step::Run(a @ (Action::Deduct | Action::Charge)) => Some(*a),
+            _ => None,
+        })
+    }
+}
 
 /// Where a saga is: the step it will run next, or how it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +159,7 @@ impl LogState for Phase {
 
 #[derive(Clone)]
 struct Orchestrator {
+    plan: Arc<Plan>,
     ep: Arc<Endpoint>,
     log: TxLog,
     shop: Shop,
@@ -111,10 +167,10 @@ struct Orchestrator {
     drivers: Drivers,
 }
 
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>) {
+pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>, plan: Arc<Plan>) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), "saga");
-    let orch = Orchestrator { ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
+    let orch = Orchestrator { plan, ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
     for (order, phase) in orch.log.recover::<Phase>(&ctx).await {
@@ -137,30 +193,29 @@ impl Orchestrator {
 
     /// Runs a saga from its logged phase to its end.
     async fn drive(self, o: Order, mut phase: Phase) {
+        let steps = &self.plan.0;
         loop {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
                 Phase::Forward(n)
-                    if STEPS[n] == Step::Charge
+                    if steps[n] == Step::Run(Action::Charge)
                         && mutant::acts(&self.ep, &mutant::SAGA_TIMEOUT_IS_FAILURE) =>
                 {
                     // One try; no answer in time counts as declined, and a declined
                     // charge has nothing to refund — so compensation starts below it.
-                    match self.forward(Step::Charge, &o).await {
+                    match self.forward(n, &o).await {
                         Reply::Done => Phase::Forward(n + 1),
                         _ => Phase::Compensate(n - 1),
                     }
                 }
-                Phase::Forward(n) => {
-                    match until_known(&self.ep, &self.stats, || self.forward(STEPS[n], &o)).await {
-                        Reply::Done if n + 1 == STEPS.len() => Phase::Completed,
-                        Reply::Done => Phase::Forward(n + 1),
-                        _ => Phase::Compensate(n),
-                    }
-                }
+                Phase::Forward(n) => match until_known(&self.ep, &self.stats, || self.forward(n, &o)).await {
+                    Reply::Done if n + 1 == steps.len() => Phase::Completed,
+                    Reply::Done => Phase::Forward(n + 1),
+                    _ => Phase::Compensate(n),
+                },
                 Phase::Compensate(n) => {
                     self.stats.compensation();
-                    until_known(&self.ep, &self.stats, || self.compensate(STEPS[n], &o)).await;
+                    until_known(&self.ep, &self.stats, || self.compensate(steps[n], &o)).await;
                     if n == 0 {
                         Phase::Cancelled
                     } else {
@@ -176,14 +231,15 @@ impl Orchestrator {
         self.ep.call(to, req, STEP_TIMEOUT).await.unwrap_or(Reply::Unknown)
     }
 
-    async fn forward(&self, step: Step, o: &Order) -> Reply {
+    /// Runs step `n` of the plan.
+    async fn forward(&self, n: usize, o: &Order) -> Reply {
         let s = &self.shop;
-        match step {
+        match self.plan.0[n] {
             Step::CreateOrder => self.call(s.order, OrderReq::Create(o.clone())).await,
             // One request per line, in order: a line out of stock fails the
             // step, and its compensation puts back every line (a line never
             // deducted is recorded as compensated, so a late deduction is refused).
-            Step::DeductStock => {
+            Step::Run(Action::Deduct) => {
                 for (line, l) in (0u32..).zip(&o.lines) {
                     let req = InventoryReq::Deduct { order: o.id, line, sku: l.sku, qty: l.qty };
                     match self.call(s.inventory, req).await {
@@ -193,28 +249,39 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Charge => {
+            Step::Run(Action::Charge) => {
                 let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
                 self.call(s.payment, req).await
             }
-            Step::Ship => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
+            Step::Run(Action::Ship) => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
             Step::SettleShort => {
                 for (line, l) in o.short_lines() {
-                    let refund = PaymentReq::RefundLine { order: o.id, line, amount: l.amount };
-                    let restock = InventoryReq::Restock { order: o.id, line, sku: l.sku };
-                    for reply in [self.call(s.payment, refund).await, self.call(s.inventory, restock).await] {
-                        if reply != Reply::Done {
-                            return reply;
-                        }
+                    // Every undo of the line is asked for, then the first
+                    // that did not answer Done decides: all are idempotent.
+                    let mut replies = Vec::new();
+                    for undo in self.plan.before(n) {
+                        replies.push(match undo {
+                            Action::Charge => {
+                                let refund = PaymentReq::RefundLine { order: o.id, line, amount: l.amount };
+                                self.call(s.payment, refund).await
+                            }
+                            _ => {
+                                let restock = InventoryReq::Restock { order: o.id, line, sku: l.sku };
+                                self.call(s.inventory, restock).await
+                            }
+                        });
+                    }
+                    if let Some(reply) = replies.into_iter().find(|r| *r != Reply::Done) {
+                        return reply;
                     }
                 }
                 Reply::Done
             }
-            Step::AwardPoints => {
+            Step::Run(Action::Award) => {
                 let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                 self.call(s.points, req).await
             }
-            Step::Notify => {
+            Step::Run(Action::Notify) => {
                 self.call(s.notification, NotifyReq::Notify { order: o.id, customer: o.customer }).await
             }
             Step::CompleteOrder => self.call(s.order, OrderReq::Complete(o.id)).await,
@@ -229,7 +296,7 @@ impl Orchestrator {
         let s = &self.shop;
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Cancel(o.id)).await,
-            Step::DeductStock => {
+            Step::Run(Action::Deduct) => {
                 for (line, l) in (0u32..).zip(&o.lines) {
                     let req = InventoryReq::Restock { order: o.id, line, sku: l.sku };
                     match self.call(s.inventory, req).await {
@@ -239,10 +306,10 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Charge => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
-            Step::Ship | Step::SettleShort | Step::AwardPoints | Step::Notify | Step::CompleteOrder => {
-                Reply::Done
-            }
+            Step::Run(Action::Charge) => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
+            Step::Run(Action::Ship | Action::Award | Action::Notify)
+            | Step::SettleShort
+            | Step::CompleteOrder => Reply::Done,
         }
     }
 }
@@ -262,8 +329,12 @@ impl Protocol for Saga {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        // Only built-in workflows reach here, and each binds (a test holds them to it).
+        let plan = Arc::new(Plan::of(setup.workflow).unwrap_or_else(|e| panic!("{e}")));
         let shop = Shop::deploy(world, setup);
-        super::with_coordinator(world, setup, shop, serve)
+        super::with_coordinator(world, setup, shop, move |ctx, db, shop, stats| {
+            serve(ctx, db, shop, stats, plan.clone())
+        })
     }
 
     fn unsettled(&self, truth: &GroundTruth) -> Vec<Unsettled> {
@@ -290,5 +361,58 @@ impl Protocol for Saga {
             mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::{builtin, file};
+
+    #[test]
+    fn the_shops_plan_is_the_shop_in_order() {
+        let plan = Plan::of(&builtin::shop()).unwrap();
+        use Action::*;
+        let want = [
+            Step::CreateOrder,
+            Step::Run(Deduct),
+            Step::Run(Charge),
+            Step::Run(Ship),
+            Step::SettleShort,
+            Step::Run(Award),
+            Step::Run(Notify),
+            Step::CompleteOrder,
+        ];
+        assert_eq!(plan, Plan(want.to_vec()));
+        // A short line is refunded, then restocked: the steps before, latest first.
+        assert_eq!(plan.before(4).collect::<Vec<_>>(), [Charge, Deduct]);
+    }
+
+    #[test]
+    fn the_plan_follows_the_declared_order() {
+        // Charge first, then stock: the steps swap in the file, and in the plan.
+        let (stock, payment) =
+            ("name = \"stock\"\noperation = \"deduct-stock\"", "name = \"payment\"\noperation = \"charge\"");
+        let text = include_str!("../../workflows/shop.toml")
+            .replacen(stock, "SWAP", 1)
+            .replacen(payment, stock, 1)
+            .replacen("SWAP", payment, 1);
+        let w = file::parse("payment-first.toml", &text).unwrap();
+        assert_eq!(w.steps[0].name, "payment");
+        let plan = Plan::of(&w).unwrap();
+        assert_eq!(plan.0[1..3], [Step::Run(Action::Charge), Step::Run(Action::Deduct)]);
+        assert_eq!(plan.before(4).collect::<Vec<_>>(), [Action::Deduct, Action::Charge]);
+    }
+
+    #[test]
+    fn an_operation_no_shop_service_implements_is_named() {
+        let text = include_str!("../../workflows/shop.toml").replacen(
+            "give = { quantity = \"points\", amount = \"order.points\" }",
+            "give = { quantity = \"points\", amount = \"order.points\" }\nreversible = false",
+            1,
+        );
+        let w = file::parse("w.toml", &text).unwrap();
+        let e = Plan::of(&w).unwrap_err();
+        assert_eq!(e, "saga: step points: no shop service implements award-points (give at points)");
     }
 }
