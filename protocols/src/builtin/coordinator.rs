@@ -4,8 +4,12 @@
 //! recovery: a transaction found still trying after a restart is cancelled
 //! (presumed abort), one confirming or cancelling is finished.
 //!
-//! After a commit the order ships; the lines it ships without are restocked
-//! and refunded one by one. A shipment that fails (the warehouse
+//! Which branches there are, and what runs after the commit, comes from the
+//! workflow ([`Plan::of`]): every step that can be held is a branch, in the
+//! declared order (the shop: each line's stock, the payment, the points); the
+//! others run after the commit (the shop: ship, then notify). After a commit
+//! the order ships; the lines it ships without are restocked and refunded one
+//! by one. A shipment that fails (the warehouse
 //! cannot fulfil it, or the customer cancelled first) is a business fact after
 //! the transaction, not a vote in it: the coordinator logs `returning` and
 //! takes every committed branch back with its own compensation — refund the
@@ -20,9 +24,10 @@ use crate::retry::until_known;
 use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
 use crate::shop::shipping::ShipReq;
-use crate::shop::{PlaceOrder, Reply, Shop, STEP_TIMEOUT};
+use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::truth::GroundTruth;
+use crate::workflow::Workflow;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
 use std::future::Future;
@@ -81,10 +86,49 @@ pub enum Branch {
     Points,
 }
 
-/// An order's branches, in the order TCC tries them.
-pub fn branches(o: &Order) -> Vec<Branch> {
-    let lines = (0..o.lines.len() as u32).map(Branch::Inventory);
-    std::iter::once(Branch::Payment).chain(lines).chain([Branch::Points]).collect()
+/// What the coordinator runs for a workflow, derived from its steps: the
+/// branches phase one holds and the decision commits together — every step
+/// whose operation can be held (a take, a reversible give, a charge) — and the
+/// steps after the commit (a record, which may refuse and so return the
+/// order; an irreversible give), each in the declared order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    held: Vec<Service>,
+    after: Vec<Service>,
+}
+
+impl Plan {
+    /// The plan of `workflow`; the error names a step no shop service implements.
+    pub fn of(workflow: &Workflow) -> Result<Plan, String> {
+        let (held, after) = crate::shop::bind(workflow)?
+            .into_iter()
+            .partition(|s| matches!(s, Service::Inventory | Service::Payment | Service::Points));
+        Ok(Plan { held, after })
+    }
+
+    /// An order's branches, in the order phase one tries them.
+    pub fn branches(&self, o: &Order) -> Vec<Branch> {
+        self.held.iter().flat_map(|s| Plan::branches_of(*s, o)).collect()
+    }
+
+    /// What a short line gives back: its stock and its money, in declared order.
+    fn short_line(&self, line: u32) -> Vec<Branch> {
+        let part = |s: &Service| match s {
+            Service::Inventory => Some(Branch::Inventory(line)),
+            Service::Payment => Some(Branch::Payment),
+            _ => None,
+        };
+        self.held.iter().filter_map(part).collect()
+    }
+
+    fn branches_of(service: Service, o: &Order) -> Vec<Branch> {
+        match service {
+            Service::Inventory => (0..o.lines.len() as u32).map(Branch::Inventory).collect(),
+            Service::Payment => vec![Branch::Payment],
+            Service::Points => vec![Branch::Points],
+            other => unreachable!("Plan::of holds no {other:?} step"),
+        }
+    }
 }
 
 /// The crash point after phase one, before the decision is logged.
@@ -118,6 +162,7 @@ pub trait TwoPhase: Send + Sync + 'static {
 /// A coordinator node's state, cloned into every transaction's driver.
 #[derive(Clone)]
 pub struct Coordinator {
+    plan: Arc<Plan>,
     ctx: NodeCtx,
     pub ep: Arc<Endpoint>,
     log: TxLog,
@@ -134,10 +179,12 @@ pub async fn serve(
     shop: Shop,
     stats: Arc<Stats>,
     phases: &'static dyn TwoPhase,
+    plan: Arc<Plan>,
 ) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), phases.prefix());
     let c = Coordinator {
+        plan,
         ctx: ctx.clone(),
         ep: ep.clone(),
         log,
@@ -178,35 +225,15 @@ impl Coordinator {
                     phases.phase_one(self.clone(), o.clone()).await
                 }
                 Status::Confirming => {
-                    for b in branches(&o) {
+                    for b in self.plan.branches(&o) {
                         let confirm = || phases.confirm(self.clone(), b, o.clone());
                         until_known(&self.ep, &self.stats, confirm).await;
                     }
-                    let ship = || self.call(self.shop.shipping, ShipReq::Ship(o.clone()));
-                    if until_known(&self.ep, &self.stats, ship).await != Reply::Done {
-                        Status::Returning
-                    } else {
-                        // Shipped without some lines: those are restocked and refunded.
-                        for (line, _) in o.short_lines() {
-                            for b in [Branch::Inventory(line), Branch::Payment] {
-                                self.give_back(b, &o, Some(line)).await;
-                            }
-                        }
-                        let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
-                        until_known(&self.ep, &self.stats, || {
-                            self.call(self.shop.notification, notify.clone())
-                        })
-                        .await;
-                        until_known(&self.ep, &self.stats, || {
-                            self.call(self.shop.order, OrderReq::Complete(o.id))
-                        })
-                        .await;
-                        Status::Completed
-                    }
+                    self.after_commit(&o).await
                 }
                 Status::Returning => {
                     self.stats.compensation();
-                    for b in branches(&o) {
+                    for b in self.plan.branches(&o) {
                         if b == Branch::Points && mutant::acts(&self.ep, &mutant::RETURN_KEEPS_POINTS) {
                             continue;
                         }
@@ -218,7 +245,7 @@ impl Coordinator {
                 }
                 Status::Cancelling => {
                     self.stats.compensation();
-                    for b in branches(&o) {
+                    for b in self.plan.branches(&o) {
                         until_known(&self.ep, &self.stats, || phases.cancel(self.clone(), b, o.clone()))
                             .await;
                     }
@@ -234,6 +261,40 @@ impl Coordinator {
             recovered = false;
             status = self.log.persist(&o, status, next).await;
         }
+    }
+
+    /// The steps after the commit, in order: `Returning` if the shipment is
+    /// refused, else `Completed` once the order is.
+    async fn after_commit(&self, o: &Order) -> Status {
+        for service in &self.plan.after {
+            match service {
+                Service::Shipping => {
+                    let ship = || self.call(self.shop.shipping, ShipReq::Ship(o.clone()));
+                    if until_known(&self.ep, &self.stats, ship).await != Reply::Done {
+                        return Status::Returning;
+                    }
+                    // Shipped without some lines: those are restocked and refunded.
+                    for (line, _) in o.short_lines() {
+                        for b in self.plan.short_line(line) {
+                            self.give_back(b, o, Some(line)).await;
+                        }
+                    }
+                }
+                Service::Notification => {
+                    let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
+                    until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
+                        .await;
+                }
+                other => unreachable!("Plan::of runs no {other:?} step after the commit"),
+            }
+        }
+        until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Complete(o.id))).await;
+        Status::Completed
+    }
+
+    /// An order's branches, in the order phase one tries them.
+    pub fn branches(&self, o: &Order) -> Vec<Branch> {
+        self.plan.branches(o)
     }
 
     /// Gives back branch `b` of `o` (or `line`'s money), until it is done.
@@ -256,4 +317,23 @@ pub fn unsettled(truth: &GroundTruth, prefix: &str) -> Vec<Unsettled> {
         Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))
     };
     stuck.map(unsettled).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::builtin;
+    use crate::workload::WorkloadSpec;
+
+    #[test]
+    fn the_shops_branches_are_its_holdable_steps_in_order() {
+        let plan = Plan::of(&builtin::shop()).unwrap();
+        assert_eq!(plan.held, [Service::Inventory, Service::Payment, Service::Points]);
+        assert_eq!(plan.after, [Service::Shipping, Service::Notification]);
+        let spec = WorkloadSpec { orders: 50, lines: (2, 2), ..WorkloadSpec::default() };
+        let o = spec.generate(1).orders.into_iter().find(|o| o.lines.len() == 2).unwrap();
+        let b = plan.branches(&o);
+        assert_eq!(b, [Branch::Inventory(0), Branch::Inventory(1), Branch::Payment, Branch::Points]);
+        assert_eq!(plan.short_line(1), [Branch::Inventory(1), Branch::Payment]);
+    }
 }

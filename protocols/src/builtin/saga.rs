@@ -32,7 +32,7 @@ use crate::shop::shipping::ShipReq;
 use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::truth::GroundTruth;
-use crate::workflow::{Effect, Per, Workflow};
+use crate::workflow::Workflow;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
 use serde::{Deserialize, Serialize};
@@ -44,28 +44,14 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     CreateOrder,
-    /// A workflow step, run by the shop service that implements its operation.
-    Run(Action),
-    /// After the pivot refused some lines: undo those lines in every step
-    /// before it that runs per line or charges, latest first.
+    /// A workflow step, run by the shop service that implements its
+    /// operation (see [`crate::shop::bind`]): its action forward, its inverse
+    /// to compensate (none for a record or an irreversible operation).
+    Run(Service),
+    /// After the shipment refused some lines: undo those lines in every
+    /// step before it that runs per line or charges, latest first.
     SettleShort,
     CompleteOrder,
-}
-
-/// What the orchestrator asks of a shop service for one workflow step: the
-/// operation, bound to the participant that implements it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Take each line's units of stock (per line); undo: put them back.
-    Deduct,
-    /// Charge the order at the gateway; undo: refund it.
-    Charge,
-    /// Record the shipment, or refuse it; never undone (the pivot).
-    Ship,
-    /// Give the order's points; undo: take them back.
-    Award,
-    /// Send the customer a message; never undone.
-    Notify,
 }
 
 /// The saga's steps for a workflow: create, the workflow's steps (with the
@@ -75,30 +61,13 @@ pub enum Action {
 pub struct Plan(Vec<Step>);
 
 impl Plan {
-    /// Derives the plan from `workflow`'s steps. Until participants are
-    /// generic, each operation must be one a shop service implements; the
-    /// error names the one that is not.
+    /// Derives the plan from `workflow`'s steps; the error names a step no
+    /// shop service implements.
     pub fn of(workflow: &Workflow) -> Result<Plan, String> {
         let mut steps = vec![Step::CreateOrder];
-        for (step, op) in workflow.step_operations() {
-            let action = match (op.at.as_str(), &op.effect) {
-                ("inventory", Effect::Take { .. }) if op.per == Per::Line => Action::Deduct,
-                ("payment", Effect::Charge { .. }) => Action::Charge,
-                ("shipping", Effect::Record { .. }) => Action::Ship,
-                ("points", Effect::Give { .. }) if op.reversible => Action::Award,
-                ("notification", Effect::Give { .. }) if !op.reversible => Action::Notify,
-                _ => {
-                    return Err(format!(
-                        "saga: step {}: no shop service implements {} ({} at {})",
-                        step.name,
-                        op.name,
-                        op.effect.verb(),
-                        op.at
-                    ))
-                }
-            };
-            steps.push(Step::Run(action));
-            if action == Action::Ship {
+        for service in crate::shop::bind(workflow).map_err(|e| format!("saga: {e}"))? {
+            steps.push(Step::Run(service));
+            if service == Service::Shipping {
                 steps.push(Step::SettleShort);
             }
         }
@@ -107,9 +76,9 @@ impl Plan {
     }
 
     /// The steps before step `n` a short line is undone in, latest first.
-    fn before(&self, n: usize) -> impl Iterator<Item = Action> + '_ {
+    fn before(&self, n: usize) -> impl Iterator<Item = Service> + '_ {
         self.0[..n].iter().rev().filter_map(|s| match s {
-            Step::Run(a @ (Action::Deduct | Action::Charge)) => Some(*a),
+            Step::Run(a @ (Service::Inventory | Service::Payment)) => Some(*a),
             _ => None,
         })
     }
@@ -198,7 +167,7 @@ impl Orchestrator {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
                 Phase::Forward(n)
-                    if steps[n] == Step::Run(Action::Charge)
+                    if steps[n] == Step::Run(Service::Payment)
                         && mutant::acts(&self.ep, &mutant::SAGA_TIMEOUT_IS_FAILURE) =>
                 {
                     // One try; no answer in time counts as declined, and a declined
@@ -239,7 +208,7 @@ impl Orchestrator {
             // One request per line, in order: a line out of stock fails the
             // step, and its compensation puts back every line (a line never
             // deducted is recorded as compensated, so a late deduction is refused).
-            Step::Run(Action::Deduct) => {
+            Step::Run(Service::Inventory) => {
                 for (line, l) in (0u32..).zip(&o.lines) {
                     let req = InventoryReq::Deduct { order: o.id, line, sku: l.sku, qty: l.qty };
                     match self.call(s.inventory, req).await {
@@ -249,11 +218,11 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Run(Action::Charge) => {
+            Step::Run(Service::Payment) => {
                 let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
                 self.call(s.payment, req).await
             }
-            Step::Run(Action::Ship) => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
+            Step::Run(Service::Shipping) => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
             Step::SettleShort => {
                 for (line, l) in o.short_lines() {
                     // Every undo of the line is asked for, then the first
@@ -261,7 +230,7 @@ impl Orchestrator {
                     let mut replies = Vec::new();
                     for undo in self.plan.before(n) {
                         replies.push(match undo {
-                            Action::Charge => {
+                            Service::Payment => {
                                 let refund = PaymentReq::RefundLine { order: o.id, line, amount: l.amount };
                                 self.call(s.payment, refund).await
                             }
@@ -277,14 +246,15 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Run(Action::Award) => {
+            Step::Run(Service::Points) => {
                 let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                 self.call(s.points, req).await
             }
-            Step::Run(Action::Notify) => {
+            Step::Run(Service::Notification) => {
                 self.call(s.notification, NotifyReq::Notify { order: o.id, customer: o.customer }).await
             }
             Step::CompleteOrder => self.call(s.order, OrderReq::Complete(o.id)).await,
+            Step::Run(Service::Order) => unreachable!("shop::bind binds no step to the order service"),
         }
     }
 
@@ -296,7 +266,7 @@ impl Orchestrator {
         let s = &self.shop;
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Cancel(o.id)).await,
-            Step::Run(Action::Deduct) => {
+            Step::Run(Service::Inventory) => {
                 for (line, l) in (0u32..).zip(&o.lines) {
                     let req = InventoryReq::Restock { order: o.id, line, sku: l.sku };
                     match self.call(s.inventory, req).await {
@@ -306,8 +276,8 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Run(Action::Charge) => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
-            Step::Run(Action::Ship | Action::Award | Action::Notify)
+            Step::Run(Service::Payment) => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
+            Step::Run(Service::Shipping | Service::Points | Service::Notification | Service::Order)
             | Step::SettleShort
             | Step::CompleteOrder => Reply::Done,
         }
@@ -372,20 +342,20 @@ mod tests {
     #[test]
     fn the_shops_plan_is_the_shop_in_order() {
         let plan = Plan::of(&builtin::shop()).unwrap();
-        use Action::*;
+        use Service::*;
         let want = [
             Step::CreateOrder,
-            Step::Run(Deduct),
-            Step::Run(Charge),
-            Step::Run(Ship),
+            Step::Run(Inventory),
+            Step::Run(Payment),
+            Step::Run(Shipping),
             Step::SettleShort,
-            Step::Run(Award),
-            Step::Run(Notify),
+            Step::Run(Points),
+            Step::Run(Notification),
             Step::CompleteOrder,
         ];
         assert_eq!(plan, Plan(want.to_vec()));
         // A short line is refunded, then restocked: the steps before, latest first.
-        assert_eq!(plan.before(4).collect::<Vec<_>>(), [Charge, Deduct]);
+        assert_eq!(plan.before(4).collect::<Vec<_>>(), [Payment, Inventory]);
     }
 
     #[test]
@@ -400,8 +370,8 @@ mod tests {
         let w = file::parse("payment-first.toml", &text).unwrap();
         assert_eq!(w.steps[0].name, "payment");
         let plan = Plan::of(&w).unwrap();
-        assert_eq!(plan.0[1..3], [Step::Run(Action::Charge), Step::Run(Action::Deduct)]);
-        assert_eq!(plan.before(4).collect::<Vec<_>>(), [Action::Deduct, Action::Charge]);
+        assert_eq!(plan.0[1..3], [Step::Run(Service::Payment), Step::Run(Service::Inventory)]);
+        assert_eq!(plan.before(4).collect::<Vec<_>>(), [Service::Inventory, Service::Payment]);
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl TwoPhase for Tcc {
     /// answer in time counts as failed.
     fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status> {
         Box::pin(async move {
-            for b in coordinator::branches(&o) {
+            for b in c.branches(&o) {
                 let mut attempts = 0;
                 let ok = loop {
                     attempts += 1;
@@ -269,9 +269,11 @@ impl Protocol for Tcc {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        // Only built-in workflows reach here, and each binds (a test holds them to it).
+        let plan = Arc::new(coordinator::Plan::of(setup.workflow).unwrap_or_else(|e| panic!("tcc: {e}")));
         let shop = Shop::deploy_with(world, setup, Arc::new(participants) as ServiceBody);
-        super::with_coordinator(world, setup, shop, |ctx, db, shop, stats| {
-            coordinator::serve(ctx, db, shop, stats, &Tcc)
+        super::with_coordinator(world, setup, shop, move |ctx, db, shop, stats| {
+            coordinator::serve(ctx, db, shop, stats, &Tcc, plan.clone())
         })
     }
 

@@ -190,7 +190,8 @@ impl TwoPhase for TwoPc {
     /// Every participant votes at once; a vote that does not arrive is a no.
     fn phase_one(&self, c: Coordinator, o: Order) -> Step<Status> {
         Box::pin(async move {
-            let votes: Vec<_> = coordinator::branches(&o)
+            let votes: Vec<_> = c
+                .branches(&o)
                 .into_iter()
                 .map(|b| {
                     let (c, o) = (c.clone(), o.clone());
@@ -273,9 +274,11 @@ impl Protocol for TwoPc {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        // Only built-in workflows reach here, and each binds (a test holds them to it).
+        let plan = Arc::new(coordinator::Plan::of(setup.workflow).unwrap_or_else(|e| panic!("2pc: {e}")));
         let shop = Shop::deploy_with(world, setup, Arc::new(participants) as ServiceBody);
-        super::with_coordinator(world, setup, shop, |ctx, db, shop, stats| {
-            coordinator::serve(ctx, db, shop, stats, &TwoPc)
+        super::with_coordinator(world, setup, shop, move |ctx, db, shop, stats| {
+            coordinator::serve(ctx, db, shop, stats, &TwoPc, plan.clone())
         })
     }
 

@@ -14,6 +14,7 @@ pub mod payment;
 pub mod points;
 pub mod shipping;
 
+use crate::workflow::{Effect, Operation, Per, Workflow};
 use faultline_sim::store::{self, StoreClient};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, TxnError, World};
 use gateway::Ledger;
@@ -151,6 +152,27 @@ impl Service {
             Service::Shipping => "shipping",
         }
     }
+}
+
+/// The shop service that implements each of `workflow`'s steps, in step
+/// order: how the engines run a workflow's operations until participants are
+/// generic. The error names the first step no shop service implements.
+pub fn bind(workflow: &Workflow) -> Result<Vec<Service>, String> {
+    let bind = |op: &Operation| match (op.at.as_str(), &op.effect) {
+        ("inventory", Effect::Take { .. }) if op.per == Per::Line => Some(Service::Inventory),
+        ("payment", Effect::Charge { .. }) => Some(Service::Payment),
+        ("shipping", Effect::Record { .. }) => Some(Service::Shipping),
+        ("points", Effect::Give { .. }) if op.reversible => Some(Service::Points),
+        ("notification", Effect::Give { .. }) if !op.reversible => Some(Service::Notification),
+        _ => None,
+    };
+    let bound = |(step, op): (&crate::workflow::Step, &Operation)| {
+        bind(op).ok_or_else(|| {
+            let (name, verb, at) = (&op.name, op.effect.verb(), &op.at);
+            format!("step {}: no shop service implements {name} ({verb} at {at})", step.name)
+        })
+    };
+    workflow.step_operations().map(bound).collect()
 }
 
 /// What runs on a service node, started again at every restart: given the

@@ -108,5 +108,8 @@ fn determinism_golden_hashes() {
     }
 }
 
+// TCC's and 2PC's branches follow the workflow's declared order since issue
+// 25 (each line's stock, then the payment, then the points; the payment came
+// first before), so their two hashes changed then.
 const GOLDEN: [&str; 5] =
-    ["f78b72b043e3296e", "4aa6e7cd4e772613", "ddc43d2202f60ff4", "0ef46d6102f7fd0a", "d42448809282a28c"];
+    ["f78b72b043e3296e", "a4554fd81a660e9b", "ddc43d2202f60ff4", "81130ce1e7802c89", "d42448809282a28c"];
