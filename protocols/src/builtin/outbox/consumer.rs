@@ -38,8 +38,10 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
                     svc.stats.retry(); // a redelivery
                 }
                 // Other services' events on a shared topic are acked untouched.
-                let applied =
-                    !svc.service.subscribes().contains(&event.kind) || react::react(&svc, &event).await;
+                let applied = match svc.choreography.role(svc.service, event.kind) {
+                    Some(role) => react::react(&svc, &event, role).await,
+                    None => true,
+                };
                 if applied {
                     broker.ack(topic, group, d.seq).await;
                 }

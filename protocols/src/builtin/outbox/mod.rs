@@ -11,17 +11,20 @@
 //! an order shipped without some lines has those restocked and refunded. Every reaction is one local transaction that writes its effect, the
 //! consumed message's **inbox** row and the next events' **outbox** rows together.
 //!
+//! - [`choreography`] — who reacts to what, derived from the workflow's steps.
 //! - [`relay`] — publishes a service's outbox rows, marking each sent only after
 //!   the broker acknowledged it.
 //! - [`consumer`] — polls the broker, applies each message once (the inbox), acks.
 //! - [`react`] — what each service does with each event.
 //! - [`node`] — a service node: relay, consumers and request API together.
 
+pub mod choreography;
 pub mod consumer;
 pub mod node;
 pub mod react;
 pub mod relay;
 
+pub use choreography::Choreography;
 pub use node::{serve, Wiring};
 
 use crate::mutant::{self, Mutant};
@@ -47,30 +50,6 @@ impl Service {
             Service::Notification => "notifications",
             Service::Shipping => "shipments",
         }
-    }
-
-    /// The events this service reacts to.
-    pub fn subscribes(self) -> &'static [Kind] {
-        match self {
-            Service::Order => {
-                &[Kind::StockRejected, Kind::PaymentFailed, Kind::OrderShipped, Kind::ShipmentFailed]
-            }
-            Service::Inventory => {
-                &[Kind::OrderPlaced, Kind::PaymentFailed, Kind::OrderShipped, Kind::ShipmentFailed]
-            }
-            Service::Payment => &[Kind::StockReserved, Kind::OrderShipped, Kind::ShipmentFailed],
-            Service::Points => &[Kind::OrderShipped],
-            Service::Notification => &[Kind::OrderCompleted],
-            Service::Shipping => &[Kind::PaymentSucceeded],
-        }
-    }
-
-    /// The topics this service polls, each once.
-    pub fn topics(self) -> Vec<&'static str> {
-        let mut topics: Vec<_> = self.subscribes().iter().map(|k| k.producer().topic()).collect();
-        topics.sort_unstable();
-        topics.dedup();
-        topics
     }
 }
 
@@ -194,8 +173,10 @@ impl Protocol for Outbox {
     }
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
+        // Only built-in workflows reach here, and each binds (a test holds them to it).
+        let choreography = Choreography::of(setup.workflow).unwrap_or_else(|e| panic!("{e}"));
         let (broker, broker_db) = world.broker("broker");
-        let wiring = Wiring { broker, stats: setup.stats.clone() };
+        let wiring = Wiring { broker, stats: setup.stats.clone(), choreography: Arc::new(choreography) };
         let body: ServiceBody = Arc::new(move |ctx, service, db, gw| {
             Box::pin(serve(ctx, service, db, gw, wiring.clone())) as Body
         });
@@ -216,8 +197,9 @@ impl Protocol for Outbox {
             .map(|id| Unsettled::new(format!("event {id}"), "still in an outbox, not yet published"))
             .collect();
         let Some(broker) = &truth.broker else { return out };
+        let choreography = Choreography::of(&truth.workflow).unwrap_or_else(|e| panic!("{e}"));
         for service in Service::ALL {
-            for topic in service.topics() {
+            for topic in choreography.topics(service) {
                 let Some(messages) = broker.messages.get(topic) else { continue };
                 for (seq, id) in messages {
                     let key = (topic.to_string(), service.name().to_string(), *seq);

@@ -3,7 +3,7 @@
 //! payment service the gateway's callbacks, shipping the customers'
 //! cancellations), all in one incarnation.
 
-use super::{consumer, relay, Service};
+use super::{consumer, relay, Choreography, Service};
 use crate::shop::order;
 use crate::shop::payment::{self, PaymentReq};
 use crate::shop::shipping::{self, ShipReq};
@@ -24,6 +24,8 @@ const BROKER_TIMEOUT: Duration = Duration::from_millis(300);
 pub struct Wiring {
     pub broker: NodeId,
     pub stats: Arc<Stats>,
+    /// Who reacts to what.
+    pub choreography: Arc<Choreography>,
 }
 
 /// What a service's reactions work with.
@@ -37,6 +39,7 @@ pub struct Svc {
     pub kick: Arc<Notify>,
     pub broker: BrokerClient,
     pub stats: Arc<Stats>,
+    pub choreography: Arc<Choreography>,
 }
 
 /// The choreography's entry: create the order and emit `OrderPlaced`, in one
@@ -71,8 +74,9 @@ pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway:
         kick: kick.clone(),
         broker: broker.clone(),
         stats: wiring.stats,
+        choreography: wiring.choreography.clone(),
     });
-    for topic in service.topics() {
+    for topic in wiring.choreography.topics(service) {
         tokio::spawn(consumer::run(svc.clone(), broker.clone(), topic));
     }
     match service {

@@ -3,6 +3,7 @@
 //! Compensating events undo earlier steps: a failed payment cancels the order
 //! and puts the stock back; a failed shipment also refunds the charge.
 
+use super::choreography::Role;
 use super::consumer::{apply, Applied};
 use super::{Event, Kind, Service};
 use crate::mutant;
@@ -16,12 +17,12 @@ pub use super::node::Svc;
 
 /// Applies `event` for `svc`'s service; true once it is applied — now or by an
 /// earlier delivery — and may be acked.
-pub async fn react(svc: &Svc, event: &Event) -> bool {
+pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
     let o = &event.order;
-    let applied = match (svc.service, event.kind) {
+    let applied = match (svc.service, role) {
         // One event per order: every line's stock in one local transaction,
         // all or none; a line out of stock rejects the whole order.
-        (Service::Inventory, Kind::OrderPlaced) => {
+        (Service::Inventory, Role::Act) => {
             let floor = inventory::floor(&svc.ep);
             let take: Vec<Op> = (0u32..)
                 .zip(&o.lines)
@@ -38,7 +39,7 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
                 other => other,
             }
         }
-        (Service::Inventory, Kind::PaymentFailed | Kind::ShipmentFailed) => {
+        (Service::Inventory, Role::Undo) => {
             svc.stats.compensation();
             let put_back: Vec<Op> = (0u32..)
                 .zip(&o.lines)
@@ -49,7 +50,7 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
                 .collect();
             apply(svc, event, put_back, &[]).await
         }
-        (Service::Payment, Kind::StockReserved) => {
+        (Service::Payment, Role::Act) => {
             let charge = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
             // The charge is idempotent on its own (the gateway's key, the
             // payment's state machine); a timeout is resolved by asking the gateway.
@@ -61,7 +62,7 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
             apply(svc, event, vec![], &[Event::new(next, o)]).await
         }
         // Shipped without some lines (none, mostly): those are restocked and refunded.
-        (Service::Inventory, Kind::OrderShipped) => {
+        (Service::Inventory, Role::SettleShort) => {
             let put_back: Vec<Op> = o
                 .short_lines()
                 .flat_map(|(i, l)| {
@@ -71,7 +72,7 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
                 .collect();
             apply(svc, event, put_back, &[]).await
         }
-        (Service::Payment, Kind::OrderShipped) => {
+        (Service::Payment, Role::SettleShort) => {
             for (line, l) in o.short_lines() {
                 let key = payment::charge_key(o.id);
                 if payment::refund_line(&svc.ep, svc.gateway, &key, line, l.amount).await != Reply::Done {
@@ -80,35 +81,35 @@ pub async fn react(svc: &Svc, event: &Event) -> bool {
             }
             apply(svc, event, vec![], &[]).await
         }
-        (Service::Payment, Kind::ShipmentFailed) => {
+        (Service::Payment, Role::Undo) => {
             let refund = PaymentReq::Refund { order: o.id };
             match payment::handle(svc.store.clone(), svc.ep.clone(), svc.gateway, refund).await {
                 Reply::Unknown => return false,
                 _ => apply(svc, event, vec![], &[]).await,
             }
         }
-        (Service::Shipping, Kind::PaymentSucceeded) => match ship(svc, event).await {
+        (Service::Shipping, Role::Act) => match ship(svc, event).await {
             Some(applied) => applied,
             None => return false,
         },
-        (Service::Order, Kind::StockRejected | Kind::PaymentFailed | Kind::ShipmentFailed) => {
+        (Service::Order, Role::Cancel) => {
             svc.stats.compensation();
             finish(svc, event, CANCELLED, &[]).await
         }
-        (Service::Order, Kind::OrderShipped) => {
+        (Service::Order, Role::Complete) => {
             finish(svc, event, COMPLETED, &[Event::new(Kind::OrderCompleted, o)]).await
         }
-        (Service::Points, Kind::OrderShipped) => {
+        (Service::Points, Role::After) => {
             let award =
                 vec![Op::Put(points::awarded(o.id), o.points.into()), points::credit(o.customer, o.points)];
             apply(svc, event, award, &[]).await
         }
-        (Service::Notification, Kind::OrderCompleted) => {
+        (Service::Notification, Role::After) => {
             let notify =
                 vec![Op::Put(notification::notified(o.id), 1.into()), notification::count_sent(o.customer)];
             apply(svc, event, notify, &[]).await
         }
-        (s, k) => unreachable!("{s:?} does not subscribe to {k:?}"),
+        (s, r) => unreachable!("the choreography gives {s:?} no {r:?}"),
     };
     match applied {
         Applied::Now | Applied::Before => true,
