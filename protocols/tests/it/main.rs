@@ -6,3 +6,4 @@ mod outbox;
 mod properties;
 mod saga;
 mod tcc;
+mod workflows;
