@@ -156,6 +156,14 @@ mod tests {
     }
 
     #[test]
+    fn printed_commands_carry_the_runs_workflow_flag_quoted() {
+        let line = r#"{"scenario":"calm","protocol":"saga","seed":4,"workflow":"payment-first","workflow_flag":"my flows/pf.toml","verdict":"fail","violations":[{"invariant":"agreement","subject":"order 1","detail":"x"}],"metrics":{}}"#;
+        let r = report(line);
+        let want = "replay calm --protocol saga --workflow 'my flows/pf.toml' --seed 4";
+        assert!(r.markdown.contains(want), "{}", r.markdown);
+    }
+
+    #[test]
     fn printed_commands_carry_pct_and_a_pct_run_is_not_the_plain_one() {
         let line = |pct: bool| {
             format!(

@@ -17,6 +17,8 @@ pub struct Record {
     /// The faultline version that ran it.
     pub version: Option<String>,
     pub protocol: String,
+    /// The `--workflow` the run was given, if any.
+    pub workflow_flag: Option<String>,
     pub mutant: Option<String>,
     pub seed: u64,
     /// The sweep's fault-intensity factor (1: the scenario as written).

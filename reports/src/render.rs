@@ -82,7 +82,9 @@ fn commands(c: &ViolationClass, seed: u64) -> (String, String) {
     let scenario = shell_word(c.source.as_deref().unwrap_or(&c.scenario));
     let protocol = shell_word(&c.protocol);
     let mutant = c.mutant.as_ref().map(|m| format!(" --mutant {}", shell_word(m))).unwrap_or_default();
-    let tail = format!("{scenario} --protocol {protocol}{intensity}{mutant}{swarm} --seed {seed}");
+    let workflow =
+        c.workflow_flag.as_ref().map(|w| format!(" --workflow {}", shell_word(w))).unwrap_or_default();
+    let tail = format!("{scenario} --protocol {protocol}{intensity}{mutant}{swarm}{workflow} --seed {seed}");
     (format!("faultline replay {tail}"), format!("faultline shrink {tail}"))
 }
 

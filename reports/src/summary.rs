@@ -103,6 +103,8 @@ pub struct ViolationClass {
     pub source: Option<String>,
     pub protocol: String,
     pub mutant: Option<String>,
+    /// The `--workflow` the runs were given, if any.
+    pub workflow_flag: Option<String>,
     pub invariant: String,
     /// `fail` or `expected`.
     pub verdict: String,
@@ -200,6 +202,7 @@ impl SummaryBuilder {
                 source: r.source.clone(),
                 protocol: r.protocol.clone(),
                 mutant: r.mutant.clone(),
+                workflow_flag: r.workflow_flag.clone(),
                 invariant: v.invariant.clone(),
                 verdict: r.verdict.clone(),
                 intensity: (r.intensity() != 1.0).then(|| r.intensity().to_string()),

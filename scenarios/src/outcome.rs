@@ -24,6 +24,9 @@ pub struct RunOutcome {
     /// The workflow the orders went through (records from before workflows: the shop).
     #[serde(default = "shop")]
     pub workflow: String,
+    /// The `--workflow` the run was given, if any: printed commands repeat it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_flag: Option<String>,
     /// The known bug switched on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutant: Option<String>,
@@ -228,6 +231,7 @@ impl RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
             workflow: shop(),
+            workflow_flag: None,
             mutant: None,
             swarm: None,
             pct: false,
@@ -257,6 +261,7 @@ impl RunOutcome {
             scenario: scenario.to_string(),
             protocol: protocol.to_string(),
             workflow: shop(),
+            workflow_flag: None,
             mutant: None,
             swarm: None,
             pct: false,

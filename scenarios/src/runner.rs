@@ -112,7 +112,9 @@ pub fn run_seed(
         }
     };
     outcome.mutant = mutant.map(str::to_string);
-    outcome.workflow = scenario.workflow.clone();
+    let workflow = scenario.workflow();
+    outcome.workflow = workflow.name.clone();
+    outcome.workflow_flag = scenario.workflow_flag.then(|| scenario.workflow.clone());
     if let Some(origin) = &scenario.origin {
         outcome.source = (origin.arg != scenario.name).then(|| origin.arg.clone());
         outcome.scenario_hash = Some(origin.hash.clone());

@@ -24,9 +24,17 @@ pub struct Scenario {
     #[serde(default)]
     pub description: String,
     /// The workflow its orders go through: a built-in's name (`faultline
-    /// list workflows`); the shop unless it says.
+    /// list workflows`) or a workflow file's path; the shop unless it says.
     #[serde(default = "default_workflow", skip_serializing_if = "is_default_workflow")]
     pub workflow: String,
+    /// The workflow `workflow` names, read and checked when the scenario
+    /// was, and the hash of its file's text if it came from a file.
+    #[serde(skip)]
+    pub resolved_workflow: Option<(Arc<Workflow>, Option<String>)>,
+    /// `workflow` came from `--workflow`, not from the file: printed
+    /// commands must say it again.
+    #[serde(skip)]
+    pub workflow_flag: bool,
     /// Faults act during the first `fault_window_ms` of the run.
     #[serde(default)]
     pub fault_window_ms: u64,
@@ -130,6 +138,44 @@ impl Expectation {
     }
 }
 
+/// The workflow `arg` names: a built-in, else a file (its errors say file,
+/// line, field and rule), which the engines must be able to run; with the
+/// hash of the file's text.
+fn resolve_workflow(arg: &str) -> Result<(Arc<Workflow>, Option<String>), String> {
+    if let Some(w) = builtin::named(arg) {
+        return Ok((w, None));
+    }
+    let text = match open_regular(Path::new(arg)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let names: Vec<_> = builtin::all().iter().map(|w| w.name.as_str()).collect();
+            return Err(format!("no workflow {arg:?}: not a file, and not built in ({})", names.join(", ")));
+        }
+        Err(e) => return Err(format!("{arg}: {e}")),
+        Ok((file, len)) => {
+            use std::io::Read;
+            let max = faultline_protocols::workflow::file::MAX_BYTES as u64;
+            if len > max {
+                return Err(format!("{arg}: {len} bytes; a workflow file holds at most {max}"));
+            }
+            let mut text = String::new();
+            file.take(max + 1).read_to_string(&mut text).map_err(|e| format!("{arg}: {e}"))?;
+            text
+        }
+    };
+    let w = faultline_protocols::workflow::file::parse(arg, &text).map_err(|e| e.to_string())?;
+    faultline_protocols::shop::runs_on_the_shop(&w).map_err(|e| format!("{arg}: {e}"))?;
+    Ok((Arc::new(w), Some(faultline_reports::record::content_hash(text.as_bytes()))))
+}
+
+/// A scenario's hash combined with its workflow file's, if it has one:
+/// records of runs on different workflow texts do not mix either.
+fn with_text_hash(hash: &str, workflow: &Option<String>) -> String {
+    match workflow {
+        None => hash.to_string(),
+        Some(file) => faultline_reports::record::content_hash(format!("{hash}+{file}").as_bytes()),
+    }
+}
+
 fn default_workflow() -> String {
     builtin::DEFAULT.to_string()
 }
@@ -224,7 +270,10 @@ impl Scenario {
         }
         let text = read_file(arg)?;
         let s = Scenario::parse(&text, arg, registry)?;
-        Ok(Scenario { origin: Some(Origin::new(arg, &text)), ..s })
+        let mut origin = Origin::new(arg, &text);
+        let workflow_hash = s.resolved_workflow.as_ref().and_then(|(_, h)| h.clone());
+        origin.hash = with_text_hash(&origin.hash, &workflow_hash);
+        Ok(Scenario { origin: Some(origin), ..s })
     }
 
     /// Parses and validates against the protocols of `registry`; `origin`
@@ -256,11 +305,7 @@ impl Scenario {
                 "at most 500 characters, on one line, no control characters".into(),
             ));
         }
-        if builtin::named(&s.workflow).is_none() {
-            let names: Vec<_> = builtin::all().iter().map(|w| w.name.as_str()).collect();
-            let msg = format!("unknown workflow {:?}; workflows: {}", s.workflow, names.join(", "));
-            return Err(at("workflow", msg));
-        }
+        s.resolved_workflow = Some(resolve_workflow(&s.workflow).map_err(|e| at("workflow", e))?);
         s.workload.validate().map_err(|e| at("workload", e))?;
         if let Some(w) = &mut s.explicit_workload {
             w.normalize();
@@ -343,7 +388,25 @@ impl Scenario {
 
     /// The workflow its orders go through.
     pub fn workflow(&self) -> Arc<Workflow> {
-        builtin::named(&self.workflow).expect("Scenario::parse checked the workflow's name")
+        match &self.resolved_workflow {
+            Some((w, _)) => w.clone(),
+            None => builtin::named(&self.workflow).expect("a scenario not parsed names a built-in"),
+        }
+    }
+
+    /// This scenario with its orders going through the workflow `arg` (a
+    /// built-in's name or a file), as `--workflow` asks: printed commands
+    /// carry the flag, and the workflow's text is part of the scenario's hash.
+    pub fn with_workflow(self, arg: &str) -> Result<Scenario, String> {
+        let w = resolve_workflow(arg).map_err(|e| format!("--workflow: {e}"))?;
+        let origin = self.origin.clone().map(|o| Origin { hash: with_text_hash(&o.hash, &w.1), ..o });
+        Ok(Scenario {
+            workflow: arg.to_string(),
+            resolved_workflow: Some(w),
+            workflow_flag: true,
+            origin,
+            ..self
+        })
     }
 
     /// What `protocol` is known to break here, and by what cause (usually nothing).

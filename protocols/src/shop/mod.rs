@@ -175,6 +175,24 @@ pub fn bind(workflow: &Workflow) -> Result<Vec<Service>, String> {
     workflow.step_operations().map(bound).collect()
 }
 
+/// Whether `workflow` can run on the shop's services and be judged by
+/// today's checker: every step binds ([`bind`]) and each of inventory,
+/// payment, shipping, points and notification has exactly one step — the
+/// shop's operations, in any order the rules allow.
+pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
+    let bound = bind(workflow)?;
+    for service in Service::ALL.into_iter().filter(|s| *s != Service::Order) {
+        let n = bound.iter().filter(|b| **b == service).count();
+        if n != 1 {
+            return Err(format!(
+                "{n} steps at {}: until participants are generic, a workflow runs on the shop's services, one step each at inventory, payment, shipping, points and notification",
+                service.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What runs on a service node, started again at every restart: given the
 /// node, which service it is, its store and the payment gateway's node.
 pub type ServiceBody = Arc<dyn Fn(NodeCtx, Service, Arc<ReplicaSet>, NodeId) -> Body + Send + Sync>;

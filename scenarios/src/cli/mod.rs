@@ -320,12 +320,25 @@ pub struct How {
     /// Run the reconciler beside the protocol (the scenario's `[reconcile]`, else its defaults).
     #[arg(long)]
     pub reconcile: bool,
+    /// The orders go through this workflow instead of the scenario's: a
+    /// built-in's name (`list workflows`) or a workflow file.
+    #[arg(long, value_name = "FILE")]
+    pub workflow: Option<String>,
+}
+
+/// `s` on the workflow `--workflow` names, if it names one.
+pub(crate) fn on_workflow(s: Scenario, workflow: Option<&str>) -> Result<Scenario, BadInput> {
+    match workflow {
+        Some(w) => Ok(s.with_workflow(w).map_err(|e| anyhow!(e))?),
+        None => Ok(s),
+    }
 }
 
 impl OneSeed {
     /// The scenario (at the run's intensity) and the variant, validated against the registry.
     pub(crate) fn load(&self, ctx: &Ctx) -> Result<(Scenario, Variant), BadInput> {
         let s = Scenario::load(&self.scenario, &ctx.registry).map_err(|e| anyhow!(e))?;
+        let s = on_workflow(s, self.how.workflow.as_deref())?;
         let s = at_intensity(s, self.how.intensity)?;
         let p = ctx.registry.get(&self.protocol)?;
         let v = variant(ctx, p, self.how.mutant.as_deref())?;
@@ -356,6 +369,16 @@ pub(crate) fn flags(v: Variant, intensity: f64) -> String {
     }
     if v.reconcile {
         f.push_str(" --reconcile");
+    }
+    f
+}
+
+/// [`flags`], and the workflow if `--workflow` chose it: what a printed
+/// command needs after the scenario's name to run the same again.
+pub(crate) fn flags_on(s: &Scenario, v: Variant, intensity: f64) -> String {
+    let mut f = flags(v, intensity);
+    if s.workflow_flag {
+        f.push_str(&format!(" --workflow {}", faultline_reports::render::shell_word(&s.workflow)));
     }
     f
 }

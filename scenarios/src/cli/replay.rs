@@ -2,7 +2,7 @@
 //! per node, or as a sequence diagram with the violated order's messages
 //! marked — or with one order's story only (`--order`).
 
-use super::{compact, describe, flags, print_expectation, BadInput, Ctx, OneSeed, View};
+use super::{compact, describe, flags_on, print_expectation, BadInput, Ctx, OneSeed, View};
 use crate::outcome::{RunOutcome, Verdict};
 use crate::{runner, timeline};
 use anyhow::anyhow;
@@ -60,7 +60,11 @@ pub(super) fn replay(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     }
     println!("{}", describe(&scenario));
-    println!("  {}, seed {seed}, trace hash {}", flags(variant, run.how.intensity), outcome.trace_hash);
+    println!(
+        "  {}, seed {seed}, trace hash {}",
+        flags_on(&scenario, variant, run.how.intensity),
+        outcome.trace_hash
+    );
     if let Some(model) = &outcome.swarm {
         println!("  swarm model: {}", compact(model));
     }

@@ -2,7 +2,7 @@
 //! summary, the failing seeds with the commands that replay and shrink them,
 //! and with several protocols a side-by-side table.
 
-use super::{compact, describe, flags, interrupt, print_expectation, variant, BadInput, Ctx, How};
+use super::{compact, describe, flags_on, interrupt, print_expectation, variant, BadInput, Ctx, How};
 use crate::outcome::{RunOutcome, Summary, SummaryBuilder, Verdict};
 use crate::output::Journal;
 use crate::runner::{self, Variant};
@@ -60,7 +60,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         json,
         resume,
         shard,
-        how: How { mutant, swarm, pct, intensity, reconcile },
+        how: How { mutant, swarm, pct, intensity, reconcile, workflow },
         check_determinism,
     } = a;
     let (arg, protocols, mutant) = (arg.as_str(), protocols.as_str(), mutant.as_deref());
@@ -68,6 +68,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         super::stdout_is_data();
     }
     let scenario = Scenario::load(arg, &ctx.registry).map_err(|e| anyhow!(e))?;
+    let scenario = super::on_workflow(scenario, workflow.as_deref())?;
     let scenario = super::at_intensity(scenario, intensity)?;
     let first = first_seed.or(scenario.seed).unwrap_or(0);
     let seeds = super::seed_range(first, seeds)?;
@@ -205,7 +206,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         print_summary(&summary, wall);
         uncovered += print_coverage(&summary, &scenario.required(protocol));
         print_expected(&shown_expected, summary.expected_seeds as usize);
-        print_failures(ctx, (arg, intensity), v, &shown_failing, summary.failing_seeds.len());
+        print_failures(ctx, (arg, intensity, &scenario), v, &shown_failing, summary.failing_seeds.len());
         if check_determinism && !runner::stopped() {
             failing += check_each_seed(ctx, (arg, intensity), &scenario, v, seeds.clone());
         }
@@ -423,7 +424,7 @@ fn check_each_seed(
         say!("  seed {seed}: the runs part at event {}", d.index);
         say!("    first:  {}\n    second: {}", show(&d.first), show(&d.second));
         let arg = shell_word(arg);
-        say!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags(v, intensity));
+        say!("    replay: {} replay {arg} {} --seed {seed}", ctx.program, flags_on(s, v, intensity));
     }
     parted.len()
 }
@@ -456,7 +457,7 @@ fn print_expected(expected: &[RunOutcome], total: usize) {
 
 pub(super) fn print_failures(
     ctx: &Ctx,
-    (arg, intensity): (&str, f64),
+    (arg, intensity, scenario): (&str, f64, &Scenario),
     variant: Variant,
     failing: &[RunOutcome],
     total: usize,
@@ -473,7 +474,7 @@ pub(super) fn print_failures(
             say!("    swarm model: {}", compact(model));
         }
         let (program, arg) = (&ctx.program, shell_word(arg));
-        let flags = flags(variant, intensity);
+        let flags = flags_on(scenario, variant, intensity);
         say!("    replay: {program} replay {arg} {flags} --seed {}", o.seed);
         say!("    shrink: {program} shrink {arg} {flags} --seed {}", o.seed);
     }

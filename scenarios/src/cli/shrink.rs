@@ -2,7 +2,7 @@
 //! the same invariant, written as a scenario file that reproduces it. Exits 1
 //! like `run` on a failing seed: the file it wrote breaks an invariant.
 
-use super::{flags, BadInput, Ctx, Internal, OneSeed};
+use super::{flags, flags_on, BadInput, Ctx, Internal, OneSeed};
 use crate::output;
 use crate::scenario::Scenario;
 use crate::{runner, shrink as shrinker};
@@ -40,13 +40,17 @@ pub(super) fn shrink(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         }
     };
     if !quiet {
-        println!("shrinking {} {} --seed {seed}", shell_word(arg), flags(variant, run.how.intensity));
+        println!(
+            "shrinking {} {} --seed {seed}",
+            shell_word(arg),
+            flags_on(&scenario, variant, run.how.intensity)
+        );
     }
     let shrunk = shrinker::shrink(&scenario, variant, seed, show).map_err(|e| anyhow!(e))?;
     let text = format!(
         "# Written by `{program} shrink {} {} --seed {seed}`.\n# Reproduce: {program} run {} {} --seeds 1\n{}",
         shell_word(arg),
-        flags(variant, run.how.intensity),
+        flags_on(&scenario, variant, run.how.intensity),
         shell_word(&out.display().to_string()),
         // The file is the scenario at the run's intensity already.
         flags(variant, 1.0),

@@ -49,6 +49,10 @@ pub struct Args {
     /// `saga` and `saga +reconcile`); a scenario with `[reconcile]` always has it.
     #[arg(long)]
     pub reconcile: bool,
+    /// Every scenario's orders go through this workflow instead of its own:
+    /// a built-in's name (`list workflows`) or a workflow file.
+    #[arg(long, value_name = "FILE")]
+    pub workflow: Option<String>,
     /// Where runs.jsonl, report.html, report.md and the charts go.
     #[arg(long)]
     pub out: PathBuf,
@@ -77,7 +81,10 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     };
     let scenarios: Vec<Scenario> = names
         .iter()
-        .map(|n| Scenario::load(n, &ctx.registry).map_err(|e| anyhow!(e)))
+        .map(|n| {
+            let s = Scenario::load(n, &ctx.registry).map_err(|e| anyhow!(e))?;
+            super::on_workflow(s, a.workflow.as_deref())
+        })
         .collect::<Result<_, _>>()?;
     let variants: Vec<Variant> = match a.mutant.as_deref() {
         Some(m) if a.protocol == "all" => {

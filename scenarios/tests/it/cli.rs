@@ -513,3 +513,75 @@ fn cli_bench_detect_shrinks_and_reruns_each_catch_and_signatures_count_distinct_
     let doc = std::fs::read_to_string(&sig).unwrap();
     assert!(doc.contains("eventual-settlement at ") && doc.contains(" after targeted"), "{doc}");
 }
+
+/// The shop's workflow file with its stock and payment steps swapped.
+fn payment_first() -> std::path::PathBuf {
+    let (stock, payment) =
+        ("name = \"stock\"\noperation = \"deduct-stock\"", "name = \"payment\"\noperation = \"charge\"");
+    let text = include_str!("../../../protocols/workflows/shop.toml")
+        .replacen(stock, "SWAP", 1)
+        .replacen(payment, stock, 1)
+        .replacen("SWAP", payment, 1)
+        .replacen("name = \"shop\"", "name = \"payment-first\"", 1);
+    let f = temp("payment-first.toml");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn cli_workflow_from_a_file_runs_every_protocol_and_printed_commands_carry_it() {
+    let pf = payment_first();
+    let pf = pf.to_str().unwrap();
+    // Every engine, on a workflow written only in a file.
+    let o =
+        faultline(&["run", "crash-restart", "-p", "all", "--workflow", pf, "--seeds", "20", "--json", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = String::from_utf8_lossy(&o.stdout).to_string();
+    let runs: Vec<serde_json::Value> =
+        lines.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(runs.len(), 80);
+    assert!(runs.iter().all(|r| r["workflow"] == "payment-first" && r["workflow_flag"] == pf));
+    let header = faultline(&["run", "calm", "-p", "saga", "--workflow", pf, "--seeds", "1"]);
+    assert!(text(&header).contains("workflow: payment-first — payment → stock → ship (pivot)"));
+    // A failure's printed replay repeats the flag, and replays it.
+    let bug = ["--mutant", "stock-check-off-by-one", "--workflow", pf];
+    let o = faultline(&[&["run", "everything", "-p", "saga", "--seeds", "5"][..], &bug[..]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let want =
+        format!("replay everything --protocol saga --mutant stock-check-off-by-one --workflow {pf} --seed");
+    assert!(text(&o).contains(&want), "{}", text(&o));
+    let seed = text(&o).split(&want).nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let replay =
+        faultline(&[&["replay", "everything", "-p", "saga", "--seed", &seed][..], &bug[..]].concat());
+    assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
+}
+
+#[test]
+fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule() {
+    let pf = payment_first();
+    let text_of = |f: &std::path::Path| std::fs::read_to_string(f).unwrap();
+    let cases = [
+        // (change, what the one line must say)
+        (
+            ("at = \"points\"\nkey", "at = \"loyalty\"\nkey"),
+            ":46: quantity \"points\": at: unknown participant \"loyalty\"",
+        ),
+        (("[[step]]\nname = \"points\"\noperation = \"award-points\"\n", ""), "0 steps at points"),
+    ];
+    for ((from, to), want) in cases {
+        let bad = temp("bad-workflow.toml");
+        std::fs::write(&bad, text_of(&pf).replacen(from, to, 1)).unwrap();
+        for cmd in ["run", "sweep"] {
+            let mut args = vec![cmd, "calm", "--workflow", bad.to_str().unwrap()];
+            args.extend(if cmd == "run" { ["-p", "saga"] } else { ["--out", "unused"] });
+            let o = faultline(&args);
+            assert_eq!(o.status.code(), Some(2), "{cmd}: {}", text(&o));
+            let t = text(&o);
+            assert!(t.contains("bad-workflow.toml") && t.contains(want), "{cmd}: {t}");
+            assert_eq!(t.trim().lines().count(), 1, "one line: {t}");
+        }
+    }
+    let o = faultline(&["replay", "calm", "-p", "saga", "--seed", "0", "--workflow", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no workflow \"nope\": not a file, and not built in (shop)"), "{}", text(&o));
+}
