@@ -156,11 +156,13 @@ mod tests {
     }
 
     #[test]
-    fn printed_commands_carry_the_runs_workflow_flag_quoted() {
+    fn the_report_names_the_workflow_and_commands_carry_its_flag_quoted() {
         let line = r#"{"scenario":"calm","protocol":"saga","seed":4,"workflow":"payment-first","workflow_flag":"my flows/pf.toml","verdict":"fail","violations":[{"invariant":"agreement","subject":"order 1","detail":"x"}],"metrics":{}}"#;
         let r = report(line);
         let want = "replay calm --protocol saga --workflow 'my flows/pf.toml' --seed 4";
         assert!(r.markdown.contains(want), "{}", r.markdown);
+        assert!(r.markdown.contains("The protocols compared on the payment-first workflow."));
+        assert!(r.html.contains("The protocols compared on the payment-first workflow."));
     }
 
     #[test]

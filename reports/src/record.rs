@@ -17,6 +17,8 @@ pub struct Record {
     /// The faultline version that ran it.
     pub version: Option<String>,
     pub protocol: String,
+    /// The workflow the orders went through (lines from before workflows: none, the shop).
+    pub workflow: Option<String>,
     /// The `--workflow` the run was given, if any.
     pub workflow_flag: Option<String>,
     pub mutant: Option<String>,

@@ -176,7 +176,8 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
         s.base
     );
     let decision = crate::decision::rows(s);
-    let _ = writeln!(h, "<h2 id=\"answer\">The answer</h2>\n<table class=\"decision\"><tr>");
+    let _ = writeln!(h, "<h2 id=\"answer\">The answer</h2>\n<p>{}</p>", esc(&on_workflows(s)));
+    let _ = writeln!(h, "<table class=\"decision\"><tr>");
     for c in DECISION {
         let _ = write!(h, "<th>{}</th>", esc(c));
     }
@@ -279,6 +280,16 @@ pub fn html(s: &Summary, charts: &[(String, String)], p: &Provenance) -> String 
     h
 }
 
+/// The workflow the answer compares the protocols on.
+fn on_workflows(s: &Summary) -> String {
+    match s.workflows.as_slice() {
+        [one] => format!("The protocols compared on the {one} workflow."),
+        many => {
+            format!("The protocols compared on the workflows {} (runs of each together).", many.join(", "))
+        }
+    }
+}
+
 /// The decision table's columns.
 const DECISION: [&str; 8] = [
     "protocol",
@@ -313,7 +324,7 @@ pub fn markdown(s: &Summary, charts: &[(String, String)], p: &Provenance) -> Str
     let mut m = String::new();
     let _ = writeln!(m, "# faultline report\n");
     let decision = crate::decision::rows(s);
-    let _ = writeln!(m, "## The answer\n");
+    let _ = writeln!(m, "## The answer\n\n{}\n", md(&on_workflows(s)));
     let _ = writeln!(m, "| {} |", DECISION.join(" | "));
     let _ = writeln!(m, "|---|---|{}", "---:|".repeat(DECISION.len() - 3) + "---|");
     for r in &decision {

@@ -121,6 +121,8 @@ pub struct ViolationClass {
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     pub scenarios: Vec<String>,
+    /// The workflows the runs' orders went through, in the order first seen.
+    pub workflows: Vec<String>,
     pub protocols: Vec<String>,
     /// The fault intensity the tables show (1 if it was run).
     pub base: f64,
@@ -186,6 +188,10 @@ impl SummaryBuilder {
         let s = &mut self.s;
         if !s.scenarios.contains(&r.scenario) {
             s.scenarios.push(r.scenario.clone());
+        }
+        let workflow = r.workflow.clone().unwrap_or_else(|| "shop".into());
+        if !s.workflows.contains(&workflow) {
+            s.workflows.push(workflow);
         }
         // A protocol with the reconciler is a row of its own: "saga +reconcile".
         let label = r.label();
