@@ -102,9 +102,17 @@ fn workflow_rows(w: &Workflow) -> Vec<String> {
         Some(step) => format!("; customers may cancel until {step}"),
         None => String::new(),
     };
-    vec![
+    let mut rows = vec![
         format!("participants: {}; external: {}", participants.join(", "), externals.join(", ")),
         format!("quantities: {}", quantities.join(", ")),
         format!("steps: {}{cancel}", super::steps(w)),
-    ]
+    ];
+    // What each engine makes of each operation: derived, never declared.
+    for o in &w.operations {
+        let d = o.derived();
+        let undo = d.undo.unwrap_or_else(|| "none: it cannot be undone".into());
+        rows.push(format!("{} at {}: {}; undo: {undo}", o.name, o.at, d.action));
+        rows.push(format!("  hold: {}; confirm: {}; release: {}", d.hold, d.confirm, d.release));
+    }
+    rows
 }

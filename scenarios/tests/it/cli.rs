@@ -585,3 +585,20 @@ fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no workflow \"nope\": not a file, and not built in (shop)"), "{}", text(&o));
 }
+
+#[test]
+fn cli_list_workflows_shows_each_with_what_engines_derive_from_its_operations() {
+    let o = faultline(&["list", "workflows"]);
+    assert!(o.status.success());
+    let t = text(&o);
+    for want in [
+        "shop ",
+        "steps: stock → payment → ship (pivot) → points → notify; customers may cancel until ship",
+        "stock[sku] at inventory (drawn from stock, never negative)",
+        "charge at payment: charge order.amount at gateway; undo: refund it at gateway",
+        "hold: authorize order.amount at gateway; confirm: capture the authorization; release: void the authorization",
+        "notify at notification: add 1 to notifications; undo: none: it cannot be undone",
+    ] {
+        assert!(t.contains(want), "{want:?} missing from:\n{t}");
+    }
+}
