@@ -145,23 +145,11 @@ fn resolve_workflow(arg: &str) -> Result<(Arc<Workflow>, Option<String>), String
     if let Some(w) = builtin::named(arg) {
         return Ok((w, None));
     }
-    let text = match open_regular(Path::new(arg)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let names: Vec<_> = builtin::all().iter().map(|w| w.name.as_str()).collect();
-            return Err(format!("no workflow {arg:?}: not a file, and not built in ({})", names.join(", ")));
-        }
-        Err(e) => return Err(format!("{arg}: {e}")),
-        Ok((file, len)) => {
-            use std::io::Read;
-            let max = faultline_protocols::workflow::file::MAX_BYTES as u64;
-            if len > max {
-                return Err(format!("{arg}: {len} bytes; a workflow file holds at most {max}"));
-            }
-            let mut text = String::new();
-            file.take(max + 1).read_to_string(&mut text).map_err(|e| format!("{arg}: {e}"))?;
-            text
-        }
-    };
+    let max = faultline_protocols::workflow::file::MAX_BYTES as u64;
+    let text = read_bounded(arg, max, "workflow", || {
+        let names: Vec<_> = builtin::all().iter().map(|w| w.name.as_str()).collect();
+        format!("no workflow {arg:?}: not a file, and not built in ({})", names.join(", "))
+    })?;
     let w = faultline_protocols::workflow::file::parse(arg, &text).map_err(|e| e.to_string())?;
     faultline_protocols::shop::runs_on_the_shop(&w).map_err(|e| format!("{arg}: {e}"))?;
     Ok((Arc::new(w), Some(faultline_reports::record::content_hash(text.as_bytes()))))
@@ -229,26 +217,29 @@ pub fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
 
 /// The text of the scenario file `arg`, refusing what is not a small regular file.
 fn read_file(arg: &str) -> Result<String, String> {
+    read_bounded(arg, MAX_FILE, "scenario", || {
+        let names: Vec<_> = CATALOG.iter().map(|(n, _)| *n).collect();
+        format!("no scenario {arg:?}: not a file, and not in the catalogue ({})", names.join(", "))
+    })
+}
+
+/// The text of the `what` file `arg`: a regular file of at most `max`
+/// bytes, UTF-8; `missing` says what to do when there is no such file.
+fn read_bounded(arg: &str, max: u64, what: &str, missing: impl FnOnce() -> String) -> Result<String, String> {
     use std::io::Read;
     let (file, len) = match open_regular(Path::new(arg)) {
         Ok(opened) => opened,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let names: Vec<_> = CATALOG.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "no scenario {arg:?}: not a file, and not in the catalogue ({})",
-                names.join(", ")
-            ));
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
         Err(e) => return Err(format!("{arg}: {e}")),
     };
-    if len > MAX_FILE {
-        return Err(format!("{arg}: {len} bytes; a scenario file is at most {MAX_FILE}"));
+    if len > max {
+        return Err(format!("{arg}: {len} bytes; a {what} file is at most {max}"));
     }
     let mut bytes = Vec::new();
     // The file may grow after the check: read no more than allowed.
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| format!("{arg}: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(format!("{arg}: larger than {MAX_FILE} bytes; not a scenario file"));
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("{arg}: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{arg}: larger than {max} bytes; not a {what} file"));
     }
     String::from_utf8(bytes).map_err(|e| format!("{arg}: not UTF-8 text: {e}"))
 }
