@@ -18,6 +18,9 @@ pub enum CancelCause {
     InsufficientFunds,
     /// The warehouse could not fulfil it.
     ShipmentFailed,
+    /// A quantity the workflow declares did not have enough: a coupon
+    /// already used, a wallet short.
+    NotEnough,
     /// 2PC: another transaction held a row lock past the lock-wait timeout.
     LockConflict,
     /// No participant refused it: a timeout or a failure under faults, and
@@ -26,11 +29,12 @@ pub enum CancelCause {
 }
 
 impl CancelCause {
-    pub const ALL: [CancelCause; 6] = [
+    pub const ALL: [CancelCause; 7] = [
         CancelCause::Customer,
         CancelCause::OutOfStock,
         CancelCause::InsufficientFunds,
         CancelCause::ShipmentFailed,
+        CancelCause::NotEnough,
         CancelCause::LockConflict,
         CancelCause::Faults,
     ];
@@ -41,6 +45,7 @@ impl CancelCause {
             CancelCause::OutOfStock => "out-of-stock",
             CancelCause::InsufficientFunds => "insufficient-funds",
             CancelCause::ShipmentFailed => "shipment-failed",
+            CancelCause::NotEnough => "not-enough",
             CancelCause::LockConflict => "lock-conflict",
             CancelCause::Faults => "faults",
         }
@@ -59,6 +64,7 @@ impl CancelCause {
             "out-of-stock" => Some(CancelCause::OutOfStock),
             "declined" => Some(CancelCause::InsufficientFunds),
             "undeliverable" => Some(CancelCause::ShipmentFailed),
+            "not-enough" => Some(CancelCause::NotEnough),
             "locked" => Some(CancelCause::LockConflict),
             _ => None,
         }

@@ -58,14 +58,23 @@ pub fn deploy(
     }
 }
 
-/// The names of every node a deployment of `protocol` has under `replication`,
-/// in id order, the names of all its stores, and of those that have a replica —
+/// The names of every node a deployment of `protocol` on `workflow` (on the
+/// shop, if it cannot run that workflow) has under `replication`, in id
+/// order, the names of all its stores, and of those that have a replica —
 /// what fault plans and scenario targets may name.
-pub fn topology(protocol: ProtocolRef, replication: &ReplicationConfig) -> Topology {
+pub fn topology(
+    protocol: ProtocolRef,
+    workflow: &Arc<Workflow>,
+    replication: &ReplicationConfig,
+) -> Topology {
+    let workflow = match protocol.supports(workflow) {
+        Ok(()) => workflow.clone(),
+        Err(_) => builtin::shop(),
+    };
     let config = faultline_sim::WorldConfig { replication: replication.clone(), ..Default::default() };
     let mut world = World::new(0, config);
     let workload = workload::WorkloadSpec { orders: 0, ..Default::default() }.generate(0);
-    deploy(&mut world, &workload, protocol, &builtin::shop(), &GatewayConfig::default(), None);
+    deploy(&mut world, &workload, protocol, &workflow, &GatewayConfig::default(), None);
     let sim = world.sim();
     let nodes = (0..sim.node_count()).map(|i| sim.name(NodeId(i as u16))).collect();
     let sets = sim.replica_sets();
@@ -86,10 +95,14 @@ pub struct Topology {
 impl Topology {
     /// Every name any of `protocols` deploys, each once: a scenario may name a
     /// node only some protocols have (the coordinator, the broker).
-    pub fn union(protocols: &[ProtocolRef], replication: &ReplicationConfig) -> Topology {
+    pub fn union(
+        protocols: &[ProtocolRef],
+        workflow: &Arc<Workflow>,
+        replication: &ReplicationConfig,
+    ) -> Topology {
         let mut all = Topology { nodes: vec![], stores: vec![], replicated: vec![] };
         for protocol in protocols {
-            let t = topology(*protocol, replication);
+            let t = topology(*protocol, workflow, replication);
             for (into, from) in
                 [(&mut all.nodes, t.nodes), (&mut all.stores, t.stores), (&mut all.replicated, t.replicated)]
             {
@@ -121,6 +134,7 @@ impl GroundTruth {
             points: table(&s.points_db),
             notifications: table(&s.notification_db),
             shipments: table(&s.shipping_db),
+            declared: s.declared.iter().map(|d| (d.name.clone(), table(&d.db))).collect(),
             own: dep.stores.iter().map(|set| (set.name.clone(), table(set))).collect(),
             broker: dep.broker_db.as_deref().map(|db| Contents::read(&table(db))),
             balances: ledger.balances,

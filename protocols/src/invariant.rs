@@ -12,6 +12,7 @@ pub enum Invariant {
     NoDoubleCharge,
     StockConservation,
     MoneyConservation,
+    QuantityConservation,
     ExactlyOnceEffects,
     Agreement,
     EventualSettlement,
@@ -26,10 +27,11 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 11] = [
+    pub const ALL: [Invariant; 12] = [
         Invariant::NoDoubleCharge,
         Invariant::StockConservation,
         Invariant::MoneyConservation,
+        Invariant::QuantityConservation,
         Invariant::ExactlyOnceEffects,
         Invariant::Agreement,
         Invariant::EventualSettlement,
@@ -46,6 +48,7 @@ impl Invariant {
             Invariant::NoDoubleCharge => "no-double-charge",
             Invariant::StockConservation => "stock-conservation",
             Invariant::MoneyConservation => "money-conservation",
+            Invariant::QuantityConservation => "quantity-conservation",
             Invariant::ExactlyOnceEffects => "exactly-once-effects",
             Invariant::Agreement => "agreement",
             Invariant::EventualSettlement => "eventual-settlement",
@@ -63,8 +66,9 @@ impl Invariant {
             Invariant::NoDoubleCharge => "per order, gateway charges minus refunds is what the order came to if it completed (its amount, less the lines it shipped without) and 0 otherwise; refunds never exceed what was charged, at any point of the ledger",
             Invariant::StockConservation => "per SKU, initial = available + reserved + sold, and no count is negative",
             Invariant::MoneyConservation => "customer balances plus the merchant's account equal the initial total; no balance is negative",
+            Invariant::QuantityConservation => "per quantity a declared participant keeps, and per key: what is on hand and held equals its initial value less what applied takes moved out, plus what applied gives moved in — each application counted once by its record — and none is negative where the workflow says so",
             Invariant::ExactlyOnceEffects => "stock sold (of the lines shipped), points and notifications per customer equal the sums over completed orders: nothing applied twice",
-            Invariant::Agreement => "every service agrees on each order's fate: completed (stock kept, charged, shipped, points, notified) everywhere or cancelled everywhere",
+            Invariant::Agreement => "every service agrees on each order's fate: completed (stock kept, charged, shipped, points, notified, and every declared step applied once, in its declared amount) everywhere or cancelled everywhere (every declared step undone or never applied)",
             Invariant::EventualSettlement => "after faults heal, every order is terminal and no hold, in-flight step or unfinished protocol state remains by the settle deadline",
             Invariant::LegalTransitions => "orders and payments move only along their state machines' edges, and an acknowledged state is never lost",
             Invariant::NoPhantomEvents => "every event the broker holds was committed by its service, and every committed event reached the broker",

@@ -182,6 +182,28 @@ pub const PARTIAL_REFUND_ROUNDING: Mutant = Mutant {
 /// The harness's own bugs, in every registered protocol's list.
 pub const HARNESS: [Mutant; 2] = [RECONCILE_TRUSTS_PAYMENT_ROW, RECONCILE_REFUNDS_IN_FLIGHT];
 
+/// Bugs in the declared participants' code ([`crate::shop::declared`]), which
+/// every engine drives: hunted on a workflow that declares participants.
+pub const DECLARED: [Mutant; 2] = [DECLARED_TAKE_UNCHECKED, DECLARED_UNDO_NOT_IDEMPOTENT];
+
+/// The mutants in code every protocol runs: the reconciler's and the declared participants'.
+pub fn everywhere() -> impl Iterator<Item = &'static Mutant> {
+    HARNESS.iter().chain(&DECLARED)
+}
+
+pub const DECLARED_TAKE_UNCHECKED: Mutant = Mutant {
+    name: "declared-take-unchecked",
+    mechanism: "a declared take checks nothing in its update (`balance = balance - ?` with the check left to the caller): a coupon is redeemed twice, a wallet goes below zero",
+    breaks: &[QuantityConservation],
+    hunt: Hunt { scenario: "marketplace-rush", within: 200 },
+};
+pub const DECLARED_UNDO_NOT_IDEMPOTENT: Mutant = Mutant {
+    name: "declared-undo-not-idempotent",
+    mechanism: "a declared participant's undo gives back what was applied every time it is asked, never looking for its own earlier undo: a retried compensation returns a coupon or refunds a wallet twice",
+    breaks: &[QuantityConservation, Agreement],
+    hunt: Hunt { scenario: "marketplace-rush", within: 200 },
+};
+
 pub const RECONCILE_TRUSTS_PAYMENT_ROW: Mutant = Mutant {
     name: "reconcile-trusts-payment-row",
     mechanism: "the reconciler reads a cancelled order's payment row instead of the gateway's statement, takes `refunded` for money still held, and refunds again without a key of its own",

@@ -48,6 +48,12 @@ pub trait Protocol: Send + Sync + 'static {
         None
     }
 
+    /// Whether it can drive `workflow`; the error says what it cannot do. A
+    /// harness runs a protocol only on the workflows it supports.
+    fn supports(&self, _workflow: &crate::workflow::Workflow) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Named spots in the protocol's code where a scenario may crash its node.
     fn crash_points(&self) -> &'static [CrashPoint] {
         &[]
@@ -200,7 +206,7 @@ impl Registry {
     pub fn mutants(&self) -> Vec<(Mutant, Vec<ProtocolRef>)> {
         let mut out: Vec<(Mutant, Vec<ProtocolRef>)> = Vec::new();
         for p in &self.protocols {
-            for m in p.mutants().iter().chain(&crate::mutant::HARNESS) {
+            for m in p.mutants().iter().chain(crate::mutant::everywhere()) {
                 match out.iter_mut().find(|(known, _)| known == m) {
                     Some((_, ps)) => ps.push(*p),
                     None => out.push((*m, vec![*p])),
@@ -226,7 +232,7 @@ impl Registry {
 
     /// An error unless `m` is a bug in `protocol`'s code.
     pub fn check_mutant(&self, protocol: ProtocolRef, m: Mutant) -> Result<(), LookupError> {
-        if protocol.mutants().contains(&m) || crate::mutant::HARNESS.contains(&m) {
+        if protocol.mutants().contains(&m) || crate::mutant::everywhere().any(|e| *e == m) {
             return Ok(());
         }
         let in_: Vec<_> = self.protocols_with(m).iter().map(|p| p.name()).collect();
@@ -253,7 +259,7 @@ mod tests {
     fn mutant_names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 21);
+        assert_eq!(all.len(), 23);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

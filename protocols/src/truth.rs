@@ -29,6 +29,8 @@ pub struct GroundTruth {
     pub points: Table,
     pub notifications: Table,
     pub shipments: Table,
+    /// The stores of the participants the workflow declares, by participant.
+    pub declared: BTreeMap<String, Table>,
     /// The protocol's own stores (a coordinator's log), by store name.
     pub own: BTreeMap<String, Table>,
     /// What the message broker holds, if the protocol talks through one.

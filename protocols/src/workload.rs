@@ -40,6 +40,13 @@ pub struct Order {
     pub cancel_after_ms: Option<u64>,
 }
 
+impl Line {
+    /// Who sells the line's SKU (see [`crate::workflow::SELLERS`]).
+    pub fn seller(&self) -> u32 {
+        self.sku % crate::workflow::SELLERS
+    }
+}
+
 impl Order {
     /// Units over all lines.
     pub fn units(&self) -> i64 {

@@ -155,6 +155,32 @@ fn resolve_workflow(arg: &str) -> Result<(Arc<Workflow>, Option<String>), String
     Ok((Arc::new(w), Some(faultline_reports::record::content_hash(text.as_bytes()))))
 }
 
+/// `faults` extended to the participants `w` declares beside the shop's: a
+/// scenario that crashes, pauses or cuts off the shop's services does the
+/// same to the declared ones, and to their stores where it names the shop's.
+fn cover_declared(faults: &FaultModel, w: &Workflow) -> FaultModel {
+    use faultline_protocols::shop::Service;
+    let mut faults = faults.clone();
+    let declared: Vec<_> = w.participants.iter().filter(|p| Service::named(&p.name).is_none()).collect();
+    let shop = |t: &str| Service::named(t).is_some();
+    let shop_db = |t: &str| t.strip_suffix("-db").is_some_and(shop);
+    let (nodes, dbs) = (faults.targets.iter().any(|t| shop(t)), faults.targets.iter().any(|t| shop_db(t)));
+    let failover = faults.failover_targets.iter().any(|t| shop_db(t));
+    for p in declared {
+        let db = format!("{}-db", p.name);
+        if nodes && !faults.targets.contains(&p.name) {
+            faults.targets.push(p.name.clone());
+        }
+        if dbs && !faults.targets.contains(&db) {
+            faults.targets.push(db.clone());
+        }
+        if failover && !faults.failover_targets.contains(&db) {
+            faults.failover_targets.push(db);
+        }
+    }
+    faults
+}
+
 /// A scenario's hash combined with its workflow file's, if it has one:
 /// records of runs on different workflow texts do not mix either.
 fn with_text_hash(hash: &str, workflow: &Option<String>) -> String {
@@ -177,7 +203,7 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 16] = [
+pub const CATALOG: [(&str, &str); 17] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("scarce-stock", include_str!("../catalog/scarce-stock.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
@@ -194,6 +220,7 @@ pub const CATALOG: [(&str, &str); 16] = [
     ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
     ("self-healing", include_str!("../catalog/self-healing.toml")),
     ("everything", include_str!("../catalog/everything.toml")),
+    ("marketplace-rush", include_str!("../catalog/marketplace-rush.toml")),
 ];
 
 /// The largest scenario file read: a shrunk counterexample of a flash sale is
@@ -296,7 +323,9 @@ impl Scenario {
                 "at most 500 characters, on one line, no control characters".into(),
             ));
         }
-        s.resolved_workflow = Some(resolve_workflow(&s.workflow).map_err(|e| at("workflow", e))?);
+        let resolved = resolve_workflow(&s.workflow).map_err(|e| at("workflow", e))?;
+        s.faults = cover_declared(&s.faults, &resolved.0);
+        s.resolved_workflow = Some(resolved);
         s.workload.validate().map_err(|e| at("workload", e))?;
         if let Some(w) = &mut s.explicit_workload {
             w.normalize();
@@ -347,7 +376,8 @@ impl Scenario {
         }
         // Names are checked against every protocol's deployment together: a
         // scenario may name the coordinator, which only some protocols have.
-        let Topology { mut nodes, stores, replicated } = Topology::union(registry.all(), &s.replication);
+        let Topology { mut nodes, stores, replicated } =
+            Topology::union(registry.all(), &s.workflow(), &s.replication);
         nodes.push(reconcile::NODE.to_string()); // a target when the reconciler runs
         for store in s.replication.stores.keys() {
             if !stores.contains(store) {
@@ -392,6 +422,7 @@ impl Scenario {
         let w = resolve_workflow(arg).map_err(|e| format!("--workflow: {e}"))?;
         let origin = self.origin.clone().map(|o| Origin { hash: with_text_hash(&o.hash, &w.1), ..o });
         Ok(Scenario {
+            faults: cover_declared(&self.faults, &w.0),
             workflow: arg.to_string(),
             resolved_workflow: Some(w),
             workflow_flag: true,
@@ -479,7 +510,8 @@ impl Scenario {
     /// The plan of one seed for `protocol`, drawn from `model` unless the
     /// scenario has an explicit plan.
     pub fn plan_with(&self, seed: u64, protocol: ProtocolRef, model: &FaultModel) -> FaultPlan {
-        let Topology { nodes, replicated, .. } = faultline_protocols::topology(protocol, &self.replication);
+        let Topology { nodes, replicated, .. } =
+            faultline_protocols::topology(protocol, &self.workflow(), &self.replication);
         match &self.plan {
             Some(events) => {
                 let mut events = events.clone();

@@ -51,10 +51,14 @@ impl Check {
         }
     }
 
-    /// Every catalogue scenario.
+    /// Every catalogue scenario on a workflow the protocol can run
+    /// ([`faultline_protocols::Protocol::supports`]).
     pub fn catalogue(mut self) -> Check {
         for (name, _) in CATALOG {
-            self = self.scenario(name);
+            let s = Scenario::load(name, &self.registry).unwrap_or_else(|e| panic!("{e}"));
+            if self.variant.protocol.supports(&s.workflow()).is_ok() {
+                self.scenarios.push((name.to_string(), s));
+            }
         }
         self
     }

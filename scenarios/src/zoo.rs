@@ -16,7 +16,11 @@ pub fn hunts(registry: &Registry) -> Vec<(Mutant, ProtocolRef, &'static str, u64
     let each = registry.mutants().into_iter().flat_map(|(m, protocols)| {
         protocols.into_iter().map(move |p| (m, p, m.hunt.scenario, m.hunt.within))
     });
-    each.collect()
+    // A protocol is hunted only on a hunting ground whose workflow it runs.
+    let runs = |(_, p, scenario, _): &(Mutant, ProtocolRef, &str, u64)| {
+        crate::scenario::Scenario::load(scenario, registry).is_ok_and(|s| p.supports(&s.workflow()).is_ok())
+    };
+    each.filter(runs).collect()
 }
 
 /// Whether `x`, in a run of `v` on `scenario`, catches `v`'s mutant: one of

@@ -22,8 +22,9 @@ use faultline_protocols::shop::order::OrderReq;
 use faultline_protocols::shop::payment::PaymentReq;
 use faultline_protocols::shop::points::PointsReq;
 use faultline_protocols::shop::shipping::ShipReq;
-use faultline_protocols::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
+use faultline_protocols::shop::{Binding, PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use faultline_protocols::stats::Stats;
+use faultline_protocols::workflow::Workflow;
 use faultline_protocols::workload::Order;
 use faultline_protocols::{Protocol, Registry};
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value, World};
@@ -120,6 +121,16 @@ impl Protocol for ParallelSaga {
 
     fn held(&self, _: Service, _: &str, _: Option<&Value>) -> Option<(Resource, i64)> {
         None // both branches take their effect at once
+    }
+
+    /// Its steps are written by hand for the shop's services: a workflow
+    /// that declares participants of its own is not for it.
+    fn supports(&self, workflow: &Workflow) -> Result<(), String> {
+        let bound = faultline_protocols::shop::bind(workflow)?;
+        match bound.iter().all(|b| matches!(b, Binding::Shop(_))) {
+            true => Ok(()),
+            false => Err("parallel-saga drives the shop's services only".into()),
+        }
     }
 
     fn mutants(&self) -> &'static [Mutant] {

@@ -47,10 +47,12 @@ fn the_parallel_saga_passes_the_whole_catalogue() {
         .run();
     report.assert_ok(); // no unexpected violation, and every required coverage fact showed
     assert!(report.uncovered().is_empty());
+    // Every catalogue scenario ran but the marketplace's, whose declared
+    // participants this protocol does not drive (`Protocol::supports`).
     assert_eq!(
         report.runs.len(),
-        faultline_scenarios::scenario::CATALOG.len(),
-        "every catalogue scenario ran"
+        faultline_scenarios::scenario::CATALOG.len() - 1,
+        "every shop scenario ran"
     );
     for run in &report.runs {
         let name = &run.scenario.name;

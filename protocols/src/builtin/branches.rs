@@ -1,12 +1,12 @@
 //! The participant side of TCC's and 2PC's branches: what the inventory,
 //! payment and points services do on a Try (2PC: prepare), a Confirm
-//! (commit) and a Cancel (abort). Each runs behind a [barrier](super::barrier);
+//! (commit) and a Cancel (abort). Each runs behind a [barrier](crate::shop::barrier);
 //! `lock` is 2PC's row lock, `None` for TCC. The business changes are the
 //! shop's effects ([`inventory::hold`], [`points::promise`], …).
 
-use super::barrier;
 use super::coordinator::Branch;
 use crate::mutant;
+use crate::shop::barrier;
 use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
 use crate::shop::payment::{self, hold_key, PaymentState::*};
 use crate::shop::Shop;
@@ -167,6 +167,7 @@ impl GiveBack {
                 (shop.inventory, GiveBack::Stock { order, line, sku: o.lines[line as usize].sku })
             }
             (Branch::Points, _) => (shop.points, GiveBack::Points { order, customer: o.customer }),
+            (Branch::Declared(_), _) => unreachable!("a declared branch is given back by its own undo"),
         }
     }
 }

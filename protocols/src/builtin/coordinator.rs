@@ -21,13 +21,14 @@ use crate::builtin::txlog::{Drivers, LogState, TxLog};
 use crate::mutant;
 use crate::protocol::{CrashPoint, Unsettled};
 use crate::retry::until_known;
+use crate::shop::declared::{DeclaredReq, Target};
 use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
 use crate::shop::shipping::ShipReq;
-use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
+use crate::shop::{Binding, PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::truth::GroundTruth;
-use crate::workflow::Workflow;
+use crate::workflow::{Per, Workflow};
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, Request, Value};
 use std::future::Future;
@@ -84,6 +85,8 @@ pub enum Branch {
     /// The stock of line `n` of the order.
     Inventory(u32),
     Points,
+    /// A declared participant's step, by its index in the workflow.
+    Declared(usize),
 }
 
 /// What the coordinator runs for a workflow, derived from its steps: the
@@ -93,17 +96,26 @@ pub enum Branch {
 /// order; an irreversible give), each in the declared order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
-    held: Vec<Service>,
-    after: Vec<Service>,
+    held: Vec<Binding>,
+    after: Vec<Binding>,
+    workflow: Arc<Workflow>,
 }
 
 impl Plan {
-    /// The plan of `workflow`; the error names a step no shop service implements.
+    /// The plan of `workflow`; the error names a step no one implements.
     pub fn of(workflow: &Workflow) -> Result<Plan, String> {
-        let (held, after) = crate::shop::bind(workflow)?
-            .into_iter()
-            .partition(|s| matches!(s, Service::Inventory | Service::Payment | Service::Points));
-        Ok(Plan { held, after })
+        let holdable = |b: &Binding| match b {
+            Binding::Shop(s) => matches!(s, Service::Inventory | Service::Payment | Service::Points),
+            // Once per order and reversible: held with the others. A per-line
+            // step (after the pivot, for the lines shipped) or an
+            // irreversible one runs after the commit.
+            Binding::Declared(i) => {
+                let op = workflow.operation(&workflow.steps[*i].operation).expect("bound");
+                op.per == Per::Order && op.reversible
+            }
+        };
+        let (held, after) = crate::shop::bind(workflow)?.into_iter().partition(holdable);
+        Ok(Plan { held, after, workflow: Arc::new(workflow.clone()) })
     }
 
     /// An order's branches, in the order phase one tries them.
@@ -113,19 +125,20 @@ impl Plan {
 
     /// What a short line gives back: its stock and its money, in declared order.
     fn short_line(&self, line: u32) -> Vec<Branch> {
-        let part = |s: &Service| match s {
-            Service::Inventory => Some(Branch::Inventory(line)),
-            Service::Payment => Some(Branch::Payment),
+        let part = |b: &Binding| match b {
+            Binding::Shop(Service::Inventory) => Some(Branch::Inventory(line)),
+            Binding::Shop(Service::Payment) => Some(Branch::Payment),
             _ => None,
         };
         self.held.iter().filter_map(part).collect()
     }
 
-    fn branches_of(service: Service, o: &Order) -> Vec<Branch> {
-        match service {
-            Service::Inventory => (0..o.lines.len() as u32).map(Branch::Inventory).collect(),
-            Service::Payment => vec![Branch::Payment],
-            Service::Points => vec![Branch::Points],
+    fn branches_of(binding: Binding, o: &Order) -> Vec<Branch> {
+        match binding {
+            Binding::Shop(Service::Inventory) => (0..o.lines.len() as u32).map(Branch::Inventory).collect(),
+            Binding::Shop(Service::Payment) => vec![Branch::Payment],
+            Binding::Shop(Service::Points) => vec![Branch::Points],
+            Binding::Declared(i) => vec![Branch::Declared(i)],
             other => unreachable!("Plan::of holds no {other:?} step"),
         }
     }
@@ -266,9 +279,9 @@ impl Coordinator {
     /// The steps after the commit, in order: `Returning` if the shipment is
     /// refused, else `Completed` once the order is.
     async fn after_commit(&self, o: &Order) -> Status {
-        for service in &self.plan.after {
-            match service {
-                Service::Shipping => {
+        for binding in &self.plan.after {
+            match binding {
+                Binding::Shop(Service::Shipping) => {
                     let ship = || self.call(self.shop.shipping, ShipReq::Ship(o.clone()));
                     if until_known(&self.ep, &self.stats, ship).await != Reply::Done {
                         return Status::Returning;
@@ -280,7 +293,11 @@ impl Coordinator {
                         }
                     }
                 }
-                Service::Notification => {
+                Binding::Declared(i) => {
+                    let apply = || self.declared(*i, o, DeclaredReq::Apply);
+                    until_known(&self.ep, &self.stats, apply).await;
+                }
+                Binding::Shop(Service::Notification) => {
                     let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
                     until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
                         .await;
@@ -297,8 +314,18 @@ impl Coordinator {
         self.plan.branches(o)
     }
 
+    /// Asks declared step `i`'s participant `req` for each of `o`'s targets.
+    pub async fn declared(&self, i: usize, o: &Order, req: impl Fn(Target) -> DeclaredReq) -> Reply {
+        self.shop.declared_step(&self.ep, (&self.plan.workflow, i), o, req).await
+    }
+
     /// Gives back branch `b` of `o` (or `line`'s money), until it is done.
     async fn give_back(&self, b: Branch, o: &Order, line: Option<u32>) {
+        if let Branch::Declared(i) = b {
+            // The transaction is over: the declared participant's own undo.
+            until_known(&self.ep, &self.stats, || self.declared(i, o, DeclaredReq::Undo)).await;
+            return;
+        }
         let (to, req) = GiveBack::of(&self.shop, b, o, line);
         until_known(&self.ep, &self.stats, || self.phases.give_back(self.clone(), to, req.clone())).await;
     }
@@ -328,8 +355,10 @@ mod tests {
     #[test]
     fn the_shops_branches_are_its_holdable_steps_in_order() {
         let plan = Plan::of(&builtin::shop()).unwrap();
-        assert_eq!(plan.held, [Service::Inventory, Service::Payment, Service::Points]);
-        assert_eq!(plan.after, [Service::Shipping, Service::Notification]);
+        use Service::*;
+        let shop = |s: &[Service]| s.iter().map(|s| Binding::Shop(*s)).collect::<Vec<_>>();
+        assert_eq!(plan.held, shop(&[Inventory, Payment, Points]));
+        assert_eq!(plan.after, shop(&[Shipping, Notification]));
         let spec = WorkloadSpec { orders: 50, lines: (2, 2), ..WorkloadSpec::default() };
         let o = spec.generate(1).orders.into_iter().find(|o| o.lines.len() == 2).unwrap();
         let b = plan.branches(&o);

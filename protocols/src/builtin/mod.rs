@@ -12,7 +12,6 @@
 //! - [`barrier`], [`branches`] — the participant side of TCC's and 2PC's
 //!   branches: barrier rows and the branch phases of each service.
 
-pub mod barrier;
 pub mod branches;
 pub mod coordinator;
 pub mod outbox;

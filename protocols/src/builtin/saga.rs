@@ -23,13 +23,14 @@ use crate::builtin::txlog::{Drivers, LogState, TxLog};
 use crate::mutant::{self, Mutant};
 use crate::protocol::{Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry::until_known;
+use crate::shop::declared::DeclaredReq;
 use crate::shop::inventory::InventoryReq;
 use crate::shop::notification::NotifyReq;
 use crate::shop::order::OrderReq;
 use crate::shop::payment::PaymentReq;
 use crate::shop::points::PointsReq;
 use crate::shop::shipping::ShipReq;
-use crate::shop::{PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
+use crate::shop::{Binding, PlaceOrder, Reply, Service, Shop, STEP_TIMEOUT};
 use crate::stats::Stats;
 use crate::truth::GroundTruth;
 use crate::workflow::Workflow;
@@ -44,10 +45,10 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     CreateOrder,
-    /// A workflow step, run by the shop service that implements its
-    /// operation (see [`crate::shop::bind`]): its action forward, its inverse
-    /// to compensate (none for a record or an irreversible operation).
-    Run(Service),
+    /// A workflow step, run by whoever implements its operation (see
+    /// [`crate::shop::bind`]): its action forward, its inverse to compensate
+    /// (none for a record or an irreversible operation).
+    Run(Binding),
     /// After the shipment refused some lines: undo those lines in every
     /// step before it that runs per line or charges, latest first.
     SettleShort,
@@ -65,9 +66,9 @@ impl Plan {
     /// shop service implements.
     pub fn of(workflow: &Workflow) -> Result<Plan, String> {
         let mut steps = vec![Step::CreateOrder];
-        for service in crate::shop::bind(workflow).map_err(|e| format!("saga: {e}"))? {
-            steps.push(Step::Run(service));
-            if service == Service::Shipping {
+        for binding in crate::shop::bind(workflow).map_err(|e| format!("saga: {e}"))? {
+            steps.push(Step::Run(binding));
+            if binding == Binding::Shop(Service::Shipping) {
                 steps.push(Step::SettleShort);
             }
         }
@@ -78,7 +79,7 @@ impl Plan {
     /// The steps before step `n` a short line is undone in, latest first.
     fn before(&self, n: usize) -> impl Iterator<Item = Service> + '_ {
         self.0[..n].iter().rev().filter_map(|s| match s {
-            Step::Run(a @ (Service::Inventory | Service::Payment)) => Some(*a),
+            Step::Run(Binding::Shop(a @ (Service::Inventory | Service::Payment))) => Some(*a),
             _ => None,
         })
     }
@@ -129,6 +130,7 @@ impl LogState for Phase {
 #[derive(Clone)]
 struct Orchestrator {
     plan: Arc<Plan>,
+    workflow: Arc<Workflow>,
     ep: Arc<Endpoint>,
     log: TxLog,
     shop: Shop,
@@ -136,10 +138,16 @@ struct Orchestrator {
     drivers: Drivers,
 }
 
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, shop: Shop, stats: Arc<Stats>, plan: Arc<Plan>) {
+pub async fn serve(
+    ctx: NodeCtx,
+    db: Arc<ReplicaSet>,
+    shop: Shop,
+    stats: Arc<Stats>,
+    (plan, workflow): (Arc<Plan>, Arc<Workflow>),
+) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), "saga");
-    let orch = Orchestrator { plan, ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
+    let orch = Orchestrator { plan, workflow, ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
     for (order, phase) in orch.log.recover::<Phase>(&ctx).await {
@@ -167,7 +175,7 @@ impl Orchestrator {
             let next = match phase {
                 Phase::Completed | Phase::Cancelled => return,
                 Phase::Forward(n)
-                    if steps[n] == Step::Run(Service::Payment)
+                    if steps[n] == Step::Run(Binding::Shop(Service::Payment))
                         && mutant::acts(&self.ep, &mutant::SAGA_TIMEOUT_IS_FAILURE) =>
                 {
                     // One try; no answer in time counts as declined, and a declined
@@ -208,7 +216,7 @@ impl Orchestrator {
             // One request per line, in order: a line out of stock fails the
             // step, and its compensation puts back every line (a line never
             // deducted is recorded as compensated, so a late deduction is refused).
-            Step::Run(Service::Inventory) => {
+            Step::Run(Binding::Shop(Service::Inventory)) => {
                 for (line, l) in (0u32..).zip(&o.lines) {
                     let req = InventoryReq::Deduct { order: o.id, line, sku: l.sku, qty: l.qty };
                     match self.call(s.inventory, req).await {
@@ -218,11 +226,13 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Run(Service::Payment) => {
+            Step::Run(Binding::Shop(Service::Payment)) => {
                 let req = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
                 self.call(s.payment, req).await
             }
-            Step::Run(Service::Shipping) => self.call(s.shipping, ShipReq::Ship(o.clone())).await,
+            Step::Run(Binding::Shop(Service::Shipping)) => {
+                self.call(s.shipping, ShipReq::Ship(o.clone())).await
+            }
             Step::SettleShort => {
                 for (line, l) in o.short_lines() {
                     // Every undo of the line is asked for, then the first
@@ -246,15 +256,23 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Run(Service::Points) => {
+            Step::Run(Binding::Shop(Service::Points)) => {
                 let req = PointsReq::Award { order: o.id, customer: o.customer, points: o.points };
                 self.call(s.points, req).await
             }
-            Step::Run(Service::Notification) => {
+            Step::Run(Binding::Shop(Service::Notification)) => {
                 self.call(s.notification, NotifyReq::Notify { order: o.id, customer: o.customer }).await
             }
             Step::CompleteOrder => self.call(s.order, OrderReq::Complete(o.id)).await,
-            Step::Run(Service::Order) => unreachable!("shop::bind binds no step to the order service"),
+            Step::Run(Binding::Shop(Service::Order)) => {
+                unreachable!("shop::bind binds no step to the order service")
+            }
+            // One refused target fails the step, and its compensation undoes
+            // every target (one never applied is recorded as undone, so a late
+            // application is refused).
+            Step::Run(Binding::Declared(i)) => {
+                s.declared_step(&self.ep, (&self.workflow, i), o, DeclaredReq::Apply).await
+            }
         }
     }
 
@@ -266,7 +284,7 @@ impl Orchestrator {
         let s = &self.shop;
         match step {
             Step::CreateOrder => self.call(s.order, OrderReq::Cancel(o.id)).await,
-            Step::Run(Service::Inventory) => {
+            Step::Run(Binding::Shop(Service::Inventory)) => {
                 for (line, l) in (0u32..).zip(&o.lines) {
                     let req = InventoryReq::Restock { order: o.id, line, sku: l.sku };
                     match self.call(s.inventory, req).await {
@@ -276,8 +294,15 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
-            Step::Run(Service::Payment) => self.call(s.payment, PaymentReq::Refund { order: o.id }).await,
-            Step::Run(Service::Shipping | Service::Points | Service::Notification | Service::Order)
+            Step::Run(Binding::Shop(Service::Payment)) => {
+                self.call(s.payment, PaymentReq::Refund { order: o.id }).await
+            }
+            Step::Run(Binding::Declared(i)) => {
+                s.declared_step(&self.ep, (&self.workflow, i), o, DeclaredReq::Undo).await
+            }
+            Step::Run(Binding::Shop(
+                Service::Shipping | Service::Points | Service::Notification | Service::Order,
+            ))
             | Step::SettleShort
             | Step::CompleteOrder => Reply::Done,
         }
@@ -301,9 +326,9 @@ impl Protocol for Saga {
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
         // Only built-in workflows reach here, and each binds (a test holds them to it).
         let plan = Arc::new(Plan::of(setup.workflow).unwrap_or_else(|e| panic!("{e}")));
-        let shop = Shop::deploy(world, setup);
+        let (shop, workflow) = (Shop::deploy(world, setup), setup.workflow.clone());
         super::with_coordinator(world, setup, shop, move |ctx, db, shop, stats| {
-            serve(ctx, db, shop, stats, plan.clone())
+            serve(ctx, db, shop, stats, (plan.clone(), workflow.clone()))
         })
     }
 
@@ -345,12 +370,12 @@ mod tests {
         use Service::*;
         let want = [
             Step::CreateOrder,
-            Step::Run(Inventory),
-            Step::Run(Payment),
-            Step::Run(Shipping),
+            Step::Run(Binding::Shop(Inventory)),
+            Step::Run(Binding::Shop(Payment)),
+            Step::Run(Binding::Shop(Shipping)),
             Step::SettleShort,
-            Step::Run(Points),
-            Step::Run(Notification),
+            Step::Run(Binding::Shop(Points)),
+            Step::Run(Binding::Shop(Notification)),
             Step::CompleteOrder,
         ];
         assert_eq!(plan, Plan(want.to_vec()));
@@ -370,7 +395,10 @@ mod tests {
         let w = file::parse("payment-first.toml", &text).unwrap();
         assert_eq!(w.steps[0].name, "payment");
         let plan = Plan::of(&w).unwrap();
-        assert_eq!(plan.0[1..3], [Step::Run(Service::Payment), Step::Run(Service::Inventory)]);
+        assert_eq!(
+            plan.0[1..3],
+            [Step::Run(Binding::Shop(Service::Payment)), Step::Run(Binding::Shop(Service::Inventory))]
+        );
         assert_eq!(plan.before(4).collect::<Vec<_>>(), [Service::Inventory, Service::Payment]);
     }
 

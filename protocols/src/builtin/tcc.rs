@@ -9,16 +9,17 @@
 //! it logs "cancelling" and Cancels every branch, tried or not, and cancels the
 //! order. Confirm and Cancel are retried until they succeed; a Try that does not
 //! answer in time counts as failed. Each branch guards its phases with
-//! [barriers](super::barrier), so repeats, empty rollbacks and late Tries
+//! [barriers](crate::shop::barrier), so repeats, empty rollbacks and late Tries
 //! are harmless. After a coordinator crash, recovery finishes every confirming
 //! or cancelling transaction and cancels every one still trying.
 
-use super::barrier;
 use super::branches::{self, GiveBack};
 use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
 use crate::retry;
+use crate::shop::barrier;
+use crate::shop::declared::DeclaredReq;
 use crate::shop::{inventory, labels, request_api, run_service, Body, Reply, Service, ServiceBody, Shop};
 use crate::truth::GroundTruth;
 use crate::workload::Order;
@@ -206,6 +207,9 @@ impl TwoPhase for Tcc {
                 Branch::Points => {
                     c.call(s.points, TccReq::PointsConfirm { order: o.id, customer: o.customer }).await
                 }
+                Branch::Declared(i) => {
+                    c.declared(i, &o, |target| DeclaredReq::Confirm { target, locked: false }).await
+                }
             }
         })
     }
@@ -222,6 +226,9 @@ impl TwoPhase for Tcc {
                 }
                 Branch::Points => {
                     c.call(s.points, TccReq::PointsCancel { order: o.id, customer: o.customer }).await
+                }
+                Branch::Declared(i) => {
+                    c.declared(i, &o, |target| DeclaredReq::Release { target, locked: false }).await
                 }
             }
         })
@@ -245,6 +252,7 @@ async fn try_branch(c: &Coordinator, b: Branch, o: &Order) -> Reply {
         Branch::Points => {
             c.call(s.points, TccReq::PointsTry { order: o.id, customer: o.customer, points: o.points }).await
         }
+        Branch::Declared(i) => c.declared(i, o, |target| DeclaredReq::Hold { target, locked: false }).await,
     }
 }
 

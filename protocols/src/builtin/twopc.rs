@@ -21,21 +21,16 @@ use super::branches::{self, GiveBack};
 use super::coordinator::{self, Branch, Coordinator, Status, Step, TwoPhase};
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Protocol, Resource, Setup, Unsettled};
-use crate::shop::{labels, request_api, run_service, Body, Failure, Reply, Service, ServiceBody, Shop};
+use crate::shop::barrier::lock_wait;
+use crate::shop::declared::DeclaredReq;
+use crate::shop::{labels, request_api, run_service, Body, Reply, Service, ServiceBody, Shop};
 use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, ReplicaSet, StoreClient, Value, World};
 use serde::Serialize;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 // ---- the row locks ----
-
-/// How long a 2PC prepare waits for a lock another transaction holds before
-/// it votes no (InnoDB's `innodb_lock_wait_timeout`, scaled to this shop).
-const LOCK_WAIT: Duration = Duration::from_millis(400);
-const LOCK_POLL: Duration = Duration::from_millis(20);
 
 /// The lock on a SKU's stock row.
 pub fn sku_lock(sku: u32) -> String {
@@ -45,25 +40,6 @@ pub fn sku_lock(sku: u32) -> String {
 /// The lock on a customer's account row.
 pub fn customer_lock(customer: u32) -> String {
     format!("lock/customer/{customer:04}")
-}
-
-/// Retries a prepare refused because another transaction holds its lock, for
-/// up to [`LOCK_WAIT`]; then the refusal stands and the participant votes no.
-async fn lock_wait<F, Fut>(ep: &Endpoint, mut prepare: F) -> Reply
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Reply>,
-{
-    let mut waited = Duration::ZERO;
-    loop {
-        match prepare().await {
-            Reply::Failed(Failure::Locked) if waited < LOCK_WAIT => {
-                ep.sleep(LOCK_POLL).await;
-                waited += LOCK_POLL;
-            }
-            other => return other,
-        }
-    }
 }
 
 // ---- the participants' API ----
@@ -220,6 +196,9 @@ impl TwoPhase for TwoPc {
                     c.call(s.inventory, TwoPcReq::StockCommit { order, line, sku }).await
                 }
                 Branch::Points => c.call(s.points, TwoPcReq::PointsCommit { order, customer }).await,
+                Branch::Declared(i) => {
+                    c.declared(i, &o, |target| DeclaredReq::Confirm { target, locked: true }).await
+                }
             }
         })
     }
@@ -234,6 +213,9 @@ impl TwoPhase for TwoPc {
                     c.call(s.inventory, TwoPcReq::StockAbort { order, line, sku }).await
                 }
                 Branch::Points => c.call(s.points, TwoPcReq::PointsAbort { order, customer }).await,
+                Branch::Declared(i) => {
+                    c.declared(i, &o, |target| DeclaredReq::Release { target, locked: true }).await
+                }
             }
         })
     }
@@ -256,6 +238,7 @@ async fn prepare(c: &Coordinator, b: Branch, o: &Order) -> Reply {
         Branch::Points => {
             c.call(s.points, TwoPcReq::PointsPrepare { order, customer, points: o.points }).await
         }
+        Branch::Declared(i) => c.declared(i, o, |target| DeclaredReq::Hold { target, locked: true }).await,
     }
 }
 

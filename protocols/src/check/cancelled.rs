@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// The replies whose labels name a business refusal, remembered per order by
 /// the trace ([`faultline_sim::Trace::watch_replies`]).
 pub const REFUSALS: &[&str] =
-    &["cancelled-by-customer", "out-of-stock", "declined", "undeliverable", "locked"];
+    &["cancelled-by-customer", "out-of-stock", "declined", "undeliverable", "locked", "not-enough"];
 
 /// Every cancelled order's cause.
 pub fn causes(g: &GroundTruth, protocol: &dyn Protocol) -> BTreeMap<u32, CancelCause> {

@@ -56,6 +56,8 @@ struct Touched {
     orders: BTreeMap<u32, String>,
     skus: BTreeMap<u32, String>,
     customers: BTreeMap<u32, String>,
+    /// Declared quantities' keys (`wallet/0003`).
+    quantities: BTreeMap<String, String>,
 }
 
 impl Touched {
@@ -72,6 +74,9 @@ impl Touched {
                                 t.skus.entry(l.sku).or_insert_with(|| what.clone());
                             }
                             t.customers.entry(o.customer).or_insert_with(|| what.clone());
+                            for k in super::declared::keys_of(g, o) {
+                                t.quantities.entry(k).or_insert_with(|| what.clone());
+                            }
                         }
                         t.orders.entry(id).or_insert(what);
                     }
@@ -81,7 +86,14 @@ impl Touched {
                     Some(Entity::Customer(c)) => {
                         t.customers.entry(c).or_insert(what);
                     }
-                    None => {}
+                    None => {
+                        // A declared quantity's own row: `{quantity}/{key}`, or its `/held`.
+                        let first = key.split('/').next().unwrap_or_default();
+                        if g.workflow.quantity(first).is_some_and(|q| g.declared.contains_key(&q.at)) {
+                            let k = key.strip_suffix("/held").unwrap_or(key);
+                            t.quantities.entry(k.to_string()).or_insert(what);
+                        }
+                    }
                 }
             }
         }
@@ -98,6 +110,7 @@ impl Touched {
             "customer" => self.customers.get(&number()?),
             // The ledger is not replicated: money is touched through an order.
             "gateway" => self.orders.values().next(),
+            "quantity" => self.quantities.get(rest),
             _ => self.orders.get(&number()?),
         }
     }
@@ -113,7 +126,8 @@ enum Entity {
 /// participant contract: a 6-digit segment is an order (`order/000012`,
 /// `barrier/000012/…`, `msgid/orders/000012-order-placed`), `stock/…` and
 /// `lock/sku/…` a SKU, the points and notification counters and
-/// `lock/customer/…` a customer.
+/// `lock/customer/…` a customer. A declared quantity's rows are matched by
+/// the workflow's names, in [`Touched::of`].
 fn entity(key: &str) -> Option<Entity> {
     let parts: Vec<&str> = key.split('/').collect();
     let num = |s: &str| s.parse::<u32>().ok();

@@ -10,6 +10,7 @@ mod cancellation;
 mod cancelled;
 mod cause;
 mod coverage;
+mod declared;
 mod effects;
 mod events;
 mod money;
@@ -62,8 +63,10 @@ pub fn check(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Violation> {
     money::no_double_charge(g, &mut out);
     stock::conservation(g, &mut out);
     money::conservation(g, &mut out);
+    declared::conservation(g, &mut out);
     effects::exactly_once(g, &mut out);
     agreement::check(g, &mut out);
+    declared::agreement(g, &mut out);
     events::no_phantoms(g, &mut out);
     settlement::check(g, protocol, &mut out);
     transitions::check(g, &mut out);

@@ -25,6 +25,7 @@ fn consistent() -> GroundTruth {
     };
     let t = |s: &str| Value::from(s);
     GroundTruth {
+        declared: Default::default(),
         workflow: crate::workflow::builtin::shop(),
         workload: Workload {
             balances: vec![10_000],

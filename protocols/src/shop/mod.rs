@@ -6,6 +6,8 @@
 //! each an idempotent local transaction. A protocol with its own participant
 //! code (TCC's branches, the outbox's reactions) builds on the same effects.
 
+pub mod barrier;
+pub mod declared;
 pub mod gateway;
 pub mod inventory;
 pub mod notification;
@@ -58,6 +60,8 @@ pub enum Failure {
     CancelledByCustomer,
     /// Too late to cancel: the order shipped.
     Shipped,
+    /// A declared quantity did not have enough (a coupon used, a wallet short).
+    NotEnough,
 }
 
 impl faultline_sim::Message for Reply {
@@ -73,6 +77,7 @@ impl faultline_sim::Message for Reply {
             Reply::Failed(Failure::Undeliverable) => "undeliverable",
             Reply::Failed(Failure::CancelledByCustomer) => "cancelled-by-customer",
             Reply::Failed(Failure::Shipped) => "shipped",
+            Reply::Failed(Failure::NotEnough) => "not-enough",
             Reply::Unknown => "unknown",
         }
     }
@@ -154,11 +159,30 @@ impl Service {
     }
 }
 
-/// The shop service that implements each of `workflow`'s steps, in step
-/// order: how the engines run a workflow's operations until participants are
-/// generic. The error names the first step no shop service implements.
-pub fn bind(workflow: &Workflow) -> Result<Vec<Service>, String> {
-    let bind = |op: &Operation| match (op.at.as_str(), &op.effect) {
+/// Who runs a workflow step: one of the shop's services, or a participant
+/// the workflow declares ([`declared`]), by the step's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    Shop(Service),
+    Declared(usize),
+}
+
+impl Service {
+    /// The shop service named `name`, if any.
+    pub fn named(name: &str) -> Option<Service> {
+        Service::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Who implements each of `workflow`'s steps, in step order: a shop
+/// service for the shop's operations at its participants, a declared
+/// participant for a take or a give at any other — once per order before the
+/// pivot (the engines settle short lines only at the shop's services), once
+/// per order or per shipped line after it. The error names the first step
+/// neither implements.
+pub fn bind(workflow: &Workflow) -> Result<Vec<Binding>, String> {
+    let pivot = workflow.pivot().unwrap_or(workflow.steps.len());
+    let shop = |op: &Operation| match (op.at.as_str(), &op.effect) {
         ("inventory", Effect::Take { .. }) if op.per == Per::Line => Some(Service::Inventory),
         ("payment", Effect::Charge { .. }) => Some(Service::Payment),
         ("shipping", Effect::Record { .. }) => Some(Service::Shipping),
@@ -166,26 +190,40 @@ pub fn bind(workflow: &Workflow) -> Result<Vec<Service>, String> {
         ("notification", Effect::Give { .. }) if !op.reversible => Some(Service::Notification),
         _ => None,
     };
-    let bound = |(step, op): (&crate::workflow::Step, &Operation)| {
-        bind(op).ok_or_else(|| {
-            let (name, verb, at) = (&op.name, op.effect.verb(), &op.at);
-            format!("step {}: no shop service implements {name} ({verb} at {at})", step.name)
-        })
+    let bound = |(i, (step, op)): (usize, (&crate::workflow::Step, &Operation))| {
+        let (name, verb, at) = (&op.name, op.effect.verb(), &op.at);
+        if Service::named(at).is_some() {
+            return shop(op).map(Binding::Shop).ok_or_else(|| {
+                format!("step {}: no shop service implements {name} ({verb} at {at})", step.name)
+            });
+        }
+        match (&op.effect, op.per) {
+            (Effect::Take { .. } | Effect::Give { .. }, Per::Order) => Ok(Binding::Declared(i)),
+            (Effect::Take { .. } | Effect::Give { .. }, Per::Line) if i > pivot => Ok(Binding::Declared(i)),
+            (Effect::Take { .. } | Effect::Give { .. }, Per::Line) => Err(format!(
+                "step {}: {name} runs per line before the pivot at {at}; a declared participant's per-line step comes after the pivot",
+                step.name
+            )),
+            _ => Err(format!(
+                "step {}: {name} ({verb} at {at}): a declared participant takes or gives; charges and records are the shop's",
+                step.name
+            )),
+        }
     };
-    workflow.step_operations().map(bound).collect()
+    workflow.step_operations().enumerate().map(bound).collect()
 }
 
-/// Whether `workflow` can run on the shop's services and be judged by
-/// today's checker: every step binds ([`bind`]) and each of inventory,
-/// payment, shipping, points and notification has exactly one step — the
-/// shop's operations, in any order the rules allow.
+/// Whether `workflow` can run on the shop's services and declared
+/// participants: every step binds ([`bind`]) and each of inventory, payment,
+/// shipping, points and notification has exactly one step — the shop's
+/// operations, in any order the rules allow, with any declared steps between.
 pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
     let bound = bind(workflow)?;
     for service in Service::ALL.into_iter().filter(|s| *s != Service::Order) {
-        let n = bound.iter().filter(|b| **b == service).count();
+        let n = bound.iter().filter(|b| **b == Binding::Shop(service)).count();
         if n != 1 {
             return Err(format!(
-                "{n} steps at {}: until participants are generic, a workflow runs on the shop's services, one step each at inventory, payment, shipping, points and notification",
+                "{n} steps at {}: a workflow runs on the shop's services, one step each at inventory, payment, shipping, points and notification, and any declared participants beside them",
                 service.name()
             ));
         }
@@ -238,6 +276,16 @@ pub struct Shop {
     pub notification_db: Arc<ReplicaSet>,
     pub shipping_db: Arc<ReplicaSet>,
     pub ledger: Arc<Mutex<Ledger>>,
+    /// The participants the workflow declares beside the shop's, in declared order.
+    pub declared: Vec<DeclaredNode>,
+}
+
+/// A declared participant's node and store ([`declared`]).
+#[derive(Clone, Debug)]
+pub struct DeclaredNode {
+    pub name: String,
+    pub node: NodeId,
+    pub db: Arc<ReplicaSet>,
 }
 
 impl Shop {
@@ -280,6 +328,7 @@ impl Shop {
         for member in &inventory_db.members {
             store::preload(&world.sim().disk(*member), stock.clone());
         }
+        let declared = Shop::deploy_declared(world, setup);
         Shop {
             order,
             inventory,
@@ -295,7 +344,64 @@ impl Shop {
             notification_db,
             shipping_db,
             ledger,
+            declared,
         }
+    }
+
+    /// Adds every participant the workflow declares beside the shop's: a
+    /// node serving [`declared::DeclaredReq`] in front of its store, preloaded
+    /// with the initial value of every key of every quantity it keeps.
+    fn deploy_declared(world: &mut World, setup: &Setup) -> Vec<DeclaredNode> {
+        let w = setup.workflow;
+        let others = w.participants.iter().filter(|p| Service::named(&p.name).is_none());
+        let mut out = Vec::new();
+        for p in others {
+            let db = world.store(&format!("{}-db", p.name));
+            let (d, wf) = (db.clone(), w.clone());
+            let node = world.node(&p.name, move |ctx| declared::serve(ctx, d.clone(), wf.clone()));
+            let rows: Vec<_> = w
+                .quantities
+                .iter()
+                .filter(|q| q.at == p.name)
+                .flat_map(|q| declared::initial(q, setup.workload).into_iter().map(move |(k, v)| (q, k, v)))
+                .filter(|(_, _, v)| *v != 0)
+                .map(|(q, k, v)| (declared::on_hand(&q.name, &k), v.into()))
+                .collect();
+            for member in &db.members {
+                store::preload(&world.sim().disk(*member), rows.clone());
+            }
+            out.push(DeclaredNode { name: p.name.clone(), node, db });
+        }
+        out
+    }
+
+    /// Asks declared step `step` of `w` for each of `o`'s targets in turn
+    /// ([`declared::targets`]); the first answer that is not done answers
+    /// for the step.
+    pub async fn declared_step(
+        &self,
+        ep: &Endpoint,
+        (w, step): (&Workflow, usize),
+        o: &crate::workload::Order,
+        req: impl Fn(declared::Target) -> declared::DeclaredReq,
+    ) -> Reply {
+        let node = self.declared_node(&w.operation(&w.steps[step].operation).expect("bound").at);
+        for t in declared::targets(w, step, o) {
+            match ep.call(node, req(t), STEP_TIMEOUT).await.unwrap_or(Reply::Unknown) {
+                Reply::Done => {}
+                other => return other,
+            }
+        }
+        Reply::Done
+    }
+
+    /// The node of the declared participant `name`.
+    pub fn declared_node(&self, name: &str) -> NodeId {
+        self.declared
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.node)
+            .expect("bind: a declared step's participant is deployed")
     }
 
     /// The store of `service`.

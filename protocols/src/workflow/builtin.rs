@@ -8,7 +8,10 @@ use std::sync::{Arc, OnceLock};
 pub const DEFAULT: &str = "shop";
 
 /// Each built-in workflow's file name and text.
-const FILES: [(&str, &str); 1] = [("shop.toml", include_str!("../../workflows/shop.toml"))];
+const FILES: [(&str, &str); 2] = [
+    ("shop.toml", include_str!("../../workflows/shop.toml")),
+    ("marketplace.toml", include_str!("../../workflows/marketplace.toml")),
+];
 
 /// Every built-in workflow, parsed once.
 pub fn all() -> &'static [Arc<Workflow>] {

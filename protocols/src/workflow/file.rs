@@ -329,7 +329,13 @@ impl RawOperation {
                 RawNumber::Int(n) => Err(bad("amount", format!("{n}: a fixed amount is above zero"))),
                 RawNumber::Name(n) => Amount::parse(n).ok_or_else(|| {
                     let names: Vec<_> = Amount::NAMES.iter().map(|(n, _)| *n).collect();
-                    bad("amount", format!("unknown amount {n:?}; a number or one of {}", names.join(", ")))
+                    bad(
+                        "amount",
+                        format!(
+                            "unknown amount {n:?}; a number, `line.amount - N%` or one of {}",
+                            names.join(", ")
+                        ),
+                    )
                 }),
             }
         };

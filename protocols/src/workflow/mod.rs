@@ -75,21 +75,28 @@ pub enum Dim {
     Sku,
     /// Who placed the order.
     Customer,
+    /// Who sells an item: it comes from an order line (the workload's SKUs
+    /// belong to [`SELLERS`] sellers in turn).
+    Seller,
 }
 
+/// How many sellers the workload's SKUs belong to: SKU `n` is seller `n % SELLERS`'s.
+pub const SELLERS: u32 = 2;
+
 impl Dim {
-    pub const ALL: [Dim; 2] = [Dim::Sku, Dim::Customer];
+    pub const ALL: [Dim; 3] = [Dim::Sku, Dim::Customer, Dim::Seller];
 
     pub fn name(self) -> &'static str {
         match self {
             Dim::Sku => "sku",
             Dim::Customer => "customer",
+            Dim::Seller => "seller",
         }
     }
 
     /// Whether only an order line (not the whole order) says which one.
     pub fn per_line(self) -> bool {
-        matches!(self, Dim::Sku)
+        matches!(self, Dim::Sku | Dim::Seller)
     }
 }
 

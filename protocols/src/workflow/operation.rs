@@ -93,6 +93,9 @@ pub enum Amount {
     OrderAmount,
     /// The loyalty points the order earns (`order.points`).
     OrderPoints,
+    /// The line's amount less a commission of this many percent, rounded
+    /// down (`line.amount - 10%`): what a seller is paid for the line.
+    LineAmountLess(u8),
     /// The same number every time.
     Fixed(i64),
 }
@@ -106,13 +109,30 @@ impl Amount {
         ("order.points", Amount::OrderPoints),
     ];
 
+    /// A name of [`Amount::NAMES`], or `line.amount - N%` with N from 0 to 100.
     pub fn parse(text: &str) -> Option<Amount> {
+        if let Some(pct) = text.strip_prefix("line.amount - ").and_then(|t| t.strip_suffix('%')) {
+            return pct.parse().ok().filter(|p| *p <= 100).map(Amount::LineAmountLess);
+        }
         Amount::NAMES.iter().find(|(n, _)| *n == text).map(|(_, a)| *a)
     }
 
     /// Whether only an order line says how much.
     pub fn per_line(self) -> bool {
-        matches!(self, Amount::Units | Amount::LineAmount)
+        matches!(self, Amount::Units | Amount::LineAmount | Amount::LineAmountLess(_))
+    }
+
+    /// How much, for `order` (and its line `line`, where the amount is per line).
+    pub fn of(self, order: &crate::workload::Order, line: Option<&crate::workload::Line>) -> i64 {
+        let line = || line.expect("rules::check: a per-line amount belongs to a per-line operation");
+        match self {
+            Amount::Units => line().qty,
+            Amount::LineAmount => line().amount,
+            Amount::LineAmountLess(pct) => line().amount * (100 - i64::from(pct)) / 100,
+            Amount::OrderAmount => order.amount,
+            Amount::OrderPoints => order.points,
+            Amount::Fixed(n) => n,
+        }
     }
 }
 
@@ -120,6 +140,7 @@ impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Amount::Fixed(n) => write!(f, "{n}"),
+            Amount::LineAmountLess(pct) => write!(f, "line.amount - {pct}%"),
             other => f.write_str(Amount::NAMES.iter().find(|(_, a)| a == other).map_or("?", |(n, _)| n)),
         }
     }

@@ -81,7 +81,7 @@ fn replication() -> ReplicationConfig {
 /// Up to 4 timed faults of every kind the simulator has, on the nodes and
 /// stores of `protocol`. Shrinks towards fewer, shorter, earlier faults.
 fn plan(protocol: ProtocolRef) -> impl Strategy<Value = FaultPlan> {
-    let t = topology(protocol, &replication());
+    let t = topology(protocol, &faultline_protocols::workflow::builtin::shop(), &replication());
     let nodes: Vec<String> = t.nodes.into_iter().filter(|n| n != "client").collect();
     let stores = prop::sample::select(t.replicated);
     let node = prop::sample::select(nodes);

@@ -86,3 +86,53 @@ fn workflows_payment_first_runs_in_its_order_under_every_engine() {
         }
     }
 }
+
+/// A marketplace run: its coupons, wallets and sellers are declared only in
+/// its file, and the engines and the checker take them from there.
+fn marketplace(protocol: faultline_protocols::ProtocolRef, seed: u64) -> RunSpec {
+    let workload =
+        WorkloadSpec { orders: 24, customers: 4, skus: 4, lines: (1, 2), ..WorkloadSpec::default() };
+    RunSpec {
+        workflow: faultline_protocols::workflow::builtin::named("marketplace").unwrap(),
+        workload: workload.generate(seed),
+        ..spec(protocol, seed, FaultPlan::default())
+    }
+}
+
+#[test]
+fn workflows_marketplace_declared_participants_keep_their_books() {
+    use faultline_protocols::check::Invariant::{Agreement, QuantityConservation};
+    use faultline_protocols::shop::declared;
+    let registry = Registry::builtin();
+    let saga = registry.get("saga").unwrap();
+    for protocol in registry.all().iter().filter(|p| p.supports(&marketplace(**p, 0).workflow).is_ok()) {
+        let (mut refused, mut credited) = (0, 0);
+        for seed in 0..5 {
+            let r = run(&marketplace(*protocol, seed));
+            assert!(r.violations.is_empty(), "{} seed {seed}: {:#?}", protocol.name(), r.violations);
+            let coupons = &r.truth.declared["coupons"];
+            // Each customer holds 3 coupons and places about 6 orders: some run out.
+            refused += r.truth.refusals.values().filter(|l| **l == "not-enough").count();
+            assert!(coupons.values().filter_map(|v| v.as_int()).all(|n| n >= 0));
+            credited += r.truth.declared["sellers"].len();
+        }
+        assert!(refused > 0, "{}: no order ran out of coupons or wallet", protocol.name());
+        assert!(credited > 0, "{}: no seller was credited", protocol.name());
+    }
+    // The checker fires on the declared books: a coupon given back twice, a
+    // seller's credit lost.
+    let r = run(&marketplace(saga, 1));
+    let completed = r.truth.workload.orders.iter().find(|o| r.truth.completed(o.id)).unwrap();
+    let mut g = r.truth.clone();
+    let key = declared::did("sellers", completed.id, 0);
+    g.declared.get_mut("sellers").unwrap().remove(&key);
+    let broken: Vec<_> =
+        faultline_protocols::check::check(&g, saga).into_iter().map(|v| v.invariant).collect();
+    assert!(broken.contains(&Agreement) && broken.contains(&QuantityConservation), "{broken:?}");
+    let mut g = r.truth.clone();
+    let k = declared::on_hand("coupon", &format!("{:04}", completed.customer));
+    *g.declared.get_mut("coupons").unwrap().get_mut(&k).unwrap() = faultline_sim::Value::Int(-1);
+    let broken: Vec<_> =
+        faultline_protocols::check::check(&g, saga).into_iter().map(|v| v.invariant).collect();
+    assert_eq!(broken, [QuantityConservation, QuantityConservation], "out of books and negative");
+}

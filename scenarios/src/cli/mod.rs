@@ -341,10 +341,28 @@ impl OneSeed {
         let s = on_workflow(s, self.how.workflow.as_deref())?;
         let s = at_intensity(s, self.how.intensity)?;
         let p = ctx.registry.get(&self.protocol)?;
+        p.supports(&s.workflow())
+            .map_err(|e| anyhow!("{} cannot run workflow {}: {e}", p.name(), s.workflow().name))?;
         let v = variant(ctx, p, self.how.mutant.as_deref())?;
         let (swarm, pct, reconcile) = (self.how.swarm, self.how.pct, self.how.reconcile || v.reconcile);
         Ok((s, Variant { swarm, pct, reconcile, ..v }))
     }
+}
+
+/// The variants whose protocol can drive `s`'s workflow. With `all` the
+/// others are left out, each with a line saying why; a protocol named on the
+/// command line that cannot is bad input.
+pub(crate) fn runnable(s: &Scenario, variants: Vec<Variant>, all: bool) -> Result<Vec<Variant>, BadInput> {
+    let w = s.workflow();
+    let mut out = Vec::new();
+    for v in variants {
+        match v.protocol.supports(&w) {
+            Ok(()) => out.push(v),
+            Err(e) if all => say!("  {} left out: it cannot run workflow {}: {e}", v.protocol.name(), w.name),
+            Err(e) => return Err(anyhow!("{} cannot run workflow {}: {e}", v.protocol.name(), w.name).into()),
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn variant(ctx: &Ctx, protocol: ProtocolRef, mutant: Option<&str>) -> Result<Variant, BadInput> {

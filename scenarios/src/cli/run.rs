@@ -73,7 +73,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     let first = first_seed.or(scenario.seed).unwrap_or(0);
     let seeds = super::seed_range(first, seeds)?;
     let count = seeds.end - seeds.start;
-    let mut variants: Vec<Variant> = match mutant {
+    let variants: Vec<Variant> = match mutant {
         // A mutant runs in the protocols whose code it is in.
         Some(m) if protocols == "all" => {
             let m = ctx.registry.mutant(m)?;
@@ -87,6 +87,7 @@ pub(super) fn run(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
     };
     let jobs = super::jobs(jobs)?;
     say!("{}", describe(&scenario));
+    let mut variants = super::runnable(&scenario, variants, protocols == "all" || mutant.is_some())?;
     for v in &mut variants {
         v.swarm = swarm;
         v.pct = pct;

@@ -107,6 +107,19 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
         std::iter::once(v).chain(with)
     })
     .collect();
+    for s in &scenarios {
+        let w = s.workflow();
+        for v in variants.iter().filter(|v| !v.reconcile) {
+            if let Err(e) = v.protocol.supports(&w) {
+                say!(
+                    "  {} left out of {}: it cannot run workflow {}: {e}",
+                    v.protocol.name(),
+                    s.name,
+                    w.name
+                );
+            }
+        }
+    }
     if let Some(bad) = a.intensity.iter().find(|i| !(0.0..=MAX_INTENSITY).contains(*i)) {
         return Err(anyhow!("--intensity {bad}: each factor from 0 to {MAX_INTENSITY}").into());
     }
@@ -310,9 +323,11 @@ pub(super) fn sweep(ctx: &Ctx, a: Args) -> Result<bool, BadInput> {
 
 /// The variants `s` runs, each as its records will say: with `[reconcile]`
 /// every one reconciles, so a with-and-without pair is one variant there.
+/// A protocol that cannot drive `s`'s workflow is left out (said at load).
 fn variants_of(s: &Scenario, variants: &[Variant]) -> Vec<Variant> {
     let mut out: Vec<Variant> = Vec::new();
-    for v in variants {
+    let w = s.workflow();
+    for v in variants.iter().filter(|v| v.protocol.supports(&w).is_ok()) {
         let v = Variant { reconcile: s.reconciles(v.reconcile).is_some(), ..*v };
         if !out.contains(&v) {
             out.push(v);

@@ -335,7 +335,7 @@ fn multi_line_orders_complete_in_every_protocol_on_every_scenario() {
             // more); check-then-act: one hand-written order of one line.
             continue;
         }
-        for &p in registry.all() {
+        for &p in registry.all().iter().filter(|p| p.supports(&s.workflow()).is_ok()) {
             let mut completed = 0;
             for seed in 0..6 {
                 let (_, r) = faultline_scenarios::runner::run_seed(&s, p, seed, false);

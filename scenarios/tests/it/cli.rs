@@ -583,7 +583,11 @@ fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule
     }
     let o = faultline(&["replay", "calm", "-p", "saga", "--seed", "0", "--workflow", "nope"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("no workflow \"nope\": not a file, and not built in (shop)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no workflow \"nope\": not a file, and not built in (shop, marketplace)"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

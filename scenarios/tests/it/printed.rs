@@ -4,6 +4,7 @@
 //! shrunk file reproduces a failure on its own.
 
 use faultline_protocols::Registry;
+use faultline_scenarios::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -50,7 +51,12 @@ fn printed_replay_and_shrink_commands_work_for_every_zoo_mutant_on_everything() 
     for (m, protocols) in registry.mutants() {
         let p = protocols[0].name();
         let d = dir(m.name);
-        let hunt = ["everything", "-p", p, "--mutant", m.name, "--seeds", "60"];
+        // A bug in a declared participant is hunted on its own ground, whose
+        // workflow declares one, named again with `--workflow`: the printed
+        // commands must carry the flag.
+        let workflow = Scenario::load(m.hunt.scenario, &registry).unwrap().workflow().name.clone();
+        let ground = if workflow == "shop" { "everything" } else { m.hunt.scenario };
+        let hunt = [ground, "-p", p, "--mutant", m.name, "--seeds", "60", "--workflow", &workflow];
         // `run` prints each failing seed with its commands, in seed order.
         let o = faultline(&[&["run"][..], &hunt].concat());
         assert_eq!(o.status.code(), Some(1), "{} on {p}: no failing seed in 60\n{}", m.name, text(&o));

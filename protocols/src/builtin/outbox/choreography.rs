@@ -8,6 +8,7 @@
 //! implements it ([`crate::shop::bind`]).
 
 use super::{Kind, Service};
+use crate::shop::Binding;
 
 /// What a service does with an event it subscribes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +48,15 @@ impl Choreography {
     /// The choreography of `workflow`; the error names a step no shop service
     /// implements, or one up to the pivot whose service announces nothing.
     pub fn of(workflow: &crate::workflow::Workflow) -> Result<Choreography, String> {
-        let steps = crate::shop::bind(workflow).map_err(|e| format!("outbox: {e}"))?;
+        let bound = crate::shop::bind(workflow).map_err(|e| format!("outbox: {e}"))?;
+        let shop_only = |(i, b): (usize, Binding)| match b {
+            Binding::Shop(s) => Ok(s),
+            Binding::Declared(_) => Err(format!(
+                "outbox: step {}: the outbox does not drive a declared participant ({}) yet",
+                workflow.steps[i].name, workflow.steps[i].operation
+            )),
+        };
+        let steps = bound.into_iter().enumerate().map(shop_only).collect::<Result<Vec<_>, _>>()?;
         let pivot = workflow.pivot().unwrap_or(steps.len() - 1);
         let announced = |i: usize| {
             events(steps[i]).ok_or_else(|| {

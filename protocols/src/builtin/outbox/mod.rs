@@ -184,6 +184,10 @@ impl Protocol for Outbox {
         Deployed { entry: Entry::new(shop.order, node::Place), shop, stores: vec![], broker: Some(broker_db) }
     }
 
+    fn supports(&self, workflow: &crate::workflow::Workflow) -> Result<(), String> {
+        Choreography::of(workflow).map(|_| ())
+    }
+
     /// Stock refused by the inventory's reaction, on its own record: the
     /// consumers answer no one, so no reply says it.
     fn refusal(&self, truth: &GroundTruth, order: u32) -> Option<crate::cancel::CancelCause> {

@@ -15,7 +15,9 @@
 
 use crate::mutant;
 use crate::shop::{Failure, Reply};
-use faultline_sim::{Op, StoreClient, TxnError, Value};
+use faultline_sim::{Endpoint, Op, StoreClient, TxnError, Value};
+use std::future::Future;
+use std::time::Duration;
 
 /// Releases `lock` if this order holds it.
 fn release(lock: Option<&str>, order: u32) -> Vec<Op> {
@@ -164,4 +166,30 @@ pub async fn cancel_branch(
 async fn read_try(store: &StoreClient, order: u32, branch: &str) -> Option<Option<i64>> {
     let r = store.txn(vec![Op::Get(key(order, branch, Phase::Try))]).await.ok()?;
     Some(r[0].value().and_then(Value::as_int))
+}
+
+// ---- 2PC's lock wait ----
+
+/// How long a 2PC prepare waits for a lock another transaction holds before
+/// it votes no (InnoDB's `innodb_lock_wait_timeout`, scaled to this shop).
+const LOCK_WAIT: Duration = Duration::from_millis(400);
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// Retries a prepare refused because another transaction holds its lock, for
+/// up to [`LOCK_WAIT`]; then the refusal stands and the participant votes no.
+pub async fn lock_wait<F, Fut>(ep: &Endpoint, mut prepare: F) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Reply>,
+{
+    let mut waited = Duration::ZERO;
+    loop {
+        match prepare().await {
+            Reply::Failed(Failure::Locked) if waited < LOCK_WAIT => {
+                ep.sleep(LOCK_POLL).await;
+                waited += LOCK_POLL;
+            }
+            other => return other,
+        }
+    }
 }
