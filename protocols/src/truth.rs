@@ -89,10 +89,12 @@ impl GroundTruth {
     }
 
     /// The message ids of the events services committed under `prefix`
-    /// (`event/`: ever, `outbox/`: not yet sent), from rows `{prefix}{order}/{kind}`.
+    /// (`event/`: ever, `outbox/`: not yet sent), from rows `{prefix}{order}/{kind}`
+    /// — the shop's services' and the declared participants'.
     pub fn event_ids(&self, prefix: &str) -> BTreeSet<String> {
         self.shop_tables()
             .into_iter()
+            .chain(self.declared.values())
             .flat_map(|t| rows(t, prefix))
             .map(|(k, _)| k[prefix.len()..].replacen('/', "-", 1))
             .collect()

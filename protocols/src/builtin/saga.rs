@@ -355,6 +355,8 @@ impl Protocol for Saga {
             mutant::SHIP_IGNORES_CANCEL,
             mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
+            mutant::DECLARED_TAKE_UNCHECKED,
+            mutant::DECLARED_UNDO_NOT_IDEMPOTENT,
         ]
     }
 }

@@ -287,6 +287,8 @@ impl Protocol for TwoPc {
             mutant::SHIP_IGNORES_CANCEL,
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::RETURN_KEEPS_POINTS,
+            mutant::DECLARED_TAKE_UNCHECKED,
+            mutant::DECLARED_UNDO_NOT_IDEMPOTENT,
         ]
     }
 }

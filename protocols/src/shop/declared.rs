@@ -224,7 +224,7 @@ async fn handle(w: Arc<Workflow>, store: StoreClient, ep: Arc<Endpoint>, req: De
 
 /// The lowest a take may leave on hand: 0, unless the take is unchecked
 /// (mutant) — a give has no floor.
-fn floor(ep: &Endpoint, sign: i64) -> i64 {
+pub fn floor(ep: &Endpoint, sign: i64) -> i64 {
     match sign < 0 && !mutant::acts(ep, &mutant::DECLARED_TAKE_UNCHECKED) {
         true => 0,
         false => i64::MIN,

@@ -235,6 +235,10 @@ pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
 /// node, which service it is, its store and the payment gateway's node.
 pub type ServiceBody = Arc<dyn Fn(NodeCtx, Service, Arc<ReplicaSet>, NodeId) -> Body + Send + Sync>;
 
+/// What runs on a declared participant's node: given the node, the
+/// participant's name, its store and the payment gateway's node.
+pub type DeclaredBody = Arc<dyn Fn(NodeCtx, String, Arc<ReplicaSet>, NodeId) -> Body + Send + Sync>;
+
 /// A service's request API: the steps and compensations every orchestrating
 /// protocol drives ([`Shop::deploy`] runs it on every service node).
 pub fn request_api(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId) -> Body {
@@ -299,6 +303,21 @@ impl Shop {
     /// protocol brings its own participant-side code (the outbox's relay and
     /// consumers, say). The stores, their keys and the gateway stay the shop's.
     pub fn deploy_with(world: &mut World, setup: &Setup, body: ServiceBody) -> Shop {
+        let wf = setup.workflow.clone();
+        let declared: DeclaredBody =
+            Arc::new(move |ctx, _, db, _| Box::pin(declared::serve(ctx, db, wf.clone())) as Body);
+        Shop::deploy_with_declared(world, setup, body, declared)
+    }
+
+    /// As [`Shop::deploy_with`], with `declared` running on every declared
+    /// participant's node (the outbox's consumers, say) instead of
+    /// [`declared::serve`].
+    pub fn deploy_with_declared(
+        world: &mut World,
+        setup: &Setup,
+        body: ServiceBody,
+        declared: DeclaredBody,
+    ) -> Shop {
         let ledger = Arc::new(Mutex::new(Ledger::new(setup.workload.balances.clone())));
         let order_db = world.store("order-db");
         let inventory_db = world.store("inventory-db");
@@ -328,7 +347,7 @@ impl Shop {
         for member in &inventory_db.members {
             store::preload(&world.sim().disk(*member), stock.clone());
         }
-        let declared = Shop::deploy_declared(world, setup);
+        let declared = Shop::deploy_declared(world, setup, declared, gateway);
         Shop {
             order,
             inventory,
@@ -351,14 +370,19 @@ impl Shop {
     /// Adds every participant the workflow declares beside the shop's: a
     /// node serving [`declared::DeclaredReq`] in front of its store, preloaded
     /// with the initial value of every key of every quantity it keeps.
-    fn deploy_declared(world: &mut World, setup: &Setup) -> Vec<DeclaredNode> {
+    fn deploy_declared(
+        world: &mut World,
+        setup: &Setup,
+        body: DeclaredBody,
+        gateway: NodeId,
+    ) -> Vec<DeclaredNode> {
         let w = setup.workflow;
         let others = w.participants.iter().filter(|p| Service::named(&p.name).is_none());
         let mut out = Vec::new();
         for p in others {
             let db = world.store(&format!("{}-db", p.name));
-            let (d, wf) = (db.clone(), w.clone());
-            let node = world.node(&p.name, move |ctx| declared::serve(ctx, d.clone(), wf.clone()));
+            let (d, body, name) = (db.clone(), body.clone(), p.name.clone());
+            let node = world.node(&p.name, move |ctx| body(ctx, name.clone(), d.clone(), gateway));
             let rows: Vec<_> = w
                 .quantities
                 .iter()

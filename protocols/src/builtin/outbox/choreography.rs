@@ -4,10 +4,11 @@
 //! order is cancelled; when the pivot succeeds the order completes, the steps
 //! before it settle the lines it went without, and the steps after it run —
 //! a reversible one at once, an irreversible one (a message sent) once the
-//! order completed. Each operation is bound to the shop service that
-//! implements it ([`crate::shop::bind`]).
+//! order completed. Each operation is bound to the shop service or the
+//! declared participant that implements it ([`crate::shop::bind`]); a
+//! declared step announces `step-N-done` or `step-N-failed`.
 
-use super::{Kind, Service};
+use super::{Kind, Member, Service};
 use crate::shop::Binding;
 
 /// What a service does with an event it subscribes to.
@@ -30,33 +31,49 @@ pub enum Role {
 /// The choreography of one workflow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Choreography {
-    /// (event, service, what it does), in the order derived.
-    table: Vec<(Kind, Service, Role)>,
+    /// (event, member, what it does), in the order derived.
+    table: Vec<(Kind, Member, Role)>,
 }
 
-/// The events a step's service announces: (succeeded, failed).
-fn events(service: Service) -> Option<(Kind, Kind)> {
-    match service {
-        Service::Inventory => Some((Kind::StockReserved, Kind::StockRejected)),
-        Service::Payment => Some((Kind::PaymentSucceeded, Kind::PaymentFailed)),
-        Service::Shipping => Some((Kind::OrderShipped, Kind::ShipmentFailed)),
-        Service::Order | Service::Points | Service::Notification => None,
+/// Who runs a bound step in the choreography.
+fn member(b: Binding) -> Member {
+    match b {
+        Binding::Shop(s) => Member::Shop(s),
+        Binding::Declared(i) => Member::Step(i as u8),
     }
 }
 
+/// The events a step's member announces: (succeeded, failed).
+fn events(m: Member) -> Option<(Kind, Kind)> {
+    match m {
+        Member::Shop(Service::Inventory) => Some((Kind::StockReserved, Kind::StockRejected)),
+        Member::Shop(Service::Payment) => Some((Kind::PaymentSucceeded, Kind::PaymentFailed)),
+        Member::Shop(Service::Shipping) => Some((Kind::OrderShipped, Kind::ShipmentFailed)),
+        Member::Shop(Service::Order | Service::Points | Service::Notification) => None,
+        Member::Step(n) => Some((Kind::Done(n), Kind::Failed(n))),
+    }
+}
+
+/// Whether a member before the pivot undoes its step when a later one fails.
+fn undoes(m: &Member) -> bool {
+    matches!(m, Member::Shop(Service::Inventory | Service::Payment) | Member::Step(_))
+}
+
+/// Whether a member before the pivot gives back the lines the pivot went
+/// without (a declared step before the pivot runs once per order: nothing).
+fn settles_short(m: &Member) -> bool {
+    matches!(m, Member::Shop(Service::Inventory | Service::Payment))
+}
+
 impl Choreography {
-    /// The choreography of `workflow`; the error names a step no shop service
+    /// The choreography of `workflow`; the error names a step no one
     /// implements, or one up to the pivot whose service announces nothing.
     pub fn of(workflow: &crate::workflow::Workflow) -> Result<Choreography, String> {
         let bound = crate::shop::bind(workflow).map_err(|e| format!("outbox: {e}"))?;
-        let shop_only = |(i, b): (usize, Binding)| match b {
-            Binding::Shop(s) => Ok(s),
-            Binding::Declared(_) => Err(format!(
-                "outbox: step {}: the outbox does not drive a declared participant ({}) yet",
-                workflow.steps[i].name, workflow.steps[i].operation
-            )),
-        };
-        let steps = bound.into_iter().enumerate().map(shop_only).collect::<Result<Vec<_>, _>>()?;
+        if bound.len() > usize::from(u8::MAX) {
+            return Err(format!("outbox: {} steps; the outbox numbers at most 255", bound.len()));
+        }
+        let steps: Vec<Member> = bound.into_iter().map(member).collect();
         let pivot = workflow.pivot().unwrap_or(steps.len() - 1);
         let announced = |i: usize| {
             events(steps[i]).ok_or_else(|| {
@@ -75,41 +92,53 @@ impl Choreography {
             };
             table.push((trigger, steps[i], Role::Act));
             let (_, failed) = announced(i)?;
-            for earlier in steps[..i].iter().filter(|s| matches!(s, Service::Inventory | Service::Payment)) {
+            for earlier in steps[..i].iter().filter(|m| undoes(m)) {
                 table.push((failed, *earlier, Role::Undo));
             }
-            table.push((failed, Service::Order, Role::Cancel));
+            table.push((failed, Member::Shop(Service::Order), Role::Cancel));
         }
         let (done, _) = announced(pivot)?;
-        table.push((done, Service::Order, Role::Complete));
-        for earlier in steps[..pivot].iter().filter(|s| matches!(s, Service::Inventory | Service::Payment)) {
+        table.push((done, Member::Shop(Service::Order), Role::Complete));
+        for earlier in steps[..pivot].iter().filter(|m| settles_short(m)) {
             table.push((done, *earlier, Role::SettleShort));
         }
         let reversible =
             |i: usize| workflow.operation(&workflow.steps[i].operation).is_some_and(|o| o.reversible);
-        for (i, service) in steps.iter().enumerate().skip(pivot + 1) {
+        for (i, m) in steps.iter().enumerate().skip(pivot + 1) {
             let trigger = if reversible(i) { done } else { Kind::OrderCompleted };
-            table.push((trigger, *service, Role::After));
+            table.push((trigger, *m, Role::After));
         }
         Ok(Choreography { table })
     }
 
-    /// What `service` does with `kind`; `None`: it does not subscribe to it.
-    pub fn role(&self, service: Service, kind: Kind) -> Option<Role> {
-        self.table.iter().find(|(k, s, _)| *k == kind && *s == service).map(|(_, _, r)| *r)
+    /// What `member` does with `kind`; `None`: it does not subscribe to it.
+    pub fn role(&self, member: Member, kind: Kind) -> Option<Role> {
+        self.table.iter().find(|(k, m, _)| *k == kind && *m == member).map(|(_, _, r)| *r)
     }
 
-    /// The events `service` reacts to.
-    pub fn subscribes(&self, service: Service) -> Vec<Kind> {
-        Kind::ALL.into_iter().filter(|k| self.role(service, *k).is_some()).collect()
+    /// The events `member` reacts to, in kind order.
+    pub fn subscribes(&self, member: Member) -> Vec<Kind> {
+        let mut kinds: Vec<Kind> =
+            self.table.iter().filter(|(_, m, _)| *m == member).map(|(k, _, _)| *k).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds
     }
 
-    /// The topics `service` polls, each once.
-    pub fn topics(&self, service: Service) -> Vec<&'static str> {
-        let mut topics: Vec<_> = self.subscribes(service).iter().map(|k| k.producer().topic()).collect();
+    /// The topics `member` polls, each once.
+    pub fn topics(&self, member: Member) -> Vec<String> {
+        let mut topics: Vec<_> = self.subscribes(member).iter().map(|k| k.topic().into_owned()).collect();
         topics.sort_unstable();
         topics.dedup();
         topics
+    }
+
+    /// Every member with a part, each once, in order.
+    pub fn members(&self) -> Vec<Member> {
+        let mut members: Vec<Member> = self.table.iter().map(|(_, m, _)| *m).collect();
+        members.sort_unstable();
+        members.dedup();
+        members
     }
 }
 
@@ -122,6 +151,7 @@ mod tests {
     #[test]
     fn the_shops_choreography_is_the_shops_subscriptions() {
         let c = Choreography::of(&builtin::shop()).unwrap();
+        use Member::Shop;
         let want: [(Service, &[Kind]); 6] = [
             (Service::Order, &[StockRejected, PaymentFailed, OrderShipped, ShipmentFailed]),
             (Service::Inventory, &[OrderPlaced, PaymentFailed, OrderShipped, ShipmentFailed]),
@@ -131,13 +161,13 @@ mod tests {
             (Service::Shipping, &[PaymentSucceeded]),
         ];
         for (service, kinds) in want {
-            assert_eq!(c.subscribes(service), kinds, "{service:?}");
+            assert_eq!(c.subscribes(Shop(service)), kinds, "{service:?}");
         }
-        assert_eq!(c.role(Service::Inventory, PaymentFailed), Some(Role::Undo));
-        assert_eq!(c.role(Service::Inventory, OrderShipped), Some(Role::SettleShort));
-        assert_eq!(c.role(Service::Order, OrderShipped), Some(Role::Complete));
-        assert_eq!(c.role(Service::Points, OrderShipped), Some(Role::After));
-        assert_eq!(c.role(Service::Shipping, StockReserved), None);
-        assert_eq!(c.topics(Service::Order), ["payments", "shipments", "stock"]);
+        assert_eq!(c.role(Shop(Service::Inventory), PaymentFailed), Some(Role::Undo));
+        assert_eq!(c.role(Shop(Service::Inventory), OrderShipped), Some(Role::SettleShort));
+        assert_eq!(c.role(Shop(Service::Order), OrderShipped), Some(Role::Complete));
+        assert_eq!(c.role(Shop(Service::Points), OrderShipped), Some(Role::After));
+        assert_eq!(c.role(Shop(Service::Shipping), StockReserved), None);
+        assert_eq!(c.topics(Shop(Service::Order)), ["payments", "shipments", "stock"]);
     }
 }

@@ -19,18 +19,18 @@ const POLL_IDLE_MAX: Duration = Duration::from_millis(160);
 const BATCH: usize = 16;
 
 /// Consumes `topic` for `svc`'s group until the node dies.
-pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
-    let group = svc.service.name();
+pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: String) {
+    let group = svc.member.name();
     let mut idle = POLL_BUSY;
     loop {
-        let Some(batch) = broker.poll(topic, group, BATCH).await else {
+        let Some(batch) = broker.poll(&topic, &group, BATCH).await else {
             svc.ctx.sleep(idle).await;
             idle = (idle * 2).min(POLL_IDLE_MAX);
             continue;
         };
         idle = POLL_BUSY;
         for d in batch {
-            let (svc, broker) = (svc.clone(), broker.clone());
+            let (svc, broker, topic, group) = (svc.clone(), broker.clone(), topic.clone(), group.clone());
             let event = Event::decode(&d.payload).expect("a published event decodes");
             // The reaction, its store transaction and the ack work for the event's order.
             tokio::spawn(faultline_sim::order::scope(Some(event.order.id), async move {
@@ -38,12 +38,12 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: &'static str) {
                     svc.stats.retry(); // a redelivery
                 }
                 // Other services' events on a shared topic are acked untouched.
-                let applied = match svc.choreography.role(svc.service, event.kind) {
+                let applied = match svc.choreography.role(svc.member, event.kind) {
                     Some(role) => react::react(&svc, &event, role).await,
                     None => true,
                 };
                 if applied {
-                    broker.ack(topic, group, d.seq).await;
+                    broker.ack(&topic, &group, d.seq).await;
                 }
             }));
         }
@@ -81,8 +81,7 @@ pub async fn apply(svc: &Svc, event: &Event, effect: Vec<Op>, emits: &[Event]) -
         Ok(_) => {
             if dual_write {
                 for e in emits {
-                    let topic = e.kind.producer().topic();
-                    svc.broker.publish(topic, &e.id(), &e.order.id.to_string(), &e.encode()).await;
+                    svc.broker.publish(&e.kind.topic(), &e.id(), &e.order.id.to_string(), &e.encode()).await;
                 }
             } else if !emits.is_empty() {
                 svc.kick.notify_one();

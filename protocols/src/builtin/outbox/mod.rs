@@ -29,11 +29,12 @@ pub use node::{serve, Wiring};
 
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Entry, Protocol, Resource, Setup, Unsettled};
-use crate::shop::{Body, ServiceBody, Shop};
+use crate::shop::{Body, DeclaredBody, ServiceBody, Shop};
 use crate::truth::GroundTruth;
 use crate::workload::Order;
 use faultline_sim::{Op, Value, World};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use crate::shop::Service;
@@ -53,6 +54,26 @@ impl Service {
     }
 }
 
+/// Who takes part in the choreography: a shop service, or a step at a
+/// participant the workflow declares (its node runs one consumer group per
+/// declared step; see [`crate::shop::declared`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Member {
+    Shop(Service),
+    /// Declared step `n` of the workflow.
+    Step(u8),
+}
+
+impl Member {
+    /// Its consumer group's name.
+    pub fn name(self) -> Cow<'static, str> {
+        match self {
+            Member::Shop(s) => s.name().into(),
+            Member::Step(n) => format!("step-{n}").into(),
+        }
+    }
+}
+
 /// What happened, as the service that made it happen announces it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
@@ -65,6 +86,10 @@ pub enum Kind {
     /// The order will not ship: the warehouse could not, or the customer cancelled.
     ShipmentFailed,
     OrderCompleted,
+    /// Declared step `n` applied.
+    Done(u8),
+    /// Declared step `n` was refused: not enough of what it takes.
+    Failed(u8),
 }
 
 impl Kind {
@@ -79,8 +104,8 @@ impl Kind {
         Kind::OrderCompleted,
     ];
 
-    pub fn name(self) -> &'static str {
-        match self {
+    pub fn name(self) -> Cow<'static, str> {
+        let name = match self {
             Kind::OrderPlaced => "order-placed",
             Kind::StockReserved => "stock-reserved",
             Kind::StockRejected => "stock-rejected",
@@ -89,15 +114,27 @@ impl Kind {
             Kind::OrderShipped => "order-shipped",
             Kind::ShipmentFailed => "shipment-failed",
             Kind::OrderCompleted => "order-completed",
+            Kind::Done(n) => return format!("step-{n}-done").into(),
+            Kind::Failed(n) => return format!("step-{n}-failed").into(),
+        };
+        name.into()
+    }
+
+    pub fn producer(self) -> Member {
+        match self {
+            Kind::OrderPlaced | Kind::OrderCompleted => Member::Shop(Service::Order),
+            Kind::StockReserved | Kind::StockRejected => Member::Shop(Service::Inventory),
+            Kind::PaymentSucceeded | Kind::PaymentFailed => Member::Shop(Service::Payment),
+            Kind::OrderShipped | Kind::ShipmentFailed => Member::Shop(Service::Shipping),
+            Kind::Done(n) | Kind::Failed(n) => Member::Step(n),
         }
     }
 
-    pub fn producer(self) -> Service {
-        match self {
-            Kind::OrderPlaced | Kind::OrderCompleted => Service::Order,
-            Kind::StockReserved | Kind::StockRejected => Service::Inventory,
-            Kind::PaymentSucceeded | Kind::PaymentFailed => Service::Payment,
-            Kind::OrderShipped | Kind::ShipmentFailed => Service::Shipping,
+    /// The topic its producer publishes it to.
+    pub fn topic(self) -> Cow<'static, str> {
+        match self.producer() {
+            Member::Shop(s) => s.topic().into(),
+            Member::Step(n) => format!("step-{n}").into(),
         }
     }
 }
@@ -176,23 +213,33 @@ impl Protocol for Outbox {
         // Only built-in workflows reach here, and each binds (a test holds them to it).
         let choreography = Choreography::of(setup.workflow).unwrap_or_else(|e| panic!("{e}"));
         let (broker, broker_db) = world.broker("broker");
-        let wiring = Wiring { broker, stats: setup.stats.clone(), choreography: Arc::new(choreography) };
-        let body: ServiceBody = Arc::new(move |ctx, service, db, gw| {
-            Box::pin(serve(ctx, service, db, gw, wiring.clone())) as Body
+        let wiring = Wiring {
+            broker,
+            stats: setup.stats.clone(),
+            choreography: Arc::new(choreography),
+            workflow: setup.workflow.clone(),
+        };
+        let w = wiring.clone();
+        let body: ServiceBody =
+            Arc::new(move |ctx, service, db, gw| Box::pin(serve(ctx, service, db, gw, w.clone())) as Body);
+        let declared: DeclaredBody = Arc::new(move |ctx, participant, db, gw| {
+            Box::pin(node::serve_declared(ctx, participant, db, gw, wiring.clone())) as Body
         });
-        let shop = Shop::deploy_with(world, setup, body);
+        let shop = Shop::deploy_with_declared(world, setup, body, declared);
         Deployed { entry: Entry::new(shop.order, node::Place), shop, stores: vec![], broker: Some(broker_db) }
-    }
-
-    fn supports(&self, workflow: &crate::workflow::Workflow) -> Result<(), String> {
-        Choreography::of(workflow).map(|_| ())
     }
 
     /// Stock refused by the inventory's reaction, on its own record: the
     /// consumers answer no one, so no reply says it.
     fn refusal(&self, truth: &GroundTruth, order: u32) -> Option<crate::cancel::CancelCause> {
         let rejected = truth.inventory.contains_key(&event_key(order, Kind::StockRejected));
-        rejected.then_some(crate::cancel::CancelCause::OutOfStock)
+        // A declared step's refusal: `step-N-failed` in its participant's store.
+        let refused = |t: &faultline_sim::store::Table| {
+            crate::truth::rows(t, &format!("event/{order:06}/")).any(|(k, _)| k.ends_with("-failed"))
+        };
+        let not_enough = truth.declared.values().any(refused);
+        (rejected.then_some(crate::cancel::CancelCause::OutOfStock))
+            .or(not_enough.then_some(crate::cancel::CancelCause::NotEnough))
     }
 
     /// Events still in an outbox, and messages a subscribed group has not acked.
@@ -202,13 +249,13 @@ impl Protocol for Outbox {
             .collect();
         let Some(broker) = &truth.broker else { return out };
         let choreography = Choreography::of(&truth.workflow).unwrap_or_else(|e| panic!("{e}"));
-        for service in Service::ALL {
-            for topic in choreography.topics(service) {
-                let Some(messages) = broker.messages.get(topic) else { continue };
+        for member in choreography.members() {
+            for topic in choreography.topics(member) {
+                let Some(messages) = broker.messages.get(&topic) else { continue };
                 for (seq, id) in messages {
-                    let key = (topic.to_string(), service.name().to_string(), *seq);
+                    let key = (topic.clone(), member.name().into_owned(), *seq);
                     if !broker.acked.contains(&key) {
-                        let reason = format!("not yet consumed by {}", service.name());
+                        let reason = format!("not yet consumed by {}", member.name());
                         out.push(Unsettled::new(format!("event {id}"), reason));
                     }
                 }
@@ -238,6 +285,7 @@ impl Protocol for Outbox {
             mutant::SHIP_IGNORES_CANCEL,
             mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
+            mutant::DECLARED_TAKE_UNCHECKED,
         ]
     }
 }

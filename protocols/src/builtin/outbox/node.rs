@@ -1,14 +1,16 @@
 //! A service node in the choreography: its relay, a consumer per topic it
 //! listens to, and its request API (the order service takes new orders, the
 //! payment service the gateway's callbacks, shipping the customers'
-//! cancellations), all in one incarnation.
+//! cancellations), all in one incarnation. A declared participant's node
+//! runs a relay and, for each of its steps, a consumer group.
 
-use super::{consumer, relay, Choreography, Service};
+use super::{consumer, relay, Choreography, Member, Service};
 use crate::shop::order;
 use crate::shop::payment::{self, PaymentReq};
 use crate::shop::shipping::{self, ShipReq};
 use crate::shop::{labels, unknown_or, Reply, STORE_TIMEOUT};
 use crate::stats::Stats;
+use crate::workflow::Workflow;
 use crate::workload::Order;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient};
@@ -26,12 +28,15 @@ pub struct Wiring {
     pub stats: Arc<Stats>,
     /// Who reacts to what.
     pub choreography: Arc<Choreography>,
+    /// The workflow: what a declared step applies.
+    pub workflow: Arc<Workflow>,
 }
 
 /// What a service's reactions work with.
 pub struct Svc {
     pub ctx: NodeCtx,
-    pub service: Service,
+    /// Whose reactions these are.
+    pub member: Member,
     pub store: StoreClient,
     pub ep: Arc<Endpoint>,
     pub gateway: NodeId,
@@ -40,6 +45,7 @@ pub struct Svc {
     pub broker: BrokerClient,
     pub stats: Arc<Stats>,
     pub choreography: Arc<Choreography>,
+    pub workflow: Arc<Workflow>,
 }
 
 /// The choreography's entry: create the order and emit `OrderPlaced`, in one
@@ -59,26 +65,62 @@ async fn place(store: &StoreClient, o: Order) -> Reply {
     }
 }
 
-pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId, wiring: Wiring) {
+/// Starts the relay and, for each of `members`, its consumers: what every
+/// node in the choreography runs. Returns the store and the relay's kick.
+async fn start(
+    ctx: &NodeCtx,
+    db: Arc<ReplicaSet>,
+    gateway: NodeId,
+    wiring: &Wiring,
+    members: &[Member],
+) -> (Arc<Endpoint>, StoreClient, Arc<Notify>) {
     let ep = ctx.endpoint().await;
     let store = StoreClient::new(ep.clone(), db, STORE_TIMEOUT);
     let broker = BrokerClient::new(ep.clone(), wiring.broker, BROKER_TIMEOUT);
     let kick = Arc::new(Notify::new());
-    tokio::spawn(relay::run(ctx.clone(), service, store.clone(), broker.clone(), kick.clone()));
-    let svc = Arc::new(Svc {
-        ctx,
-        service,
-        store: store.clone(),
-        ep: ep.clone(),
-        gateway,
-        kick: kick.clone(),
-        broker: broker.clone(),
-        stats: wiring.stats,
-        choreography: wiring.choreography.clone(),
-    });
-    for topic in wiring.choreography.topics(service) {
-        tokio::spawn(consumer::run(svc.clone(), broker.clone(), topic));
+    tokio::spawn(relay::run(ctx.clone(), store.clone(), broker.clone(), kick.clone()));
+    for member in members {
+        let svc = Arc::new(Svc {
+            ctx: ctx.clone(),
+            member: *member,
+            store: store.clone(),
+            ep: ep.clone(),
+            gateway,
+            kick: kick.clone(),
+            broker: broker.clone(),
+            stats: wiring.stats.clone(),
+            choreography: wiring.choreography.clone(),
+            workflow: wiring.workflow.clone(),
+        });
+        for topic in wiring.choreography.topics(*member) {
+            tokio::spawn(consumer::run(svc.clone(), broker.clone(), topic));
+        }
     }
+    (ep, store, kick)
+}
+
+/// A declared participant's node: the consumers of each of its steps.
+pub async fn serve_declared(
+    ctx: NodeCtx,
+    participant: String,
+    db: Arc<ReplicaSet>,
+    gateway: NodeId,
+    wiring: Wiring,
+) {
+    let w = &wiring.workflow;
+    let at = |m: &Member| match m {
+        Member::Step(n) => {
+            w.operation(&w.steps[usize::from(*n)].operation).is_some_and(|o| o.at == participant)
+        }
+        Member::Shop(_) => false,
+    };
+    let members: Vec<Member> = wiring.choreography.members().into_iter().filter(at).collect();
+    start(&ctx, db, gateway, &wiring, &members).await;
+    std::future::pending::<()>().await
+}
+
+pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId, wiring: Wiring) {
+    let (ep, store, kick) = start(&ctx, db, gateway, &wiring, &[Member::Shop(service)]).await;
     match service {
         Service::Order => ep.serve(move |Place(o): Place, _from| {
             let (store, kick) = (store.clone(), kick.clone());

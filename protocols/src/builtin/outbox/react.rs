@@ -5,12 +5,14 @@
 
 use super::choreography::Role;
 use super::consumer::{apply, Applied};
-use super::{Event, Kind, Service};
+use super::{Event, Kind, Member, Service};
 use crate::mutant;
+use crate::shop::declared::{self, did, on_hand, undid};
 use crate::shop::order::{self, CANCELLED, COMPLETED, PENDING};
 use crate::shop::payment::{self, PaymentReq};
 use crate::shop::shipping::{self, Fate};
 use crate::shop::{inventory, notification, points, Reply};
+use crate::workload::Order;
 use faultline_sim::{Op, Value};
 
 pub use super::node::Svc;
@@ -19,10 +21,10 @@ pub use super::node::Svc;
 /// earlier delivery — and may be acked.
 pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
     let o = &event.order;
-    let applied = match (svc.service, role) {
+    let applied = match (svc.member, role) {
         // One event per order: every line's stock in one local transaction,
         // all or none; a line out of stock rejects the whole order.
-        (Service::Inventory, Role::Act) => {
+        (Member::Shop(Service::Inventory), Role::Act) => {
             let floor = inventory::floor(&svc.ep);
             let take: Vec<Op> = (0u32..)
                 .zip(&o.lines)
@@ -39,7 +41,7 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
                 other => other,
             }
         }
-        (Service::Inventory, Role::Undo) => {
+        (Member::Shop(Service::Inventory), Role::Undo) => {
             svc.stats.compensation();
             let put_back: Vec<Op> = (0u32..)
                 .zip(&o.lines)
@@ -50,7 +52,7 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
                 .collect();
             apply(svc, event, put_back, &[]).await
         }
-        (Service::Payment, Role::Act) => {
+        (Member::Shop(Service::Payment), Role::Act) => {
             let charge = PaymentReq::Charge { order: o.id, customer: o.customer, amount: o.amount };
             // The charge is idempotent on its own (the gateway's key, the
             // payment's state machine); a timeout is resolved by asking the gateway.
@@ -62,7 +64,7 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
             apply(svc, event, vec![], &[Event::new(next, o)]).await
         }
         // Shipped without some lines (none, mostly): those are restocked and refunded.
-        (Service::Inventory, Role::SettleShort) => {
+        (Member::Shop(Service::Inventory), Role::SettleShort) => {
             let put_back: Vec<Op> = o
                 .short_lines()
                 .flat_map(|(i, l)| {
@@ -72,7 +74,7 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
                 .collect();
             apply(svc, event, put_back, &[]).await
         }
-        (Service::Payment, Role::SettleShort) => {
+        (Member::Shop(Service::Payment), Role::SettleShort) => {
             for (line, l) in o.short_lines() {
                 let key = payment::charge_key(o.id);
                 if payment::refund_line(&svc.ep, svc.gateway, &key, line, l.amount).await != Reply::Done {
@@ -81,33 +83,51 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
             }
             apply(svc, event, vec![], &[]).await
         }
-        (Service::Payment, Role::Undo) => {
+        (Member::Shop(Service::Payment), Role::Undo) => {
             let refund = PaymentReq::Refund { order: o.id };
             match payment::handle(svc.store.clone(), svc.ep.clone(), svc.gateway, refund).await {
                 Reply::Unknown => return false,
                 _ => apply(svc, event, vec![], &[]).await,
             }
         }
-        (Service::Shipping, Role::Act) => match ship(svc, event).await {
+        (Member::Shop(Service::Shipping), Role::Act) => match ship(svc, event).await {
             Some(applied) => applied,
             None => return false,
         },
-        (Service::Order, Role::Cancel) => {
+        (Member::Shop(Service::Order), Role::Cancel) => {
             svc.stats.compensation();
             finish(svc, event, CANCELLED, &[]).await
         }
-        (Service::Order, Role::Complete) => {
+        (Member::Shop(Service::Order), Role::Complete) => {
             finish(svc, event, COMPLETED, &[Event::new(Kind::OrderCompleted, o)]).await
         }
-        (Service::Points, Role::After) => {
+        (Member::Shop(Service::Points), Role::After) => {
             let award =
                 vec![Op::Put(points::awarded(o.id), o.points.into()), points::credit(o.customer, o.points)];
             apply(svc, event, award, &[]).await
         }
-        (Service::Notification, Role::After) => {
+        (Member::Shop(Service::Notification), Role::After) => {
             let notify =
                 vec![Op::Put(notification::notified(o.id), 1.into()), notification::count_sent(o.customer)];
             apply(svc, event, notify, &[]).await
+        }
+        // A declared step: its targets in one local transaction with its
+        // record, announcing what came of it before the pivot.
+        (Member::Step(n), Role::Act) => {
+            let ops = declared_ops(svc, n, o, Direction::Apply);
+            let done = [Event::new(Kind::Done(n), o)];
+            match apply(svc, event, ops, &done).await {
+                // A take found too little: every other op only records.
+                Applied::Refused(_) => apply(svc, event, vec![], &[Event::new(Kind::Failed(n), o)]).await,
+                other => other,
+            }
+        }
+        (Member::Step(n), Role::Undo) => {
+            svc.stats.compensation();
+            apply(svc, event, declared_ops(svc, n, o, Direction::Undo), &[]).await
+        }
+        (Member::Step(n), Role::After) => {
+            apply(svc, event, declared_ops(svc, n, o, Direction::Apply), &[]).await
         }
         (s, r) => unreachable!("the choreography gives {s:?} no {r:?}"),
     };
@@ -118,7 +138,7 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
         // in a failover): record the message as consumed with no effect, so it
         // is not redelivered forever, and say so. The checker judges the result.
         Applied::Refused(op) => {
-            svc.ctx.note(format!("{} refused {} (op {op}): applied nothing", svc.service.name(), event.id()));
+            svc.ctx.note(format!("{} refused {} (op {op}): applied nothing", svc.member.name(), event.id()));
             matches!(apply(svc, event, vec![], &[]).await, Applied::Now | Applied::Before)
         }
     }
@@ -157,4 +177,37 @@ async fn finish(svc: &Svc, event: &Event, to: &str, emits: &[Event]) -> Applied 
     let key = order::key(event.order.id);
     let ops = vec![Op::Expect(key.clone(), Some(PENDING.into())), Op::Put(key, to.into())];
     apply(svc, event, ops, emits).await
+}
+
+/// Which way a declared step's ops go.
+enum Direction {
+    Apply,
+    Undo,
+}
+
+/// The ops of declared step `n` for every target of `o`: apply — its record
+/// and its move, a take no lower than the floor — or undo — put back what the
+/// act moved (an undo follows a later step's failure, so the act ran; the
+/// inbox makes each happen once).
+fn declared_ops(svc: &Svc, n: u8, o: &Order, way: Direction) -> Vec<Op> {
+    let w = &svc.workflow;
+    let step = &w.steps[usize::from(n)];
+    let op = w.operation(&step.operation).expect("rules::check: steps name operations");
+    let (q, sign) = match &op.effect {
+        crate::workflow::Effect::Take { quantity, .. } => (quantity, -1),
+        crate::workflow::Effect::Give { quantity, .. } => (quantity, 1),
+        other => unreachable!("bind: a declared step takes or gives, not {}", other.verb()),
+    };
+    let floor = declared::floor(&svc.ep, sign);
+    let ops = |t: declared::Target| match way {
+        Direction::Apply => [
+            Op::Put(did(&step.name, t.order, t.line), t.amount.into()),
+            Op::Incr { key: on_hand(q, &t.key), by: sign * t.amount, floor },
+        ],
+        Direction::Undo => [
+            Op::Put(undid(&step.name, t.order, t.line), t.amount.into()),
+            Op::Incr { key: on_hand(q, &t.key), by: -sign * t.amount, floor: i64::MIN },
+        ],
+    };
+    declared::targets(w, usize::from(n), o).into_iter().flat_map(ops).collect()
 }

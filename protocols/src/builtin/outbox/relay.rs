@@ -8,7 +8,7 @@
 //! local commit that emits, and also sweeps on a timer, which is what finds the
 //! rows a crash left behind.
 
-use super::{Event, Service};
+use super::Event;
 use crate::mutant;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{NodeCtx, Op, StoreClient};
@@ -24,13 +24,7 @@ const CRASH_RESTART: Duration = Duration::from_millis(300);
 /// The crash point between the broker's acknowledgement and mark-sent.
 pub const AFTER_PUBLISH: &str = "relay-after-publish";
 
-pub async fn run(
-    ctx: NodeCtx,
-    service: Service,
-    store: StoreClient,
-    broker: BrokerClient,
-    kick: Arc<Notify>,
-) {
+pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: Arc<Notify>) {
     loop {
         tokio::select! {
             biased;
@@ -57,7 +51,7 @@ pub async fn run(
                 // Publishing an event is work for its order.
                 tokio::spawn(faultline_sim::order::scope(Some(order), async move {
                     for (key, text) in rows {
-                        if !relay_one(&ctx, service, &store, &broker, key, &text).await {
+                        if !relay_one(&ctx, &store, &broker, key, &text).await {
                             break; // the broker is away: keep the rows, try on the next round
                         }
                     }
@@ -73,22 +67,21 @@ pub async fn run(
 /// Publishes one outbox row and marks it sent; false if the broker did not take it.
 async fn relay_one(
     ctx: &NodeCtx,
-    service: Service,
     store: &StoreClient,
     broker: &BrokerClient,
     key: String,
     text: &str,
 ) -> bool {
     let event = Event::decode(text).expect("an outbox row decodes");
-    let order = event.order.id.to_string();
+    let (order, topic) = (event.order.id.to_string(), event.kind.topic());
     if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
         // Sent, as far as the outbox knows — whatever the broker says next.
         if store.txn(vec![Op::Delete(key)]).await.is_ok() {
-            broker.publish(service.topic(), &event.id(), &order, text).await;
+            broker.publish(&topic, &event.id(), &order, text).await;
         }
         return true;
     }
-    if !broker.publish(service.topic(), &event.id(), &order, text).await {
+    if !broker.publish(&topic, &event.id(), &order, text).await {
         return false;
     }
     ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
