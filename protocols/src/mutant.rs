@@ -186,6 +186,21 @@ pub const HARNESS: [Mutant; 2] = [RECONCILE_TRUSTS_PAYMENT_ROW, RECONCILE_REFUND
 // hunted on a workflow that declares participants, in each protocol that
 // runs the buggy code (the outbox applies declared steps through its own
 // reactions, whose inbox makes an undo happen once: only the take is in it).
+// Bugs a team writes when payment comes first (the payment-first workflow),
+// hunted where a stock-out follows the capture.
+pub const REFUND_SKIPPED_AFTER_CAPTURE: Mutant = Mutant {
+    name: "refund-skipped-after-capture",
+    mechanism: "the compensation of the charge does nothing: written when the stock came first, it assumes an order that failed was never charged — so a stock-out after the capture keeps the customer's money",
+    breaks: &[NoDoubleCharge],
+    hunt: Hunt { scenario: "pay-then-stock", within: 200 },
+};
+pub const TEXT_BEFORE_DECISION: Mutant = Mutant {
+    name: "text-before-decision",
+    mechanism: "the confirmation text goes out as soon as the order is paid for (the Saga) or placed (TCC, 2PC), not once it completes: a customer whose stock then runs out was told the order is confirmed, and a text cannot be unsent",
+    breaks: &[Agreement],
+    hunt: Hunt { scenario: "pay-then-stock", within: 200 },
+};
+
 pub const DECLARED_TAKE_UNCHECKED: Mutant = Mutant {
     name: "declared-take-unchecked",
     mechanism: "a declared take checks nothing in its update (`balance = balance - ?` with the check left to the caller): a coupon is redeemed twice, a wallet goes below zero",

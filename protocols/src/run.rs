@@ -86,6 +86,11 @@ fn settle_poll(orders: usize) -> Duration {
 }
 
 pub fn run(spec: &RunSpec) -> RunResult {
+    // A workflow without a shipment ships nothing short; one without a step
+    // until which customers may cancel takes no cancellations.
+    let ships = crate::shop::bind(&spec.workflow)
+        .is_ok_and(|b| b.contains(&crate::shop::Binding::Shop(crate::shop::Service::Shipping)));
+    let workload = &spec.workload.fitted(ships, spec.workflow.cancel_until.is_some());
     let mut world = World::new(spec.seed, spec.world.clone());
     if let Some(m) = spec.mutant {
         world.sim().set_mutant(m.name);
@@ -96,7 +101,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
     }
     let dep = crate::deploy(
         &mut world,
-        &spec.workload,
+        workload,
         spec.protocol,
         &spec.workflow,
         &spec.gateway,
@@ -108,20 +113,20 @@ pub fn run(spec: &RunSpec) -> RunResult {
         nemesis::run(sim.clone(), spec.plan.clone(), spec.fault_window_ms).await;
         // Nothing can be settled before the last order was even placed; reading
         // every store's disk is the costliest thing a run does, so wait for it.
-        let last_order_us = spec.workload.orders.iter().map(|o| o.submit_at_ms * 1000).max().unwrap_or(0);
+        let last_order_us = workload.orders.iter().map(|o| o.submit_at_ms * 1000).max().unwrap_or(0);
         tokio::time::sleep(Duration::from_micros(last_order_us.saturating_sub(Sim::now_us()))).await;
         loop {
-            let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
+            let truth = GroundTruth::collect(&dep, &sim, workload);
             // With the reconciler, settled also means it has judged every order.
             let judged = truth.journal.as_ref().is_none_or(|j| j.clean_ms.is_some());
             if (judged && check::pending(&truth, spec.protocol).is_empty()) || Sim::now_us() >= deadline_us {
                 break;
             }
-            tokio::time::sleep(settle_poll(spec.workload.orders.len())).await;
+            tokio::time::sleep(settle_poll(workload.orders.len())).await;
         }
     });
     let sim_ms = world.run(async { Sim::now_us() / 1000 });
-    let truth = GroundTruth::collect(&dep, &sim, &spec.workload);
+    let truth = GroundTruth::collect(&dep, &sim, workload);
     let violations = check::check(&truth, spec.protocol);
     let submitted = dep.stats.submit_times();
     let mut done_us: BTreeMap<u32, u64> = BTreeMap::new();

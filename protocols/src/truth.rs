@@ -5,7 +5,7 @@
 
 use crate::reconcile::Journal;
 use crate::shop::gateway::Entry;
-use crate::shop::{order, payment, shipping};
+use crate::shop::{order, payment, shipping, Binding, Service};
 use crate::workflow::Workflow;
 use crate::workload::Workload;
 use faultline_sim::broker::Contents;
@@ -82,6 +82,13 @@ impl GroundTruth {
         prefix: &'a str,
     ) -> impl Iterator<Item = (&'a String, &'a Value)> {
         self.own.get(store).into_iter().flat_map(move |t| rows(t, prefix))
+    }
+
+    /// Whether the workflow has a step at the shop's service `s` (every
+    /// workflow has inventory and payment; points, notification and shipping
+    /// are optional).
+    pub fn runs(&self, s: Service) -> bool {
+        crate::shop::bind(&self.workflow).is_ok_and(|b| b.contains(&Binding::Shop(s)))
     }
 
     pub fn shop_tables(&self) -> [&Table; 6] {

@@ -147,6 +147,22 @@ pub struct Workload {
 impl Workload {
     /// Checks an explicit workload (a shrunk counterexample's): every order
     /// names an existing customer and SKU, has units, and ids are unique.
+    /// The workload as a workflow can take it: without a shipment no line is
+    /// undeliverable; without a cancellation window no customer cancels.
+    /// Unchanged for a workflow with both (the shop).
+    pub fn fitted(&self, ships: bool, cancellable: bool) -> Workload {
+        let mut w = self.clone();
+        for o in &mut w.orders {
+            if !ships {
+                o.lines.iter_mut().for_each(|l| l.undeliverable = false);
+            }
+            if !cancellable {
+                o.cancel_after_ms = None;
+            }
+        }
+        w
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let mut ids = std::collections::BTreeSet::new();
         for o in &self.orders {

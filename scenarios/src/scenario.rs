@@ -203,7 +203,7 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 17] = [
+pub const CATALOG: [(&str, &str); 18] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("scarce-stock", include_str!("../catalog/scarce-stock.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
@@ -220,6 +220,7 @@ pub const CATALOG: [(&str, &str); 17] = [
     ("failover-semisync", include_str!("../catalog/failover-semisync.toml")),
     ("self-healing", include_str!("../catalog/self-healing.toml")),
     ("everything", include_str!("../catalog/everything.toml")),
+    ("pay-then-stock", include_str!("../catalog/pay-then-stock.toml")),
     ("marketplace-rush", include_str!("../catalog/marketplace-rush.toml")),
 ];
 
@@ -476,7 +477,10 @@ impl Scenario {
 
     /// The reconciler's config when it runs: always with `[reconcile]`, and
     /// with `--reconcile` (`forced`) on any scenario, with the defaults.
+    /// `None` where the workflow's books are not ones the reconciler can
+    /// judge ([`reconcile::supports`]): the run header says so.
     pub fn reconciles(&self, forced: bool) -> Option<ReconcileConfig> {
+        reconcile::supports(&self.workflow()).ok()?;
         match &self.reconcile {
             Some(config) => Some(config.clone()),
             None => forced.then(ReconcileConfig::default),

@@ -118,6 +118,16 @@ impl Plan {
         Ok(Plan { held, after, workflow: Arc::new(workflow.clone()) })
     }
 
+    /// Whether a step after the commit cannot be undone (a notification, a text).
+    fn irreversible(&self, b: &Binding) -> bool {
+        let w = &self.workflow;
+        match b {
+            Binding::Shop(Service::Notification) => true,
+            Binding::Declared(i) => w.operation(&w.steps[*i].operation).is_some_and(|o| !o.reversible),
+            Binding::Shop(_) => false,
+        }
+    }
+
     /// An order's branches, in the order phase one tries them.
     pub fn branches(&self, o: &Order) -> Vec<Branch> {
         self.held.iter().flat_map(|s| Plan::branches_of(*s, o)).collect()
@@ -235,6 +245,13 @@ impl Coordinator {
                 Status::Trying => {
                     let create = || self.call(self.shop.order, OrderReq::Create(o.clone()));
                     until_known(&self.ep, &self.stats, create).await;
+                    if mutant::on(&self.ep, &mutant::TEXT_BEFORE_DECISION) {
+                        // The bug: the confirmation goes out with the order, before the decision.
+                        for b in self.plan.after.iter().filter(|b| self.plan.irreversible(b)) {
+                            mutant::acts(&self.ep, &mutant::TEXT_BEFORE_DECISION);
+                            self.run_after(*b, &o).await;
+                        }
+                    }
                     phases.phase_one(self.clone(), o.clone()).await
                 }
                 Status::Confirming => {
@@ -279,7 +296,8 @@ impl Coordinator {
     /// The steps after the commit, in order: `Returning` if the shipment is
     /// refused, else `Completed` once the order is.
     async fn after_commit(&self, o: &Order) -> Status {
-        for binding in &self.plan.after {
+        let early = mutant::on(&self.ep, &mutant::TEXT_BEFORE_DECISION);
+        for binding in self.plan.after.iter().filter(|b| !(early && self.plan.irreversible(b))) {
             match binding {
                 Binding::Shop(Service::Shipping) => {
                     let ship = || self.call(self.shop.shipping, ShipReq::Ship(o.clone()));
@@ -293,20 +311,26 @@ impl Coordinator {
                         }
                     }
                 }
-                Binding::Declared(i) => {
-                    let apply = || self.declared(*i, o, DeclaredReq::Apply);
-                    until_known(&self.ep, &self.stats, apply).await;
-                }
-                Binding::Shop(Service::Notification) => {
-                    let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
-                    until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
-                        .await;
-                }
-                other => unreachable!("Plan::of runs no {other:?} step after the commit"),
+                other => self.run_after(*other, o).await,
             }
         }
         until_known(&self.ep, &self.stats, || self.call(self.shop.order, OrderReq::Complete(o.id))).await;
         Status::Completed
+    }
+
+    /// Runs a step after the commit that cannot be refused, until it is done.
+    async fn run_after(&self, b: Binding, o: &Order) {
+        match b {
+            Binding::Declared(i) => {
+                until_known(&self.ep, &self.stats, || self.declared(i, o, DeclaredReq::Apply)).await;
+            }
+            Binding::Shop(Service::Notification) => {
+                let notify = NotifyReq::Notify { order: o.id, customer: o.customer };
+                until_known(&self.ep, &self.stats, || self.call(self.shop.notification, notify.clone()))
+                    .await;
+            }
+            other => unreachable!("Plan::of runs no {other:?} step after the commit"),
+        }
     }
 
     /// An order's branches, in the order phase one tries them.

@@ -76,6 +76,25 @@ impl Plan {
         Ok(Plan(steps))
     }
 
+    /// The plan [`mutant::TEXT_BEFORE_DECISION`] runs: every irreversible
+    /// step after the pivot moved to right after the workflow's first step;
+    /// with the plan indices it moved them to.
+    fn texts_early(&self, w: &Workflow) -> (Plan, Vec<usize>) {
+        let irreversible = |s: &Step| match s {
+            Step::Run(Binding::Shop(Service::Notification)) => true,
+            Step::Run(Binding::Declared(i)) => {
+                w.operation(&w.steps[*i].operation).is_some_and(|o| !o.reversible)
+            }
+            _ => false,
+        };
+        let (early, rest): (Vec<Step>, Vec<Step>) = self.0.iter().partition(|s| irreversible(s));
+        let mut steps = rest;
+        let at = 2.min(steps.len());
+        let moved = (at..at + early.len()).collect();
+        steps.splice(at..at, early);
+        (Plan(steps), moved)
+    }
+
     /// The steps before step `n` a short line is undone in, latest first.
     fn before(&self, n: usize) -> impl Iterator<Item = Service> + '_ {
         self.0[..n].iter().rev().filter_map(|s| match s {
@@ -130,6 +149,8 @@ impl LogState for Phase {
 #[derive(Clone)]
 struct Orchestrator {
     plan: Arc<Plan>,
+    /// The plan indices [`mutant::TEXT_BEFORE_DECISION`] moved early (none without it).
+    early: Arc<Vec<usize>>,
     workflow: Arc<Workflow>,
     ep: Arc<Endpoint>,
     log: TxLog,
@@ -143,11 +164,12 @@ pub async fn serve(
     db: Arc<ReplicaSet>,
     shop: Shop,
     stats: Arc<Stats>,
-    (plan, workflow): (Arc<Plan>, Arc<Workflow>),
+    (plan, early, workflow): (Arc<Plan>, Arc<Vec<usize>>, Arc<Workflow>),
 ) {
     let ep = ctx.endpoint().await;
     let log = TxLog::new(ep.clone(), db, stats.clone(), "saga");
-    let orch = Orchestrator { plan, workflow, ep: ep.clone(), log, shop, stats, drivers: Drivers::default() };
+    let drivers = Drivers::default();
+    let orch = Orchestrator { plan, early, workflow, ep: ep.clone(), log, shop, stats, drivers };
     // Recovery: resume every unfinished saga before taking new orders, so that
     // no saga ever has two drivers.
     for (order, phase) in orch.log.recover::<Phase>(&ctx).await {
@@ -211,6 +233,9 @@ impl Orchestrator {
     /// Runs step `n` of the plan.
     async fn forward(&self, n: usize, o: &Order) -> Reply {
         let s = &self.shop;
+        if self.early.contains(&n) {
+            mutant::acts(&self.ep, &mutant::TEXT_BEFORE_DECISION); // the text goes out now
+        }
         match self.plan.0[n] {
             Step::CreateOrder => self.call(s.order, OrderReq::Create(o.clone())).await,
             // One request per line, in order: a line out of stock fails the
@@ -294,8 +319,23 @@ impl Orchestrator {
                 }
                 Reply::Done
             }
+            // The bug: nothing to refund, it assumes — the charge came first.
+            Step::Run(Binding::Shop(Service::Payment))
+                if mutant::acts(&self.ep, &mutant::REFUND_SKIPPED_AFTER_CAPTURE) =>
+            {
+                Reply::Done
+            }
             Step::Run(Binding::Shop(Service::Payment)) => {
                 self.call(s.payment, PaymentReq::Refund { order: o.id }).await
+            }
+            // A text sent stays sent: there is nothing to compensate.
+            Step::Run(Binding::Declared(i))
+                if self
+                    .workflow
+                    .operation(&self.workflow.steps[i].operation)
+                    .is_some_and(|o| !o.reversible) =>
+            {
+                Reply::Done
             }
             Step::Run(Binding::Declared(i)) => {
                 s.declared_step(&self.ep, (&self.workflow, i), o, DeclaredReq::Undo).await
@@ -325,10 +365,15 @@ impl Protocol for Saga {
 
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
         // Only built-in workflows reach here, and each binds (a test holds them to it).
-        let plan = Arc::new(Plan::of(setup.workflow).unwrap_or_else(|e| panic!("{e}")));
+        let plan = Plan::of(setup.workflow).unwrap_or_else(|e| panic!("{e}"));
+        let (plan, early) = match world.sim().mutant() == Some(mutant::TEXT_BEFORE_DECISION.name) {
+            true => plan.texts_early(setup.workflow),
+            false => (plan, Vec::new()),
+        };
+        let (plan, early) = (Arc::new(plan), Arc::new(early));
         let (shop, workflow) = (Shop::deploy(world, setup), setup.workflow.clone());
         super::with_coordinator(world, setup, shop, move |ctx, db, shop, stats| {
-            serve(ctx, db, shop, stats, (plan.clone(), workflow.clone()))
+            serve(ctx, db, shop, stats, (plan.clone(), early.clone(), workflow.clone()))
         })
     }
 
@@ -357,6 +402,8 @@ impl Protocol for Saga {
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::DECLARED_TAKE_UNCHECKED,
             mutant::DECLARED_UNDO_NOT_IDEMPOTENT,
+            mutant::REFUND_SKIPPED_AFTER_CAPTURE,
+            mutant::TEXT_BEFORE_DECISION,
         ]
     }
 }

@@ -289,6 +289,7 @@ impl Protocol for TwoPc {
             mutant::RETURN_KEEPS_POINTS,
             mutant::DECLARED_TAKE_UNCHECKED,
             mutant::DECLARED_UNDO_NOT_IDEMPOTENT,
+            mutant::TEXT_BEFORE_DECISION,
         ]
     }
 }

@@ -59,6 +59,28 @@ impl Default for ReconcileConfig {
 
 /// Adds the reconciler to `world`, over `shop`; it knows the orders as placed
 /// (the shop's order intake, which is not faulted). Returns its journal's store.
+/// Whether the reconciler can judge `workflow`'s books. It knows the shop's:
+/// the shipment decides an order stuck in flight, and it repairs points and
+/// notifications — so it needs a step at shipping, points and notification.
+/// (A declared participant's books are not reconciled yet.)
+pub fn supports(workflow: &crate::workflow::Workflow) -> Result<(), String> {
+    use crate::shop::{Binding, Service};
+    let bound = crate::shop::bind(workflow)?;
+    let missing: Vec<_> = [Service::Shipping, Service::Points, Service::Notification]
+        .into_iter()
+        .filter(|s| !bound.contains(&Binding::Shop(*s)))
+        .map(Service::name)
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "the reconciler judges the shop's books, and {} has no step at {}",
+            workflow.name,
+            missing.join(", ")
+        )),
+    }
+}
+
 pub fn deploy(world: &mut World, shop: &Shop, orders: &[Order], config: &ReconcileConfig) -> Arc<ReplicaSet> {
     let db = world.store(STORE);
     let (d, s, o, c) = (db.clone(), shop.clone(), Arc::new(orders.to_vec()), config.clone());

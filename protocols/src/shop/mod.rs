@@ -214,17 +214,31 @@ pub fn bind(workflow: &Workflow) -> Result<Vec<Binding>, String> {
 }
 
 /// Whether `workflow` can run on the shop's services and declared
-/// participants: every step binds ([`bind`]) and each of inventory, payment,
-/// shipping, points and notification has exactly one step — the shop's
-/// operations, in any order the rules allow, with any declared steps between.
+/// participants: every step binds ([`bind`]); inventory and payment have
+/// exactly one step each, shipping, points and notification at most one —
+/// the shop's operations, in any order the rules allow, with any declared
+/// steps between; and customers may cancel only until a shipment (the
+/// shipping service is where a cancellation meets the order).
 pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
     let bound = bind(workflow)?;
     for service in Service::ALL.into_iter().filter(|s| *s != Service::Order) {
         let n = bound.iter().filter(|b| **b == Binding::Shop(service)).count();
-        if n != 1 {
+        let required = matches!(service, Service::Inventory | Service::Payment);
+        if n > 1 || (required && n == 0) {
             return Err(format!(
-                "{n} steps at {}: a workflow runs on the shop's services, one step each at inventory, payment, shipping, points and notification, and any declared participants beside them",
+                "{n} steps at {}: a workflow runs on the shop's services — one step each at inventory and payment, at most one at shipping, points and notification — and any declared participants beside them",
                 service.name()
+            ));
+        }
+    }
+    let ship = workflow
+        .steps
+        .iter()
+        .position(|s| workflow.operation(&s.operation).is_some_and(|o| o.at == Service::Shipping.name()));
+    if let Some(until) = &workflow.cancel_until {
+        if ship.is_none_or(|i| workflow.steps[i].name != *until) {
+            return Err(format!(
+                "cancel_until = {until:?}: customers cancel at the shipping service, so a cancellation window ends at its step"
             ));
         }
     }

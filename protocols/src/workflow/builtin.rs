@@ -8,8 +8,9 @@ use std::sync::{Arc, OnceLock};
 pub const DEFAULT: &str = "shop";
 
 /// Each built-in workflow's file name and text.
-const FILES: [(&str, &str); 2] = [
+const FILES: [(&str, &str); 3] = [
     ("shop.toml", include_str!("../../workflows/shop.toml")),
+    ("payment-first.toml", include_str!("../../workflows/payment-first.toml")),
     ("marketplace.toml", include_str!("../../workflows/marketplace.toml")),
 ];
 

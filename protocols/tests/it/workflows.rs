@@ -140,3 +140,48 @@ fn workflows_marketplace_declared_participants_keep_their_books() {
         faultline_protocols::check::check(&g, saga).into_iter().map(|v| v.invariant).collect();
     assert_eq!(broken, [QuantityConservation, QuantityConservation], "out of books and negative");
 }
+
+#[test]
+fn workflows_payment_first_without_a_shipment_refunds_stock_outs_and_texts_only_completed_orders() {
+    use faultline_protocols::shop::declared;
+    let registry = Registry::builtin();
+    let w = faultline_protocols::workflow::builtin::named("payment-first").unwrap();
+    for protocol in registry.all() {
+        let mut refunded_after_capture = 0;
+        for seed in 0..5 {
+            // Scarce stock: many orders run out after they were paid for.
+            let spec =
+                WorkloadSpec { orders: 24, customers: 6, skus: 3, stock: (2, 6), ..WorkloadSpec::default() };
+            let r = run(&RunSpec {
+                workflow: w.clone(),
+                workload: spec.generate(seed),
+                ..spec_of(*protocol, seed)
+            });
+            assert!(r.violations.is_empty(), "{} seed {seed}: {:#?}", protocol.name(), r.violations);
+            let g = &r.truth;
+            // Nothing ships, no one cancels: the workload was fitted to the workflow.
+            assert!(g
+                .workload
+                .orders
+                .iter()
+                .all(|o| o.cancel_after_ms.is_none() && o.short_lines().count() == 0));
+            assert!(g.shipments.is_empty(), "{}: a shipment in a workflow without one", protocol.name());
+            for o in &g.workload.orders {
+                let texted = g.declared["sms"].contains_key(&declared::did("sms", o.id, 0));
+                assert_eq!(texted, g.completed(o.id), "{}: order {} texted {texted}", protocol.name(), o.id);
+            }
+            let captured_then_refunded = |o: &&faultline_protocols::workload::Order| {
+                let state = |s: &str| {
+                    g.payment_history.iter().any(|(_, id, st)| *id == o.id && st.as_deref() == Some(s))
+                };
+                (state("charged") || state("authorized")) && (state("refunded") || state("voided"))
+            };
+            refunded_after_capture += g.workload.orders.iter().filter(captured_then_refunded).count();
+        }
+        assert!(refunded_after_capture > 0, "{}: no stock-out came after a payment", protocol.name());
+    }
+}
+
+fn spec_of(protocol: faultline_protocols::ProtocolRef, seed: u64) -> RunSpec {
+    spec(protocol, seed, FaultPlan::default())
+}

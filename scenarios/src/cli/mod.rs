@@ -443,16 +443,14 @@ pub(crate) fn describe(s: &Scenario) -> String {
             w.orders, w.arrival_ms, w.customers, w.skus, w.stock.0, w.stock.1
         ),
     };
+    let workflow = match (s.reconcile.is_some(), faultline_protocols::reconcile::supports(&s.workflow())) {
+        (true, Err(e)) => format!("{}\n  reconciler left out: {e}", describe_workflow(&s.workflow())),
+        _ => describe_workflow(&s.workflow()),
+    };
     format!(
-        "scenario {}: {}\n  workflow: {}\n  workload: {workload}\n  \
+        "scenario {}: {}\n  workflow: {workflow}\n  workload: {workload}\n  \
          latency {}..{} ms; {replication}; fault window {} ms, settle deadline {} ms\n  faults: {plan}",
-        s.name,
-        s.description,
-        describe_workflow(&s.workflow()),
-        s.latency_ms.0,
-        s.latency_ms.1,
-        s.fault_window_ms,
-        s.settle_ms,
+        s.name, s.description, s.latency_ms.0, s.latency_ms.1, s.fault_window_ms, s.settle_ms,
     )
 }
 

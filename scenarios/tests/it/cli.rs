@@ -566,7 +566,7 @@ fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule
             ("at = \"points\"\nkey", "at = \"loyalty\"\nkey"),
             ":46: quantity \"points\": at: unknown participant \"loyalty\"",
         ),
-        (("[[step]]\nname = \"points\"\noperation = \"award-points\"\n", ""), "0 steps at points"),
+        (("[[step]]\nname = \"payment\"\noperation = \"charge\"\n", ""), "0 steps at payment"),
     ];
     for ((from, to), want) in cases {
         let bad = temp("bad-workflow.toml");
@@ -584,7 +584,9 @@ fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule
     let o = faultline(&["replay", "calm", "-p", "saga", "--seed", "0", "--workflow", "nope"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o).contains("no workflow \"nope\": not a file, and not built in (shop, marketplace)"),
+        text(&o).contains(
+            "no workflow \"nope\": not a file, and not built in (shop, payment-first, marketplace)"
+        ),
         "{}",
         text(&o)
     );

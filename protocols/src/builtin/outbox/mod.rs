@@ -286,6 +286,7 @@ impl Protocol for Outbox {
             mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::DECLARED_TAKE_UNCHECKED,
+            mutant::REFUND_SKIPPED_AFTER_CAPTURE,
         ]
     }
 }
