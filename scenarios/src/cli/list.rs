@@ -5,6 +5,7 @@ use super::{BadInput, Ctx, What};
 use crate::scenario::{Scenario, CATALOG};
 use anyhow::anyhow;
 use faultline_protocols::check::{Cause, Coverage, Invariant};
+use faultline_protocols::shop::Service;
 use faultline_protocols::workflow::{builtin, Initial, Workflow};
 
 #[derive(clap::Args)]
@@ -107,6 +108,25 @@ fn workflow_rows(w: &Workflow) -> Vec<String> {
         format!("quantities: {}", quantities.join(", ")),
         format!("steps: {}{cancel}", super::steps(w)),
     ];
+    // What the checker derives from the declarations, beside the shop's own.
+    let declared: Vec<_> = w.participants.iter().filter(|p| Service::named(&p.name).is_none()).collect();
+    if !declared.is_empty() {
+        let kept: Vec<_> = w
+            .quantities
+            .iter()
+            .filter(|q| declared.iter().any(|p| p.name == q.at))
+            .map(|q| q.name.as_str())
+            .collect();
+        let names: Vec<_> = declared.iter().map(|p| p.name.as_str()).collect();
+        rows.push(format!(
+            "declared participants: {} — checked by quantity-conservation over {} and agreement over their steps",
+            names.join(", "),
+            kept.join(", ")
+        ));
+    }
+    if let Err(e) = faultline_protocols::reconcile::supports(w) {
+        rows.push(format!("reconciler: not run ({e})"));
+    }
     // What each engine makes of each operation: derived, never declared.
     for o in &w.operations {
         let d = o.derived();
