@@ -155,6 +155,12 @@ fn resolve_workflow(arg: &str) -> Result<(Arc<Workflow>, Option<String>), String
     Ok((Arc::new(w), Some(faultline_reports::record::content_hash(text.as_bytes()))))
 }
 
+/// The workflow `arg` names — a built-in's name or a file — read and checked
+/// as `--workflow` reads it.
+pub fn workflow_named(arg: &str) -> Result<Arc<Workflow>, String> {
+    resolve_workflow(arg).map(|(w, _)| w)
+}
+
 /// `faults` extended to the participants `w` declares beside the shop's: a
 /// scenario that crashes, pauses or cuts off the shop's services does the
 /// same to the declared ones, and to their stores where it names the shop's.
@@ -326,6 +332,7 @@ impl Scenario {
         }
         let resolved = resolve_workflow(&s.workflow).map_err(|e| at("workflow", e))?;
         s.faults = cover_declared(&s.faults, &resolved.0);
+        s.reconciler_fits(&resolved.0).map_err(|e| at("reconcile", e))?;
         s.resolved_workflow = Some(resolved);
         s.workload.validate().map_err(|e| at("workload", e))?;
         if let Some(w) = &mut s.explicit_workload {
@@ -421,6 +428,7 @@ impl Scenario {
     /// carry the flag, and the workflow's text is part of the scenario's hash.
     pub fn with_workflow(self, arg: &str) -> Result<Scenario, String> {
         let w = resolve_workflow(arg).map_err(|e| format!("--workflow: {e}"))?;
+        self.reconciler_fits(&w.0).map_err(|e| format!("--workflow {arg}: {e}"))?;
         let origin = self.origin.clone().map(|o| Origin { hash: with_text_hash(&o.hash, &w.1), ..o });
         Ok(Scenario {
             faults: cover_declared(&self.faults, &w.0),
@@ -430,6 +438,15 @@ impl Scenario {
             origin,
             ..self
         })
+    }
+
+    /// An error if the scenario runs the reconciler (`[reconcile]`: it is what
+    /// the scenario tests) and `w`'s books are not ones it can judge.
+    pub fn reconciler_fits(&self, w: &Workflow) -> Result<(), String> {
+        match (&self.reconcile, reconcile::supports(w)) {
+            (Some(_), Err(e)) => Err(format!("scenario {} runs the reconciler, and {e}", self.name)),
+            _ => Ok(()),
+        }
     }
 
     /// What `protocol` is known to break here, and by what cause (usually nothing).

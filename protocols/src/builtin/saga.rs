@@ -452,6 +452,22 @@ mod tests {
     }
 
     #[test]
+    fn the_text_before_decision_bug_moves_irreversible_steps_after_the_first() {
+        let w = builtin::named("payment-first").unwrap();
+        let plan = Plan::of(&w).unwrap();
+        use Service::*;
+        let sms = Step::Run(Binding::Declared(3));
+        let want =
+            [Step::CreateOrder, Step::Run(Binding::Shop(Payment)), Step::Run(Binding::Shop(Inventory))];
+        assert_eq!(plan.0[..3], want);
+        assert_eq!(plan.0[4..], [sms, Step::CompleteOrder]);
+        // With the bug the text goes out right after the payment, before the stock.
+        let (early, moved) = plan.texts_early(&w);
+        assert_eq!(early.0[..4], [Step::CreateOrder, Step::Run(Binding::Shop(Payment)), sms, want[2]]);
+        assert_eq!(moved, [2]);
+    }
+
+    #[test]
     fn an_operation_no_shop_service_implements_is_named() {
         let text = include_str!("../../workflows/shop.toml").replacen(
             "give = { quantity = \"points\", amount = \"order.points\" }",

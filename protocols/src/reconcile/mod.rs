@@ -74,7 +74,7 @@ pub fn supports(workflow: &crate::workflow::Workflow) -> Result<(), String> {
     match missing.is_empty() {
         true => Ok(()),
         false => Err(format!(
-            "the reconciler judges the shop's books, and {} has no step at {}",
+            "the reconciler judges the shop's books: {} has no step at {}",
             workflow.name,
             missing.join(", ")
         )),
