@@ -123,6 +123,13 @@ fn detect(
     for (m, p, ground, _) in zoo::hunts(&ctx.registry).into_iter().filter(|h| chosen(&h.0)) {
         let name = on.unwrap_or(ground);
         let scenario = Scenario::load(name, &ctx.registry).map_err(|e| anyhow!(e))?;
+        // A bug hunted on another workflow's ground lives in participants
+        // (or steps) `--on`'s workflow may not have: it is hunted on its own.
+        let home = Scenario::load(ground, &ctx.registry).map_err(|e| anyhow!(e))?.workflow();
+        if home.name != scenario.workflow().name {
+            println!("{:<34} {:<8} left out: hunted on {ground}, a {} workflow", m.name, p.name(), home.name);
+            continue;
+        }
         let plain = Variant::new(&ctx.registry, p, Some(m))?;
         let modes = [plain, Variant { swarm: true, ..plain }, Variant { pct: true, ..plain }];
         let [a, b, c] = modes.map(|v| zoo::detect(&scenario, v, starts, budget, jobs));
