@@ -111,7 +111,7 @@ fn workflows_marketplace_declared_participants_keep_their_books() {
             let r = run(&marketplace(*protocol, seed));
             assert!(r.violations.is_empty(), "{} seed {seed}: {:#?}", protocol.name(), r.violations);
             let coupons = &r.truth.declared["coupons"];
-            // Each customer holds 3 coupons and places about 6 orders: some run out.
+            // Each customer holds 2 coupons and places about 6 orders: some run out.
             let causes = faultline_protocols::check::cancel_causes(&r.truth, *protocol);
             refused += causes
                 .values()
