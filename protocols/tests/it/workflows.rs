@@ -11,15 +11,15 @@ use faultline_sim::{FaultModel, FaultPlan, WorldConfig};
 use std::sync::Arc;
 
 /// The shop's file with the stock and payment steps swapped.
-fn payment_first() -> Arc<Workflow> {
+fn shop_paid_first() -> Arc<Workflow> {
     let (stock, payment) =
         ("name = \"stock\"\noperation = \"deduct-stock\"", "name = \"payment\"\noperation = \"charge\"");
     let text = include_str!("../../workflows/shop.toml")
         .replacen(stock, "SWAP", 1)
         .replacen(payment, stock, 1)
         .replacen("SWAP", payment, 1)
-        .replacen("name = \"shop\"", "name = \"payment-first\"", 1);
-    let w = file::parse("payment-first.toml", &text).unwrap();
+        .replacen("name = \"shop\"", "name = \"shop-paid-first\"", 1);
+    let w = file::parse("shop-paid-first.toml", &text).unwrap();
     assert_eq!(w.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>()[..2], ["payment", "stock"]);
     Arc::new(w)
 }
@@ -28,7 +28,7 @@ fn spec(protocol: faultline_protocols::ProtocolRef, seed: u64, plan: FaultPlan) 
     RunSpec {
         seed,
         protocol,
-        workflow: payment_first(),
+        workflow: shop_paid_first(),
         workload: WorkloadSpec::default().generate(seed),
         plan,
         fault_window_ms: 10_000,

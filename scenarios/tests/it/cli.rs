@@ -515,22 +515,22 @@ fn cli_bench_detect_shrinks_and_reruns_each_catch_and_signatures_count_distinct_
 }
 
 /// The shop's workflow file with its stock and payment steps swapped.
-fn payment_first() -> std::path::PathBuf {
+fn shop_paid_first() -> std::path::PathBuf {
     let (stock, payment) =
         ("name = \"stock\"\noperation = \"deduct-stock\"", "name = \"payment\"\noperation = \"charge\"");
     let text = include_str!("../../../protocols/workflows/shop.toml")
         .replacen(stock, "SWAP", 1)
         .replacen(payment, stock, 1)
         .replacen("SWAP", payment, 1)
-        .replacen("name = \"shop\"", "name = \"payment-first\"", 1);
-    let f = temp("payment-first.toml");
+        .replacen("name = \"shop\"", "name = \"shop-paid-first\"", 1);
+    let f = temp("shop-paid-first.toml");
     std::fs::write(&f, text).unwrap();
     f
 }
 
 #[test]
 fn cli_workflow_from_a_file_runs_every_protocol_and_printed_commands_carry_it() {
-    let pf = payment_first();
+    let pf = shop_paid_first();
     let pf = pf.to_str().unwrap();
     // Every engine, on a workflow written only in a file.
     let o =
@@ -540,9 +540,9 @@ fn cli_workflow_from_a_file_runs_every_protocol_and_printed_commands_carry_it() 
     let runs: Vec<serde_json::Value> =
         lines.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(runs.len(), 80);
-    assert!(runs.iter().all(|r| r["workflow"] == "payment-first" && r["workflow_flag"] == pf));
+    assert!(runs.iter().all(|r| r["workflow"] == "shop-paid-first" && r["workflow_flag"] == pf));
     let header = faultline(&["run", "calm", "-p", "saga", "--workflow", pf, "--seeds", "1"]);
-    assert!(text(&header).contains("workflow: payment-first — payment → stock → ship (pivot)"));
+    assert!(text(&header).contains("workflow: shop-paid-first — payment → stock → ship (pivot)"));
     // A failure's printed replay repeats the flag, and replays it.
     let bug = ["--mutant", "stock-check-off-by-one", "--workflow", pf];
     let o = faultline(&[&["run", "everything", "-p", "saga", "--seeds", "5"][..], &bug[..]].concat());
@@ -558,7 +558,7 @@ fn cli_workflow_from_a_file_runs_every_protocol_and_printed_commands_carry_it() 
 
 #[test]
 fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule() {
-    let pf = payment_first();
+    let pf = shop_paid_first();
     let text_of = |f: &std::path::Path| std::fs::read_to_string(f).unwrap();
     let cases = [
         // (change, what the one line must say)
