@@ -139,6 +139,14 @@ fn workflows_marketplace_declared_participants_keep_their_books() {
     let broken: Vec<_> =
         faultline_protocols::check::check(&g, saga).into_iter().map(|v| v.invariant).collect();
     assert_eq!(broken, [QuantityConservation, QuantityConservation], "out of books and negative");
+    // A failover that lost that coupon row is the evidence that explains both.
+    g.lost = vec![faultline_sim::LostWrites {
+        at_us: 1_000_000,
+        store: "coupons-db".into(),
+        writes: vec![(k.clone(), None)],
+    }];
+    let v = faultline_protocols::check::check(&g, saga);
+    assert!(v.iter().all(|v| v.evidence.as_ref().is_some_and(|e| e.detail.contains(&k))), "{v:#?}");
 }
 
 #[test]

@@ -608,3 +608,24 @@ fn cli_list_workflows_shows_each_with_what_engines_derive_from_its_operations() 
         assert!(t.contains(want), "{want:?} missing from:\n{t}");
     }
 }
+
+#[test]
+fn cli_declared_participants_are_fault_targets_and_the_reconciler_refuses_books_it_cannot_judge() {
+    use faultline_protocols::Registry;
+    use faultline_scenarios::scenario::Scenario;
+    let registry = Registry::builtin();
+    // Where a scenario crashes the shop's services and stores, it crashes the
+    // declared participants and their stores too.
+    let rush = Scenario::load("marketplace-rush", &registry).unwrap();
+    for t in ["coupons", "coupons-db", "wallets", "wallets-db", "sellers", "sellers-db"] {
+        assert!(rush.faults.targets.iter().any(|x| x == t), "{t}: {:?}", rush.faults.targets);
+    }
+    let failover =
+        Scenario::load("failover-async", &registry).unwrap().with_workflow("payment-first").unwrap();
+    assert!(failover.faults.failover_targets.iter().any(|x| x == "sms-db"), "{:?}", failover.faults);
+    // self-healing tests the reconciler, which judges the shop's books only.
+    let o = faultline(&["run", "self-healing", "-p", "saga", "--workflow", "payment-first", "--seeds", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("scenario self-healing runs the reconciler"), "{}", text(&o));
+    assert_eq!(text(&o).trim().lines().count(), 1, "{}", text(&o));
+}
