@@ -14,8 +14,9 @@
 //!      a cancelled order ended so, as types.
 //! 2. The participants:
 //!    - [`shop`] — the shop's services (order, inventory, payment, points,
-//!      notification, shipping), each in front of its own store, and the
-//!      external payment gateway.
+//!      notification, shipping), each in front of its own store, the
+//!      external payment gateway, and the participants a workflow declares
+//!      of its own (`shop::declared`).
 //!    - [`mutant`] — known bugs that can be switched on, for the checker to catch.
 //!    - [`stats`] — what protocols report about their own work (metrics only).
 //! 3. The engines — whatever drives orders through the participants:

@@ -5,6 +5,8 @@
 //! its request API: the direct steps and compensations an orchestrator drives,
 //! each an idempotent local transaction. A protocol with its own participant
 //! code (TCC's branches, the outbox's reactions) builds on the same effects.
+//! Beside the six, a workflow's own participants ([`declared`]) apply any
+//! take or give it declares, and [`barrier`] guards TCC's and 2PC's phases.
 
 pub mod barrier;
 pub mod declared;
