@@ -9,7 +9,6 @@ use super::{int, Findings, GroundTruth, Invariant::Agreement, Invariant::Quantit
 use crate::shop::declared::{self, did, held, on_hand, undid};
 use crate::shop::{order, Binding};
 use crate::truth::rows;
-use crate::workflow::Effect;
 use faultline_sim::store::Table;
 use std::collections::BTreeMap;
 
@@ -28,12 +27,8 @@ fn steps(g: &GroundTruth) -> Vec<(usize, &str, &str, i64, Option<&Table>)> {
         .filter_map(declared)
         .map(|i| {
             let op = w.operation(&w.steps[i].operation).expect("bound");
-            let (q, sign) = match &op.effect {
-                Effect::Take { quantity, .. } => (quantity.as_str(), -1),
-                Effect::Give { quantity, .. } => (quantity.as_str(), 1),
-                _ => unreachable!("bind: a declared step takes or gives"),
-            };
-            (i, w.steps[i].name.as_str(), q, sign, g.declared.get(&op.at))
+            let (name, q, sign) = declared::moves(w, i);
+            (i, name, q, sign, g.declared.get(&op.at))
         })
         .collect()
 }

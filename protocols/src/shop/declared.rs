@@ -158,9 +158,10 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, workflow: Arc<Workflow>) {
     run_service(ctx, db, move |store, ep, req| handle(workflow.clone(), store, ep, req)).await
 }
 
-/// The step's name and what it moves: (quantity, +1 for a give or -1 for a take).
-fn moves(w: &Workflow, step: u16) -> (&str, &str, i64) {
-    let s = &w.steps[step as usize];
+/// Declared step `step`'s name and what it moves: (step, quantity, +1 for a
+/// give or -1 for a take) — what every engine and the checker apply.
+pub fn moves(w: &Workflow, step: usize) -> (&str, &str, i64) {
+    let s = &w.steps[step];
     let op = w.operation(&s.operation).expect("rules::check: steps name operations");
     match &op.effect {
         Effect::Take { quantity, .. } => (&s.name, quantity, -1),
@@ -174,7 +175,7 @@ async fn handle(w: Arc<Workflow>, store: StoreClient, ep: Arc<Endpoint>, req: De
         DeclaredReq::Apply(t) => apply(&w, &store, &ep, &t).await,
         DeclaredReq::Undo(t) => undo(&w, &store, &ep, &t).await,
         DeclaredReq::Hold { target: t, locked } => {
-            let (step, q, sign) = moves(&w, t.step);
+            let (step, q, sign) = moves(&w, usize::from(t.step));
             let lock = locked.then(|| lock(q, &t.key));
             let floor = floor(&ep, sign);
             // A take sets its amount aside out of what is on hand; a give promises it.
@@ -191,7 +192,7 @@ async fn handle(w: Arc<Workflow>, store: StoreClient, ep: Arc<Endpoint>, req: De
             lock_wait(&ep, try_).await
         }
         DeclaredReq::Confirm { target: t, locked } => {
-            let (step, q, sign) = moves(&w, t.step);
+            let (step, q, sign) = moves(&w, usize::from(t.step));
             let lock = locked.then(|| lock(q, &t.key));
             let confirm = |n: i64| {
                 let mut ops = vec![
@@ -207,7 +208,7 @@ async fn handle(w: Arc<Workflow>, store: StoreClient, ep: Arc<Endpoint>, req: De
                 .await
         }
         DeclaredReq::Release { target: t, locked } => {
-            let (step, q, sign) = moves(&w, t.step);
+            let (step, q, sign) = moves(&w, usize::from(t.step));
             let lock = locked.then(|| lock(q, &t.key));
             let release = |n: i64| {
                 let mut ops = vec![Op::Incr { key: held(q, &t.key), by: -n, floor: 0 }];
@@ -233,7 +234,7 @@ pub fn floor(ep: &Endpoint, sign: i64) -> i64 {
 
 /// Applies the target once, in one local transaction with its record.
 pub async fn apply(w: &Workflow, store: &StoreClient, ep: &Endpoint, t: &Target) -> Reply {
-    let (step, q, sign) = moves(w, t.step);
+    let (step, q, sign) = moves(w, usize::from(t.step));
     let ops = vec![
         Op::Expect(undid(step, t.order, t.line), None),
         Op::InsertIfAbsent(did(step, t.order, t.line), t.amount.into()),
@@ -253,7 +254,7 @@ pub async fn apply(w: &Workflow, store: &StoreClient, ep: &Endpoint, t: &Target)
 /// as undone with 0, so a late application is refused. Read, then write
 /// guarded by what was read; read again if an application raced us.
 pub async fn undo(w: &Workflow, store: &StoreClient, ep: &Endpoint, t: &Target) -> Reply {
-    let (step, q, sign) = moves(w, t.step);
+    let (step, q, sign) = moves(w, usize::from(t.step));
     let (did, undid) = (did(step, t.order, t.line), undid(step, t.order, t.line));
     let repeats = mutant::acts(ep, &mutant::DECLARED_UNDO_NOT_IDEMPOTENT);
     for _ in 0..5 {

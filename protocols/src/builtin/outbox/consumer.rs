@@ -20,7 +20,8 @@ const BATCH: usize = 16;
 
 /// Consumes `topic` for `svc`'s group until the node dies.
 pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: String) {
-    let group = svc.member.name();
+    // Shared with every delivery's task: cloned per message, so counted, not copied.
+    let (topic, group): (Arc<str>, Arc<str>) = (topic.into(), svc.member.name().into());
     let mut idle = POLL_BUSY;
     loop {
         let Some(batch) = broker.poll(&topic, &group, BATCH).await else {

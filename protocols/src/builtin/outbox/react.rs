@@ -197,21 +197,15 @@ enum Direction {
 /// inbox makes each happen once).
 fn declared_ops(svc: &Svc, n: u8, o: &Order, way: Direction) -> Vec<Op> {
     let w = &svc.workflow;
-    let step = &w.steps[usize::from(n)];
-    let op = w.operation(&step.operation).expect("rules::check: steps name operations");
-    let (q, sign) = match &op.effect {
-        crate::workflow::Effect::Take { quantity, .. } => (quantity, -1),
-        crate::workflow::Effect::Give { quantity, .. } => (quantity, 1),
-        other => unreachable!("bind: a declared step takes or gives, not {}", other.verb()),
-    };
+    let (step, q, sign) = declared::moves(w, usize::from(n));
     let floor = declared::floor(&svc.ep, sign);
     let ops = |t: declared::Target| match way {
         Direction::Apply => [
-            Op::Put(did(&step.name, t.order, t.line), t.amount.into()),
+            Op::Put(did(step, t.order, t.line), t.amount.into()),
             Op::Incr { key: on_hand(q, &t.key), by: sign * t.amount, floor },
         ],
         Direction::Undo => [
-            Op::Put(undid(&step.name, t.order, t.line), t.amount.into()),
+            Op::Put(undid(step, t.order, t.line), t.amount.into()),
             Op::Incr { key: on_hand(q, &t.key), by: -sign * t.amount, floor: i64::MIN },
         ],
     };
