@@ -30,14 +30,25 @@ pub enum CacheReq {
     Get {
         key: String,
     },
-    /// Sets every entry: a rebuild from the database.
+    /// Replaces all the cache holds (counters and tokens) with `entries`: a
+    /// rebuild from the database.
     Load {
         entries: Vec<(String, i64)>,
     },
-    /// Takes `by` from `key` if it holds at least `by`: check and decrement in one step.
+    /// Takes `by` from `key` if it holds at least `by`: check and decrement in
+    /// one step (a Lua script, in Redis). With a `token`, at most once per
+    /// token while the cache remembers it; with a `run_id`, only in that life
+    /// of the node (a client that rebuilt the cache in one life must not take
+    /// from the next before rebuilding it again).
     Take {
         key: String,
         by: i64,
+        token: Option<String>,
+        run_id: Option<u64>,
+    },
+    /// Gives back what the take with `token` took, if the cache remembers it.
+    Return {
+        token: String,
     },
     /// Adds `by` to `key` (absent counts as 0).
     Add {
@@ -64,6 +75,13 @@ pub enum CacheOutcome {
     NotEnough { have: Option<i64> },
     /// `Load` or `Add` applied; for `Add`, the new value.
     Done(i64),
+    /// `Take`: this token already took.
+    Already,
+    /// `Take`: asked of another life of the node than `run_id` names.
+    Stale,
+    /// `Return`: given back, and the key now holds this much (`None`: the
+    /// cache remembers no take with that token).
+    Returned(Option<i64>),
 }
 
 impl Message for CacheReq {
@@ -73,6 +91,7 @@ impl Message for CacheReq {
             CacheReq::Load { .. } => "cache-load",
             CacheReq::Take { .. } => "cache-take",
             CacheReq::Add { .. } => "cache-add",
+            CacheReq::Return { .. } => "cache-return",
         }
     }
 }
@@ -84,6 +103,9 @@ impl Message for CacheRsp {
             CacheOutcome::Taken { .. } => "cache-taken",
             CacheOutcome::NotEnough { .. } => "cache-not-enough",
             CacheOutcome::Done(_) => "cache-done",
+            CacheOutcome::Already => "cache-already",
+            CacheOutcome::Stale => "cache-stale",
+            CacheOutcome::Returned(_) => "cache-returned",
         }
     }
 }
@@ -92,24 +114,56 @@ impl Request for CacheReq {
     type Response = CacheRsp;
 }
 
+/// What a cache holds: counters, and what each remembered token took.
+#[derive(Default)]
+struct Held {
+    counters: BTreeMap<String, i64>,
+    tokens: BTreeMap<String, (String, i64)>,
+}
+
+/// One write, as the append-only log keeps it: replaying them in order
+/// rebuilds what the cache held.
+#[derive(Serialize, Deserialize)]
+enum Record {
+    Set(String, i64),
+    Token(String, Option<(String, i64)>),
+    Clear,
+}
+
+impl Held {
+    fn replay(&mut self, record: Record) {
+        match record {
+            Record::Set(key, value) => {
+                self.counters.insert(key, value);
+            }
+            Record::Token(token, Some(took)) => {
+                self.tokens.insert(token, took);
+            }
+            Record::Token(token, None) => {
+                self.tokens.remove(&token);
+            }
+            Record::Clear => *self = Held::default(),
+        }
+    }
+}
+
 /// One life of a cache node: replay the log if it keeps one, then serve.
 /// `starts` counts the node's lives across restarts (it belongs to the world).
 pub(crate) async fn serve(ctx: NodeCtx, config: CacheConfig, starts: Arc<AtomicU64>) {
     let run_id = starts.fetch_add(1, Ordering::Relaxed) + 1;
     let disk = ctx.disk();
-    let mut held = BTreeMap::new();
+    let mut held = Held::default();
     if config.aof_sync_ms.is_some() {
         for record in disk.recover().0 {
-            // Each record is a key's new value: replaying them in order rebuilds the map.
-            let Ok((key, value)) = postcard::from_bytes::<(String, i64)>(&record) else { continue };
-            held.insert(key, value);
+            let Ok(record) = postcard::from_bytes::<Record>(&record) else { continue };
+            held.replay(record);
         }
     }
     let held = Arc::new(Mutex::new(held));
     let ep = ctx.endpoint().await;
     let log = config.aof_sync_ms.map(|_| disk.clone());
     ep.serve(move |req: CacheReq, _from| {
-        let outcome = apply(&mut held.lock().unwrap(), req, log.as_deref());
+        let outcome = apply(&mut held.lock().unwrap(), req, run_id, log.as_deref());
         async move { CacheRsp { run_id, outcome } }
     });
     match config.aof_sync_ms {
@@ -123,32 +177,47 @@ pub(crate) async fn serve(ctx: NodeCtx, config: CacheConfig, starts: Arc<AtomicU
     }
 }
 
-fn apply(held: &mut BTreeMap<String, i64>, req: CacheReq, log: Option<&crate::disk::Disk>) -> CacheOutcome {
-    let set = |held: &mut BTreeMap<String, i64>, key: String, value: i64| {
+fn apply(held: &mut Held, req: CacheReq, run_id: u64, log: Option<&crate::disk::Disk>) -> CacheOutcome {
+    let write = |held: &mut Held, record: Record| {
         if let Some(disk) = log {
-            disk.append(&postcard::to_stdvec(&(&key, value)).expect("a string and a number serialize"));
+            disk.append(&postcard::to_stdvec(&record).expect("strings and numbers serialize"));
         }
-        held.insert(key, value);
+        held.replay(record);
     };
     match req {
-        CacheReq::Get { key } => CacheOutcome::Value(held.get(&key).copied()),
+        CacheReq::Get { key } => CacheOutcome::Value(held.counters.get(&key).copied()),
         CacheReq::Load { entries } => {
             let n = entries.len() as i64;
+            write(held, Record::Clear);
             for (key, value) in entries {
-                set(held, key, value);
+                write(held, Record::Set(key, value));
             }
             CacheOutcome::Done(n)
         }
-        CacheReq::Take { key, by } => match held.get(&key).copied() {
+        CacheReq::Take { run_id: Some(r), .. } if r != run_id => CacheOutcome::Stale,
+        CacheReq::Take { token: Some(t), .. } if held.tokens.contains_key(&t) => CacheOutcome::Already,
+        CacheReq::Take { key, by, token, .. } => match held.counters.get(&key).copied() {
             Some(have) if have >= by => {
-                set(held, key, have - by);
+                if let Some(t) = token {
+                    write(held, Record::Token(t, Some((key.clone(), by))));
+                }
+                write(held, Record::Set(key, have - by));
                 CacheOutcome::Taken { left: have - by }
             }
             have => CacheOutcome::NotEnough { have },
         },
+        CacheReq::Return { token } => match held.tokens.get(&token).cloned() {
+            Some((key, by)) => {
+                let value = held.counters.get(&key).copied().unwrap_or(0) + by;
+                write(held, Record::Token(token, None));
+                write(held, Record::Set(key, value));
+                CacheOutcome::Returned(Some(value))
+            }
+            None => CacheOutcome::Returned(None),
+        },
         CacheReq::Add { key, by } => {
-            let value = held.get(&key).copied().unwrap_or(0) + by;
-            set(held, key, value);
+            let value = held.counters.get(&key).copied().unwrap_or(0) + by;
+            write(held, Record::Set(key, value));
             CacheOutcome::Done(value)
         }
     }

@@ -49,7 +49,7 @@ fn get() -> CacheReq {
 }
 
 fn take() -> CacheReq {
-    CacheReq::Take { key: "stock/hot".into(), by: 1 }
+    CacheReq::Take { key: "stock/hot".into(), by: 1, token: None, run_id: None }
 }
 
 /// Crashes the cache and starts it again at once.
@@ -156,4 +156,47 @@ fn cache_runs_are_a_function_of_the_seed() {
     let (_, h3) = run(10, aof, script);
     assert_eq!((a1, h1), (a2, h2));
     assert_ne!(h1, h3, "another seed draws other latencies");
+}
+
+#[test]
+fn cache_a_token_takes_once_returns_once_and_a_rebuild_forgets_it() {
+    let script: Script = Arc::new(|ep, cache| {
+        Box::pin(async move {
+            let take = |token: &str, run_id| CacheReq::Take {
+                key: "stock/hot".into(),
+                by: 2,
+                token: Some(token.into()),
+                run_id: Some(run_id),
+            };
+            let back = |token: &str| CacheReq::Return { token: token.into() };
+            let mut a = vec![call(&ep, cache, load(5)).await];
+            a.push(call(&ep, cache, take("order-1", 1)).await);
+            a.push(call(&ep, cache, take("order-1", 1)).await);
+            a.push(call(&ep, cache, take("order-2", 7)).await);
+            a.push(call(&ep, cache, back("order-1")).await);
+            a.push(call(&ep, cache, back("order-1")).await);
+            a.push(call(&ep, cache, take("order-3", 1)).await);
+            a.push(call(&ep, cache, load(5)).await);
+            a.push(call(&ep, cache, back("order-3")).await);
+            a.push(call(&ep, cache, get()).await);
+            a
+        })
+    });
+    let (a, _) = run(4, CacheConfig::default(), script);
+    let outcomes: Vec<_> = a.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            CacheOutcome::Done(1),
+            CacheOutcome::Taken { left: 3 },
+            CacheOutcome::Already,
+            CacheOutcome::Stale,
+            CacheOutcome::Returned(Some(5)),
+            CacheOutcome::Returned(None),
+            CacheOutcome::Taken { left: 3 },
+            CacheOutcome::Done(1),
+            CacheOutcome::Returned(None),
+            CacheOutcome::Value(Some(5)),
+        ]
+    );
 }
