@@ -214,6 +214,25 @@ pub const DECLARED_UNDO_NOT_IDEMPOTENT: Mutant = Mutant {
     hunt: Hunt { scenario: "marketplace-rush", within: 200 },
 };
 
+pub const CACHE_REBUILT_FROM_STORE_ALONE: Mutant = Mutant {
+    name: "cache-rebuilt-from-store-alone",
+    mechanism: "a flash sale's cache, come back empty after a crash, is reloaded with what the store has on hand, forgetting the sales the store has not synced yet: it sells them again (oversell)",
+    breaks: &[QuantityConservation],
+    hunt: Hunt { scenario: "cached-flash-sale", within: 200 },
+};
+pub const CACHE_SYNC_NOT_IDEMPOTENT: Mutant = Mutant {
+    name: "cache-sync-not-idempotent",
+    mechanism: "the sync that brings the store level with the cache takes a sale from the store, then deletes its pending record in a second transaction: a lost answer or a crash between the two takes it twice",
+    breaks: &[QuantityConservation],
+    hunt: Hunt { scenario: "cached-flash-sale", within: 200 },
+};
+pub const CACHE_SALE_WRITTEN_BEHIND: Mutant = Mutant {
+    name: "cache-sale-written-behind",
+    mechanism: "a sale is confirmed as soon as the cache took it and written to the store later from a queue in memory: a crash of the service, or a write that gets no answer, loses the sale the customer was told about",
+    breaks: &[Agreement],
+    hunt: Hunt { scenario: "cached-flash-sale", within: 200 },
+};
+
 pub const RECONCILE_TRUSTS_PAYMENT_ROW: Mutant = Mutant {
     name: "reconcile-trusts-payment-row",
     mechanism: "the reconciler reads a cancelled order's payment row instead of the gateway's statement, takes `refunded` for money still held, and refunds again without a key of its own",

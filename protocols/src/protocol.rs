@@ -259,7 +259,7 @@ mod tests {
     fn mutant_names_are_unique_and_parse_back() {
         let r = Registry::builtin();
         let all = r.mutants();
-        assert_eq!(all.len(), 25);
+        assert_eq!(all.len(), 28);
         for (m, protocols) in &all {
             assert_eq!(r.mutant(m.name), Ok(*m));
             assert!(!protocols.is_empty() && !m.breaks.is_empty());

@@ -86,11 +86,10 @@ fn settle_poll(orders: usize) -> Duration {
 }
 
 pub fn run(spec: &RunSpec) -> RunResult {
-    // A workflow without a shipment ships nothing short; one without a step
-    // until which customers may cancel takes no cancellations.
-    let ships = crate::shop::bind(&spec.workflow)
-        .is_ok_and(|b| b.contains(&crate::shop::Binding::Shop(crate::shop::Service::Shipping)));
-    let workload = &spec.workload.fitted(ships, spec.workflow.cancel_until.is_some());
+    // Only a workflow that can ship short ships anything short; one without a
+    // step until which customers may cancel takes no cancellations.
+    let short = crate::shop::ships_short(&spec.workflow);
+    let workload = &spec.workload.fitted(short, spec.workflow.cancel_until.is_some());
     let mut world = World::new(spec.seed, spec.world.clone());
     if let Some(m) = spec.mutant {
         world.sim().set_mutant(m.name);

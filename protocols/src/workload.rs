@@ -147,13 +147,13 @@ pub struct Workload {
 impl Workload {
     /// Checks an explicit workload (a shrunk counterexample's): every order
     /// names an existing customer and SKU, has units, and ids are unique.
-    /// The workload as a workflow can take it: without a shipment no line is
-    /// undeliverable; without a cancellation window no customer cancels.
+    /// The workload as a workflow can take it: unless it can ship short no
+    /// line is undeliverable; without a cancellation window no customer cancels.
     /// Unchanged for a workflow with both (the shop).
-    pub fn fitted(&self, ships: bool, cancellable: bool) -> Workload {
+    pub fn fitted(&self, ships_short: bool, cancellable: bool) -> Workload {
         let mut w = self.clone();
         for o in &mut w.orders {
-            if !ships {
+            if !ships_short {
                 o.lines.iter_mut().for_each(|l| l.undeliverable = false);
             }
             if !cancellable {

@@ -177,6 +177,12 @@ fn cover_declared(faults: &FaultModel, w: &Workflow) -> FaultModel {
         if nodes && !faults.targets.contains(&p.name) {
             faults.targets.push(p.name.clone());
         }
+        // A cache in front of its store is one more node to crash.
+        let cache = faultline_protocols::shop::cached::node_name(&p.name);
+        let cached = w.quantities.iter().any(|q| q.at == p.name && q.cache.is_some());
+        if nodes && cached && !faults.targets.contains(&cache) {
+            faults.targets.push(cache);
+        }
         if dbs && !faults.targets.contains(&db) {
             faults.targets.push(db.clone());
         }
@@ -209,7 +215,7 @@ fn default_latency() -> (u64, u64) {
 }
 
 /// The catalogue, compiled in so the CLI works from any directory.
-pub const CATALOG: [(&str, &str); 18] = [
+pub const CATALOG: [(&str, &str); 19] = [
     ("calm", include_str!("../catalog/calm.toml")),
     ("scarce-stock", include_str!("../catalog/scarce-stock.toml")),
     ("flaky-network", include_str!("../catalog/flaky-network.toml")),
@@ -228,6 +234,7 @@ pub const CATALOG: [(&str, &str); 18] = [
     ("everything", include_str!("../catalog/everything.toml")),
     ("pay-then-stock", include_str!("../catalog/pay-then-stock.toml")),
     ("marketplace-rush", include_str!("../catalog/marketplace-rush.toml")),
+    ("cached-flash-sale", include_str!("../catalog/cached-flash-sale.toml")),
 ];
 
 /// The largest scenario file read: a shrunk counterexample of a flash sale is

@@ -31,7 +31,9 @@ pub enum CacheReq {
         key: String,
     },
     /// Replaces all the cache holds (counters and tokens) with `entries`: a
-    /// rebuild from the database.
+    /// rebuild from the database. Once per life of the node: a later load
+    /// answers `Already` and changes nothing (a rebuild that read the database
+    /// earlier must not overwrite takes made since the first).
     Load {
         entries: Vec<(String, i64)>,
     },
@@ -75,7 +77,7 @@ pub enum CacheOutcome {
     NotEnough { have: Option<i64> },
     /// `Load` or `Add` applied; for `Add`, the new value.
     Done(i64),
-    /// `Take`: this token already took.
+    /// `Take`: this token already took; `Load`: this life is loaded already.
     Already,
     /// `Take`: asked of another life of the node than `run_id` names.
     Stale,
@@ -119,6 +121,8 @@ impl Request for CacheReq {
 struct Held {
     counters: BTreeMap<String, i64>,
     tokens: BTreeMap<String, (String, i64)>,
+    /// Whether this life was loaded (a log's replay does not load it).
+    loaded: bool,
 }
 
 /// One write, as the append-only log keeps it: replaying them in order
@@ -142,7 +146,10 @@ impl Held {
             Record::Token(token, None) => {
                 self.tokens.remove(&token);
             }
-            Record::Clear => *self = Held::default(),
+            Record::Clear => {
+                self.counters.clear();
+                self.tokens.clear();
+            }
         }
     }
 }
@@ -186,12 +193,14 @@ fn apply(held: &mut Held, req: CacheReq, run_id: u64, log: Option<&crate::disk::
     };
     match req {
         CacheReq::Get { key } => CacheOutcome::Value(held.counters.get(&key).copied()),
+        CacheReq::Load { .. } if held.loaded => CacheOutcome::Already,
         CacheReq::Load { entries } => {
             let n = entries.len() as i64;
             write(held, Record::Clear);
             for (key, value) in entries {
                 write(held, Record::Set(key, value));
             }
+            held.loaded = true;
             CacheOutcome::Done(n)
         }
         CacheReq::Take { run_id: Some(r), .. } if r != run_id => CacheOutcome::Stale,

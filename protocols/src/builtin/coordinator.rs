@@ -104,14 +104,15 @@ pub struct Plan {
 impl Plan {
     /// The plan of `workflow`; the error names a step no one implements.
     pub fn of(workflow: &Workflow) -> Result<Plan, String> {
+        let pivot = workflow.pivot().unwrap_or(workflow.steps.len());
         let holdable = |b: &Binding| match b {
             Binding::Shop(s) => matches!(s, Service::Inventory | Service::Payment | Service::Points),
-            // Once per order and reversible: held with the others. A per-line
-            // step (after the pivot, for the lines shipped) or an
-            // irreversible one runs after the commit.
+            // Reversible, and once per order or before the pivot: held with
+            // the others. A per-line step after the pivot (for the lines
+            // shipped) or an irreversible one runs after the commit.
             Binding::Declared(i) => {
                 let op = workflow.operation(&workflow.steps[*i].operation).expect("bound");
-                op.per == Per::Order && op.reversible
+                op.reversible && (op.per == Per::Order || *i < pivot)
             }
         };
         let (held, after) = crate::shop::bind(workflow)?.into_iter().partition(holdable);

@@ -310,6 +310,8 @@ impl Protocol for Tcc {
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::RETURN_KEEPS_POINTS,
             mutant::DECLARED_TAKE_UNCHECKED,
+            mutant::CACHE_REBUILT_FROM_STORE_ALONE,
+            mutant::CACHE_SYNC_NOT_IDEMPOTENT,
             mutant::DECLARED_UNDO_NOT_IDEMPOTENT,
             mutant::TEXT_BEFORE_DECISION,
         ]

@@ -29,7 +29,7 @@ pub(super) fn check(g: &GroundTruth, out: &mut Findings) {
             .filter(|(n, line)| kept(*n) != (completed && !line.undeliverable))
             .map(|(n, _)| n)
             .collect();
-        if !wrong.is_empty() {
+        if !wrong.is_empty() && viewed.contains(&Service::Inventory) {
             let n = (0..o.lines.len() as u32).filter(|l| kept(*l)).count();
             let d = format!(
                 "order is {state} but inventory kept the stock of {n} of its {} lines (wrong: lines {wrong:?})",

@@ -53,6 +53,13 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
             out.push(Unsettled::new(format!("customer {c}"), format!("{p} points still pending")));
         }
     }
+    // A cache's takes wait for the next sync to reach their store.
+    for (participant, t) in &g.declared {
+        for (k, v) in rows(t, "pending/") {
+            let n = v.as_int().unwrap_or(0);
+            out.push(Unsettled::new(format!("{participant} {k}"), format!("{n} taken in the cache, not yet synced to the store")));
+        }
+    }
     out.extend(protocol.unsettled(g));
     out
 }

@@ -6,7 +6,8 @@
 //! with a row lock). Its keys are the contract the checker reads.
 
 use super::barrier::{self, lock_wait};
-use super::{labels, run_service, unknown_or, Failure, Reply};
+use super::cached::{self, Cached};
+use super::{labels, Failure, Reply, STORE_TIMEOUT};
 use crate::mutant;
 use crate::workflow::{Dim, Effect, Initial, Per, Quantity, Workflow};
 use crate::workload::{Line, Order, Workload};
@@ -153,9 +154,31 @@ labels!(DeclaredReq {
     DeclaredReq::Release { .. } => "declared-release",
 });
 
-/// Serves a declared participant under any engine.
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, workflow: Arc<Workflow>) {
-    run_service(ctx, db, move |store, ep, req| handle(workflow.clone(), store, ep, req)).await
+/// Serves declared participant `participant` under any engine; if it keeps
+/// a quantity in a cache, syncs the cache's takes to its store too.
+pub async fn serve(ctx: NodeCtx, participant: String, db: Arc<ReplicaSet>, workflow: Arc<Workflow>) {
+    let ep = ctx.endpoint().await;
+    let store = StoreClient::new(ep.clone(), db, STORE_TIMEOUT);
+    let cache = Cached::of(&workflow, &participant, ctx.sim());
+    if let Some(c) = &cache {
+        tokio::spawn(c.clone().sync(store.clone(), ep.clone()));
+    }
+    let ep2 = ep.clone();
+    ep.serve(move |req: DeclaredReq, _from| {
+        let at = Here { w: workflow.clone(), store: store.clone(), ep: ep2.clone(), cache: cache.clone() };
+        async move { at.handle(req).await }
+    });
+    std::future::pending::<()>().await
+}
+
+/// What a declared participant's handlers work with.
+#[derive(Clone)]
+pub struct Here {
+    pub w: Arc<Workflow>,
+    pub store: StoreClient,
+    pub ep: Arc<Endpoint>,
+    /// Its cache, if it keeps a quantity in one ([`cached`]).
+    pub cache: Option<Arc<Cached>>,
 }
 
 /// Declared step `step`'s name and what it moves: (step, quantity, +1 for a
@@ -170,56 +193,181 @@ pub fn moves(w: &Workflow, step: usize) -> (&str, &str, i64) {
     }
 }
 
-async fn handle(w: Arc<Workflow>, store: StoreClient, ep: Arc<Endpoint>, req: DeclaredReq) -> Reply {
-    match req {
-        DeclaredReq::Apply(t) => apply(&w, &store, &ep, &t).await,
-        DeclaredReq::Undo(t) => undo(&w, &store, &ep, &t).await,
-        DeclaredReq::Hold { target: t, locked } => {
-            let (step, q, sign) = moves(&w, usize::from(t.step));
-            let lock = locked.then(|| lock(q, &t.key));
-            let floor = floor(&ep, sign);
-            // A take sets its amount aside out of what is on hand; a give promises it.
-            let mut hold = vec![Op::Incr { key: held(q, &t.key), by: t.amount, floor: 0 }];
-            if sign < 0 {
-                hold.insert(0, Op::Incr { key: on_hand(q, &t.key), by: -t.amount, floor });
+impl Here {
+    async fn handle(&self, req: DeclaredReq) -> Reply {
+        match req {
+            DeclaredReq::Apply(t) => self.apply(&t).await,
+            DeclaredReq::Undo(t) => self.undo(&t).await,
+            DeclaredReq::Hold { target: t, locked } => self.hold(&t, locked).await,
+            DeclaredReq::Confirm { target: t, locked } => {
+                let (step, q, sign) = moves(&self.w, usize::from(t.step));
+                let lock = locked.then(|| lock(q, &t.key));
+                let confirm = |n: i64| {
+                    let mut ops = vec![
+                        Op::Incr { key: held(q, &t.key), by: -n, floor: 0 },
+                        Op::Put(did(step, t.order, t.line), n.into()),
+                    ];
+                    if sign > 0 {
+                        ops.push(Op::Incr { key: on_hand(q, &t.key), by: n, floor: i64::MIN });
+                    }
+                    ops
+                };
+                let branch = format!("{step}/{}", t.line);
+                barrier::confirm_branch(&self.store, t.order, &branch, lock.as_deref(), confirm).await
             }
-            let branch = format!("{step}/{}", t.line);
-            let try_ = || {
-                barrier::try_branch(&store, t.order, &branch, t.amount, lock.as_deref(), hold.clone(), |_| {
-                    Failure::NotEnough
-                })
-            };
-            lock_wait(&ep, try_).await
-        }
-        DeclaredReq::Confirm { target: t, locked } => {
-            let (step, q, sign) = moves(&w, usize::from(t.step));
-            let lock = locked.then(|| lock(q, &t.key));
-            let confirm = |n: i64| {
-                let mut ops = vec![
-                    Op::Incr { key: held(q, &t.key), by: -n, floor: 0 },
-                    Op::Put(did(step, t.order, t.line), n.into()),
-                ];
-                if sign > 0 {
-                    ops.push(Op::Incr { key: on_hand(q, &t.key), by: n, floor: i64::MIN });
+            DeclaredReq::Release { target: t, locked } => {
+                let (step, q, sign) = moves(&self.w, usize::from(t.step));
+                let lock = locked.then(|| lock(q, &t.key));
+                let cache = self.cache_for(q, sign);
+                let release = |n: i64| {
+                    let mut ops = vec![Op::Incr { key: held(q, &t.key), by: -n, floor: 0 }];
+                    if sign < 0 {
+                        ops.push(Op::Incr { key: on_hand(q, &t.key), by: n, floor: i64::MIN });
+                    }
+                    if cache.is_some() {
+                        ops.push(Op::Delete(cached::intent(q, &t)));
+                    }
+                    ops
+                };
+                let branch = format!("{step}/{}", t.line);
+                let reply =
+                    barrier::cancel_branch(&self.store, t.order, &branch, lock.as_deref(), release).await;
+                if let (Some(c), Reply::Done) = (cache, reply) {
+                    c.give_back(&self.ep, &t).await;
                 }
-                ops
-            };
-            barrier::confirm_branch(&store, t.order, &format!("{step}/{}", t.line), lock.as_deref(), confirm)
-                .await
+                reply
+            }
         }
-        DeclaredReq::Release { target: t, locked } => {
-            let (step, q, sign) = moves(&w, usize::from(t.step));
-            let lock = locked.then(|| lock(q, &t.key));
-            let release = |n: i64| {
-                let mut ops = vec![Op::Incr { key: held(q, &t.key), by: -n, floor: 0 }];
-                if sign < 0 {
-                    ops.push(Op::Incr { key: on_hand(q, &t.key), by: n, floor: i64::MIN });
+    }
+
+    /// The cache takes of `q` go through, if this is a take of a cached quantity.
+    fn cache_for(&self, q: &str, sign: i64) -> Option<&Cached> {
+        self.cache.as_deref().filter(|c| sign < 0 && c.caches(q))
+    }
+
+    /// Takes `t` of `q`: through the cache if `q` is cached, then its ops in
+    /// the store; otherwise the ops take it from what is on hand, no lower
+    /// than the floor.
+    async fn take_ops(&self, q: &str, sign: i64, t: &Target) -> Result<Vec<Op>, Reply> {
+        match self.cache_for(q, sign) {
+            Some(c) => c.take(&self.store, &self.ep, t).await,
+            None => Ok(vec![Op::Incr { key: on_hand(q, &t.key), by: sign * t.amount, floor: floor(&self.ep, sign) }]),
+        }
+    }
+
+    /// TCC's try (2PC's prepare): sets `t` aside behind the barrier.
+    async fn hold(&self, t: &Target, locked: bool) -> Reply {
+        let (step, q, sign) = moves(&self.w, usize::from(t.step));
+        let lock = locked.then(|| lock(q, &t.key));
+        // A take sets its amount aside out of what is on hand; a give promises it.
+        let mut hold = vec![Op::Incr { key: held(q, &t.key), by: t.amount, floor: 0 }];
+        if sign < 0 {
+            match self.take_ops(q, sign, t).await {
+                Ok(take) => drop(hold.splice(0..0, take)),
+                Err(reply) => return reply,
+            }
+        }
+        let branch = format!("{step}/{}", t.line);
+        let try_ = || {
+            barrier::try_branch(&self.store, t.order, &branch, t.amount, lock.as_deref(), hold.clone(), |_| {
+                Failure::NotEnough
+            })
+        };
+        let reply = lock_wait(&self.ep, try_).await;
+        // Cancelled first: no try can hold what the cache took any more. (A
+        // try recorded earlier answers done and keeps it; one locked out
+        // keeps it too, as a retry with the same token may yet hold it.)
+        if let (Some(c), Reply::Failed(Failure::Compensated)) = (self.cache_for(q, sign), reply) {
+            c.give_back(&self.ep, t).await;
+        }
+        reply
+    }
+
+    /// Applies the target once, in one local transaction with its record.
+    async fn apply(&self, t: &Target) -> Reply {
+        let (step, q, sign) = moves(&self.w, usize::from(t.step));
+        let take = match self.take_ops(q, sign, t).await {
+            Ok(take) => take,
+            Err(reply) => return reply,
+        };
+        let mut ops = vec![
+            Op::Expect(undid(step, t.order, t.line), None),
+            Op::InsertIfAbsent(did(step, t.order, t.line), t.amount.into()),
+        ];
+        ops.extend(take);
+        let cache = self.cache_for(q, sign);
+        if cache.is_some() && mutant::acts(&self.ep, &mutant::CACHE_SALE_WRITTEN_BEHIND) {
+            // The bug: the sale is confirmed now and written from memory later,
+            // once; a crash before then, or a write with no answer, loses it.
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(cached::WRITE_BEHIND).await;
+                let _ = store.txn(ops).await;
+            });
+            return Reply::Done;
+        }
+        match self.store.txn(ops).await {
+            Ok(_) => Reply::Done,
+            Err(TxnError::Unknown) => Reply::Unknown,
+            // Undone first: what the cache took goes back (once per token,
+            // whoever asks).
+            Err(TxnError::Condition { index: 0, .. }) => {
+                if let Some(c) = cache {
+                    c.give_back(&self.ep, t).await;
                 }
-                ops
-            };
-            barrier::cancel_branch(&store, t.order, &format!("{step}/{}", t.line), lock.as_deref(), release)
-                .await
+                Reply::Failed(Failure::Compensated)
+            }
+            // Recorded by an earlier call, which made this take.
+            Err(TxnError::Condition { index: 1, .. }) => Reply::Done,
+            Err(TxnError::Condition { .. }) => Reply::Failed(Failure::NotEnough),
         }
+    }
+
+    /// Undoes what the target applied, once; a target never applied is
+    /// recorded as undone with 0, so a late application is refused. Read,
+    /// then write guarded by what was read; read again if an application raced us.
+    async fn undo(&self, t: &Target) -> Reply {
+        let (step, q, sign) = moves(&self.w, usize::from(t.step));
+        let (did, undid) = (did(step, t.order, t.line), undid(step, t.order, t.line));
+        let repeats = mutant::acts(&self.ep, &mutant::DECLARED_UNDO_NOT_IDEMPOTENT);
+        let cache = self.cache_for(q, sign);
+        let forget = || cache.map(|_| Op::Delete(cached::intent(q, t)));
+        for _ in 0..5 {
+            let seen = match self.store.txn(vec![Op::Get(did.clone()), Op::Get(undid.clone())]).await {
+                Ok(r) => r,
+                Err(_) => return Reply::Unknown,
+            };
+            if seen[1].value().is_some() && !repeats {
+                return Reply::Done;
+            }
+            let mut ops = match seen[0].value().and_then(Value::as_int) {
+                // The bug: puts back whatever was applied each time it is asked,
+                // without asking whether it already did.
+                Some(n) if repeats => vec![
+                    Op::Put(undid.clone(), n.into()),
+                    Op::Incr { key: on_hand(q, &t.key), by: -sign * n, floor: i64::MIN },
+                ],
+                Some(n) => vec![
+                    Op::InsertIfAbsent(undid.clone(), n.into()),
+                    Op::Expect(did.clone(), Some(n.into())),
+                    Op::Incr { key: on_hand(q, &t.key), by: -sign * n, floor: i64::MIN },
+                ],
+                None => vec![Op::InsertIfAbsent(undid.clone(), 0.into()), Op::Expect(did.clone(), None)],
+            };
+            ops.extend(forget());
+            match self.store.txn(ops).await {
+                Ok(_) => {
+                    if let Some(c) = cache {
+                        c.give_back(&self.ep, t).await;
+                    }
+                    return Reply::Done;
+                }
+                Err(TxnError::Unknown) => return Reply::Unknown,
+                Err(TxnError::Condition { index: 0, .. }) if repeats => return Reply::Done,
+                Err(TxnError::Condition { .. }) => continue,
+            }
+        }
+        Reply::Unknown
     }
 }
 
@@ -232,59 +380,3 @@ pub fn floor(ep: &Endpoint, sign: i64) -> i64 {
     }
 }
 
-/// Applies the target once, in one local transaction with its record.
-pub async fn apply(w: &Workflow, store: &StoreClient, ep: &Endpoint, t: &Target) -> Reply {
-    let (step, q, sign) = moves(w, usize::from(t.step));
-    let ops = vec![
-        Op::Expect(undid(step, t.order, t.line), None),
-        Op::InsertIfAbsent(did(step, t.order, t.line), t.amount.into()),
-        Op::Incr { key: on_hand(q, &t.key), by: sign * t.amount, floor: floor(ep, sign) },
-    ];
-    match store.txn(ops).await {
-        Ok(_) => Reply::Done,
-        Err(e) => unknown_or(e, |index| match index {
-            0 => Reply::Failed(Failure::Compensated),
-            1 => Reply::Done,
-            _ => Reply::Failed(Failure::NotEnough),
-        }),
-    }
-}
-
-/// Undoes what the target applied, once; a target never applied is recorded
-/// as undone with 0, so a late application is refused. Read, then write
-/// guarded by what was read; read again if an application raced us.
-pub async fn undo(w: &Workflow, store: &StoreClient, ep: &Endpoint, t: &Target) -> Reply {
-    let (step, q, sign) = moves(w, usize::from(t.step));
-    let (did, undid) = (did(step, t.order, t.line), undid(step, t.order, t.line));
-    let repeats = mutant::acts(ep, &mutant::DECLARED_UNDO_NOT_IDEMPOTENT);
-    for _ in 0..5 {
-        let seen = match store.txn(vec![Op::Get(did.clone()), Op::Get(undid.clone())]).await {
-            Ok(r) => r,
-            Err(_) => return Reply::Unknown,
-        };
-        if seen[1].value().is_some() && !repeats {
-            return Reply::Done;
-        }
-        let ops = match seen[0].value().and_then(Value::as_int) {
-            // The bug: puts back whatever was applied each time it is asked,
-            // without asking whether it already did.
-            Some(n) if repeats => vec![
-                Op::Put(undid.clone(), n.into()),
-                Op::Incr { key: on_hand(q, &t.key), by: -sign * n, floor: i64::MIN },
-            ],
-            Some(n) => vec![
-                Op::InsertIfAbsent(undid.clone(), n.into()),
-                Op::Expect(did.clone(), Some(n.into())),
-                Op::Incr { key: on_hand(q, &t.key), by: -sign * n, floor: i64::MIN },
-            ],
-            None => vec![Op::InsertIfAbsent(undid.clone(), 0.into()), Op::Expect(did.clone(), None)],
-        };
-        match store.txn(ops).await {
-            Ok(_) => return Reply::Done,
-            Err(TxnError::Unknown) => return Reply::Unknown,
-            Err(TxnError::Condition { index: 0, .. }) if repeats => return Reply::Done,
-            Err(TxnError::Condition { .. }) => continue,
-        }
-    }
-    Reply::Unknown
-}

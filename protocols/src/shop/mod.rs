@@ -9,6 +9,7 @@
 //! take or give it declares, and [`barrier`] guards TCC's and 2PC's phases.
 
 pub mod barrier;
+pub mod cached;
 pub mod declared;
 pub mod gateway;
 pub mod inventory;
@@ -178,12 +179,9 @@ impl Service {
 
 /// Who implements each of `workflow`'s steps, in step order: a shop
 /// service for the shop's operations at its participants, a declared
-/// participant for a take or a give at any other — once per order before the
-/// pivot (the engines settle short lines only at the shop's services), once
-/// per order or per shipped line after it. The error names the first step
-/// neither implements.
+/// participant for a take or a give at any other, once per order or per
+/// line. The error names the first step neither implements.
 pub fn bind(workflow: &Workflow) -> Result<Vec<Binding>, String> {
-    let pivot = workflow.pivot().unwrap_or(workflow.steps.len());
     let shop = |op: &Operation| match (op.at.as_str(), &op.effect) {
         ("inventory", Effect::Take { .. }) if op.per == Per::Line => Some(Service::Inventory),
         ("payment", Effect::Charge { .. }) => Some(Service::Payment),
@@ -199,13 +197,8 @@ pub fn bind(workflow: &Workflow) -> Result<Vec<Binding>, String> {
                 format!("step {}: no shop service implements {name} ({verb} at {at})", step.name)
             });
         }
-        match (&op.effect, op.per) {
-            (Effect::Take { .. } | Effect::Give { .. }, Per::Order) => Ok(Binding::Declared(i)),
-            (Effect::Take { .. } | Effect::Give { .. }, Per::Line) if i > pivot => Ok(Binding::Declared(i)),
-            (Effect::Take { .. } | Effect::Give { .. }, Per::Line) => Err(format!(
-                "step {}: {name} runs per line before the pivot at {at}; a declared participant's per-line step comes after the pivot",
-                step.name
-            )),
+        match &op.effect {
+            Effect::Take { .. } | Effect::Give { .. } => Ok(Binding::Declared(i)),
             _ => Err(format!(
                 "step {}: {name} ({verb} at {at}): a declared participant takes or gives; charges and records are the shop's",
                 step.name
@@ -216,8 +209,8 @@ pub fn bind(workflow: &Workflow) -> Result<Vec<Binding>, String> {
 }
 
 /// Whether `workflow` can run on the shop's services and declared
-/// participants: every step binds ([`bind`]); inventory and payment have
-/// exactly one step each, shipping, points and notification at most one —
+/// participants: every step binds ([`bind`]); payment has exactly one step,
+/// inventory, shipping, points and notification at most one —
 /// the shop's operations, in any order the rules allow, with any declared
 /// steps between; and customers may cancel only until a shipment (the
 /// shipping service is where a cancellation meets the order).
@@ -225,13 +218,19 @@ pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
     let bound = bind(workflow)?;
     for service in Service::ALL.into_iter().filter(|s| *s != Service::Order) {
         let n = bound.iter().filter(|b| **b == Binding::Shop(service)).count();
-        let required = matches!(service, Service::Inventory | Service::Payment);
+        let required = service == Service::Payment;
         if n > 1 || (required && n == 0) {
             return Err(format!(
-                "{n} steps at {}: a workflow runs on the shop's services — one step each at inventory and payment, at most one at shipping, points and notification — and any declared participants beside them",
+                "{n} steps at {}: a workflow runs on the shop's services — one step at payment, at most one at inventory, shipping, points and notification — and any declared participants beside them",
                 service.name()
             ));
         }
+    }
+    if let Some(q) = workflow.quantities.iter().find(|q| q.cache.is_some() && Service::named(&q.at).is_some()) {
+        return Err(format!(
+            "quantity {}: a cache stands in front of a participant the workflow declares, not the shop's {}",
+            q.name, q.at
+        ));
     }
     let ship = workflow
         .steps
@@ -245,6 +244,20 @@ pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether `workflow` may ship an order short (some lines undeliverable):
+/// only with a shipment, and only if every per-line step before the pivot
+/// is the shop's inventory, which gives short lines back (a declared
+/// participant's per-line take would keep them).
+pub fn ships_short(workflow: &Workflow) -> bool {
+    let Ok(bound) = bind(workflow) else { return false };
+    let pivot = workflow.pivot().unwrap_or(workflow.steps.len());
+    let declared_per_line = |(i, b): (usize, &Binding)| {
+        matches!(b, Binding::Declared(_))
+            && workflow.operation(&workflow.steps[i].operation).is_some_and(|o| o.per == Per::Line)
+    };
+    bound.contains(&Binding::Shop(Service::Shipping)) && !bound[..pivot].iter().enumerate().any(declared_per_line)
 }
 
 /// What runs on a service node, started again at every restart: given the
@@ -321,7 +334,7 @@ impl Shop {
     pub fn deploy_with(world: &mut World, setup: &Setup, body: ServiceBody) -> Shop {
         let wf = setup.workflow.clone();
         let declared: DeclaredBody =
-            Arc::new(move |ctx, _, db, _| Box::pin(declared::serve(ctx, db, wf.clone())) as Body);
+            Arc::new(move |ctx, name, db, _| Box::pin(declared::serve(ctx, name, db, wf.clone())) as Body);
         Shop::deploy_with_declared(world, setup, body, declared)
     }
 
@@ -397,6 +410,10 @@ impl Shop {
         let mut out = Vec::new();
         for p in others {
             let db = world.store(&format!("{}-db", p.name));
+            if let Some(c) = w.quantities.iter().filter(|q| q.at == p.name).find_map(|q| q.cache) {
+                let config = faultline_sim::cache::CacheConfig { aof_sync_ms: c.aof_sync_ms };
+                world.cache(&cached::node_name(&p.name), config);
+            }
             let (d, body, name) = (db.clone(), body.clone(), p.name.clone());
             let node = world.node(&p.name, move |ctx| body(ctx, name.clone(), d.clone(), gateway));
             let rows: Vec<_> = w

@@ -41,8 +41,23 @@ impl Builder {
         never_negative: bool,
         initial: Initial,
     ) -> Builder {
-        let q = Quantity { name: name.into(), at: at.into(), key: key.to_vec(), never_negative, initial };
+        let q = Quantity {
+            name: name.into(),
+            at: at.into(),
+            key: key.to_vec(),
+            never_negative,
+            initial,
+            cache: None,
+        };
         self.0.quantities.push(q);
+        self
+    }
+
+    /// Keeps the last quantity declared in a cache in front of its store.
+    pub fn cached(mut self, cache: crate::workflow::Cache) -> Builder {
+        if let Some(q) = self.0.quantities.last_mut() {
+            q.cache = Some(cache);
+        }
         self
     }
 

@@ -8,10 +8,11 @@ use std::sync::{Arc, OnceLock};
 pub const DEFAULT: &str = "shop";
 
 /// Each built-in workflow's file name and text.
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 4] = [
     ("shop.toml", include_str!("../../workflows/shop.toml")),
     ("payment-first.toml", include_str!("../../workflows/payment-first.toml")),
     ("marketplace.toml", include_str!("../../workflows/marketplace.toml")),
+    ("cached-flash-sale.toml", include_str!("../../workflows/cached-flash-sale.toml")),
 ];
 
 /// Every built-in workflow, parsed once.

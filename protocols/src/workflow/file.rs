@@ -5,7 +5,7 @@
 
 use super::rules::{self, Field};
 use super::{
-    Amount, Dim, Draw, Effect, External, ExternalKind, Initial, Machine, Operation, Participant, Per,
+    Amount, Cache, Dim, Draw, Effect, External, ExternalKind, Initial, Machine, Operation, Participant, Per,
     Quantity, Step, Workflow,
 };
 use serde::Deserialize;
@@ -124,6 +124,16 @@ struct RawQuantity {
     #[serde(default)]
     never_negative: bool,
     initial: Spanned<RawNumber>,
+    #[serde(default)]
+    cache: Option<Spanned<RawCache>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    sync_ms: u64,
+    #[serde(default)]
+    aof_sync_ms: Option<u64>,
 }
 
 /// A number, or the name of one.
@@ -241,8 +251,16 @@ impl RawWorkflow {
                     }
                 },
             };
+            if let Some(c) = &q.cache {
+                lines.note("quantity", i, "cache", c);
+            }
+            let cache = q.cache.map(|c| {
+                let c = c.into_inner();
+                Cache { sync_ms: c.sync_ms, aof_sync_ms: c.aof_sync_ms }
+            });
             let (name, at) = (q.name.into_inner(), q.at.into_inner());
-            quantities.push(Quantity { name, at, key, never_negative: q.never_negative, initial });
+            let never_negative = q.never_negative;
+            quantities.push(Quantity { name, at, key, never_negative, initial, cache });
         }
         let mut externals = Vec::new();
         for (i, e) in self.external.into_iter().enumerate() {

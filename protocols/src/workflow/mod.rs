@@ -65,6 +65,21 @@ pub struct Quantity {
     /// No count of it may ever go below zero.
     pub never_negative: bool,
     pub initial: Initial,
+    /// Kept in a cache in front of the store, if declared: see [`Cache`].
+    pub cache: Option<Cache>,
+}
+
+/// A volatile counter in front of a quantity's store, as a flash sale puts
+/// its hot stock in Redis: a take is checked and made in the cache first and
+/// the store is brought level afterwards, every `sync_ms`. The cache loses
+/// what it holds when it crashes and is rebuilt from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Cache {
+    /// How often the store is synced with the takes the cache made (ms).
+    pub sync_ms: u64,
+    /// Log every cache write and sync the log this often (ms), which a
+    /// restart replays; `None`: memory only.
+    pub aof_sync_ms: Option<u64>,
 }
 
 /// What a quantity is kept per: an entity the workload draws.

@@ -84,6 +84,24 @@ pub fn check(w: &Workflow) -> Result<(), Problem> {
         if q.key.is_empty() {
             return fail("quantity", i, &q.name, "key", "a quantity is kept per sku or per customer".into());
         }
+        if let Some(c) = q.cache {
+            let rule = if !q.never_negative {
+                Some("a cache checks takes against what it holds: a cached quantity is never_negative".into())
+            } else if !(1..=60_000).contains(&c.sync_ms) {
+                Some(format!("sync_ms = {}: the store is synced every 1 to 60000 ms", c.sync_ms))
+            } else {
+                c.aof_sync_ms
+                    .filter(|ms| !(1..=60_000).contains(ms))
+                    .map(|ms| format!("aof_sync_ms = {ms}: the log is synced every 1 to 60000 ms"))
+            };
+            if let Some(rule) = rule {
+                return fail("quantity", i, &q.name, "cache", rule);
+            }
+            if let Some(other) = w.quantities[..i].iter().find(|o| o.at == q.at && o.cache.is_some()) {
+                let rule = format!("{} keeps {} in its cache already: one cached quantity per participant", q.at, other.name);
+                return fail("quantity", i, &q.name, "cache", rule);
+            }
+        }
     }
     for (i, o) in w.operations.iter().enumerate() {
         let at = |key, rule| fail("operation", i, &o.name, key, rule);

@@ -585,7 +585,7 @@ fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o).contains(
-            "no workflow \"nope\": not a file, and not built in (shop, payment-first, marketplace)"
+            "no workflow \"nope\": not a file, and not built in (shop, payment-first, marketplace, cached-flash-sale)"
         ),
         "{}",
         text(&o)

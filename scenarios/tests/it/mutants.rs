@@ -41,7 +41,7 @@ fn mutants_every_mutant_is_hunted_in_every_protocol_it_is_in() {
             m.hunt.scenario
         );
     }
-    assert_eq!(hunts.len(), 52);
+    assert_eq!(hunts.len(), 60);
 }
 
 #[test]

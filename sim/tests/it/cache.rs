@@ -159,7 +159,7 @@ fn cache_runs_are_a_function_of_the_seed() {
 }
 
 #[test]
-fn cache_a_token_takes_once_returns_once_and_a_rebuild_forgets_it() {
+fn cache_a_token_takes_once_and_returns_once_and_a_life_loads_once() {
     let script: Script = Arc::new(|ep, cache| {
         Box::pin(async move {
             let take = |token: &str, run_id| CacheReq::Take {
@@ -194,9 +194,41 @@ fn cache_a_token_takes_once_returns_once_and_a_rebuild_forgets_it() {
             CacheOutcome::Returned(Some(5)),
             CacheOutcome::Returned(None),
             CacheOutcome::Taken { left: 3 },
-            CacheOutcome::Done(1),
-            CacheOutcome::Returned(None),
+            CacheOutcome::Already,
+            CacheOutcome::Returned(Some(5)),
             CacheOutcome::Value(Some(5)),
         ]
+    );
+}
+
+#[test]
+fn cache_the_first_load_of_a_new_life_replaces_what_the_log_replayed() {
+    let script: Script = Arc::new(|ep, cache| {
+        Box::pin(async move {
+            let take = CacheReq::Take { key: "stock/hot".into(), by: 1, token: Some("a".into()), run_id: None };
+            call(&ep, cache, load(5)).await;
+            call(&ep, cache, take).await;
+            tokio::time::sleep(Duration::from_millis(1_500)).await; // synced
+            crash_and_restart(&ep, cache);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            vec![
+                call(&ep, cache, get()).await,
+                call(&ep, cache, load(9)).await,
+                call(&ep, cache, CacheReq::Return { token: "a".into() }).await,
+                call(&ep, cache, get()).await,
+            ]
+        })
+    });
+    let (a, _) = run(5, CacheConfig { aof_sync_ms: Some(1_000) }, script);
+    let outcomes: Vec<_> = a.into_iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            CacheOutcome::Value(Some(4)),
+            CacheOutcome::Done(1),
+            CacheOutcome::Returned(None),
+            CacheOutcome::Value(Some(9)),
+        ],
+        "replayed, then replaced: the old life's take is forgotten"
     );
 }

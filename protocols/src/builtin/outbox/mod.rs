@@ -286,6 +286,8 @@ impl Protocol for Outbox {
             mutant::CANCEL_REFUNDS_EACH_REQUEST,
             mutant::PARTIAL_REFUND_ROUNDING,
             mutant::DECLARED_TAKE_UNCHECKED,
+            mutant::CACHE_REBUILT_FROM_STORE_ALONE,
+            mutant::CACHE_SYNC_NOT_IDEMPOTENT,
             mutant::REFUND_SKIPPED_AFTER_CAPTURE,
         ]
     }

@@ -5,6 +5,7 @@
 //! runs a relay and, for each of its steps, a consumer group.
 
 use super::{consumer, relay, Choreography, Member, Service};
+use crate::shop::cached::Cached;
 use crate::shop::order;
 use crate::shop::payment::{self, PaymentReq};
 use crate::shop::shipping::{self, ShipReq};
@@ -46,6 +47,8 @@ pub struct Svc {
     pub stats: Arc<Stats>,
     pub choreography: Arc<Choreography>,
     pub workflow: Arc<Workflow>,
+    /// The participant's cache, if it keeps a quantity in one.
+    pub cache: Option<Arc<Cached>>,
 }
 
 /// The choreography's entry: create the order and emit `OrderPlaced`, in one
@@ -72,13 +75,16 @@ async fn start(
     db: Arc<ReplicaSet>,
     gateway: NodeId,
     wiring: &Wiring,
-    members: &[Member],
+    (members, cache): (&[Member], Option<Arc<Cached>>),
 ) -> (Arc<Endpoint>, StoreClient, Arc<Notify>) {
     let ep = ctx.endpoint().await;
     let store = StoreClient::new(ep.clone(), db, STORE_TIMEOUT);
     let broker = BrokerClient::new(ep.clone(), wiring.broker, BROKER_TIMEOUT);
     let kick = Arc::new(Notify::new());
     tokio::spawn(relay::run(ctx.clone(), store.clone(), broker.clone(), kick.clone()));
+    if let Some(c) = &cache {
+        tokio::spawn(c.clone().sync(store.clone(), ep.clone()));
+    }
     for member in members {
         let svc = Arc::new(Svc {
             ctx: ctx.clone(),
@@ -91,6 +97,7 @@ async fn start(
             stats: wiring.stats.clone(),
             choreography: wiring.choreography.clone(),
             workflow: wiring.workflow.clone(),
+            cache: cache.clone(),
         });
         for topic in wiring.choreography.topics(*member) {
             tokio::spawn(consumer::run(svc.clone(), broker.clone(), topic));
@@ -115,12 +122,13 @@ pub async fn serve_declared(
         Member::Shop(_) => false,
     };
     let members: Vec<Member> = wiring.choreography.members().into_iter().filter(at).collect();
-    start(&ctx, db, gateway, &wiring, &members).await;
+    let cache = Cached::of(w, &participant, ctx.sim());
+    start(&ctx, db, gateway, &wiring, (&members, cache)).await;
     std::future::pending::<()>().await
 }
 
 pub async fn serve(ctx: NodeCtx, service: Service, db: Arc<ReplicaSet>, gateway: NodeId, wiring: Wiring) {
-    let (ep, store, kick) = start(&ctx, db, gateway, &wiring, &[Member::Shop(service)]).await;
+    let (ep, store, kick) = start(&ctx, db, gateway, &wiring, (&[Member::Shop(service)], None)).await;
     match service {
         Service::Order => ep.serve(move |Place(o): Place, _from| {
             let (store, kick) = (store.clone(), kick.clone());

@@ -7,6 +7,7 @@ use super::choreography::Role;
 use super::consumer::{apply, Applied};
 use super::{Event, Kind, Member, Service};
 use crate::mutant;
+use crate::shop::cached;
 use crate::shop::declared::{self, did, on_hand, undid};
 use crate::shop::order::{self, CANCELLED, COMPLETED, PENDING};
 use crate::shop::payment::{self, PaymentReq};
@@ -120,23 +121,49 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
         // A declared step: its targets in one local transaction with its
         // record, announcing what came of it before the pivot.
         (Member::Step(n), Role::Act) => {
-            let ops = declared_ops(svc, n, o, Direction::Apply);
+            let failed = [Event::new(Kind::Failed(n), o)];
+            let ops = match cache_takes(svc, n, o).await {
+                Ok(Some(ops)) => ops,
+                Ok(None) => declared_ops(svc, n, o, Direction::Apply),
+                Err(Reply::Failed(_)) => {
+                    // Consumed as failed now: no delivery can record the step
+                    // any more, so what the lines before took goes back.
+                    let applied = apply(svc, event, vec![], &failed).await;
+                    if matches!(applied, Applied::Now) {
+                        give_back(svc, &declared::targets(&svc.workflow, usize::from(n), o)).await;
+                    }
+                    return settle(svc, event, applied).await;
+                }
+                Err(_) => return false,
+            };
             let done = [Event::new(Kind::Done(n), o)];
+            // Applied before (a redelivery): the takes in the cache are that
+            // delivery's, recorded with it.
             match apply(svc, event, ops, &done).await {
                 // A take found too little: every other op only records.
-                Applied::Refused(_) => apply(svc, event, vec![], &[Event::new(Kind::Failed(n), o)]).await,
+                Applied::Refused(_) => apply(svc, event, vec![], &failed).await,
                 other => other,
             }
         }
         (Member::Step(n), Role::Undo) => {
             svc.stats.compensation();
-            apply(svc, event, declared_ops(svc, n, o, Direction::Undo), &[]).await
+            let applied = apply(svc, event, declared_ops(svc, n, o, Direction::Undo), &[]).await;
+            if let (Some(_), Applied::Now) = (&svc.cache, &applied) {
+                give_back(svc, &declared::targets(&svc.workflow, usize::from(n), o)).await;
+            }
+            applied
         }
         (Member::Step(n), Role::After) => {
             apply(svc, event, declared_ops(svc, n, o, Direction::Apply), &[]).await
         }
         (s, r) => unreachable!("the choreography gives {s:?} no {r:?}"),
     };
+    settle(svc, event, applied).await
+}
+
+/// Whether an applied reaction may be acked; a refused one is recorded as
+/// consumed with no effect first.
+async fn settle(svc: &Svc, event: &Event, applied: Applied) -> bool {
     match applied {
         Applied::Now | Applied::Before => true,
         Applied::Unknown => false,
@@ -185,6 +212,29 @@ async fn finish(svc: &Svc, event: &Event, to: &str, emits: &[Event]) -> Applied 
     apply(svc, event, ops, emits).await
 }
 
+/// Declared step `n`'s takes of `o`, through its participant's cache if the
+/// quantity is kept in one (`None`: it is not): the ops recording them.
+async fn cache_takes(svc: &Svc, n: u8, o: &Order) -> Result<Option<Vec<Op>>, Reply> {
+    let w = &svc.workflow;
+    let (step, q, sign) = declared::moves(w, usize::from(n));
+    let Some(cache) = svc.cache.as_ref().filter(|c| sign < 0 && c.caches(q)) else { return Ok(None) };
+    let mut ops = Vec::new();
+    for t in declared::targets(w, usize::from(n), o) {
+        ops.push(Op::Put(did(step, t.order, t.line), t.amount.into()));
+        ops.extend(cache.take(&svc.store, &svc.ep, &t).await?);
+    }
+    Ok(Some(ops))
+}
+
+/// Gives back in the participant's cache what the takes for `targets` took.
+async fn give_back(svc: &Svc, targets: &[declared::Target]) {
+    if let Some(c) = &svc.cache {
+        for t in targets {
+            c.give_back(&svc.ep, t).await;
+        }
+    }
+}
+
 /// Which way a declared step's ops go.
 enum Direction {
     Apply,
@@ -209,5 +259,10 @@ fn declared_ops(svc: &Svc, n: u8, o: &Order, way: Direction) -> Vec<Op> {
             Op::Incr { key: on_hand(q, &t.key), by: -sign * t.amount, floor: i64::MIN },
         ],
     };
-    declared::targets(w, usize::from(n), o).into_iter().flat_map(ops).collect()
+    let cached = svc.cache.as_ref().is_some_and(|c| sign < 0 && c.caches(q));
+    let forget = |t: &declared::Target| cached.then(|| Op::Delete(cached::intent(q, t)));
+    let targets = declared::targets(w, usize::from(n), o);
+    let mut all: Vec<Op> = targets.iter().flat_map(forget).collect();
+    all.extend(targets.into_iter().flat_map(ops));
+    all
 }
