@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The trace tally of loads into a cache life after the first: a cache that
+/// came back from a crash, rebuilt from its database.
+pub const CACHE_REBUILT: &str = "cache-rebuilt";
+
 /// How a cache keeps what it holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,8 +173,13 @@ pub(crate) async fn serve(ctx: NodeCtx, config: CacheConfig, starts: Arc<AtomicU
     let held = Arc::new(Mutex::new(held));
     let ep = ctx.endpoint().await;
     let log = config.aof_sync_ms.map(|_| disk.clone());
+    let sim = ctx.sim().clone();
     ep.serve(move |req: CacheReq, _from| {
+        let load = matches!(req, CacheReq::Load { .. });
         let outcome = apply(&mut held.lock().unwrap(), req, run_id, log.as_deref());
+        if load && run_id > 1 && matches!(outcome, CacheOutcome::Done(_)) {
+            sim.trace().tally(CACHE_REBUILT);
+        }
         async move { CacheRsp { run_id, outcome } }
     });
     match config.aof_sync_ms {

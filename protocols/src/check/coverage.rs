@@ -47,10 +47,12 @@ pub enum Coverage {
     DiskFault,
     /// A crash point in protocol or store code fired.
     CrashPointFired,
+    /// A cache that lost what it held in a crash was loaded again from its store.
+    CacheRebuilt,
 }
 
 impl Coverage {
-    pub const ALL: [Coverage; 19] = [
+    pub const ALL: [Coverage; 20] = [
         Coverage::OrderCompleted,
         Coverage::OrderCancelled,
         Coverage::OrderCompensated,
@@ -70,6 +72,7 @@ impl Coverage {
         Coverage::FailoverLostWrites,
         Coverage::DiskFault,
         Coverage::CrashPointFired,
+        Coverage::CacheRebuilt,
     ];
 
     /// The stable name, as in scenario files and JSON lines.
@@ -94,6 +97,7 @@ impl Coverage {
             Coverage::FailoverLostWrites => "failover-lost-writes",
             Coverage::DiskFault => "disk-fault",
             Coverage::CrashPointFired => "crash-point-fired",
+            Coverage::CacheRebuilt => "cache-rebuilt",
         }
     }
 
@@ -119,6 +123,7 @@ impl Coverage {
             Coverage::FailoverLostWrites => "a failover's new primary lacked writes the old primary had committed",
             Coverage::DiskFault => "an fsync failed or a crash tore a write",
             Coverage::CrashPointFired => "a crash point in protocol or store code fired",
+            Coverage::CacheRebuilt => "a cache that came back from a crash was loaded again from its store",
         }
     }
 
@@ -135,6 +140,7 @@ impl Coverage {
             Coverage::FailoverLostWrites => &[faultline_sim::FAILOVER_LOST_WRITES],
             Coverage::DiskFault => &["fsync-failed", "torn-write-dropped"],
             Coverage::CrashPointFired => &["crash-point"],
+            Coverage::CacheRebuilt => &[faultline_sim::cache::CACHE_REBUILT],
             _ => &[],
         }
     }

@@ -64,7 +64,8 @@ pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
             let subject = format!("quantity {}", on_hand(&q.name, &k));
             let (on, set_aside) = (int(t, &on_hand(&q.name, &k)), int(t, &held(&q.name, &k)));
             // A cache's takes the store has not synced yet are gone all the same.
-            let unsynced: i64 = rows(t, &format!("pending/{}/{k}/", q.name)).map(|(_, v)| v.as_int().unwrap_or(0)).sum();
+            let unsynced: i64 =
+                rows(t, &format!("pending/{}/{k}/", q.name)).map(|(_, v)| v.as_int().unwrap_or(0)).sum();
             let on = on - unsynced;
             let moved = moved.get(&(q.name.as_str(), k.clone())).copied().unwrap_or(0);
             // A give's held is promised, not yet given: it is not on hand.

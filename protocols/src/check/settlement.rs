@@ -57,7 +57,10 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
     for (participant, t) in &g.declared {
         for (k, v) in rows(t, "pending/") {
             let n = v.as_int().unwrap_or(0);
-            out.push(Unsettled::new(format!("{participant} {k}"), format!("{n} taken in the cache, not yet synced to the store")));
+            out.push(Unsettled::new(
+                format!("{participant} {k}"),
+                format!("{n} taken in the cache, not yet synced to the store"),
+            ));
         }
     }
     out.extend(protocol.unsettled(g));

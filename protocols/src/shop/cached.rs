@@ -122,7 +122,11 @@ impl Cached {
             return;
         }
         let q = &self.quantity.name;
-        let scans = vec![Op::Scan(format!("{q}/")), Op::Scan(format!("pending/{q}/")), Op::Scan(format!("intent/{q}/"))];
+        let scans = vec![
+            Op::Scan(format!("{q}/")),
+            Op::Scan(format!("pending/{q}/")),
+            Op::Scan(format!("intent/{q}/")),
+        ];
         let Ok(read) = store.txn(scans).await else { return };
         let depth = self.quantity.key.len();
         let mut left: BTreeMap<String, i64> = BTreeMap::new();

@@ -251,7 +251,11 @@ impl Here {
     async fn take_ops(&self, q: &str, sign: i64, t: &Target) -> Result<Vec<Op>, Reply> {
         match self.cache_for(q, sign) {
             Some(c) => c.take(&self.store, &self.ep, t).await,
-            None => Ok(vec![Op::Incr { key: on_hand(q, &t.key), by: sign * t.amount, floor: floor(&self.ep, sign) }]),
+            None => Ok(vec![Op::Incr {
+                key: on_hand(q, &t.key),
+                by: sign * t.amount,
+                floor: floor(&self.ep, sign),
+            }]),
         }
     }
 
@@ -269,9 +273,15 @@ impl Here {
         }
         let branch = format!("{step}/{}", t.line);
         let try_ = || {
-            barrier::try_branch(&self.store, t.order, &branch, t.amount, lock.as_deref(), hold.clone(), |_| {
-                Failure::NotEnough
-            })
+            barrier::try_branch(
+                &self.store,
+                t.order,
+                &branch,
+                t.amount,
+                lock.as_deref(),
+                hold.clone(),
+                |_| Failure::NotEnough,
+            )
         };
         let reply = lock_wait(&self.ep, try_).await;
         // Cancelled first: no try can hold what the cache took any more. (A
@@ -379,4 +389,3 @@ pub fn floor(ep: &Endpoint, sign: i64) -> i64 {
         false => i64::MIN,
     }
 }
-

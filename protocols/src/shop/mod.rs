@@ -226,7 +226,8 @@ pub fn runs_on_the_shop(workflow: &Workflow) -> Result<(), String> {
             ));
         }
     }
-    if let Some(q) = workflow.quantities.iter().find(|q| q.cache.is_some() && Service::named(&q.at).is_some()) {
+    if let Some(q) = workflow.quantities.iter().find(|q| q.cache.is_some() && Service::named(&q.at).is_some())
+    {
         return Err(format!(
             "quantity {}: a cache stands in front of a participant the workflow declares, not the shop's {}",
             q.name, q.at
@@ -257,7 +258,8 @@ pub fn ships_short(workflow: &Workflow) -> bool {
         matches!(b, Binding::Declared(_))
             && workflow.operation(&workflow.steps[i].operation).is_some_and(|o| o.per == Per::Line)
     };
-    bound.contains(&Binding::Shop(Service::Shipping)) && !bound[..pivot].iter().enumerate().any(declared_per_line)
+    bound.contains(&Binding::Shop(Service::Shipping))
+        && !bound[..pivot].iter().enumerate().any(declared_per_line)
 }
 
 /// What runs on a service node, started again at every restart: given the

@@ -98,7 +98,10 @@ pub fn check(w: &Workflow) -> Result<(), Problem> {
                 return fail("quantity", i, &q.name, "cache", rule);
             }
             if let Some(other) = w.quantities[..i].iter().find(|o| o.at == q.at && o.cache.is_some()) {
-                let rule = format!("{} keeps {} in its cache already: one cached quantity per participant", q.at, other.name);
+                let rule = format!(
+                    "{} keeps {} in its cache already: one cached quantity per participant",
+                    q.at, other.name
+                );
                 return fail("quantity", i, &q.name, "cache", rule);
             }
         }

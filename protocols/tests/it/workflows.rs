@@ -193,3 +193,71 @@ fn workflows_payment_first_without_a_shipment_refunds_stock_outs_and_texts_only_
 fn spec_of(protocol: faultline_protocols::ProtocolRef, seed: u64) -> RunSpec {
     spec(protocol, seed, FaultPlan::default())
 }
+
+/// The cached flash sale: more buyers than stock, the warehouse's cache
+/// crashing (memory only, or with its log) while sales wait for their sync.
+fn cached_flash_sale(protocol: faultline_protocols::ProtocolRef, seed: u64, aof: bool) -> RunSpec {
+    let mut w = (*faultline_protocols::workflow::builtin::named("cached-flash-sale").unwrap()).clone();
+    if aof {
+        w.quantities[0].cache.as_mut().unwrap().aof_sync_ms = Some(1_000);
+    }
+    let workload = WorkloadSpec {
+        orders: 60,
+        customers: 30,
+        skus: 2,
+        stock: (20, 30),
+        lines: (1, 2),
+        arrival_ms: 3_000,
+        ..WorkloadSpec::default()
+    };
+    let model = FaultModel {
+        loss_rate: 0.02,
+        crash_rate_per_min: 40.0,
+        restart_after_ms: (100, 1_000),
+        targets: ["warehouse-cache", "warehouse", "warehouse-db"].map(String::from).to_vec(),
+        ..FaultModel::default()
+    };
+    RunSpec {
+        workflow: Arc::new(w),
+        workload: workload.generate(seed),
+        ..spec(protocol, seed, model.generate(seed, 8_000))
+    }
+}
+
+#[test]
+fn workflows_the_cached_flash_sale_never_oversells_when_its_cache_crashes() {
+    use faultline_protocols::check::Invariant::{EventualSettlement, QuantityConservation};
+    let registry = Registry::builtin();
+    let saga = registry.get("saga").unwrap();
+    for protocol in registry.all() {
+        for aof in [false, true] {
+            let (mut rebuilt, mut sold_out) = (0, 0);
+            for seed in 0..6 {
+                let r = run(&cached_flash_sale(*protocol, seed, aof));
+                let who = format!("{} aof {aof} seed {seed}", protocol.name());
+                assert!(r.violations.is_empty(), "{who}: {:#?}", r.violations);
+                // A cache life after the first was loaded: the cache crashed
+                // and was rebuilt from the store.
+                rebuilt +=
+                    usize::from(r.coverage.contains(&faultline_protocols::check::Coverage::CacheRebuilt));
+                let wh = &r.truth.declared["warehouse"];
+                sold_out +=
+                    usize::from(wh.iter().any(|(k, v)| k.starts_with("stock/") && v.as_int() == Some(0)));
+                assert!(!wh.keys().any(|k| k.starts_with("pending/")), "{who}: every take synced");
+            }
+            assert!(rebuilt > 0, "{}: the cache never came back", protocol.name());
+            assert!(sold_out > 0, "{}: nothing sold out, nothing to oversell", protocol.name());
+        }
+    }
+    // The checker fires on the warehouse's books: a take the cache made and
+    // the store never synced, or synced twice.
+    let r = run(&cached_flash_sale(saga, 1, false));
+    let pending = faultline_protocols::shop::cached::pending;
+    let o = r.truth.workload.orders.iter().find(|o| r.truth.completed(o.id)).unwrap();
+    let t = &faultline_protocols::shop::declared::targets(&r.truth.workflow, 0, o)[0];
+    let mut g = r.truth.clone();
+    g.declared.get_mut("warehouse").unwrap().insert(pending("stock", t), faultline_sim::Value::Int(t.amount));
+    let broken: Vec<_> =
+        faultline_protocols::check::check(&g, saga).into_iter().map(|v| v.invariant).collect();
+    assert!(broken.contains(&QuantityConservation) && broken.contains(&EventualSettlement), "{broken:?}");
+}

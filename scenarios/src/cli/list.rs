@@ -96,7 +96,17 @@ fn workflow_rows(w: &Workflow) -> Vec<String> {
                 Initial::Drawn(d) => format!("drawn from {}", d.name()),
             };
             let floor = if q.never_negative { ", never negative" } else { "" };
-            format!("{}[{}] at {} ({initial}{floor})", q.name, key.join(", "), q.at)
+            let cache = match q.cache {
+                Some(c) => format!(
+                    ", in a cache in front of {}-db: taken there first, synced every {} ms, {}",
+                    q.at,
+                    c.sync_ms,
+                    c.aof_sync_ms
+                        .map_or("memory only".to_string(), |ms| format!("logged and synced every {ms} ms"))
+                ),
+                None => String::new(),
+            };
+            format!("{}[{}] at {} ({initial}{floor}{cache})", q.name, key.join(", "), q.at)
         })
         .collect();
     let cancel = match &w.cancel_until {

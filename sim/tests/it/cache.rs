@@ -205,7 +205,8 @@ fn cache_a_token_takes_once_and_returns_once_and_a_life_loads_once() {
 fn cache_the_first_load_of_a_new_life_replaces_what_the_log_replayed() {
     let script: Script = Arc::new(|ep, cache| {
         Box::pin(async move {
-            let take = CacheReq::Take { key: "stock/hot".into(), by: 1, token: Some("a".into()), run_id: None };
+            let take =
+                CacheReq::Take { key: "stock/hot".into(), by: 1, token: Some("a".into()), run_id: None };
             call(&ep, cache, load(5)).await;
             call(&ep, cache, take).await;
             tokio::time::sleep(Duration::from_millis(1_500)).await; // synced
