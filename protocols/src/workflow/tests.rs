@@ -272,3 +272,37 @@ fn the_builder_and_the_file_share_their_rules() {
         .unwrap_err();
     assert_eq!(e.to_string(), "operation \"g\": at: unknown participant \"b\"; participants: a");
 }
+
+#[test]
+fn a_cache_is_declared_on_a_quantity_it_can_check() {
+    let flash = include_str!("../../workflows/cached-flash-sale.toml");
+    let w = file::parse("flash.toml", flash).unwrap();
+    assert_eq!(w.quantity("stock").unwrap().cache, Some(Cache { sync_ms: 1_000, aof_sync_ms: None }));
+    let with = |from: &str, to: &str| flash.replacen(from, to, 1);
+    for (text, blamed, rule) in [
+        (
+            with("never_negative = true\ninitial = \"stock\"", "initial = \"stock\""),
+            "cache = {",
+            "a cached quantity is never_negative",
+        ),
+        (with("cache = { sync_ms = 1000 }", "cache = { sync_ms = 0 }"), "cache = {", "sync_ms = 0: the store is synced every 1 to 60000 ms"),
+        (
+            with("cache = { sync_ms = 1000 }", "cache = { sync_ms = 1000, aof_sync_ms = 90000 }"),
+            "cache = {",
+            "aof_sync_ms = 90000",
+        ),
+        (with("cache = { sync_ms = 1000 }", "cache = { sync_ms = 1000, ttl = 5 }"), "cache = {", "unknown field `ttl`"),
+        (
+            with(
+                "[[quantity]]\nname = \"points\"",
+                "[[quantity]]\nname = \"reserve\"\nat = \"warehouse\"\nkey = [\"sku\"]\nnever_negative = true\ninitial = 0\ncache = { sync_ms = 5 }\n\n[[quantity]]\nname = \"points\"",
+            ),
+            "cache = { sync_ms = 5 }",
+            "warehouse keeps stock in its cache already",
+        ),
+    ] {
+        let e = file::parse("flash.toml", &text).expect_err(rule);
+        assert!(e.rule.contains(rule), "{e}");
+        assert_eq!(e.line, line_of(&text, blamed), "{e}");
+    }
+}

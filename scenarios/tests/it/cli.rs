@@ -567,6 +567,10 @@ fn cli_a_bad_workflow_file_exits_2_with_one_line_naming_file_line_field_and_rule
             ":46: quantity \"points\": at: unknown participant \"loyalty\"",
         ),
         (("[[step]]\nname = \"payment\"\noperation = \"charge\"\n", ""), "0 steps at payment"),
+        (
+            ("initial = \"stock\"", "initial = \"stock\"\ncache = { sync_ms = 100 }"),
+            "quantity stock: a cache stands in front of a participant the workflow declares, not the shop's inventory",
+        ),
     ];
     for ((from, to), want) in cases {
         let bad = temp("bad-workflow.toml");
@@ -604,6 +608,8 @@ fn cli_list_workflows_shows_each_with_what_engines_derive_from_its_operations() 
         "charge at payment: charge order.amount at gateway; undo: refund it at gateway",
         "hold: authorize order.amount at gateway; confirm: capture the authorization; release: void the authorization",
         "notify at notification: add 1 to notifications; undo: none: it cannot be undone",
+        "cached-flash-sale ",
+        "stock[sku] at warehouse (drawn from stock, never negative, in a cache in front of warehouse-db: taken there first, synced every 1000 ms, memory only)",
     ] {
         assert!(t.contains(want), "{want:?} missing from:\n{t}");
     }
@@ -619,6 +625,12 @@ fn cli_declared_participants_are_fault_targets_and_the_reconciler_refuses_books_
     let rush = Scenario::load("marketplace-rush", &registry).unwrap();
     for t in ["coupons", "coupons-db", "wallets", "wallets-db", "sellers", "sellers-db"] {
         assert!(rush.faults.targets.iter().any(|x| x == t), "{t}: {:?}", rush.faults.targets);
+    }
+    // A cache in front of a declared participant's store crashes with it.
+    let crash =
+        Scenario::load("crash-restart", &registry).unwrap().with_workflow("cached-flash-sale").unwrap();
+    for t in ["warehouse", "warehouse-db", "warehouse-cache"] {
+        assert!(crash.faults.targets.iter().any(|x| x == t), "{t}: {:?}", crash.faults.targets);
     }
     let failover =
         Scenario::load("failover-async", &registry).unwrap().with_workflow("payment-first").unwrap();
