@@ -1,13 +1,14 @@
 //! The invariants as a type: each one's stable name and what it states. Every
 //! other place — mutants, scenario expectations, outcomes, reports — names an
-//! invariant through this type, never as a string.
+//! invariant through this type, never as a string. A team's own invariants
+//! (`check::team`) are registered here by name, beside the built-in ones.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::RwLock;
 
 /// A business invariant the checker verifies from ground truth.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {
     NoDoubleCharge,
     StockConservation,
@@ -22,8 +23,32 @@ pub enum Invariant {
     RepairsJustified,
     /// Not a business invariant: the run itself stopped on a failed assertion
     /// in a protocol or the simulator. Reported in place of one.
-    #[serde(alias = "panic")]
     NoPanic,
+    /// A team's own invariant, by its registered name ([`register`]).
+    Team(&'static str),
+}
+
+/// The team invariants registered in this process: (name, statement).
+static TEAM: RwLock<Vec<(&'static str, &'static str)>> = RwLock::new(Vec::new());
+
+/// Registers a team's invariant, so that scenarios, records and reports
+/// name it like a built-in one. Registering the same name again is a no-op;
+/// a malformed name or a built-in one is refused.
+pub fn register(name: &'static str, statement: &'static str) -> Result<Invariant, String> {
+    let well_formed = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if !well_formed {
+        return Err(format!("invariant {name:?}: a name is lowercase letters, digits and '-'"));
+    }
+    if Invariant::ALL.iter().any(|i| i.name() == name) || name == "panic" {
+        return Err(format!("invariant {name:?}: a built-in invariant has that name"));
+    }
+    let mut team = TEAM.write().unwrap_or_else(|e| e.into_inner());
+    if !team.iter().any(|(n, _)| *n == name) {
+        team.push((name, statement));
+    }
+    Ok(Invariant::Team(name))
 }
 
 impl Invariant {
@@ -42,9 +67,16 @@ impl Invariant {
         Invariant::NoPanic,
     ];
 
+    /// Every invariant: the built-in ones, then the team's in registration order.
+    pub fn all() -> Vec<Invariant> {
+        let team = TEAM.read().unwrap_or_else(|e| e.into_inner());
+        Invariant::ALL.into_iter().chain(team.iter().map(|(n, _)| Invariant::Team(n))).collect()
+    }
+
     /// The stable name, as in scenario files and JSON lines.
     pub fn name(self) -> &'static str {
         match self {
+            Invariant::Team(name) => name,
             Invariant::NoDoubleCharge => "no-double-charge",
             Invariant::StockConservation => "stock-conservation",
             Invariant::MoneyConservation => "money-conservation",
@@ -63,6 +95,10 @@ impl Invariant {
     /// What it states.
     pub fn statement(self) -> &'static str {
         match self {
+            Invariant::Team(name) => {
+                let team = TEAM.read().unwrap_or_else(|e| e.into_inner());
+                team.iter().find(|(n, _)| *n == name).map_or("a team's invariant", |(_, s)| s)
+            }
             Invariant::NoDoubleCharge => "per order, gateway charges minus refunds is what the order came to if it completed (its amount, less the lines it shipped without) and 0 otherwise; refunds never exceed what was charged, at any point of the ledger",
             Invariant::StockConservation => "per SKU, initial = available + reserved + sold, and no count is negative",
             Invariant::MoneyConservation => "customer balances plus the merchant's account equal the initial total; no balance is negative",
@@ -80,10 +116,26 @@ impl Invariant {
 
     /// Parses a name; the error lists the valid names.
     pub fn parse(name: &str) -> Result<Invariant, String> {
-        Invariant::ALL.into_iter().find(|i| i.name() == name).ok_or_else(|| {
-            let valid: Vec<_> = Invariant::ALL.iter().map(|i| i.name()).collect();
+        let all = Invariant::all();
+        all.iter().copied().find(|i| i.name() == name).ok_or_else(|| {
+            let valid: Vec<_> = all.iter().map(|i| i.name()).collect();
             format!("unknown invariant {name:?}; invariants: {}", valid.join(", "))
         })
+    }
+}
+
+impl Serialize for Invariant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Invariant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Invariant, D::Error> {
+        let name = String::deserialize(d)?;
+        // Records written before the rename still read.
+        let name = if name == "panic" { "no-panic" } else { name.as_str() };
+        Invariant::parse(name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -107,5 +159,19 @@ mod tests {
         // Records written before the rename still read.
         assert_eq!(serde_json::from_str::<Invariant>("\"panic\"").unwrap(), Invariant::NoPanic);
         assert!(Invariant::parse("nope").unwrap_err().contains("invariants: no-double-charge"));
+    }
+
+    #[test]
+    fn a_team_invariant_is_named_like_a_built_in_one() {
+        assert!(serde_json::from_str::<Invariant>("\"tests-own-rule\"").is_err(), "not registered yet");
+        let mine = register("tests-own-rule", "what the test says").unwrap();
+        assert_eq!(register("tests-own-rule", "again"), Ok(mine));
+        assert_eq!((mine.name(), mine.statement()), ("tests-own-rule", "what the test says"));
+        assert_eq!(Invariant::parse("tests-own-rule"), Ok(mine));
+        assert_eq!(serde_json::to_string(&mine).unwrap(), "\"tests-own-rule\"");
+        assert_eq!(serde_json::from_str::<Invariant>("\"tests-own-rule\"").unwrap(), mine);
+        assert!(Invariant::all().contains(&mine));
+        assert!(register("agreement", "").unwrap_err().contains("built-in"));
+        assert!(register("Bad Name", "").unwrap_err().contains("lowercase"));
     }
 }

@@ -281,7 +281,7 @@ impl RunOutcome {
 
     /// The distinct invariants this run violated, in catalogue order.
     pub fn broken(&self) -> Vec<Invariant> {
-        Invariant::ALL.into_iter().filter(|i| self.violations.iter().any(|v| v.invariant == *i)).collect()
+        Invariant::all().into_iter().filter(|i| self.violations.iter().any(|v| v.invariant == *i)).collect()
     }
 }
 
@@ -352,7 +352,7 @@ impl SummaryBuilder {
     pub fn add(&mut self, o: &RunOutcome) {
         let s = &mut self.s;
         if s.by_invariant.is_empty() {
-            s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
+            s.by_invariant = Invariant::all().into_iter().map(|i| (i, 0, 0)).collect();
         }
         s.seeds += 1;
         match o.verdict {
@@ -403,7 +403,7 @@ impl SummaryBuilder {
 
     pub fn finish(mut self) -> Summary {
         if self.s.by_invariant.is_empty() {
-            self.s.by_invariant = Invariant::ALL.into_iter().map(|i| (i, 0, 0)).collect();
+            self.s.by_invariant = Invariant::all().into_iter().map(|i| (i, 0, 0)).collect();
         }
         self.s.heal_p99_ms = Percentiles::of(&self.heal);
         self.s.latency_p50_ms = Percentiles::of(&self.p50s);

@@ -33,8 +33,13 @@ use std::sync::{Arc, Mutex};
 /// The protocol, as registered.
 pub struct ParallelSaga;
 
-/// The shipped protocols and this one.
+pub mod loyalty;
+
+/// The shipped protocols and this one; and the team's own invariant,
+/// registered for every run in this process.
 pub fn registry() -> Registry {
+    faultline_protocols::check::team::register(&loyalty::POINTS_ONLY_FOR_PAID_ORDERS)
+        .expect("a well-formed name no built-in invariant has");
     Registry::builtin().with(&ParallelSaga)
 }
 

@@ -95,3 +95,45 @@ fn the_teams_binary_lists_five_protocols_name_first() {
     let names: Vec<_> = text.lines().map(|l| l.split_whitespace().next().unwrap_or("")).collect();
     assert_eq!(names, ["saga", "tcc", "outbox", "2pc", "parallel-saga"]);
 }
+
+/// The team's own invariant, added in this crate only: every run of the shop
+/// judges it, the team's binary lists it, and it fires on the built-in bug
+/// that keeps a returned order's points.
+#[test]
+fn the_teams_own_invariant_is_judged_listed_and_fires() {
+    use faultline_example_custom::loyalty::POINTS_ONLY_FOR_PAID_ORDERS;
+    use faultline_protocols::check::Invariant;
+    let registry = registry();
+    let mine = Invariant::parse(POINTS_ONLY_FOR_PAID_ORDERS.name).expect("registered by registry()");
+    let tcc = registry.get("tcc").unwrap();
+    let clean = Check::new(&registry, tcc).scenario("refund-race").seeds(0..10).jobs(2).run();
+    assert!(clean.runs.iter().all(|r| r.outcomes.iter().all(|o| !o.broken().contains(&mine))));
+    let buggy = Check::new(&registry, tcc)
+        .scenario("refund-race")
+        .seeds(0..10)
+        .jobs(2)
+        .mutant(faultline_protocols::mutant::RETURN_KEEPS_POINTS)
+        .run();
+    let fired = buggy.runs.iter().flat_map(|r| &r.outcomes).filter(|o| o.broken().contains(&mine)).count();
+    assert!(fired > 0, "a returned order's points kept: the team's invariant fires");
+    // A scenario names it like any other invariant.
+    use faultline_scenarios::scenario::Scenario;
+    let calm = faultline_scenarios::scenario::catalogue_text("calm").unwrap();
+    let expecting = format!(
+        "{calm}\n[expect.tcc]\ncauses = [\"failover-lost-writes\"]\nviolations = [\"points-only-for-paid-orders\"]\nwhy = \"a test\"\n"
+    );
+    let s = Scenario::parse(&expecting, "team.toml", &registry).expect("the team's invariant parses by name");
+    assert!(format!("{:?}", s.expect).contains("points-only-for-paid-orders"), "{:?}", s.expect);
+    let typo = expecting.replace("points-only-for-paid-orders", "points-only-for-paid-order");
+    let e = Scenario::parse(&typo, "team.toml", &registry).unwrap_err();
+    assert!(e.contains("points-only-for-paid-orders"), "the error lists it among the invariants: {e}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline-example-custom"))
+        .args(["list", "invariants"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("points-only-for-paid-orders") && text.contains("(the team's own, on shop)"),
+        "{text}"
+    );
+}

@@ -17,6 +17,7 @@ mod money;
 mod repairs;
 mod settlement;
 mod stock;
+pub mod team;
 mod transitions;
 
 pub use crate::cancel::CancelCause;
@@ -72,6 +73,7 @@ pub fn check(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Violation> {
     transitions::check(g, &mut out);
     cancellation::honoured(g, &mut out);
     repairs::justified(g, &mut out);
+    team::check(g, &mut out);
     cause::attribute(g, &mut out.0);
     out.0
 }

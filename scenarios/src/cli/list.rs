@@ -48,8 +48,15 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     }
     if show(What::Invariants) {
         section("invariants:");
-        for i in Invariant::ALL {
-            println!("{indent}{:<22} {}", i.name(), i.statement());
+        for i in Invariant::all() {
+            let team = match i {
+                Invariant::Team(name) => {
+                    let on = faultline_protocols::check::team::judging_names(name);
+                    format!(" (the team's own{on})")
+                }
+                _ => String::new(),
+            };
+            println!("{indent}{:<22} {}{team}", i.name(), i.statement());
         }
     }
     if show(What::Mutants) {
