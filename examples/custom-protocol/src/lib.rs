@@ -35,11 +35,13 @@ pub struct ParallelSaga;
 
 pub mod loyalty;
 
-/// The shipped protocols and this one; and the team's own invariant,
-/// registered for every run in this process.
+/// The shipped protocols and this one; and the team's own invariant and
+/// coverage fact, registered for every run in this process.
 pub fn registry() -> Registry {
     faultline_protocols::check::team::register(&loyalty::POINTS_ONLY_FOR_PAID_ORDERS)
         .expect("a well-formed name no built-in invariant has");
+    faultline_protocols::check::team::register_fact(&loyalty::POINTS_TAKEN_BACK)
+        .expect("a well-formed name no built-in fact has");
     Registry::builtin().with(&ParallelSaga)
 }
 

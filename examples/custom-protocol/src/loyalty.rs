@@ -2,8 +2,10 @@
 //! orders the customer actually paid for. faultline does not know this rule;
 //! registering it ([`registry`](crate::registry)) makes every run of the shop
 //! judge it, `list invariants` show it, and scenarios `[expect]` it by name.
+//! And a coverage fact of its own: a scenario about returns `[require]`s
+//! that some order's points were taken back, or it tests nothing.
 
-use faultline_protocols::check::team::Property;
+use faultline_protocols::check::team::{Fact, Property};
 use faultline_protocols::check::GroundTruth;
 use faultline_protocols::shop::points;
 use std::collections::BTreeMap;
@@ -34,3 +36,11 @@ fn points_only_for_paid_orders(g: &GroundTruth) -> Vec<(String, String)> {
     }
     out
 }
+
+/// Some order that did not complete had its points taken back.
+pub static POINTS_TAKEN_BACK: Fact = Fact {
+    name: "points-taken-back",
+    statement: "an order that did not complete had its loyalty points taken back",
+    workflows: &["shop"],
+    seen: |g| g.workload.orders.iter().any(|o| g.points.contains_key(&points::revoked(o.id))),
+};

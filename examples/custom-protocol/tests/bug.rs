@@ -124,6 +124,13 @@ fn the_teams_own_invariant_is_judged_listed_and_fires() {
     );
     let s = Scenario::parse(&expecting, "team.toml", &registry).expect("the team's invariant parses by name");
     assert!(format!("{:?}", s.expect).contains("points-only-for-paid-orders"), "{:?}", s.expect);
+    // And requires the team's coverage fact by name: refund-race takes points back.
+    let requiring = calm.replace("[require]\n", "[require]\ntcc = [\"points-taken-back\"]\n");
+    let s = Scenario::parse(&requiring, "team.toml", &registry).expect("the team's fact parses by name");
+    let fact = faultline_protocols::check::Coverage::parse("points-taken-back").unwrap();
+    assert!(s.required(tcc).contains(&fact), "{:?}", s.required(tcc));
+    let seen = clean.runs.iter().flat_map(|r| &r.outcomes).filter(|o| o.coverage.contains(&fact)).count();
+    assert!(seen > 0, "refund-race takes some order's points back");
     let typo = expecting.replace("points-only-for-paid-orders", "points-only-for-paid-order");
     let e = Scenario::parse(&typo, "team.toml", &registry).unwrap_err();
     assert!(e.contains("points-only-for-paid-orders"), "the error lists it among the invariants: {e}");

@@ -4,17 +4,18 @@
 //! exercising its faults — or a protocol that never takes the path a scenario
 //! is for — fails instead of passing vacuously.
 
+use super::team::Fact;
 use super::{int, GroundTruth};
 use crate::shop::payment::PaymentState;
 use crate::shop::shipping::Fate;
 use crate::shop::{inventory, order};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::RwLock;
 
 /// Something that happened in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Coverage {
     OrderCompleted,
     OrderCancelled,
@@ -49,6 +50,35 @@ pub enum Coverage {
     CrashPointFired,
     /// A cache that lost what it held in a crash was loaded again from its store.
     CacheRebuilt,
+    /// A team's own fact, by its registered name ([`register`]).
+    Team(&'static str),
+}
+
+/// The team facts registered in this process.
+static TEAM: RwLock<Vec<&'static Fact>> = RwLock::new(Vec::new());
+
+/// Registers a team's coverage fact: runs of the workflows it names report
+/// it when it holds, and scenarios `[require]` it by name. Registering the
+/// same name again is a no-op; a malformed or built-in name is refused.
+pub fn register(f: &'static Fact) -> Result<Coverage, String> {
+    let well_formed = !f.name.is_empty()
+        && f.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !f.name.starts_with('-');
+    if !well_formed {
+        return Err(format!("coverage fact {:?}: a name is lowercase letters, digits and '-'", f.name));
+    }
+    if Coverage::ALL.iter().any(|c| c.name() == f.name) {
+        return Err(format!("coverage fact {:?}: a built-in fact has that name", f.name));
+    }
+    let mut team = TEAM.write().unwrap_or_else(|e| e.into_inner());
+    if !team.iter().any(|t| t.name == f.name) {
+        team.push(f);
+    }
+    Ok(Coverage::Team(f.name))
+}
+
+fn team() -> Vec<&'static Fact> {
+    TEAM.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 impl Coverage {
@@ -75,9 +105,24 @@ impl Coverage {
         Coverage::CacheRebuilt,
     ];
 
+    /// Every fact: the built-in ones, then the team's in registration order.
+    pub fn all() -> Vec<Coverage> {
+        Coverage::ALL.into_iter().chain(team().into_iter().map(|f| Coverage::Team(f.name))).collect()
+    }
+
+    /// Parses a name; the error lists the valid names.
+    pub fn parse(name: &str) -> Result<Coverage, String> {
+        let all = Coverage::all();
+        all.iter().copied().find(|c| c.name() == name).ok_or_else(|| {
+            let valid: Vec<_> = all.iter().map(|c| c.name()).collect();
+            format!("unknown coverage fact {name:?}; facts: {}", valid.join(", "))
+        })
+    }
+
     /// The stable name, as in scenario files and JSON lines.
     pub fn name(self) -> &'static str {
         match self {
+            Coverage::Team(name) => name,
             Coverage::OrderCompleted => "order-completed",
             Coverage::OrderCancelled => "order-cancelled",
             Coverage::OrderCompensated => "order-compensated",
@@ -104,6 +149,7 @@ impl Coverage {
     /// What it means.
     pub fn statement(self) -> &'static str {
         match self {
+            Coverage::Team(name) => team().iter().find(|f| f.name == name).map_or("a team's fact", |f| f.statement),
             Coverage::OrderCompleted => "some order completed",
             Coverage::OrderCancelled => "some order was cancelled",
             Coverage::OrderCompensated => "a cancelled order had an effect undone: its stock put back, or its payment charged or authorized first",
@@ -143,6 +189,18 @@ impl Coverage {
             Coverage::CacheRebuilt => &[faultline_sim::cache::CACHE_REBUILT],
             _ => &[],
         }
+    }
+}
+
+impl Serialize for Coverage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Coverage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Coverage, D::Error> {
+        Coverage::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -198,6 +256,12 @@ pub fn observed(g: &GroundTruth, counts: &BTreeMap<&'static str, u64>) -> BTreeS
     for fact in Coverage::ALL {
         if fact.events().iter().any(|e| counts.get(e).copied().unwrap_or(0) > 0) {
             out.insert(fact);
+        }
+    }
+    let judged = |f: &&Fact| f.workflows.is_empty() || f.workflows.contains(&g.workflow.name.as_str());
+    for f in team().into_iter().filter(judged) {
+        if (f.seen)(g) {
+            out.insert(Coverage::Team(f.name));
         }
     }
     out

@@ -76,7 +76,7 @@ pub(super) fn list(ctx: &Ctx, Args { what }: Args) -> Result<(), BadInput> {
     }
     if show(What::Coverage) {
         section("coverage facts ([require] in a scenario):");
-        for f in Coverage::ALL {
+        for f in Coverage::all() {
             println!("{indent}{:<22} {}", f.name(), f.statement());
         }
     }
