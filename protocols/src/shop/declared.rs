@@ -105,8 +105,9 @@ pub struct Target {
 }
 
 /// What step `step` of `w` applies for `o`: once for the order, or once per
-/// line it ships (a per-line declared step comes after the pivot, so only
-/// shipped lines count).
+/// line it ships (after the pivot only shipped lines count; a workflow with a
+/// per-line declared step before the pivot ships every line, see
+/// [`super::ships_short`]).
 pub fn targets(w: &Workflow, step: usize, o: &Order) -> Vec<Target> {
     let op = w.operation(&w.steps[step].operation).expect("rules::check: steps name operations");
     let (quantity, amount) = match &op.effect {
