@@ -1,12 +1,14 @@
 //! `faultline bench perf`: the speed of faultline itself, in one process and
-//! one run — madsim's RPC floor, each protocol's message rate against it,
-//! seeds and simulated seconds per wall second, cost as the workload grows,
-//! `--jobs 2` against `--jobs 1`, and peak memory (see [`crate::perf`]).
+//! one run — madsim's RPC floor; per built-in workflow, each protocol's
+//! message rate against it, seeds and simulated seconds per wall second, cost
+//! as the workload grows and the 10,000-order flash sale; `--jobs 2` against
+//! `--jobs 1`, and peak memory (see [`crate::perf`]).
 
 use super::{BadInput, Ctx};
 use crate::perf;
 use crate::scenario::Scenario;
 use anyhow::anyhow;
+use faultline_protocols::workflow::builtin;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -30,67 +32,77 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
     let one = perf::seeds_per_s(&crash, saga, 3 * seeds, 1);
     let two = perf::seeds_per_s(&crash, saga, 3 * seeds, 2);
     println!("madsim RPC floor: {floor:.0} messages/s (one thread, {PINGS} round trips)\n");
-    println!(
-        "{:<9} {:>12} {:>7} {:>9} {:>10} {:>12} {:>9} {:>10}",
-        "protocol", "messages/s", "ratio", "seeds/s", "sim s/s", "everything", "seeds/s", "sim s/s"
-    );
-    let mut protocols = Vec::new();
-    for p in ctx.registry.all() {
-        let c = perf::rates(&crash, *p, seeds);
-        let e = perf::rates(&everything, *p, seeds.div_ceil(4));
-        println!(
-            "{:<9} {:>12.0} {:>7.2} {:>9.1} {:>10.0} {:>12.0} {:>9.1} {:>10.0}",
-            p.name(),
-            c.msgs_per_s,
-            c.msgs_per_s / floor,
-            c.seeds_per_s,
-            c.sim_s_per_wall_s,
-            e.msgs_per_s,
-            e.seeds_per_s,
-            e.sim_s_per_wall_s
-        );
-        protocols.push(json!({
-            "name": p.name(),
-            "msgs_per_s": c.msgs_per_s,
-            "ratio": c.msgs_per_s / floor,
-            "seeds_per_s": c.seeds_per_s,
-            "sim_s_per_wall_s": c.sim_s_per_wall_s,
-            "everything": e,
-        }));
-    }
-    println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate");
-    println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
-    let mut scaling = Vec::new();
-    for p in ctx.registry.all() {
-        let mut base = None;
-        let mut cells = Vec::new();
-        for k in FACTORS {
-            // Fewer seeds as runs grow, at least one: wall time per seed.
-            let runs = (seeds / u64::from(k)).max(1);
-            let wall = 1.0 / perf::seeds_per_s(&perf::scaled(&crash, k), *p, runs, 1);
-            let ratio = wall / *base.get_or_insert(wall);
-            cells.push(format!("{ratio:>10.1}"));
-            scaling.push(json!({ "protocol": p.name(), "orders_factor": k, "wall_per_seed_ratio": ratio,
-                                 "wall_per_seed_s": wall }));
-        }
-        println!("{:<9} {}", p.name(), cells.join(""));
-    }
-    println!("\nflash-sale-10k (10,000 orders in 10 s with crashes), one seed, one thread:");
+    let (mut protocols, mut scaling, mut flash) = (Vec::new(), Vec::new(), Vec::new());
     let text = include_str!("../../scale/flash-sale-10k.toml");
     let big = Scenario::parse(text, "flash-sale-10k.toml", &ctx.registry).map_err(|e| anyhow!(e))?;
-    let mut flash = Vec::new();
-    for p in ctx.registry.all() {
-        let start = std::time::Instant::now();
-        let (o, _) = crate::runner::run_seed(&big, *p, 0, false);
-        let wall = start.elapsed().as_secs_f64();
+    // Every built-in workflow, the shop first: the same rows for each, with
+    // the protocols that drive it.
+    for w in builtin::all() {
+        let on = |s: &Scenario| s.clone().with_workflow(&w.name).map_err(|e| anyhow!(e));
+        let (crash, everything, big) = (on(&crash)?, on(&everything)?, on(&big)?);
+        let runs: Vec<_> = ctx.registry.all().iter().copied().filter(|p| p.supports(w).is_ok()).collect();
+        println!("== workflow {}\n", w.name);
         println!(
-            "  {:<9} {wall:>6.1} s wall, {:?}, {} messages",
-            p.name(),
-            o.verdict,
-            o.metrics.messages_sent
+            "{:<9} {:>12} {:>7} {:>9} {:>10} {:>12} {:>9} {:>10}",
+            "protocol", "messages/s", "ratio", "seeds/s", "sim s/s", "everything", "seeds/s", "sim s/s"
         );
-        flash.push(json!({ "protocol": p.name(), "wall_s": wall, "verdict": o.verdict,
-                           "sim_s": o.metrics.sim_ms as f64 / 1e3 }));
+        for p in &runs {
+            let c = perf::rates(&crash, *p, seeds);
+            let e = perf::rates(&everything, *p, seeds.div_ceil(4));
+            println!(
+                "{:<9} {:>12.0} {:>7.2} {:>9.1} {:>10.0} {:>12.0} {:>9.1} {:>10.0}",
+                p.name(),
+                c.msgs_per_s,
+                c.msgs_per_s / floor,
+                c.seeds_per_s,
+                c.sim_s_per_wall_s,
+                e.msgs_per_s,
+                e.seeds_per_s,
+                e.sim_s_per_wall_s
+            );
+            protocols.push(json!({
+                "workflow": w.name,
+                "name": p.name(),
+                "msgs_per_s": c.msgs_per_s,
+                "ratio": c.msgs_per_s / floor,
+                "seeds_per_s": c.seeds_per_s,
+                "sim_s_per_wall_s": c.sim_s_per_wall_s,
+                "everything": e,
+            }));
+        }
+        println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate");
+        println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
+        for p in &runs {
+            let mut base = None;
+            let mut cells = Vec::new();
+            for k in FACTORS {
+                // Fewer seeds as runs grow, at least one: wall time per seed.
+                let n = (seeds / u64::from(k)).max(1);
+                let wall = 1.0 / perf::seeds_per_s(&perf::scaled(&crash, k), *p, n, 1);
+                let ratio = wall / *base.get_or_insert(wall);
+                cells.push(format!("{ratio:>10.1}"));
+                scaling.push(json!({ "workflow": w.name, "protocol": p.name(), "orders_factor": k,
+                                     "wall_per_seed_ratio": ratio, "wall_per_seed_s": wall }));
+            }
+            println!("{:<9} {}", p.name(), cells.join(""));
+        }
+        println!("\nflash-sale-10k (10,000 orders in 10 s with crashes), one seed, one thread:");
+        for p in &runs {
+            let start = std::time::Instant::now();
+            let (o, _) = crate::runner::run_seed(&big, *p, 0, false);
+            let wall = start.elapsed().as_secs_f64();
+            println!(
+                "  {:<9} {wall:>6.1} s wall, {:?}, {} messages",
+                p.name(),
+                o.verdict,
+                o.metrics.messages_sent
+            );
+            flash.push(
+                json!({ "workflow": w.name, "protocol": p.name(), "wall_s": wall, "verdict": o.verdict,
+                               "sim_s": o.metrics.sim_ms as f64 / 1e3 }),
+            );
+        }
+        println!();
     }
     let rss = perf::peak_rss_mb();
     println!(
