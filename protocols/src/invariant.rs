@@ -35,11 +35,8 @@ static TEAM: RwLock<Vec<(&'static str, &'static str)>> = RwLock::new(Vec::new())
 /// name it like a built-in one. Registering the same name again is a no-op;
 /// a malformed name or a built-in one is refused.
 pub fn register(name: &'static str, statement: &'static str) -> Result<Invariant, String> {
-    let well_formed = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-');
-    if !well_formed {
-        return Err(format!("invariant {name:?}: a name is lowercase letters, digits and '-'"));
+    if let Some(rule) = crate::workflow::rules::bad_name(name) {
+        return Err(format!("invariant: {rule}"));
     }
     if Invariant::ALL.iter().any(|i| i.name() == name) || name == "panic" {
         return Err(format!("invariant {name:?}: a built-in invariant has that name"));

@@ -61,11 +61,8 @@ static TEAM: RwLock<Vec<&'static Fact>> = RwLock::new(Vec::new());
 /// it when it holds, and scenarios `[require]` it by name. Registering the
 /// same name again is a no-op; a malformed or built-in name is refused.
 pub fn register(f: &'static Fact) -> Result<Coverage, String> {
-    let well_formed = !f.name.is_empty()
-        && f.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !f.name.starts_with('-');
-    if !well_formed {
-        return Err(format!("coverage fact {:?}: a name is lowercase letters, digits and '-'", f.name));
+    if let Some(rule) = crate::workflow::rules::bad_name(f.name) {
+        return Err(format!("coverage fact: {rule}"));
     }
     if Coverage::ALL.iter().any(|c| c.name() == f.name) {
         return Err(format!("coverage fact {:?}: a built-in fact has that name", f.name));

@@ -43,6 +43,12 @@ pub fn pending(q: &str, t: &Target) -> String {
     format!("pending/{q}/{}/{}", t.key, token(t))
 }
 
+/// The quantity's key a pending or announced take's row names:
+/// `pending/{q}/{key}/{token}` — the `depth` parts after the quantity.
+fn key_of_row(row: &str, depth: usize) -> String {
+    row.split('/').skip(2).take(depth).collect::<Vec<_>>().join("/")
+}
+
 /// A participant's cache, and which life of it this participant rebuilt.
 pub struct Cached {
     node: NodeId,
@@ -60,9 +66,9 @@ impl Cached {
         Some(Arc::new(Cached { node, quantity: q.clone(), life: tokio::sync::Mutex::new(0) }))
     }
 
-    /// Whether takes of `q` go through this cache.
-    pub fn caches(&self, q: &str) -> bool {
-        self.quantity.name == q
+    /// Whether a move of `q` by `sign` (a take: -1) goes through this cache.
+    pub fn takes(&self, q: &str, sign: i64) -> bool {
+        sign < 0 && self.quantity.name == q
     }
 
     /// Takes `t` in the cache: announce it in the store, take it in the cache
@@ -138,9 +144,7 @@ impl Cached {
         }
         let wary = !mutant::acts(ep, &mutant::CACHE_REBUILT_FROM_STORE_ALONE);
         for (k, v) in read[1].rows().iter().chain(read[2].rows()).filter(|_| wary) {
-            // `pending/{q}/{key}/{token}`: the key is the `depth` parts after the quantity.
-            let parts: Vec<&str> = k.split('/').skip(2).take(depth).collect();
-            *left.entry(on_hand(q, &parts.join("/"))).or_default() -= v.as_int().unwrap_or(0);
+            *left.entry(on_hand(q, &key_of_row(k, depth))).or_default() -= v.as_int().unwrap_or(0);
         }
         let load = CacheReq::Load { entries: left.into_iter().collect() };
         // Loaded (by this call or an earlier one): the life it answers from is the one to take in.
@@ -160,8 +164,7 @@ impl Cached {
             let Ok(read) = store.txn(vec![Op::Scan(format!("pending/{q}/"))]).await else { continue };
             for (k, v) in read[0].rows() {
                 let Some(n) = v.as_int() else { continue };
-                let key = k.split('/').skip(2).take(depth).collect::<Vec<_>>().join("/");
-                let take = Op::Incr { key: on_hand(&q, &key), by: -n, floor: i64::MIN };
+                let take = Op::Incr { key: on_hand(&q, &key_of_row(k, depth)), by: -n, floor: i64::MIN };
                 let settle = vec![Op::Expect(k.clone(), Some(Value::from(n))), Op::Delete(k.clone())];
                 if mutant::acts(&ep, &mutant::CACHE_SYNC_NOT_IDEMPOTENT) {
                     // The bug: takes from the store, then forgets the record in a

@@ -174,12 +174,12 @@ pub async fn serve(ctx: NodeCtx, participant: String, db: Arc<ReplicaSet>, workf
 
 /// What a declared participant's handlers work with.
 #[derive(Clone)]
-pub struct Here {
-    pub w: Arc<Workflow>,
-    pub store: StoreClient,
-    pub ep: Arc<Endpoint>,
+struct Here {
+    w: Arc<Workflow>,
+    store: StoreClient,
+    ep: Arc<Endpoint>,
     /// Its cache, if it keeps a quantity in one ([`cached`]).
-    pub cache: Option<Arc<Cached>>,
+    cache: Option<Arc<Cached>>,
 }
 
 /// Declared step `step`'s name and what it moves: (step, quantity, +1 for a
@@ -243,7 +243,7 @@ impl Here {
 
     /// The cache takes of `q` go through, if this is a take of a cached quantity.
     fn cache_for(&self, q: &str, sign: i64) -> Option<&Cached> {
-        self.cache.as_deref().filter(|c| sign < 0 && c.caches(q))
+        self.cache.as_deref().filter(|c| c.takes(q, sign))
     }
 
     /// Takes `t` of `q`: through the cache if `q` is cached, then its ops in

@@ -273,7 +273,9 @@ fn machines(w: &Workflow) -> Result<(), Problem> {
 
 /// Why `name` cannot name anything, if it cannot: names become node and
 /// store names, keys and command-line words.
-fn bad_name(name: &str) -> Option<String> {
+/// What is wrong with `name` as a name of anything declared (a participant,
+/// a step, a team's invariant), if anything.
+pub(crate) fn bad_name(name: &str) -> Option<String> {
     let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     match name {
         "" => Some("a name cannot be empty".into()),

@@ -148,7 +148,9 @@ pub async fn react(svc: &Svc, event: &Event, role: Role) -> bool {
         (Member::Step(n), Role::Undo) => {
             svc.stats.compensation();
             let applied = apply(svc, event, declared_ops(svc, n, o, Direction::Undo), &[]).await;
-            if let (Some(_), Applied::Now) = (&svc.cache, &applied) {
+            let (_, q, sign) = declared::moves(&svc.workflow, usize::from(n));
+            let cached = svc.cache.as_ref().is_some_and(|c| c.takes(q, sign));
+            if cached && matches!(applied, Applied::Now) {
                 give_back(svc, &declared::targets(&svc.workflow, usize::from(n), o)).await;
             }
             applied
@@ -217,7 +219,7 @@ async fn finish(svc: &Svc, event: &Event, to: &str, emits: &[Event]) -> Applied 
 async fn cache_takes(svc: &Svc, n: u8, o: &Order) -> Result<Option<Vec<Op>>, Reply> {
     let w = &svc.workflow;
     let (step, q, sign) = declared::moves(w, usize::from(n));
-    let Some(cache) = svc.cache.as_ref().filter(|c| sign < 0 && c.caches(q)) else { return Ok(None) };
+    let Some(cache) = svc.cache.as_ref().filter(|c| c.takes(q, sign)) else { return Ok(None) };
     let mut ops = Vec::new();
     for t in declared::targets(w, usize::from(n), o) {
         ops.push(Op::Put(did(step, t.order, t.line), t.amount.into()));
@@ -259,7 +261,7 @@ fn declared_ops(svc: &Svc, n: u8, o: &Order, way: Direction) -> Vec<Op> {
             Op::Incr { key: on_hand(q, &t.key), by: -sign * t.amount, floor: i64::MIN },
         ],
     };
-    let cached = svc.cache.as_ref().is_some_and(|c| sign < 0 && c.caches(q));
+    let cached = svc.cache.as_ref().is_some_and(|c| c.takes(q, sign));
     let forget = |t: &declared::Target| cached.then(|| Op::Delete(cached::intent(q, t)));
     let targets = declared::targets(w, usize::from(n), o);
     let mut all: Vec<Op> = targets.iter().flat_map(forget).collect();
