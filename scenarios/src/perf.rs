@@ -76,6 +76,17 @@ pub fn rates(scenario: &Scenario, protocol: ProtocolRef, seeds: u64) -> Rates {
     }
 }
 
+/// The highest of `n` measurements (at least one).
+pub fn best_of(n: usize, mut measure: impl FnMut() -> f64) -> f64 {
+    (0..n.max(1)).map(|_| measure()).fold(f64::MIN, f64::max)
+}
+
+/// The run of `n` (at least one) with the highest message rate.
+pub fn best_rates(n: usize, mut measure: impl FnMut() -> Rates) -> Rates {
+    let runs = (0..n.max(1)).map(|_| measure());
+    runs.max_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s)).expect("at least one run")
+}
+
 /// `scenario` with `factor` times the orders, customers and stock, arriving
 /// over `factor` times the window at the same rate, faults running as long.
 pub fn scaled(scenario: &Scenario, factor: u32) -> Scenario {

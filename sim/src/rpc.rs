@@ -88,6 +88,9 @@ pub struct Endpoint {
     /// loop that reads it.
     inbox: Mutex<BTreeMap<Tag, mpsc::UnboundedReceiver<Delivery>>>,
     pending: Mutex<BTreeMap<u64, oneshot::Sender<Box<dyn Any + Send + Sync>>>>,
+    /// What the node's code keeps in memory beside its endpoint, one value per
+    /// type (see [`Endpoint::local`]).
+    locals: Mutex<BTreeMap<std::any::TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Endpoint {
@@ -99,7 +102,8 @@ impl Endpoint {
             inbox.insert(tag, rx);
         }
         let inbox = Mutex::new(inbox);
-        let ep = Arc::new(Endpoint { sim, me, inbox, pending: Mutex::new(BTreeMap::new()) });
+        let (pending, locals) = (Mutex::new(BTreeMap::new()), Mutex::new(BTreeMap::new()));
+        let ep = Arc::new(Endpoint { sim, me, inbox, pending, locals });
         let pump = ep.clone();
         tokio::spawn(async move { pump.route_responses().await });
         ep
@@ -111,6 +115,15 @@ impl Endpoint {
 
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
+    }
+
+    /// This incarnation's one value of type `T`, made on first use: memory a
+    /// node's code shares between its tasks (waiters on a lock, say), gone
+    /// with the node when it crashes, as its endpoint is.
+    pub fn local<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut locals = self.locals.lock().unwrap();
+        let value = locals.entry(std::any::TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
+        value.clone().downcast::<T>().unwrap_or_else(|_| unreachable!("kept under its own type"))
     }
 
     /// Sleeps for `local` on this node's (possibly skewed) clock.

@@ -122,7 +122,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq
     match req {
         TwoPcReq::StockPrepare { order, line, sku, qty } => {
             let lock = sku_lock(sku);
-            lock_wait(&ep, || branches::reserve(s, (order, line), sku, qty, Some(&lock))).await
+            lock_wait(&ep, Some(&lock), || branches::reserve(s, (order, line), sku, qty, Some(&lock))).await
         }
         TwoPcReq::StockCommit { order, line, sku } => {
             branches::sell(s, (order, line), sku, Some(&sku_lock(sku))).await
@@ -132,7 +132,10 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq
         }
         TwoPcReq::PayPrepare { order, customer, amount } => {
             let lock = customer_lock(customer);
-            lock_wait(&ep, || branches::authorize(s, &ep, gw, order, customer, amount, Some(&lock))).await
+            lock_wait(&ep, Some(&lock), || {
+                branches::authorize(s, &ep, gw, order, customer, amount, Some(&lock))
+            })
+            .await
         }
         TwoPcReq::PayCommit { order, customer } => {
             branches::capture(s, &ep, gw, order, Some(&customer_lock(customer))).await
@@ -142,7 +145,7 @@ async fn handle(store: StoreClient, ep: Arc<Endpoint>, gw: NodeId, req: TwoPcReq
         }
         TwoPcReq::PointsPrepare { order, customer, points } => {
             let lock = customer_lock(customer);
-            lock_wait(&ep, || branches::promise(s, order, customer, points, Some(&lock))).await
+            lock_wait(&ep, Some(&lock), || branches::promise(s, order, customer, points, Some(&lock))).await
         }
         TwoPcReq::PointsCommit { order, customer } => {
             branches::grant(s, order, customer, Some(&customer_lock(customer))).await

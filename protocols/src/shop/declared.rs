@@ -284,7 +284,7 @@ impl Here {
                 |_| Failure::NotEnough,
             )
         };
-        let reply = lock_wait(&self.ep, try_).await;
+        let reply = lock_wait(&self.ep, lock.as_deref(), try_).await;
         // Cancelled first: no try can hold what the cache took any more. (A
         // try recorded earlier answers done and keeps it; one locked out
         // keeps it too, as a retry with the same token may yet hold it.)
