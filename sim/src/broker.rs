@@ -205,13 +205,16 @@ struct Broker {
     queue: std::sync::Mutex<Vec<(Pending, oneshot::Sender<BrokerRsp>)>>,
     /// Wakes the writer when the queue was empty.
     wake: Notify,
-    /// Wakes long polls when a batch of publishes is durable.
-    published: Notify,
+    /// Per topic, wakes its long polls when a batch of publishes to it is
+    /// durable (one for all topics woke every quiet group at every publish).
+    published: std::sync::Mutex<BTreeMap<String, Arc<Notify>>>,
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(150);
-/// How long an empty poll waits for a publish before answering.
-pub const LONG_POLL: Duration = Duration::from_millis(200);
+/// How long an empty poll waits for a publish, or for a leased message to be
+/// visible again, before answering (SQS lets a long poll wait up to 20 s; a
+/// shorter one only costs idle requests: one per LONG_POLL per quiet group).
+pub const LONG_POLL: Duration = Duration::from_millis(1000);
 
 fn msg_key(topic: &str, seq: u64) -> String {
     format!("msg/{topic}/{seq:010}")
@@ -237,7 +240,7 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
         topics: Mutex::new(None),
         queue: std::sync::Mutex::new(Vec::new()),
         wake: Notify::new(),
-        published: Notify::new(),
+        published: std::sync::Mutex::new(BTreeMap::new()),
     });
     tokio::spawn(broker.clone().write_publishes());
     ep.serve(move |req: BrokerReq, _from| broker.clone().handle(req));
@@ -256,30 +259,36 @@ impl Broker {
             }
             BrokerReq::Poll { topic, group, max } => (topic, group, max),
         };
-        // A long poll: an empty answer waits for the next durable publish (or
-        // LONG_POLL), then looks once more — a quiet topic costs one request
-        // per LONG_POLL, and a new message goes out as soon as it is stored.
-        let published = self.published.notified();
+        // A long poll: an empty answer waits for the next durable publish, or
+        // until a leased message is visible again (at most LONG_POLL), then
+        // looks once more — a quiet topic costs one request per LONG_POLL, a
+        // new message goes out as soon as it is stored and a redelivery as
+        // soon as its lease runs out.
+        let on_topic = self.published.lock().unwrap().entry(topic.clone()).or_default().clone();
+        let published = on_topic.notified();
         tokio::pin!(published);
         published.as_mut().enable(); // registered now: a publish from here on wakes it
-        let first = self.poll_loaded(&topic, group.clone(), max).await;
+        let (first, visible_at) = self.poll_loaded(&topic, group.clone(), max).await;
         if !matches!(&first, BrokerRsp::Messages(m) if m.is_empty()) {
             return first;
         }
+        let now = Sim::now_us();
+        let wait = Duration::from_micros(visible_at.map_or(u64::MAX, |at| at.saturating_sub(now)));
         tokio::select! {
             biased;
             _ = published => {}
-            _ = tokio::time::sleep(LONG_POLL) => {}
+            _ = tokio::time::sleep(wait.min(LONG_POLL)) => {}
         }
-        self.poll_loaded(&topic, group, max).await
+        self.poll_loaded(&topic, group, max).await.0
     }
 
-    async fn poll_loaded(&self, topic: &str, group: String, max: usize) -> BrokerRsp {
+    /// A poll's answer, and when the group's next leased message is visible again.
+    async fn poll_loaded(&self, topic: &str, group: String, max: usize) -> (BrokerRsp, Option<u64>) {
         let mut guard = self.topics.lock().await;
         if guard.is_none() {
             match self.load().await {
                 Some(t) => *guard = Some(t),
-                None => return BrokerRsp::Unavailable,
+                None => return (BrokerRsp::Unavailable, None),
             }
         }
         self.poll(guard.as_mut().expect("loaded"), topic, group, max)
@@ -363,22 +372,27 @@ impl Broker {
             *guard = None;
             return BrokerRsp::Unavailable;
         }
+        let mut woken = BTreeSet::new();
         for (topic, seq, stored) in fresh {
             let p = partition_of(&stored.key, self.config.partitions);
-            topics.entry(topic).or_default().insert(p, seq, stored);
+            topics.entry(topic.clone()).or_default().insert(p, seq, stored);
+            woken.insert(topic);
         }
-        self.published.notify_waiters();
+        let published = self.published.lock().unwrap();
+        woken.iter().filter_map(|t| published.get(t)).for_each(|n| n.notify_waiters());
         BrokerRsp::Published
     }
 
+    /// The next deliveries for `group`, and when its next message leased to
+    /// someone else is visible again.
     fn poll(
         &self,
         topics: &mut BTreeMap<String, Topic>,
         topic: &str,
         group: String,
         max: usize,
-    ) -> BrokerRsp {
-        let Some(t) = topics.get_mut(topic) else { return BrokerRsp::Messages(vec![]) };
+    ) -> (BrokerRsp, Option<u64>) {
+        let Some(t) = topics.get_mut(topic) else { return (BrokerRsp::Messages(vec![]), None) };
         let g = t.groups.entry(group).or_default();
         g.settle(&t.partitions);
         let now = Sim::now_us();
@@ -386,6 +400,7 @@ impl Broker {
         // A key is blocked behind its oldest unacknowledged message.
         let mut blocked: BTreeSet<&str> = BTreeSet::new();
         let mut out = Vec::new();
+        let mut visible_next: Option<u64> = None;
         // Each partition from its floor, starting at this poll's turn.
         let (later, first): (Vec<_>, Vec<_>) = t.partitions.iter().partition(|(p, _)| **p < g.next);
         g.next = g.next.wrapping_add(1) % self.config.partitions.max(1);
@@ -399,6 +414,7 @@ impl Broker {
             }
             let (visible_at, attempts) = g.leases.get(seq).copied().unwrap_or((0, 0));
             if visible_at > now {
+                visible_next = Some(visible_next.map_or(visible_at, |v| v.min(visible_at)));
                 continue; // leased to a consumer that may still ack it
             }
             g.leases.insert(*seq, (now + visibility, attempts + 1));
@@ -418,7 +434,7 @@ impl Broker {
             let draw = self.ep.sim().draw(self.ep.node(), Purpose::Delivery);
             out.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(draw.0));
         }
-        BrokerRsp::Messages(out)
+        (BrokerRsp::Messages(out), visible_next)
     }
 
     /// An ack is a durable write of its own row, so it needs the index only
@@ -498,7 +514,8 @@ impl BrokerClient {
             "topic {topic:?} / group {group:?} contains '/'"
         );
         let req = BrokerReq::Poll { topic: topic.into(), group: group.into(), max };
-        match self.ep.call(self.broker, req, self.timeout).await {
+        // A long poll's answer may take LONG_POLL on top of the round trip.
+        match self.ep.call(self.broker, req, self.timeout + LONG_POLL).await {
             Ok(BrokerRsp::Messages(m)) => Some(m),
             _ => None,
         }

@@ -138,3 +138,62 @@ fn broker_reorders_across_keys_only_when_asked() {
         inversions(&plain)
     );
 }
+
+/// A long poll answers as soon as something is there for its group: a
+/// redelivery when the lease runs out (500 ms), a publish to its own topic at
+/// once — and a publish to another topic does not wake it (it answers at
+/// LONG_POLL, empty).
+#[test]
+fn broker_long_poll_answers_at_a_leases_end_or_its_own_topics_publish() {
+    let mut world = World::new(3, WorldConfig::default());
+    let (broker, _) = world.broker("broker");
+    // (what, ms it took, how many messages)
+    type Seen = Arc<Mutex<Vec<(&'static str, u64, usize)>>>;
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    world.node("consumer", move |ctx| {
+        let log = log.clone();
+        async move {
+            let b = BrokerClient::new(ctx.endpoint().await, broker, Duration::from_millis(200));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            while !b.publish("orders", "m1", "k1", "1").await {}
+            let first = b.poll("orders", "g", 8).await.unwrap_or_default();
+            let start = tokio::time::Instant::now();
+            let ms = |start: tokio::time::Instant| start.elapsed().as_millis() as u64;
+            log.lock().unwrap().push(("first", 0, first.len()));
+            // Not acked: the next (long) poll gets it again when its lease ends.
+            let again = b.poll("orders", "g", 8).await.unwrap_or_default();
+            log.lock().unwrap().push(("redelivered", ms(start), again.len()));
+            b.ack("orders", "g", again[0].seq).await;
+            // A quiet topic's poll: another topic's publish does not end it.
+            let other = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while !other.publish("payments", "p1", "k2", "2").await {}
+            });
+            let start = tokio::time::Instant::now();
+            let quiet = b.poll("orders", "g", 8).await.unwrap_or_default();
+            log.lock().unwrap().push(("quiet", ms(start), quiet.len()));
+            // Its own topic's publish ends it at once.
+            let own = b.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while !own.publish("orders", "m2", "k1", "3").await {}
+            });
+            let start = tokio::time::Instant::now();
+            let fresh = b.poll("orders", "g", 8).await.unwrap_or_default();
+            log.lock().unwrap().push(("published", ms(start), fresh.len()));
+            std::future::pending::<()>().await
+        }
+    });
+    world.run(async { tokio::time::sleep(Duration::from_secs(5)).await });
+    let seen = seen.lock().unwrap().clone();
+    let at = |what: &str| seen.iter().find(|s| s.0 == what).map(|s| (s.1, s.2)).unwrap();
+    assert_eq!(at("first").1, 1, "{seen:?}");
+    let (ms, n) = at("redelivered");
+    assert!(n == 1 && (450..700).contains(&ms), "the lease's end, not LONG_POLL: {seen:?}");
+    let (ms, n) = at("quiet");
+    assert!(n == 0 && ms >= 1000, "another topic's publish does not wake it: {seen:?}");
+    let (ms, n) = at("published");
+    assert!(n == 1 && (100..200).contains(&ms), "its own topic's publish does: {seen:?}");
+}

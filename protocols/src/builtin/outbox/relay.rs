@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How often the relay looks for rows nobody kicked it for.
-const SWEEP: Duration = Duration::from_millis(200);
+/// How often the relay looks for rows nobody kicked it for: a new incarnation
+/// looks at once (the rows a crash left behind), then every SWEEP; after a
+/// round that left rows (the broker was away), after RETRY.
+const SWEEP: Duration = Duration::from_millis(1000);
+const RETRY: Duration = Duration::from_millis(200);
 /// After a crash point fires here, the node is down this long.
 const CRASH_RESTART: Duration = Duration::from_millis(300);
 
@@ -25,12 +28,14 @@ const CRASH_RESTART: Duration = Duration::from_millis(300);
 pub const AFTER_PUBLISH: &str = "relay-after-publish";
 
 pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: Arc<Notify>) {
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             biased;
             _ = kick.notified() => {}
-            _ = ctx.sleep(SWEEP) => {}
+            _ = ctx.sleep(wait) => {}
         }
+        wait = RETRY;
         let Ok(rows) = store.txn(vec![Op::Scan("outbox/".into())]).await else { continue };
         // One task per order, its rows in turn (an order's events keep their
         // order); the orders at once, so the broker commits their publishes
@@ -38,7 +43,9 @@ pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: A
         let mut by_order: Vec<(u32, Vec<(String, String)>)> = Vec::new();
         for (key, payload) in rows[0].rows() {
             let text = payload.as_text().expect("an outbox row is text").to_string();
-            let order = Event::decode(&text).expect("an outbox row decodes").order.id;
+            // `outbox/{order}/{kind}`: the order is in the key (the row is
+            // decoded once, when it is published).
+            let order = key.split('/').nth(1).and_then(|o| o.parse().ok()).expect("outbox/{order}/{kind}");
             match by_order.last_mut() {
                 Some((o, rows)) if *o == order => rows.push((key.clone(), text)),
                 _ => by_order.push((order, vec![(key.clone(), text)])),
@@ -52,14 +59,19 @@ pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: A
                 tokio::spawn(faultline_sim::order::scope(Some(order), async move {
                     for (key, text) in rows {
                         if !relay_one(&ctx, &store, &broker, key, &text).await {
-                            break; // the broker is away: keep the rows, try on the next round
+                            return false; // the broker is away: keep the rows, try on the next round
                         }
                     }
+                    true
                 }))
             })
             .collect();
+        let mut all_sent = true;
         for task in tasks {
-            let _ = task.await;
+            all_sent &= task.await.unwrap_or(false);
+        }
+        if all_sent {
+            wait = SWEEP;
         }
     }
 }
