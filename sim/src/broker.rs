@@ -15,6 +15,12 @@
 //! while one is being written are committed together in the next store
 //! transaction (group commit), and a poll starts from its group's floor — the
 //! first message not yet acknowledged — instead of the start of the topic.
+//! A broker told its subscriptions (every topic's consumer groups) keeps only
+//! the backlog: every [`RETENTION`] it deletes the messages every group of
+//! their topic acknowledged, so a restart decodes the backlog, not the
+//! history. The ids and acks stay (small rows, read without decoding a
+//! message): the ids so a republished message is still dropped, both as the
+//! ground truth of what was published and consumed.
 
 use crate::cluster::ReplicaSet;
 use crate::rpc::{Endpoint, Message, Request};
@@ -54,6 +60,9 @@ fn partition_of(key: &str, n: u32) -> u32 {
         key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     (h % u64::from(n.max(1))) as u32
 }
+
+/// Every topic's consumer groups, known before anything is published.
+pub type Subscriptions = BTreeMap<String, BTreeSet<String>>;
 
 #[derive(Clone, Debug, Serialize)]
 pub enum BrokerReq {
@@ -141,9 +150,25 @@ struct Topic {
 
 impl Topic {
     fn insert(&mut self, partition: u32, seq: u64, stored: Stored) {
-        self.ids.insert(stored.id.clone());
+        self.published(stored.id.clone(), seq);
         self.partitions.entry(partition).or_default().insert(seq, stored);
+    }
+
+    fn published(&mut self, id: String, seq: u64) {
+        self.ids.insert(id);
         self.last = self.last.max(seq);
+    }
+
+    /// The messages every one of `groups` acknowledged (a group that never
+    /// polled since the broker started counts as having acknowledged none).
+    fn consumed(&self, groups: &BTreeSet<String>) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (p, messages) in &self.partitions {
+            let floor = |g: &String| self.groups.get(g).and_then(|g| g.floors.get(p)).copied().unwrap_or(1);
+            let below = groups.iter().map(floor).min().unwrap_or(1);
+            out.extend(messages.range(..below).map(|(seq, _)| *seq));
+        }
+        out
     }
 }
 
@@ -205,12 +230,18 @@ struct Broker {
     queue: std::sync::Mutex<Vec<(Pending, oneshot::Sender<BrokerRsp>)>>,
     /// Wakes the writer when the queue was empty.
     wake: Notify,
+    /// Every topic's groups: what may be deleted once they all acknowledged it.
+    subscriptions: Arc<Subscriptions>,
     /// Per topic, wakes its long polls when a batch of publishes to it is
     /// durable (one for all topics woke every quiet group at every publish).
     published: std::sync::Mutex<BTreeMap<String, Arc<Notify>>>,
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(150);
+/// How often a broker that knows its subscriptions deletes what all of them
+/// acknowledged, and how many messages at most at a time.
+pub const RETENTION: Duration = Duration::from_millis(1000);
+const RETENTION_BATCH: usize = 256;
 /// How long an empty poll waits for a publish, or for a leased message to be
 /// visible again, before answering (SQS lets a long poll wait up to 20 s; a
 /// shorter one only costs idle requests: one per LONG_POLL per quiet group).
@@ -218,6 +249,11 @@ pub const LONG_POLL: Duration = Duration::from_millis(1000);
 
 fn msg_key(topic: &str, seq: u64) -> String {
     format!("msg/{topic}/{seq:010}")
+}
+
+/// A topic's last sequence number given.
+fn head_key(topic: &str) -> String {
+    format!("head/{topic}")
 }
 
 fn id_key(topic: &str, id: &str) -> String {
@@ -229,7 +265,12 @@ fn ack_key(topic: &str, group: &str, seq: u64) -> String {
 }
 
 /// A broker node's whole life: serve from the store, rebuilding its index on start.
-pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
+pub async fn serve(
+    ctx: NodeCtx,
+    db: Arc<ReplicaSet>,
+    config: BrokerConfig,
+    subscriptions: Arc<Subscriptions>,
+) {
     let ep = ctx.endpoint().await;
     let visibility = Duration::from_millis(config.visibility_ms);
     let broker = Arc::new(Broker {
@@ -240,9 +281,13 @@ pub async fn serve(ctx: NodeCtx, db: Arc<ReplicaSet>, config: BrokerConfig) {
         topics: Mutex::new(None),
         queue: std::sync::Mutex::new(Vec::new()),
         wake: Notify::new(),
+        subscriptions,
         published: std::sync::Mutex::new(BTreeMap::new()),
     });
     tokio::spawn(broker.clone().write_publishes());
+    if !broker.subscriptions.is_empty() {
+        tokio::spawn(broker.clone().retain());
+    }
     ep.serve(move |req: BrokerReq, _from| broker.clone().handle(req));
     std::future::pending::<()>().await
 }
@@ -313,11 +358,54 @@ impl Broker {
         }
     }
 
+    /// Every RETENTION, deletes the messages all their topic's groups
+    /// acknowledged, from the store and then from the index. A deletion whose
+    /// outcome is unknown is tried again next time (deleting twice is harmless).
+    async fn retain(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(RETENTION).await;
+            let mut guard = self.topics.lock().await;
+            let Some(topics) = guard.as_mut() else { continue };
+            let mut gone: Vec<(String, u64)> = Vec::new();
+            for (topic, groups) in self.subscriptions.iter() {
+                if let Some(t) = topics.get_mut(topic.as_str()) {
+                    for g in groups {
+                        t.groups.entry(g.clone()).or_default().settle(&t.partitions);
+                    }
+                    gone.extend(t.consumed(groups).into_iter().map(|seq| (topic.clone(), seq)));
+                }
+            }
+            gone.sort_by_key(|(_, seq)| *seq); // the oldest first, whatever their topic
+            gone.truncate(RETENTION_BATCH);
+            if gone.is_empty() {
+                continue;
+            }
+            let ops = gone.iter().map(|(topic, seq)| Op::Delete(msg_key(topic, *seq))).collect();
+            if self.store.txn(ops).await.is_ok() {
+                for (topic, seq) in gone {
+                    let t = topics.get_mut(&topic).expect("a topic with messages");
+                    t.partitions.values_mut().for_each(|m| drop(m.remove(&seq)));
+                }
+            }
+        }
+    }
+
     /// Rebuilds the index from the store; leases start empty, so every
-    /// unacknowledged message is deliverable again.
+    /// unacknowledged message is deliverable again. Only the messages still
+    /// kept are decoded; every id ever published is known from its row.
     async fn load(&self) -> Option<BTreeMap<String, Topic>> {
-        let r = self.store.txn(vec![Op::Scan("msg/".into()), Op::Scan("ack/".into())]).await.ok()?;
+        let scans = ["msg/", "ack/", "msgid/", "head/"].map(|p| Op::Scan(p.into())).to_vec();
+        let r = self.store.txn(scans).await.ok()?;
         let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
+        for (k, v) in r[3].rows() {
+            let last = v.as_int().expect("a topic's head") as u64;
+            topics.entry(k["head/".len()..].to_string()).or_default().last = last;
+        }
+        for (k, v) in r[2].rows() {
+            let (topic, id) = k["msgid/".len()..].split_once('/').expect("msgid/{topic}/{id}");
+            let seq = v.as_int().expect("a message's seq") as u64;
+            topics.entry(topic.to_string()).or_default().published(id.to_string(), seq);
+        }
         for (k, v) in r[0].rows() {
             let (topic, seq) = k["msg/".len()..].rsplit_once('/').expect("msg/{topic}/{seq}");
             let stored: Stored = serde_json::from_str(v.as_text().expect("text")).expect("a stored message");
@@ -349,6 +437,14 @@ impl Broker {
         let topics = guard.as_mut().expect("loaded");
         let mut ops = Vec::new();
         let mut fresh: Vec<(String, u64, Stored)> = Vec::new();
+        // Each topic's last sequence number as this index knows it: the batch
+        // commits only if the store still has it — so a batch that arrives late
+        // (its sender timed out and reloaded) cannot give a sequence number
+        // again, even one whose message retention has deleted since.
+        let mut heads: BTreeMap<String, u64> = BTreeMap::new();
+        for p in &batch {
+            heads.entry(p.topic.clone()).or_insert_with(|| topics.get(&p.topic).map_or(0, |t| t.last));
+        }
         for Pending { topic, id, key, payload } in batch {
             let t = topics.entry(topic.clone()).or_default();
             let queued = |f: &(String, u64, Stored)| f.0 == topic && f.2.id == id;
@@ -365,6 +461,12 @@ impl Broker {
         }
         if ops.is_empty() {
             return BrokerRsp::Published;
+        }
+        for (topic, last) in &heads {
+            let Some(new) = fresh.iter().filter(|f| &f.0 == topic).map(|f| f.1).max() else { continue };
+            let was = (*last > 0).then_some(Value::Int(*last as i64));
+            ops.push(Op::Expect(head_key(topic), was));
+            ops.push(Op::Put(head_key(topic), Value::Int(new as i64)));
         }
         // Ok: stored. A failed condition or no answer: our index is stale or the
         // outcome unknown — reload before the next request.

@@ -165,9 +165,20 @@ impl World {
     /// delivers as the world's broker config says.
     /// Adds a message broker named `name` and its store `{name}-db`.
     pub fn broker(&mut self, name: &str) -> (NodeId, Arc<ReplicaSet>) {
+        self.broker_for(name, crate::broker::Subscriptions::default())
+    }
+
+    /// A broker that knows every consumer group of every topic from the start,
+    /// so it can delete what all of them acknowledged (see [`crate::broker`]).
+    pub fn broker_for(
+        &mut self,
+        name: &str,
+        subscriptions: crate::broker::Subscriptions,
+    ) -> (NodeId, Arc<ReplicaSet>) {
         let db = self.store(&format!("{name}-db"));
-        let (config, d) = (self.sim.config.broker.clone(), db.clone());
-        let id = self.node(name, move |ctx| crate::broker::serve(ctx, d.clone(), config.clone()));
+        let (config, d, subs) = (self.sim.config.broker.clone(), db.clone(), Arc::new(subscriptions));
+        let id =
+            self.node(name, move |ctx| crate::broker::serve(ctx, d.clone(), config.clone(), subs.clone()));
         (id, db)
     }
 

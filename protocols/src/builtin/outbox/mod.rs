@@ -212,7 +212,15 @@ impl Protocol for Outbox {
     fn deploy(&self, world: &mut World, setup: &Setup) -> Deployed {
         // Only built-in workflows reach here, and each binds (a test holds them to it).
         let choreography = Choreography::of(setup.workflow).unwrap_or_else(|e| panic!("{e}"));
-        let (broker, broker_db) = world.broker("broker");
+        // Every consumer group is known before the first publish: the broker
+        // may delete what all of a topic's groups acknowledged.
+        let mut subscriptions = faultline_sim::broker::Subscriptions::new();
+        for member in choreography.members() {
+            for topic in choreography.topics(member) {
+                subscriptions.entry(topic).or_default().insert(member.name().into_owned());
+            }
+        }
+        let (broker, broker_db) = world.broker_for("broker", subscriptions);
         let wiring = Wiring {
             broker,
             stats: setup.stats.clone(),
