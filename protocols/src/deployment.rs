@@ -67,6 +67,34 @@ pub fn topology(
     workflow: &Arc<Workflow>,
     replication: &ReplicationConfig,
 ) -> Topology {
+    // Building a world to read its names costs as much as a small run's
+    // start, and every seed's fault plan asks: remembered, for the same
+    // protocol (by name: a registry's names are unique; unit structs share
+    // an address), the same
+    // workflow (one Arc: kept here, so never another's address) and equal
+    // replication settings. A few entries at most.
+    type Seen = Vec<(ProtocolRef, Arc<Workflow>, ReplicationConfig, Topology)>;
+    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+    let same = |(p, w, r, _): &&(ProtocolRef, Arc<Workflow>, ReplicationConfig, Topology)| {
+        p.name() == protocol.name() && Arc::ptr_eq(w, workflow) && r == replication
+    };
+    if let Some((.., t)) = SEEN.lock().unwrap().iter().find(same) {
+        return t.clone();
+    }
+    let t = build_topology(protocol, workflow, replication);
+    let mut seen = SEEN.lock().unwrap();
+    if seen.len() >= 64 {
+        seen.clear(); // many scenario files parsed in one process: start over
+    }
+    seen.push((protocol, workflow.clone(), replication.clone(), t.clone()));
+    t
+}
+
+fn build_topology(
+    protocol: ProtocolRef,
+    workflow: &Arc<Workflow>,
+    replication: &ReplicationConfig,
+) -> Topology {
     let workflow = match protocol.supports(workflow) {
         Ok(()) => workflow.clone(),
         Err(_) => builtin::shop(),
@@ -86,6 +114,7 @@ pub fn topology(
 }
 
 /// The names a deployment answers to.
+#[derive(Clone)]
 pub struct Topology {
     pub nodes: Vec<String>,
     pub stores: Vec<String>,
