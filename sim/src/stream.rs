@@ -6,11 +6,10 @@
 //! shrinker cut a broad run down without the failure slipping away.
 
 use crate::trace::NodeId;
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// What a draw is for, on `node`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Purpose {
     /// A message to this node: its latency, loss and duplication.
     Message { to: NodeId },
@@ -50,11 +49,17 @@ impl Draw {
 /// A stream: whose draws, for what, for which order.
 type Key = (NodeId, Purpose, Option<u32>);
 
+/// How many draws each stream has given. Only looked up, never iterated:
+/// a hash map (a flash sale has a stream per order and link — hundreds of
+/// thousands), with rustc's fixed-key hasher — cheap for small keys, and
+/// even the layout is the same every run.
+type Drawn = rustc_hash::FxHashMap<Key, u64>;
+
 /// The run's streams: how many draws each has given.
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
     seed: u64,
-    drawn: Mutex<BTreeMap<Key, u64>>,
+    drawn: Mutex<Drawn>,
 }
 
 impl Streams {
@@ -95,7 +100,7 @@ impl Streams {
     }
 
     pub fn clear(&self) {
-        *self.drawn.lock().unwrap() = BTreeMap::new();
+        *self.drawn.lock().unwrap() = Drawn::default();
     }
 }
 
