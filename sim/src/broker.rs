@@ -18,9 +18,13 @@
 //! A broker told its subscriptions (every topic's consumer groups) keeps only
 //! the backlog: every [`RETENTION`] it deletes the messages every group of
 //! their topic acknowledged, so a restart decodes the backlog, not the
-//! history. The ids and acks stay (small rows, read without decoding a
-//! message): the ids so a republished message is still dropped, both as the
-//! ground truth of what was published and consumed.
+//! history. The ids, the acks and each topic's head (its last sequence
+//! number) stay, small rows read without decoding a message: the ids so a
+//! republished message is still dropped, ids and acks as the ground truth of
+//! what was published and consumed. Every publish batch is conditional on
+//! the head it read, so a batch that reaches the store late (its broker
+//! timed out and reloaded meanwhile) cannot reuse a sequence number whose
+//! message was deleted.
 
 use crate::cluster::ReplicaSet;
 use crate::rpc::{Endpoint, Message, Request};
