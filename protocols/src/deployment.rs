@@ -69,10 +69,9 @@ pub fn topology(
 ) -> Topology {
     // Building a world to read its names costs as much as a small run's
     // start, and every seed's fault plan asks: remembered, for the same
-    // protocol (by name: a registry's names are unique; unit structs share
-    // an address), the same
-    // workflow (one Arc: kept here, so never another's address) and equal
-    // replication settings. A few entries at most.
+    // protocol (by name: a registry's names are unique, and unit structs
+    // share an address), the same workflow (one Arc: kept here, so never
+    // another's address) and equal replication settings. A few entries.
     type Seen = Vec<(ProtocolRef, Arc<Workflow>, ReplicationConfig, Topology)>;
     static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
     let same = |(p, w, r, _): &&(ProtocolRef, Arc<Workflow>, ReplicationConfig, Topology)| {

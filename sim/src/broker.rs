@@ -154,11 +154,12 @@ struct Topic {
 
 impl Topic {
     fn insert(&mut self, partition: u32, seq: u64, stored: Stored) {
-        self.published(stored.id.clone(), seq);
+        self.record_id(stored.id.clone(), seq);
         self.partitions.entry(partition).or_default().insert(seq, stored);
     }
 
-    fn published(&mut self, id: String, seq: u64) {
+    /// `id` was given `seq`: it is dropped if published again.
+    fn record_id(&mut self, id: String, seq: u64) {
         self.ids.insert(id);
         self.last = self.last.max(seq);
     }
@@ -408,7 +409,7 @@ impl Broker {
         for (k, v) in r[2].rows() {
             let (topic, id) = k["msgid/".len()..].split_once('/').expect("msgid/{topic}/{id}");
             let seq = v.as_int().expect("a message's seq") as u64;
-            topics.entry(topic.to_string()).or_default().published(id.to_string(), seq);
+            topics.entry(topic.to_string()).or_default().record_id(id.to_string(), seq);
         }
         for (k, v) in r[0].rows() {
             let (topic, seq) = k["msg/".len()..].rsplit_once('/').expect("msg/{topic}/{seq}");

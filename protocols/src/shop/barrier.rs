@@ -123,11 +123,7 @@ pub async fn confirm_branch(
     };
     ops.extend(business(value));
     ops.extend(release(lock, order));
-    let done = store.txn(ops).await;
-    if done.is_ok() {
-        LockQueue::of(store.endpoint()).released(lock);
-    }
-    match done {
+    match commit_releasing(store, ops, lock).await {
         Ok(_) | Err(TxnError::Condition { index: 0, .. }) => Reply::Done,
         Err(TxnError::Condition { .. }) => Reply::Failed(Failure::Inconsistent),
         Err(TxnError::Unknown) => Reply::Unknown,
@@ -158,11 +154,7 @@ pub async fn cancel_branch(
             }
             None => ops.push(Op::Expect(key(order, branch, Phase::Try), None)),
         }
-        let done = store.txn(ops).await;
-        if done.is_ok() {
-            LockQueue::of(store.endpoint()).released(lock);
-        }
-        match done {
+        match commit_releasing(store, ops, lock).await {
             Ok(_) | Err(TxnError::Condition { index: 0, .. }) => return Reply::Done,
             // A Try landed between our read and our write: read again.
             Err(TxnError::Condition { index: 1, .. }) => continue,
@@ -212,6 +204,20 @@ impl LockQueue {
             waiters.notify_one();
         }
     }
+}
+
+/// Commits `ops`, which release `lock` (if any) when they apply, and then
+/// wakes the lock's next waiter on this node.
+async fn commit_releasing(
+    store: &StoreClient,
+    ops: Vec<Op>,
+    lock: Option<&str>,
+) -> Result<Vec<faultline_sim::OpResult>, TxnError> {
+    let done = store.txn(ops).await;
+    if done.is_ok() && lock.is_some() {
+        LockQueue::of(store.endpoint()).released(lock);
+    }
+    done
 }
 
 /// Retries a prepare refused because another transaction holds `lock`, each

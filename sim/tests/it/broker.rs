@@ -165,24 +165,24 @@ fn broker_long_poll_answers_at_a_leases_end_or_its_own_topics_publish() {
             let again = b.poll("orders", "g", 8).await.unwrap_or_default();
             log.lock().unwrap().push(("redelivered", ms(start), again.len()));
             b.ack("orders", "g", again[0].seq).await;
-            // A quiet topic's poll: another topic's publish does not end it.
-            let other = b.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                while !other.publish("payments", "p1", "k2", "2").await {}
-            });
-            let start = tokio::time::Instant::now();
-            let quiet = b.poll("orders", "g", 8).await.unwrap_or_default();
-            log.lock().unwrap().push(("quiet", ms(start), quiet.len()));
-            // Its own topic's publish ends it at once.
-            let own = b.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                while !own.publish("orders", "m2", "k1", "3").await {}
-            });
-            let start = tokio::time::Instant::now();
-            let fresh = b.poll("orders", "g", 8).await.unwrap_or_default();
-            log.lock().unwrap().push(("published", ms(start), fresh.len()));
+            // While a long poll on "orders" waits, a publish to `topic` 100 ms in.
+            let poll_during_publish = |what: &'static str, topic: &'static str, id: &'static str| {
+                let (b, log) = (b.clone(), log.clone());
+                async move {
+                    let publisher = b.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        while !publisher.publish(topic, id, "k1", "x").await {}
+                    });
+                    let start = tokio::time::Instant::now();
+                    let got = b.poll("orders", "g", 8).await.unwrap_or_default();
+                    log.lock().unwrap().push((what, ms(start), got.len()));
+                }
+            };
+            // A quiet topic's poll: another topic's publish does not end it;
+            // its own topic's publish ends it at once.
+            poll_during_publish("quiet", "payments", "p1").await;
+            poll_during_publish("published", "orders", "m2").await;
             std::future::pending::<()>().await
         }
     });
