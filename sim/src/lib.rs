@@ -4,6 +4,7 @@
 //! The module list is a map of the code:
 //! - [`world`] — the world of one run: nodes, their lifecycle, fault actions.
 //! - [`rpc`] — typed request/response messaging with timeouts, every message traced.
+//! - `flight` — messages on their way to a node, held by its reader till they are due.
 //! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
 //! - [`store`] — a transactional key-value store on a disk, served over the network,
@@ -23,6 +24,7 @@ pub mod cache;
 pub mod cluster;
 pub mod disk;
 pub mod fault;
+mod flight;
 pub mod nemesis;
 pub(crate) mod net;
 pub mod order;

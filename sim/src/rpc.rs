@@ -7,11 +7,13 @@
 //! own sockets are not used: each of their sends and receives sleeps at least
 //! 1 ms of simulated time, which capped every node at ~1,000 messages a
 //! simulated second and made flash sales collapse under their own retries.
-//! A per-node pump routes responses to waiting calls by call id, so a late
+//! Each mailbox's reader holds what is in flight to it till it is due
+//! ([`crate::flight`]). A per-node pump routes responses to waiting calls by call id, so a late
 //! response is traced and dropped instead of piling up. Every call has a
 //! timeout: a lost or partitioned peer never blocks a caller.
 
 use crate::fault::MessageAction;
+use crate::flight::Flight;
 use crate::stream::{Draw, Purpose};
 use crate::trace::{DropReason, EventKind, NodeId};
 use crate::world::Sim;
@@ -70,20 +72,13 @@ pub(crate) struct Envelope {
     order: Option<u32>,
     /// When it reaches the receiver: after its drawn latency, and a targeted
     /// fault's delay. (It is in the mailbox at once; the receiver holds it till then.)
-    due: tokio::time::Instant,
-}
-
-impl Envelope {
-    /// Whether it is still due later.
-    fn in_flight(&self) -> bool {
-        self.due > now()
-    }
+    pub(crate) due: tokio::time::Instant,
 }
 
 /// The simulated time, straight from the runtime's clock: the same instant as
 /// `Instant::now()`, without going through the C library's clock call that
 /// madsim intercepts (taken twice per message, it showed in profiles).
-fn now() -> tokio::time::Instant {
+pub(crate) fn now() -> tokio::time::Instant {
     madsim::time::TimeHandle::current().now_instant()
 }
 
@@ -173,17 +168,17 @@ impl Endpoint {
     {
         let ep = self.clone();
         let handler = Arc::new(handler);
-        let mut requests = self.take_inbox(Tag::Request);
+        let mut requests = Flight::new(self.take_inbox(Tag::Request));
         tokio::spawn(async move {
             loop {
-                let (env, from) = receive(&mut requests).await;
+                let (env, from) = requests.next().await;
+                let Some(env) = ep.take_in(env, from) else {
+                    continue;
+                };
                 let (ep, handler) = (ep.clone(), handler.clone());
                 // One task per request, from its arrival to its answer, working
                 // for the request's order.
                 tokio::spawn(crate::order::scope(env.order, async move {
-                    let Some(env) = ep.arrive(env, from).await else {
-                        return;
-                    };
                     let req = *env.body.downcast::<R>().unwrap_or_else(|_| {
                         panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
                     });
@@ -195,22 +190,12 @@ impl Endpoint {
     }
 
     async fn route_responses(self: Arc<Self>) {
-        let mut responses = self.take_inbox(Tag::Response);
+        let mut responses = Flight::new(self.take_inbox(Tag::Response));
         loop {
-            let (env, from) = receive(&mut responses).await;
-            if !env.in_flight() {
-                if let Some(env) = self.arrive(env, from).await {
-                    self.hand_over(env, from);
-                }
-                continue;
+            let (env, from) = responses.next().await;
+            if let Some(env) = self.take_in(env, from) {
+                self.hand_over(env, from);
             }
-            // Still in flight: it arrives later, while others pass.
-            let ep = self.clone();
-            tokio::spawn(async move {
-                if let Some(env) = ep.arrive(env, from).await {
-                    ep.hand_over(env, from);
-                }
-            });
         }
     }
 
@@ -237,13 +222,10 @@ impl Endpoint {
         taken.unwrap_or_else(|| panic!("node {} reads its {tag:?} mailbox twice", self.me.0))
     }
 
-    /// Waits until `env` is due and takes it in; `None` when the network ate
-    /// it because the link was cut while it was in flight. (A receiver that
-    /// crashes meanwhile takes this task down with it: the message is lost.)
-    async fn arrive(&self, env: Envelope, from: NodeId) -> Option<Envelope> {
-        if env.in_flight() {
-            tokio::time::sleep_until(env.due).await;
-        }
+    /// Takes in `env`, due now; `None` when the network ate it because the
+    /// link was cut while it was in flight. (A receiver that crashed meanwhile
+    /// lost it with the loop that held it.)
+    fn take_in(&self, env: Envelope, from: NodeId) -> Option<Envelope> {
         let (call, msg, order) = (env.call, env.label, env.order);
         if self.sim.net().link_cut(from, self.me) {
             let reason = DropReason::Partition;
@@ -328,14 +310,5 @@ impl Endpoint {
         }
         let env = Envelope { call, label, body: Box::new(msg), order, due };
         drop(mailbox.send((env, self.me)));
-    }
-}
-
-/// Takes the next message from a mailbox, still in flight. A node's mailboxes
-/// live as long as it does: its world never closes one under its readers.
-async fn receive(inbox: &mut mpsc::UnboundedReceiver<Delivery>) -> Delivery {
-    match inbox.recv().await {
-        Some(delivery) => delivery,
-        None => std::future::pending().await,
     }
 }
