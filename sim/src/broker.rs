@@ -18,17 +18,21 @@
 //! A broker told its subscriptions (every topic's consumer groups) keeps only
 //! the backlog: every [`RETENTION`] it deletes the messages every group of
 //! their topic acknowledged, so a restart decodes the backlog, not the
-//! history. The ids, the acks and each topic's head (its last sequence
-//! number) stay, small rows read without decoding a message: the ids so a
-//! republished message is still dropped, ids and acks as the ground truth of
-//! what was published and consumed. Every publish batch is conditional on
-//! the head it read, so a batch that reaches the store late (its broker
-//! timed out and reloaded meanwhile) cannot reuse a sequence number whose
-//! message was deleted.
+//! history, and reads only the backlog's acks (an ack's key has its
+//! message's sequence number before its group, so a load reads each topic's
+//! acks from its oldest kept message on). The ids, the acks and each topic's
+//! head (its last sequence number) stay as small rows: ids and acks as the
+//! ground truth of what was published and consumed, the ids also so that a
+//! republished message is still dropped — each publish inserts its id's row
+//! only if absent, and a restarted broker, which reads only the backlog's ids,
+//! learns an older one when that fails. Every
+//! publish batch is conditional on the head it read, so a batch that reaches
+//! the store late (its broker timed out and reloaded meanwhile) cannot reuse
+//! a sequence number whose message was deleted.
 
 use crate::cluster::ReplicaSet;
 use crate::rpc::{Endpoint, Message, Request};
-use crate::store::{Op, StoreClient, Value};
+use crate::store::{Op, StoreClient, TxnError, Value};
 use crate::stream::Purpose;
 use crate::trace::NodeId;
 use crate::world::{NodeCtx, Sim};
@@ -240,6 +244,10 @@ struct Broker {
     /// Per topic, wakes its long polls when a batch of publishes to it is
     /// durable (one for all topics woke every quiet group at every publish).
     published: std::sync::Mutex<BTreeMap<String, Arc<Notify>>>,
+    /// (topic, id) of messages published before the index was loaded, learnt
+    /// when a publish of one found its id stored: kept across reloads, which
+    /// read only the backlog's ids.
+    learnt: std::sync::Mutex<BTreeSet<(String, String)>>,
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(150);
@@ -265,8 +273,16 @@ fn id_key(topic: &str, id: &str) -> String {
     format!("msgid/{topic}/{id}")
 }
 
+/// By sequence number, then group: a topic's acks from a message on are one range.
 fn ack_key(topic: &str, group: &str, seq: u64) -> String {
-    format!("ack/{topic}/{group}/{seq:010}")
+    format!("ack/{topic}/{seq:010}/{group}")
+}
+
+/// `ack/{topic}/{seq}/{group}` → (topic, seq, group).
+fn parse_ack_key(key: &str) -> Option<(&str, u64, &str)> {
+    let (rest, group) = key.strip_prefix("ack/")?.rsplit_once('/')?;
+    let (topic, seq) = rest.rsplit_once('/')?;
+    Some((topic, seq.parse().ok()?, group))
 }
 
 /// A broker node's whole life: serve from the store, rebuilding its index on start.
@@ -288,6 +304,7 @@ pub async fn serve(
         wake: Notify::new(),
         subscriptions,
         published: std::sync::Mutex::new(BTreeMap::new()),
+        learnt: std::sync::Mutex::new(BTreeSet::new()),
     });
     tokio::spawn(broker.clone().write_publishes());
     if !broker.subscriptions.is_empty() {
@@ -385,31 +402,39 @@ impl Broker {
             if gone.is_empty() {
                 continue;
             }
-            let ops = gone.iter().map(|(topic, seq)| Op::Delete(msg_key(topic, *seq))).collect();
-            if self.store.txn(ops).await.is_ok() {
-                for (topic, seq) in gone {
-                    let t = topics.get_mut(&topic).expect("a topic with messages");
-                    t.partitions.values_mut().for_each(|m| drop(m.remove(&seq)));
+            // Each deletion on the condition that the store still holds every
+            // group's ack of it: a failover may have lost one this index holds.
+            let mut ops = Vec::new();
+            for (topic, seq) in &gone {
+                let groups = self.subscriptions.get(topic).into_iter().flatten();
+                ops.extend(groups.map(|g| Op::Expect(ack_key(topic, g, *seq), Some(1.into()))));
+                ops.push(Op::Delete(msg_key(topic, *seq)));
+            }
+            match self.store.txn(ops).await {
+                Ok(_) => {
+                    for (topic, seq) in gone {
+                        let t = topics.get_mut(&topic).expect("a topic with messages");
+                        t.partitions.values_mut().for_each(|m| drop(m.remove(&seq)));
+                    }
                 }
+                // An ack lost: read the index again, and deliver that message again.
+                Err(TxnError::Condition { .. }) => *guard = None,
+                Err(TxnError::Unknown) => {} // tried again next time
             }
         }
     }
 
     /// Rebuilds the index from the store; leases start empty, so every
-    /// unacknowledged message is deliverable again. Only the messages still
-    /// kept are decoded; every id ever published is known from its row.
+    /// unacknowledged message is deliverable again. It reads the backlog —
+    /// the messages still kept, their acks, each topic's head — not the
+    /// history: an older id is learnt when a publish of it finds its row.
     async fn load(&self) -> Option<BTreeMap<String, Topic>> {
-        let scans = ["msg/", "ack/", "msgid/", "head/"].map(|p| Op::Scan(p.into())).to_vec();
+        let scans = ["msg/", "head/"].map(|p| Op::Scan(p.into())).to_vec();
         let r = self.store.txn(scans).await.ok()?;
         let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
-        for (k, v) in r[3].rows() {
+        for (k, v) in r[1].rows() {
             let last = v.as_int().expect("a topic's head") as u64;
             topics.entry(k["head/".len()..].to_string()).or_default().last = last;
-        }
-        for (k, v) in r[2].rows() {
-            let (topic, id) = k["msgid/".len()..].split_once('/').expect("msgid/{topic}/{id}");
-            let seq = v.as_int().expect("a message's seq") as u64;
-            topics.entry(topic.to_string()).or_default().record_id(id.to_string(), seq);
         }
         for (k, v) in r[0].rows() {
             let (topic, seq) = k["msg/".len()..].rsplit_once('/').expect("msg/{topic}/{seq}");
@@ -417,14 +442,21 @@ impl Broker {
             let p = partition_of(&stored.key, self.config.partitions);
             topics.entry(topic.to_string()).or_default().insert(p, seq.parse().expect("seq"), stored);
         }
-        for (k, _) in r[1].rows() {
-            let mut parts = k["ack/".len()..].rsplitn(3, '/');
-            let (seq, group, topic) = (parts.next(), parts.next(), parts.next());
-            let (Some(seq), Some(group), Some(topic)) = (seq, group, topic) else {
-                panic!("bad ack row {k}")
-            };
-            let t = topics.entry(topic.to_string()).or_default();
-            t.groups.entry(group.to_string()).or_default().ack(seq.parse().expect("seq"));
+        // Each topic's acks from its oldest kept message on: the older ones
+        // are of messages every group acknowledged and retention deleted.
+        let acks = topics.iter().filter_map(|(topic, t)| {
+            let oldest = t.partitions.values().filter_map(|m| m.keys().next()).min()?;
+            Some(Op::ScanFrom { prefix: format!("ack/{topic}/"), from: ack_key(topic, "", *oldest) })
+        });
+        let acks: Vec<Op> = acks.collect();
+        if !acks.is_empty() {
+            for result in self.store.txn(acks).await.ok()? {
+                for (k, _) in result.rows() {
+                    let (topic, seq, group) = parse_ack_key(k).unwrap_or_else(|| panic!("bad ack row {k}"));
+                    let t = topics.get_mut(topic).expect("acks of a topic with messages");
+                    t.groups.entry(group.to_string()).or_default().ack(seq);
+                }
+            }
         }
         Some(topics)
     }
@@ -453,7 +485,8 @@ impl Broker {
         for Pending { topic, id, key, payload } in batch {
             let t = topics.entry(topic.clone()).or_default();
             let queued = |f: &(String, u64, Stored)| f.0 == topic && f.2.id == id;
-            if t.ids.contains(&id) || fresh.iter().any(queued) {
+            let learnt = || self.learnt.lock().unwrap().contains(&(topic.clone(), id.clone()));
+            if t.ids.contains(&id) || fresh.iter().any(queued) || learnt() {
                 continue;
             }
             let last = fresh.iter().filter(|f| f.0 == topic).map(|f| f.1).max();
@@ -473,11 +506,25 @@ impl Broker {
             ops.push(Op::Expect(head_key(topic), was));
             ops.push(Op::Put(head_key(topic), Value::Int(new as i64)));
         }
-        // Ok: stored. A failed condition or no answer: our index is stale or the
-        // outcome unknown — reload before the next request.
-        if self.store.txn(ops).await.is_err() {
-            *guard = None;
-            return BrokerRsp::Unavailable;
+        match self.store.txn(ops).await {
+            Ok(_) => {}
+            // An id already stored: published before this index was loaded,
+            // or by a batch that reached the store after its broker gave up on
+            // it. Drop the id from now on, even once its message is gone; the
+            // batch's publishers try again.
+            Err(TxnError::Condition { index, .. }) if index % 2 == 0 && index < 2 * fresh.len() => {
+                let (topic, _, stored) = &fresh[index / 2];
+                self.learnt.lock().unwrap().insert((topic.clone(), stored.id.clone()));
+                // Its message, if still kept, is in the backlog a reload reads.
+                *guard = None;
+                return BrokerRsp::Unavailable;
+            }
+            // Another failed condition or no answer: our index is stale or the
+            // outcome unknown — reload before the next request.
+            Err(_) => {
+                *guard = None;
+                return BrokerRsp::Unavailable;
+            }
         }
         let mut woken = BTreeSet::new();
         for (topic, seq, stored) in fresh {
@@ -578,9 +625,8 @@ impl Contents {
             c.messages.entry(topic.to_string()).or_default().insert(seq, id.to_string());
         }
         for (k, _) in table.range("ack/".to_string()..).take_while(|(k, _)| k.starts_with("ack/")) {
-            let mut parts = k["ack/".len()..].rsplitn(3, '/');
-            if let (Some(seq), Some(group), Some(topic)) = (parts.next(), parts.next(), parts.next()) {
-                c.acked.insert((topic.to_string(), group.to_string(), seq.parse().expect("seq")));
+            if let Some((topic, seq, group)) = parse_ack_key(k) {
+                c.acked.insert((topic.to_string(), group.to_string(), seq));
             }
         }
         c

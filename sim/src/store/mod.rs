@@ -82,6 +82,12 @@ pub enum Op {
     Expect(Key, Option<Value>),
     /// Reads every row whose key starts with the prefix, in key order.
     Scan(String),
+    /// Reads the rows from `from` on whose keys start with `prefix`, in key
+    /// order: the tail of a range, without the rows before it.
+    ScanFrom {
+        prefix: String,
+        from: Key,
+    },
 }
 
 /// The result of one op, at the same index as the op.
@@ -204,14 +210,14 @@ fn step(table: &mut Table, op: &Op, undo: &mut Vec<(Key, Option<Value>)>) -> Res
             }
             OpResult::Done
         }
-        Op::Scan(prefix) => OpResult::Rows(
-            table
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(prefix.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
+        Op::Scan(prefix) => OpResult::Rows(rows(table, prefix, prefix)),
+        Op::ScanFrom { prefix, from } => OpResult::Rows(rows(table, prefix, from)),
     })
+}
+
+fn rows(table: &Table, prefix: &str, from: &str) -> Vec<(Key, Value)> {
+    let within = table.range(from.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
+    within.map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 #[cfg(test)]
@@ -271,5 +277,9 @@ mod tests {
         let (r, w) = apply(&mut t, &[Op::Scan(k("a/"))]).unwrap();
         assert_eq!(r[0].rows(), &[(k("a/1"), Value::Int(2))]);
         assert!(w.is_empty(), "reads write nothing");
+        apply(&mut t, &[Op::Put(k("a/3"), 4.into()), Op::Put(k("a/5"), 6.into())]).unwrap();
+        let tail = Op::ScanFrom { prefix: k("a/"), from: k("a/2") };
+        let (r, _) = apply(&mut t, &[tail]).unwrap();
+        assert_eq!(r[0].rows(), &[(k("a/3"), Value::Int(4)), (k("a/5"), Value::Int(6))]);
     }
 }

@@ -216,9 +216,17 @@ fn broker_retention_deletes_only_what_every_group_acknowledged() {
         for i in 0..10 {
             while !b.publish("orders", &format!("m{i}"), &format!("k{i}"), "x").await {}
         }
-        // After the broker's crash and restart: a repeat, and a new one.
+        // After the broker's crash and restart: two repeats at once of
+        // messages retention deleted (ids the restarted broker learns only
+        // when their publishes fail), and a new one.
         tokio::time::sleep(Duration::from_millis(4000)).await;
-        while !b.publish("orders", "m3", "k3", "x").await {}
+        let again = |id: &'static str, key: &'static str| {
+            let b = b.clone();
+            tokio::spawn(async move { while !b.publish("orders", id, key, "x").await {} })
+        };
+        let (m3, m4) = (again("m3", "k3"), again("m4", "k4"));
+        m3.await.unwrap();
+        m4.await.unwrap();
         while !b.publish("orders", "m10", "k10", "x").await {}
         std::future::pending::<()>().await
     });
@@ -253,7 +261,7 @@ fn broker_retention_deletes_only_what_every_group_acknowledged() {
         t.range("msg/".to_string()..).take_while(|(k, _)| k.starts_with("msg/")).count()
     };
     let c = Contents::read(&before);
-    // 11 distinct ids (m3 republished once), each with its own sequence number.
+    // 11 distinct ids (m3 and m4 republished once), each with its own sequence number.
     let ids: Vec<&String> = c.messages["orders"].values().collect();
     assert_eq!(ids.len(), 11, "{ids:?}");
     assert_eq!(c.messages["orders"].keys().copied().collect::<Vec<_>>(), (1..=11).collect::<Vec<_>>());
