@@ -25,10 +25,10 @@
 //! ground truth of what was published and consumed, the ids also so that a
 //! republished message is still dropped — each publish inserts its id's row
 //! only if absent, and a restarted broker, which reads only the backlog's ids,
-//! learns an older one when that fails. Every
-//! publish batch is conditional on the head it read, so a batch that reaches
-//! the store late (its broker timed out and reloaded meanwhile) cannot reuse
-//! a sequence number whose message was deleted.
+//! learns an older one when that fails. Every publish batch is conditional
+//! on the head it read, so a batch that reaches the store late (its broker
+//! timed out and reloaded meanwhile) cannot reuse a sequence number whose
+//! message was deleted.
 
 use crate::cluster::ReplicaSet;
 use crate::rpc::{Endpoint, Message, Request};
@@ -244,10 +244,10 @@ struct Broker {
     /// Per topic, wakes its long polls when a batch of publishes to it is
     /// durable (one for all topics woke every quiet group at every publish).
     published: std::sync::Mutex<BTreeMap<String, Arc<Notify>>>,
-    /// (topic, id) of messages published before the index was loaded, learnt
-    /// when a publish of one found its id stored: kept across reloads, which
-    /// read only the backlog's ids.
-    learnt: std::sync::Mutex<BTreeSet<(String, String)>>,
+    /// Per topic, ids of messages published before the index was loaded,
+    /// learnt when a publish of one found its id stored: put back into the
+    /// index at every reload, which reads only the backlog's ids.
+    learnt: std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(150);
@@ -304,7 +304,7 @@ pub async fn serve(
         wake: Notify::new(),
         subscriptions,
         published: std::sync::Mutex::new(BTreeMap::new()),
-        learnt: std::sync::Mutex::new(BTreeSet::new()),
+        learnt: std::sync::Mutex::new(BTreeMap::new()),
     });
     tokio::spawn(broker.clone().write_publishes());
     if !broker.subscriptions.is_empty() {
@@ -442,6 +442,9 @@ impl Broker {
             let p = partition_of(&stored.key, self.config.partitions);
             topics.entry(topic.to_string()).or_default().insert(p, seq.parse().expect("seq"), stored);
         }
+        for (topic, ids) in self.learnt.lock().unwrap().iter() {
+            topics.entry(topic.clone()).or_default().ids.extend(ids.iter().cloned());
+        }
         // Each topic's acks from its oldest kept message on: the older ones
         // are of messages every group acknowledged and retention deleted.
         let acks = topics.iter().filter_map(|(topic, t)| {
@@ -485,8 +488,7 @@ impl Broker {
         for Pending { topic, id, key, payload } in batch {
             let t = topics.entry(topic.clone()).or_default();
             let queued = |f: &(String, u64, Stored)| f.0 == topic && f.2.id == id;
-            let learnt = || self.learnt.lock().unwrap().contains(&(topic.clone(), id.clone()));
-            if t.ids.contains(&id) || fresh.iter().any(queued) || learnt() {
+            if t.ids.contains(&id) || fresh.iter().any(queued) {
                 continue;
             }
             let last = fresh.iter().filter(|f| f.0 == topic).map(|f| f.1).max();
@@ -514,7 +516,7 @@ impl Broker {
             // batch's publishers try again.
             Err(TxnError::Condition { index, .. }) if index % 2 == 0 && index < 2 * fresh.len() => {
                 let (topic, _, stored) = &fresh[index / 2];
-                self.learnt.lock().unwrap().insert((topic.clone(), stored.id.clone()));
+                self.learnt.lock().unwrap().entry(topic.clone()).or_default().insert(stored.id.clone());
                 // Its message, if still kept, is in the backlog a reload reads.
                 *guard = None;
                 return BrokerRsp::Unavailable;

@@ -39,24 +39,26 @@ impl Flight {
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Delivery> {
+        // Simulated time stands still within a poll: read it once.
+        let now = crate::rpc::now();
         while !self.closed {
             match self.inbox.poll_recv(cx) {
-                Poll::Ready(Some(delivery)) => self.hold(delivery, cx),
+                Poll::Ready(Some(delivery)) => self.hold(delivery, now, cx),
                 Poll::Ready(None) => self.closed = true,
                 Poll::Pending => break,
             }
         }
         match self.held.peek() {
-            Some(Reverse(first)) if first.due <= crate::rpc::now() => {
+            Some(Reverse(first)) if first.due <= now => {
                 Poll::Ready(self.held.pop().expect("just peeked").0.delivery)
             }
             _ => Poll::Pending,
         }
     }
 
-    fn hold(&mut self, delivery: Delivery, cx: &mut Context<'_>) {
+    fn hold(&mut self, delivery: Delivery, now: tokio::time::Instant, cx: &mut Context<'_>) {
         let due = delivery.0.due;
-        if due > crate::rpc::now() {
+        if due > now {
             // A timer that wakes this loop when the message is due. madsim's
             // timers cannot be cancelled: polling the sleep once registers
             // it, and dropping it leaves it registered.
