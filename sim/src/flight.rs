@@ -38,7 +38,7 @@ impl Flight {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Delivery> {
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Delivery> {
         // Simulated time stands still within a poll: read it once.
         let now = crate::rpc::now();
         while !self.closed {

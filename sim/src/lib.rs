@@ -4,6 +4,7 @@
 //! The module list is a map of the code:
 //! - [`world`] — the world of one run: nodes, their lifecycle, fault actions.
 //! - [`rpc`] — typed request/response messaging with timeouts, every message traced.
+//! - `calls` — the calls a node waits on, and their deadlines.
 //! - `flight` — messages on their way to a node, held by its reader till they are due.
 //! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
@@ -21,6 +22,7 @@
 
 pub mod broker;
 pub mod cache;
+mod calls;
 pub mod cluster;
 pub mod disk;
 pub mod fault;

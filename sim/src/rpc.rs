@@ -12,6 +12,7 @@
 //! response is traced and dropped instead of piling up. Every call has a
 //! timeout: a lost or partitioned peer never blocks a caller.
 
+use crate::calls::Calls;
 use crate::fault::MessageAction;
 use crate::flight::Flight;
 use crate::stream::{Draw, Purpose};
@@ -20,8 +21,9 @@ use crate::world::Sim;
 use serde::Serialize;
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,7 +91,8 @@ pub struct Endpoint {
     /// The receiving ends of this node's mailboxes, each taken by the one
     /// loop that reads it.
     inbox: Mutex<BTreeMap<Tag, mpsc::UnboundedReceiver<Delivery>>>,
-    pending: Mutex<BTreeMap<u64, oneshot::Sender<Box<dyn Any + Send + Sync>>>>,
+    /// The calls this node waits on, answered or given up by its response pump.
+    calls: Mutex<Calls>,
     /// What the node's code keeps in memory beside its endpoint, one value per
     /// type (see [`Endpoint::local`]).
     locals: Mutex<BTreeMap<std::any::TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -104,8 +107,8 @@ impl Endpoint {
             inbox.insert(tag, rx);
         }
         let inbox = Mutex::new(inbox);
-        let (pending, locals) = (Mutex::new(BTreeMap::new()), Mutex::new(BTreeMap::new()));
-        let ep = Arc::new(Endpoint { sim, me, inbox, pending, locals });
+        let (calls, locals) = (Mutex::default(), Mutex::new(BTreeMap::new()));
+        let ep = Arc::new(Endpoint { sim, me, inbox, calls, locals });
         let pump = ep.clone();
         tokio::spawn(async move { pump.route_responses().await });
         ep
@@ -143,15 +146,16 @@ impl Endpoint {
         let call = self.sim.next_call();
         let label = req.label();
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap().insert(call, tx);
-        self.transmit(to, Tag::Request, call, req).await;
         // The timeout is measured by this node's clock, which may be skewed.
-        match tokio::time::timeout(self.sim.real(self.me, timeout), rx).await {
-            Ok(Ok(body)) => Ok(*body
+        let deadline = now() + self.sim.real(self.me, timeout);
+        self.calls.lock().unwrap().add(call, deadline, tx);
+        self.transmit(to, Tag::Request, call, req).await;
+        match rx.await {
+            Ok(body) => Ok(*body
                 .downcast::<R::Response>()
                 .unwrap_or_else(|_| panic!("response to {label} from node {} has the wrong type", to.0))),
-            Ok(Err(_)) | Err(_) => {
-                self.pending.lock().unwrap().remove(&call);
+            // The pump gave up on the call at its deadline.
+            Err(_) => {
                 self.sim.record(self.me, EventKind::Timeout { to, call, msg: label });
                 Err(RpcError::Timeout)
             }
@@ -189,19 +193,26 @@ impl Endpoint {
         });
     }
 
+    /// The response pump: hands every answer due to its call, then gives up
+    /// on the calls whose deadline has passed. An answer due at its call's
+    /// deadline is in time.
     async fn route_responses(self: Arc<Self>) {
         let mut responses = Flight::new(self.take_inbox(Tag::Response));
-        loop {
-            let (env, from) = responses.next().await;
-            if let Some(env) = self.take_in(env, from) {
-                self.hand_over(env, from);
+        poll_fn(|cx| {
+            while let Poll::Ready((env, from)) = responses.poll_next(cx) {
+                if let Some(env) = self.take_in(env, from) {
+                    self.hand_over(env, from);
+                }
             }
-        }
+            self.calls.lock().unwrap().expire(now(), cx);
+            Poll::<()>::Pending
+        })
+        .await
     }
 
     /// Gives a response to the call waiting for it, if it still waits.
     fn hand_over(&self, env: Envelope, from: NodeId) {
-        let waiter = self.pending.lock().unwrap().remove(&env.call);
+        let waiter = self.calls.lock().unwrap().take(env.call);
         match waiter {
             // The caller may have given up between our lookup and now; fine.
             Some(tx) => drop(tx.send(env.body)),
