@@ -143,13 +143,13 @@ type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
 
 /// Applies `ops` to `table` all or nothing; returns the results and the net writes.
 pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
-    let mut undo: Vec<(Key, Option<Value>)> = Vec::new();
+    let mut effects = Effects::default();
     let mut results = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter().enumerate() {
-        match step(table, op, &mut undo) {
+        match step(table, op, &mut effects) {
             Ok(r) => results.push(r),
             Err(key) => {
-                for (k, old) in undo.into_iter().rev() {
+                for (k, old) in effects.undo.into_iter().rev() {
                     match old {
                         Some(v) => table.insert(k, v),
                         None => table.remove(&k),
@@ -159,25 +159,34 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
             }
         }
     }
-    // Net writes: the final value of every key touched, in first-touch order.
-    let mut writes: Vec<(Key, Option<Value>)> = Vec::new();
-    for (k, _) in undo {
-        if !writes.iter().any(|(w, _)| *w == k) {
-            let now = table.get(&k).cloned();
-            writes.push((k, now));
-        }
-    }
-    Ok((results, writes))
+    Ok((results, effects.writes))
 }
 
-fn step(table: &mut Table, op: &Op, undo: &mut Vec<(Key, Option<Value>)>) -> Result<OpResult, Key> {
-    let mut write = |table: &mut Table, k: &Key, v: Option<Value>| {
-        let old = match v {
-            Some(v) => table.insert(k.clone(), v),
+/// What a transaction's writes did so far: how to undo them, and the final
+/// value of every key written, in first-write order (its net writes). Kept
+/// as it writes: looking each key up again afterwards cost a lookup a write.
+#[derive(Default)]
+struct Effects {
+    undo: Vec<(Key, Option<Value>)>,
+    writes: Vec<(Key, Option<Value>)>,
+}
+
+impl Effects {
+    fn write(&mut self, table: &mut Table, k: &Key, v: Option<Value>) {
+        let old = match &v {
+            Some(v) => table.insert(k.clone(), v.clone()),
             None => table.remove(k),
         };
-        undo.push((k.clone(), old));
-    };
+        self.undo.push((k.clone(), old));
+        match self.writes.iter_mut().find(|(w, _)| w == k) {
+            Some(w) => w.1 = v,
+            None => self.writes.push((k.clone(), v)),
+        }
+    }
+}
+
+fn step(table: &mut Table, op: &Op, effects: &mut Effects) -> Result<OpResult, Key> {
+    let mut write = |table: &mut Table, k: &Key, v: Option<Value>| effects.write(table, k, v);
     Ok(match op {
         Op::Get(k) => OpResult::Value(table.get(k).cloned()),
         Op::Put(k, v) => {
