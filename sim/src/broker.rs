@@ -13,8 +13,9 @@
 //!
 //! Built to scale with the work, not the history: publishes that arrive
 //! while one is being written are committed together in the next store
-//! transaction (group commit), and a poll starts from its group's floor — the
-//! first message not yet acknowledged — instead of the start of the topic.
+//! transaction (group commit), and so are acks; a poll starts from its
+//! group's floor — the first message not yet acknowledged — instead of the
+//! start of the topic.
 //! A broker told its subscriptions (every topic's consumer groups) keeps only
 //! the backlog: every [`RETENTION`] it deletes the messages every group of
 //! their topic acknowledged, so a restart decodes the backlog, not the
@@ -227,6 +228,53 @@ struct Pending {
     payload: String,
 }
 
+/// Requests of one kind waiting for the next group commit: whatever queued
+/// up while the last batch was being written goes in one store transaction,
+/// and every request of the batch gets its answer.
+struct Batches<T> {
+    queue: std::sync::Mutex<Vec<(T, oneshot::Sender<BrokerRsp>)>>,
+    /// Wakes the writer when the queue was empty.
+    wake: Notify,
+}
+
+impl<T> Default for Batches<T> {
+    fn default() -> Self {
+        Batches { queue: std::sync::Mutex::new(Vec::new()), wake: Notify::new() }
+    }
+}
+
+impl<T> Batches<T> {
+    /// Queues `request` and waits for its batch's answer.
+    async fn submit(&self, request: T) -> BrokerRsp {
+        let (tx, rx) = oneshot::channel();
+        self.queue.lock().unwrap().push((request, tx));
+        self.wake.notify_one();
+        rx.await.unwrap_or(BrokerRsp::Unavailable)
+    }
+
+    /// The writer: writes each batch with `write`, one at a time, for ever.
+    async fn write<F, Fut>(&self, write: F)
+    where
+        F: Fn(Vec<T>) -> Fut,
+        Fut: std::future::Future<Output = BrokerRsp>,
+    {
+        loop {
+            self.wake.notified().await;
+            loop {
+                let batch = std::mem::take(&mut *self.queue.lock().unwrap());
+                if batch.is_empty() {
+                    break;
+                }
+                let (requests, answers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
+                let rsp = write(requests).await;
+                for answer in answers {
+                    drop(answer.send(rsp.clone())); // a caller gone (timed out) hears nothing
+                }
+            }
+        }
+    }
+}
+
 struct Broker {
     ep: Arc<Endpoint>,
     store: StoreClient,
@@ -235,10 +283,13 @@ struct Broker {
     visibility_us: u64,
     /// `None` until loaded from the store, and again after an unknown outcome.
     topics: Mutex<Option<BTreeMap<String, Topic>>>,
-    /// Publishes waiting for the next group commit, with whom to answer.
-    queue: std::sync::Mutex<Vec<(Pending, oneshot::Sender<BrokerRsp>)>>,
-    /// Wakes the writer when the queue was empty.
-    wake: Notify,
+    /// Publishes waiting for the next group commit.
+    publishes: Batches<Pending>,
+    /// Acks (topic, group, sequence number) waiting for theirs: an ack needs
+    /// the index only after its write, so acks do not queue behind publishes
+    /// (a broker's acks and appends go to different logs, as Kafka's offsets
+    /// and partitions do).
+    acks: Batches<(String, String, u64)>,
     /// Every topic's groups: what may be deleted once they all acknowledged it.
     subscriptions: Arc<Subscriptions>,
     /// Per topic, wakes its long polls when a batch of publishes to it is
@@ -300,13 +351,16 @@ pub async fn serve(
         store: StoreClient::new(ep.clone(), db, STORE_TIMEOUT),
         config,
         topics: Mutex::new(None),
-        queue: std::sync::Mutex::new(Vec::new()),
-        wake: Notify::new(),
+        publishes: Batches::default(),
+        acks: Batches::default(),
         subscriptions,
         published: std::sync::Mutex::new(BTreeMap::new()),
         learnt: std::sync::Mutex::new(BTreeMap::new()),
     });
-    tokio::spawn(broker.clone().write_publishes());
+    let b = broker.clone();
+    tokio::spawn(async move { b.publishes.write(|batch| b.publish(batch)).await });
+    let b = broker.clone();
+    tokio::spawn(async move { b.acks.write(|batch| b.ack(batch)).await });
     if !broker.subscriptions.is_empty() {
         tokio::spawn(broker.clone().retain());
     }
@@ -317,12 +371,9 @@ pub async fn serve(
 impl Broker {
     async fn handle(self: Arc<Self>, req: BrokerReq) -> BrokerRsp {
         let (topic, group, max) = match req {
-            BrokerReq::Ack { topic, group, seq } => return self.ack(topic, group, seq).await,
+            BrokerReq::Ack { topic, group, seq } => return self.acks.submit((topic, group, seq)).await,
             BrokerReq::Publish { topic, id, key, payload } => {
-                let (tx, rx) = oneshot::channel();
-                self.queue.lock().unwrap().push((Pending { topic, id, key, payload }, tx));
-                self.wake.notify_one();
-                return rx.await.unwrap_or(BrokerRsp::Unavailable);
+                return self.publishes.submit(Pending { topic, id, key, payload }).await
             }
             BrokerReq::Poll { topic, group, max } => (topic, group, max),
         };
@@ -359,25 +410,6 @@ impl Broker {
             }
         }
         self.poll(guard.as_mut().expect("loaded"), topic, group, max)
-    }
-
-    /// The writer: commits whatever publishes queued up while the last batch
-    /// was being written, in one store transaction, and answers them all.
-    async fn write_publishes(self: Arc<Self>) {
-        loop {
-            self.wake.notified().await;
-            loop {
-                let batch = std::mem::take(&mut *self.queue.lock().unwrap());
-                if batch.is_empty() {
-                    break;
-                }
-                let (pending, answers): (Vec<Pending>, Vec<_>) = batch.into_iter().unzip();
-                let rsp = self.publish(pending).await;
-                for answer in answers {
-                    drop(answer.send(rsp.clone())); // a caller gone (timed out) hears nothing
-                }
-            }
-        }
     }
 
     /// Every RETENTION, deletes the messages all their topic's groups
@@ -593,16 +625,17 @@ impl Broker {
         (BrokerRsp::Messages(out), visible_next)
     }
 
-    /// An ack is a durable write of its own row, so it needs the index only
-    /// after the write: acks do not queue behind publishes (a broker's acks and
-    /// appends go to different logs, as Kafka's offsets and partitions do).
-    async fn ack(&self, topic: String, group: String, seq: u64) -> BrokerRsp {
-        if self.store.txn(vec![Op::Put(ack_key(&topic, &group, seq), 1.into())]).await.is_err() {
+    /// Stores a batch of acks durably, all or none, then marks them in the
+    /// index (not loaded: the load will read their rows).
+    async fn ack(&self, batch: Vec<(String, String, u64)>) -> BrokerRsp {
+        let ops = batch.iter().map(|(topic, group, seq)| Op::Put(ack_key(topic, group, *seq), 1.into()));
+        if self.store.txn(ops.collect()).await.is_err() {
             return BrokerRsp::Unavailable;
         }
-        // Not loaded: the load will read the ack row.
         if let Some(topics) = self.topics.lock().await.as_mut() {
-            topics.entry(topic).or_default().groups.entry(group).or_default().ack(seq);
+            for (topic, group, seq) in batch {
+                topics.entry(topic).or_default().groups.entry(group).or_default().ack(seq);
+            }
         }
         BrokerRsp::Acked
     }
