@@ -71,7 +71,9 @@ impl Calls {
             return;
         }
         // Polling a sleep once registers its timer; dropping it leaves the
-        // timer registered. madsim rounds a sleep up to 1 ms from now.
+        // timer registered. madsim rounds a sleep up to 1 ms from now, so a
+        // deadline less than 1 ms after the pump's last turn is seen up to
+        // 1 ms late (unless a message wakes the pump sooner).
         let mut sleep = tokio::time::sleep_until(at);
         let _ = Pin::new(&mut sleep).poll(&mut Context::from_waker(pump));
         self.armed = Some(sleep.deadline());
