@@ -336,6 +336,16 @@ fn parse_ack_key(key: &str) -> Option<(&str, u64, &str)> {
     Some((topic, seq.parse().ok()?, group))
 }
 
+/// The topic and sequence number of a broker row keyed by a message's place:
+/// its message (`msg/{topic}/{seq}`) or an ack of it (`ack/{topic}/{seq}/{group}`).
+pub fn message_at(key: &str) -> Option<(&str, u64)> {
+    if let Some((topic, seq, _)) = parse_ack_key(key) {
+        return Some((topic, seq));
+    }
+    let (topic, seq) = key.strip_prefix("msg/")?.rsplit_once('/')?;
+    Some((topic, seq.parse().ok()?))
+}
+
 /// A broker node's whole life: serve from the store, rebuilding its index on start.
 pub async fn serve(
     ctx: NodeCtx,
@@ -469,10 +479,10 @@ impl Broker {
             topics.entry(k["head/".len()..].to_string()).or_default().last = last;
         }
         for (k, v) in r[0].rows() {
-            let (topic, seq) = k["msg/".len()..].rsplit_once('/').expect("msg/{topic}/{seq}");
+            let (topic, seq) = message_at(k).expect("msg/{topic}/{seq}");
             let stored: Stored = serde_json::from_str(v.as_text().expect("text")).expect("a stored message");
             let p = partition_of(&stored.key, self.config.partitions);
-            topics.entry(topic.to_string()).or_default().insert(p, seq.parse().expect("seq"), stored);
+            topics.entry(topic.to_string()).or_default().insert(p, seq, stored);
         }
         for (topic, ids) in self.learnt.lock().unwrap().iter() {
             topics.entry(topic.clone()).or_default().ids.extend(ids.iter().cloned());
@@ -721,6 +731,14 @@ mod tests {
 
     fn stored(key: &str) -> Stored {
         Stored { id: key.into(), key: key.into(), payload: String::new() }
+    }
+
+    #[test]
+    fn a_row_keyed_by_a_message_tells_its_place() {
+        assert_eq!(message_at(&msg_key("orders", 12)), Some(("orders", 12)));
+        assert_eq!(message_at(&ack_key("orders", "inventory", 12)), Some(("orders", 12)));
+        assert_eq!(message_at(&head_key("orders")), None);
+        assert_eq!(message_at(&id_key("orders", "000012-order-placed")), None);
     }
 
     #[test]

@@ -153,11 +153,7 @@ fn entity(key: &str) -> Option<Entity> {
 /// The order of a broker row keyed by sequence number (`msg/{topic}/{seq}`,
 /// `ack/{topic}/{seq}/{group}`), through the message id at that sequence.
 fn message_of(broker: &Contents, key: &str) -> Option<Entity> {
-    let parts: Vec<&str> = key.split('/').collect();
-    let (topic, seq) = match parts.as_slice() {
-        ["msg", topic, seq] | ["ack", topic, seq, _] => (*topic, seq.parse::<u64>().ok()?),
-        _ => return None,
-    };
+    let (topic, seq) = faultline_sim::broker::message_at(key)?;
     entity(broker.messages.get(topic)?.get(&seq)?)
 }
 
