@@ -149,10 +149,11 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
         match step(table, op, &mut effects) {
             Ok(r) => results.push(r),
             Err(key) => {
-                for (k, old) in effects.undo.into_iter().rev() {
+                for (at, old) in effects.undo.into_iter().rev() {
+                    let k = &effects.writes[at].0;
                     match old {
-                        Some(v) => table.insert(k, v),
-                        None => table.remove(&k),
+                        Some(v) => table.insert(k.clone(), v),
+                        None => table.remove(k),
                     };
                 }
                 return Err(TxnError::Condition { index, key });
@@ -162,13 +163,14 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
     Ok((results, effects.writes))
 }
 
-/// What a transaction's writes did so far: how to undo them, and the final
-/// value of every key written, in first-write order (its net writes). Kept
-/// as it writes: looking each key up again afterwards cost a lookup a write.
+/// What a transaction's writes did so far: the final value of every key
+/// written, in first-write order (its net writes), and how to undo each write
+/// (the key's place in `writes`, and what the key held before). Kept as it
+/// writes: looking each key up again afterwards cost a lookup a write.
 #[derive(Default)]
 struct Effects {
-    undo: Vec<(Key, Option<Value>)>,
     writes: Vec<(Key, Option<Value>)>,
+    undo: Vec<(usize, Option<Value>)>,
 }
 
 impl Effects {
@@ -177,11 +179,17 @@ impl Effects {
             Some(v) => table.insert(k.clone(), v.clone()),
             None => table.remove(k),
         };
-        self.undo.push((k.clone(), old));
-        match self.writes.iter_mut().find(|(w, _)| w == k) {
-            Some(w) => w.1 = v,
-            None => self.writes.push((k.clone(), v)),
-        }
+        let at = match self.writes.iter().position(|(w, _)| w == k) {
+            Some(at) => {
+                self.writes[at].1 = v;
+                at
+            }
+            None => {
+                self.writes.push((k.clone(), v));
+                self.writes.len() - 1
+            }
+        };
+        self.undo.push((at, old));
     }
 }
 
@@ -247,6 +255,14 @@ mod tests {
         assert_eq!(err, TxnError::Condition { index: 1, key: k("stock") });
         assert_eq!(t.get("stock"), Some(&Value::Int(1)), "stock untouched");
         assert!(!t.contains_key("note"), "the earlier put was undone");
+        // A key written twice is put back as it was before the first write.
+        let twice =
+            [Op::Put(k("stock"), 5.into()), Op::Delete(k("stock")), Op::Expect(k("x"), Some(1.into()))];
+        assert!(apply(&mut t, &twice).is_err());
+        assert_eq!(t.get("stock"), Some(&Value::Int(1)), "stock as before both writes");
+        // and its net write is its final value, once.
+        let (_, w) = apply(&mut t, &twice[..2]).unwrap();
+        assert_eq!(w, vec![(k("stock"), None)]);
     }
 
     #[test]
