@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn an_answered_call_is_gone_and_a_late_one_times_out() {
         in_sim(|| {
-            let now = crate::rpc::now();
+            let now = madsim::time::TimeHandle::current().now_instant();
             let mut calls = Calls::default();
             let (a, mut a_rx) = oneshot::channel();
             let (b, mut b_rx) = oneshot::channel();
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn the_pump_is_armed_for_the_earliest_deadline() {
         in_sim(|| {
-            let now = crate::rpc::now();
+            let now = madsim::time::TimeHandle::current().now_instant();
             let mut calls = Calls::default();
             let cx = Context::from_waker(Waker::noop());
             calls.add(1, now + Duration::from_millis(30), oneshot::channel().0);

@@ -4,12 +4,14 @@
 //! message, most of what a round trip cost beside madsim's own work).
 
 use crate::rpc::Delivery;
+use crate::world::Sim;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// One mailbox's messages, read as they are sent and held till they are due.
 pub(crate) struct Flight {
@@ -22,7 +24,7 @@ pub(crate) struct Flight {
 }
 
 struct Held {
-    due: tokio::time::Instant,
+    due: Instant,
     sent: u64,
     delivery: Delivery,
 }
@@ -34,13 +36,13 @@ impl Flight {
 
     /// The next message whose time has come: the earliest due, then the
     /// earliest sent. Pending for ever once the mailbox is closed and empty.
-    pub(crate) async fn next(&mut self) -> Delivery {
-        poll_fn(|cx| self.poll_next(cx)).await
+    pub(crate) async fn next(&mut self, sim: &Sim) -> Delivery {
+        // Simulated time stands still within a poll: read it once a poll.
+        poll_fn(|cx| self.poll_next(cx, sim.instant())).await
     }
 
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Delivery> {
-        // Simulated time stands still within a poll: read it once.
-        let now = crate::rpc::now();
+    /// [`Flight::next`], polled with the simulated time `now`.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<Delivery> {
         while !self.closed {
             match self.inbox.poll_recv(cx) {
                 Poll::Ready(Some(delivery)) => self.hold(delivery, now, cx),
@@ -56,7 +58,7 @@ impl Flight {
         }
     }
 
-    fn hold(&mut self, delivery: Delivery, now: tokio::time::Instant, cx: &mut Context<'_>) {
+    fn hold(&mut self, delivery: Delivery, now: Instant, cx: &mut Context<'_>) {
         let due = delivery.0.due;
         if due > now {
             // A timer that wakes this loop when the message is due. madsim's

@@ -77,13 +77,6 @@ pub(crate) struct Envelope {
     pub(crate) due: tokio::time::Instant,
 }
 
-/// The simulated time, straight from the runtime's clock: the same instant as
-/// `Instant::now()`, without going through the C library's clock call that
-/// madsim intercepts (taken twice per message, it showed in profiles).
-pub(crate) fn now() -> tokio::time::Instant {
-    madsim::time::TimeHandle::current().now_instant()
-}
-
 /// A node's network endpoint: make calls, serve requests.
 pub struct Endpoint {
     sim: Arc<Sim>,
@@ -147,7 +140,7 @@ impl Endpoint {
         let label = req.label();
         let (tx, rx) = oneshot::channel();
         // The timeout is measured by this node's clock, which may be skewed.
-        let deadline = now() + self.sim.real(self.me, timeout);
+        let deadline = self.sim.instant() + self.sim.real(self.me, timeout);
         self.calls.lock().unwrap().add(call, deadline, tx);
         self.transmit(to, Tag::Request, call, req).await;
         match rx.await {
@@ -175,7 +168,7 @@ impl Endpoint {
         let mut requests = Flight::new(self.take_inbox(Tag::Request));
         tokio::spawn(async move {
             loop {
-                let (env, from) = requests.next().await;
+                let (env, from) = requests.next(&ep.sim).await;
                 let Some(env) = ep.take_in(env, from) else {
                     continue;
                 };
@@ -199,12 +192,14 @@ impl Endpoint {
     async fn route_responses(self: Arc<Self>) {
         let mut responses = Flight::new(self.take_inbox(Tag::Response));
         poll_fn(|cx| {
-            while let Poll::Ready((env, from)) = responses.poll_next(cx) {
+            // Simulated time stands still within a poll: read it once.
+            let now = self.sim.instant();
+            while let Poll::Ready((env, from)) = responses.poll_next(cx, now) {
                 if let Some(env) = self.take_in(env, from) {
                     self.hand_over(env, from);
                 }
             }
-            self.calls.lock().unwrap().expire(now(), cx);
+            self.calls.lock().unwrap().expire(now, cx);
             Poll::<()>::Pending
         })
         .await
@@ -304,7 +299,7 @@ impl Endpoint {
             Tag::Response => EventKind::Reply { to, call, msg: label },
         };
         self.sim.record(self.me, kind);
-        let (order, now) = (crate::order::current(), now());
+        let (order, now) = (crate::order::current(), self.sim.instant());
         let due = now + latency + late;
         // Up, but its endpoint not bound yet (just restarted): nobody to take it.
         let Some(mailbox) = self.sim.mailbox(to, tag) else {

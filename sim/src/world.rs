@@ -111,6 +111,7 @@ impl World {
             commit_triggers: Mutex::new(Vec::new()),
             any_crash_point: AtomicBool::new(false),
             mutant: std::sync::OnceLock::new(),
+            clock: std::sync::OnceLock::new(),
         });
         World { rt, sim }
     }
@@ -361,12 +362,31 @@ pub struct Sim {
     any_crash_point: AtomicBool,
     /// The one known bug switched on in this run, by name (see [`Sim::mutant`]).
     mutant: std::sync::OnceLock<String>,
+    /// The runtime's clock, taken at its first read inside the runtime (the
+    /// world is made outside it). `TimeHandle::current()` clones two `Arc`s
+    /// at every read, and a message reads the clock several times.
+    clock: std::sync::OnceLock<madsim::time::TimeHandle>,
 }
 
 impl Sim {
     /// Simulated time since the world started, in microseconds.
     pub fn now_us() -> u64 {
         madsim::time::TimeHandle::current().elapsed().as_micros() as u64
+    }
+
+    /// [`Sim::now_us`], read through this world's own handle on the clock.
+    pub fn elapsed_us(&self) -> u64 {
+        self.clock().elapsed().as_micros() as u64
+    }
+
+    /// The simulated time as an instant: the same as `Instant::now()`, without
+    /// the C library's clock call that madsim intercepts.
+    pub(crate) fn instant(&self) -> tokio::time::Instant {
+        self.clock().now_instant()
+    }
+
+    fn clock(&self) -> &madsim::time::TimeHandle {
+        self.clock.get_or_init(madsim::time::TimeHandle::current)
     }
 
     /// True once [`Sim::heal_all`] ran: the run is in its liveness phase.
@@ -390,7 +410,7 @@ impl Sim {
 
     /// Records what happened on `node` for `order`.
     pub fn record_for(&self, node: NodeId, kind: EventKind, order: Option<u32>) {
-        let event = Event { at_us: Sim::now_us(), node, order, kind };
+        let event = Event { at_us: self.elapsed_us(), node, order, kind };
         self.trace.lock().unwrap().push(event);
     }
 
@@ -673,7 +693,7 @@ impl Sim {
         store: &str,
         writes: Vec<(crate::store::Key, Option<crate::Value>)>,
     ) {
-        let at_us = Sim::now_us();
+        let at_us = self.elapsed_us();
         self.lost.lock().unwrap().push(LostWrites { at_us, store: store.to_string(), writes });
         self.trace().tally(FAILOVER_LOST_WRITES);
     }

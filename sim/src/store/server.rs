@@ -292,7 +292,7 @@ impl Node {
             self.syncing.store(false, Ordering::Relaxed);
             match ok {
                 true => {
-                    self.synced_at_us.store(Sim::now_us(), Ordering::Relaxed);
+                    self.synced_at_us.store(self.sim.elapsed_us(), Ordering::Relaxed);
                     self.synced.fetch_max(covered, Ordering::Relaxed);
                     self.durable_seq.store(self.appended_seq.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
