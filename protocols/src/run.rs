@@ -108,7 +108,9 @@ pub fn run(spec: &RunSpec) -> RunResult {
     );
     let sim = world.sim().clone();
     let deadline_us = (spec.fault_window_ms + spec.settle_ms) * 1000;
-    world.run(async {
+    // The run ends at the look that found it settled (or past its deadline),
+    // and that look is the ground truth it is judged on.
+    let (truth, sim_ms) = world.run(async {
         nemesis::run(sim.clone(), spec.plan.clone(), spec.fault_window_ms).await;
         // Nothing can be settled before the last order was even placed; reading
         // every store's disk is the costliest thing a run does, so wait for it.
@@ -119,13 +121,11 @@ pub fn run(spec: &RunSpec) -> RunResult {
             // With the reconciler, settled also means it has judged every order.
             let judged = truth.journal.as_ref().is_none_or(|j| j.clean_ms.is_some());
             if (judged && check::pending(&truth, spec.protocol).is_empty()) || Sim::now_us() >= deadline_us {
-                break;
+                break (truth, Sim::now_us() / 1000);
             }
             tokio::time::sleep(settle_poll(workload.orders.len())).await;
         }
     });
-    let sim_ms = world.run(async { Sim::now_us() / 1000 });
-    let truth = GroundTruth::collect(&dep, &sim, workload);
     let violations = check::check(&truth, spec.protocol);
     let submitted = dep.stats.submit_times();
     let mut done_us: BTreeMap<u32, u64> = BTreeMap::new();
