@@ -38,6 +38,7 @@ pub mod cancel;
 pub mod check;
 pub mod client;
 pub mod deployment;
+pub mod id;
 pub mod invariant;
 pub mod mutant;
 pub mod protocol;

@@ -145,6 +145,15 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Order `id`. Generated workloads hold their orders by id, so it is found
+    /// by bisection; any other order of them is looked through.
+    pub fn order(&self, id: u32) -> Option<&Order> {
+        match self.orders.binary_search_by_key(&id, |o| o.id) {
+            Ok(i) => Some(&self.orders[i]),
+            Err(_) => self.orders.iter().find(|o| o.id == id),
+        }
+    }
+
     /// Checks an explicit workload (a shrunk counterexample's): every order
     /// names an existing customer and SKU, has units, and ids are unique.
     /// The workload as a workflow can take it: unless it can ship short no

@@ -3,6 +3,7 @@
 //! when the order is placed: its state, rewritten by compare-and-set at every
 //! step, and the order itself, written once.
 
+use crate::id::Padded;
 use crate::mutant;
 use crate::retry;
 use crate::shop::Reply;
@@ -68,11 +69,11 @@ impl TxLog {
     }
 
     fn state_key(&self, order: u32) -> String {
-        format!("{}/{order:06}", self.prefix)
+        format!("{}/{}", self.prefix, Padded(order))
     }
 
     fn order_key(&self, order: u32) -> String {
-        format!("{}-order/{order:06}", self.prefix)
+        format!("{}-order/{}", self.prefix, Padded(order))
     }
 
     fn order_row(order: &Order) -> Value {

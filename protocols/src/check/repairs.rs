@@ -8,6 +8,7 @@
 //! goods nobody paid for.
 
 use super::{Findings, GroundTruth, Invariant::RepairsJustified};
+use crate::id::Padded;
 use crate::reconcile::{Finding, Journal};
 use crate::shop::order;
 
@@ -42,10 +43,10 @@ pub(super) fn justified(g: &GroundTruth, out: &mut Findings) {
 /// gateway's net for it, when the order row moved to completed, and at the
 /// end, both short of what the order came to.
 fn unpaid_completion(g: &GroundTruth, id: u32, f: Finding, out: &mut Findings) {
-    let (Some(journal), Some(o)) = (&g.journal, g.workload.orders.iter().find(|o| o.id == id)) else {
+    let (Some(journal), Some(o)) = (&g.journal, g.workload.order(id)) else {
         return;
     };
-    let Some((_, Some(repaired_ms))) = journal.entries.get(&(format!("{id:06}"), f)) else { return };
+    let Some((_, Some(repaired_ms))) = journal.entries.get(&(Padded(id).to_string(), f)) else { return };
     let since_us = repaired_ms * 1000;
     let completed_at = (g.order_history.iter())
         .find(|(at, o, state)| *o == id && *at >= since_us && state.as_deref() == Some(order::COMPLETED))

@@ -3,6 +3,7 @@
 //! protocol's own state (which only the protocol can read: [`Protocol::unsettled`]).
 
 use super::{int, rows, Findings, GroundTruth, Invariant::EventualSettlement};
+use crate::id::Padded;
 use crate::protocol::{Protocol, Unsettled};
 use crate::shop::payment::PaymentState;
 use crate::shop::{inventory, order, points};
@@ -69,7 +70,7 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
 
 /// What the reconciler found and could not repair for order `id`, if anything.
 fn left_for_a_person(g: &GroundTruth, id: u32) -> Option<String> {
-    let subject = format!("{id:06}");
+    let subject = Padded(id).to_string();
     let found = g.journal.as_ref()?.for_a_person().filter(|(s, ..)| *s == subject);
     let said: Vec<_> = found.map(|(_, f, at)| format!("{} at {:.3}s", f.name(), at as f64 / 1e3)).collect();
     (!said.is_empty()).then(|| said.join(", "))

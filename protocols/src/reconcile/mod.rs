@@ -25,6 +25,7 @@ mod view;
 
 pub use finding::Finding;
 
+use crate::id::Padded;
 use crate::shop::{Shop, STORE_TIMEOUT};
 use crate::truth::GroundTruth;
 use crate::workload::Order;
@@ -196,7 +197,7 @@ impl<'a> Since<'a> {
     }
 
     fn order(&self, id: u32) -> Option<&'a Order> {
-        self.g.workload.orders.iter().find(|o| o.id == id)
+        self.g.workload.order(id)
     }
 
     fn placed(&self, id: u32) -> u64 {
@@ -205,7 +206,7 @@ impl<'a> Since<'a> {
 
     /// An order's: the first loss of one of its rows after it was placed.
     fn order_ms(&self, id: u32) -> u64 {
-        let (placed, tag) = (self.placed(id), format!("{id:06}"));
+        let (placed, tag) = (self.placed(id), Padded(id).to_string());
         let touched = self.g.lost.iter().filter(|l| l.at_us / 1000 >= placed);
         let first =
             touched.filter(|l| l.writes.iter().any(|(k, _)| k.contains(&tag))).map(|l| l.at_us / 1000).min();

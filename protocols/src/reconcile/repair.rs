@@ -6,6 +6,7 @@
 use super::finding::{found_key, repaired_key, Finding};
 use super::view::View;
 use super::ReconcileConfig;
+use crate::id::Padded;
 use crate::mutant;
 use crate::shop::gateway::{GatewayReq, GatewayRsp, Status};
 use crate::shop::order::{self, OrderReq};
@@ -57,7 +58,7 @@ impl Reconciler {
             // A repair is work for its order, traced as such.
             faultline_sim::order::scope(Some(o.id), async {
                 for f in found {
-                    let subject = format!("{:06}", o.id);
+                    let subject = Padded(o.id).to_string();
                     match repairable(f) {
                         true => self.act(&subject, f, now_ms, self.repair(&v, o, f)).await,
                         false => drop(self.note(&subject, f, now_ms).await),

@@ -13,6 +13,7 @@
 //! transaction, held until commit or abort releases it — which is what makes
 //! 2PC block.
 
+use crate::id::Padded;
 use crate::mutant;
 use crate::shop::{Failure, Reply};
 use faultline_sim::{Endpoint, Op, Sim, StoreClient, TxnError, Value};
@@ -41,7 +42,7 @@ pub fn key(order: u32, branch: &str, phase: Phase) -> String {
         Phase::Confirm => "confirm",
         Phase::Cancel => "cancel",
     };
-    format!("barrier/{order:06}/{branch}/{p}")
+    format!("barrier/{}/{branch}/{p}", Padded(order))
 }
 
 /// Runs a Try (or a 2PC prepare, which also takes `lock`): `business` ops

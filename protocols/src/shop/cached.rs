@@ -12,6 +12,7 @@
 
 use super::declared::{on_hand, Target};
 use super::{Failure, Reply};
+use crate::id::Padded;
 use crate::mutant;
 use crate::workflow::{Quantity, Workflow};
 use faultline_sim::cache::{CacheOutcome, CacheReq};
@@ -30,7 +31,7 @@ pub fn node_name(participant: &str) -> String {
 
 /// Who took: step, order and line — one take each, whichever engine asks.
 pub fn token(t: &Target) -> String {
-    format!("{}/{:06}/{}", t.step, t.order, t.line)
+    format!("{}/{}/{}", t.step, Padded(t.order), t.line)
 }
 
 /// A take announced before the cache is asked: counted by a rebuild, never synced.

@@ -8,6 +8,7 @@
 use super::barrier::{self, lock_wait};
 use super::cached::{self, Cached};
 use super::{labels, Failure, Reply, STORE_TIMEOUT};
+use crate::id::Padded;
 use crate::mutant;
 use crate::workflow::{Dim, Effect, Initial, Per, Quantity, Workflow};
 use crate::workload::{Line, Order, Workload};
@@ -31,13 +32,13 @@ pub fn held(q: &str, k: &str) -> String {
 /// Present once step `step` applied to the order's line (0 for a per-order
 /// step); holds how much.
 pub fn did(step: &str, order: u32, line: u32) -> String {
-    format!("did/{step}/{order:06}/{line}")
+    format!("did/{step}/{}/{line}", Padded(order))
 }
 
 /// Present once that application was undone; holds how much was put back
 /// (0: never applied, and a late application is refused).
 pub fn undid(step: &str, order: u32, line: u32) -> String {
-    format!("undid/{step}/{order:06}/{line}")
+    format!("undid/{step}/{}/{line}", Padded(order))
 }
 
 /// The row lock 2PC takes on a quantity's key.

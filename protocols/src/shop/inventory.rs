@@ -5,6 +5,7 @@
 //! its compensation is refused. Lines are numbered from 0 in the order.
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
+use crate::id::Padded;
 use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
@@ -21,11 +22,11 @@ pub fn sold(sku: u32) -> String {
 }
 /// Present once line `line` of the order was deducted; holds the quantity.
 pub fn deducted(order: u32, line: u32) -> String {
-    format!("deduct/{order:06}/{line}")
+    format!("deduct/{}/{line}", Padded(order))
 }
 /// Present once that line's deduction was compensated; holds what was put back.
 pub fn restocked(order: u32, line: u32) -> String {
-    format!("restock/{order:06}/{line}")
+    format!("restock/{}/{line}", Padded(order))
 }
 
 // ---- the stock effects, defined once for every protocol ----

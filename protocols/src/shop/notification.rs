@@ -1,6 +1,7 @@
 //! The notification service: tells the customer once per completed order.
 
 use super::{labels, run_service, unknown_or, Reply};
+use crate::id::Padded;
 use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient};
 use serde::Serialize;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ pub fn sent(customer: u32) -> String {
 }
 /// Present once the order's notification went out.
 pub fn notified(order: u32) -> String {
-    format!("notified/{order:06}")
+    format!("notified/{}", Padded(order))
 }
 
 /// Counts one more notification sent to the customer: the effect every protocol applies.

@@ -27,6 +27,7 @@ pub mod relay;
 pub use choreography::Choreography;
 pub use node::{serve, Wiring};
 
+use crate::id::Padded;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Entry, Protocol, Resource, Setup, Unsettled};
 use crate::shop::{Body, DeclaredBody, ServiceBody, Shop};
@@ -168,23 +169,23 @@ impl Event {
 }
 
 pub fn message_id(order: u32, kind: Kind) -> String {
-    format!("{order:06}-{}", kind.name())
+    format!("{}-{}", Padded(order), kind.name())
 }
 
 /// The outbox row of an unsent event; the relay deletes it once published.
 pub fn outbox_key(order: u32, kind: Kind) -> String {
-    format!("outbox/{order:06}/{}", kind.name())
+    format!("outbox/{}/{}", Padded(order), kind.name())
 }
 
 /// The permanent record that the service committed this event — with the
 /// broker's store, the ground truth of `no-phantom-events`.
 pub fn event_key(order: u32, kind: Kind) -> String {
-    format!("event/{order:06}/{}", kind.name())
+    format!("event/{}/{}", Padded(order), kind.name())
 }
 
 /// The inbox row: the consuming service applied this message.
 pub fn inbox_key(order: u32, kind: Kind) -> String {
-    format!("inbox/{order:06}/{}", kind.name())
+    format!("inbox/{}/{}", Padded(order), kind.name())
 }
 
 /// The ops that emit `event` from inside a local transaction: its permanent
@@ -243,7 +244,7 @@ impl Protocol for Outbox {
         let rejected = truth.inventory.contains_key(&event_key(order, Kind::StockRejected));
         // A declared step's refusal: `step-N-failed` in its participant's store.
         let refused = |t: &faultline_sim::store::Table| {
-            crate::truth::rows(t, &format!("event/{order:06}/")).any(|(k, _)| k.ends_with("-failed"))
+            crate::truth::rows(t, &format!("event/{}/", Padded(order))).any(|(k, _)| k.ends_with("-failed"))
         };
         let not_enough = truth.declared.values().any(refused);
         (rejected.then_some(crate::cancel::CancelCause::OutOfStock))
