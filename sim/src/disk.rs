@@ -160,10 +160,12 @@ impl Disk {
         Some((inner.durable[from..].iter().map(|r| r[4..].to_vec()).collect(), dropped))
     }
 
-    /// What a reader memoised of the first n durable records, if still whole.
-    pub(crate) fn memo(&self) -> Option<(usize, Arc<dyn std::any::Any + Send + Sync>)> {
-        let inner = self.inner.lock().unwrap();
-        inner.memo.clone().filter(|(n, _)| *n <= inner.durable.len())
+    /// What a reader memoised of the first n durable records, if still whole,
+    /// taken from the disk: the reader owns it until it sets one again.
+    pub(crate) fn take_memo(&self) -> Option<(usize, Arc<dyn std::any::Any + Send + Sync>)> {
+        let mut inner = self.inner.lock().unwrap();
+        let durable = inner.durable.len();
+        inner.memo.take().filter(|(n, _)| *n <= durable)
     }
 
     pub(crate) fn set_memo(&self, records: usize, value: Arc<dyn std::any::Any + Send + Sync>) {

@@ -10,7 +10,7 @@ use crate::shop::Reply;
 use crate::stats::Stats;
 use crate::workload::Order;
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -90,14 +90,24 @@ impl TxLog {
             }
         };
         // Both rows are written in one transaction, so each state has its order
-        // — unless an async-replicated log lost one of them at a failover.
-        let by_id: BTreeMap<&str, &Value> =
-            rows[1].rows().iter().map(|(k, v)| (k.trim_start_matches(orders.as_str()), v)).collect();
+        // — unless an async-replicated log lost one of them at a failover. A
+        // scan's rows come in key order: an unfinished one's order row is found
+        // by bisection (the log holds every transaction ever placed, and a
+        // coordinator restarts many times in a long run).
+        let order_rows = rows[1].rows();
+        let order_of = |id: &str| {
+            let key = format!("{orders}{id}");
+            let at = order_rows.binary_search_by(|(k, _)| k.as_str().cmp(&key)).ok()?;
+            Some(&order_rows[at].1)
+        };
         let mut out = Vec::new();
         for (key, state) in rows[0].rows() {
-            let (state, id) = (S::decode(state), key.trim_start_matches(states.as_str()));
-            match by_id.get(id) {
-                _ if state.finished() => {}
+            let state = S::decode(state);
+            if state.finished() {
+                continue;
+            }
+            let id = key.strip_prefix(states.as_str()).unwrap_or(key);
+            match order_of(id) {
                 Some(order) => {
                     let order: Order =
                         serde_json::from_str(order.as_text().expect("text")).expect("a logged order decodes");

@@ -82,10 +82,18 @@ pub fn recover(disk: &Disk) -> Table {
 /// Replays only the records after those the last recovery of this disk read
 /// (its table is memoised on the disk), so a store that restarts often, or a
 /// settle poll, costs the log's growth, not its length.
+///
+/// The memo is taken off the disk while the records are replayed onto it, so
+/// its table is updated in place: cloned from a memo still on the disk, every
+/// replayed write copied its path of the tree first (copy-on-write), which
+/// grew with the table — a tenth of a ×64 seed's store writes.
 pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
-    let memo = disk.memo().and_then(|(n, m)| Some((n, m.downcast::<(Table, u64)>().ok()?)));
+    let memo = disk.take_memo().and_then(|(n, m)| Some((n, m.downcast::<(Table, u64)>().ok()?)));
     let (from, mut table, mut seq) = match memo {
-        Some((n, m)) => (n, m.0.clone(), m.1),
+        Some((n, m)) => {
+            let (table, seq) = std::sync::Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone());
+            (n, table, seq)
+        }
         None => (0, Table::new(), 0),
     };
     let (raw, torn) = disk.recover_from(from).expect("a memo never outruns its disk");
