@@ -9,7 +9,8 @@
 //! 1. The model — what a run is about:
 //!    - [`workflow`] — a team's order flow as data: participants, quantities,
 //!      operations, steps, state machines; the shop is one built-in workflow.
-//!    - [`workload`] — customers, SKUs with limited stock, orders over time.
+//!    - [`workload`] — customers, SKUs with limited stock, orders over time;
+//!      [`id`] — an order id as keys spell it.
 //!    - [`invariant`], [`cancel`] — the properties a run is judged by, and why
 //!      a cancelled order ended so, as types.
 //! 2. The participants:

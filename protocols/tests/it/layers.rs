@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Bottom first; a module may use its own layer and those below.
 const LAYERS: [(&str, &[&str]); 5] = [
-    ("model", &["workflow", "workload", "invariant", "cancel"]),
+    ("model", &["workflow", "workload", "id", "invariant", "cancel"]),
     ("participants", &["shop", "mutant", "stats"]),
     ("engines", &["protocol", "builtin", "client", "retry", "reconcile", "truth"]),
     ("checker", &["check"]),
