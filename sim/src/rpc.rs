@@ -7,14 +7,14 @@
 //! own sockets are not used: each of their sends and receives sleeps at least
 //! 1 ms of simulated time, which capped every node at ~1,000 messages a
 //! simulated second and made flash sales collapse under their own retries.
-//! Each mailbox's reader holds what is in flight to it till it is due
-//! ([`crate::flight`]). A per-node pump routes responses to waiting calls by call id, so a late
+//! Each mailbox holds what is in flight to its reader till it is due, and the
+//! sender sets the timer that wakes the reader then ([`crate::flight`]). A per-node pump routes responses to waiting calls by call id, so a late
 //! response is traced and dropped instead of piling up. Every call has a
 //! timeout: a lost or partitioned peer never blocks a caller.
 
 use crate::calls::Calls;
 use crate::fault::MessageAction;
-use crate::flight::Flight;
+use crate::flight::Mailbox;
 use crate::stream::{Draw, Purpose};
 use crate::trace::{DropReason, EventKind, NodeId};
 use crate::world::Sim;
@@ -25,7 +25,7 @@ use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Which of a node's two mailboxes a message goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,9 +36,6 @@ pub(crate) enum Tag {
 
 /// A message on its way, and who sent it.
 pub(crate) type Delivery = (Envelope, NodeId);
-
-/// Where messages to one node's mailbox are put.
-pub(crate) type Mailbox = mpsc::UnboundedSender<Delivery>;
 
 /// Anything that crosses the network. `label` names it in the trace; it must be
 /// cheap (a static string), because it is taken for every message.
@@ -77,13 +74,25 @@ pub(crate) struct Envelope {
     pub(crate) due: tokio::time::Instant,
 }
 
+#[cfg(test)]
+impl Envelope {
+    /// A bare message: call `call`, due at `due`.
+    pub(crate) fn bare(call: u64, due: tokio::time::Instant) -> Envelope {
+        Envelope { call, label: "test", body: Box::new(()), order: None, due }
+    }
+
+    pub(crate) fn call(&self) -> u64 {
+        self.call
+    }
+}
+
 /// A node's network endpoint: make calls, serve requests.
 pub struct Endpoint {
     sim: Arc<Sim>,
     me: NodeId,
     /// The receiving ends of this node's mailboxes, each taken by the one
     /// loop that reads it.
-    inbox: Mutex<BTreeMap<Tag, mpsc::UnboundedReceiver<Delivery>>>,
+    inbox: Mutex<BTreeMap<Tag, Mailbox>>,
     /// The calls this node waits on, answered or given up by its response pump.
     calls: Mutex<Calls>,
     /// What the node's code keeps in memory beside its endpoint, one value per
@@ -95,9 +104,9 @@ impl Endpoint {
     pub(crate) async fn bind(sim: Arc<Sim>, me: NodeId) -> Arc<Endpoint> {
         let mut inbox = BTreeMap::new();
         for tag in [Tag::Request, Tag::Response] {
-            let (tx, rx) = mpsc::unbounded_channel();
-            sim.bind_mailbox(me, tag, tx);
-            inbox.insert(tag, rx);
+            let mailbox = Mailbox::default();
+            sim.bind_mailbox(me, tag, mailbox.clone());
+            inbox.insert(tag, mailbox);
         }
         let inbox = Mutex::new(inbox);
         let (calls, locals) = (Mutex::default(), Mutex::new(BTreeMap::new()));
@@ -165,7 +174,7 @@ impl Endpoint {
     {
         let ep = self.clone();
         let handler = Arc::new(handler);
-        let mut requests = Flight::new(self.take_inbox(Tag::Request));
+        let requests = self.take_inbox(Tag::Request);
         tokio::spawn(async move {
             loop {
                 let (env, from) = requests.next(&ep.sim).await;
@@ -192,7 +201,7 @@ impl Endpoint {
     /// on the calls whose deadline has passed. An answer due at its call's
     /// deadline is in time.
     async fn route_responses(self: Arc<Self>) {
-        let mut responses = Flight::new(self.take_inbox(Tag::Response));
+        let responses = self.take_inbox(Tag::Response);
         poll_fn(|cx| {
             // Simulated time stands still within a poll: read it once.
             let now = self.sim.instant();
@@ -225,7 +234,7 @@ impl Endpoint {
     }
 
     /// The receiving end of mailbox `tag`, for the one loop that reads it.
-    fn take_inbox(&self, tag: Tag) -> mpsc::UnboundedReceiver<Delivery> {
+    fn take_inbox(&self, tag: Tag) -> Mailbox {
         let taken = self.inbox.lock().unwrap().remove(&tag);
         taken.unwrap_or_else(|| panic!("node {} reads its {tag:?} mailbox twice", self.me.0))
     }
@@ -313,10 +322,9 @@ impl Endpoint {
             self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
             let due = now + copy_latency + late;
             let copy = Envelope { call, label, body: Box::new(msg.clone()), order, due };
-            // A receiver gone since (crashed) loses what was sent to it.
-            drop(mailbox.send((copy, self.me)));
+            mailbox.post((copy, self.me), now);
         }
         let env = Envelope { call, label, body: Box::new(msg), order, due };
-        drop(mailbox.send((env, self.me)));
+        mailbox.post((env, self.me), now);
     }
 }

@@ -344,7 +344,7 @@ pub struct Sim {
     /// What each failover lost, in full (the trace keeps a summary).
     lost: Mutex<Vec<LostWrites>>,
     /// Each running node's mailboxes, by (node, tag): where messages to it go.
-    mailboxes: Mutex<std::collections::BTreeMap<(NodeId, crate::rpc::Tag), crate::rpc::Mailbox>>,
+    mailboxes: Mutex<std::collections::BTreeMap<(NodeId, crate::rpc::Tag), crate::flight::Mailbox>>,
     next_call: AtomicU64,
     healed: AtomicBool,
     sets: Mutex<Vec<Arc<ReplicaSet>>>,
@@ -458,12 +458,12 @@ impl Sim {
     }
 
     /// Makes `tx` the mailbox for messages to `node` on `tag` (its endpoint binds).
-    pub(crate) fn bind_mailbox(&self, node: NodeId, tag: crate::rpc::Tag, tx: crate::rpc::Mailbox) {
+    pub(crate) fn bind_mailbox(&self, node: NodeId, tag: crate::rpc::Tag, tx: crate::flight::Mailbox) {
         self.mailboxes.lock().unwrap().insert((node, tag), tx);
     }
 
     /// Where messages to `node` on `tag` go, if its endpoint is bound.
-    pub(crate) fn mailbox(&self, node: NodeId, tag: crate::rpc::Tag) -> Option<crate::rpc::Mailbox> {
+    pub(crate) fn mailbox(&self, node: NodeId, tag: crate::rpc::Tag) -> Option<crate::flight::Mailbox> {
         self.mailboxes.lock().unwrap().get(&(node, tag)).cloned()
     }
 
