@@ -30,11 +30,11 @@ mod tests {
     #[test]
     fn spelled_as_the_formatter_pads_it() {
         for id in [0, 7, 42, 999, 12_345, 999_999, 1_000_000, 4_294_967_295u32] {
-            assert_eq!(Padded(id).to_string(), format!("{}", crate::id::Padded(id)));
+            assert_eq!(Padded(id).to_string(), format!("{id:06}"));
             assert_eq!(format!("order/{}/x", Padded(id)), format!("order/{id:06}/x"));
         }
         for id in (0..3_000_000).step_by(997) {
-            assert_eq!(Padded(id).to_string(), format!("{}", crate::id::Padded(id)), "{id}");
+            assert_eq!(Padded(id).to_string(), format!("{id:06}"), "{id}");
         }
     }
 }

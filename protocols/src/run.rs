@@ -170,7 +170,8 @@ pub fn run(spec: &RunSpec) -> RunResult {
 }
 
 /// The order a shop row belongs to: `order/000012`, `pay/000012`,
-/// `barrier/000012/inventory/try`, … — every per-order key is `{kind}/{id:06}…` (see [`crate::id::Padded`]).
+/// `barrier/000012/inventory/try`, … — every per-order key is `{kind}/{id:06}…`
+/// (see [`crate::id::Padded`]).
 fn order_of(key: &str) -> Option<u32> {
     let id = key.split('/').nth(1)?;
     (id.len() == 6).then(|| id.parse().ok()).flatten()

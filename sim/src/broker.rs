@@ -36,7 +36,7 @@ use crate::rpc::{Endpoint, Message, Request};
 use crate::store::{Op, StoreClient, TxnError, Value};
 use crate::stream::Purpose;
 use crate::trace::NodeId;
-use crate::world::{NodeCtx, Sim};
+use crate::world::NodeCtx;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -400,7 +400,7 @@ impl Broker {
         if !matches!(&first, BrokerRsp::Messages(m) if m.is_empty()) {
             return first;
         }
-        let now = Sim::now_us();
+        let now = self.ep.sim().elapsed_us();
         let wait = Duration::from_micros(visible_at.map_or(u64::MAX, |at| at.saturating_sub(now)));
         tokio::select! {
             biased;
@@ -593,7 +593,7 @@ impl Broker {
         let Some(t) = topics.get_mut(topic) else { return (BrokerRsp::Messages(vec![]), None) };
         let g = t.groups.entry(group).or_default();
         g.settle(&t.partitions);
-        let now = Sim::now_us();
+        let now = self.ep.sim().elapsed_us();
         let visibility = self.visibility_us;
         // A key is blocked behind its oldest unacknowledged message.
         let mut blocked: BTreeSet<&str> = BTreeSet::new();

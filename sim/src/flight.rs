@@ -43,7 +43,8 @@ impl Mailbox {
         held.sent += 1;
         let sent = held.sent;
         held.messages.push(Reverse(InFlight { due, sent, delivery }));
-        // Before the reader's first look, it arms every timer then.
+        // Before the reader's first look there is no one to wake: that look
+        // sets a timer for every message held.
         if let Some(reader) = &held.reader {
             wake_at(reader, due, now);
         }
@@ -60,8 +61,8 @@ impl Mailbox {
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>, now: Instant) -> Poll<Delivery> {
         let mut held = self.0.lock().unwrap();
         if !held.reader.as_ref().is_some_and(|r| r.will_wake(cx.waker())) {
-            // A first look (or, never seen, another task reading): the timers
-            // set so far would wake no one, so set them for this reader.
+            // The reader's first look (or a new reader's: the timers set so far
+            // wake someone else): set a timer for each message held.
             for m in held.messages.iter() {
                 wake_at(cx.waker(), m.0.due, now);
             }

@@ -8,7 +8,8 @@
 //! 1 ms of simulated time, which capped every node at ~1,000 messages a
 //! simulated second and made flash sales collapse under their own retries.
 //! Each mailbox holds what is in flight to its reader till it is due, and the
-//! sender sets the timer that wakes the reader then ([`crate::flight`]). A per-node pump routes responses to waiting calls by call id, so a late
+//! sender sets the timer that wakes the reader then ([`crate::flight`]). A
+//! per-node pump routes responses to waiting calls by call id, so a late
 //! response is traced and dropped instead of piling up. Every call has a
 //! timeout: a lost or partitioned peer never blocks a caller.
 
