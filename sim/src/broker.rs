@@ -140,17 +140,47 @@ impl Request for BrokerReq {
     type Response = BrokerRsp;
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 struct Stored {
     id: String,
     key: String,
     payload: String,
 }
 
+impl Stored {
+    /// `{id's length}:{key's length}:{id}{key}{payload}`: nothing to escape,
+    /// whatever the three hold (escaping the payload into JSON, and back at
+    /// every load, cost more than the rest of a publish).
+    fn encode(&self) -> String {
+        let (id, key) = (self.id.len(), self.key.len());
+        let mut text = String::with_capacity(24 + id + key + self.payload.len());
+        let mut num = itoa::Buffer::new();
+        text.push_str(num.format(id));
+        text.push(':');
+        text.push_str(num.format(key));
+        text.push(':');
+        [&self.id, &self.key, &self.payload].into_iter().for_each(|s| text.push_str(s));
+        text
+    }
+
+    /// The message `text` spells, or `None` if it spells none.
+    fn decode(text: &str) -> Option<Stored> {
+        let (id, rest) = text.split_once(':')?;
+        let (key, rest) = rest.split_once(':')?;
+        let (id, key): (usize, usize) = (id.parse().ok()?, key.parse().ok()?);
+        let (id, rest) = (rest.get(..id)?, rest.get(id..)?);
+        let (key, payload) = (rest.get(..key)?, rest.get(key..)?);
+        Some(Stored { id: id.into(), key: key.into(), payload: payload.into() })
+    }
+}
+
 #[derive(Default)]
 struct Topic {
     /// Messages by partition, then by sequence number (one sequence per topic).
     partitions: BTreeMap<u32, BTreeMap<u64, Stored>>,
+    /// The partition of each kept message, by sequence number: an ack names
+    /// only the sequence number.
+    place: BTreeMap<u64, u32>,
     /// The last sequence number given.
     last: u64,
     ids: BTreeSet<String>,
@@ -161,6 +191,24 @@ impl Topic {
     fn insert(&mut self, partition: u32, seq: u64, stored: Stored) {
         self.record_id(stored.id.clone(), seq);
         self.partitions.entry(partition).or_default().insert(seq, stored);
+        self.place.insert(seq, partition);
+    }
+
+    /// Forgets message `seq`: every group acknowledged it.
+    fn remove(&mut self, seq: u64) {
+        if let Some(p) = self.place.remove(&seq) {
+            self.partitions.get_mut(&p).map(|m| m.remove(&seq));
+        }
+    }
+
+    /// Group `group` acknowledged message `seq`.
+    fn ack(&mut self, group: &str, seq: u64) {
+        let partition = self.place.get(&seq).copied();
+        let g = match self.groups.get_mut(group) {
+            Some(g) => g,
+            None => self.groups.entry(group.to_string()).or_default(),
+        };
+        g.ack(partition, seq);
     }
 
     /// `id` was given `seq`: it is dropped if published again.
@@ -187,8 +235,8 @@ struct Group {
     /// Per partition: every message below this sequence number is
     /// acknowledged (absent: from the start).
     floors: BTreeMap<u32, u64>,
-    /// Acknowledged messages at or above their partition's floor.
-    acked: BTreeSet<u64>,
+    /// Per partition, acknowledged messages at or above its floor.
+    acked: BTreeMap<u32, BTreeSet<u64>>,
     /// seq → (visible again at, deliveries so far)
     leases: BTreeMap<u64, (u64, u32)>,
     /// The partition the next poll starts at: each gets its turn first.
@@ -196,27 +244,32 @@ struct Group {
 }
 
 impl Group {
-    fn ack(&mut self, seq: u64) {
-        self.acked.insert(seq);
+    /// Message `seq`, kept in `partition` (`None`: no longer kept), is acknowledged.
+    fn ack(&mut self, partition: Option<u32>, seq: u64) {
+        if let Some(p) = partition {
+            self.acked.entry(p).or_default().insert(seq);
+        }
         self.leases.remove(&seq);
     }
 
-    /// Raises each partition's floor past the acknowledged messages at its bottom.
+    /// Raises the floor of each partition with new acks past the acknowledged
+    /// messages at its bottom (a partition without any cannot move).
     fn settle(&mut self, partitions: &BTreeMap<u32, BTreeMap<u64, Stored>>) {
-        for (p, messages) in partitions {
-            let floor = self.floors.entry(*p).or_insert(1);
+        let floors = &mut self.floors;
+        self.acked.retain(|p, acked| {
+            let Some(messages) = partitions.get(p) else { return false };
+            let floor = floors.entry(*p).or_insert(1);
             while let Some((&seq, _)) = messages.range(*floor..).next() {
-                if !self.acked.remove(&seq) {
+                if !acked.remove(&seq) {
                     break;
                 }
                 *floor = seq + 1;
             }
-        }
-        // A repeated ack of a message already below its floor would stay
-        // here for good: keep only acks still above their partition's floor.
-        let floors = &self.floors;
-        let pending = |seq: &u64| partitions.iter().any(|(p, m)| m.contains_key(seq) && *seq >= floors[p]);
-        self.acked.retain(pending);
+            // A repeated ack of a message already below its floor, or of one
+            // since deleted, would stay here for good: keep only those above.
+            acked.retain(|seq| *seq >= *floor && messages.contains_key(seq));
+            !acked.is_empty()
+        });
     }
 }
 
@@ -456,7 +509,7 @@ impl Broker {
                 Ok(_) => {
                     for (topic, seq) in gone {
                         let t = topics.get_mut(&topic).expect("a topic with messages");
-                        t.partitions.values_mut().for_each(|m| drop(m.remove(&seq)));
+                        t.remove(seq);
                     }
                 }
                 // An ack lost: read the index again, and deliver that message again.
@@ -480,7 +533,7 @@ impl Broker {
         }
         for (k, v) in r[0].rows() {
             let (topic, seq) = message_at(k).expect("msg/{topic}/{seq}");
-            let stored: Stored = serde_json::from_str(v.as_text().expect("text")).expect("a stored message");
+            let stored = Stored::decode(v.as_text().expect("text")).expect("a stored message");
             let p = partition_of(&stored.key, self.config.partitions);
             topics.entry(topic.to_string()).or_default().insert(p, seq, stored);
         }
@@ -499,7 +552,7 @@ impl Broker {
                 for (k, _) in result.rows() {
                     let (topic, seq, group) = parse_ack_key(k).unwrap_or_else(|| panic!("bad ack row {k}"));
                     let t = topics.get_mut(topic).expect("acks of a topic with messages");
-                    t.groups.entry(group.to_string()).or_default().ack(seq);
+                    t.ack(group, seq);
                 }
             }
         }
@@ -536,7 +589,7 @@ impl Broker {
             let last = fresh.iter().filter(|f| f.0 == topic).map(|f| f.1).max();
             let seq = last.unwrap_or(t.last) + 1;
             let stored = Stored { id: id.clone(), key, payload };
-            let row = Value::Text(serde_json::to_string(&stored).expect("a message encodes"));
+            let row = Value::Text(stored.encode());
             ops.push(Op::InsertIfAbsent(id_key(&topic, &id), Value::Int(seq as i64)));
             ops.push(Op::InsertIfAbsent(msg_key(&topic, seq), row));
             fresh.push((topic, seq, stored));
@@ -600,22 +653,25 @@ impl Broker {
         let mut out = Vec::new();
         let mut visible_next: Option<u64> = None;
         // Each partition from its floor, starting at this poll's turn.
-        let (later, first): (Vec<_>, Vec<_>) = t.partitions.iter().partition(|(p, _)| **p < g.next);
-        g.next = g.next.wrapping_add(1) % self.config.partitions.max(1);
-        let walk = first
-            .into_iter()
-            .chain(later)
-            .flat_map(|(p, messages)| messages.range(g.floors.get(p).copied().unwrap_or(1)..));
+        let Group { floors, acked, leases, next } = g;
+        let turn = *next;
+        *next = next.wrapping_add(1) % self.config.partitions.max(1);
+        let walk =
+            (t.partitions.range(turn..).chain(t.partitions.range(..turn))).flat_map(|(p, messages)| {
+                let acked = acked.get(p);
+                let unacked = move |(seq, _): &(&u64, &Stored)| !acked.is_some_and(|a| a.contains(seq));
+                messages.range(floors.get(p).copied().unwrap_or(1)..).filter(unacked)
+            });
         for (seq, m) in walk {
-            if g.acked.contains(seq) || !blocked.insert(m.key.as_str()) {
+            if !blocked.insert(m.key.as_str()) {
                 continue;
             }
-            let (visible_at, attempts) = g.leases.get(seq).copied().unwrap_or((0, 0));
+            let (visible_at, attempts) = leases.get(seq).copied().unwrap_or((0, 0));
             if visible_at > now {
                 visible_next = Some(visible_next.map_or(visible_at, |v| v.min(visible_at)));
                 continue; // leased to a consumer that may still ack it
             }
-            g.leases.insert(*seq, (now + visibility, attempts + 1));
+            leases.insert(*seq, (now + visibility, attempts + 1));
             let d = Delivery {
                 seq: *seq,
                 id: m.id.clone(),
@@ -644,7 +700,7 @@ impl Broker {
         }
         if let Some(topics) = self.topics.lock().await.as_mut() {
             for (topic, group, seq) in batch {
-                topics.entry(topic).or_default().groups.entry(group).or_default().ack(seq);
+                topics.entry(topic).or_default().ack(&group, seq);
             }
         }
         BrokerRsp::Acked
@@ -657,25 +713,35 @@ impl Broker {
 pub struct Contents {
     /// Per topic, the ids of its durable messages by sequence number.
     pub messages: BTreeMap<String, BTreeMap<u64, String>>,
-    /// (topic, group, seq) of every acknowledged delivery.
-    pub acked: BTreeSet<(String, String, u64)>,
+    /// Per topic, per group, the sequence numbers of its acknowledged deliveries.
+    pub acked: BTreeMap<String, BTreeMap<String, BTreeSet<u64>>>,
 }
 
 impl Contents {
+    /// Read at every look at ground truth, so a row costs only its own id:
+    /// topic and group names are spelt once each.
     pub fn read(table: &crate::store::Table) -> Contents {
         let mut c = Contents::default();
         for (k, v) in table.range("msgid/".to_string()..).take_while(|(k, _)| k.starts_with("msgid/")) {
             let (topic, id) = k["msgid/".len()..].split_once('/').expect("msgid/{topic}/{id}");
             let seq = v.as_int().expect("a message's seq") as u64;
-            c.messages.entry(topic.to_string()).or_default().insert(seq, id.to_string());
+            entry(&mut c.messages, topic).insert(seq, id.to_string());
         }
         for (k, _) in table.range("ack/".to_string()..).take_while(|(k, _)| k.starts_with("ack/")) {
             if let Some((topic, seq, group)) = parse_ack_key(k) {
-                c.acked.insert((topic.to_string(), group.to_string(), seq));
+                entry(entry(&mut c.acked, topic), group).insert(seq);
             }
         }
         c
     }
+}
+
+/// `map`'s entry for `name`, spelling the name only if it is new.
+fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, name: &str) -> &'a mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), V::default());
+    }
+    map.get_mut(name).expect("just inserted")
 }
 
 /// A client of the broker: publish, poll, ack, each with a timeout. Topic and
@@ -733,6 +799,32 @@ mod tests {
         Stored { id: key.into(), key: key.into(), payload: String::new() }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_stored_message_reads_back_whatever_it_holds(id in ".*", key in ".*", payload in ".*") {
+            let m = Stored { id, key, payload };
+            proptest::prop_assert_eq!(Stored::decode(&m.encode()), Some(m));
+        }
+
+        #[test]
+        fn any_row_reads_as_a_message_or_none_without_panicking(text in "[0-9:é]{0,12}.{0,8}") {
+            if let Some(m) = Stored::decode(&text) {
+                proptest::prop_assert_eq!(Stored::decode(&m.encode()), Some(m));
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_that_spells_no_message_is_refused() {
+        assert_eq!(
+            Stored::decode("1:1:ab{}"),
+            Some(Stored { id: "a".into(), key: "b".into(), payload: "{}".into() })
+        );
+        for bad in ["", "1:1", "1:ab", "x:1:ab", "3:1:ab", "1:3:ab", "1:0:é", "-1:1:ab"] {
+            assert_eq!(Stored::decode(bad), None, "{bad:?}");
+        }
+    }
+
     #[test]
     fn a_row_keyed_by_a_message_tells_its_place() {
         assert_eq!(message_at(&msg_key("orders", 12)), Some(("orders", 12)));
@@ -771,23 +863,26 @@ mod tests {
         }
         let mut g = Group::default();
         for seq in 2..=5 {
-            g.ack(seq);
+            g.ack(Some(pb), seq);
         }
         g.settle(&t.partitions);
-        assert_eq!(g.floors[&pa], 1, "seq 1 is not acknowledged");
+        assert_eq!(g.floors.get(&pa), None, "seq 1 is not acknowledged: the floor is still the start");
         assert_eq!(g.floors[&pb], 6, "the other partition moved past its acknowledged messages");
         assert!(g.acked.is_empty(), "settled acks are forgotten");
         // A repeated ack of a settled message is forgotten too, once every floor is past it.
-        g.ack(3);
-        g.ack(1);
+        g.ack(Some(pb), 3);
+        g.ack(Some(pa), 1);
         g.settle(&t.partitions);
         assert_eq!(g.floors[&pa], 2);
         assert!(g.acked.is_empty(), "{:?}", g.acked);
         // An ack out of order waits above its floor until the floor reaches it.
         t.insert(pa, 6, stored(a));
         t.insert(pa, 7, stored(a));
-        g.ack(7);
+        g.ack(Some(pa), 7);
         g.settle(&t.partitions);
-        assert_eq!((g.floors[&pa], g.acked.iter().copied().collect::<Vec<_>>()), (2, vec![7]));
+        assert_eq!((g.floors[&pa], g.acked[&pa].iter().copied().collect::<Vec<_>>()), (2, vec![7]));
+        // An ack of a message no longer kept is forgotten at once.
+        g.ack(None, 8);
+        assert_eq!(g.acked.values().flatten().collect::<Vec<_>>(), [&7]);
     }
 }

@@ -200,7 +200,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     assert!(unconsumed.iter().all(|v| v.invariant == EventualSettlement), "{unconsumed:?}");
     assert_eq!(unconsumed.len(), 2, "inventory and notification listen to orders: {unconsumed:?}");
     for group in ["inventory", "notification"] {
-        contents.acked.insert(("orders".into(), group.into(), 1));
+        contents.acked.entry("orders".into()).or_default().entry(group.into()).or_default().insert(1);
     }
     g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
     g.broker = Some(contents.clone());

@@ -17,12 +17,14 @@
 //! - [`consumer`] — polls the broker, applies each message once (the inbox), acks.
 //! - [`react`] — what each service does with each event.
 //! - [`node`] — a service node: relay, consumers and request API together.
+//! - [`wire`] — how an event is spelled in an outbox row and a broker message.
 
 pub mod choreography;
 pub mod consumer;
 pub mod node;
 pub mod react;
 pub mod relay;
+pub mod wire;
 
 pub use choreography::Choreography;
 pub use node::{serve, Wiring};
@@ -142,7 +144,7 @@ impl Kind {
 
 /// An event: its kind and the order it is about (every consumer needs some of
 /// the order's fields, so events carry it whole).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub kind: Kind,
     pub order: Order,
@@ -160,11 +162,11 @@ impl Event {
     }
 
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("an event encodes")
+        wire::encode(self)
     }
 
     pub fn decode(payload: &str) -> Option<Event> {
-        serde_json::from_str(payload).ok()
+        wire::decode(payload)
     }
 }
 
@@ -258,15 +260,16 @@ impl Protocol for Outbox {
             .collect();
         let Some(broker) = &truth.broker else { return out };
         let choreography = Choreography::of(&truth.workflow).unwrap_or_else(|e| panic!("{e}"));
+        let none = std::collections::BTreeSet::new();
         for member in choreography.members() {
+            let group = member.name();
             for topic in choreography.topics(member) {
                 let Some(messages) = broker.messages.get(&topic) else { continue };
-                for (seq, id) in messages {
-                    let key = (topic.clone(), member.name().into_owned(), *seq);
-                    if !broker.acked.contains(&key) {
-                        let reason = format!("not yet consumed by {}", member.name());
-                        out.push(Unsettled::new(format!("event {id}"), reason));
-                    }
+                let acked = broker.acked.get(&topic).and_then(|groups| groups.get(group.as_ref()));
+                let acked = acked.unwrap_or(&none);
+                for (_, id) in messages.iter().filter(|(seq, _)| !acked.contains(seq)) {
+                    let reason = format!("not yet consumed by {group}");
+                    out.push(Unsettled::new(format!("event {id}"), reason));
                 }
             }
         }
