@@ -9,8 +9,22 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Padded(pub u32);
 
-impl fmt::Display for Padded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// `{prefix}{id:06}`, spelt without the formatter, with room for a suffix.
+pub fn key(prefix: &str, id: u32) -> String {
+    let mut key = String::with_capacity(prefix.len() + 32);
+    key.push_str(prefix);
+    Padded(id).push_to(&mut key);
+    key
+}
+
+impl Padded {
+    /// Appends the spelling to `out`, as `Display` writes it but without a
+    /// formatter: for keys spelt on every message.
+    pub fn push_to(self, out: &mut String) {
+        self.spell(|s| out.push_str(s))
+    }
+
+    fn spell<R>(self, with: impl FnOnce(&str) -> R) -> R {
         let mut digits = [b'0'; 10];
         let (mut n, mut start) = (self.0, digits.len());
         while n > 0 {
@@ -19,7 +33,13 @@ impl fmt::Display for Padded {
             n /= 10;
         }
         let from = start.min(digits.len() - 6);
-        f.write_str(std::str::from_utf8(&digits[from..]).expect("ASCII digits"))
+        with(std::str::from_utf8(&digits[from..]).expect("ASCII digits"))
+    }
+}
+
+impl fmt::Display for Padded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.spell(|s| f.write_str(s))
     }
 }
 
@@ -32,6 +52,10 @@ mod tests {
         for id in [0, 7, 42, 999, 12_345, 999_999, 1_000_000, 4_294_967_295u32] {
             assert_eq!(Padded(id).to_string(), format!("{id:06}"));
             assert_eq!(format!("order/{}/x", Padded(id)), format!("order/{id:06}/x"));
+            let mut pushed = String::from("order/");
+            Padded(id).push_to(&mut pushed);
+            assert_eq!(pushed, format!("order/{id:06}"));
+            assert_eq!(super::key("order/", id), format!("order/{id:06}"));
         }
         for id in (0..3_000_000).step_by(997) {
             assert_eq!(Padded(id).to_string(), format!("{id:06}"), "{id}");

@@ -365,7 +365,22 @@ const RETENTION_BATCH: usize = 256;
 pub const LONG_POLL: Duration = Duration::from_millis(1000);
 
 fn msg_key(topic: &str, seq: u64) -> String {
-    format!("msg/{topic}/{seq:010}")
+    seq_key("msg/", topic, seq, "")
+}
+
+/// `{prefix}{topic}/{seq:010}{suffix}`, spelt by hand: the formatter pads a
+/// number one character at a time, a tenth of a broker's poll.
+fn seq_key(prefix: &str, topic: &str, seq: u64, suffix: &str) -> String {
+    let mut num = itoa::Buffer::new();
+    let digits = num.format(seq);
+    let mut key = String::with_capacity(prefix.len() + topic.len() + 11 + digits.len() + suffix.len());
+    key.push_str(prefix);
+    key.push_str(topic);
+    key.push('/');
+    key.extend(std::iter::repeat_n('0', 10usize.saturating_sub(digits.len())));
+    key.push_str(digits);
+    key.push_str(suffix);
+    key
 }
 
 /// A topic's last sequence number given.
@@ -379,7 +394,9 @@ fn id_key(topic: &str, id: &str) -> String {
 
 /// By sequence number, then group: a topic's acks from a message on are one range.
 fn ack_key(topic: &str, group: &str, seq: u64) -> String {
-    format!("ack/{topic}/{seq:010}/{group}")
+    let mut key = seq_key("ack/", topic, seq, "/");
+    key.push_str(group);
+    key
 }
 
 /// `ack/{topic}/{seq}/{group}` → (topic, seq, group).
@@ -822,6 +839,14 @@ mod tests {
         );
         for bad in ["", "1:1", "1:ab", "x:1:ab", "3:1:ab", "1:3:ab", "1:0:é", "-1:1:ab"] {
             assert_eq!(Stored::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_spell_sequence_numbers_as_the_formatter_pads_them() {
+        for seq in [0, 7, 12, 9_999_999_999, 10_000_000_000, u64::MAX] {
+            assert_eq!(msg_key("orders", seq), format!("msg/orders/{seq:010}"));
+            assert_eq!(ack_key("orders", "inventory", seq), format!("ack/orders/{seq:010}/inventory"));
         }
     }
 

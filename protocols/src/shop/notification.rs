@@ -1,7 +1,6 @@
 //! The notification service: tells the customer once per completed order.
 
 use super::{labels, run_service, unknown_or, Reply};
-use crate::id::Padded;
 use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient};
 use serde::Serialize;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ pub fn sent(customer: u32) -> String {
 }
 /// Present once the order's notification went out.
 pub fn notified(order: u32) -> String {
-    format!("notified/{}", Padded(order))
+    crate::id::key("notified/", order)
 }
 
 /// Counts one more notification sent to the customer: the effect every protocol applies.

@@ -1,7 +1,6 @@
 //! The order service: owns each order's state, `pending` → `completed` | `cancelled`.
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
-use crate::id::Padded;
 use crate::workload::Order;
 use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, Value};
 use serde::Serialize;
@@ -12,7 +11,7 @@ pub const COMPLETED: &str = "completed";
 pub const CANCELLED: &str = "cancelled";
 
 pub fn key(order: u32) -> String {
-    format!("order/{}", Padded(order))
+    crate::id::key("order/", order)
 }
 
 #[derive(Clone, Debug, Serialize)]

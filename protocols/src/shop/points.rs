@@ -2,7 +2,6 @@
 //! back once if the order is returned after its points were granted.
 
 use super::{labels, run_service, unknown_or, Reply};
-use crate::id::Padded;
 use faultline_sim::{NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
@@ -12,13 +11,13 @@ pub fn balance(customer: u32) -> String {
 }
 /// Present once the order's points were awarded; holds the points.
 pub fn awarded(order: u32) -> String {
-    format!("award/{}", Padded(order))
+    crate::id::key("award/", order)
 }
 
 /// Present once the order's points were taken back (holds how many); an
 /// order's points count while `award` is present and `revoke` is not.
 pub fn revoked(order: u32) -> String {
-    format!("revoke/{}", Padded(order))
+    crate::id::key("revoke/", order)
 }
 
 /// Points promised (by a TCC Try, a 2PC prepare) and not yet granted: 0 once settled.

@@ -6,7 +6,6 @@
 
 use super::gateway::GatewayReq;
 use super::{labels, payment, run_service, unknown_or, Failure, Reply, GATEWAY_TIMEOUT};
-use crate::id::Padded;
 use crate::mutant;
 use crate::workload::Order;
 use faultline_sim::{NodeCtx, NodeId, Op, ReplicaSet, StoreClient, Value};
@@ -15,7 +14,7 @@ use std::sync::Arc;
 
 /// The order's fulfilment, once decided: `shipped`, `failed` or `stopped`.
 pub fn key(order: u32) -> String {
-    format!("ship/{}", Padded(order))
+    crate::id::key("ship/", order)
 }
 
 /// Where a shipment ended; the row never changes once written.

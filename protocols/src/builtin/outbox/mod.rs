@@ -171,23 +171,32 @@ impl Event {
 }
 
 pub fn message_id(order: u32, kind: Kind) -> String {
-    format!("{}-{}", Padded(order), kind.name())
+    spelt("", order, '-', kind)
+}
+
+/// `{prefix}{order:06}{sep}{kind's name}`: spelt several times a message,
+/// so without the formatter.
+fn spelt(prefix: &str, order: u32, sep: char, kind: Kind) -> String {
+    let mut key = crate::id::key(prefix, order);
+    key.push(sep);
+    key.push_str(&kind.name());
+    key
 }
 
 /// The outbox row of an unsent event; the relay deletes it once published.
 pub fn outbox_key(order: u32, kind: Kind) -> String {
-    format!("outbox/{}/{}", Padded(order), kind.name())
+    spelt("outbox/", order, '/', kind)
 }
 
 /// The permanent record that the service committed this event — with the
 /// broker's store, the ground truth of `no-phantom-events`.
 pub fn event_key(order: u32, kind: Kind) -> String {
-    format!("event/{}/{}", Padded(order), kind.name())
+    spelt("event/", order, '/', kind)
 }
 
 /// The inbox row: the consuming service applied this message.
 pub fn inbox_key(order: u32, kind: Kind) -> String {
-    format!("inbox/{}/{}", Padded(order), kind.name())
+    spelt("inbox/", order, '/', kind)
 }
 
 /// The ops that emit `event` from inside a local transaction: its permanent

@@ -9,7 +9,6 @@
 
 use super::gateway::{GatewayReq, GatewayRsp, Status};
 use super::{labels, run_service, Failure, Reply, GATEWAY_TIMEOUT};
-use crate::id::Padded;
 use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, NodeId, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
@@ -21,7 +20,7 @@ pub use state::PaymentState;
 use PaymentState::*;
 
 pub fn key(order: u32) -> String {
-    format!("pay/{}", Padded(order))
+    crate::id::key("pay/", order)
 }
 
 /// The idempotency key of an order's charge at the gateway.
