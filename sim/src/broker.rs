@@ -177,7 +177,9 @@ impl Stored {
 #[derive(Default)]
 struct Topic {
     /// Messages by partition, then by sequence number (one sequence per topic).
-    partitions: BTreeMap<u32, BTreeMap<u64, Stored>>,
+    /// Indexed by partition number (at most 1024, `bounds.rs` holds it): a
+    /// poll visits every partition, and a map's lookups were most of its cost.
+    partitions: Vec<BTreeMap<u64, Stored>>,
     /// The partition of each kept message, by sequence number: an ack names
     /// only the sequence number.
     place: BTreeMap<u64, u32>,
@@ -190,14 +192,18 @@ struct Topic {
 impl Topic {
     fn insert(&mut self, partition: u32, seq: u64, stored: Stored) {
         self.record_id(stored.id.clone(), seq);
-        self.partitions.entry(partition).or_default().insert(seq, stored);
+        let p = partition as usize;
+        if self.partitions.len() <= p {
+            self.partitions.resize_with(p + 1, BTreeMap::new);
+        }
+        self.partitions[p].insert(seq, stored);
         self.place.insert(seq, partition);
     }
 
     /// Forgets message `seq`: every group acknowledged it.
     fn remove(&mut self, seq: u64) {
         if let Some(p) = self.place.remove(&seq) {
-            self.partitions.get_mut(&p).map(|m| m.remove(&seq));
+            self.partitions.get_mut(p as usize).map(|m| m.remove(&seq));
         }
     }
 
@@ -221,8 +227,8 @@ impl Topic {
     /// polled since the broker started counts as having acknowledged none).
     fn consumed(&self, groups: &BTreeSet<String>) -> Vec<u64> {
         let mut out = Vec::new();
-        for (p, messages) in &self.partitions {
-            let floor = |g: &String| self.groups.get(g).and_then(|g| g.floors.get(p)).copied().unwrap_or(1);
+        for (p, messages) in self.partitions.iter().enumerate() {
+            let floor = |g: &String| self.groups.get(g).map_or(1, |g| g.floor(p));
             let below = groups.iter().map(floor).min().unwrap_or(1);
             out.extend(messages.range(..below).map(|(seq, _)| *seq));
         }
@@ -234,7 +240,7 @@ impl Topic {
 struct Group {
     /// Per partition: every message below this sequence number is
     /// acknowledged (absent: from the start).
-    floors: BTreeMap<u32, u64>,
+    floors: Vec<u64>,
     /// Per partition, acknowledged messages at or above its floor.
     acked: BTreeMap<u32, BTreeSet<u64>>,
     /// seq → (visible again at, deliveries so far)
@@ -254,11 +260,20 @@ impl Group {
 
     /// Raises the floor of each partition with new acks past the acknowledged
     /// messages at its bottom (a partition without any cannot move).
-    fn settle(&mut self, partitions: &BTreeMap<u32, BTreeMap<u64, Stored>>) {
+    /// Partition `p`'s floor.
+    fn floor(&self, p: usize) -> u64 {
+        self.floors.get(p).copied().unwrap_or(1)
+    }
+
+    fn settle(&mut self, partitions: &[BTreeMap<u64, Stored>]) {
         let floors = &mut self.floors;
         self.acked.retain(|p, acked| {
+            let p = *p as usize;
             let Some(messages) = partitions.get(p) else { return false };
-            let floor = floors.entry(*p).or_insert(1);
+            if floors.len() <= p {
+                floors.resize(p + 1, 1);
+            }
+            let floor = &mut floors[p];
             while let Some((&seq, _)) = messages.range(*floor..).next() {
                 if !acked.remove(&seq) {
                     break;
@@ -560,7 +575,7 @@ impl Broker {
         // Each topic's acks from its oldest kept message on: the older ones
         // are of messages every group acknowledged and retention deleted.
         let acks = topics.iter().filter_map(|(topic, t)| {
-            let oldest = t.partitions.values().filter_map(|m| m.keys().next()).min()?;
+            let oldest = t.partitions.iter().filter_map(|m| m.keys().next()).min()?;
             Some(Op::ScanFrom { prefix: format!("ack/{topic}/"), from: ack_key(topic, "", *oldest) })
         });
         let acks: Vec<Op> = acks.collect();
@@ -671,11 +686,14 @@ impl Broker {
         let mut visible_next: Option<u64> = None;
         // Each partition from its floor, starting at this poll's turn.
         let Group { floors, acked, leases, next } = g;
-        let turn = *next;
+        let turn = (*next as usize).min(t.partitions.len());
         *next = next.wrapping_add(1) % self.config.partitions.max(1);
-        let walk =
-            (t.partitions.range(turn..).chain(t.partitions.range(..turn))).flat_map(|(p, messages)| {
-                let acked = acked.get(p);
+        let (first, later) = t.partitions.split_at(turn);
+        let walk = (later.iter().enumerate().map(|(i, m)| (turn + i, m)))
+            .chain(first.iter().enumerate())
+            .filter(|(_, messages)| !messages.is_empty())
+            .flat_map(|(p, messages)| {
+                let acked = acked.get(&(p as u32));
                 let unacked = move |(seq, _): &(&u64, &Stored)| !acked.is_some_and(|a| a.contains(seq));
                 messages.range(floors.get(p).copied().unwrap_or(1)..).filter(unacked)
             });
@@ -891,21 +909,22 @@ mod tests {
             g.ack(Some(pb), seq);
         }
         g.settle(&t.partitions);
-        assert_eq!(g.floors.get(&pa), None, "seq 1 is not acknowledged: the floor is still the start");
-        assert_eq!(g.floors[&pb], 6, "the other partition moved past its acknowledged messages");
+        let floor = |g: &Group, p: u32| g.floor(p as usize);
+        assert_eq!(floor(&g, pa), 1, "seq 1 is not acknowledged: the floor is still the start");
+        assert_eq!(floor(&g, pb), 6, "the other partition moved past its acknowledged messages");
         assert!(g.acked.is_empty(), "settled acks are forgotten");
         // A repeated ack of a settled message is forgotten too, once every floor is past it.
         g.ack(Some(pb), 3);
         g.ack(Some(pa), 1);
         g.settle(&t.partitions);
-        assert_eq!(g.floors[&pa], 2);
+        assert_eq!(floor(&g, pa), 2);
         assert!(g.acked.is_empty(), "{:?}", g.acked);
         // An ack out of order waits above its floor until the floor reaches it.
         t.insert(pa, 6, stored(a));
         t.insert(pa, 7, stored(a));
         g.ack(Some(pa), 7);
         g.settle(&t.partitions);
-        assert_eq!((g.floors[&pa], g.acked[&pa].iter().copied().collect::<Vec<_>>()), (2, vec![7]));
+        assert_eq!((floor(&g, pa), g.acked[&pa].iter().copied().collect::<Vec<_>>()), (2, vec![7]));
         // An ack of a message no longer kept is forgotten at once.
         g.ack(None, 8);
         assert_eq!(g.acked.values().flatten().collect::<Vec<_>>(), [&7]);
