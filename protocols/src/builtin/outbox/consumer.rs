@@ -4,7 +4,7 @@
 //! message whose effect is unknown is not acked, so the broker delivers it again.
 
 use super::react::{self, Svc};
-use super::{emit, inbox_key, Event};
+use super::{emit, inbox_key, wire, Event};
 use crate::mutant;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{Op, TxnError};
@@ -32,15 +32,18 @@ pub async fn run(svc: Arc<Svc>, broker: BrokerClient, topic: String) {
         idle = POLL_BUSY;
         for d in batch {
             let (svc, broker, topic, group) = (svc.clone(), broker.clone(), topic.clone(), group.clone());
-            let event = Event::decode(&d.payload).expect("a published event decodes");
+            let (kind, order) = wire::head(&d.payload).expect("a published event decodes");
             // The reaction, its store transaction and the ack work for the event's order.
-            tokio::spawn(faultline_sim::order::scope(Some(event.order.id), async move {
+            tokio::spawn(faultline_sim::order::scope(Some(order), async move {
                 if d.attempt > 1 {
                     svc.stats.retry(); // a redelivery
                 }
-                // Other services' events on a shared topic are acked untouched.
-                let applied = match svc.choreography.role(svc.member, event.kind) {
-                    Some(role) => react::react(&svc, &event, role).await,
+                // Other services' events on a shared topic are acked untouched, unread.
+                let applied = match svc.choreography.role(svc.member, kind) {
+                    Some(role) => {
+                        let event = Event::decode(&d.payload).expect("a published event decodes");
+                        react::react(&svc, &event, role).await
+                    }
                     None => true,
                 };
                 if applied {

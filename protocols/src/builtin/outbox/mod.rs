@@ -188,6 +188,12 @@ pub fn outbox_key(order: u32, kind: Kind) -> String {
     spelt("outbox/", order, '/', kind)
 }
 
+/// The order and kind of the event an outbox row's key names.
+pub fn outbox_row(key: &str) -> Option<(u32, Kind)> {
+    let (order, kind) = key.strip_prefix("outbox/")?.split_once('/')?;
+    Some((order.parse().ok()?, Kind::parse(kind)?))
+}
+
 /// The permanent record that the service committed this event — with the
 /// broker's store, the ground truth of `no-phantom-events`.
 pub fn event_key(order: u32, kind: Kind) -> String {
@@ -311,5 +317,22 @@ impl Protocol for Outbox {
             mutant::CACHE_SYNC_NOT_IDEMPOTENT,
             mutant::REFUND_SKIPPED_AFTER_CAPTURE,
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outbox_row_names_its_order_and_kind() {
+        for (order, kind) in [(0, Kind::OrderPlaced), (12, Kind::Done(3)), (4_000_000, Kind::Failed(0))] {
+            assert_eq!(outbox_row(&outbox_key(order, kind)), Some((order, kind)));
+        }
+        for bad in
+            ["outbox/12", "event/000012/order-placed", "outbox/x/order-placed", "outbox/000012/nothing"]
+        {
+            assert_eq!(outbox_row(bad), None, "{bad:?}");
+        }
     }
 }

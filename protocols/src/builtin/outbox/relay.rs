@@ -8,7 +8,6 @@
 //! local commit that emits, and also sweeps on a timer, which is what finds the
 //! rows a crash left behind.
 
-use super::Event;
 use crate::mutant;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{NodeCtx, Op, StoreClient};
@@ -43,8 +42,7 @@ pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: A
         let mut by_order: Vec<(u32, Vec<(String, String)>)> = Vec::new();
         for (key, payload) in rows[0].rows() {
             let text = payload.as_text().expect("an outbox row is text").to_string();
-            // `outbox/{order}/{kind}`: the order is in the key (the row is
-            // decoded once, when it is published).
+            // `outbox/{order}/{kind}`: the order is in the key.
             let order = key.split('/').nth(1).and_then(|o| o.parse().ok()).expect("outbox/{order}/{kind}");
             match by_order.last_mut() {
                 Some((o, rows)) if *o == order => rows.push((key.clone(), text)),
@@ -84,16 +82,18 @@ async fn relay_one(
     key: String,
     text: &str,
 ) -> bool {
-    let event = Event::decode(text).expect("an outbox row decodes");
-    let (order, topic) = (event.order.id.to_string(), event.kind.topic());
+    // The row's key names its event's order and kind: all a publish needs
+    // besides the row itself, which goes out as it is.
+    let (id, kind) = super::outbox_row(&key).expect("outbox/{order}/{kind}");
+    let (order, topic, message) = (id.to_string(), kind.topic(), super::message_id(id, kind));
     if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
         // Sent, as far as the outbox knows — whatever the broker says next.
         if store.txn(vec![Op::Delete(key)]).await.is_ok() {
-            broker.publish(&topic, &event.id(), &order, text).await;
+            broker.publish(&topic, &message, &order, text).await;
         }
         return true;
     }
-    if !broker.publish(&topic, &event.id(), &order, text).await {
+    if !broker.publish(&topic, &message, &order, text).await {
         return false;
     }
     ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
