@@ -148,9 +148,9 @@ struct Stored {
 }
 
 impl Stored {
-    /// `{id's length}:{key's length}:{id}{key}{payload}`: nothing to escape,
-    /// whatever the three hold (escaping the payload into JSON, and back at
-    /// every load, cost more than the rest of a publish).
+    /// `{id's length}:{key's length}:{id}{key}{payload}`: nothing to escape
+    /// or unescape, whatever the three hold (as JSON, the payload — itself an
+    /// encoded event — was escaped at every publish and unescaped at every load).
     fn encode(&self) -> String {
         let (id, key) = (self.id.len(), self.key.len());
         let mut text = String::with_capacity(24 + id + key + self.payload.len());
@@ -384,7 +384,7 @@ fn msg_key(topic: &str, seq: u64) -> String {
 }
 
 /// `{prefix}{topic}/{seq:010}{suffix}`, spelt by hand: the formatter pads a
-/// number one character at a time, a tenth of a broker's poll.
+/// number one character at a time, which showed in an outbox run's profile.
 fn seq_key(prefix: &str, topic: &str, seq: u64, suffix: &str) -> String {
     let mut num = itoa::Buffer::new();
     let digits = num.format(seq);
