@@ -210,11 +210,7 @@ impl Topic {
     /// Group `group` acknowledged message `seq`.
     fn ack(&mut self, group: &str, seq: u64) {
         let partition = self.place.get(&seq).copied();
-        let g = match self.groups.get_mut(group) {
-            Some(g) => g,
-            None => self.groups.entry(group.to_string()).or_default(),
-        };
-        g.ack(partition, seq);
+        entry(&mut self.groups, group).ack(partition, seq);
     }
 
     /// `id` was given `seq`: it is dropped if published again.
@@ -258,13 +254,13 @@ impl Group {
         self.leases.remove(&seq);
     }
 
-    /// Raises the floor of each partition with new acks past the acknowledged
-    /// messages at its bottom (a partition without any cannot move).
     /// Partition `p`'s floor.
     fn floor(&self, p: usize) -> u64 {
-        self.floors.get(p).copied().unwrap_or(1)
+        floor_in(&self.floors, p)
     }
 
+    /// Raises the floor of each partition with new acks past the acknowledged
+    /// messages at its bottom (a partition without any cannot move).
     fn settle(&mut self, partitions: &[BTreeMap<u64, Stored>]) {
         let floors = &mut self.floors;
         self.acked.retain(|p, acked| {
@@ -286,6 +282,11 @@ impl Group {
             !acked.is_empty()
         });
     }
+}
+
+/// Partition `p`'s floor in `floors` (none kept yet: the start).
+fn floor_in(floors: &[u64], p: usize) -> u64 {
+    floors.get(p).copied().unwrap_or(1)
 }
 
 /// A publish waiting for the next group commit.
@@ -695,7 +696,7 @@ impl Broker {
             .flat_map(|(p, messages)| {
                 let acked = acked.get(&(p as u32));
                 let unacked = move |(seq, _): &(&u64, &Stored)| !acked.is_some_and(|a| a.contains(seq));
-                messages.range(floors.get(p).copied().unwrap_or(1)..).filter(unacked)
+                messages.range(floor_in(floors, p)..).filter(unacked)
             });
         for (seq, m) in walk {
             if !blocked.insert(m.key.as_str()) {

@@ -8,6 +8,7 @@
 //! local commit that emits, and also sweeps on a timer, which is what finds the
 //! rows a crash left behind.
 
+use super::Kind;
 use crate::mutant;
 use faultline_sim::broker::BrokerClient;
 use faultline_sim::{NodeCtx, Op, StoreClient};
@@ -39,14 +40,16 @@ pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: A
         // One task per order, its rows in turn (an order's events keep their
         // order); the orders at once, so the broker commits their publishes
         // together instead of one store round trip each.
-        let mut by_order: Vec<(u32, Vec<(String, String)>)> = Vec::new();
+        let mut by_order: Vec<(u32, Vec<Row>)> = Vec::new();
         for (key, payload) in rows[0].rows() {
             let text = payload.as_text().expect("an outbox row is text").to_string();
-            // `outbox/{order}/{kind}`: the order is in the key.
-            let order = key.split('/').nth(1).and_then(|o| o.parse().ok()).expect("outbox/{order}/{kind}");
+            // The key names the event's order and kind: all a publish needs
+            // besides the row itself, which goes out as it is.
+            let (order, kind) = super::outbox_row(key).expect("outbox/{order}/{kind}");
+            let row = Row { key: key.clone(), order, kind, text };
             match by_order.last_mut() {
-                Some((o, rows)) if *o == order => rows.push((key.clone(), text)),
-                _ => by_order.push((order, vec![(key.clone(), text)])),
+                Some((o, rows)) if *o == order => rows.push(row),
+                _ => by_order.push((order, vec![row])),
             }
         }
         let tasks: Vec<_> = by_order
@@ -55,8 +58,8 @@ pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: A
                 let (ctx, store, broker) = (ctx.clone(), store.clone(), broker.clone());
                 // Publishing an event is work for its order.
                 tokio::spawn(faultline_sim::order::scope(Some(order), async move {
-                    for (key, text) in rows {
-                        if !relay_one(&ctx, &store, &broker, key, &text).await {
+                    for row in rows {
+                        if !relay_one(&ctx, &store, &broker, row).await {
                             return false; // the broker is away: keep the rows, try on the next round
                         }
                     }
@@ -74,26 +77,26 @@ pub async fn run(ctx: NodeCtx, store: StoreClient, broker: BrokerClient, kick: A
     }
 }
 
-/// Publishes one outbox row and marks it sent; false if the broker did not take it.
-async fn relay_one(
-    ctx: &NodeCtx,
-    store: &StoreClient,
-    broker: &BrokerClient,
+/// An outbox row: its key, the order and kind of event the key names, the event.
+struct Row {
     key: String,
-    text: &str,
-) -> bool {
-    // The row's key names its event's order and kind: all a publish needs
-    // besides the row itself, which goes out as it is.
-    let (id, kind) = super::outbox_row(&key).expect("outbox/{order}/{kind}");
+    order: u32,
+    kind: Kind,
+    text: String,
+}
+
+/// Publishes one outbox row and marks it sent; false if the broker did not take it.
+async fn relay_one(ctx: &NodeCtx, store: &StoreClient, broker: &BrokerClient, row: Row) -> bool {
+    let Row { key, order: id, kind, text } = row;
     let (order, topic, message) = (id.to_string(), kind.topic(), super::message_id(id, kind));
     if mutant::acts(store.endpoint(), &mutant::OUTBOX_MARK_BEFORE_ACK) {
         // Sent, as far as the outbox knows — whatever the broker says next.
         if store.txn(vec![Op::Delete(key)]).await.is_ok() {
-            broker.publish(&topic, &message, &order, text).await;
+            broker.publish(&topic, &message, &order, &text).await;
         }
         return true;
     }
-    if !broker.publish(&topic, &message, &order, text).await {
+    if !broker.publish(&topic, &message, &order, &text).await {
         return false;
     }
     ctx.crash_point(AFTER_PUBLISH, CRASH_RESTART).await;
