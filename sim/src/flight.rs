@@ -81,7 +81,7 @@ impl Mailbox {
 /// timer. Those cannot be cancelled: polling the sleep once registers it,
 /// and dropping it leaves it registered. (A sleep is at least 1 ms, hence
 /// the wake at once for what is due.)
-fn wake_at(reader: &Waker, due: Instant, now: Instant) {
+pub(crate) fn wake_at(reader: &Waker, due: Instant, now: Instant) {
     if due <= now {
         reader.wake_by_ref();
     } else {

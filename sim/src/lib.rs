@@ -4,8 +4,8 @@
 //! The module list is a map of the code:
 //! - [`world`] — the world of one run: nodes, their lifecycle, fault actions.
 //! - [`rpc`] — typed request/response messaging with timeouts, every message traced.
-//! - `calls` — the calls a node waits on, and their deadlines.
-//! - `flight` — messages on their way to a node, held by its reader till they are due.
+//! - `calls` — the calls a node waits on: their deadlines, and their answers on the way.
+//! - `flight` — requests (and answers no call takes) on their way to a node, held till due.
 //! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
 //! - [`store`] — a transactional key-value store on a disk, served over the network,

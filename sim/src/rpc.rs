@@ -1,17 +1,17 @@
 //! Typed request/response messaging between nodes.
 //!
-//! Each node binds one [`Endpoint`]: a mailbox for requests and one for
-//! responses, registered with the world. A message is put straight into the
-//! receiver's mailbox with the time it is due (faultline draws every latency,
-//! loss and duplication itself), and the receiver takes it in then. madsim's
-//! own sockets are not used: each of their sends and receives sleeps at least
+//! Each node binds one [`Endpoint`], whose [`Port`] the world knows: a
+//! mailbox for requests, and the calls the node waits on. A message is put
+//! straight where its receiver takes it, with the time it is due (faultline
+//! draws every latency, loss and duplication itself): a request into the
+//! mailbox, whose reader takes it in then ([`crate::flight`]); an answer into
+//! its call's slot, whose caller takes it in then ([`crate::calls`]). The
+//! sender sets the timer that wakes the reader or the caller. madsim's own
+//! sockets are not used: each of their sends and receives sleeps at least
 //! 1 ms of simulated time, which capped every node at ~1,000 messages a
 //! simulated second and made flash sales collapse under their own retries.
-//! Each mailbox holds what is in flight to its reader till it is due, and the
-//! sender sets the timer that wakes the reader then ([`crate::flight`]). A
-//! per-node pump routes responses to waiting calls by call id, so a late
-//! response is traced and dropped instead of piling up. Every call has a
-//! timeout: a lost or partitioned peer never blocks a caller.
+//! A per-node pump traces the answers no call waits for as late, and gives up
+//! on calls at their deadlines: a lost or partitioned peer never blocks a caller.
 
 use crate::calls::Calls;
 use crate::fault::MessageAction;
@@ -26,9 +26,9 @@ use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
-/// Which of a node's two mailboxes a message goes to.
+/// Which of a node's two mailboxes a message goes to: the requests, or the
+/// late answers (an answer is offered to its call first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Tag {
     Request,
@@ -75,15 +75,46 @@ pub(crate) struct Envelope {
     pub(crate) due: tokio::time::Instant,
 }
 
-#[cfg(test)]
 impl Envelope {
     /// A bare message: call `call`, due at `due`.
+    #[cfg(test)]
     pub(crate) fn bare(call: u64, due: tokio::time::Instant) -> Envelope {
         Envelope { call, label: "test", body: Box::new(()), order: None, due }
     }
 
+    /// The call it is a request or an answer of.
     pub(crate) fn call(&self) -> u64 {
         self.call
+    }
+}
+
+/// Where messages to a node go, as the world sees it: requests to its
+/// mailbox, answers to the calls it waits on.
+pub(crate) struct Port {
+    requests: Mailbox,
+    calls: Mutex<Calls>,
+}
+
+impl Port {
+    /// Puts `delivery` on its way to this node (`now`: the time it is sent).
+    fn post(&self, tag: Tag, delivery: Delivery, now: tokio::time::Instant) {
+        match tag {
+            Tag::Request => self.requests.post(delivery, now),
+            Tag::Response => self.calls.lock().unwrap().deliver(delivery, now),
+        }
+    }
+}
+
+/// Forgets its call however the call ends: answered, timed out, or its
+/// future dropped by the caller.
+struct Outstanding<'a> {
+    calls: &'a Mutex<Calls>,
+    call: u64,
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.calls.lock().unwrap().forget(self.call);
     }
 }
 
@@ -94,8 +125,8 @@ pub struct Endpoint {
     /// The receiving ends of this node's mailboxes, each taken by the one
     /// loop that reads it.
     inbox: Mutex<BTreeMap<Tag, Mailbox>>,
-    /// The calls this node waits on, answered or given up by its response pump.
-    calls: Mutex<Calls>,
+    /// Where messages to this node go, the calls it waits on among them.
+    port: Arc<Port>,
     /// What the node's code keeps in memory beside its endpoint, one value per
     /// type (see [`Endpoint::local`]).
     locals: Mutex<BTreeMap<std::any::TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -103,17 +134,15 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub(crate) async fn bind(sim: Arc<Sim>, me: NodeId) -> Arc<Endpoint> {
-        let mut inbox = BTreeMap::new();
-        for tag in [Tag::Request, Tag::Response] {
-            let mailbox = Mailbox::default();
-            sim.bind_mailbox(me, tag, mailbox.clone());
-            inbox.insert(tag, mailbox);
-        }
-        let inbox = Mutex::new(inbox);
-        let (calls, locals) = (Mutex::default(), Mutex::new(BTreeMap::new()));
-        let ep = Arc::new(Endpoint { sim, me, inbox, calls, locals });
+        let (requests, late) = (Mailbox::default(), Mailbox::default());
+        let calls = Mutex::new(Calls::new(late.clone()));
+        let port = Arc::new(Port { requests: requests.clone(), calls });
+        sim.bind_port(me, port.clone());
+        let inbox = Mutex::new(BTreeMap::from([(Tag::Request, requests), (Tag::Response, late)]));
+        let locals = Mutex::new(BTreeMap::new());
+        let ep = Arc::new(Endpoint { sim, me, inbox, port, locals });
         let pump = ep.clone();
-        tokio::spawn(async move { pump.route_responses().await });
+        tokio::spawn(async move { pump.route_late().await });
         ep
     }
 
@@ -148,21 +177,42 @@ impl Endpoint {
     ) -> Result<R::Response, RpcError> {
         let call = self.sim.next_call();
         let label = req.label();
-        let (tx, rx) = oneshot::channel();
         // The timeout is measured by this node's clock, which may be skewed.
         let deadline = self.sim.instant() + self.sim.real(self.me, timeout);
-        self.calls.lock().unwrap().add(call, deadline, tx);
+        self.port.calls.lock().unwrap().add(call, deadline);
+        let _outstanding = Outstanding { calls: &self.port.calls, call };
         self.transmit(to, Tag::Request, call, req).await;
-        match rx.await {
-            Ok(body) => Ok(*body
+        match self.answer(call).await {
+            Some(body) => Ok(*body
                 .downcast::<R::Response>()
                 .unwrap_or_else(|_| panic!("response to {label} from node {} has the wrong type", to.0))),
-            // The pump gave up on the call at its deadline.
-            Err(_) => {
+            None => {
                 self.sim.record(self.me, EventKind::Timeout { to, call, msg: label });
                 Err(RpcError::Timeout)
             }
         }
+    }
+
+    /// Call `call`'s answer, taken in when it is due; `None` once the call is
+    /// given up at its deadline.
+    async fn answer(&self, call: u64) -> Option<Box<dyn Any + Send + Sync>> {
+        poll_fn(|cx| {
+            // Simulated time stands still within a poll: read it once.
+            let now = self.sim.instant();
+            loop {
+                let polled = self.port.calls.lock().unwrap().poll_answer(call, cx, now);
+                match polled {
+                    Poll::Ready(Some((env, from))) => match self.take_in(env, from) {
+                        Some(env) => return Poll::Ready(Some(env.body)),
+                        // Cut off on its way: the call waits on (for a copy, say).
+                        None => continue,
+                    },
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
     }
 
     /// Serves requests of type `R` with `handler`, one task per request, until the
@@ -198,40 +248,28 @@ impl Endpoint {
         });
     }
 
-    /// The response pump: hands every answer due to its call, then gives up
-    /// on the calls whose deadline has passed. An answer due at its call's
-    /// deadline is in time.
-    async fn route_responses(self: Arc<Self>) {
-        let responses = self.take_inbox(Tag::Response);
+    /// The response pump: traces every answer that comes when no call waits
+    /// for it (after its call gave up, or a second copy) as late, unless its
+    /// call waits again (an earlier copy was cut off); then gives up on the
+    /// calls whose deadline has passed.
+    async fn route_late(self: Arc<Self>) {
+        let late = self.take_inbox(Tag::Response);
         poll_fn(|cx| {
             // Simulated time stands still within a poll: read it once.
             let now = self.sim.instant();
-            while let Poll::Ready((env, from)) = responses.poll_next(cx, now) {
+            while let Poll::Ready(delivery) = late.poll_next(cx, now) {
+                let offered = self.port.calls.lock().unwrap().offer(delivery, now);
+                let Err((env, from)) = offered else { continue };
                 if let Some(env) = self.take_in(env, from) {
-                    self.hand_over(env, from);
+                    let (call, msg, reason) = (env.call, env.label, DropReason::Late);
+                    let kind = EventKind::Drop { from, to: self.me, call, msg, reason };
+                    self.sim.record_for(self.me, kind, env.order);
                 }
             }
-            self.calls.lock().unwrap().expire(now, cx);
+            self.port.calls.lock().unwrap().expire(now, cx);
             Poll::<()>::Pending
         })
         .await
-    }
-
-    /// Gives a response to the call waiting for it, if it still waits.
-    fn hand_over(&self, env: Envelope, from: NodeId) {
-        let waiter = self.calls.lock().unwrap().take(env.call);
-        match waiter {
-            // The caller may have given up between our lookup and now; fine.
-            Some(tx) => drop(tx.send(env.body)),
-            None => {
-                let (call, msg, reason) = (env.call, env.label, DropReason::Late);
-                self.sim.record_for(
-                    self.me,
-                    EventKind::Drop { from, to: self.me, call, msg, reason },
-                    env.order,
-                );
-            }
-        }
     }
 
     /// The receiving end of mailbox `tag`, for the one loop that reads it.
@@ -314,7 +352,7 @@ impl Endpoint {
         let (order, now) = (crate::order::current(), self.sim.instant());
         let due = now + latency + late;
         // Up, but its endpoint not bound yet (just restarted): nobody to take it.
-        let Some(mailbox) = self.sim.mailbox(to, tag) else {
+        let Some(port) = self.sim.port(to) else {
             let reason = DropReason::NodeDown;
             self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
             return;
@@ -323,9 +361,9 @@ impl Endpoint {
             self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
             let due = now + copy_latency + late;
             let copy = Envelope { call, label, body: Box::new(msg.clone()), order, due };
-            mailbox.post((copy, self.me), now);
+            port.post(tag, (copy, self.me), now);
         }
         let env = Envelope { call, label, body: Box::new(msg), order, due };
-        mailbox.post((env, self.me), now);
+        port.post(tag, (env, self.me), now);
     }
 }

@@ -100,7 +100,7 @@ impl World {
             trace: Mutex::new(Trace::new(config.record)),
             commits: Mutex::new(Vec::new()),
             lost: Mutex::new(Vec::new()),
-            mailboxes: Mutex::new(std::collections::BTreeMap::new()),
+            ports: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(1),
             healed: AtomicBool::new(false),
             sets: Mutex::new(Vec::new()),
@@ -343,8 +343,8 @@ pub struct Sim {
     commits: Mutex<Vec<Commit>>,
     /// What each failover lost, in full (the trace keeps a summary).
     lost: Mutex<Vec<LostWrites>>,
-    /// Each running node's mailboxes, by (node, tag): where messages to it go.
-    mailboxes: Mutex<std::collections::BTreeMap<(NodeId, crate::rpc::Tag), crate::flight::Mailbox>>,
+    /// Each running node's port, by node index: where messages to it go.
+    ports: Mutex<Vec<Option<Arc<crate::rpc::Port>>>>,
     next_call: AtomicU64,
     healed: AtomicBool,
     sets: Mutex<Vec<Arc<ReplicaSet>>>,
@@ -452,19 +452,24 @@ impl Sim {
         }
         *self.commits.lock().unwrap() = Vec::new();
         *self.lost.lock().unwrap() = Vec::new();
-        self.mailboxes.lock().unwrap().clear();
+        self.ports.lock().unwrap().clear();
         self.trace.lock().unwrap().release();
         self.streams.clear();
     }
 
-    /// Makes `tx` the mailbox for messages to `node` on `tag` (its endpoint binds).
-    pub(crate) fn bind_mailbox(&self, node: NodeId, tag: crate::rpc::Tag, tx: crate::flight::Mailbox) {
-        self.mailboxes.lock().unwrap().insert((node, tag), tx);
+    /// Makes `port` where messages to `node` go (its endpoint binds).
+    pub(crate) fn bind_port(&self, node: NodeId, port: Arc<crate::rpc::Port>) {
+        let mut ports = self.ports.lock().unwrap();
+        let at = usize::from(node.0);
+        if ports.len() <= at {
+            ports.resize(at + 1, None);
+        }
+        ports[at] = Some(port);
     }
 
-    /// Where messages to `node` on `tag` go, if its endpoint is bound.
-    pub(crate) fn mailbox(&self, node: NodeId, tag: crate::rpc::Tag) -> Option<crate::flight::Mailbox> {
-        self.mailboxes.lock().unwrap().get(&(node, tag)).cloned()
+    /// Where messages to `node` go, if its endpoint is bound.
+    pub(crate) fn port(&self, node: NodeId) -> Option<Arc<crate::rpc::Port>> {
+        self.ports.lock().unwrap().get(usize::from(node.0))?.clone()
     }
 
     /// The writes each failover lost: what the old primary had committed
@@ -621,7 +626,9 @@ impl Sim {
         }
         madsim::runtime::Handle::current().kill(self.madsim_id(id));
         // What was on its way to it is lost with it; the next life binds anew.
-        self.mailboxes.lock().unwrap().retain(|(node, _), _| *node != id);
+        if let Some(port) = self.ports.lock().unwrap().get_mut(usize::from(id.0)) {
+            *port = None;
+        }
         self.nodes.lock().unwrap()[id.0 as usize].paused = false;
         self.net().set_up(id, false);
         let loss = self.disk(id).crash();
