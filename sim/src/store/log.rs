@@ -58,17 +58,19 @@ pub(crate) fn holds(disk: &Disk, epoch: u64, seq: u64) -> bool {
     })
 }
 
-pub(crate) fn apply_record(table: &mut Table, body: &Body) {
+/// Applies a record's body to `table`, moving its keys and values in (a
+/// clone of each was a tenth of replaying a log).
+pub(crate) fn apply_record(table: &mut Table, body: Body) {
     match body {
         Body::Writes(writes) => {
             for (k, v) in writes {
                 match v {
-                    Some(v) => table.insert(k.clone(), v.clone()),
-                    None => table.remove(k),
+                    Some(v) => table.insert(k, v),
+                    None => table.remove(&k),
                 };
             }
         }
-        Body::Snapshot(rows) => *table = rows.iter().cloned().collect(),
+        Body::Snapshot(rows) => *table = rows.into_iter().collect(),
     }
 }
 
@@ -100,7 +102,7 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
     let read = from + raw.len();
     for bytes in raw {
         let rec: Record = postcard::from_bytes(&bytes).expect("a checksummed record decodes");
-        apply_record(&mut table, &rec.body);
+        apply_record(&mut table, rec.body);
         seq = rec.seq;
     }
     disk.set_memo(read, std::sync::Arc::new((table.clone(), seq)));

@@ -362,9 +362,9 @@ impl Node {
             if seq != st.seq + 1 {
                 return StoreRsp::NeedSnapshot;
             }
-            let body = Body::Writes(writes);
-            log::apply_record(&mut st.table, &body);
-            self.disk.append(&Record { epoch, seq, body }.encode());
+            let record = Record { epoch, seq, body: Body::Writes(writes) };
+            self.disk.append(&record.encode());
+            log::apply_record(&mut st.table, record.body);
             st.seq = seq;
             wrote = true;
         }
@@ -393,12 +393,12 @@ impl Node {
         if st.following.is_some_and(|(e, r)| (epoch, run, seq) < (e, r, st.seq)) {
             return StoreRsp::Acked { seq: st.seq };
         }
-        let body = Body::Snapshot(rows);
-        log::apply_record(&mut st.table, &body);
+        let record = Record { epoch, seq, body: Body::Snapshot(rows) };
         // What this node shipped as a primary is history: the snapshot replaces
         // it, and the numbers of those records will be reused.
         st.backlog.clear();
-        self.disk.append(&Record { epoch, seq, body }.encode());
+        self.disk.append(&record.encode());
+        log::apply_record(&mut st.table, record.body);
         if self.disk.sync().await.is_err() {
             self.fail();
             return StoreRsp::Unavailable;
