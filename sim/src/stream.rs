@@ -46,20 +46,50 @@ impl Draw {
     }
 }
 
-/// A stream: whose draws, for what, for which order.
-type Key = (NodeId, Purpose, Option<u32>);
+/// A stream of one order (or of no order): whose draws, for what.
+type Key = (NodeId, Purpose);
 
-/// How many draws each stream has given. Only looked up, never iterated:
-/// a hash map (a flash sale has a stream per order and link — hundreds of
-/// thousands), with rustc's fixed-key hasher — cheap for small keys, and
-/// even the layout is the same every run.
+/// How many draws each of one order's streams has given. Only looked up,
+/// never iterated: a hash map with rustc's fixed-key hasher — cheap for
+/// small keys, and even the layout is the same every run.
 type Drawn = rustc_hash::FxHashMap<Key, u64>;
+
+/// Orders numbered below this keep their streams in a vector by number; the
+/// rest (a protocol may name any order) in a map.
+const DENSE_ORDERS: u32 = 1 << 20;
+
+/// Every stream's draws so far, grouped by order: an order's streams sit
+/// together, warm while it runs. (One map over all streams — a flash sale
+/// has hundreds of thousands — missed the cache at every message once a run
+/// had a few thousand orders.)
+#[derive(Debug, Default)]
+struct ByOrder {
+    none: Drawn,
+    dense: Vec<Drawn>,
+    sparse: rustc_hash::FxHashMap<u32, Drawn>,
+}
+
+impl ByOrder {
+    fn of(&mut self, order: Option<u32>) -> &mut Drawn {
+        match order {
+            None => &mut self.none,
+            Some(o) if o < DENSE_ORDERS => {
+                let at = o as usize;
+                if self.dense.len() <= at {
+                    self.dense.resize_with(at + 1, Drawn::default);
+                }
+                &mut self.dense[at]
+            }
+            Some(o) => self.sparse.entry(o).or_default(),
+        }
+    }
+}
 
 /// The run's streams: how many draws each has given.
 #[derive(Debug, Default)]
 pub(crate) struct Streams {
     seed: u64,
-    drawn: Mutex<Drawn>,
+    drawn: Mutex<ByOrder>,
 }
 
 impl Streams {
@@ -73,7 +103,7 @@ impl Streams {
     pub fn draws<const N: usize>(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> [Draw; N] {
         let before = {
             let mut drawn = self.drawn.lock().unwrap();
-            let n = drawn.entry((node, purpose, order)).or_insert(0);
+            let n = drawn.of(order).entry((node, purpose)).or_insert(0);
             *n += N as u64;
             *n - N as u64
         };
@@ -100,7 +130,7 @@ impl Streams {
     }
 
     pub fn clear(&self) {
-        *self.drawn.lock().unwrap() = Drawn::default();
+        *self.drawn.lock().unwrap() = ByOrder::default();
     }
 }
 
@@ -137,6 +167,10 @@ mod tests {
         assert_eq!(first, second);
         assert_ne!(first[0], first[1], "successive draws differ");
         assert_ne!(first[0], Streams::new(8).draw(NodeId(1), link, Some(3)), "the seed matters");
+        // An order numbered past the dense ones keeps its streams as well.
+        let far = Some(u32::MAX);
+        let (x, y) = (a.draw(NodeId(1), link, far), a.draw(NodeId(1), link, far));
+        assert_eq!([x, y], Streams::new(7).draws::<2>(NodeId(1), link, far));
     }
 
     #[test]
