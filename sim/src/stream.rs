@@ -49,10 +49,11 @@ impl Draw {
 /// A stream of one order (or of no order): whose draws, for what.
 type Key = (NodeId, Purpose);
 
-/// How many draws each of one order's streams has given. Only looked up,
-/// never iterated: a hash map with rustc's fixed-key hasher — cheap for
-/// small keys, and even the layout is the same every run.
-type Drawn = rustc_hash::FxHashMap<Key, u64>;
+/// Each of one order's streams: its base (what its draws are mixed from) and
+/// how many draws it has given. Only looked up, never iterated: a hash map
+/// with rustc's fixed-key hasher — cheap for small keys, and even the layout
+/// is the same every run.
+type Drawn = rustc_hash::FxHashMap<Key, (u64, u64)>;
 
 /// Orders numbered below this keep their streams in a vector by number; the
 /// rest (a protocol may name any order) in a map.
@@ -101,12 +102,21 @@ impl Streams {
     /// one step: the same values as `N` single draws, for one lookup (every
     /// message takes four).
     pub fn draws<const N: usize>(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> [Draw; N] {
-        let before = {
+        let (stream, before) = {
             let mut drawn = self.drawn.lock().unwrap();
-            let n = drawn.of(order).entry((node, purpose)).or_insert(0);
+            let (base, n) = drawn.of(order).entry((node, purpose)).or_insert_with(|| {
+                let base = self.base(node, purpose, order);
+                (base, 0)
+            });
             *n += N as u64;
-            *n - N as u64
+            (*base, *n - N as u64)
         };
+        std::array::from_fn(|i| Draw(mix(stream ^ (before + 1 + i as u64))))
+    }
+
+    /// What the draws of `node`'s stream for `purpose` and `order` are mixed
+    /// from: worked out once, when the stream gives its first draw.
+    fn base(&self, node: NodeId, purpose: Purpose, order: Option<u32>) -> u64 {
         let (kind, peer) = match purpose {
             Purpose::Message { to } => (1, u64::from(to.0)),
             Purpose::Backoff => (2, 0),
@@ -120,7 +130,7 @@ impl Streams {
         for part in [u64::from(node.0), kind, peer, order] {
             stream = mix(stream ^ part);
         }
-        std::array::from_fn(|i| Draw(mix(stream ^ (before + 1 + i as u64))))
+        stream
     }
 
     /// The next draw of `node`'s stream for `purpose` and `order`.
