@@ -108,8 +108,8 @@ impl Calls {
             return Poll::Ready(None);
         }
         if !w.caller.as_ref().is_some_and(|c| c.will_wake(cx.waker())) {
-            // The first look (an answer offered before it set no timer), or a
-            // new task's: the timers set so far wake someone else.
+            // The caller's first look (an answer offered before it set no
+            // timer), or a new task's: the timers set so far wake someone else.
             if let Some(answer) = &w.answer {
                 wake_at(cx.waker(), answer.0.due, now);
             }
@@ -125,8 +125,8 @@ impl Calls {
     }
 
     /// The pump's turn at `now`: gives up on every call whose deadline has
-    /// passed and waking its caller to see it, and makes sure a timer wakes
-    /// the pump at the next deadline. An answer due at its call's deadline is
+    /// passed, waking its caller to see it, and makes sure a timer wakes the
+    /// pump at the next deadline. An answer due at its call's deadline is
     /// in time: its caller, woken for it, takes it.
     pub(crate) fn expire(&mut self, now: Instant, cx: &Context<'_>) {
         if !self.pump.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
