@@ -192,11 +192,7 @@ struct Topic {
 impl Topic {
     fn insert(&mut self, partition: u32, seq: u64, stored: Stored) {
         self.record_id(stored.id.clone(), seq);
-        let p = partition as usize;
-        if self.partitions.len() <= p {
-            self.partitions.resize_with(p + 1, BTreeMap::new);
-        }
-        self.partitions[p].insert(seq, stored);
+        crate::dense::slot(&mut self.partitions, partition as usize, BTreeMap::new).insert(seq, stored);
         self.place.insert(seq, partition);
     }
 
@@ -266,10 +262,7 @@ impl Group {
         self.acked.retain(|p, acked| {
             let p = *p as usize;
             let Some(messages) = partitions.get(p) else { return false };
-            if floors.len() <= p {
-                floors.resize(p + 1, 1);
-            }
-            let floor = &mut floors[p];
+            let floor = crate::dense::slot(floors, p, || 1);
             while let Some((&seq, _)) = messages.range(*floor..).next() {
                 if !acked.remove(&seq) {
                     break;

@@ -136,16 +136,16 @@ impl Calls {
             self.armed = None;
         }
         while let Some(&Reverse((deadline, call))) = self.deadlines.peek() {
-            if !self.waiting.contains_key(&call) {
+            let Some(w) = self.waiting.get(&call) else {
                 self.deadlines.pop(); // answered, or given up by its caller
                 continue;
-            }
+            };
+            let due = w.answer.as_ref().is_some_and(|a| a.0.due <= now);
             if deadline > now {
                 self.arm(deadline);
                 break;
             }
             self.deadlines.pop();
-            let due = self.waiting.get(&call).and_then(|w| w.answer.as_ref()).is_some_and(|a| a.0.due <= now);
             if !due {
                 if let Some(caller) = self.give_up(call, now) {
                     caller.wake();
@@ -195,6 +195,13 @@ mod tests {
             .block_on(async move { f(madsim::time::TimeHandle::current().now_instant()) });
     }
 
+    /// No calls, the mailbox their refused answers go to, and a look that
+    /// wakes no one.
+    fn calls() -> (Calls, Mailbox, Context<'static>) {
+        let late = Mailbox::default();
+        (Calls::new(late.clone()), late, Context::from_waker(Waker::noop()))
+    }
+
     fn answer(call: u64, due: Instant) -> Delivery {
         (Envelope::bare(call, due), NodeId(0))
     }
@@ -210,8 +217,7 @@ mod tests {
     fn an_answer_is_taken_when_due_and_a_call_past_its_deadline_times_out() {
         in_sim(|now| {
             let ms = |n| now + Duration::from_millis(n);
-            let mut calls = Calls::new(Mailbox::default());
-            let cx = Context::from_waker(Waker::noop());
+            let (mut calls, _, cx) = calls();
             calls.add(1, ms(10));
             calls.add(2, ms(20));
             assert!(calls.offer(answer(1, ms(5)), now).is_ok());
@@ -232,9 +238,7 @@ mod tests {
     fn the_sooner_of_two_copies_is_taken_and_the_other_goes_late() {
         in_sim(|now| {
             let ms = |n| now + Duration::from_millis(n);
-            let late = Mailbox::default();
-            let mut calls = Calls::new(late.clone());
-            let cx = Context::from_waker(Waker::noop());
+            let (mut calls, late, cx) = calls();
             calls.add(1, ms(50));
             assert!(calls.offer(answer(1, ms(9)), now).is_ok());
             assert!(calls.offer(answer(1, ms(9)), now).is_err(), "a tie goes to the copy sent first");
@@ -249,9 +253,7 @@ mod tests {
     fn an_answer_due_at_the_deadline_is_in_time_and_one_after_it_is_late() {
         in_sim(|now| {
             let ms = |n| now + Duration::from_millis(n);
-            let late = Mailbox::default();
-            let mut calls = Calls::new(late.clone());
-            let cx = Context::from_waker(Waker::noop());
+            let (mut calls, late, cx) = calls();
             calls.add(1, ms(10));
             calls.add(2, ms(10));
             assert!(calls.offer(answer(1, ms(10)), now).is_ok());
@@ -268,8 +270,7 @@ mod tests {
     #[test]
     fn the_pump_is_armed_for_the_earliest_deadline() {
         in_sim(|now| {
-            let mut calls = Calls::new(Mailbox::default());
-            let cx = Context::from_waker(Waker::noop());
+            let (mut calls, _, cx) = calls();
             calls.add(1, now + Duration::from_millis(30));
             assert_eq!(calls.armed, None, "no timer before the pump has run");
             calls.expire(now, &cx);

@@ -5,6 +5,7 @@
 //! - [`world`] — the world of one run: nodes, their lifecycle, fault actions.
 //! - [`rpc`] — typed request/response messaging with timeouts, every message traced.
 //! - `calls` — the calls a node waits on: their deadlines, and their answers on the way.
+//! - `dense` — vectors indexed by small numbers, grown on first use.
 //! - `flight` — requests (and answers no call takes) on their way to a node, held till due.
 //! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
@@ -24,6 +25,7 @@ pub mod broker;
 pub mod cache;
 mod calls;
 pub mod cluster;
+mod dense;
 pub mod disk;
 pub mod fault;
 mod flight;

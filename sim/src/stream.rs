@@ -74,13 +74,7 @@ impl ByOrder {
     fn of(&mut self, order: Option<u32>) -> &mut Drawn {
         match order {
             None => &mut self.none,
-            Some(o) if o < DENSE_ORDERS => {
-                let at = o as usize;
-                if self.dense.len() <= at {
-                    self.dense.resize_with(at + 1, Drawn::default);
-                }
-                &mut self.dense[at]
-            }
+            Some(o) if o < DENSE_ORDERS => crate::dense::slot(&mut self.dense, o as usize, Drawn::default),
             Some(o) => self.sparse.entry(o).or_default(),
         }
     }

@@ -459,12 +459,7 @@ impl Sim {
 
     /// Makes `port` where messages to `node` go (its endpoint binds).
     pub(crate) fn bind_port(&self, node: NodeId, port: Arc<crate::rpc::Port>) {
-        let mut ports = self.ports.lock().unwrap();
-        let at = usize::from(node.0);
-        if ports.len() <= at {
-            ports.resize(at + 1, None);
-        }
-        ports[at] = Some(port);
+        *crate::dense::slot(&mut self.ports.lock().unwrap(), usize::from(node.0), || None) = Some(port);
     }
 
     /// Where messages to `node` go, if its endpoint is bound.

@@ -161,6 +161,58 @@ fn world_a_slow_node_answers_late_and_out_of_order() {
     assert!(received.windows(2).any(|w| w[0] > w[1]), "no request overtook another");
 }
 
+/// An answer that comes after its call gave up, or the second copy of one
+/// already taken, is taken in and traced as late on the caller: no call takes
+/// two answers, and none is late while its call still waits.
+#[test]
+fn world_late_answers_and_second_copies_are_traced_late() {
+    use faultline_sim::DropReason;
+    use std::collections::{BTreeMap, BTreeSet};
+    let slow = Fault::SlowNode { node: "db".into(), min_ms: 20, max_ms: 200, duration_ms: 1000, spared: 0.0 };
+    let copies = Fault::Duplication { rate: 1.0, duration_ms: 3000 };
+    let out = run(3, FaultPlan { events: vec![at(0, copies), at(500, slow)] });
+    // Each call's caller: the node that sent its request.
+    let caller: BTreeMap<u64, _> = (out.events.iter())
+        .filter_map(|e| match e.kind {
+            EventKind::Send { call, .. } => Some((call, e.node)),
+            _ => None,
+        })
+        .collect();
+    // Per call, the answers its caller took in and kept (a late one is taken
+    // in, then dropped).
+    let (mut kept, mut timed_out) = (BTreeMap::<u64, i32>::new(), BTreeSet::new());
+    let (mut after_answer, mut after_timeout) = (0, 0);
+    for e in &out.events {
+        match e.kind {
+            EventKind::Recv { call, .. } if caller.get(&call) == Some(&e.node) => {
+                *kept.entry(call).or_default() += 1;
+            }
+            EventKind::Timeout { call, .. } => drop(timed_out.insert(call)),
+            EventKind::Drop { call, reason: DropReason::Late, .. } => {
+                assert_eq!(
+                    caller.get(&call),
+                    Some(&e.node),
+                    "call {call}'s late answer traced off its caller"
+                );
+                let n = kept.entry(call).or_default();
+                *n -= 1;
+                match (*n > 0, timed_out.contains(&call)) {
+                    (true, _) => after_answer += 1,
+                    (false, true) => after_timeout += 1,
+                    (false, false) => panic!("call {call}'s answer traced late while the call waited"),
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(kept.values().all(|n| *n <= 1), "a call kept two answers");
+    assert!(timed_out.iter().all(|c| kept.get(c).is_none_or(|n| *n == 0)), "a call answered and timed out");
+    assert!(
+        after_answer > 0 && after_timeout > 0,
+        "late copies {after_answer}, late answers {after_timeout}"
+    );
+}
+
 /// A limping node spares its share of messages: all spared, nothing times
 /// out; half spared, fewer calls time out than with none spared, but some do.
 #[test]
