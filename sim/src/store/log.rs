@@ -2,7 +2,8 @@
 //! snapshot, when a replica resyncs), each numbered by its commit sequence and
 //! the primary epoch that produced it. Recovery replays them in order.
 
-use super::{Key, Table, Value};
+pub(crate) use super::codec::encode_writes;
+use super::{codec, Key, Table, Value};
 use crate::disk::Disk;
 use serde::{Deserialize, Serialize};
 
@@ -23,37 +24,26 @@ pub(crate) struct Record {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("encode record")
+        codec::encode(self)
     }
-}
 
-/// Encodes a `Writes` record without copying the writes: the same bytes as
-/// `Record { epoch, seq, body: Body::Writes(writes) }.encode()`.
-pub(crate) fn encode_writes(epoch: u64, seq: u64, writes: &[(Key, Option<Value>)]) -> Vec<u8> {
-    #[derive(Serialize)]
-    enum BodyRef<'a> {
-        Writes(&'a [(Key, Option<Value>)]),
+    /// The record a checksummed disk entry holds: only faultline wrote it.
+    fn decode(bytes: &[u8]) -> Record {
+        codec::decode(bytes).expect("a checksummed record decodes")
     }
-    #[derive(Serialize)]
-    struct RecordRef<'a> {
-        epoch: u64,
-        seq: u64,
-        body: BodyRef<'a>,
-    }
-    postcard::to_stdvec(&RecordRef { epoch, seq, body: BodyRef::Writes(writes) }).expect("encode record")
 }
 
 /// Every durable record of `disk`, after recovery cut any torn tail: what a
 /// failover compares between a primary and its replica.
 pub(crate) fn records(disk: &Disk) -> Vec<Record> {
     let (raw, _) = disk.recover();
-    raw.iter().map(|bytes| postcard::from_bytes(bytes).expect("a checksummed record decodes")).collect()
+    raw.iter().map(|bytes| Record::decode(bytes)).collect()
 }
 
 /// Whether the live `disk` durably holds record `seq` of `epoch`; reads only.
 pub(crate) fn holds(disk: &Disk, epoch: u64, seq: u64) -> bool {
     disk.peek().iter().any(|bytes| {
-        let rec: Record = postcard::from_bytes(bytes).expect("a checksummed record decodes");
+        let rec = Record::decode(bytes);
         rec.epoch == epoch && rec.seq == seq
     })
 }
@@ -101,7 +91,7 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
     let (raw, torn) = disk.recover_from(from).expect("a memo never outruns its disk");
     let read = from + raw.len();
     for bytes in raw {
-        let rec: Record = postcard::from_bytes(&bytes).expect("a checksummed record decodes");
+        let rec = Record::decode(&bytes);
         apply_record(&mut table, rec.body);
         seq = rec.seq;
     }
@@ -113,16 +103,4 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
 pub fn preload(disk: &Disk, rows: Vec<(Key, Value)>) {
     let writes = rows.into_iter().map(|(k, v)| (k, Some(v))).collect();
     disk.preload(&Record { epoch: 0, seq: 1, body: Body::Writes(writes) }.encode());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn borrowed_encoding_is_the_owned_one() {
-        let writes = vec![("a".to_string(), Some(Value::Int(1))), ("b".to_string(), None)];
-        let owned = Record { epoch: 3, seq: 9, body: Body::Writes(writes.clone()) }.encode();
-        assert_eq!(encode_writes(3, 9, &writes), owned);
-    }
 }

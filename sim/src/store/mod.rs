@@ -12,6 +12,7 @@
 //! - [`client`] — finds the primary and runs transactions.
 
 pub mod client;
+mod codec;
 pub mod log;
 pub mod server;
 
