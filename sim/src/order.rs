@@ -15,8 +15,10 @@ pub fn current() -> Option<u32> {
 }
 
 /// Runs `f` as work for `order` (`None`: for no order in particular).
+/// Boxed: a task's future is large, and spawning one held inline copied it
+/// whole three times (into the spawn, the task-local wrapper, the task).
 pub fn scope<F: Future>(order: Option<u32>, f: F) -> impl Future<Output = F::Output> {
-    ORDER.scope(order, f)
+    ORDER.scope(order, Box::pin(f))
 }
 
 /// Spawns `f` as work for the same order as the running task: a task started
