@@ -219,9 +219,11 @@ impl Topic {
     /// polled since the broker started counts as having acknowledged none).
     fn consumed(&self, groups: &BTreeSet<String>) -> Vec<u64> {
         let mut out = Vec::new();
+        // Each group looked up once, not once a partition.
+        let members: Vec<Option<&Group>> = groups.iter().map(|g| self.groups.get(g)).collect();
         for (p, messages) in self.partitions.iter().enumerate() {
-            let floor = |g: &String| self.groups.get(g).map_or(1, |g| g.floor(p));
-            let below = groups.iter().map(floor).min().unwrap_or(1);
+            let floor = |g: &Option<&Group>| g.map_or(1, |g| g.floor(p));
+            let below = members.iter().map(floor).min().unwrap_or(1);
             out.extend(messages.range(..below).map(|(seq, _)| *seq));
         }
         out
