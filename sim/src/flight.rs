@@ -9,8 +9,7 @@ use crate::rpc::Delivery;
 use crate::world::Sim;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use tokio::time::Instant;
@@ -78,14 +77,13 @@ impl Mailbox {
 }
 
 /// Wakes `reader` at `due`: now if it is due already, else by a madsim
-/// timer. Those cannot be cancelled: polling the sleep once registers it,
-/// and dropping it leaves it registered. (A sleep is at least 1 ms, hence
-/// the wake at once for what is due.)
+/// timer, which cannot be cancelled. (A madsim timer is at least 1 ms away,
+/// hence the wake at once for what is due.)
 pub(crate) fn wake_at(reader: &Waker, due: Instant, now: Instant) {
     if due <= now {
         reader.wake_by_ref();
     } else {
-        let _ = Pin::new(&mut tokio::time::sleep_until(due)).poll(&mut Context::from_waker(reader));
+        madsim::time::wake_at(due, reader);
     }
 }
 

@@ -75,6 +75,8 @@ pub struct TaskInfo {
     pub span: Span,
     /// The spawn location.
     location: StaticLocation,
+    // faultline: no spawn time. Nothing read it, and taking it at every spawn
+    // went through the `clock_gettime` interposer.
     /// The waker of this task. Used for cancellation.
     waker: Waker,
     /// A flag indicating that the task has been cancelled.

@@ -153,6 +153,17 @@ impl TimeHandle {
     }
 }
 
+/// faultline: wakes `waker` at `deadline`, or 1 ms from now if that is later:
+/// the timer that polling a fresh [`sleep_until`]`(deadline)` once registers,
+/// without building the sleep or cloning the runtime's handles.
+pub fn wake_at(deadline: Instant, waker: &std::task::Waker) {
+    crate::context::current(|h| {
+        let deadline = deadline.max(h.time.clock.now_instant() + Duration::from_millis(1));
+        let waker = waker.clone();
+        h.time.add_timer_at(deadline, move || waker.wake());
+    })
+}
+
 /// Require a `Future` to complete before the specified duration has elapsed.
 pub fn timeout<T: Future>(
     duration: Duration,
