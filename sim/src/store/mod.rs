@@ -91,6 +91,13 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// Whether the op may write a row.
+    fn writes(&self) -> bool {
+        matches!(self, Op::Put(..) | Op::Delete(_) | Op::Incr { .. } | Op::InsertIfAbsent(..))
+    }
+}
+
 /// The result of one op, at the same index as the op.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum OpResult {
@@ -144,7 +151,9 @@ type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
 
 /// Applies `ops` to `table` all or nothing; returns the results and the net writes.
 pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
-    let mut effects = Effects::default();
+    // Room for every write up front, not grown push by push.
+    let writes = ops.iter().filter(|op| op.writes()).count();
+    let mut effects = Effects { writes: Vec::with_capacity(writes), undo: Vec::with_capacity(writes) };
     let mut results = Vec::with_capacity(ops.len());
     for (index, op) in ops.iter().enumerate() {
         match step(table, op, &mut effects) {
@@ -168,7 +177,6 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
 /// written, in first-write order (its net writes), and how to undo each write
 /// (the key's place in `writes`, and what the key held before). Kept as it
 /// writes: looking each key up again afterwards cost a lookup a write.
-#[derive(Default)]
 struct Effects {
     writes: Vec<(Key, Option<Value>)>,
     undo: Vec<(usize, Option<Value>)>,
