@@ -89,24 +89,38 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
                 "everything": e,
             }));
         }
-        println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate");
+        println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate:");
+        println!(
+            "wall time per seed over ×1's; below it, the messages a seed sent, and wall time per message"
+        );
         println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
         for p in runs {
             let mut base = None;
-            let mut cells = Vec::new();
+            let mut rows = [Vec::new(), Vec::new(), Vec::new()];
             for k in FACTORS {
                 // Fewer seeds as runs grow, at least one: wall time per seed,
                 // the best of BEST_OF like the rates (one run of the ×64 seed
                 // moved by a third between runs of the same code).
                 let n = (seeds / u64::from(k)).max(1);
                 let scaled = perf::scaled(crash, k);
-                let wall = 1.0 / perf::best_of(BEST_OF, || perf::seeds_per_s(&scaled, *p, n, 1));
-                let ratio = wall / *base.get_or_insert(wall);
-                cells.push(format!("{ratio:>10.1}"));
+                let r = perf::best_rates(BEST_OF, || perf::rates(&scaled, *p, n));
+                let (wall, msgs) = (1.0 / r.seeds_per_s, r.msgs_per_s / r.seeds_per_s);
+                let (wall1, msgs1) = *base.get_or_insert((wall, msgs));
+                let (ratio, work) = (wall / wall1, msgs / msgs1);
+                for (row, x) in rows.iter_mut().zip([ratio, work, ratio / work]) {
+                    row.push(format!("{x:>10.2}"));
+                }
                 scaling.push(json!({ "workflow": name, "protocol": p.name(), "orders_factor": k,
-                                     "wall_per_seed_ratio": ratio, "wall_per_seed_s": wall }));
+                                     "wall_per_seed_ratio": ratio, "wall_per_seed_s": wall,
+                                     "msgs_per_seed_ratio": work, "wall_per_msg_ratio": ratio / work }));
             }
-            println!("{:<9} {}", p.name(), cells.join(""));
+            let [per_seed, messages, per_message] = rows.map(|r| r.join(""));
+            println!(
+                "{:<9} {per_seed}\n{:<9} {messages}\n{:<9} {per_message}",
+                p.name(),
+                "  msgs",
+                "  per msg"
+            );
         }
         println!("\nflash-sale-10k (10,000 orders in 10 s with crashes), one seed, one thread:");
         for p in runs {
@@ -133,7 +147,8 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
         println!("peak resident memory: {mb:.0} MB");
     }
     println!("\nratio: messages/s over the floor; sim s/s: simulated seconds per wall second, one thread;");
-    println!("scaling: wall time per seed over the ×1 row's.");
+    println!("scaling: wall time per seed over the ×1 column's; msgs: messages sent per seed over ×1's (the");
+    println!("workload's own growth); per msg: wall time per message over ×1's (the simulator's).");
     if let Some(path) = json {
         let doc = json!({
             "floor_msgs_per_s": floor,

@@ -29,7 +29,6 @@ pub mod wire;
 pub use choreography::Choreography;
 pub use node::{serve, Wiring};
 
-use crate::id::Padded;
 use crate::mutant::{self, Mutant};
 use crate::protocol::{CrashPoint, Deployed, Entry, Protocol, Resource, Setup, Unsettled};
 use crate::shop::{Body, DeclaredBody, ServiceBody, Shop};
@@ -260,8 +259,10 @@ impl Protocol for Outbox {
     fn refusal(&self, truth: &GroundTruth, order: u32) -> Option<crate::cancel::CancelCause> {
         let rejected = truth.inventory.contains_key(&event_key(order, Kind::StockRejected));
         // A declared step's refusal: `step-N-failed` in its participant's store.
+        let mut prefix = crate::id::key("event/", order);
+        prefix.push('/');
         let refused = |t: &faultline_sim::store::Table| {
-            crate::truth::rows(t, &format!("event/{}/", Padded(order))).any(|(k, _)| k.ends_with("-failed"))
+            crate::truth::rows(t, &prefix).any(|(k, _)| k.ends_with("-failed"))
         };
         let not_enough = truth.declared.values().any(refused);
         (rejected.then_some(crate::cancel::CancelCause::OutOfStock))
