@@ -298,7 +298,13 @@ impl Endpoint {
         // latency from its own order's stream on this link, whatever becomes
         // of it: one fault or order more or less moves no other message's draws.
         let draws: [Draw; 4] = self.sim.draws(self.me, Purpose::Message { to });
-        let fired = self.sim.net().target(self.me, to, label, crate::order::current());
+        // The network's state, looked at once a message: again only after a
+        // targeted fault changed it (stalled or crashed the receiver).
+        let mut net = Some(self.sim.net());
+        let fired = net.as_mut().expect("held").target(self.me, to, label, crate::order::current());
+        if !fired.is_empty() {
+            net = None;
+        }
         let mut targeted = None;
         let mut late = Duration::ZERO;
         for t in fired {
@@ -332,7 +338,7 @@ impl Endpoint {
             return;
         }
         let (blocked, duplicate, [latency, copy_latency]) = {
-            let net = self.sim.net();
+            let net = net.unwrap_or_else(|| self.sim.net());
             let latency = |d: Draw| Duration::from_nanos(net.latency_ns(self.me, to, d));
             let lost = draws[1].chance(net.loss_rate).then_some(DropReason::Loss);
             let blocked = net.blocked(self.me, to).or(lost);
