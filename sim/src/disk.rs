@@ -145,10 +145,12 @@ impl Disk {
         (inner.durable.iter().map(|r| r[4..].to_vec()).collect(), dropped)
     }
 
-    /// Recovery as [`Disk::recover`], returning only the records after the
-    /// first `from` (the prefix never changes: the log only grows, and
-    /// recovery only ever cuts a torn tail). `None` if there are not `from`.
-    pub fn recover_from(&self, from: usize) -> Option<(Vec<Vec<u8>>, usize)> {
+    /// Recovery as [`Disk::recover`], handing `each` the records after the
+    /// first `from` in place, uncopied (the prefix never changes: the log
+    /// only grows, and recovery only ever cuts a torn tail). Returns how many
+    /// records it handed over and how many torn ones it dropped; `None` if
+    /// there are not `from`.
+    pub fn recover_from(&self, from: usize, mut each: impl FnMut(&[u8])) -> Option<(usize, usize)> {
         let mut inner = self.inner.lock().unwrap();
         if from > inner.durable.len() {
             return None;
@@ -157,7 +159,8 @@ impl Disk {
         let good = from + inner.durable[from..].iter().position(bad).unwrap_or(inner.durable.len() - from);
         let dropped = inner.durable.len() - good;
         inner.durable.truncate(good);
-        Some((inner.durable[from..].iter().map(|r| r[4..].to_vec()).collect(), dropped))
+        inner.durable[from..].iter().for_each(|r| each(&r[4..]));
+        Some((good - from, dropped))
     }
 
     /// What a reader memoised of the first n durable records, if still whole,

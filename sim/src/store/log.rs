@@ -88,13 +88,13 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
         }
         None => (0, Table::new(), 0),
     };
-    let (raw, torn) = disk.recover_from(from).expect("a memo never outruns its disk");
-    let read = from + raw.len();
-    for bytes in raw {
-        let rec = Record::decode(&bytes);
+    let replay = |bytes: &[u8]| {
+        let rec = Record::decode(bytes);
         apply_record(&mut table, rec.body);
         seq = rec.seq;
-    }
+    };
+    let (replayed, torn) = disk.recover_from(from, replay).expect("a memo never outruns its disk");
+    let read = from + replayed;
     disk.set_memo(read, std::sync::Arc::new((table.clone(), seq)));
     (table, seq, torn)
 }
