@@ -357,19 +357,26 @@ impl Endpoint {
         self.sim.record(self.me, kind);
         let (order, now) = (crate::order::current(), self.sim.instant());
         let due = now + latency + late;
-        // Up, but its endpoint not bound yet (just restarted): nobody to take it.
-        let Some(port) = self.sim.port(to) else {
-            let reason = DropReason::NodeDown;
-            self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
-            return;
-        };
-        if duplicate {
-            self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label });
+        let copy = duplicate.then(|| {
             let due = now + copy_latency + late;
-            let copy = Envelope { call, label, body: Box::new(msg.clone()), order, due };
-            port.post(tag, (copy, self.me), now);
-        }
+            Envelope { call, label, body: Box::new(msg.clone()) as Box<dyn Any + Send + Sync>, order, due }
+        });
         let env = Envelope { call, label, body: Box::new(msg), order, due };
-        port.post(tag, (env, self.me), now);
+        let posted = self.sim.with_port(to, |port| {
+            if let Some(copy) = copy {
+                port.post(tag, (copy, self.me), now);
+            }
+            port.post(tag, (env, self.me), now);
+        });
+        // Posting traces nothing: the copy's event may follow it.
+        match posted {
+            Some(()) if duplicate => self.sim.record(self.me, EventKind::Duplicate { to, call, msg: label }),
+            Some(()) => {}
+            // Up, but its endpoint not bound yet (just restarted): nobody to take it.
+            None => {
+                let reason = DropReason::NodeDown;
+                self.sim.record(self.me, EventKind::Drop { from: self.me, to, call, msg: label, reason });
+            }
+        }
     }
 }

@@ -462,9 +462,10 @@ impl Sim {
         *crate::dense::slot(&mut self.ports.lock().unwrap(), usize::from(node.0), || None) = Some(port);
     }
 
-    /// Where messages to `node` go, if its endpoint is bound.
-    pub(crate) fn port(&self, node: NodeId) -> Option<Arc<crate::rpc::Port>> {
-        self.ports.lock().unwrap().get(usize::from(node.0))?.clone()
+    /// `f` on where messages to `node` go, if its endpoint is bound (under
+    /// the ports' lock: `f` must not bind one).
+    pub(crate) fn with_port<T>(&self, node: NodeId, f: impl FnOnce(&crate::rpc::Port) -> T) -> Option<T> {
+        Some(f(self.ports.lock().unwrap().get(usize::from(node.0))?.as_deref()?))
     }
 
     /// The writes each failover lost: what the old primary had committed
