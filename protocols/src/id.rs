@@ -17,6 +17,43 @@ pub fn key(prefix: &str, id: u32) -> String {
     key
 }
 
+/// `{prefix}{order:06}/{line}`: a per-line record's key.
+pub fn line_key(prefix: &str, order: u32, line: u32) -> String {
+    let mut key = key(prefix, order);
+    key.push('/');
+    push_padded(&mut key, line, 0);
+    key
+}
+
+/// `{prefix}{n:0width$}{suffix}` (width at most 10), spelt without the
+/// formatter: the stock, account and lock keys a message names.
+pub fn padded(prefix: &str, n: u32, width: usize, suffix: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + 10 + suffix.len());
+    key.push_str(prefix);
+    push_padded(&mut key, n, width);
+    key.push_str(suffix);
+    key
+}
+
+/// Appends `n` as `{n:0width$}` spells it (width at most 10).
+pub fn push_padded(out: &mut String, n: u32, width: usize) {
+    spell(n, width, |s| out.push_str(s))
+}
+
+/// `n`'s digits, zero-padded to `width` (at most 10), handed to `with`.
+fn spell<R>(n: u32, width: usize, with: impl FnOnce(&str) -> R) -> R {
+    let mut digits = [b'0'; 10];
+    let (mut n, mut start) = (n, digits.len());
+    while n > 0 {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // At least one digit: `{0:00$}` is "0".
+    let from = start.min(digits.len() - width.clamp(1, digits.len()));
+    with(std::str::from_utf8(&digits[from..]).expect("ASCII digits"))
+}
+
 impl Padded {
     /// Appends the spelling to `out`, as `Display` writes it but without a
     /// formatter: for keys spelt on every message.
@@ -25,15 +62,7 @@ impl Padded {
     }
 
     fn spell<R>(self, with: impl FnOnce(&str) -> R) -> R {
-        let mut digits = [b'0'; 10];
-        let (mut n, mut start) = (self.0, digits.len());
-        while n > 0 {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        let from = start.min(digits.len() - 6);
-        with(std::str::from_utf8(&digits[from..]).expect("ASCII digits"))
+        spell(self.0, 6, with)
     }
 }
 
@@ -59,6 +88,13 @@ mod tests {
         }
         for id in (0..3_000_000).step_by(997) {
             assert_eq!(Padded(id).to_string(), format!("{id:06}"), "{id}");
+        }
+        assert_eq!(super::line_key("did/step-2/", 42, 0), "did/step-2/000042/0");
+        assert_eq!(super::line_key("x/", 1_234_567, 13), "x/1234567/13");
+        for n in [0, 5, 42, 999, 1_000, 12_345, 4_294_967_295u32] {
+            for width in [0, 1, 2, 3, 4, 9, 10] {
+                assert_eq!(super::padded("p/", n, width, "/s"), format!("p/{n:0width$}/s"), "{n} {width}");
+            }
         }
     }
 }

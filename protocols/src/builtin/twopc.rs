@@ -34,12 +34,12 @@ use std::sync::Arc;
 
 /// The lock on a SKU's stock row.
 pub fn sku_lock(sku: u32) -> String {
-    format!("lock/sku/{sku:03}")
+    crate::id::padded("lock/sku/", sku, 3, "")
 }
 
 /// The lock on a customer's account row.
 pub fn customer_lock(customer: u32) -> String {
-    format!("lock/customer/{customer:04}")
+    crate::id::padded("lock/customer/", customer, 4, "")
 }
 
 // ---- the participants' API ----

@@ -8,7 +8,6 @@
 use super::barrier::{self, lock_wait};
 use super::cached::{self, Cached};
 use super::{labels, Failure, Reply, STORE_TIMEOUT};
-use crate::id::Padded;
 use crate::mutant;
 use crate::workflow::{Dim, Effect, Initial, Per, Quantity, Workflow};
 use crate::workload::{Line, Order, Workload};
@@ -20,41 +19,47 @@ use std::sync::Arc;
 
 /// What is on hand of quantity `q` for key `k` (`wallet/0003`).
 pub fn on_hand(q: &str, k: &str) -> String {
-    format!("{q}/{k}")
+    [q, "/", k].concat()
 }
 
 /// What a hold set aside (a take) or promised (a give) and no confirm or
 /// release has settled yet.
 pub fn held(q: &str, k: &str) -> String {
-    format!("{q}/{k}/held")
+    [q, "/", k, "/held"].concat()
 }
 
 /// Present once step `step` applied to the order's line (0 for a per-order
 /// step); holds how much.
 pub fn did(step: &str, order: u32, line: u32) -> String {
-    format!("did/{step}/{}/{line}", Padded(order))
+    crate::id::line_key(&["did/", step, "/"].concat(), order, line)
 }
 
 /// Present once that application was undone; holds how much was put back
 /// (0: never applied, and a late application is refused).
 pub fn undid(step: &str, order: u32, line: u32) -> String {
-    format!("undid/{step}/{}/{line}", Padded(order))
+    crate::id::line_key(&["undid/", step, "/"].concat(), order, line)
 }
 
 /// The row lock 2PC takes on a quantity's key.
 pub fn lock(q: &str, k: &str) -> String {
-    format!("lock/{q}/{k}")
+    ["lock/", q, "/", k].concat()
 }
 
 /// The key of `q` an order (and its line) names: each dimension, joined by `/`.
 pub fn key_of(q: &Quantity, o: &Order, line: Option<&Line>) -> String {
     let line = || line.expect("rules::check: a per-line key belongs to a per-line operation");
-    let part = |d: &Dim| match d {
-        Dim::Customer => format!("{:04}", o.customer),
-        Dim::Sku => format!("{:03}", line().sku),
-        Dim::Seller => format!("{:02}", line().seller()),
-    };
-    q.key.iter().map(part).collect::<Vec<_>>().join("/")
+    let mut key = String::with_capacity(16);
+    for (i, d) in q.key.iter().enumerate() {
+        if i > 0 {
+            key.push('/');
+        }
+        match d {
+            Dim::Customer => crate::id::push_padded(&mut key, o.customer, 4),
+            Dim::Sku => crate::id::push_padded(&mut key, line().sku, 3),
+            Dim::Seller => crate::id::push_padded(&mut key, line().seller(), 2),
+        }
+    }
+    key
 }
 
 /// Every key of `q` in `workload`, with its initial value: what a deployment

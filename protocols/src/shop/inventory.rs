@@ -5,28 +5,27 @@
 //! its compensation is refused. Lines are numbered from 0 in the order.
 
 use super::{labels, run_service, unknown_or, Failure, Reply};
-use crate::id::Padded;
 use crate::mutant;
 use faultline_sim::{Endpoint, NodeCtx, Op, ReplicaSet, StoreClient, TxnError, Value};
 use serde::Serialize;
 use std::sync::Arc;
 
 pub fn available(sku: u32) -> String {
-    format!("stock/{sku:03}/available")
+    crate::id::padded("stock/", sku, 3, "/available")
 }
 pub fn reserved(sku: u32) -> String {
-    format!("stock/{sku:03}/reserved")
+    crate::id::padded("stock/", sku, 3, "/reserved")
 }
 pub fn sold(sku: u32) -> String {
-    format!("stock/{sku:03}/sold")
+    crate::id::padded("stock/", sku, 3, "/sold")
 }
 /// Present once line `line` of the order was deducted; holds the quantity.
 pub fn deducted(order: u32, line: u32) -> String {
-    format!("deduct/{}/{line}", Padded(order))
+    crate::id::line_key("deduct/", order, line)
 }
 /// Present once that line's deduction was compensated; holds what was put back.
 pub fn restocked(order: u32, line: u32) -> String {
-    format!("restock/{}/{line}", Padded(order))
+    crate::id::line_key("restock/", order, line)
 }
 
 // ---- the stock effects, defined once for every protocol ----

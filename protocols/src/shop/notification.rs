@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// How many notifications the customer received.
 pub fn sent(customer: u32) -> String {
-    format!("sent/{customer:04}")
+    crate::id::padded("sent/", customer, 4, "")
 }
 /// Present once the order's notification went out.
 pub fn notified(order: u32) -> String {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub fn balance(customer: u32) -> String {
-    format!("points/{customer:04}")
+    crate::id::padded("points/", customer, 4, "")
 }
 /// Present once the order's points were awarded; holds the points.
 pub fn awarded(order: u32) -> String {
@@ -22,7 +22,7 @@ pub fn revoked(order: u32) -> String {
 
 /// Points promised (by a TCC Try, a 2PC prepare) and not yet granted: 0 once settled.
 pub fn pending(customer: u32) -> String {
-    format!("points-pending/{customer:04}")
+    crate::id::padded("points-pending/", customer, 4, "")
 }
 
 // ---- the points effects, defined once for every protocol ----
