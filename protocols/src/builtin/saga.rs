@@ -124,8 +124,8 @@ impl LogState for Phase {
     /// at every step, so it is kept small; the order itself is logged once.
     fn encode(self) -> Value {
         Value::Text(match self {
-            Phase::Forward(n) => format!("F{n}"),
-            Phase::Compensate(n) => format!("C{n}"),
+            Phase::Forward(n) => ["F", itoa::Buffer::new().format(n)].concat(),
+            Phase::Compensate(n) => ["C", itoa::Buffer::new().format(n)].concat(),
             Phase::Completed => "completed".into(),
             Phase::Cancelled => "cancelled".into(),
         })

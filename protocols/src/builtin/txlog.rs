@@ -3,7 +3,6 @@
 //! when the order is placed: its state, rewritten by compare-and-set at every
 //! step, and the order itself, written once.
 
-use crate::id::Padded;
 use crate::mutant;
 use crate::retry;
 use crate::shop::Reply;
@@ -69,11 +68,11 @@ impl TxLog {
     }
 
     fn state_key(&self, order: u32) -> String {
-        format!("{}/{}", self.prefix, Padded(order))
+        crate::id::key(&[self.prefix, "/"].concat(), order)
     }
 
     fn order_key(&self, order: u32) -> String {
-        format!("{}-order/{}", self.prefix, Padded(order))
+        crate::id::key(&[self.prefix, "-order/"].concat(), order)
     }
 
     fn order_row(order: &Order) -> Value {

@@ -13,7 +13,6 @@
 //! transaction, held until commit or abort releases it — which is what makes
 //! 2PC block.
 
-use crate::id::Padded;
 use crate::mutant;
 use crate::shop::{Failure, Reply};
 use faultline_sim::{Endpoint, Op, Sim, StoreClient, TxnError, Value};
@@ -42,7 +41,11 @@ pub fn key(order: u32, branch: &str, phase: Phase) -> String {
         Phase::Confirm => "confirm",
         Phase::Cancel => "cancel",
     };
-    format!("barrier/{}/{branch}/{p}", Padded(order))
+    let mut key = crate::id::key("barrier/", order);
+    for part in ["/", branch, "/", p] {
+        key.push_str(part);
+    }
+    key
 }
 
 /// Runs a Try (or a 2PC prepare, which also takes `lock`): `business` ops

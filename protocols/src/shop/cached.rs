@@ -12,7 +12,6 @@
 
 use super::declared::{on_hand, Target};
 use super::{Failure, Reply};
-use crate::id::Padded;
 use crate::mutant;
 use crate::workflow::{Quantity, Workflow};
 use faultline_sim::cache::{CacheOutcome, CacheReq};
@@ -31,17 +30,20 @@ pub fn node_name(participant: &str) -> String {
 
 /// Who took: step, order and line — one take each, whichever engine asks.
 pub fn token(t: &Target) -> String {
-    format!("{}/{}/{}", t.step, Padded(t.order), t.line)
+    let mut step = String::with_capacity(8);
+    crate::id::push_padded(&mut step, u32::from(t.step), 1);
+    step.push('/');
+    crate::id::line_key(&step, t.order, t.line)
 }
 
 /// A take announced before the cache is asked: counted by a rebuild, never synced.
 pub fn intent(q: &str, t: &Target) -> String {
-    format!("intent/{q}/{}/{}", t.key, token(t))
+    ["intent/", q, "/", &t.key, "/", &token(t)].concat()
 }
 
 /// A take the cache made and the store's on-hand count does not show yet.
 pub fn pending(q: &str, t: &Target) -> String {
-    format!("pending/{q}/{}/{}", t.key, token(t))
+    ["pending/", q, "/", &t.key, "/", &token(t)].concat()
 }
 
 /// The quantity's key a pending or announced take's row names:

@@ -40,6 +40,13 @@ pub fn undid(step: &str, order: u32, line: u32) -> String {
     crate::id::line_key(&["undid/", step, "/"].concat(), order, line)
 }
 
+/// A declared step's barrier branch: `{step}/{line}`.
+fn branch(step: &str, line: u32) -> String {
+    let mut branch = [step, "/"].concat();
+    crate::id::push_padded(&mut branch, line, 1);
+    branch
+}
+
 /// The row lock 2PC takes on a quantity's key.
 pub fn lock(q: &str, k: &str) -> String {
     ["lock/", q, "/", k].concat()
@@ -219,7 +226,7 @@ impl Here {
                     }
                     ops
                 };
-                let branch = format!("{step}/{}", t.line);
+                let branch = branch(step, t.line);
                 barrier::confirm_branch(&self.store, t.order, &branch, lock.as_deref(), confirm).await
             }
             DeclaredReq::Release { target: t, locked } => {
@@ -236,7 +243,7 @@ impl Here {
                     }
                     ops
                 };
-                let branch = format!("{step}/{}", t.line);
+                let branch = branch(step, t.line);
                 let reply =
                     barrier::cancel_branch(&self.store, t.order, &branch, lock.as_deref(), release).await;
                 if let (Some(c), Reply::Done) = (cache, reply) {
@@ -278,7 +285,7 @@ impl Here {
                 Err(reply) => return reply,
             }
         }
-        let branch = format!("{step}/{}", t.line);
+        let branch = branch(step, t.line);
         let try_ = || {
             barrier::try_branch(
                 &self.store,
