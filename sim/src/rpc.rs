@@ -300,11 +300,9 @@ impl Endpoint {
         let draws: [Draw; 4] = self.sim.draws(self.me, Purpose::Message { to });
         // The network's state, looked at once a message: again only after a
         // targeted fault changed it (stalled or crashed the receiver).
-        let mut net = Some(self.sim.net());
-        let fired = net.as_mut().expect("held").target(self.me, to, label, crate::order::current());
-        if !fired.is_empty() {
-            net = None;
-        }
+        let mut state = self.sim.net();
+        let fired = state.target(self.me, to, label, crate::order::current());
+        let net = fired.is_empty().then_some(state);
         let mut targeted = None;
         let mut late = Duration::ZERO;
         for t in fired {
