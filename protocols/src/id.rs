@@ -11,17 +11,23 @@ pub struct Padded(pub u32);
 
 /// `{prefix}{id:06}`, spelt without the formatter, with room for a suffix.
 pub fn key(prefix: &str, id: u32) -> String {
-    let mut key = String::with_capacity(prefix.len() + 32);
-    key.push_str(prefix);
+    key_in(&[prefix], id)
+}
+
+/// [`key`], its prefix given in parts: one allocation, not one for the
+/// prefix and one for the key.
+pub fn key_in(prefix: &[&str], id: u32) -> String {
+    let mut key = String::with_capacity(prefix.iter().map(|p| p.len()).sum::<usize>() + 32);
+    prefix.iter().for_each(|p| key.push_str(p));
     Padded(id).push_to(&mut key);
     key
 }
 
-/// `{prefix}{order:06}/{line}`: a per-line record's key.
-pub fn line_key(prefix: &str, order: u32, line: u32) -> String {
-    let mut key = key(prefix, order);
+/// `{prefix}{order:06}/{line}`, the prefix in parts: a per-line record's key.
+pub fn line_key(prefix: &[&str], order: u32, line: u32) -> String {
+    let mut key = key_in(prefix, order);
     key.push('/');
-    push_padded(&mut key, line, 0);
+    push_padded(&mut key, line, 1);
     key
 }
 
@@ -85,12 +91,13 @@ mod tests {
             Padded(id).push_to(&mut pushed);
             assert_eq!(pushed, format!("order/{id:06}"));
             assert_eq!(super::key("order/", id), format!("order/{id:06}"));
+            assert_eq!(super::key_in(&["saga", "-order/"], id), format!("saga-order/{id:06}"));
         }
         for id in (0..3_000_000).step_by(997) {
             assert_eq!(Padded(id).to_string(), format!("{id:06}"), "{id}");
         }
-        assert_eq!(super::line_key("did/step-2/", 42, 0), "did/step-2/000042/0");
-        assert_eq!(super::line_key("x/", 1_234_567, 13), "x/1234567/13");
+        assert_eq!(super::line_key(&["did/", "step-2", "/"], 42, 0), "did/step-2/000042/0");
+        assert_eq!(super::line_key(&["x/"], 1_234_567, 13), "x/1234567/13");
         for n in [0, 5, 42, 999, 1_000, 12_345, 4_294_967_295u32] {
             for width in [0, 1, 2, 3, 4, 9, 10] {
                 assert_eq!(super::padded("p/", n, width, "/s"), format!("p/{n:0width$}/s"), "{n} {width}");

@@ -76,14 +76,14 @@ impl Mailbox {
     }
 }
 
-/// Wakes `reader` at `due` (`now`: the simulated time, read in this poll):
-/// now if it is due already, else by a madsim timer, which cannot be cancelled. (A madsim timer is at least 1 ms away,
-/// hence the wake at once for what is due.)
+/// Wakes `reader` at `due` (`now`: the simulated time): now if it is due
+/// already, else by a madsim timer, which cannot be cancelled (and is at
+/// least 1 ms away, hence the wake at once for what is due).
 pub(crate) fn wake_at(reader: &Waker, due: Instant, now: Instant) {
     if due <= now {
         reader.wake_by_ref();
     } else {
-        madsim::time::wake_at(due, now, reader);
+        madsim::time::wake_at(due, reader);
     }
 }
 

@@ -239,9 +239,7 @@ impl Endpoint {
                     let req = *env.body.downcast::<R>().unwrap_or_else(|_| {
                         panic!("node {} got a request {} of a type it does not serve", ep.me.0, env.label)
                     });
-                    // Boxed: a handler's future is large, and the task that holds it
-                    // inline was copied whole at every spawn.
-                    let rsp = Box::pin(handler(req, from)).await;
+                    let rsp = handler(req, from).await;
                     ep.transmit(from, Tag::Response, env.call, rsp).await;
                 }));
             }

@@ -68,11 +68,11 @@ impl TxLog {
     }
 
     fn state_key(&self, order: u32) -> String {
-        crate::id::key(&[self.prefix, "/"].concat(), order)
+        crate::id::key_in(&[self.prefix, "/"], order)
     }
 
     fn order_key(&self, order: u32) -> String {
-        crate::id::key(&[self.prefix, "-order/"].concat(), order)
+        crate::id::key_in(&[self.prefix, "-order/"], order)
     }
 
     fn order_row(order: &Order) -> Value {

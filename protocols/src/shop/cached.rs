@@ -30,10 +30,7 @@ pub fn node_name(participant: &str) -> String {
 
 /// Who took: step, order and line — one take each, whichever engine asks.
 pub fn token(t: &Target) -> String {
-    let mut step = String::with_capacity(8);
-    crate::id::push_padded(&mut step, u32::from(t.step), 1);
-    step.push('/');
-    crate::id::line_key(&step, t.order, t.line)
+    crate::id::line_key(&[itoa::Buffer::new().format(t.step), "/"], t.order, t.line)
 }
 
 /// A take announced before the cache is asked: counted by a rebuild, never synced.

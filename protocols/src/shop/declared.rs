@@ -31,13 +31,13 @@ pub fn held(q: &str, k: &str) -> String {
 /// Present once step `step` applied to the order's line (0 for a per-order
 /// step); holds how much.
 pub fn did(step: &str, order: u32, line: u32) -> String {
-    crate::id::line_key(&["did/", step, "/"].concat(), order, line)
+    crate::id::line_key(&["did/", step, "/"], order, line)
 }
 
 /// Present once that application was undone; holds how much was put back
 /// (0: never applied, and a late application is refused).
 pub fn undid(step: &str, order: u32, line: u32) -> String {
-    crate::id::line_key(&["undid/", step, "/"].concat(), order, line)
+    crate::id::line_key(&["undid/", step, "/"], order, line)
 }
 
 /// A declared step's barrier branch: `{step}/{line}`.

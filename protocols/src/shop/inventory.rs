@@ -21,11 +21,11 @@ pub fn sold(sku: u32) -> String {
 }
 /// Present once line `line` of the order was deducted; holds the quantity.
 pub fn deducted(order: u32, line: u32) -> String {
-    crate::id::line_key("deduct/", order, line)
+    crate::id::line_key(&["deduct/"], order, line)
 }
 /// Present once that line's deduction was compensated; holds what was put back.
 pub fn restocked(order: u32, line: u32) -> String {
-    crate::id::line_key("restock/", order, line)
+    crate::id::line_key(&["restock/"], order, line)
 }
 
 // ---- the stock effects, defined once for every protocol ----

@@ -160,14 +160,12 @@ impl TimeHandle {
     }
 }
 
-/// faultline: wakes `waker` at `deadline`, or 1 ms after `now` (the current
-/// time, as the caller read it) if that is later: the timer that polling a
-/// fresh [`sleep_until`]`(deadline)` once registers, without building the
-/// sleep, cloning the runtime's handles or reading the clock again.
-pub fn wake_at(deadline: Instant, now: Instant, waker: &std::task::Waker) {
+/// faultline: wakes `waker` at `deadline`, or 1 ms from now if that is later:
+/// the timer that polling a fresh [`sleep_until`]`(deadline)` once registers,
+/// without building the sleep or cloning the runtime's handles.
+pub fn wake_at(deadline: Instant, waker: &std::task::Waker) {
     crate::context::current(|h| {
-        debug_assert_eq!(now, h.time.clock.now_instant(), "the caller's now is the time");
-        let deadline = deadline.max(now + Duration::from_millis(1));
+        let deadline = deadline.max(h.time.clock.now_instant() + Duration::from_millis(1));
         let waker = waker.clone();
         h.time.add_timer_at(deadline, move || waker.wake());
     })
