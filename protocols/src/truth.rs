@@ -80,8 +80,8 @@ impl GroundTruth {
         &'a self,
         store: &str,
         prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a String, &'a Value)> {
-        self.own.get(store).into_iter().flat_map(move |t| rows(t, prefix))
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        self.own.get(store).into_iter().flat_map(move |t| t.rows(prefix))
     }
 
     /// Whether the workflow has a step at the shop's service `s` (every
@@ -102,15 +102,10 @@ impl GroundTruth {
         self.shop_tables()
             .into_iter()
             .chain(self.declared.values())
-            .flat_map(|t| rows(t, prefix))
+            .flat_map(|t| t.rows(prefix))
             .map(|(k, _)| k[prefix.len()..].replacen('/', "-", 1))
             .collect()
     }
-}
-
-/// The rows of `table` whose keys start with `prefix`, in key order.
-pub fn rows<'a>(table: &'a Table, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> {
-    table.range(prefix.to_string()..).take_while(move |(k, _)| k.starts_with(prefix))
 }
 
 /// Acknowledged writes to the rows `{prefix}{order:06}` of `set`, in commit order.

@@ -755,12 +755,12 @@ impl Contents {
     /// topic and group names are spelt once each.
     pub fn read(table: &crate::store::Table) -> Contents {
         let mut c = Contents::default();
-        for (k, v) in table.range("msgid/".to_string()..).take_while(|(k, _)| k.starts_with("msgid/")) {
+        for (k, v) in table.rows("msgid/") {
             let (topic, id) = k["msgid/".len()..].split_once('/').expect("msgid/{topic}/{id}");
             let seq = v.as_int().expect("a message's seq") as u64;
             entry(&mut c.messages, topic).insert(seq, id.to_string());
         }
-        for (k, _) in table.range("ack/".to_string()..).take_while(|(k, _)| k.starts_with("ack/")) {
+        for (k, _) in table.rows("ack/") {
             if let Some((topic, seq, group)) = parse_ack_key(k) {
                 entry(entry(&mut c.acked, topic), group).insert(seq);
             }

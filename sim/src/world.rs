@@ -674,11 +674,11 @@ impl Sim {
             if let (true, crate::store::log::Body::Writes(w)) = (gone, &rec.body) {
                 lost += 1;
                 for (k, _) in w {
-                    if !lost_keys.contains(k) && lost_keys.len() < 8 {
-                        lost_keys.push(k.clone());
+                    if !lost_keys.iter().any(|l| l == k) && lost_keys.len() < 8 {
+                        lost_keys.push(k.to_string());
                     }
                 }
-                writes.extend(w.iter().cloned());
+                writes.extend(w.iter().map(|(k, v)| (k.to_string(), v.clone())));
             }
         }
         if !writes.is_empty() {

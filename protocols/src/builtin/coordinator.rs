@@ -365,7 +365,7 @@ impl Coordinator {
 pub fn unsettled(truth: &GroundTruth, prefix: &str) -> Vec<Unsettled> {
     let rows = truth.own_rows("coordinator-db", prefix);
     let stuck = rows.map(|(k, v)| (k, Status::decode(v))).filter(|(_, status)| !status.finished());
-    let unsettled = |(k, status): (&String, Status)| {
+    let unsettled = |(k, status): (&str, Status)| {
         Unsettled::new(k.replace('/', " "), format!("global transaction stuck {status:?}"))
     };
     stuck.map(unsettled).collect()

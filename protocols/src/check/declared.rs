@@ -8,7 +8,6 @@
 use super::{int, Findings, GroundTruth, Invariant::Agreement, Invariant::QuantityConservation};
 use crate::shop::declared::{self, did, held, on_hand, undid};
 use crate::shop::{order, Binding};
-use crate::truth::rows;
 use faultline_sim::store::Table;
 use std::collections::BTreeMap;
 
@@ -45,7 +44,7 @@ pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
     for (_, name, q, sign, table) in &steps {
         let Some(t) = table else { continue };
         let quantity = g.workflow.quantity(q).expect("rules::check");
-        for (k, _) in rows(t, &format!("did/{name}/")) {
+        for (k, _) in t.rows(&format!("did/{name}/")) {
             let mut parts = k.rsplit('/');
             let (Some(line), Some(order)) = (parts.next(), parts.next()) else { continue };
             let (Ok(line), Ok(id)) = (line.parse::<u32>(), order.parse::<u32>()) else { continue };
@@ -65,7 +64,7 @@ pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
             let (on, set_aside) = (int(t, &on_hand(&q.name, &k)), int(t, &held(&q.name, &k)));
             // A cache's takes the store has not synced yet are gone all the same.
             let unsynced: i64 =
-                rows(t, &format!("pending/{}/{k}/", q.name)).map(|(_, v)| v.as_int().unwrap_or(0)).sum();
+                t.rows(&format!("pending/{}/{k}/", q.name)).map(|(_, v)| v.as_int().unwrap_or(0)).sum();
             let on = on - unsynced;
             let moved = moved.get(&(q.name.as_str(), k.clone())).copied().unwrap_or(0);
             // A give's held is promised, not yet given: it is not on hand.

@@ -27,7 +27,7 @@ pub use cause::{Cause, Evidence};
 pub use coverage::{observed, Coverage};
 pub use settlement::pending;
 
-pub use crate::truth::{rows, GroundTruth, History};
+pub use crate::truth::{GroundTruth, History};
 
 use crate::protocol::Protocol;
 use faultline_sim::store::Table;

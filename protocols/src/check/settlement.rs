@@ -2,7 +2,7 @@
 //! and nothing stays held — in the shop's stores, at the gateway, or in the
 //! protocol's own state (which only the protocol can read: [`Protocol::unsettled`]).
 
-use super::{int, rows, Findings, GroundTruth, Invariant::EventualSettlement};
+use super::{int, Findings, GroundTruth, Invariant::EventualSettlement};
 use crate::id::Padded;
 use crate::protocol::{Protocol, Unsettled};
 use crate::shop::payment::PaymentState;
@@ -41,7 +41,7 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
             out.push(Unsettled::new(format!("sku {sku}"), format!("{r} units still reserved")));
         }
     }
-    for (k, v) in rows(&g.payments, "pay/") {
+    for (k, v) in g.payments.rows("pay/") {
         let state = v.as_text().and_then(PaymentState::parse);
         if state.is_some_and(PaymentState::in_flight) {
             let state = state.map_or("?", PaymentState::name);
@@ -56,7 +56,7 @@ pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
     }
     // A cache's takes wait for the next sync to reach their store.
     for (participant, t) in &g.declared {
-        for (k, v) in rows(t, "pending/") {
+        for (k, v) in t.rows("pending/") {
             let n = v.as_int().unwrap_or(0);
             out.push(Unsettled::new(
                 format!("{participant} {k}"),

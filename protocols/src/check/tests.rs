@@ -99,12 +99,12 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     assert_eq!(broken(&g), only(&[NoDoubleCharge]), "charged twice");
 
     let mut g = consistent();
-    g.inventory.insert("stock/000/available".into(), 5.into());
+    g.inventory.insert("stock/000/available", 5.into());
     assert_eq!(broken(&g), only(&[StockConservation]), "a unit from nowhere");
 
     let mut g = consistent();
-    g.inventory.insert("stock/000/available".into(), (-1).into());
-    g.inventory.insert("stock/000/sold".into(), 6.into());
+    g.inventory.insert("stock/000/available", (-1).into());
+    g.inventory.insert("stock/000/sold", 6.into());
     let v = check(&g);
     assert!(v.iter().any(|v| v.detail.contains("negative")), "oversell: {v:?}");
 
@@ -113,7 +113,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     assert_eq!(broken(&g), only(&[MoneyConservation]), "a cent from nowhere");
 
     let mut g = consistent();
-    g.points.insert("points/0000".into(), 20.into());
+    g.points.insert("points/0000", 20.into());
     assert_eq!(broken(&g), only(&[ExactlyOnceEffects]), "points twice");
 
     let mut g = consistent();
@@ -125,7 +125,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     assert_eq!(broken(&g), only(&[Agreement]), "completed but never shipped");
 
     let mut g = consistent();
-    g.points.insert("revoke/000000".into(), 10.into());
+    g.points.insert("revoke/000000", 10.into());
     assert_eq!(broken(&g), only(&[Agreement]), "completed but its points taken back");
 
     let mut g = consistent();
@@ -135,16 +135,16 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     assert_eq!(v.len(), 1, "reported once: {v:?}");
 
     let mut g = consistent();
-    g.shipments.insert("ship/000001".into(), Value::from("stopped"));
+    g.shipments.insert("ship/000001", Value::from("stopped"));
     g.ship_history.push((4, 1, Some("stopped".into())));
     assert_eq!(check(&g), vec![], "a cancellation that won, honoured");
-    g.orders.insert("order/000001".into(), Value::from("completed"));
+    g.orders.insert("order/000001", Value::from("completed"));
     g.order_history.push((5, 1, Some("completed".into())));
     assert!(broken(&g).contains(&CancellationHonoured), "a cancelled order completed after all");
 
     let mut g = consistent();
-    g.inventory.insert("stock/000/available".into(), 3.into());
-    g.inventory.insert("stock/000/reserved".into(), 1.into());
+    g.inventory.insert("stock/000/available", 3.into());
+    g.inventory.insert("stock/000/reserved", 1.into());
     assert_eq!(broken(&g), only(&[EventualSettlement]), "a reservation left behind");
 
     // The reconciler's repairs must agree with how each order ended.
@@ -194,7 +194,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     let mut g = consistent();
     let mut contents = Contents::default();
     contents.messages.entry("orders".into()).or_default().insert(1, "000000-order-placed".into());
-    g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
+    g.orders.insert("event/000000/order-placed", Value::from("{}"));
     g.broker = Some(contents.clone());
     let unconsumed = check_as(&g, &Outbox);
     assert!(unconsumed.iter().all(|v| v.invariant == EventualSettlement), "{unconsumed:?}");
@@ -202,16 +202,16 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     for group in ["inventory", "notification"] {
         contents.acked.entry("orders".into()).or_default().entry(group.into()).or_default().insert(1);
     }
-    g.orders.insert("event/000000/order-placed".into(), Value::from("{}"));
+    g.orders.insert("event/000000/order-placed", Value::from("{}"));
     g.broker = Some(contents.clone());
     assert_eq!(check_as(&g, &Outbox), vec![], "published what was committed");
-    g.orders.insert("event/000001/order-placed".into(), Value::from("{}"));
+    g.orders.insert("event/000001/order-placed", Value::from("{}"));
     assert_eq!(
         broken_as(&g, &Outbox),
         only(&[NoPhantomEvents]),
         "committed, left the outbox, never published"
     );
-    g.orders.insert("outbox/000001/order-placed".into(), Value::from("{}"));
+    g.orders.insert("outbox/000001/order-placed", Value::from("{}"));
     assert_eq!(
         broken_as(&g, &Outbox),
         only(&[EventualSettlement]),
@@ -253,7 +253,7 @@ fn agreement_counts_every_line_of_an_order() {
     g.workload.orders[0].lines.push(Line { sku: 0, qty: 1, amount: 400, undeliverable: true });
     g.workload.orders[0].amount = 1_400;
     assert_eq!(check(&g), vec![], "a line shipped short, never taken, charged only for the rest");
-    g.inventory.insert("deduct/000000/1".into(), 1.into());
+    g.inventory.insert("deduct/000000/1", 1.into());
     assert!(broken(&g).contains(&Agreement), "a short line's stock kept");
     let mut g = consistent();
     g.workload.orders[0].lines.push(Line { sku: 0, qty: 1, amount: 400, undeliverable: true });
@@ -266,8 +266,8 @@ fn agreement_counts_every_line_of_an_order() {
     assert!(v[0].detail.contains("comes to 1000 of 1400"), "{v:?}");
     // Order 1, cancelled, with a line's stock still taken.
     let mut g = consistent();
-    g.inventory.insert("deduct/000001/0".into(), 1.into());
-    g.inventory.insert("restock/000001/0".into(), 0.into());
+    g.inventory.insert("deduct/000001/0", 1.into());
+    g.inventory.insert("restock/000001/0", 0.into());
     assert!(broken(&g).contains(&Agreement), "a cancelled order keeping a line's stock");
 }
 
@@ -289,7 +289,7 @@ fn a_refund_never_exceeds_the_charge_even_for_a_moment() {
 #[test]
 fn violations_carry_the_numbers() {
     let mut g = consistent();
-    g.points.insert("points/0000".into(), 20.into());
+    g.points.insert("points/0000", 20.into());
     let v = check(&g);
     assert_eq!(v[0].subject, "customer 0");
     assert_eq!(v[0].detail, "points 20, completed orders earn 10");
@@ -316,7 +316,7 @@ fn every_coverage_fact_shows_when_it_happened_and_only_then() {
     let none = BTreeMap::new();
     assert_eq!(observed(&g, &none), [OrderCompleted, OrderCancelled].into(), "a calm run's facts");
     let mut g = consistent();
-    g.inventory.insert("restock/000001/0".into(), 9.into());
+    g.inventory.insert("restock/000001/0", 9.into());
     assert!(observed(&g, &none).contains(&OrderCompensated), "stock put back for a cancelled order");
     let mut g = consistent();
     g.payment_history.push((5, 1, Some("authorized".into())));
@@ -359,7 +359,7 @@ fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other
     };
     // Order 0's completion vanished: agreement breaks for order 0.
     let mut g = consistent();
-    g.orders.insert("order/000000".into(), Value::from("cancelled"));
+    g.orders.insert("order/000000", Value::from("cancelled"));
     let v = check(&g);
     assert!(v.iter().all(|v| v.evidence.is_none()), "nothing was lost: no excuse: {v:?}");
     g.lost = vec![lost(&["order/000000"])];
@@ -375,7 +375,7 @@ fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other
     assert!(check(&g).iter().filter(|v| v.subject == "order 0").all(|v| v.evidence.is_none()));
     // Through an order, its SKU and customer; the gateway through any order.
     let mut g = consistent();
-    g.points.insert("points/0000".into(), 20.into());
+    g.points.insert("points/0000", 20.into());
     g.lost = vec![lost(&["award/000000"])];
     assert!(check(&g).iter().all(|v| v.evidence.is_some()), "customer 0 through order 0");
     g.lost = vec![lost(&["points/0000"])];
@@ -387,7 +387,7 @@ fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other
     let mut contents = Contents::default();
     contents.messages.entry("orders".into()).or_default().insert(7, "000001-order-placed".into());
     g.broker = Some(contents);
-    g.orders.insert("event/000001/order-placed".into(), Value::from("{}"));
+    g.orders.insert("event/000001/order-placed", Value::from("{}"));
     let mut ack = lost(&[]);
     ack.writes = vec![("ack/orders/0000000007/inventory".into(), Some(1.into()))];
     g.lost = vec![ack];

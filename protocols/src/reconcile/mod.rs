@@ -123,7 +123,7 @@ impl Journal {
     /// Reads the journal's rows (`found/…`, `repaired/…`) from its table.
     pub fn read(table: &faultline_sim::store::Table) -> Journal {
         let mut entries: BTreeMap<(String, Finding), (u64, Option<u64>)> = BTreeMap::new();
-        for (k, v) in table {
+        for (k, v) in table.iter() {
             let mut parts = k.splitn(3, '/');
             let (Some(kind), Some(subject), Some(f)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;

@@ -4,16 +4,16 @@
 //! visitors, which cost three times as much on every store write and replay.
 
 use super::log::{Body, Record};
-use super::{Key, Value};
+use super::{RowKey, Value};
 
 /// The bytes of `Record { epoch, seq, body: Body::Writes(writes) }`, without
 /// copying the writes.
-pub(crate) fn encode_writes(epoch: u64, seq: u64, writes: &[(Key, Option<Value>)]) -> Vec<u8> {
-    let size: usize = writes.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, size) + 12).sum();
+pub(crate) fn encode_writes<K: AsRef<str>>(epoch: u64, seq: u64, writes: &[(K, Option<Value>)]) -> Vec<u8> {
+    let size: usize = writes.iter().map(|(k, v)| k.as_ref().len() + v.as_ref().map_or(0, size) + 12).sum();
     let mut out = Vec::with_capacity(24 + size);
     head(&mut out, epoch, seq, WRITES, writes.len());
     for (k, v) in writes {
-        text(&mut out, k);
+        text(&mut out, k.as_ref());
         match v {
             None => out.push(0),
             Some(v) => {
@@ -54,7 +54,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Record> {
         WRITES => {
             let mut writes = Vec::with_capacity(n);
             for _ in 0..n {
-                let key = r.text()?;
+                let key = r.key()?;
                 let v = match r.byte()? {
                     0 => None,
                     1 => Some(r.value()?),
@@ -67,7 +67,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Record> {
         SNAPSHOT => {
             let mut rows = Vec::with_capacity(n);
             for _ in 0..n {
-                rows.push((r.text()?, r.value()?));
+                rows.push((r.key()?, r.value()?));
             }
             Body::Snapshot(rows)
         }
@@ -150,11 +150,20 @@ impl Reader<'_> {
         None
     }
 
-    fn text(&mut self) -> Option<String> {
+    fn bytes(&mut self) -> Option<&[u8]> {
         let len = usize::try_from(self.varint()?).ok().filter(|&l| l <= self.0.len())?;
         let (s, rest) = self.0.split_at(len);
         self.0 = rest;
-        String::from_utf8(s.to_vec()).ok()
+        Some(s)
+    }
+
+    fn text(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
+    }
+
+    /// A key, read straight into its inline spelling.
+    fn key(&mut self) -> Option<RowKey> {
+        std::str::from_utf8(self.bytes()?).ok().map(RowKey::from)
     }
 
     fn value(&mut self) -> Option<Value> {
@@ -178,10 +187,14 @@ mod tests {
         prop_oneof![any::<i64>().prop_map(Value::Int), ".{0,20}".prop_map(Value::Text)]
     }
 
+    /// Keys inline and, past 24 bytes, on the heap.
+    fn key() -> impl Strategy<Value = RowKey> {
+        ".{0,30}".prop_map(RowKey::from)
+    }
+
     fn record() -> impl Strategy<Value = Record> {
-        let writes =
-            prop::collection::vec((".{0,12}", prop::option::of(value())), 0..6).prop_map(Body::Writes);
-        let rows = prop::collection::vec((".{0,12}", value()), 0..6).prop_map(Body::Snapshot);
+        let writes = prop::collection::vec((key(), prop::option::of(value())), 0..6).prop_map(Body::Writes);
+        let rows = prop::collection::vec((key(), value()), 0..6).prop_map(Body::Snapshot);
         (any::<u64>(), any::<u64>(), prop_oneof![writes, rows]).prop_map(|(epoch, seq, body)| Record {
             epoch,
             seq,

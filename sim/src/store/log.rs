@@ -3,16 +3,16 @@
 //! the primary epoch that produced it. Recovery replays them in order.
 
 pub(crate) use super::codec::encode_writes;
-use super::{codec, Key, Table, Value};
+use super::{codec, RowKey, Table, Value};
 use crate::disk::Disk;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Body {
     /// The net writes of one transaction (`None`: deleted).
-    Writes(Vec<(Key, Option<Value>)>),
+    Writes(Vec<(RowKey, Option<Value>)>),
     /// The whole table, replacing everything before it.
-    Snapshot(Vec<(Key, Value)>),
+    Snapshot(Vec<(RowKey, Value)>),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
 }
 
 /// Gives a store its initial rows, durably, before the run starts.
-pub fn preload(disk: &Disk, rows: Vec<(Key, Value)>) {
-    let writes = rows.into_iter().map(|(k, v)| (k, Some(v))).collect();
+pub fn preload(disk: &Disk, rows: Vec<(super::Key, Value)>) {
+    let writes = rows.into_iter().map(|(k, v)| (RowKey::from(k), Some(v))).collect();
     disk.preload(&Record { epoch: 0, seq: 1, body: Body::Writes(writes) }.encode());
 }

@@ -15,10 +15,12 @@ pub mod client;
 mod codec;
 pub mod log;
 pub mod server;
+mod table;
 
 pub use client::StoreClient;
 pub use log::{preload, recover};
 pub use server::serve;
+pub use table::{RowKey, Table};
 
 use crate::trace::NodeId;
 use serde::{Deserialize, Serialize};
@@ -142,11 +144,6 @@ pub struct Commit {
     pub writes: Vec<(Key, Option<Value>)>,
 }
 
-/// A persistent (structure-sharing) map: a clone is O(1) and shares every
-/// node with its original, so recovery starts from a memoised table without
-/// copying it — a store that restarts often costs its log's growth, not its size.
-pub type Table = imbl::OrdMap<Key, Value>;
-
 type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
 
 /// Applies `ops` to `table` all or nothing; returns the results and the net writes.
@@ -162,7 +159,7 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
                 for (at, old) in effects.undo.into_iter().rev() {
                     let k = &effects.writes[at].0;
                     match old {
-                        Some(v) => table.insert(k.clone(), v),
+                        Some(v) => table.insert(k.as_str(), v),
                         None => table.remove(k),
                     };
                 }
@@ -185,7 +182,7 @@ struct Effects {
 impl Effects {
     fn write(&mut self, table: &mut Table, k: &Key, v: Option<Value>) {
         let old = match &v {
-            Some(v) => table.insert(k.clone(), v.clone()),
+            Some(v) => table.insert(k.as_str(), v.clone()),
             None => table.remove(k),
         };
         let at = match self.writes.iter().position(|(w, _)| w == k) {
@@ -242,8 +239,7 @@ fn step(table: &mut Table, op: &Op, effects: &mut Effects) -> Result<OpResult, K
 }
 
 fn rows(table: &Table, prefix: &str, from: &str) -> Vec<(Key, Value)> {
-    let within = table.range(from.to_string()..).take_while(|(k, _)| k.starts_with(prefix));
-    within.map(|(k, v)| (k.clone(), v.clone())).collect()
+    table.rows_from(prefix, from).map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! earlier sequence — and applies records of its own run only.
 
 use super::log::{self, Body, Record};
-use super::{apply, Commit, Key, Op, OpResult, Table, TxnError, Value};
+use super::{apply, Commit, Key, Op, OpResult, RowKey, Table, TxnError, Value};
 use crate::cluster::{ReplicaSet, Replication};
 use crate::disk::Disk;
 use crate::rpc::{Endpoint, Message, Request};
@@ -362,6 +362,7 @@ impl Node {
             if seq != st.seq + 1 {
                 return StoreRsp::NeedSnapshot;
             }
+            let writes = writes.into_iter().map(|(k, v)| (RowKey::from(k), v)).collect();
             let record = Record { epoch, seq, body: Body::Writes(writes) };
             self.disk.append(&record.encode());
             log::apply_record(&mut st.table, record.body);
@@ -393,6 +394,7 @@ impl Node {
         if st.following.is_some_and(|(e, r)| (epoch, run, seq) < (e, r, st.seq)) {
             return StoreRsp::Acked { seq: st.seq };
         }
+        let rows = rows.into_iter().map(|(k, v)| (RowKey::from(k), v)).collect();
         let record = Record { epoch, seq, body: Body::Snapshot(rows) };
         // What this node shipped as a primary is history: the snapshot replaces
         // it, and the numbers of those records will be reused.
@@ -452,7 +454,7 @@ impl Node {
                     // The table holds writes not durable yet: snapshot it once they are.
                     _ if durable < st.seq => continue,
                     _ => {
-                        let rows = st.table.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        let rows = st.table.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
                         StoreReq::Snapshot { epoch, run, seq: st.seq, rows }
                     }
                 }

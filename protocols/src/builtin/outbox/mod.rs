@@ -261,9 +261,7 @@ impl Protocol for Outbox {
         // A declared step's refusal: `step-N-failed` in its participant's store.
         let mut prefix = crate::id::key("event/", order);
         prefix.push('/');
-        let refused = |t: &faultline_sim::store::Table| {
-            crate::truth::rows(t, &prefix).any(|(k, _)| k.ends_with("-failed"))
-        };
+        let refused = |t: &faultline_sim::store::Table| t.rows(&prefix).any(|(k, _)| k.ends_with("-failed"));
         let not_enough = truth.declared.values().any(refused);
         (rejected.then_some(crate::cancel::CancelCause::OutOfStock))
             .or(not_enough.then_some(crate::cancel::CancelCause::NotEnough))
