@@ -89,19 +89,51 @@ impl<K: Into<RowKey>> FromIterator<(K, Value)> for Table {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Keys that straddle namespaces: characters either side of `/` in
+    /// byte order, no slash, one, or several; inline and past 24 bytes.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof!["[a!0/]{0,6}", "[a/]{20,30}"]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Insert(String, i64),
+        Remove(String),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![(key(), any::<i64>()).prop_map(|(k, v)| Step::Insert(k, v)), key().prop_map(Step::Remove)]
+    }
 
     proptest! {
-        /// Rows come out in the order `str` sorts their keys, short or long
-        /// (inline or on the heap), and a prefix scan is exactly the keys
-        /// with that prefix.
+        /// A table behaves as one ordered map of its keys: the same answers
+        /// to every write, get and scan, rows in the order `str` sorts them.
         #[test]
-        fn rows_are_in_str_order(keys in prop::collection::btree_set("[ab/]{0,30}", 0..40), prefix in "[ab/]{0,3}") {
-            let t: Table = keys.iter().map(|k| (k.as_str(), Value::Int(1))).collect();
-            let all: Vec<&str> = t.iter().map(|(k, _)| k).collect();
-            prop_assert_eq!(&all, &keys.iter().map(String::as_str).collect::<Vec<_>>());
-            let scanned: Vec<&str> = t.rows(&prefix).map(|(k, _)| k).collect();
-            let expected: Vec<&str> = keys.iter().map(String::as_str).filter(|k| k.starts_with(prefix.as_str())).collect();
-            prop_assert_eq!(scanned, expected);
+        fn a_table_is_one_ordered_map(steps in prop::collection::vec(step(), 0..60), prefix in "[a!0/]{0,3}", from in key()) {
+            let (mut t, mut model) = (Table::new(), BTreeMap::new());
+            for s in &steps {
+                match s {
+                    Step::Insert(k, v) => prop_assert_eq!(t.insert(k.as_str(), Value::Int(*v)), model.insert(k.clone(), Value::Int(*v))),
+                    Step::Remove(k) => prop_assert_eq!(t.remove(k), model.remove(k)),
+                }
+            }
+            for k in steps.iter().map(|s| match s { Step::Insert(k, _) | Step::Remove(k) => k }) {
+                prop_assert_eq!(t.get(k), model.get(k));
+                prop_assert_eq!(t.contains_key(k), model.contains_key(k));
+            }
+            let all: Vec<(&str, &Value)> = model.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            prop_assert_eq!(t.iter().collect::<Vec<_>>(), all.clone());
+            prop_assert_eq!(t.values().collect::<Vec<_>>(), model.values().collect::<Vec<_>>());
+            prop_assert_eq!((t.len(), t.is_empty()), (model.len(), model.is_empty()));
+            let scan = |from: &str| -> Vec<(&str, &Value)> {
+                all.iter().copied().filter(|(k, _)| *k >= from).take_while(|(k, _)| k.starts_with(prefix.as_str())).collect()
+            };
+            prop_assert_eq!(t.rows(&prefix).collect::<Vec<_>>(), scan(&prefix));
+            prop_assert_eq!(t.rows_from(&prefix, &from).collect::<Vec<_>>(), scan(&from));
+            // Equal rows, equal tables, however they were written.
+            prop_assert_eq!(&t, &model.iter().map(|(k, v)| (k.as_str(), v.clone())).collect::<Table>());
         }
     }
 }
