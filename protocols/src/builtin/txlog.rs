@@ -1,7 +1,9 @@
 //! The coordinator's durable log of global transactions, shared by the Saga
 //! orchestrator and the TCC coordinator. Per order, two rows written together
 //! when the order is placed: its state, rewritten by compare-and-set at every
-//! step, and the order itself, written once.
+//! step, and the order itself, deleted by the write that finishes the
+//! transaction — recovery reads the order of every unfinished transaction, and
+//! the log of a long run holds far more finished ones.
 
 use crate::mutant;
 use crate::retry;
@@ -173,17 +175,21 @@ impl TxLog {
     /// duplication).
     pub async fn persist<S: LogState>(&self, order: &Order, now: S, next: S) -> S {
         let key = self.state_key(order.id);
+        let cas = || {
+            let mut ops =
+                vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
+            if next.finished() {
+                ops.push(Op::Delete(self.order_key(order.id)));
+            }
+            ops
+        };
         if self.unsynced() {
-            let (store, cas) = (
-                self.store.clone(),
-                vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key, next.encode())],
-            );
+            let (store, cas) = (self.store.clone(), cas());
             faultline_sim::order::spawn(async move { store.txn(cas).await });
             return next;
         }
         loop {
-            let cas = vec![Op::Expect(key.clone(), Some(now.encode())), Op::Put(key.clone(), next.encode())];
-            match self.store.txn(cas).await {
+            match self.store.txn(cas()).await {
                 Ok(_) => return next,
                 // Our earlier attempt may have landed: the log is the truth…
                 Err(TxnError::Condition { .. }) => {
@@ -194,10 +200,10 @@ impl TxLog {
                             // forgets acknowledged writes at failover. The driver
                             // still knows the transaction; write it back, go on.
                             None => {
-                                let restore = vec![
-                                    Op::InsertIfAbsent(key.clone(), next.encode()),
-                                    Op::Put(self.order_key(order.id), Self::order_row(order)),
-                                ];
+                                let mut restore = vec![Op::InsertIfAbsent(key.clone(), next.encode())];
+                                if !next.finished() {
+                                    restore.push(Op::Put(self.order_key(order.id), Self::order_row(order)));
+                                }
                                 if self.store.txn(restore).await.is_ok() {
                                     return next;
                                 }
