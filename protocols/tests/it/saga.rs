@@ -62,6 +62,11 @@ fn saga_crashes_and_partitions_keep_every_invariant() {
     for seed in 0..30 {
         let r = run(&spec(seed, model.generate(seed, 10_000)));
         assert!(r.violations.is_empty(), "seed {seed}: {:#?}", r.violations);
+        // Every saga finished, and the write that finished it took its order
+        // row: a recovering orchestrator reads only unfinished ones' orders.
+        let log = &r.truth.own["coordinator-db"];
+        assert!(log.rows("saga/").count() > 0, "seed {seed}: the log holds the sagas");
+        assert_eq!(log.rows("saga-order/").count(), 0, "seed {seed}: order rows of finished sagas");
         crashes += r.counts.get("crash").copied().unwrap_or(0);
         cancelled += r.truth.orders.values().filter(|v| v.as_text() == Some("cancelled")).count();
     }

@@ -91,8 +91,8 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    /// Keys that straddle namespaces: characters either side of `/` in
-    /// byte order, no slash, one, or several; inline and past 24 bytes.
+    /// Keys of characters either side of `/` in byte order, with no slash,
+    /// one or several; inline and past 24 bytes.
     fn key() -> impl Strategy<Value = String> {
         prop_oneof!["[a!0/]{0,6}", "[a/]{20,30}"]
     }
