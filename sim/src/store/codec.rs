@@ -187,9 +187,9 @@ mod tests {
         prop_oneof![any::<i64>().prop_map(Value::Int), ".{0,20}".prop_map(Value::Text)]
     }
 
-    /// Keys inline and, past 24 bytes, on the heap.
+    /// Keys inline and, past the inline limit, on the heap.
     fn key() -> impl Strategy<Value = RowKey> {
-        ".{0,30}".prop_map(RowKey::from)
+        ".{0,60}".prop_map(RowKey::from)
     }
 
     fn record() -> impl Strategy<Value = Record> {

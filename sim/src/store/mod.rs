@@ -14,13 +14,15 @@
 pub mod client;
 mod codec;
 pub mod log;
+mod row_key;
 pub mod server;
 mod table;
 
 pub use client::StoreClient;
 pub use log::{preload, recover};
+pub use row_key::RowKey;
 pub use server::serve;
-pub use table::{RowKey, Table};
+pub use table::Table;
 
 use crate::trace::NodeId;
 use serde::{Deserialize, Serialize};
