@@ -187,6 +187,11 @@ impl Effects {
             Some(v) => table.insert(k.as_str(), v.clone()),
             None => table.remove(k),
         };
+        self.wrote(k, v, old);
+    }
+
+    /// Notes that `k` now holds `v` and held `old` before.
+    fn wrote(&mut self, k: &Key, v: Option<Value>, old: Option<Value>) {
         let at = match self.writes.iter().position(|(w, _)| w == k) {
             Some(at) => {
                 self.writes[at].1 = v;
@@ -213,20 +218,31 @@ fn step(table: &mut Table, op: &Op, effects: &mut Effects) -> Result<OpResult, K
             write(table, k, None);
             OpResult::Done
         }
+        // The two conditional writes find their row once, not once to look
+        // and again to write: in a large table each descent is most of a
+        // write's cost.
         Op::Incr { key, by, floor } => {
-            let now = table.get(key).and_then(Value::as_int).unwrap_or(0);
-            let next = now + by;
-            if next < *floor {
-                return Err(key.clone());
-            }
-            write(table, key, Some(Value::Int(next)));
+            let (next, old) = match table.get_mut(key) {
+                Some(row) => {
+                    let next = row.as_int().unwrap_or(0) + by;
+                    if next < *floor {
+                        return Err(key.clone());
+                    }
+                    (next, Some(std::mem::replace(row, Value::Int(next))))
+                }
+                None if *by < *floor => return Err(key.clone()),
+                None => (*by, table.insert(key.as_str(), Value::Int(*by))),
+            };
+            effects.wrote(key, Some(Value::Int(next)), old);
             OpResult::Int(next)
         }
+        // Inserted, and put back if the key was there: nearly always it was not.
         Op::InsertIfAbsent(k, v) => {
-            if table.contains_key(k) {
+            if let Some(was) = table.insert(k.as_str(), v.clone()) {
+                table.insert(k.as_str(), was);
                 return Err(k.clone());
             }
-            write(table, k, Some(v.clone()));
+            effects.wrote(k, Some(v.clone()), None);
             OpResult::Done
         }
         Op::Expect(k, v) => {
@@ -279,6 +295,9 @@ mod tests {
         assert_eq!(r, vec![OpResult::Int(3)]);
         apply(&mut t, &[Op::Incr { key: k("n"), by: -3, floor: 0 }]).expect("down to the floor");
         assert!(apply(&mut t, &[Op::Incr { key: k("n"), by: -1, floor: 0 }]).is_err());
+        assert_eq!(t.get("n"), Some(&Value::Int(0)));
+        assert!(apply(&mut t, &[Op::Incr { key: k("m"), by: -1, floor: 0 }]).is_err());
+        assert!(!t.contains_key("m"), "a missing row stays missing");
     }
 
     #[test]
@@ -286,6 +305,7 @@ mod tests {
         let mut t = Table::new();
         apply(&mut t, &[Op::InsertIfAbsent(k("b"), 1.into())]).unwrap();
         assert!(apply(&mut t, &[Op::InsertIfAbsent(k("b"), 2.into())]).is_err());
+        assert_eq!(t.get("b"), Some(&Value::Int(1)), "the row it found is kept");
         assert!(apply(&mut t, &[Op::Expect(k("b"), Some(1.into()))]).is_ok());
         assert!(apply(&mut t, &[Op::Expect(k("b"), None)]).is_err());
         assert!(apply(&mut t, &[Op::Expect(k("zz"), None)]).is_ok());
