@@ -674,7 +674,7 @@ impl Sim {
             if let (true, crate::store::log::Body::Writes(w)) = (gone, &rec.body) {
                 lost += 1;
                 for (k, _) in w {
-                    if !lost_keys.iter().any(|l| l == k) && lost_keys.len() < 8 {
+                    if !lost_keys.iter().any(|l| l == k.as_str()) && lost_keys.len() < 8 {
                         lost_keys.push(k.to_string());
                     }
                 }

@@ -207,15 +207,14 @@ impl Effects {
 }
 
 fn step(table: &mut Table, op: &Op, effects: &mut Effects) -> Result<OpResult, Key> {
-    let mut write = |table: &mut Table, k: &Key, v: Option<Value>| effects.write(table, k, v);
     Ok(match op {
         Op::Get(k) => OpResult::Value(table.get(k).cloned()),
         Op::Put(k, v) => {
-            write(table, k, Some(v.clone()));
+            effects.write(table, k, Some(v.clone()));
             OpResult::Done
         }
         Op::Delete(k) => {
-            write(table, k, None);
+            effects.write(table, k, None);
             OpResult::Done
         }
         // The two conditional writes find their row once, not once to look

@@ -2,10 +2,8 @@
 //! down a table's tree, so a key up to [`INLINE`] bytes is held in place,
 //! zero-padded, and compared eight bytes at a time.
 
-use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
 /// The longest key held in place: every key faultline's protocols write fits
@@ -120,12 +118,6 @@ impl PartialEq for RowKey {
 
 impl Eq for RowKey {}
 
-impl Hash for RowKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
-    }
-}
-
 impl Deref for RowKey {
     type Target = str;
     fn deref(&self) -> &str {
@@ -133,33 +125,9 @@ impl Deref for RowKey {
     }
 }
 
-impl Borrow<str> for RowKey {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl AsRef<str> for RowKey {
     fn as_ref(&self) -> &str {
         self.as_str()
-    }
-}
-
-impl PartialEq<RowKey> for String {
-    fn eq(&self, other: &RowKey) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl PartialEq<str> for RowKey {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for RowKey {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
     }
 }
 
