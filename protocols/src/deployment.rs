@@ -2,18 +2,18 @@
 //! participants, the workload's client and, if asked, the reconciler, added
 //! to a world; and how ground truth is gathered from one when it has run.
 
+use crate::looks::Looks;
 use crate::protocol::{ProtocolRef, Setup};
 use crate::reconcile::{self, Journal, ReconcileConfig};
 use crate::shop::gateway::GatewayConfig;
 use crate::shop::Shop;
 use crate::stats::Stats;
-use crate::truth::{history, GroundTruth};
+use crate::truth::GroundTruth;
 use crate::workflow::{builtin, Workflow};
 use crate::workload::{self, Workload};
-use faultline_sim::broker::Contents;
 use faultline_sim::store;
 use faultline_sim::{NodeId, ReplicaSet, ReplicationConfig, Sim, World};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A shop with a protocol deployed on it, ready to run.
 pub struct Deployment {
@@ -28,6 +28,8 @@ pub struct Deployment {
     /// The reconciler's journal, if it runs.
     pub reconcile_db: Option<Arc<ReplicaSet>>,
     pub stats: Arc<Stats>,
+    /// What the last look at ground truth read, for the next.
+    pub(crate) looks: Mutex<Looks>,
 }
 
 /// Adds the protocol (with its shop), the workload driver and, if asked, the
@@ -55,6 +57,7 @@ pub fn deploy(
         broker_db: d.broker,
         reconcile_db,
         stats,
+        looks: Mutex::default(),
     }
 }
 
@@ -153,6 +156,7 @@ impl GroundTruth {
         let table = |set: &ReplicaSet| store::recover(&sim.disk(set.primary()));
         let ledger = s.ledger.lock().unwrap().clone();
         let (held, declined) = (ledger.held(), ledger.declined());
+        let looks = &mut *dep.looks.lock().unwrap();
         GroundTruth {
             workflow: dep.workflow.clone(),
             workload: workload.clone(),
@@ -164,15 +168,15 @@ impl GroundTruth {
             shipments: table(&s.shipping_db),
             declared: s.declared.iter().map(|d| (d.name.clone(), table(&d.db))).collect(),
             own: dep.stores.iter().map(|set| (set.name.clone(), table(set))).collect(),
-            broker: dep.broker_db.as_deref().map(|db| Contents::read(&table(db))),
+            broker: dep.broker_db.as_deref().map(|db| looks.broker.read(table(db))),
             balances: ledger.balances,
             merchant: ledger.merchant,
             held,
             ledger: ledger.entries,
             lost: sim.lost_writes().clone(),
-            order_history: history(sim, &s.order_db, "order/"),
-            payment_history: history(sim, &s.payment_db, "pay/"),
-            ship_history: history(sim, &s.shipping_db, "ship/"),
+            order_history: looks.orders.read(sim, &s.order_db, "order/"),
+            payment_history: looks.payments.read(sim, &s.payment_db, "pay/"),
+            ship_history: looks.shipments.read(sim, &s.shipping_db, "ship/"),
             journal: dep.reconcile_db.as_deref().map(|db| Journal::read(&table(db))),
             refusals: sim.trace().first_replies().clone(),
             declined,

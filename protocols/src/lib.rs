@@ -31,7 +31,9 @@
 //! 4. The checker:
 //!    - [`check`] — the invariants, computed from ground truth.
 //! 5. The run:
-//!    - [`deployment`] — how a workflow, a protocol and a workload become a world.
+//!    - [`deployment`] — how a workflow, a protocol and a workload become a world;
+//!      `looks` — what it remembers between looks at ground truth, so a settle
+//!      poll reads what changed, not the run's history.
 //!    - [`run`] — one run: world, nemesis, settlement, ground truth, check.
 
 pub mod builtin;
@@ -41,6 +43,7 @@ pub mod client;
 pub mod deployment;
 pub mod id;
 pub mod invariant;
+mod looks;
 pub mod mutant;
 pub mod protocol;
 pub mod reconcile;

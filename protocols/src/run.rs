@@ -120,7 +120,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
             let truth = GroundTruth::collect(&dep, &sim, workload);
             // With the reconciler, settled also means it has judged every order.
             let judged = truth.journal.as_ref().is_none_or(|j| j.clean_ms.is_some());
-            if (judged && check::pending(&truth, spec.protocol).is_empty()) || Sim::now_us() >= deadline_us {
+            if (judged && check::settled(&truth, spec.protocol)) || Sim::now_us() >= deadline_us {
                 break (truth, Sim::now_us() / 1000);
             }
             tokio::time::sleep(settle_poll(workload.orders.len())).await;

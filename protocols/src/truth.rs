@@ -10,7 +10,7 @@ use crate::workflow::Workflow;
 use crate::workload::Workload;
 use faultline_sim::broker::Contents;
 use faultline_sim::store::Table;
-use faultline_sim::{LostWrites, ReplicaSet, Sim, Value};
+use faultline_sim::{LostWrites, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ pub struct GroundTruth {
     /// The protocol's own stores (a coordinator's log), by store name.
     pub own: BTreeMap<String, Table>,
     /// What the message broker holds, if the protocol talks through one.
-    pub broker: Option<Contents>,
+    pub broker: Option<Arc<Contents>>,
     pub balances: Vec<i64>,
     pub merchant: i64,
     /// Customers' funds authorized and not yet captured or voided.
@@ -106,24 +106,4 @@ impl GroundTruth {
             .map(|(k, _)| k[prefix.len()..].replacen('/', "-", 1))
             .collect()
     }
-}
-
-/// Acknowledged writes to the rows `{prefix}{order:06}` of `set`, in commit order.
-pub(crate) fn history(sim: &Sim, set: &ReplicaSet, prefix: &str) -> Vec<History> {
-    let mut h: Vec<((u64, u64), u32, Option<String>)> = sim
-        .commits()
-        .iter()
-        .filter(|c| set.members.contains(&c.store))
-        .flat_map(|c| {
-            c.writes.iter().filter_map(move |(k, v)| {
-                let id = k.strip_prefix(prefix)?.parse().ok()?;
-                Some(((c.at_us, c.seq), id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
-            })
-        })
-        .collect();
-    // Acknowledgements can come out of commit order (semi-sync releases
-    // waiting writes together, one sync makes a group durable at once); the
-    // history is the commit order: by time, then by place in the log. Stable.
-    h.sort_by_key(|(at, _, _)| *at);
-    h.into_iter().map(|((at, _), id, state)| (at, id, state)).collect()
 }

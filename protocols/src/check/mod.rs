@@ -25,7 +25,7 @@ pub use crate::invariant::Invariant;
 pub use cancelled::{causes as cancel_causes, REFUSALS};
 pub use cause::{Cause, Evidence};
 pub use coverage::{observed, Coverage};
-pub use settlement::pending;
+pub use settlement::{pending, settled};
 
 pub use crate::truth::{GroundTruth, History};
 

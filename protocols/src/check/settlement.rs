@@ -16,56 +16,55 @@ pub(super) fn check(g: &GroundTruth, protocol: &dyn Protocol, out: &mut Findings
 
 /// What keeps the run from being settled. Empty when settled.
 pub fn pending(g: &GroundTruth, protocol: &dyn Protocol) -> Vec<Unsettled> {
-    let mut out = Vec::new();
-    for o in &g.workload.orders {
-        match g.order_state(o.id) {
-            Some(order::COMPLETED | order::CANCELLED) => {}
-            other => {
-                let mut reason = format!("order is {}", other.unwrap_or("missing"));
-                if let Some(why) = left_for_a_person(g, o.id) {
-                    reason += &format!(": the reconciler left it for a person ({why})");
-                }
-                out.push(Unsettled::new(format!("order {}", o.id), reason))
+    unsettled(g, protocol).collect()
+}
+
+/// Whether nothing keeps the run from being settled ([`pending`] is empty),
+/// found without spelling out every reason: a settle poll asks this, and a
+/// seed that never settles asks it hundreds of times.
+pub fn settled(g: &GroundTruth, protocol: &dyn Protocol) -> bool {
+    unsettled(g, protocol).next().is_none()
+}
+
+/// [`pending`]'s findings, each worked out only when asked for.
+fn unsettled<'a>(g: &'a GroundTruth, protocol: &'a dyn Protocol) -> impl Iterator<Item = Unsettled> + 'a {
+    let orders = g.workload.orders.iter().filter_map(move |o| match g.order_state(o.id) {
+        Some(order::COMPLETED | order::CANCELLED) => None,
+        other => {
+            let mut reason = format!("order is {}", other.unwrap_or("missing"));
+            if let Some(why) = left_for_a_person(g, o.id) {
+                reason += &format!(": the reconciler left it for a person ({why})");
             }
+            Some(Unsettled::new(format!("order {}", o.id), reason))
         }
-    }
-    if g.held != 0 {
-        out.push(Unsettled::new(
-            "gateway",
-            format!("{} cents still authorized, never captured or voided", g.held),
-        ));
-    }
-    for sku in 0..g.workload.stock.len() as u32 {
+    });
+    let gateway = std::iter::once(g.held).filter(|held| *held != 0).map(|held| {
+        Unsettled::new("gateway", format!("{held} cents still authorized, never captured or voided"))
+    });
+    let skus = (0..g.workload.stock.len() as u32).filter_map(move |sku| {
         let r = int(&g.inventory, &inventory::reserved(sku));
-        if r != 0 {
-            out.push(Unsettled::new(format!("sku {sku}"), format!("{r} units still reserved")));
-        }
-    }
-    for (k, v) in g.payments.rows("pay/") {
-        let state = v.as_text().and_then(PaymentState::parse);
-        if state.is_some_and(PaymentState::in_flight) {
-            let state = state.map_or("?", PaymentState::name);
-            out.push(Unsettled::new(k.replace("pay/", "payment "), format!("payment still {state}")));
-        }
-    }
-    for c in 0..g.workload.balances.len() as u32 {
+        (r != 0).then(|| Unsettled::new(format!("sku {sku}"), format!("{r} units still reserved")))
+    });
+    let payments = g.payments.rows("pay/").filter_map(|(k, v)| {
+        let state = v.as_text().and_then(PaymentState::parse).filter(|s| s.in_flight())?;
+        Some(Unsettled::new(k.replace("pay/", "payment "), format!("payment still {}", state.name())))
+    });
+    let points = (0..g.workload.balances.len() as u32).filter_map(move |c| {
         let p = int(&g.points, &points::pending(c));
-        if p != 0 {
-            out.push(Unsettled::new(format!("customer {c}"), format!("{p} points still pending")));
-        }
-    }
+        (p != 0).then(|| Unsettled::new(format!("customer {c}"), format!("{p} points still pending")))
+    });
     // A cache's takes wait for the next sync to reach their store.
-    for (participant, t) in &g.declared {
-        for (k, v) in t.rows("pending/") {
+    let caches = g.declared.iter().flat_map(|(participant, t)| {
+        t.rows("pending/").map(move |(k, v)| {
             let n = v.as_int().unwrap_or(0);
-            out.push(Unsettled::new(
+            Unsettled::new(
                 format!("{participant} {k}"),
                 format!("{n} taken in the cache, not yet synced to the store"),
-            ));
-        }
-    }
-    out.extend(protocol.unsettled(g));
-    out
+            )
+        })
+    });
+    let own = std::iter::once(()).flat_map(move |()| protocol.unsettled(g));
+    orders.chain(gateway).chain(skus).chain(payments).chain(points).chain(caches).chain(own)
 }
 
 /// What the reconciler found and could not repair for order `id`, if anything.

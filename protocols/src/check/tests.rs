@@ -195,7 +195,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
     let mut contents = Contents::default();
     contents.messages.entry("orders".into()).or_default().insert(1, "000000-order-placed".into());
     g.orders.insert("event/000000/order-placed", Value::from("{}"));
-    g.broker = Some(contents.clone());
+    g.broker = Some(contents.clone().into());
     let unconsumed = check_as(&g, &Outbox);
     assert!(unconsumed.iter().all(|v| v.invariant == EventualSettlement), "{unconsumed:?}");
     assert_eq!(unconsumed.len(), 2, "inventory and notification listen to orders: {unconsumed:?}");
@@ -203,7 +203,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
         contents.acked.entry("orders".into()).or_default().entry(group.into()).or_default().insert(1);
     }
     g.orders.insert("event/000000/order-placed", Value::from("{}"));
-    g.broker = Some(contents.clone());
+    g.broker = Some(contents.clone().into());
     assert_eq!(check_as(&g, &Outbox), vec![], "published what was committed");
     g.orders.insert("event/000001/order-placed", Value::from("{}"));
     assert_eq!(
@@ -218,7 +218,7 @@ fn every_invariant_fires_on_a_crafted_bad_state() {
         "still in the outbox: unsettled, not lost"
     );
     let mut g = consistent();
-    g.broker = Some(contents);
+    g.broker = Some(contents.into());
     assert_eq!(broken_as(&g, &Outbox), only(&[NoPhantomEvents]), "published, never committed");
 
     let mut g = consistent();
@@ -386,7 +386,7 @@ fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other
     let mut g = consistent();
     let mut contents = Contents::default();
     contents.messages.entry("orders".into()).or_default().insert(7, "000001-order-placed".into());
-    g.broker = Some(contents);
+    g.broker = Some(contents.into());
     g.orders.insert("event/000001/order-placed", Value::from("{}"));
     let mut ack = lost(&[]);
     ack.writes = vec![("ack/orders/0000000007/inventory".into(), Some(1.into()))];
@@ -398,4 +398,39 @@ fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other
     g.lost = vec![lost(&["msg/orders/0000000007"])];
     let v = check_as(&g, &Outbox);
     assert!(!v.is_empty() && v.iter().all(|v| v.evidence.is_none()), "{v:?}");
+}
+
+#[test]
+fn a_run_is_settled_exactly_when_nothing_is_pending() {
+    use crate::shop::{inventory, payment, points};
+    type Unsettle = fn(&mut GroundTruth);
+    let unsettle: [(&str, Unsettle); 7] = [
+        ("an order in flight", |g| {
+            g.orders.insert(crate::shop::order::key(0), Value::from("pending"));
+        }),
+        ("money held", |g| g.held = 500),
+        ("stock reserved", |g| {
+            g.inventory.insert(inventory::reserved(0), 2.into());
+        }),
+        ("a payment in flight", |g| {
+            g.payments.insert(payment::key(0), Value::from("charging"));
+        }),
+        ("points pending", |g| {
+            g.points.insert(points::pending(0), 10.into());
+        }),
+        ("a cache's take unsynced", |g| {
+            g.declared.insert("warehouse".into(), table(&[("pending/stock/0/7", 1.into())]));
+        }),
+        ("the protocol's own state", |g| {
+            g.own.insert("coordinator-db".into(), table(&[("saga/000000", Value::from("F2"))]));
+        }),
+    ];
+    let g = consistent();
+    assert!(settled(&g, &Saga) && pending(&g, &Saga).is_empty(), "a consistent state is settled");
+    for (what, unsettle) in unsettle {
+        let mut g = consistent();
+        unsettle(&mut g);
+        assert!(!pending(&g, &Saga).is_empty(), "{what} is pending");
+        assert!(!settled(&g, &Saga), "so the run is not settled: {what}");
+    }
 }

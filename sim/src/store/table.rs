@@ -74,6 +74,25 @@ impl Table {
     }
 }
 
+/// A row that differs between two tables: its key, its value in the first
+/// (`None`: absent) and in the second.
+pub type Change<'a> = (&'a str, Option<&'a Value>, Option<&'a Value>);
+
+impl Table {
+    /// The rows in which `self` and `later` differ, in key order. Skips every
+    /// node the two share, so a table compared with an earlier version of
+    /// itself (recovery replays onto the one before) costs what changed.
+    pub fn changes<'a>(&'a self, later: &'a Table) -> impl Iterator<Item = Change<'a>> {
+        self.0.diff(&later.0).map(|d| match d {
+            imbl::ordmap::DiffItem::Add(k, v) => (k.as_str(), None, Some(v)),
+            imbl::ordmap::DiffItem::Update { old: (k, was), new: (_, now) } => {
+                (k.as_str(), Some(was), Some(now))
+            }
+            imbl::ordmap::DiffItem::Remove(k, v) => (k.as_str(), Some(v), None),
+        })
+    }
+}
+
 impl<K: Into<RowKey>> FromIterator<(K, Value)> for Table {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(rows: I) -> Self {
         Table(rows.into_iter().map(|(k, v)| (k.into(), v)).collect())
