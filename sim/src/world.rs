@@ -664,14 +664,12 @@ impl Sim {
         // What the replica has of this primary's reign (its epoch): records are
         // numbered per epoch, so a sequence number from another epoch says nothing.
         let reign = set.epoch();
-        let replica = crate::store::log::records(&self.disk(new));
-        let kept = replica.iter().filter(|r| r.epoch == reign).map(|r| r.seq).max().unwrap_or(0);
+        let (_, kept) = crate::store::log::reign(&self.disk(new), reign, u64::MAX);
         let mut lost = 0;
         let mut lost_keys: Vec<String> = Vec::new();
         let mut writes = Vec::new();
-        for rec in crate::store::log::records(&self.disk(old)) {
-            let gone = rec.epoch == reign && rec.seq > kept;
-            if let (true, crate::store::log::Body::Writes(w)) = (gone, &rec.body) {
+        for rec in crate::store::log::reign(&self.disk(old), reign, kept).0 {
+            if let crate::store::log::Body::Writes(w) = &rec.body {
                 lost += 1;
                 for (k, _) in w {
                     if !lost_keys.iter().any(|l| l == k.as_str()) && lost_keys.len() < 8 {

@@ -42,6 +42,13 @@ pub(crate) fn encode(rec: &Record) -> Vec<u8> {
     }
 }
 
+/// The epoch and sequence number of the record `bytes` spell, read without
+/// its body.
+pub(crate) fn header(bytes: &[u8]) -> Option<(u64, u64)> {
+    let mut r = Reader(bytes);
+    Some((r.varint()?, r.varint()?))
+}
+
 /// The record `bytes` spell, or `None` if they spell none (trailing bytes
 /// are refused).
 pub(crate) fn decode(bytes: &[u8]) -> Option<Record> {

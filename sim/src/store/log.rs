@@ -33,11 +33,24 @@ impl Record {
     }
 }
 
-/// Every durable record of `disk`, after recovery cut any torn tail: what a
-/// failover compares between a primary and its replica.
-pub(crate) fn records(disk: &Disk) -> Vec<Record> {
-    let (raw, _) = disk.recover();
-    raw.iter().map(|bytes| Record::decode(bytes)).collect()
+/// The durable records of `disk` of `epoch` after `seq` (after recovery cut
+/// any torn tail), and the last sequence number `disk` durably holds of
+/// `epoch`: what a failover compares between a primary and its replica. Only
+/// the records asked for are decoded whole; a failover used to decode both
+/// logs, every write of the run, at every failover.
+pub(crate) fn reign(disk: &Disk, epoch: u64, seq: u64) -> (Vec<Record>, u64) {
+    let (mut after, mut last) = (Vec::new(), 0);
+    disk.recover_from(0, |bytes| {
+        let (e, s) = codec::header(bytes).expect("a checksummed record decodes");
+        if e == epoch {
+            last = last.max(s);
+            if s > seq {
+                after.push(Record::decode(bytes));
+            }
+        }
+    })
+    .expect("a disk holds its first record on");
+    (after, last)
 }
 
 /// Whether the live `disk` durably holds record `seq` of `epoch`; reads only.
@@ -103,4 +116,25 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
 pub fn preload(disk: &Disk, rows: Vec<(super::Key, Value)>) {
     let writes = rows.into_iter().map(|(k, v)| (RowKey::from(k), Some(v))).collect();
     disk.preload(&Record { epoch: 0, seq: 1, body: Body::Writes(writes) }.encode());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reign_is_its_epochs_records_after_a_sequence_number_and_its_last() {
+        let disk = Disk::new(Default::default());
+        let record = |epoch, seq| Record {
+            epoch,
+            seq,
+            body: Body::Writes(vec![(RowKey::from("k"), Some(Value::Int(seq as i64)))]),
+        };
+        for (epoch, seq) in [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1)] {
+            disk.preload(&record(epoch, seq).encode());
+        }
+        assert_eq!(reign(&disk, 2, 1), (vec![record(2, 2), record(2, 3)], 3));
+        assert_eq!(reign(&disk, 2, u64::MAX), (vec![], 3), "the last only");
+        assert_eq!(reign(&disk, 4, 0), (vec![], 0), "an epoch the disk never saw");
+    }
 }
