@@ -65,6 +65,33 @@ struct Inner {
     /// What a reader derived from the first n durable records (a store's
     /// table), so the next recovery reads only the records after them.
     memo: Option<(usize, Arc<dyn std::any::Any + Send + Sync>)>,
+    /// The first n durable records passed their checksums. They cannot
+    /// change (the log only grows, and recovery only cuts it at a bad record),
+    /// so no look checks them again: a failover reads whole logs.
+    verified: usize,
+}
+
+impl Inner {
+    /// The position of the first durable record at or after `from` whose
+    /// checksum fails (the length if none does).
+    fn first_bad(&mut self, from: usize) -> usize {
+        let start = from.max(self.verified).min(self.durable.len());
+        let bad = |rec: &Vec<u8>| rec.len() < 4 || crc32fast::hash(&rec[4..]).to_le_bytes() != rec[..4];
+        let good = start + self.durable[start..].iter().position(bad).unwrap_or(self.durable.len() - start);
+        if self.verified >= from {
+            self.verified = good; // everything before `good` is now known good
+        }
+        good
+    }
+
+    /// Cuts the log at its first bad record at or after `from` (a torn
+    /// write), dropping it and everything after; returns how many went.
+    fn cut(&mut self, from: usize) -> usize {
+        let good = self.first_bad(from);
+        let dropped = self.durable.len() - good;
+        self.durable.truncate(good);
+        dropped
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -135,13 +162,7 @@ impl Disk {
     /// and how many were dropped.
     pub fn recover(&self) -> (Vec<Vec<u8>>, usize) {
         let mut inner = self.inner.lock().unwrap();
-        let good = inner
-            .durable
-            .iter()
-            .position(|rec| rec.len() < 4 || crc32fast::hash(&rec[4..]).to_le_bytes() != rec[..4])
-            .unwrap_or(inner.durable.len());
-        let dropped = inner.durable.len() - good;
-        inner.durable.truncate(good);
+        let dropped = inner.cut(0);
         (inner.durable.iter().map(|r| r[4..].to_vec()).collect(), dropped)
     }
 
@@ -155,12 +176,9 @@ impl Disk {
         if from > inner.durable.len() {
             return None;
         }
-        let bad = |rec: &Vec<u8>| rec.len() < 4 || crc32fast::hash(&rec[4..]).to_le_bytes() != rec[..4];
-        let good = from + inner.durable[from..].iter().position(bad).unwrap_or(inner.durable.len() - from);
-        let dropped = inner.durable.len() - good;
-        inner.durable.truncate(good);
+        let dropped = inner.cut(from);
         inner.durable[from..].iter().for_each(|r| each(&r[4..]));
-        Some((good - from, dropped))
+        Some((inner.durable.len() - from, dropped))
     }
 
     /// What a reader memoised of the first n durable records, if still whole,
@@ -178,15 +196,16 @@ impl Disk {
     /// The durable records up to the first bad one, without recovering: a
     /// look at a live disk that changes nothing.
     pub(crate) fn peek(&self) -> Vec<Vec<u8>> {
-        let inner = self.inner.lock().unwrap();
-        let good = |rec: &&Vec<u8>| rec.len() >= 4 && crc32fast::hash(&rec[4..]).to_le_bytes() == rec[..4];
-        inner.durable.iter().take_while(good).map(|r| r[4..].to_vec()).collect()
+        let mut inner = self.inner.lock().unwrap();
+        let good = inner.first_bad(0);
+        inner.durable[..good].iter().map(|r| r[4..].to_vec()).collect()
     }
 
     /// Frees every record: the run is over and its state was read.
     pub(crate) fn release(&self) {
         let mut inner = self.inner.lock().unwrap();
         inner.durable = Vec::new();
+        inner.verified = 0;
         inner.unsynced = Vec::new();
         inner.memo = None;
     }
@@ -262,6 +281,15 @@ mod tests {
             assert_eq!(disk.durable_len(), 1, "truncated, so new records follow good data");
             disk.append(b"after");
             disk.sync().await.unwrap();
+            assert_eq!(disk.recover().0, vec![b"good".to_vec(), b"after".to_vec()]);
+            // Torn again where the first torn record was: recovery checked the
+            // records before it once, and must still check whatever took its place.
+            disk.append(b"torn again");
+            assert!(disk.crash().torn);
+            assert_eq!(disk.peek(), vec![b"good".to_vec(), b"after".to_vec()], "a look stops at it");
+            assert_eq!(disk.recover_from(1, |_| {}), Some((1, 1)), "and recovery drops it");
+            disk.append(b"last");
+            assert!(disk.crash().torn);
             assert_eq!(disk.recover().0, vec![b"good".to_vec(), b"after".to_vec()]);
         });
     }
