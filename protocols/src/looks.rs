@@ -23,7 +23,7 @@ pub(crate) struct Looks {
 #[derive(Default)]
 pub(crate) struct HistoryLog {
     /// How many of the simulator's commits were read.
-    read: usize,
+    seen: usize,
     /// ((time µs, place in its log), order, new state), in commit order.
     writes: Vec<((u64, u64), u32, Option<String>)>,
 }
@@ -31,17 +31,17 @@ pub(crate) struct HistoryLog {
 impl HistoryLog {
     pub fn read(&mut self, sim: &Sim, set: &ReplicaSet, prefix: &str) -> Vec<History> {
         let commits = sim.commits();
-        if self.read > commits.len() {
+        if self.seen > commits.len() {
             *self = HistoryLog::default(); // the commits were released: start over
         }
         let old = self.writes.len();
-        for c in commits[self.read..].iter().filter(|c| set.members.contains(&c.store)) {
+        for c in commits[self.seen..].iter().filter(|c| set.members.contains(&c.store)) {
             self.writes.extend(c.writes.iter().filter_map(|(k, v)| {
                 let id = k.strip_prefix(prefix)?.parse().ok()?;
                 Some(((c.at_us, c.seq), id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
             }));
         }
-        self.read = commits.len();
+        self.seen = commits.len();
         // Acknowledgements can come out of commit order (semi-sync releases
         // waiting writes together, one sync makes a group durable at once); the
         // history is the commit order: by time, then by place in the log. A

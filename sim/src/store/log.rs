@@ -55,8 +55,7 @@ pub(crate) fn reign(disk: &Disk, epoch: u64, seq: u64) -> (Vec<Record>, u64) {
 
 /// Whether the live `disk` durably holds record `seq` of `epoch`; reads only.
 pub(crate) fn holds(disk: &Disk, epoch: u64, seq: u64) -> bool {
-    let header = |bytes: &Vec<u8>| codec::header(bytes).expect("a checksummed record decodes");
-    disk.peek().iter().any(|bytes| header(bytes) == (epoch, seq))
+    disk.peek_any(|bytes| codec::header(bytes).expect("a checksummed record decodes") == (epoch, seq))
 }
 
 /// Applies a record's body to `table`, moving its keys and values in (a

@@ -5,6 +5,10 @@
 use super::{RowKey, Value};
 use std::ops::Bound;
 
+/// A row that differs between two tables: its key, its value in the first
+/// (`None`: absent) and in the second.
+pub type Change<'a> = (&'a str, Option<&'a Value>, Option<&'a Value>);
+
 /// A persistent (structure-sharing) ordered map from key to value: a clone is
 /// O(1) and shares every node with its original, so recovery starts from a
 /// memoised table without copying it — a store that restarts often costs its
@@ -72,13 +76,7 @@ impl Table {
         let tail = self.0.range((Bound::Included(RowKey::from(from)), Bound::Unbounded));
         tail.map(|(k, v)| (k.as_str(), v)).take_while(move |(k, _)| k.starts_with(prefix))
     }
-}
 
-/// A row that differs between two tables: its key, its value in the first
-/// (`None`: absent) and in the second.
-pub type Change<'a> = (&'a str, Option<&'a Value>, Option<&'a Value>);
-
-impl Table {
     /// The rows in which `self` and `later` differ, in key order. Skips every
     /// node the two share, so a table compared with an earlier version of
     /// itself (recovery replays onto the one before) costs what changed.
