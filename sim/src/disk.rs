@@ -193,6 +193,21 @@ impl Disk {
         self.inner.lock().unwrap().memo = Some((records, value));
     }
 
+    /// Takes `value` as what a reader derived from the first `records` durable
+    /// records, if the disk holds exactly those and they are whole: a store's
+    /// table at its crash, offered whatever the crash did, is taken only if
+    /// the crash lost nothing the store wrote — a lost or torn record leaves
+    /// the disk shorter than the table, or with a bad last record. Returns
+    /// whether it was taken.
+    pub(crate) fn offer_memo(&self, records: usize, value: Arc<dyn std::any::Any + Send + Sync>) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        let whole = inner.durable.len() == records && inner.first_bad(0) == records;
+        if whole {
+            inner.memo = Some((records, value));
+        }
+        whole
+    }
+
     /// Whether `hit` holds for a durable record before the first bad one,
     /// looked at in place, without recovering: a look at a live disk that
     /// changes nothing.

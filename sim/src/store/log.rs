@@ -76,11 +76,21 @@ pub(crate) fn apply_record(table: &mut Table, body: Body) {
 
 /// The durable table: every good record replayed in order.
 pub fn recover(disk: &Disk) -> Table {
-    recover_table(disk).0
+    recover_table(disk).table
 }
 
-/// Recovery for a store starting up, or a look at what a disk holds: the
-/// table, the last sequence number and how many torn records were dropped.
+/// What recovery rebuilt from a disk.
+pub(crate) struct Recovered {
+    pub table: Table,
+    /// The sequence number of the last record replayed.
+    pub seq: u64,
+    /// How many durable records the table holds the writes of.
+    pub records: usize,
+    /// Torn records dropped.
+    pub torn: usize,
+}
+
+/// Recovery for a store starting up, or a look at what a disk holds.
 /// Replays only the records after those the last recovery of this disk read
 /// (its table is memoised on the disk), so a store that restarts often, or a
 /// settle poll, costs the log's growth, not its length.
@@ -89,7 +99,7 @@ pub fn recover(disk: &Disk) -> Table {
 /// its table is updated in place: cloned from a memo still on the disk, every
 /// replayed write copied its path of the tree first (copy-on-write), which
 /// grew with the table — a tenth of a ×64 seed's store writes.
-pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
+pub(crate) fn recover_table(disk: &Disk) -> Recovered {
     let memo = disk.take_memo().and_then(|(n, m)| Some((n, m.downcast::<(Table, u64)>().ok()?)));
     let (from, mut table, mut seq) = match memo {
         Some((n, m)) => {
@@ -104,9 +114,17 @@ pub(crate) fn recover_table(disk: &Disk) -> (Table, u64, usize) {
         seq = rec.seq;
     };
     let (replayed, torn) = disk.recover_from(from, replay).expect("a memo never outruns its disk");
-    let read = from + replayed;
-    disk.set_memo(read, std::sync::Arc::new((table.clone(), seq)));
-    (table, seq, torn)
+    let records = from + replayed;
+    disk.set_memo(records, std::sync::Arc::new((table.clone(), seq)));
+    Recovered { table, seq, records, torn }
+}
+
+/// A store's last word at its crash: its table, which holds the writes of
+/// its disk's first `records` records, becomes the disk's memo if the crash
+/// lost none of them (see [`Disk::offer_memo`]) — so the next start replays
+/// nothing, where it replayed every record since the last one.
+pub(crate) fn hand_back(disk: &Disk, records: usize, table: Table, seq: u64) {
+    disk.offer_memo(records, std::sync::Arc::new((table, seq)));
 }
 
 /// Gives a store its initial rows, durably, before the run starts.
