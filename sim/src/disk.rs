@@ -65,6 +65,10 @@ struct Inner {
     /// What a reader derived from the first n durable records (a store's
     /// table), so the next recovery reads only the records after them.
     memo: Option<(usize, Arc<dyn std::any::Any + Send + Sync>)>,
+    /// The node serving from this disk, if it left word (a store's state):
+    /// what a look may read instead of replaying records (see
+    /// [`crate::store::recover`]). Weak, so a crash frees it as before.
+    live: Option<std::sync::Weak<dyn std::any::Any + Send + Sync>>,
     /// The first n durable records passed their checksums. They cannot
     /// change (the log only grows, and recovery only cuts it at a bad record),
     /// so no look checks them again: a failover reads whole logs.
@@ -193,6 +197,23 @@ impl Disk {
         self.inner.lock().unwrap().memo = Some((records, value));
     }
 
+    /// Leaves word of the node now serving from this disk.
+    pub(crate) fn set_live(&self, node: std::sync::Weak<dyn std::any::Any + Send + Sync>) {
+        self.inner.lock().unwrap().live = Some(node);
+    }
+
+    /// The node serving from this disk, if it is still alive.
+    pub(crate) fn live(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.inner.lock().unwrap().live.as_ref()?.upgrade()
+    }
+
+    /// Whether the disk holds exactly `records` records, all durable and
+    /// whole: nothing appended waits for a sync, and none is torn.
+    pub(crate) fn holds_exactly(&self, records: usize) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        inner.unsynced.is_empty() && inner.durable.len() == records && inner.first_bad(0) == records
+    }
+
     /// Takes `value` as what a reader derived from the first `records` durable
     /// records, if the disk holds exactly those and they are whole: a store's
     /// table at its crash, offered whatever the crash did, is taken only if
@@ -224,6 +245,7 @@ impl Disk {
         inner.verified = 0;
         inner.unsynced = Vec::new();
         inner.memo = None;
+        inner.live = None;
     }
 
     /// Power loss: the volatile tail is gone, maybe leaving a torn prefix.
@@ -312,6 +334,29 @@ mod tests {
             disk.append(b"last");
             assert!(disk.crash().torn);
             assert_eq!(disk.recover().0, vec![b"good".to_vec(), b"after".to_vec()]);
+        });
+    }
+
+    #[test]
+    fn a_disk_holds_exactly_its_durable_whole_records_and_takes_a_memo_of_only_those() {
+        in_sim(async {
+            let disk = Disk::new(DiskConfig::default());
+            let memo = || Arc::new(()) as Arc<dyn std::any::Any + Send + Sync>;
+            disk.append(b"one");
+            assert!(!disk.holds_exactly(1), "not durable yet");
+            disk.sync().await.unwrap();
+            assert!(disk.holds_exactly(1));
+            assert!(!disk.holds_exactly(2) && !disk.holds_exactly(0));
+            disk.set_faults(DiskFaults { torn_write_rate: 1.0, ..DiskFaults::default() });
+            disk.append(b"two");
+            assert!(disk.crash().torn);
+            assert_eq!(disk.durable_len(), 2);
+            assert!(!disk.holds_exactly(2), "the second record is torn");
+            assert!(!disk.offer_memo(2, memo()), "a table holding the torn record is refused");
+            assert!(!disk.offer_memo(1, memo()), "nor one holding fewer records than the disk");
+            assert_eq!(disk.recover_from(0, |_| {}), Some((1, 1)), "recovery cuts the torn record");
+            assert!(disk.offer_memo(1, memo()), "and then the disk holds exactly the first");
+            assert_eq!(disk.take_memo().map(|(n, _)| n), Some(1));
         });
     }
 
