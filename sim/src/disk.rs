@@ -88,6 +88,10 @@ impl Inner {
         good
     }
 
+    fn holds_exactly(&mut self, records: usize) -> bool {
+        self.unsynced.is_empty() && self.durable.len() == records && self.first_bad(0) == records
+    }
+
     /// Cuts the log at its first bad record at or after `from` (a torn
     /// write), dropping it and everything after; returns how many went.
     fn cut(&mut self, from: usize) -> usize {
@@ -210,19 +214,18 @@ impl Disk {
     /// Whether the disk holds exactly `records` records, all durable and
     /// whole: nothing appended waits for a sync, and none is torn.
     pub(crate) fn holds_exactly(&self, records: usize) -> bool {
-        let mut inner = self.inner.lock().unwrap();
-        inner.unsynced.is_empty() && inner.durable.len() == records && inner.first_bad(0) == records
+        self.inner.lock().unwrap().holds_exactly(records)
     }
 
-    /// Takes `value` as what a reader derived from the first `records` durable
-    /// records, if the disk holds exactly those and they are whole: a store's
-    /// table at its crash, offered whatever the crash did, is taken only if
-    /// the crash lost nothing the store wrote — a lost or torn record leaves
-    /// the disk shorter than the table, or with a bad last record. Returns
-    /// whether it was taken.
+    /// Takes `value` as what a reader derived from its first `records`
+    /// records, if the disk holds exactly those ([`Disk::holds_exactly`]): a
+    /// store's table at its crash, offered whatever the crash did, is taken
+    /// only if the crash lost nothing the store wrote — a lost or torn record
+    /// leaves the disk shorter than the table, or with a bad last record.
+    /// Returns whether it was taken.
     pub(crate) fn offer_memo(&self, records: usize, value: Arc<dyn std::any::Any + Send + Sync>) -> bool {
         let mut inner = self.inner.lock().unwrap();
-        let whole = inner.durable.len() == records && inner.first_bad(0) == records;
+        let whole = inner.holds_exactly(records);
         if whole {
             inner.memo = Some((records, value));
         }
