@@ -563,10 +563,27 @@ mod tests {
         (world, db)
     }
 
-    /// Torn writes, failed fsyncs and syncs up to 4 ms slow, from the start.
-    fn disk_faults(sim: &Sim) {
-        let faults = DiskFaults { fsync_fail_rate: 0.01, torn_write_rate: 0.5, extra_latency_us: (0, 4_000) };
-        sim.set_disk_faults(faults);
+    /// Runs `body` in a [`busy_store`] world for each (seed, mode), under torn
+    /// writes, failed fsyncs and syncs up to 4 ms slow from the start, and
+    /// sums the two counts each run returns.
+    fn tally<F: std::future::Future<Output = (usize, usize)>>(
+        runs: &[(u64, Replication)],
+        body: impl Fn(u64, Arc<Sim>, Arc<ReplicaSet>) -> F,
+    ) -> (usize, usize) {
+        runs.iter().fold((0, 0), |(a, b), &(seed, mode)| {
+            let (world, db) = busy_store(seed, mode);
+            let sim = world.sim().clone();
+            let run = body(seed, sim.clone(), db);
+            let (x, y) = world.run(async move {
+                sim.set_disk_faults(DiskFaults {
+                    fsync_fail_rate: 0.01,
+                    torn_write_rate: 0.5,
+                    extra_latency_us: (0, 4_000),
+                });
+                run.await
+            });
+            (a + x, b + y)
+        })
     }
 
     /// Stores crash every 30–120 ms, with and without a replica. Right after
@@ -575,38 +592,28 @@ mod tests {
     /// and those that lost records must not have.
     #[test]
     fn a_crashed_store_leaves_its_table_on_disk_only_if_the_disk_holds_all_of_it() {
-        let (mut handed, mut refused) = (0, 0);
-        for (seed, mode) in [(1, Replication::None), (2, Replication::Async), (3, Replication::None)] {
-            let (world, db) = busy_store(seed, mode);
-            let sim = world.sim().clone();
-            let (h, r) = world.run(async move {
-                let (mut handed, mut refused) = (0, 0);
-                disk_faults(&sim);
-                for i in 0..60u64 {
-                    tokio::time::sleep(Duration::from_millis(30 + i * 37 % 90)).await;
-                    let node = db.members[(i % db.members.len() as u64) as usize];
-                    let disk = sim.disk(node);
-                    sim.crash(node);
-                    // The killed node's tasks are dropped as the scheduler reaches them.
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    if let Some((n, memo)) = disk.take_memo() {
-                        let (table, _) = memo.downcast_ref::<(Table, u64)>().unwrap();
-                        assert_eq!(
-                            *table,
-                            replayed(&disk, n),
-                            "seed {seed}, crash {i}: a memo is its records"
-                        );
-                        let fresh = n == disk.durable_len();
-                        handed += usize::from(fresh);
-                        refused += usize::from(!fresh);
-                        disk.set_memo(n, memo);
-                    }
-                    sim.restart(node);
+        let runs = [(1, Replication::None), (2, Replication::Async), (3, Replication::None)];
+        let (handed, refused) = tally(&runs, |seed, sim, db| async move {
+            let (mut handed, mut refused) = (0, 0);
+            for i in 0..60u64 {
+                tokio::time::sleep(Duration::from_millis(30 + i * 37 % 90)).await;
+                let node = db.members[(i % db.members.len() as u64) as usize];
+                let disk = sim.disk(node);
+                sim.crash(node);
+                // The killed node's tasks are dropped as the scheduler reaches them.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                if let Some((n, memo)) = disk.take_memo() {
+                    let (table, _) = memo.downcast_ref::<(Table, u64)>().unwrap();
+                    assert_eq!(*table, replayed(&disk, n), "seed {seed}, crash {i}: a memo is its records");
+                    let fresh = n == disk.durable_len();
+                    handed += usize::from(fresh);
+                    refused += usize::from(!fresh);
+                    disk.set_memo(n, memo);
                 }
-                (handed, refused)
-            });
-            (handed, refused) = (handed + h, refused + r);
-        }
+                sim.restart(node);
+            }
+            (handed, refused)
+        });
         // Without the hand-back, only a store that wrote nothing since its
         // last start would leave a memo as long as its disk (28 of 180 here).
         assert!(handed > 2 * refused, "most crashes leave the table ({handed} did, {refused} did not)");
@@ -618,35 +625,29 @@ mod tests {
     /// replay to — and does, most of the time.
     #[test]
     fn a_look_reads_a_live_stores_table_only_when_its_disk_holds_all_of_it() {
-        let (mut live, mut replays) = (0, 0);
-        for (seed, mode) in [(4, Replication::None), (5, Replication::Async)] {
-            let (world, db) = busy_store(seed, mode);
-            let sim = world.sim().clone();
-            let (l, r) = world.run(async move {
-                let (mut live, mut replays) = (0, 0);
-                disk_faults(&sim);
-                for i in 0..1000u64 {
-                    tokio::time::sleep(Duration::from_millis(3)).await;
-                    for node in db.members.clone() {
-                        let disk = sim.disk(node);
-                        match durable_table(&disk) {
-                            Some(table) => {
-                                assert_eq!(table, replayed(&disk, usize::MAX), "seed {seed}, look {i}");
-                                live += 1;
-                            }
-                            None => replays += 1,
+        let runs = [(4, Replication::None), (5, Replication::Async)];
+        let (live, replays) = tally(&runs, |seed, sim, db| async move {
+            let (mut live, mut replays) = (0, 0);
+            for i in 0..1000u64 {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                for node in db.members.clone() {
+                    let disk = sim.disk(node);
+                    match durable_table(&disk) {
+                        Some(table) => {
+                            assert_eq!(table, replayed(&disk, usize::MAX), "seed {seed}, look {i}");
+                            live += 1;
                         }
-                    }
-                    if i % 40 == 39 {
-                        let node = db.members[(i / 40) as usize % db.members.len()];
-                        sim.crash(node);
-                        sim.after(Duration::from_millis(20), move |s| s.restart(node));
+                        None => replays += 1,
                     }
                 }
-                (live, replays)
-            });
-            (live, replays) = (live + l, replays + r);
-        }
+                if i % 40 == 39 {
+                    let node = db.members[(i / 40) as usize % db.members.len()];
+                    sim.crash(node);
+                    sim.after(Duration::from_millis(20), move |s| s.restart(node));
+                }
+            }
+            (live, replays)
+        });
         assert!(live > replays, "most looks read the live table ({live} did, {replays} replayed)");
         assert!(replays > 0, "some find a sync under way, a lost record or a crashed store");
     }
