@@ -8,6 +8,7 @@ use crate::shop::gateway::GatewayConfig;
 use crate::shop::Service;
 use crate::workflow::Workflow;
 use crate::workload::Workload;
+use faultline_sim::store::RowKey;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -222,7 +223,7 @@ fn costs(dep: &crate::Deployment, sim: &Sim, submitted: &BTreeMap<u32, u64>, end
     let mut span: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     // Reserved units and held locks over time, stepped at commits; per service
     // and key, so the payment's and the points' customer locks are different rows.
-    let mut levels: BTreeMap<(Resource, Service, String), i64> = BTreeMap::new();
+    let mut levels: BTreeMap<(Resource, Service, RowKey), i64> = BTreeMap::new();
     let (mut units, mut locked) = (Area::default(), Area::default());
     for c in sim.commits().iter() {
         let Some(service) = shop_stores.get(&c.store).copied() else { continue };

@@ -317,7 +317,7 @@ pub struct LostWrites {
     pub at_us: u64,
     /// The replica set that failed over.
     pub store: String,
-    pub writes: Vec<(crate::store::Key, Option<crate::Value>)>,
+    pub writes: crate::store::Writes,
 }
 
 /// An armed [`crate::Fault::AfterCommit`].
@@ -676,7 +676,7 @@ impl Sim {
                         lost_keys.push(k.to_string());
                     }
                 }
-                writes.extend(w.iter().map(|(k, v)| (k.to_string(), v.clone())));
+                writes.extend(w.iter().cloned());
             }
         }
         if !writes.is_empty() {
@@ -689,11 +689,7 @@ impl Sim {
 
     /// Records writes of `store` that a failover lost: what the old primary
     /// had committed beyond its replica, or acknowledged after its demotion.
-    pub(crate) fn lost_after_failover(
-        &self,
-        store: &str,
-        writes: Vec<(crate::store::Key, Option<crate::Value>)>,
-    ) {
+    pub(crate) fn lost_after_failover(&self, store: &str, writes: crate::store::Writes) {
         let at_us = self.elapsed_us();
         self.lost.lock().unwrap().push(LostWrites { at_us, store: store.to_string(), writes });
         self.trace().tally(FAILOVER_LOST_WRITES);

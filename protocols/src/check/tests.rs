@@ -355,7 +355,7 @@ fn a_violation_carries_the_evidence_of_a_lost_write_that_touched_it_and_no_other
     let lost = |keys: &[&str]| LostWrites {
         at_us: 1_500_000,
         store: "order-db".into(),
-        writes: keys.iter().map(|k| (k.to_string(), None)).collect(),
+        writes: keys.iter().map(|k| ((*k).into(), None)).collect(),
     };
     // Order 0's completion vanished: agreement breaks for order 0.
     let mut g = consistent();

@@ -143,7 +143,7 @@ fn workflows_marketplace_declared_participants_keep_their_books() {
     g.lost = vec![faultline_sim::LostWrites {
         at_us: 1_000_000,
         store: "coupons-db".into(),
-        writes: vec![(k.clone(), None)],
+        writes: vec![(k.as_str().into(), None)],
     }];
     let v = faultline_protocols::check::check(&g, saga);
     assert!(v.iter().all(|v| v.evidence.as_ref().is_some_and(|e| e.detail.contains(&k))), "{v:#?}");

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Body {
     /// The net writes of one transaction (`None`: deleted).
-    Writes(Vec<(RowKey, Option<Value>)>),
+    Writes(super::Writes),
     /// The whole table, replacing everything before it.
     Snapshot(Vec<(RowKey, Value)>),
 }

@@ -29,6 +29,11 @@ use serde::{Deserialize, Serialize};
 
 pub type Key = String;
 
+/// A transaction's net writes, each key as a table holds it (`None`: deleted):
+/// what a commit records, replication ships and a failover loses. Keys are
+/// held in place, so the run's history of commits is one allocation each.
+pub type Writes = Vec<(RowKey, Option<Value>)>;
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Value {
     Int(i64),
@@ -143,10 +148,10 @@ pub struct Commit {
     /// share `at_us`, and this orders them as they were applied.
     pub seq: u64,
     pub store: NodeId,
-    pub writes: Vec<(Key, Option<Value>)>,
+    pub writes: Writes,
 }
 
-type Applied = (Vec<OpResult>, Vec<(Key, Option<Value>)>);
+type Applied = (Vec<OpResult>, Writes);
 
 /// Applies `ops` to `table` all or nothing; returns the results and the net writes.
 pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
@@ -177,7 +182,7 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
 /// (the key's place in `writes`, and what the key held before). Kept as it
 /// writes: looking each key up again afterwards cost a lookup a write.
 struct Effects {
-    writes: Vec<(Key, Option<Value>)>,
+    writes: Writes,
     undo: Vec<(usize, Option<Value>)>,
 }
 
@@ -192,13 +197,13 @@ impl Effects {
 
     /// Notes that `k` now holds `v` and held `old` before.
     fn wrote(&mut self, k: &Key, v: Option<Value>, old: Option<Value>) {
-        let at = match self.writes.iter().position(|(w, _)| w == k) {
+        let at = match self.writes.iter().position(|(w, _)| w.as_str() == k.as_str()) {
             Some(at) => {
                 self.writes[at].1 = v;
                 at
             }
             None => {
-                self.writes.push((k.clone(), v));
+                self.writes.push((RowKey::from(k), v));
                 self.writes.len() - 1
             }
         };
@@ -284,7 +289,7 @@ mod tests {
         assert_eq!(t.get("stock"), Some(&Value::Int(1)), "stock as before both writes");
         // and its net write is its final value, once.
         let (_, w) = apply(&mut t, &twice[..2]).unwrap();
-        assert_eq!(w, vec![(k("stock"), None)]);
+        assert_eq!(w, vec![(RowKey::from("stock"), None)]);
     }
 
     #[test]
@@ -324,7 +329,8 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(w, vec![(k("a/1"), Some(2.into())), (k("a/2"), None), (k("b"), Some(4.into()))]);
+        let key = RowKey::from;
+        assert_eq!(w, vec![(key("a/1"), Some(2.into())), (key("a/2"), None), (key("b"), Some(4.into()))]);
         let (r, w) = apply(&mut t, &[Op::Scan(k("a/"))]).unwrap();
         assert_eq!(r[0].rows(), &[(k("a/1"), Value::Int(2))]);
         assert!(w.is_empty(), "reads write nothing");

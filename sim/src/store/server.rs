@@ -14,7 +14,7 @@
 //! earlier sequence — and applies records of its own run only.
 
 use super::log::{self, Body, Record};
-use super::{apply, Commit, Key, Op, OpResult, RowKey, Table, TxnError, Value};
+use super::{apply, Commit, Key, Op, OpResult, RowKey, Table, TxnError, Value, Writes};
 use crate::cluster::{ReplicaSet, Replication};
 use crate::disk::Disk;
 use crate::rpc::{Endpoint, Message, Request};
@@ -37,8 +37,6 @@ const SHIP_TICK: Duration = Duration::from_millis(50);
 const SHIP_TIMEOUT: Duration = Duration::from_millis(200);
 /// Records per replication message.
 const SHIP_BATCH: usize = 64;
-
-type Writes = Vec<(Key, Option<Value>)>;
 
 /// What a store node serves.
 #[derive(Clone, Debug, Serialize)]
@@ -391,7 +389,6 @@ impl Node {
             if seq != st.seq + 1 {
                 return StoreRsp::NeedSnapshot;
             }
-            let writes = writes.into_iter().map(|(k, v)| (RowKey::from(k), v)).collect();
             let record = Record { epoch, seq, body: Body::Writes(writes) };
             self.disk.append(&record.encode());
             log::apply_record(&mut st.table, record.body);
