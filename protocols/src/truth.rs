@@ -51,7 +51,7 @@ pub struct GroundTruth {
     /// The reconciler's journal, if it ran.
     pub journal: Option<Journal>,
     /// Per order, the first business refusal a participant answered (its
-    /// reply's label: `out-of-stock`, `declined`, …; see [`REFUSALS`]).
+    /// reply's label: `out-of-stock`, `declined`, …; see [`REFUSALS`](crate::check::REFUSALS)).
     pub refusals: BTreeMap<u32, &'static str>,
     /// Orders with a charge or hold the gateway declined.
     pub declined: BTreeSet<u32>,

@@ -7,7 +7,7 @@
 //! - `calls` — the calls a node waits on: their deadlines, and their answers on the way.
 //! - `dense` — vectors indexed by small numbers, grown on first use.
 //! - `flight` — requests (and answers no call takes) on their way to a node, held till due.
-//! - [`net`] — the network's fault state: nodes up, cut links, loss, duplication.
+//! - `net` — the network's fault state: nodes up, cut links, loss, duplication.
 //! - [`disk`] — a per-node log with fsync; a crash loses the unsynced tail.
 //! - [`store`] — a transactional key-value store on a disk, served over the network,
 //!   replicated primary → replica.

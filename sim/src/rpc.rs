@@ -1,11 +1,11 @@
 //! Typed request/response messaging between nodes.
 //!
-//! Each node binds one [`Endpoint`], whose [`Port`] the world knows: a
+//! Each node binds one [`Endpoint`], whose `Port` the world knows: a
 //! mailbox for requests, and the calls the node waits on. A message is put
 //! straight where its receiver takes it, with the time it is due (faultline
 //! draws every latency, loss and duplication itself): a request into the
-//! mailbox, whose reader takes it in then ([`crate::flight`]); an answer into
-//! its call's slot, whose caller takes it in then ([`crate::calls`]). The
+//! mailbox, whose reader takes it in then (`flight`); an answer into
+//! its call's slot, whose caller takes it in then (`calls`). The
 //! sender sets the timer that wakes the reader or the caller. madsim's own
 //! sockets are not used: each of their sends and receives sleeps at least
 //! 1 ms of simulated time, which capped every node at ~1,000 messages a

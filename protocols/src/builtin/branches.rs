@@ -1,6 +1,6 @@
 //! The participant side of TCC's and 2PC's branches: what the inventory,
 //! payment and points services do on a Try (2PC: prepare), a Confirm
-//! (commit) and a Cancel (abort). Each runs behind a [barrier](crate::shop::barrier);
+//! (commit) and a Cancel (abort). Each runs behind a [barrier];
 //! `lock` is 2PC's row lock, `None` for TCC. The business changes are the
 //! shop's effects ([`inventory::hold`], [`points::promise`], …).
 
@@ -16,7 +16,7 @@ use faultline_sim::{Endpoint, NodeId, Op, StoreClient, TxnError};
 use serde::Serialize;
 
 /// The branches' names in their barrier rows; an order's stock branches are
-/// one per line, `inventory/{line}` (see [`inventory`]).
+/// one per line, `inventory/{line}` (see [`inventory`](fn@inventory)).
 pub const INVENTORY: &str = "inventory";
 pub const PAYMENT: &str = "payment";
 pub const POINTS: &str = "points";

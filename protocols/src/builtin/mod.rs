@@ -1,4 +1,4 @@
-//! The four protocols faultline ships. Each implements [`Protocol`] in its own
+//! The four protocols faultline ships. Each implements [`Protocol`](crate::Protocol) in its own
 //! module and is registered by [`register`] exactly as a team's protocol is.
 //!
 //! - [`saga`] — the orchestrated Saga.
@@ -9,7 +9,7 @@
 //! Their building blocks:
 //! - [`txlog`] — the coordinators' durable log of global transactions.
 //! - [`coordinator`] — the two-phase coordinator TCC and 2PC share.
-//! - [`barrier`], [`branches`] — the participant side of TCC's and 2PC's
+//! - [`barrier`](crate::shop::barrier), [`branches`] — the participant side of TCC's and 2PC's
 //!   branches: barrier rows and the branch phases of each service.
 
 pub mod branches;

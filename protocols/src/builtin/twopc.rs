@@ -1,7 +1,7 @@
 //! Two-phase commit (Gray, "Notes on Data Base Operating Systems", 1978; XA),
 //! the baseline the other protocols are measured against.
 //!
-//! It shares the two-phase [coordinator](super::coordinator) with TCC — the
+//! It shares the two-phase [coordinator] with TCC — the
 //! log, the decision, phase two, recovery — and brings its own phase one: it
 //! asks every participant to **prepare** at once — hold the stock, authorize
 //! the money, promise the points, each under a row lock (the SKU's row, the

@@ -50,7 +50,7 @@ pub enum Coverage {
     CrashPointFired,
     /// A cache that lost what it held in a crash was loaded again from its store.
     CacheRebuilt,
-    /// A team's own fact, by its registered name ([`register`]).
+    /// A team's own fact, by its registered name ([`register_fact`](crate::check::team::register_fact)).
     Team(&'static str),
 }
 

@@ -33,7 +33,7 @@ pub struct Fact {
     pub seen: fn(&GroundTruth) -> bool,
 }
 
-/// Registers the coverage fact `f` ([`super::coverage::register`]).
+/// Registers the coverage fact `f` (`coverage::register`).
 pub fn register_fact(f: &'static Fact) -> Result<super::Coverage, String> {
     super::coverage::register(f)
 }

@@ -225,8 +225,8 @@ async fn commit_releasing(
 }
 
 /// Retries a prepare refused because another transaction holds `lock`, each
-/// time the lock is released on this node (or [`LOCK_RECHECK`] passed), until
-/// [`LOCK_WAIT`] after the first refusal, by this node's clock; then the
+/// time the lock is released on this node (or `LOCK_RECHECK` passed), until
+/// `LOCK_WAIT` after the first refusal, by this node's clock; then the
 /// refusal stands and the participant votes no.
 pub async fn lock_wait<F, Fut>(ep: &Endpoint, lock: Option<&str>, mut prepare: F) -> Reply
 where

@@ -2,7 +2,7 @@
 //! coupon book, a wallet, the sellers' accounts: one service that applies any
 //! take or give the workflow declares at it to its own store, in every phase
 //! an engine needs — apply and undo (a Saga, the outbox, after a commit), and
-//! hold, confirm and release behind a [barrier](super::barrier) (TCC; 2PC
+//! hold, confirm and release behind a [barrier] (TCC; 2PC
 //! with a row lock). Its keys are the contract the checker reads.
 
 use super::barrier::{self, lock_wait};

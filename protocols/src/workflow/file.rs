@@ -1,6 +1,6 @@
 //! The TOML form of a workflow, for a team that does not write Rust. Read
 //! into spanned raw tables, turned into a [`Workflow`], then checked by the
-//! [`rules`](super::rules): any error is one line naming the file, the line,
+//! [`rules`]: any error is one line naming the file, the line,
 //! the field and the rule.
 
 use super::rules::{self, Field};

@@ -1,7 +1,7 @@
 //! The workflow model: what a team declares about its order flow — its
 //! participants, the quantities they keep, its business operations, the
 //! external parties it pays through, the order's steps and its state machines.
-//! Plain data, written as a TOML file ([`file`]) or with a [`Builder`]; both
+//! Plain data, written as a TOML file ([`file`](mod@file)) or with a [`Builder`]; both
 //! pass the same [`rules`]. The bottom layer of the crate: it imports nothing
 //! else from it, and engines and the checker derive what they need from it.
 
