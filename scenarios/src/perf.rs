@@ -60,6 +60,9 @@ pub struct Rates {
     pub msgs_per_s: f64,
     pub seeds_per_s: f64,
     pub sim_s_per_wall_s: f64,
+    /// The share of the orders that completed: a completed order takes every
+    /// step, so where it grows with the workload, so do messages per order.
+    pub completed_share: f64,
 }
 
 /// Runs `seeds` seeds on one thread and measures them.
@@ -69,10 +72,13 @@ pub fn rates(scenario: &Scenario, protocol: ProtocolRef, seeds: u64) -> Rates {
     let wall = start.elapsed().as_secs_f64();
     let messages: u64 = outcomes.iter().map(|o| o.metrics.messages_sent).sum();
     let sim_s: f64 = outcomes.iter().map(|o| o.metrics.sim_ms as f64 / 1e3).sum();
+    let orders: u64 = outcomes.iter().map(|o| o.metrics.orders_submitted).sum();
+    let completed: u64 = outcomes.iter().map(|o| o.metrics.orders_completed).sum();
     Rates {
         msgs_per_s: messages as f64 / wall,
         seeds_per_s: seeds as f64 / wall,
         sim_s_per_wall_s: sim_s / wall,
+        completed_share: completed as f64 / orders.max(1) as f64,
     }
 }
 

@@ -92,12 +92,13 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
         }
         println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate:");
         println!(
-            "wall time per seed over ×1's; below it, the messages a seed sent, and wall time per message"
+            "wall time per seed over ×1's; below it, the messages a seed sent, wall time per message, and the\n\
+             share of orders completed (a completed order takes every step: more of them, more messages per order)"
         );
         println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
         for p in runs {
             let mut base = None;
-            let mut rows = [Vec::new(), Vec::new(), Vec::new()];
+            let mut rows = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
             for k in FACTORS {
                 // Fewer seeds as runs grow, at least one: wall time per seed,
                 // the best of BEST_OF like the rates (one run of the ×64 seed
@@ -108,19 +109,21 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
                 let (wall, msgs) = (1.0 / r.seeds_per_s, r.msgs_per_s / r.seeds_per_s);
                 let (wall1, msgs1) = *base.get_or_insert((wall, msgs));
                 let (ratio, work) = (wall / wall1, msgs / msgs1);
-                for (row, x) in rows.iter_mut().zip([ratio, work, ratio / work]) {
+                for (row, x) in rows.iter_mut().zip([ratio, work, ratio / work, r.completed_share]) {
                     row.push(format!("{x:>10.2}"));
                 }
                 scaling.push(json!({ "workflow": name, "protocol": p.name(), "orders_factor": k,
                                      "wall_per_seed_ratio": ratio, "wall_per_seed_s": wall,
-                                     "msgs_per_seed_ratio": work, "wall_per_msg_ratio": ratio / work }));
+                                     "msgs_per_seed_ratio": work, "wall_per_msg_ratio": ratio / work,
+                                     "completed_share": r.completed_share }));
             }
-            let [per_seed, messages, per_message] = rows.map(|r| r.join(""));
+            let [per_seed, messages, per_message, completed] = rows.map(|r| r.join(""));
             println!(
-                "{:<9} {per_seed}\n{:<9} {messages}\n{:<9} {per_message}",
+                "{:<9} {per_seed}\n{:<9} {messages}\n{:<9} {per_message}\n{:<9} {completed}",
                 p.name(),
                 "  msgs",
-                "  per msg"
+                "  per msg",
+                "  done"
             );
         }
         println!("\nflash-sale-10k (10,000 orders in 10 s with crashes), one seed, one thread:");
@@ -149,7 +152,8 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
     }
     println!("\nratio: messages/s over the floor; sim s/s: simulated seconds per wall second, one thread;");
     println!("scaling: wall time per seed over the ×1 column's; msgs: messages sent per seed over ×1's (the");
-    println!("workload's own growth); per msg: wall time per message over ×1's (the simulator's).");
+    println!("workload's own growth); per msg: wall time per message over ×1's (the simulator's); done: the");
+    println!("share of orders completed, which moves with the size (×1 has a handful of units per SKU).");
     if let Some(path) = json {
         let doc = json!({
             "floor_msgs_per_s": floor,
