@@ -63,6 +63,9 @@ pub struct Rates {
     /// The share of the orders that completed: a completed order takes every
     /// step, so where it grows with the workload, so do messages per order.
     pub completed_share: f64,
+    /// Of the runs [`best_rates`] took, the fastest's rate over the slowest's
+    /// (1 for one run): how much the machine moved while it measured.
+    pub spread: f64,
 }
 
 /// Runs `seeds` seeds on one thread and measures them.
@@ -79,6 +82,7 @@ pub fn rates(scenario: &Scenario, protocol: ProtocolRef, seeds: u64) -> Rates {
         seeds_per_s: seeds as f64 / wall,
         sim_s_per_wall_s: sim_s / wall,
         completed_share: completed as f64 / orders.max(1) as f64,
+        spread: 1.0,
     }
 }
 
@@ -87,10 +91,14 @@ pub fn best_of(n: usize, mut measure: impl FnMut() -> f64) -> f64 {
     (0..n.max(1)).map(|_| measure()).fold(f64::MIN, f64::max)
 }
 
-/// The run of `n` (at least one) with the highest message rate.
+/// The run of `n` (at least one) with the highest message rate, with the
+/// spread of all `n`.
 pub fn best_rates(n: usize, mut measure: impl FnMut() -> Rates) -> Rates {
-    let runs = (0..n.max(1)).map(|_| measure());
-    runs.max_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s)).expect("at least one run")
+    let runs: Vec<Rates> = (0..n.max(1)).map(|_| measure()).collect();
+    let slowest = runs.iter().map(|r| r.msgs_per_s).fold(f64::INFINITY, f64::min);
+    let best = runs.into_iter().max_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
+    let best = best.expect("at least one run");
+    Rates { spread: best.msgs_per_s / slowest, ..best }
 }
 
 /// `scenario` with `factor` times the orders, customers and stock, arriving

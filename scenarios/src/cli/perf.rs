@@ -88,6 +88,7 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
                 "seeds_per_s": c.seeds_per_s,
                 "sim_s_per_wall_s": c.sim_s_per_wall_s,
                 "everything": e,
+                "spread": c.spread,
             }));
         }
         println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate:");
@@ -96,6 +97,8 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
              share of orders completed (a completed order takes every step: more of them, more messages per order)"
         );
         println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
+        // The widest spread of a cell's runs: what the machine's noise did to this table.
+        let mut widest: Option<(f64, &str, u32)> = None;
         for p in runs {
             let mut base = None;
             let mut rows = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
@@ -109,13 +112,16 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
                 let (wall, msgs) = (1.0 / r.seeds_per_s, r.msgs_per_s / r.seeds_per_s);
                 let (wall1, msgs1) = *base.get_or_insert((wall, msgs));
                 let (ratio, work) = (wall / wall1, msgs / msgs1);
+                if widest.is_none_or(|(s, _, _)| r.spread > s) {
+                    widest = Some((r.spread, p.name(), k));
+                }
                 for (row, x) in rows.iter_mut().zip([ratio, work, ratio / work, r.completed_share]) {
                     row.push(format!("{x:>10.2}"));
                 }
                 scaling.push(json!({ "workflow": name, "protocol": p.name(), "orders_factor": k,
                                      "wall_per_seed_ratio": ratio, "wall_per_seed_s": wall,
                                      "msgs_per_seed_ratio": work, "wall_per_msg_ratio": ratio / work,
-                                     "completed_share": r.completed_share }));
+                                     "completed_share": r.completed_share, "spread": r.spread }));
             }
             let [per_seed, messages, per_message, completed] = rows.map(|r| r.join(""));
             println!(
@@ -125,6 +131,10 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
                 "  per msg",
                 "  done"
             );
+        }
+        if let Some((spread, name, k)) = widest {
+            let up_to = (spread - 1.0) * 100.0;
+            println!("the {BEST_OF} runs of a cell differed by up to {up_to:.0}% ({name} ×{k})");
         }
         println!("\nflash-sale-10k (10,000 orders in 10 s with crashes), one seed, one thread:");
         for p in runs {
