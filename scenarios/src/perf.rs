@@ -129,3 +129,25 @@ pub fn peak_rss_mb() -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The best run is the fastest, and its spread is the fastest over the slowest.
+    #[test]
+    fn the_best_run_carries_the_spread_of_all() {
+        let mut runs = [90.0, 120.0, 100.0].into_iter().map(|msgs_per_s| Rates {
+            msgs_per_s,
+            seeds_per_s: 1.0,
+            sim_s_per_wall_s: 1.0,
+            completed_share: 0.0,
+            spread: 1.0,
+        });
+        let best = best_rates(3, || runs.next().expect("three runs"));
+        assert_eq!(best.msgs_per_s, 120.0);
+        assert!((best.spread - 120.0 / 90.0).abs() < 1e-12);
+        let one = best_rates(1, || best.clone());
+        assert_eq!(one.spread, 1.0, "one run has no spread");
+    }
+}
