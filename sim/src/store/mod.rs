@@ -188,22 +188,23 @@ struct Effects {
 
 impl Effects {
     fn write(&mut self, table: &mut Table, k: &Key, v: Option<Value>) {
+        let k = RowKey::from(k);
         let old = match &v {
-            Some(v) => table.insert(k.as_str(), v.clone()),
-            None => table.remove(k),
+            Some(v) => table.insert(k.clone(), v.clone()),
+            None => table.remove(&k),
         };
         self.wrote(k, v, old);
     }
 
     /// Notes that `k` now holds `v` and held `old` before.
-    fn wrote(&mut self, k: &Key, v: Option<Value>, old: Option<Value>) {
-        let at = match self.writes.iter().position(|(w, _)| w.as_str() == k.as_str()) {
+    fn wrote(&mut self, k: RowKey, v: Option<Value>, old: Option<Value>) {
+        let at = match self.writes.iter().position(|(w, _)| *w == k) {
             Some(at) => {
                 self.writes[at].1 = v;
                 at
             }
             None => {
-                self.writes.push((RowKey::from(k), v));
+                self.writes.push((k, v));
                 self.writes.len() - 1
             }
         };
@@ -237,16 +238,17 @@ fn step(table: &mut Table, op: &Op, effects: &mut Effects) -> Result<OpResult, K
                 None if *by < *floor => return Err(key.clone()),
                 None => (*by, table.insert(key.as_str(), Value::Int(*by))),
             };
-            effects.wrote(key, Some(Value::Int(next)), old);
+            effects.wrote(RowKey::from(key), Some(Value::Int(next)), old);
             OpResult::Int(next)
         }
         // Inserted, and put back if the key was there: nearly always it was not.
         Op::InsertIfAbsent(k, v) => {
-            if let Some(was) = table.insert(k.as_str(), v.clone()) {
-                table.insert(k.as_str(), was);
+            let key = RowKey::from(k);
+            if let Some(was) = table.insert(key.clone(), v.clone()) {
+                table.insert(key, was);
                 return Err(k.clone());
             }
-            effects.wrote(k, Some(v.clone()), None);
+            effects.wrote(key, Some(v.clone()), None);
             OpResult::Done
         }
         Op::Expect(k, v) => {
