@@ -93,8 +93,8 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
         }
         println!("\nscaling: crash-restart with ×k orders, customers and stock, arriving at the same rate:");
         println!(
-            "wall time per seed over ×1's; below it, the messages a seed sent, wall time per message, and the\n\
-             share of orders completed (a completed order takes every step: more of them, more messages per order)"
+            "wall time per seed over ×1's; below it, the messages a seed sent, wall time per message, and the share\n\
+             of orders completed"
         );
         println!("{:<9} {}", "protocol", FACTORS.map(|k| format!("{:>10}", format!("×{k}"))).join(""));
         // The widest spread of a cell's runs: what the machine's noise did to this table.
@@ -163,7 +163,8 @@ pub(super) fn perf(ctx: &Ctx, seeds: u64, json: Option<PathBuf>) -> Result<(), B
     println!("\nratio: messages/s over the floor; sim s/s: simulated seconds per wall second, one thread;");
     println!("scaling: wall time per seed over the ×1 column's; msgs: messages sent per seed over ×1's (the");
     println!("workload's own growth); per msg: wall time per message over ×1's (the simulator's); done: the");
-    println!("share of orders completed, which moves with the size (×1 has a handful of units per SKU).");
+    println!("share of orders completed: it moves with the size (×1 has a handful of units per SKU), and a");
+    println!("completed order takes every step, so messages per order move with it.");
     if let Some(path) = json {
         let doc = json!({
             "floor_msgs_per_s": floor,
