@@ -180,6 +180,7 @@ impl GroundTruth {
             journal: dep.reconcile_db.as_deref().map(|db| Journal::read(&table(db))),
             refusals: sim.trace().first_replies().clone(),
             declined,
+            by_id: Default::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::reconcile::Journal;
 use crate::shop::gateway::Entry;
 use crate::shop::{order, payment, shipping, Binding, Service};
 use crate::workflow::Workflow;
-use crate::workload::Workload;
+use crate::workload::{Order, Workload};
 use faultline_sim::broker::Contents;
 use faultline_sim::store::Table;
 use faultline_sim::{LostWrites, Value};
@@ -55,9 +55,31 @@ pub struct GroundTruth {
     pub refusals: BTreeMap<u32, &'static str>,
     /// Orders with a charge or hold the gateway declined.
     pub declined: BTreeSet<u32>,
+    /// Where each of the workload's orders is, by id (see [`GroundTruth::order`]).
+    pub(crate) by_id: ById,
 }
 
+/// The workload's orders as (id, position), sorted by id: built at the first
+/// lookup, as the workload is in submission order, where finding an order by
+/// id means looking through them — the checks do for every row they read, so
+/// a check of n orders took n² steps.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ById(std::sync::OnceLock<Vec<(u32, u32)>>);
+
 impl GroundTruth {
+    /// The workload's order `id`, by bisection.
+    pub fn order(&self, id: u32) -> Option<&Order> {
+        let orders = &self.workload.orders;
+        let by_id = self.by_id.0.get_or_init(|| {
+            let mut by_id: Vec<_> = orders.iter().enumerate().map(|(at, o)| (o.id, at as u32)).collect();
+            by_id.sort_unstable();
+            by_id
+        });
+        let at = by_id.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| by_id[i].1 as usize);
+        // The index is only a shortcut: an order it misses is looked for as before.
+        at.and_then(|at| orders.get(at)).filter(|o| o.id == id).or_else(|| self.workload.order(id))
+    }
+
     pub fn order_state(&self, id: u32) -> Option<&str> {
         self.orders.get(&order::key(id)).and_then(Value::as_text)
     }

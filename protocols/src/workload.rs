@@ -145,8 +145,9 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Order `id`. Generated workloads hold their orders by id, so it is found
-    /// by bisection; any other order of them is looked through.
+    /// Order `id`: by bisection if the orders are in id order, else looked
+    /// through — a generated workload's are in submission order. Many lookups
+    /// go through [`GroundTruth::order`](crate::truth::GroundTruth::order), which indexes them.
     pub fn order(&self, id: u32) -> Option<&Order> {
         match self.orders.binary_search_by_key(&id, |o| o.id) {
             Ok(i) => Some(&self.orders[i]),

@@ -74,7 +74,7 @@ impl Touched {
                     format!("the {} failover at {:.3}s lost {key}", lost.store, lost.at_us as f64 / 1e6);
                 match entity(key).or_else(|| g.broker.as_ref().and_then(|b| message_of(b, key))) {
                     Some(Entity::Order(id)) => {
-                        if let Some(o) = g.workload.order(id) {
+                        if let Some(o) = g.order(id) {
                             for l in &o.lines {
                                 t.skus.entry(l.sku).or_insert_with(|| what.clone());
                             }

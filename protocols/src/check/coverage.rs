@@ -228,7 +228,7 @@ pub fn observed(g: &GroundTruth, counts: &BTreeMap<&'static str, u64>) -> BTreeS
         matches!(state, Some(PaymentState::Charged | PaymentState::Authorized))
     };
     let held: BTreeSet<u32> = g.payment_history.iter().filter(|(_, _, to)| paid(to)).map(|h| h.1).collect();
-    let lines = |id: u32| g.workload.order(id).map_or(0, |o| o.lines.len() as u32);
+    let lines = |id: u32| g.order(id).map_or(0, |o| o.lines.len() as u32);
     let restocked = |id: u32| (0..lines(id)).any(|l| int(&g.inventory, &inventory::restocked(id, l)) > 0);
     if cancelled.iter().any(|id| restocked(*id) || held.contains(id)) {
         out.insert(Coverage::OrderCompensated);

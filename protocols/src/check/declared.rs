@@ -48,7 +48,7 @@ pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
             let mut parts = k.rsplit('/');
             let (Some(line), Some(order)) = (parts.next(), parts.next()) else { continue };
             let (Ok(line), Ok(id)) = (line.parse::<u32>(), order.parse::<u32>()) else { continue };
-            let Some(o) = g.workload.order(id) else { continue };
+            let Some(o) = g.order(id) else { continue };
             let l = o.lines.get(line as usize).filter(|_| quantity.key.iter().any(|d| d.per_line()));
             let key = declared::key_of(quantity, o, l);
             *moved.entry((*q, key)).or_default() += sign * net(Some(t), name, id, line);

@@ -43,7 +43,7 @@ pub(super) fn justified(g: &GroundTruth, out: &mut Findings) {
 /// gateway's net for it, when the order row moved to completed, and at the
 /// end, both short of what the order came to.
 fn unpaid_completion(g: &GroundTruth, id: u32, f: Finding, out: &mut Findings) {
-    let (Some(journal), Some(o)) = (&g.journal, g.workload.order(id)) else {
+    let (Some(journal), Some(o)) = (&g.journal, g.order(id)) else {
         return;
     };
     let Some((_, Some(repaired_ms))) = journal.entries.get(&(Padded(id).to_string(), f)) else { return };

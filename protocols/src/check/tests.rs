@@ -62,6 +62,7 @@ fn consistent() -> GroundTruth {
         journal: None,
         refusals: BTreeMap::new(),
         declined: BTreeSet::new(),
+        by_id: Default::default(),
     }
 }
 
@@ -83,6 +84,25 @@ fn broken_as(g: &GroundTruth, protocol: &dyn Protocol) -> BTreeSet<Invariant> {
 
 fn only(invariants: &[Invariant]) -> BTreeSet<Invariant> {
     invariants.iter().copied().collect()
+}
+
+/// The checks find orders by id in a workload held in submission order, and
+/// an order the index does not know (the workload changed after the first
+/// lookup) is still found.
+#[test]
+fn orders_are_found_by_id_in_any_order() {
+    let mut g = consistent();
+    let base = g.workload.orders[0].clone();
+    let at = |id: u32, submit_at_ms| Order { id, submit_at_ms, ..base.clone() };
+    g.workload.orders = vec![at(7, 1), at(2, 2), at(5, 3)];
+    for id in [7, 2, 5] {
+        assert_eq!(g.order(id).map(|o| o.id), Some(id), "order {id}");
+    }
+    assert!(g.order(3).is_none() && g.order(0).is_none() && g.order(8).is_none());
+    g.workload.orders.push(at(3, 4));
+    g.workload.orders.swap(0, 3);
+    assert_eq!(g.order(3).map(|o| o.id), Some(3), "an order added after the index was built");
+    assert_eq!(g.order(7).map(|o| o.id), Some(7), "an order the index has in another place");
 }
 
 #[test]

@@ -197,7 +197,7 @@ impl<'a> Since<'a> {
     }
 
     fn order(&self, id: u32) -> Option<&'a Order> {
-        self.g.workload.order(id)
+        self.g.order(id)
     }
 
     fn placed(&self, id: u32) -> u64 {
