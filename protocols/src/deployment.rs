@@ -2,6 +2,7 @@
 //! participants, the workload's client and, if asked, the reconciler, added
 //! to a world; and how ground truth is gathered from one when it has run.
 
+use crate::costs::CostFold;
 use crate::looks::Looks;
 use crate::protocol::{ProtocolRef, Setup};
 use crate::reconcile::{self, Journal, ReconcileConfig};
@@ -28,8 +29,11 @@ pub struct Deployment {
     /// The reconciler's journal, if it runs.
     pub reconcile_db: Option<Arc<ReplicaSet>>,
     pub stats: Arc<Stats>,
-    /// What the last look at ground truth read, for the next.
-    pub(crate) looks: Mutex<Looks>,
+    /// What the last look at ground truth read, for the next, and the
+    /// histories the stores' commits add to as they happen.
+    pub(crate) looks: Arc<Mutex<Looks>>,
+    /// What the protocol's work cost so far, from the same commits.
+    pub(crate) costs: Arc<Mutex<CostFold>>,
 }
 
 /// Adds the protocol (with its shop), the workload driver and, if asked, the
@@ -49,6 +53,13 @@ pub fn deploy(
     let (orders, st, entry, shipping) = (workload.orders.clone(), stats.clone(), d.entry, d.shop.shipping);
     world.node("client", move |ctx| (entry.client)(ctx, (entry.node, shipping), orders.clone(), st.clone()));
     let reconcile_db = reconcile.map(|config| reconcile::deploy(world, &d.shop, &workload.orders, config));
+    let looks = Arc::new(Mutex::new(Looks::new(&d.shop)));
+    let costs = Arc::new(Mutex::new(CostFold::new(protocol, &d.shop)));
+    let (l, c) = (looks.clone(), costs.clone());
+    world.sim().on_commit(Box::new(move |commit| {
+        l.lock().unwrap().commit(commit);
+        c.lock().unwrap().commit(commit);
+    }));
     Deployment {
         protocol,
         workflow: workflow.clone(),
@@ -57,7 +68,8 @@ pub fn deploy(
         broker_db: d.broker,
         reconcile_db,
         stats,
-        looks: Mutex::default(),
+        looks,
+        costs,
     }
 }
 
@@ -174,9 +186,9 @@ impl GroundTruth {
             held,
             ledger: ledger.entries,
             lost: sim.lost_writes().clone(),
-            order_history: looks.orders.read(sim, &s.order_db, "order/"),
-            payment_history: looks.payments.read(sim, &s.payment_db, "pay/"),
-            ship_history: looks.shipments.read(sim, &s.shipping_db, "ship/"),
+            order_history: looks.orders.read(),
+            payment_history: looks.payments.read(),
+            ship_history: looks.shipments.read(),
             journal: dep.reconcile_db.as_deref().map(|db| Journal::read(&table(db))),
             refusals: sim.trace().first_replies().clone(),
             declined,

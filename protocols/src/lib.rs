@@ -33,13 +33,15 @@
 //! 5. The run:
 //!    - [`deployment`] — how a workflow, a protocol and a workload become a world;
 //!      `looks` — what it remembers between looks at ground truth, so a settle
-//!      poll reads what changed, not the run's history.
+//!      poll reads what changed, not the run's history; `costs` — what the
+//!      protocol's work cost, folded from the stores' commits as they happen.
 //!    - [`run`] — one run: world, nemesis, settlement, ground truth, check.
 
 pub mod builtin;
 pub mod cancel;
 pub mod check;
 pub mod client;
+mod costs;
 pub mod deployment;
 pub mod id;
 pub mod invariant;

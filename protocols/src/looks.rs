@@ -2,14 +2,14 @@
 //! a settle poll costs what changed since the last look, not the run's
 //! history: a seed that never settles looks hundreds of times.
 
+use crate::shop::Shop;
 use crate::truth::History;
 use faultline_sim::broker::Contents;
-use faultline_sim::store::Table;
-use faultline_sim::{ReplicaSet, Sim, Value};
+use faultline_sim::store::{Commit, Table};
+use faultline_sim::{NodeId, ReplicaSet, Value};
 use std::sync::Arc;
 
 /// The incremental readers behind [`crate::truth::GroundTruth::collect`].
-#[derive(Default)]
 pub(crate) struct Looks {
     pub orders: HistoryLog,
     pub payments: HistoryLog,
@@ -17,40 +17,63 @@ pub(crate) struct Looks {
     pub broker: BrokerLook,
 }
 
+impl Looks {
+    pub fn new(shop: &Shop) -> Looks {
+        Looks {
+            orders: HistoryLog::new(&shop.order_db, "order/"),
+            payments: HistoryLog::new(&shop.payment_db, "pay/"),
+            shipments: HistoryLog::new(&shop.shipping_db, "ship/"),
+            broker: BrokerLook::default(),
+        }
+    }
+
+    /// Takes in a store's acknowledged commit, as it happens.
+    pub fn commit(&mut self, c: &Commit) {
+        for log in [&mut self.orders, &mut self.payments, &mut self.shipments] {
+            log.commit(c);
+        }
+    }
+}
+
 /// Acknowledged writes to the rows `{prefix}{order:06}` of one store, in
-/// commit order, kept up to date from the simulator's commits: each look
-/// reads only the commits since the last.
-#[derive(Default)]
+/// commit order, taken in as each commit happens: the simulator keeps no
+/// history of commits, and each look reads what is here.
 pub(crate) struct HistoryLog {
-    /// How many of the simulator's commits were read.
-    seen: usize,
-    /// ((time µs, place in its log), order, new state), in commit order.
+    /// The store's replica set: a row is the same row whichever member wrote it.
+    members: Vec<NodeId>,
+    prefix: &'static str,
+    /// ((time µs, place in its log), order, new state), in commit order up to
+    /// `read`, the writes the last look read; in arrival order after.
     writes: Vec<((u64, u64), u32, Option<String>)>,
+    read: usize,
 }
 
 impl HistoryLog {
-    pub fn read(&mut self, sim: &Sim, set: &ReplicaSet, prefix: &str) -> Vec<History> {
-        let commits = sim.commits();
-        if self.seen > commits.len() {
-            *self = HistoryLog::default(); // the commits were released: start over
+    fn new(set: &ReplicaSet, prefix: &'static str) -> HistoryLog {
+        HistoryLog { members: set.members.clone(), prefix, writes: Vec::new(), read: 0 }
+    }
+
+    fn commit(&mut self, c: &Commit) {
+        if !self.members.contains(&c.store) {
+            return;
         }
-        let old = self.writes.len();
-        for c in commits[self.seen..].iter().filter(|c| set.members.contains(&c.store)) {
-            self.writes.extend(c.writes.iter().filter_map(|(k, v)| {
-                let id = k.strip_prefix(prefix)?.parse().ok()?;
-                Some(((c.at_us, c.seq), id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
-            }));
-        }
-        self.seen = commits.len();
+        self.writes.extend(c.writes.iter().filter_map(|(k, v)| {
+            let id = k.strip_prefix(self.prefix)?.parse().ok()?;
+            Some(((c.at_us, c.seq), id, v.as_ref().and_then(Value::as_text).map(str::to_string)))
+        }));
+    }
+
+    pub fn read(&mut self) -> Vec<History> {
         // Acknowledgements can come out of commit order (semi-sync releases
         // waiting writes together, one sync makes a group durable at once); the
         // history is the commit order: by time, then by place in the log. A
         // stable sort of the sorted old writes followed by the new orders ties
         // as one of all of them in arrival would; usually there is nothing to sort.
         let at = |(at, ..): &((u64, u64), u32, Option<String>)| *at;
-        if !self.writes[old.saturating_sub(1)..].is_sorted_by_key(at) {
+        if !self.writes[self.read.saturating_sub(1)..].is_sorted_by_key(at) {
             self.writes.sort_by_key(at);
         }
+        self.read = self.writes.len();
         self.writes.iter().map(|((at, _), id, state)| (*at, *id, state.clone())).collect()
     }
 }

@@ -3,12 +3,11 @@
 //! (liveness phase), then gather ground truth and check it.
 
 use crate::check::{self, Coverage, GroundTruth, Violation};
-use crate::protocol::{ProtocolRef, Resource};
+use crate::costs::{held_over_time, Costs};
+use crate::protocol::ProtocolRef;
 use crate::shop::gateway::GatewayConfig;
-use crate::shop::Service;
 use crate::workflow::Workflow;
 use crate::workload::Workload;
-use faultline_sim::store::RowKey;
 use faultline_sim::{nemesis, Event, FaultPlan, Sim, World, WorldConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -142,7 +141,7 @@ pub fn run(spec: &RunSpec) -> RunResult {
         done_us.iter().filter_map(|(id, done)| Some((done - submitted.get(id)?) as f64 / 1000.0)).collect();
     let order_times = submitted.iter().map(|(id, at)| (*id, *at, done_us.get(id).copied())).collect();
     let Costs { consistency_ms, inconsistency_ms, write_spans, reserved_unit_s, locked_s } =
-        costs(&dep, &sim, &submitted, sim_ms);
+        dep.costs.lock().unwrap().costs(&submitted, sim_ms);
     let authorized_cent_s = held_over_time(&dep.shop.ledger.lock().unwrap().held_over_time, sim_ms * 1000);
     let result = {
         let trace = sim.trace();
@@ -171,99 +170,4 @@ pub fn run(spec: &RunSpec) -> RunResult {
     };
     sim.release();
     result
-}
-
-/// The order a shop row belongs to: `order/000012`, `pay/000012`,
-/// `barrier/000012/inventory/try`, … — every per-order key is `{kind}/{id:06}…`
-/// (see [`crate::id::Padded`]).
-fn order_of(key: &str) -> Option<u32> {
-    let id = key.split('/').nth(1)?;
-    (id.len() == 6).then(|| id.parse().ok()).flatten()
-}
-
-struct Costs {
-    consistency_ms: Vec<f64>,
-    inconsistency_ms: Vec<f64>,
-    write_spans: Vec<(u32, u64, u64)>,
-    reserved_unit_s: f64,
-    locked_s: f64,
-}
-
-/// A level that steps at commits, integrated over time: reserved units, held locks.
-#[derive(Default)]
-struct Area {
-    level: i64,
-    last_us: u64,
-    level_us: f64,
-}
-
-impl Area {
-    fn step(&mut self, at_us: u64, by: i64) {
-        self.level_us += self.level as f64 * at_us.saturating_sub(self.last_us) as f64;
-        self.last_us = self.last_us.max(at_us);
-        self.level += by;
-    }
-
-    fn seconds(mut self, end_us: u64) -> f64 {
-        self.step(end_us, 0);
-        self.level_us / 1e6
-    }
-}
-
-/// What a protocol's work cost, read from the acknowledged commits of the shop's
-/// stores (not the protocol's own: agreement is between services). What counts
-/// as held is the protocol's to say ([`crate::Protocol::held`]).
-fn costs(dep: &crate::Deployment, sim: &Sim, submitted: &BTreeMap<u32, u64>, end_ms: u64) -> Costs {
-    // Each member of a replica set, with its service: a row is the same row
-    // whichever member was primary when it was written.
-    let shop_stores: BTreeMap<_, _> = Service::ALL
-        .into_iter()
-        .flat_map(|service| dep.shop.db(service).members.iter().map(move |m| (*m, service)))
-        .collect();
-    let mut span: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-    // Reserved units and held locks over time, stepped at commits; per service
-    // and key, so the payment's and the points' customer locks are different rows.
-    let mut levels: BTreeMap<(Resource, Service, RowKey), i64> = BTreeMap::new();
-    let (mut units, mut locked) = (Area::default(), Area::default());
-    for c in sim.commits().iter() {
-        let Some(service) = shop_stores.get(&c.store).copied() else { continue };
-        for (k, v) in &c.writes {
-            // The relay's mark-sent is bookkeeping, not a service changing its mind.
-            if let Some(id) = order_of(k).filter(|_| !k.starts_with("outbox/")) {
-                let e = span.entry(id).or_insert((c.at_us, c.at_us));
-                e.0 = e.0.min(c.at_us);
-                e.1 = e.1.max(c.at_us);
-            }
-            if let Some((resource, now)) = dep.protocol.held(service, k, v.as_ref()) {
-                let before = levels.insert((resource, service, k.clone()), now).unwrap_or(0);
-                let area = match resource {
-                    Resource::ReservedStock => &mut units,
-                    Resource::RowLock => &mut locked,
-                };
-                area.step(c.at_us, now - before);
-            }
-        }
-    }
-    let consistency = span
-        .iter()
-        .filter_map(|(id, (_, last))| Some(last.saturating_sub(*submitted.get(id)?) as f64 / 1e3))
-        .collect();
-    let inconsistency = span.values().map(|(first, last)| (last - first) as f64 / 1e3).collect();
-    Costs {
-        consistency_ms: consistency,
-        inconsistency_ms: inconsistency,
-        write_spans: span.iter().map(|(id, (first, last))| (*id, *first, *last)).collect(),
-        reserved_unit_s: units.seconds(end_ms * 1000),
-        locked_s: locked.seconds(end_ms * 1000),
-    }
-}
-
-/// The area under a step function `(µs, level)`, up to `end_us`, in level·seconds.
-fn held_over_time(steps: &[(u64, i64)], end_us: u64) -> f64 {
-    let mut area = 0.0;
-    for (i, (at, level)) in steps.iter().enumerate() {
-        let until = steps.get(i + 1).map_or(end_us, |(next, _)| *next);
-        area += *level as f64 * until.saturating_sub(*at) as f64;
-    }
-    area / 1e6
 }

@@ -45,4 +45,4 @@ pub use rpc::{Endpoint, Message, Request, RpcError};
 pub use store::{Op, OpResult, StoreClient, TxnError, Value};
 pub use stream::{Draw, Purpose};
 pub use trace::{DropReason, Event, EventKind, NodeId, Trace};
-pub use world::{LostWrites, NodeCtx, Sim, World, WorldConfig, FAILOVER_LOST_WRITES};
+pub use world::{CommitSink, LostWrites, NodeCtx, Sim, World, WorldConfig, FAILOVER_LOST_WRITES};

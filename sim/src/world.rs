@@ -1,6 +1,6 @@
 //! The world of one run: a seeded madsim runtime, its named nodes, and the state
-//! that outlives any node — disks, the network's fault state, the trace and the
-//! history of acknowledged commits. Fault actions (crash, partition, …) live here.
+//! that outlives any node — disks, the network's fault state, the trace, and
+//! who is told of each acknowledged commit. Fault actions (crash, partition, …) live here.
 
 use crate::cluster::{ReplicaSet, Replication, ReplicationConfig};
 use crate::disk::{Disk, DiskConfig, DiskFaults};
@@ -14,6 +14,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// What is told of each acknowledged commit (see [`Sim::on_commit`]).
+pub type CommitSink = Box<dyn FnMut(&Commit) + Send>;
 
 /// The trace tally of failovers whose new primary lacks writes the old one
 /// had committed (with async replication: acknowledged writes, lost).
@@ -98,7 +101,7 @@ impl World {
             nodes: Mutex::new(Vec::new()),
             net: Mutex::new(NetState::new(0, config.latency_us)),
             trace: Mutex::new(Trace::new(config.record)),
-            commits: Mutex::new(Vec::new()),
+            commit_sinks: Mutex::new(Vec::new()),
             lost: Mutex::new(Vec::new()),
             ports: Mutex::new(Vec::new()),
             next_call: AtomicU64::new(1),
@@ -340,7 +343,8 @@ pub struct Sim {
     nodes: Mutex<Vec<NodeInfo>>,
     net: Mutex<NetState>,
     trace: Mutex<Trace>,
-    commits: Mutex<Vec<Commit>>,
+    /// Told of every acknowledged commit as it happens; no history is kept.
+    commit_sinks: Mutex<Vec<CommitSink>>,
     /// What each failover lost, in full (the trace keeps a summary).
     lost: Mutex<Vec<LostWrites>>,
     /// Each running node's port, by node index: where messages to it go.
@@ -437,12 +441,23 @@ impl Sim {
         self.next_call.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Hands an acknowledged commit to every sink, then drops it: a run that
+    /// kept every commit held a third of its memory in them, and its end
+    /// walked them all through cold cache.
     pub(crate) fn push_commit(&self, commit: Commit) {
-        self.commits.lock().unwrap().push(commit);
+        for sink in self.commit_sinks.lock().unwrap().iter_mut() {
+            sink(&commit);
+        }
+    }
+
+    /// Tells `sink` of every write a store acknowledges from now on, in
+    /// acknowledgement order (a sink must not call back into the simulator).
+    pub fn on_commit(&self, sink: CommitSink) {
+        self.commit_sinks.lock().unwrap().push(sink);
     }
 
     /// Frees what a finished run accumulated — every disk's records, the
-    /// commit history, the recorded trace events. madsim keeps the world's
+    /// commit sinks and what they hold, the recorded trace events. madsim keeps the world's
     /// tasks (and their references to this `Sim`) alive after the runtime is
     /// dropped, so without this each seed's state stayed in memory for good.
     /// Call it once the run's results are taken; the hash and counts remain.
@@ -450,7 +465,7 @@ impl Sim {
         for node in self.nodes.lock().unwrap().iter() {
             node.disk.release();
         }
-        *self.commits.lock().unwrap() = Vec::new();
+        *self.commit_sinks.lock().unwrap() = Vec::new();
         *self.lost.lock().unwrap() = Vec::new();
         self.ports.lock().unwrap().clear();
         self.trace.lock().unwrap().release();
@@ -473,11 +488,6 @@ impl Sim {
     /// violation to a failover (with async replication, acknowledged writes).
     pub fn lost_writes(&self) -> MutexGuard<'_, Vec<LostWrites>> {
         self.lost.lock().unwrap()
-    }
-
-    /// Every write a store acknowledged, in acknowledgement order.
-    pub fn commits(&self) -> MutexGuard<'_, Vec<Commit>> {
-        self.commits.lock().unwrap()
     }
 
     pub fn node_count(&self) -> usize {

@@ -10,7 +10,7 @@ const LAYERS: [(&str, &[&str]); 5] = [
     ("participants", &["shop", "mutant", "stats"]),
     ("engines", &["protocol", "builtin", "client", "retry", "reconcile", "truth"]),
     ("checker", &["check"]),
-    ("run", &["deployment", "looks", "run", "lib"]),
+    ("run", &["deployment", "looks", "costs", "run", "lib"]),
 ];
 
 /// What the crate root re-exports, by the module that defines it.
