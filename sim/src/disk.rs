@@ -88,10 +88,6 @@ impl Inner {
         good
     }
 
-    fn holds_exactly(&mut self, records: usize) -> bool {
-        self.unsynced.is_empty() && self.durable.len() == records && self.first_bad(0) == records
-    }
-
     /// Cuts the log at its first bad record at or after `from` (a torn
     /// write), dropping it and everything after; returns how many went.
     fn cut(&mut self, from: usize) -> usize {
@@ -211,25 +207,25 @@ impl Disk {
         self.inner.lock().unwrap().live.as_ref()?.upgrade()
     }
 
-    /// Whether the disk holds exactly `records` records, all durable and
-    /// whole: nothing appended waits for a sync, and none is torn.
-    pub(crate) fn holds_exactly(&self, records: usize) -> bool {
-        self.inner.lock().unwrap().holds_exactly(records)
+    /// How many durable records the disk holds, if every one passes its
+    /// checksum (none is torn).
+    pub(crate) fn whole_len(&self) -> Option<usize> {
+        let mut inner = self.inner.lock().unwrap();
+        let good = inner.first_bad(0);
+        (good == inner.durable.len()).then_some(good)
     }
 
-    /// Takes `value` as what a reader derived from its first `records`
-    /// records, if the disk holds exactly those ([`Disk::holds_exactly`]): a
-    /// store's table at its crash, offered whatever the crash did, is taken
-    /// only if the crash lost nothing the store wrote — a lost or torn record
-    /// leaves the disk shorter than the table, or with a bad last record.
-    /// Returns whether it was taken.
-    pub(crate) fn offer_memo(&self, records: usize, value: Arc<dyn std::any::Any + Send + Sync>) -> bool {
+    /// Makes what `memo` derives from the disk's good records — those before
+    /// the first whose checksum fails, however many that is — their memo, if
+    /// it gives one: a store's table at its crash, taken back to what the
+    /// crash left durable (a volatile tail is lost, a torn record is cut at
+    /// the next recovery; neither is in the good records).
+    pub(crate) fn hand_back(&self, memo: impl FnOnce(usize) -> Option<Arc<dyn std::any::Any + Send + Sync>>) {
         let mut inner = self.inner.lock().unwrap();
-        let whole = inner.holds_exactly(records);
-        if whole {
-            inner.memo = Some((records, value));
+        let good = inner.first_bad(0);
+        if let Some(memo) = memo(good) {
+            inner.memo = Some((good, memo));
         }
-        whole
     }
 
     /// Whether `hit` holds for a durable record before the first bad one,
@@ -341,25 +337,34 @@ mod tests {
     }
 
     #[test]
-    fn a_disk_holds_exactly_its_durable_whole_records_and_takes_a_memo_of_only_those() {
+    fn a_disk_counts_only_its_whole_durable_records_and_memoises_only_those() {
         in_sim(async {
             let disk = Disk::new(DiskConfig::default());
-            let memo = || Arc::new(()) as Arc<dyn std::any::Any + Send + Sync>;
+            let memo = || Some(Arc::new(()) as Arc<dyn std::any::Any + Send + Sync>);
             disk.append(b"one");
-            assert!(!disk.holds_exactly(1), "not durable yet");
+            assert_eq!(disk.whole_len(), Some(0), "not durable yet");
             disk.sync().await.unwrap();
-            assert!(disk.holds_exactly(1));
-            assert!(!disk.holds_exactly(2) && !disk.holds_exactly(0));
+            assert_eq!(disk.whole_len(), Some(1));
             disk.set_faults(DiskFaults { torn_write_rate: 1.0, ..DiskFaults::default() });
             disk.append(b"two");
+            let mut offered = None;
+            disk.hand_back(|good| {
+                offered = Some(good);
+                None
+            });
+            assert_eq!(offered, Some(1), "a record waiting for a sync is not the memo's");
+            assert!(disk.take_memo().is_none(), "and no memo is kept when none is given");
             assert!(disk.crash().torn);
             assert_eq!(disk.durable_len(), 2);
-            assert!(!disk.holds_exactly(2), "the second record is torn");
-            assert!(!disk.offer_memo(2, memo()), "a table holding the torn record is refused");
-            assert!(!disk.offer_memo(1, memo()), "nor one holding fewer records than the disk");
-            assert_eq!(disk.recover_from(0, |_| {}), Some((1, 1)), "recovery cuts the torn record");
-            assert!(disk.offer_memo(1, memo()), "and then the disk holds exactly the first");
+            assert_eq!(disk.whole_len(), None, "the second record is torn");
+            disk.hand_back(|good| {
+                offered = Some(good);
+                memo()
+            });
+            assert_eq!(offered, Some(1), "a memo covers the records before the torn one");
             assert_eq!(disk.take_memo().map(|(n, _)| n), Some(1));
+            assert_eq!(disk.recover_from(1, |_| {}), Some((0, 1)), "recovery after it cuts the torn record");
+            assert_eq!(disk.whole_len(), Some(1));
         });
     }
 

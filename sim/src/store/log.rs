@@ -3,7 +3,7 @@
 //! the primary epoch that produced it. Recovery replays them in order.
 
 pub(crate) use super::codec::encode_writes;
-use super::{codec, RowKey, Table, Value};
+use super::{codec, Before, RowKey, Table, Value};
 use crate::disk::Disk;
 use serde::{Deserialize, Serialize};
 
@@ -74,12 +74,57 @@ pub(crate) fn apply_record(table: &mut Table, body: Body) {
     }
 }
 
+/// How to take one record back out of a table: what each key it wrote held
+/// before (in write order), or the whole table a snapshot replaced.
+#[derive(Clone)]
+pub(crate) enum Undo {
+    Writes(Before),
+    Table(Table),
+}
+
+impl Undo {
+    /// Takes the record back out of `table`, which holds it last.
+    pub fn undo(self, table: &mut Table) {
+        match self {
+            Undo::Writes(before) => {
+                for (k, v) in before.into_iter().rev() {
+                    match v {
+                        Some(v) => table.insert(k, v),
+                        None => table.remove(&k),
+                    };
+                }
+            }
+            Undo::Table(before) => *table = before,
+        }
+    }
+}
+
+/// Applies a record's body to `table` as [`apply_record`] does, and returns
+/// how to take it back.
+pub(crate) fn apply_undoable(table: &mut Table, body: Body) -> Undo {
+    match body {
+        Body::Writes(writes) => Undo::Writes(
+            writes
+                .into_iter()
+                .map(|(k, v)| {
+                    let before = match v {
+                        Some(v) => table.insert(k.clone(), v),
+                        None => table.remove(&k),
+                    };
+                    (k, before)
+                })
+                .collect(),
+        ),
+        Body::Snapshot(rows) => Undo::Table(std::mem::replace(table, rows.into_iter().collect())),
+    }
+}
+
 /// The durable table: every good record replayed in order — or, when the
 /// store serving from `disk` holds exactly its durable records, that store's
 /// table, which is the same rows without the replay (a settle poll looks at
 /// every store, and replayed each one's writes since its last start).
 pub fn recover(disk: &Disk) -> Table {
-    super::server::durable_table(disk).unwrap_or_else(|| recover_table(disk).table)
+    super::server::durable_table(disk).unwrap_or_else(|| recover_table(disk, true).table)
 }
 
 /// What recovery rebuilt from a disk.
@@ -94,15 +139,19 @@ pub(crate) struct Recovered {
 }
 
 /// Recovery for a store starting up, or a look at what a disk holds.
-/// Replays only the records after those the last recovery of this disk read
-/// (its table is memoised on the disk), so a store that restarts often, or a
-/// settle poll, costs the log's growth, not its length.
+/// Replays only the records after those the disk's memo covers (the table
+/// as of its last recovery, or the one a store left at its crash), so a
+/// store that restarts often, or a settle poll, costs the log's growth, not
+/// its length.
 ///
 /// The memo is taken off the disk while the records are replayed onto it, so
-/// its table is updated in place: cloned from a memo still on the disk, every
-/// replayed write copied its path of the tree first (copy-on-write), which
-/// grew with the table — a tenth of a ×64 seed's store writes.
-pub(crate) fn recover_table(disk: &Disk) -> Recovered {
+/// its table is updated in place (cloned from a memo still on the disk, every
+/// replayed write copied its path of the tree first). A look leaves it
+/// there again (`leave_memo`), shared with the table it returns, which it
+/// drops soon; a store starting up does not, so its writes do not copy the
+/// nodes a memo would share — at its crash it leaves its table instead
+/// ([`hand_back`]).
+pub(crate) fn recover_table(disk: &Disk, leave_memo: bool) -> Recovered {
     let memo = disk.take_memo().and_then(|(n, m)| Some((n, m.downcast::<(Table, u64)>().ok()?)));
     let (from, mut table, mut seq) = match memo {
         Some((n, m)) => {
@@ -118,16 +167,22 @@ pub(crate) fn recover_table(disk: &Disk) -> Recovered {
     };
     let (replayed, torn) = disk.recover_from(from, replay).expect("a memo never outruns its disk");
     let records = from + replayed;
-    disk.set_memo(records, std::sync::Arc::new((table.clone(), seq)));
+    if leave_memo {
+        disk.set_memo(records, std::sync::Arc::new((table.clone(), seq)));
+    }
     Recovered { table, seq, records, torn }
 }
 
-/// A store's last word at its crash: its table, which holds the writes of
-/// its disk's first `records` records, becomes the disk's memo if the crash
-/// lost none of them (see [`Disk::offer_memo`]) — so the next start replays
-/// nothing, where it replayed every record since the last one.
-pub(crate) fn hand_back(disk: &Disk, records: usize, table: Table, seq: u64) {
-    disk.offer_memo(records, std::sync::Arc::new((table, seq)));
+/// A store's last word at its crash: its table taken back to what its disk
+/// durably holds, which becomes the disk's memo — so the next start replays
+/// nothing. `back` takes the table back to the disk's first `good` records
+/// (those that pass their checksums), returning the sequence number of the
+/// last, or `None` if it cannot (see [`Disk::hand_back`]).
+pub(crate) fn hand_back(disk: &Disk, mut table: Table, back: impl FnOnce(&mut Table, usize) -> Option<u64>) {
+    disk.hand_back(|good| {
+        let seq = back(&mut table, good)?;
+        Some(std::sync::Arc::new((table, seq)) as std::sync::Arc<dyn std::any::Any + Send + Sync>)
+    });
 }
 
 /// Gives a store its initial rows, durably, before the run starts.

@@ -155,6 +155,18 @@ type Applied = (Vec<OpResult>, Writes);
 
 /// Applies `ops` to `table` all or nothing; returns the results and the net writes.
 pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
+    apply_undoable(table, ops).map(|(results, writes, _)| (results, writes))
+}
+
+/// What each write replaced (`None`: absent), in write order: undone newest
+/// first, they take the writes back out of the table.
+pub(crate) type Before = Vec<(RowKey, Option<Value>)>;
+
+/// [`apply`], also returning what its writes replaced.
+pub(crate) fn apply_undoable(
+    table: &mut Table,
+    ops: &[Op],
+) -> Result<(Vec<OpResult>, Writes, Before), TxnError> {
     // Room for every write up front, not grown push by push.
     let writes = ops.iter().filter(|op| op.writes()).count();
     let mut effects = Effects { writes: Vec::with_capacity(writes), undo: Vec::with_capacity(writes) };
@@ -174,7 +186,8 @@ pub fn apply(table: &mut Table, ops: &[Op]) -> Result<Applied, TxnError> {
             }
         }
     }
-    Ok((results, effects.writes))
+    let undo = effects.undo.into_iter().map(|(at, before)| (effects.writes[at].0.clone(), before)).collect();
+    Ok((results, effects.writes, undo))
 }
 
 /// What a transaction's writes did so far: the final value of every key

@@ -13,15 +13,15 @@
 //! only if it is not older than its own — an earlier run, or the same run's
 //! earlier sequence — and applies records of its own run only.
 
-use super::log::{self, Body, Record};
-use super::{apply, Commit, Key, Op, OpResult, RowKey, Table, TxnError, Value, Writes};
+use super::log::{self, Body, Record, Undo};
+use super::{apply_undoable, Commit, Key, Op, OpResult, RowKey, Table, TxnError, Value, Writes};
 use crate::cluster::{ReplicaSet, Replication};
 use crate::disk::Disk;
 use crate::rpc::{Endpoint, Message, Request};
 use crate::trace::{EventKind, NodeId};
 use crate::world::{NodeCtx, Sim};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,16 +139,49 @@ struct State {
     following: Option<(u64, u64)>,
     /// As a primary: committed records the replica has not acknowledged yet.
     backlog: BTreeMap<u64, Writes>,
+    /// Each record appended that the disk may not hold durably yet: its
+    /// number among the disk's records, the sequence number before it, and
+    /// how to take it back out of the table — so a crash or a look can take
+    /// the table back to what the disk holds, instead of keeping a copy of
+    /// it (a memo shared with the table made each write copy what it touched).
+    pending: VecDeque<(usize, u64, Undo)>,
+}
+
+impl State {
+    /// Counts a record just appended, the sequence number before it, and how
+    /// to take it back; lets go of those the disk's first `durable` records hold.
+    fn appended(&mut self, undo: Undo, seq_before: u64, durable: usize) {
+        while self.pending.front().is_some_and(|(n, ..)| *n <= durable) {
+            self.pending.pop_front();
+        }
+        self.records += 1;
+        self.pending.push_back((self.records, seq_before, undo));
+    }
+
+    /// Takes `table` — this state's, or a clone of it — back to the disk's
+    /// first `d` records, newest record first; returns the sequence number of
+    /// record `d`. `None` if a record after it is not pending (it cannot be
+    /// taken back), or the table holds fewer than `d`.
+    fn back_to(&self, table: &mut Table, d: usize) -> Option<u64> {
+        // Pending records are numbered consecutively up to `records`.
+        let from = self.pending.len().checked_sub(self.records.checked_sub(d)?)?;
+        let seq = self.pending.get(from).map_or(self.seq, |(_, before, _)| *before);
+        for (_, _, undo) in self.pending.range(from..).rev() {
+            undo.clone().undo(table);
+        }
+        Some(seq)
+    }
 }
 
 /// A store node's whole life: recover from disk, then serve and ship forever.
 pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
     let disk = ctx.disk();
-    let log::Recovered { table, seq, records, torn } = log::recover_table(&disk);
+    let log::Recovered { table, seq, records, torn } = log::recover_table(&disk, false);
     if torn > 0 {
         ctx.sim().record(ctx.id(), EventKind::TornWriteDropped { records: torn as u32 });
     }
-    let state = State { table, seq, records, following: None, backlog: BTreeMap::new() };
+    let state =
+        State { table, seq, records, following: None, backlog: BTreeMap::new(), pending: VecDeque::new() };
     let ep = ctx.endpoint().await;
     let node = Arc::new(Node {
         sim: ctx.sim().clone(),
@@ -178,26 +211,29 @@ pub async fn serve(ctx: NodeCtx, set: Arc<ReplicaSet>) {
     std::future::pending::<()>().await
 }
 
-/// The table of the store serving from `disk`, if it holds exactly the
-/// disk's durable records: none waits for a sync, none was lost to a failed
-/// one, and the store is not in the middle of a transaction. A clone, which
-/// shares every node with the store's table.
+/// The table of the store serving from `disk`, taken back to the records
+/// the disk durably holds — none waiting for a sync, none lost to a failed
+/// one — if the store is up and not in the middle of a transaction. A clone,
+/// which shares every node with the store's table but those taken back.
 pub(crate) fn durable_table(disk: &Disk) -> Option<Table> {
     let node = disk.live()?.downcast::<Node>().ok()?;
     if node.failed.load(Ordering::Relaxed) {
         return None;
     }
     let st = node.state.try_lock().ok()?;
-    disk.holds_exactly(st.records).then(|| st.table.clone())
+    let mut table = st.table.clone();
+    st.back_to(&mut table, disk.whole_len()?)?;
+    Some(table)
 }
 
 /// A node's state outlives its last task only at a crash (or the end of the
-/// run): its table goes to the disk, which keeps it if the crash lost none of
-/// the records it holds — the next start then replays nothing.
+/// run): its table, taken back to what the disk durably holds, goes to the
+/// disk as its memo — so the next start replays nothing.
 impl Drop for Node {
     fn drop(&mut self) {
         let st = self.state.get_mut();
-        log::hand_back(&self.disk, st.records, std::mem::take(&mut st.table), st.seq);
+        let table = std::mem::take(&mut st.table);
+        log::hand_back(&self.disk, table, |table, good| st.back_to(table, good));
     }
 }
 
@@ -224,7 +260,7 @@ impl Node {
             return StoreRsp::Unavailable;
         }
         let epoch = self.set.epoch();
-        let (results, writes) = match apply(&mut st.table, &ops) {
+        let (results, writes, undo) = match apply_undoable(&mut st.table, &ops) {
             Ok(applied) => applied,
             Err(e) => {
                 // A failed condition is a read: it may reveal a write that is
@@ -245,7 +281,7 @@ impl Node {
             st.seq += 1;
             seq = st.seq;
             self.disk.append(&log::encode_writes(epoch, seq, &writes));
-            st.records += 1;
+            st.appended(Undo::Writes(undo), seq - 1, self.disk.durable_len());
             self.appended.fetch_add(1, Ordering::Relaxed);
             self.appended_seq.store(seq, Ordering::Relaxed);
             if self.set.members.len() > 1 {
@@ -391,8 +427,9 @@ impl Node {
             }
             let record = Record { epoch, seq, body: Body::Writes(writes) };
             self.disk.append(&record.encode());
-            log::apply_record(&mut st.table, record.body);
-            st.records += 1;
+            let undo = log::apply_undoable(&mut st.table, record.body);
+            let before = st.seq;
+            st.appended(undo, before, self.disk.durable_len());
             st.seq = seq;
             wrote = true;
         }
@@ -427,8 +464,9 @@ impl Node {
         // it, and the numbers of those records will be reused.
         st.backlog.clear();
         self.disk.append(&record.encode());
-        log::apply_record(&mut st.table, record.body);
-        st.records += 1;
+        let undo = log::apply_undoable(&mut st.table, record.body);
+        let before = st.seq;
+        st.appended(undo, before, self.disk.durable_len());
         if self.disk.sync().await.is_err() {
             self.fail();
             return StoreRsp::Unavailable;
@@ -562,16 +600,16 @@ mod tests {
 
     /// Runs `body` in a [`busy_store`] world for each (seed, mode), under torn
     /// writes, failed fsyncs and syncs up to 4 ms slow from the start, and
-    /// sums the two counts each run returns.
-    fn tally<F: std::future::Future<Output = (usize, usize)>>(
+    /// sums the counts each run returns.
+    fn tally<const N: usize, F: std::future::Future<Output = [usize; N]>>(
         runs: &[(u64, Replication)],
         body: impl Fn(u64, Arc<Sim>, Arc<ReplicaSet>) -> F,
-    ) -> (usize, usize) {
-        runs.iter().fold((0, 0), |(a, b), &(seed, mode)| {
+    ) -> [usize; N] {
+        runs.iter().fold([0; N], |sum, &(seed, mode)| {
             let (world, db) = busy_store(seed, mode);
             let sim = world.sim().clone();
             let run = body(seed, sim.clone(), db);
-            let (x, y) = world.run(async move {
+            let counts = world.run(async move {
                 sim.set_disk_faults(DiskFaults {
                     fsync_fail_rate: 0.01,
                     torn_write_rate: 0.5,
@@ -579,60 +617,70 @@ mod tests {
                 });
                 run.await
             });
-            (a + x, b + y)
+            std::array::from_fn(|i| sum[i] + counts[i])
         })
     }
 
-    /// Stores crash every 30–120 ms, with and without a replica. Right after
-    /// each crash, whatever the disk memoised must be what its records replay
-    /// to; crashes that lost nothing must have left the store's table there,
-    /// and those that lost records must not have.
+    /// How many records the store serving from `disk` holds, durable or
+    /// not; `None` if it is down or busy.
+    fn held(disk: &Disk) -> Option<usize> {
+        let node = disk.live()?.downcast::<Node>().ok()?;
+        let records = node.state.try_lock().ok()?.records;
+        Some(records)
+    }
+
+    /// Stores crash every 30–120 ms, with and without a replica. Every crash
+    /// leaves the store's table on its disk, taken back to what the crash
+    /// left durable: right after it, the memo is what the disk's records
+    /// replay to — also when the crash lost records the store had applied.
     #[test]
-    fn a_crashed_store_leaves_its_table_on_disk_only_if_the_disk_holds_all_of_it() {
+    fn a_crashed_store_leaves_its_table_on_disk_taken_back_to_its_durable_records() {
         let runs = [(1, Replication::None), (2, Replication::Async), (3, Replication::None)];
-        let (handed, refused) = tally(&runs, |seed, sim, db| async move {
-            let (mut handed, mut refused) = (0, 0);
+        let [handed, taken_back] = tally(&runs, |seed, sim, db| async move {
+            let (mut handed, mut taken_back) = (0, 0);
             for i in 0..60u64 {
                 tokio::time::sleep(Duration::from_millis(30 + i * 37 % 90)).await;
                 let node = db.members[(i % db.members.len() as u64) as usize];
                 let disk = sim.disk(node);
+                let before = held(&disk);
                 sim.crash(node);
                 // The killed node's tasks are dropped as the scheduler reaches them.
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                if let Some((n, memo)) = disk.take_memo() {
-                    let (table, _) = memo.downcast_ref::<(Table, u64)>().unwrap();
-                    assert_eq!(*table, replayed(&disk, n), "seed {seed}, crash {i}: a memo is its records");
-                    let fresh = n == disk.durable_len();
-                    handed += usize::from(fresh);
-                    refused += usize::from(!fresh);
-                    disk.set_memo(n, memo);
-                }
+                let (n, memo) = disk.take_memo().unwrap_or_else(|| panic!("seed {seed}, crash {i}: no memo"));
+                let (table, _) = memo.downcast_ref::<(Table, u64)>().unwrap();
+                assert_eq!(*table, replayed(&disk, n), "seed {seed}, crash {i}: a memo is its records");
+                handed += 1;
+                taken_back += usize::from(before.is_some_and(|b| b > n));
+                disk.set_memo(n, memo);
                 sim.restart(node);
             }
-            (handed, refused)
+            [handed, taken_back]
         });
-        // Without the hand-back, only a store that wrote nothing since its
-        // last start would leave a memo as long as its disk (28 of 180 here).
-        assert!(handed > 2 * refused, "most crashes leave the table ({handed} did, {refused} did not)");
-        assert!(refused > 0, "some crashes lose records, and leave the older memo ({refused})");
+        assert_eq!(handed, 180);
+        // Without the undo, only the crashes that lost nothing could leave a
+        // memo as long as the disk (132 of 180 here).
+        assert!(taken_back > 10, "some crashes lost records the table held ({taken_back})");
     }
 
     /// A look at a live store, every 3 ms while it crashes now and then,
-    /// reads the store's own table only when that is what the disk's records
-    /// replay to — and does, most of the time.
+    /// reads the store's own table taken back to what its disk durably holds
+    /// — what the disk's records replay to — unless the store is down or busy.
     #[test]
-    fn a_look_reads_a_live_stores_table_only_when_its_disk_holds_all_of_it() {
+    fn a_look_at_a_live_store_reads_its_table_taken_back_to_its_durable_records() {
         let runs = [(4, Replication::None), (5, Replication::Async)];
-        let (live, replays) = tally(&runs, |seed, sim, db| async move {
-            let (mut live, mut replays) = (0, 0);
+        let [live, replays, taken_back] = tally(&runs, |seed, sim, db| async move {
+            let (mut live, mut replays, mut taken_back) = (0, 0, 0);
             for i in 0..1000u64 {
                 tokio::time::sleep(Duration::from_millis(3)).await;
                 for node in db.members.clone() {
                     let disk = sim.disk(node);
+                    let before = held(&disk);
                     match durable_table(&disk) {
                         Some(table) => {
+                            let durable = disk.durable_len();
                             assert_eq!(table, replayed(&disk, usize::MAX), "seed {seed}, look {i}");
                             live += 1;
+                            taken_back += usize::from(before.is_some_and(|b| b > durable));
                         }
                         None => replays += 1,
                     }
@@ -643,9 +691,10 @@ mod tests {
                     sim.after(Duration::from_millis(20), move |s| s.restart(node));
                 }
             }
-            (live, replays)
+            [live, replays, taken_back]
         });
-        assert!(live > replays, "most looks read the live table ({live} did, {replays} replayed)");
-        assert!(replays > 0, "some find a sync under way, a lost record or a crashed store");
+        assert!(live > 4 * replays, "most looks read the live table ({live} did, {replays} replayed)");
+        assert!(replays > 0, "some find the store down or busy");
+        assert!(taken_back > 10, "some took back records not yet durable ({taken_back})");
     }
 }
