@@ -223,6 +223,11 @@ impl Disk {
     pub(crate) fn hand_back(&self, memo: impl FnOnce(usize) -> Option<Arc<dyn std::any::Any + Send + Sync>>) {
         let mut inner = self.inner.lock().unwrap();
         let good = inner.first_bad(0);
+        // No records, nothing to save a replay of — and a disk released at
+        // the end of the run (its records freed) must not keep a table.
+        if good == 0 {
+            return;
+        }
         if let Some(memo) = memo(good) {
             inner.memo = Some((good, memo));
         }
