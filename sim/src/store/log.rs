@@ -64,10 +64,7 @@ pub(crate) fn apply_record(table: &mut Table, body: Body) {
     match body {
         Body::Writes(writes) => {
             for (k, v) in writes {
-                match v {
-                    Some(v) => table.insert(k, v),
-                    None => table.remove(&k),
-                };
+                table.set(k, v);
             }
         }
         Body::Snapshot(rows) => *table = rows.into_iter().collect(),
@@ -88,10 +85,7 @@ impl Undo {
         match self {
             Undo::Writes(before) => {
                 for (k, v) in before.into_iter().rev() {
-                    match v {
-                        Some(v) => table.insert(k, v),
-                        None => table.remove(&k),
-                    };
+                    table.set(k, v);
                 }
             }
             Undo::Table(before) => *table = before,
@@ -103,26 +97,17 @@ impl Undo {
 /// how to take it back.
 pub(crate) fn apply_undoable(table: &mut Table, body: Body) -> Undo {
     match body {
-        Body::Writes(writes) => Undo::Writes(
-            writes
-                .into_iter()
-                .map(|(k, v)| {
-                    let before = match v {
-                        Some(v) => table.insert(k.clone(), v),
-                        None => table.remove(&k),
-                    };
-                    (k, before)
-                })
-                .collect(),
-        ),
+        Body::Writes(writes) => {
+            Undo::Writes(writes.into_iter().map(|(k, v)| (k.clone(), table.set(k, v))).collect())
+        }
         Body::Snapshot(rows) => Undo::Table(std::mem::replace(table, rows.into_iter().collect())),
     }
 }
 
-/// The durable table: every good record replayed in order — or, when the
-/// store serving from `disk` holds exactly its durable records, that store's
-/// table, which is the same rows without the replay (a settle poll looks at
-/// every store, and replayed each one's writes since its last start).
+/// The durable table: every good record replayed in order — or the table of
+/// the store serving from `disk`, taken back to its durable records, which is
+/// the same rows without the replay (a settle poll looks at every store, and
+/// replayed each one's writes since its last start).
 pub fn recover(disk: &Disk) -> Table {
     super::server::durable_table(disk).unwrap_or_else(|| recover_table(disk, true).table)
 }

@@ -176,11 +176,7 @@ pub(crate) fn apply_undoable(
             Ok(r) => results.push(r),
             Err(key) => {
                 for (at, old) in effects.undo.into_iter().rev() {
-                    let k = &effects.writes[at].0;
-                    match old {
-                        Some(v) => table.insert(k.as_str(), v),
-                        None => table.remove(k),
-                    };
+                    table.set(effects.writes[at].0.clone(), old);
                 }
                 return Err(TxnError::Condition { index, key });
             }
@@ -202,10 +198,7 @@ struct Effects {
 impl Effects {
     fn write(&mut self, table: &mut Table, k: &Key, v: Option<Value>) {
         let k = RowKey::from(k);
-        let old = match &v {
-            Some(v) => table.insert(k.clone(), v.clone()),
-            None => table.remove(&k),
-        };
+        let old = table.set(k.clone(), v.clone());
         self.wrote(k, v, old);
     }
 

@@ -52,6 +52,15 @@ impl Table {
         self.0.remove(&RowKey::from(key))
     }
 
+    /// Sets `key` to `value`, or deletes it if `None`; returns what it held:
+    /// a write as a record or an undo holds it.
+    pub fn set(&mut self, key: RowKey, value: Option<Value>) -> Option<Value> {
+        match value {
+            Some(v) => self.0.insert(key, v),
+            None => self.0.remove(&key),
+        }
+    }
+
     /// Every row, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
