@@ -185,7 +185,9 @@ struct Topic {
     place: BTreeMap<u64, u32>,
     /// The last sequence number given.
     last: u64,
-    ids: BTreeSet<String>,
+    /// Looked up at every publish, never walked: hashed, not ordered (a
+    /// long-lived topic's ids made each lookup a dozen string comparisons).
+    ids: rustc_hash::FxHashSet<String>,
     groups: BTreeMap<String, Group>,
 }
 
