@@ -185,9 +185,9 @@ struct Topic {
     place: BTreeMap<u64, u32>,
     /// The last sequence number given.
     last: u64,
-    /// Looked up at every publish, never walked: hashed, not ordered (a
-    /// long-lived topic's ids made each lookup a dozen string comparisons).
-    ids: rustc_hash::FxHashSet<String>,
+    // Ordered, not hashed: a hash set's lookups were cheaper, but a ×64
+    // outbox run's peak memory over 3 seeds went from 35 to 62 MB with it.
+    ids: BTreeSet<String>,
     groups: BTreeMap<String, Group>,
 }
 
