@@ -73,22 +73,22 @@ pub(crate) fn apply_record(table: &mut Table, body: Body) {
 
 /// How to take one record back out of a table: what each key it wrote held
 /// before (in write order), or the whole table a snapshot replaced.
-#[derive(Clone)]
 pub(crate) enum Undo {
     Writes(Before),
     Table(Table),
 }
 
 impl Undo {
-    /// Takes the record back out of `table`, which holds it last.
-    pub fn undo(self, table: &mut Table) {
+    /// Takes the record back out of `table`, which holds it last; the undo
+    /// stays, since a look takes back a clone of a table that writes on.
+    pub fn undo(&self, table: &mut Table) {
         match self {
             Undo::Writes(before) => {
-                for (k, v) in before.into_iter().rev() {
-                    table.set(k, v);
+                for (k, v) in before.iter().rev() {
+                    table.set(k.clone(), v.clone());
                 }
             }
-            Undo::Table(before) => *table = before,
+            Undo::Table(before) => *table = before.clone(),
         }
     }
 }

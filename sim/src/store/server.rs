@@ -167,7 +167,7 @@ impl State {
         let from = self.pending.len().checked_sub(self.records.checked_sub(d)?)?;
         let seq = self.pending.get(from).map_or(self.seq, |(_, before, _)| *before);
         for (_, _, undo) in self.pending.range(from..).rev() {
-            undo.clone().undo(table);
+            undo.undo(table);
         }
         Some(seq)
     }
