@@ -6,7 +6,7 @@
 //! order completed, undone or never applied if it was cancelled.
 
 use super::{int, Findings, GroundTruth, Invariant::Agreement, Invariant::QuantityConservation};
-use crate::shop::declared::{self, did, held, on_hand, undid};
+use crate::shop::declared::{self, held, on_hand};
 use crate::shop::{order, Binding};
 use faultline_sim::store::Table;
 use std::collections::BTreeMap;
@@ -32,9 +32,27 @@ fn steps(g: &GroundTruth) -> Vec<(usize, &str, &str, i64, Option<&Table>)> {
         .collect()
 }
 
-/// What step `step`'s record of (order, line) nets: applied less undone.
-fn net(t: Option<&Table>, step: &str, order: u32, line: u32) -> i64 {
-    t.map_or(0, |t| int(t, &did(step, order, line)) - int(t, &undid(step, order, line)))
+/// What step `step`'s records net per (order, line): applied less undone.
+/// One scan of each of its two record prefixes, so the checks below look up
+/// a number pair instead of spelling and finding two keys per order and line.
+fn nets(t: Option<&Table>, step: &str) -> BTreeMap<(u32, u32), i64> {
+    let mut nets = BTreeMap::new();
+    let Some(t) = t else { return nets };
+    for (prefix, sign) in [(format!("did/{step}/"), 1), (format!("undid/{step}/"), -1)] {
+        for (k, v) in t.rows(&prefix) {
+            if let Some(at) = order_line(k) {
+                *nets.entry(at).or_default() += sign * v.as_int().unwrap_or(0);
+            }
+        }
+    }
+    nets
+}
+
+/// The (order, line) a per-line record's key ends in (`…/{order}/{line}`).
+fn order_line(key: &str) -> Option<(u32, u32)> {
+    let mut parts = key.rsplit('/');
+    let (line, order) = (parts.next()?, parts.next()?);
+    Some((order.parse().ok()?, line.parse().ok()?))
 }
 
 pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
@@ -44,14 +62,13 @@ pub(super) fn conservation(g: &GroundTruth, out: &mut Findings) {
     for (_, name, q, sign, table) in &steps {
         let Some(t) = table else { continue };
         let quantity = g.workflow.quantity(q).expect("rules::check");
+        let nets = nets(Some(t), name);
         for (k, _) in t.rows(&format!("did/{name}/")) {
-            let mut parts = k.rsplit('/');
-            let (Some(line), Some(order)) = (parts.next(), parts.next()) else { continue };
-            let (Ok(line), Ok(id)) = (line.parse::<u32>(), order.parse::<u32>()) else { continue };
+            let Some((id, line)) = order_line(k) else { continue };
             let Some(o) = g.order(id) else { continue };
             let l = o.lines.get(line as usize).filter(|_| quantity.key.iter().any(|d| d.per_line()));
             let key = declared::key_of(quantity, o, l);
-            *moved.entry((*q, key)).or_default() += sign * net(Some(t), name, id, line);
+            *moved.entry((*q, key)).or_default() += sign * nets[&(id, line)];
         }
     }
     let w = &g.workflow;
@@ -97,20 +114,21 @@ pub(super) fn keys_of(g: &GroundTruth, o: &crate::workload::Order) -> Vec<String
 
 pub(super) fn agreement(g: &GroundTruth, out: &mut Findings) {
     let steps = steps(g);
+    let nets: Vec<_> = steps.iter().map(|(_, name, _, _, t)| nets(*t, name)).collect();
     for o in &g.workload.orders {
         let Some(state) = g.order_state(o.id) else { continue };
         if state == order::PENDING {
             continue; // not settled: eventual-settlement reports it
         }
         let completed = state == order::COMPLETED;
-        for (i, name, _, _, t) in &steps {
+        for ((i, name, _, _, _), nets) in steps.iter().zip(&nets) {
             let targets = declared::targets(&g.workflow, *i, o);
             for line in 0..o.lines.len().max(1) as u32 {
                 let want = match targets.iter().find(|t| t.line == line) {
                     Some(target) if completed => target.amount,
                     _ => 0,
                 };
-                let got = net(*t, name, o.id, line);
+                let got = nets.get(&(o.id, line)).copied().unwrap_or(0);
                 if got != want {
                     let d =
                         format!("order is {state} but step {name} (line {line}) stands at {got}, not {want}");
