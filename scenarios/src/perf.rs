@@ -63,7 +63,7 @@ pub struct Rates {
     /// The share of the orders that completed: a completed order takes every
     /// step, so where it grows with the workload, so do messages per order.
     pub completed_share: f64,
-    /// Of the runs [`best_rates`] took, the fastest's rate over the slowest's
+    /// Of the runs [`best`] chose from, the fastest's rate over the slowest's
     /// (1 for one run): how much the machine moved while it measured.
     pub spread: f64,
 }
@@ -86,15 +86,9 @@ pub fn rates(scenario: &Scenario, protocol: ProtocolRef, seeds: u64) -> Rates {
     }
 }
 
-/// The highest of `n` measurements (at least one).
-pub fn best_of(n: usize, mut measure: impl FnMut() -> f64) -> f64 {
-    (0..n.max(1)).map(|_| measure()).fold(f64::MIN, f64::max)
-}
-
-/// The run of `n` (at least one) with the highest message rate, with the
-/// spread of all `n`.
-pub fn best_rates(n: usize, mut measure: impl FnMut() -> Rates) -> Rates {
-    let runs: Vec<Rates> = (0..n.max(1)).map(|_| measure()).collect();
+/// The run with the highest message rate of `runs` (at least one), with
+/// the spread of all of them.
+pub fn best(runs: Vec<Rates>) -> Rates {
     let slowest = runs.iter().map(|r| r.msgs_per_s).fold(f64::INFINITY, f64::min);
     let best = runs.into_iter().max_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
     let best = best.expect("at least one run");
@@ -137,17 +131,16 @@ mod tests {
     /// The best run is the fastest, and its spread is the fastest over the slowest.
     #[test]
     fn the_best_run_carries_the_spread_of_all() {
-        let mut runs = [90.0, 120.0, 100.0].into_iter().map(|msgs_per_s| Rates {
+        let run = |msgs_per_s| Rates {
             msgs_per_s,
             seeds_per_s: 1.0,
             sim_s_per_wall_s: 1.0,
             completed_share: 0.0,
             spread: 1.0,
-        });
-        let best = best_rates(3, || runs.next().expect("three runs"));
-        assert_eq!(best.msgs_per_s, 120.0);
-        assert!((best.spread - 120.0 / 90.0).abs() < 1e-12);
-        let one = best_rates(1, || best.clone());
-        assert_eq!(one.spread, 1.0, "one run has no spread");
+        };
+        let fastest = best([90.0, 120.0, 100.0].map(run).to_vec());
+        assert_eq!(fastest.msgs_per_s, 120.0);
+        assert!((fastest.spread - 120.0 / 90.0).abs() < 1e-12);
+        assert_eq!(best(vec![fastest]).spread, 1.0, "one run has no spread");
     }
 }

@@ -64,8 +64,8 @@ pub enum Bench {
     /// message rate against it, seeds and simulated seconds per wall second,
     /// cost as the workload grows ×1 to ×64, --jobs 2 against --jobs 1.
     Perf {
-        /// Seeds per protocol on crash-restart (a quarter as many on everything,
-        /// fewer as the workload grows).
+        /// Seeds per protocol on crash-restart (a quarter as many on everything;
+        /// a scaling cell ×k runs 1/k as many, at least 12).
         #[arg(long, default_value_t = 200)]
         seeds: u64,
         /// Write the numbers as JSON to FILE (`-`: standard output).
