@@ -182,7 +182,7 @@ struct Measured {
     flash_runs: Vec<(f64, RunOutcome)>,
 }
 
-/// Takes every measurement; see [`perf`] for the order and why.
+/// Takes every measurement, in the order (and for the reasons) its body says.
 fn measure(plans: &[Plan], crash: &Scenario, saga: ProtocolRef, seeds: u64) -> Measured {
     let cells: Vec<_> =
         plans.iter().flat_map(|(_, c, e, _, runs)| runs.iter().map(move |p| (c, e, *p))).collect();
