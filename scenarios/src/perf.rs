@@ -3,6 +3,7 @@
 //! second, how the cost grows with the workload, and what a second job adds —
 //! all measured in one process and one run, so ratios compare like with like.
 
+use crate::outcome::RunOutcome;
 use crate::runner::{self, Variant};
 use crate::scenario::Scenario;
 use faultline_protocols::ProtocolRef;
@@ -107,6 +108,13 @@ pub fn scaled(scenario: &Scenario, factor: u32) -> Scenario {
     s.fault_window_ms *= u64::from(factor);
     s.settle_ms = s.settle_ms.max(s.fault_window_ms);
     s
+}
+
+/// Seed 0 of `scenario`, alone: its wall time in seconds, and its outcome.
+pub fn one_seed(scenario: &Scenario, protocol: ProtocolRef) -> (f64, RunOutcome) {
+    let start = Instant::now();
+    let (outcome, _) = runner::run_seed(scenario, protocol, 0, false);
+    (start.elapsed().as_secs_f64(), outcome)
 }
 
 /// Seeds a second of `scenario` with `jobs` worker threads.

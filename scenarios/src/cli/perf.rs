@@ -234,9 +234,7 @@ fn measure(plans: &[Plan], crash: &Scenario, saga: ProtocolRef, seeds: u64) -> M
     let mut flash_runs = Vec::new();
     for (_, _, _, big, runs) in plans {
         for p in runs {
-            let start = std::time::Instant::now();
-            let (o, _) = crate::runner::run_seed(big, *p, 0, false);
-            flash_runs.push((start.elapsed().as_secs_f64(), o));
+            flash_runs.push(perf::one_seed(big, *p));
             bar.inc(1);
         }
     }
