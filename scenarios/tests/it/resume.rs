@@ -23,10 +23,13 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-/// The run lines of a file of runs, as a set (texts left out).
+/// The whole run lines of a file of runs, as a set (texts left out). A line
+/// without its newline is one a kill cut off mid-write (the file is written
+/// through a buffer, so a kill can land at any byte): not a record yet.
 fn runs(path: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines().filter(|l| l.contains("\"seed\"")).map(str::to_string).collect()
+    let whole = text.split_inclusive('\n').filter_map(|l| l.strip_suffix('\n'));
+    whole.filter(|l| l.contains("\"seed\"")).map(str::to_string).collect()
 }
 
 fn lines_in(path: &Path) -> usize {
